@@ -1,0 +1,287 @@
+"""The `adserver` command: control, serve, run, demo, seed, keys."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from adserver import __version__
+from adserver import config as config_mod
+from adserver.config import Config
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="TOML settings file (or ADSERVER_CONFIG)")
+    p.add_argument("--data-dir", help="data root (default ./indexes; ADSERVER_DATA_DIR)")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+
+
+def _serving(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", help="decision server address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="decision server port (default 8080)")
+    p.add_argument("--workers", type=int, help="decision worker processes (default 1)")
+
+
+def _control(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--api-host", help="management API address (default 127.0.0.1)")
+    p.add_argument("--api-port", type=int, help="management API port (default 8081)")
+
+
+def _scale(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ads", type=int, default=600, help="ads to generate (default 600)")
+    p.add_argument("--products", type=int, default=2000, help="catalog size (default 2000)")
+    p.add_argument("--users", type=int, default=1000, help="user profiles (default 1000)")
+    p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    p.add_argument("--reset", action="store_true", help="delete the data root's store first")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="adserver",
+        description="Self-hosted retail media and personalization decision server.",
+    )
+    top.add_argument("--version", action="version", version=f"adserver {__version__}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("control", help="run the control plane (management API, compiler)")
+    _common(p), _control(p)
+    p.add_argument("--api-fd", type=int, help=argparse.SUPPRESS)  # a socket bound by `run`
+    p = sub.add_parser("serve", help="run the decision workers (data plane)")
+    _common(p), _serving(p)
+    p = sub.add_parser("run", help="run both planes")
+    _common(p), _control(p), _serving(p)
+    p = sub.add_parser("demo", help="seed a demo network if the store is empty, then run")
+    _common(p), _control(p), _serving(p), _scale(p)
+    p = sub.add_parser("seed", help="generate a demo network at a chosen scale")
+    _common(p), _scale(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    keys = sub.add_parser("keys", help="create, list and revoke API keys")
+    ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    p = ksub.add_parser("create", help="create a key and print it (shown only once)")
+    _common(p)
+    p.add_argument("--role", required=True, choices=["admin", "advertiser", "readonly"])
+    p.add_argument("--name", default="", help="a label for the key")
+    p.add_argument("--network", type=int, help="limit the key to one network")
+    p.add_argument("--advertiser", type=int, help="the advertiser of an advertiser key")
+    p = ksub.add_parser("list", help="list keys (never their secrets)")
+    _common(p)
+    p = ksub.add_parser("revoke", help="revoke a key by its key id")
+    _common(p)
+    p.add_argument("key_id")
+    return top
+
+
+FLAG_SETTINGS = ("data_dir", "log_level", "host", "port", "workers", "api_host", "api_port")
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    flags = {k: getattr(args, k) for k in FLAG_SETTINGS if getattr(args, k, None) is not None}
+    return config_mod.load(flags=flags, path=getattr(args, "config", None))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        config = load_config(args)
+    except config_mod.ConfigError as e:
+        print(f"adserver: {e}", file=sys.stderr)
+        return 2
+    handler = COMMANDS[args.command]
+    return handler(args, config) or 0
+
+
+def cmd_control(args: argparse.Namespace, config: Config) -> int:
+    import socket
+
+    from adserver.control import process
+
+    sock = socket.socket(fileno=args.api_fd) if args.api_fd is not None else None
+    process.run(config, sock)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, config: Config) -> int:
+    print("adserver serve: the decision workers are not built yet", file=sys.stderr)
+    return 2
+
+
+def _child(command: str, config: Config, *args: str, fds: tuple[int, ...] = ()) -> Any:
+    """Start `adserver <command>` with this process's settings (and inherited sockets)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(config_mod.ENV_PREFIX)}
+    env.update({f"ADSERVER_{k.upper()}": str(v) for k, v in _settings(config).items()})
+    return subprocess.Popen([sys.executable, "-m", "adserver", command, *args], env=env,
+                            pass_fds=fds)
+
+
+def _settings(config: Config) -> dict[str, Any]:
+    import msgspec
+
+    return {k: v for k, v in msgspec.structs.asdict(config).items() if v is not None}
+
+
+def bind_all(config: Config) -> dict[str, Any]:
+    """Bind the listening sockets up front, so port 0 resolves before anything is printed."""
+    from adserver import runtime
+
+    return {"api": runtime.bind(config.api_host, config.api_port)}
+
+
+def cmd_run(args: argparse.Namespace, config: Config, socks: dict[str, Any] | None = None) -> int:
+    """Start the control process (and, once it exists, the decision workers); wait for a
+    signal or for a child to exit, then stop the others."""
+    socks = socks or bind_all(config)
+    api = socks["api"]
+    children = [_child("control", config, "--api-fd", str(api.fileno()), fds=(api.fileno(),))]
+    stop = False
+
+    def on_signal(signum: int, frame: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    rc = 0
+    try:
+        while not stop and all(c.poll() is None for c in children):
+            time.sleep(0.2)
+        rc = next((c.returncode for c in children if c.returncode), 0)
+    finally:
+        for c in children:
+            if c.poll() is None:
+                c.terminate()
+        for c in children:
+            try:
+                c.wait(10)
+            except subprocess.TimeoutExpired:
+                c.kill()
+    return rc
+
+
+def cmd_seed(args: argparse.Namespace, config: Config) -> int:
+    from adserver.control.seed import Scale, SeedError, seed
+    from adserver.control.store import Store
+
+    if args.reset:
+        _reset(config.data_dir)
+    store = Store(config.data_dir)
+    scale = Scale(ads=args.ads, products=args.products, users=args.users, seed=args.seed)
+    try:
+        counts = seed(store, scale, progress=not getattr(args, "quiet", False))
+    except SeedError as e:
+        print(f"adserver seed: {e}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print("seeded " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    return 0
+
+
+def _reset(data_dir: str) -> None:
+    """Remove what the data root holds (the control store and everything derived from it)."""
+    if not os.path.isdir(data_dir):
+        return
+    for name in os.listdir(data_dir):
+        if name == "README.md":
+            continue
+        path = os.path.join(data_dir, name)
+        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+
+
+def cmd_demo(args: argparse.Namespace, config: Config) -> int:
+    from adserver.control import auth
+    from adserver.control.seed import Scale, seed
+    from adserver.control.store import Store
+
+    if args.reset:
+        _reset(config.data_dir)
+    store = Store(config.data_dir)
+    if not store.read("SELECT 1 FROM networks LIMIT 1"):
+        print("seeding the demo network ...", flush=True)
+        scale = Scale(ads=args.ads, products=args.products, users=args.users, seed=args.seed)
+        counts = seed(store, scale)
+        print("seeded " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    if config.admin_key:
+        key = config.admin_key
+    else:
+        with store.transaction() as db:
+            key, _ = auth.create_key(db, role="admin", name="demo", created_by="demo")
+    store.close()
+    from adserver.runtime import url_of
+
+    socks = bind_all(config)
+    api = url_of(socks["api"])
+    print(
+        f"""
+adserver demo is starting.
+  management API  {api}/v1/   (docs {api}/docs, OpenAPI {api}/openapi.json)
+  admin API key   {key}
+  try:            curl -H 'X-Api-Key: {key}' {api}/v1/flights?limit=3
+  data root       {os.path.abspath(config.data_dir)}
+Press Ctrl-C to stop.
+""",
+        flush=True,
+    )
+    return cmd_run(args, config, socks)
+
+
+def cmd_keys(args: argparse.Namespace, config: Config) -> int:
+    import msgspec
+
+    from adserver.control import auth
+    from adserver.control.store import Store
+
+    store = Store(config.data_dir)
+    try:
+        if args.keys_command == "create":
+            if args.role == "advertiser" and args.advertiser is None:
+                print("adserver keys create: --advertiser is required for an advertiser key",
+                      file=sys.stderr)
+                return 2
+            with store.transaction() as db:
+                network = args.network
+                if args.advertiser is not None:
+                    row = db.execute("SELECT network_id FROM advertisers WHERE id = ?",
+                                     (args.advertiser,)).fetchone()
+                    if row is None:
+                        print(f"adserver keys create: no advertiser {args.advertiser}",
+                              file=sys.stderr)
+                        return 1
+                    network = row[0]
+                key, info = auth.create_key(
+                    db, role=args.role, name=args.name, created_by="cli",
+                    network_id=network, advertiser_id=args.advertiser,
+                )
+            print(key)
+            print(f"(key id {info.key_id}, role {info.role}; the key is not shown again)",
+                  file=sys.stderr)
+        elif args.keys_command == "list":
+            for info in auth.list_keys(store):
+                print(msgspec.json.encode(info).decode())
+        else:
+            with store.transaction() as db:
+                info = auth.revoke_key(db, args.key_id)
+            if info is None:
+                print(f"adserver keys revoke: no key {args.key_id}", file=sys.stderr)
+                return 1
+            print(f"revoked {info.key_id} at {info.revoked_at}")
+    finally:
+        store.close()
+    return 0
+
+
+COMMANDS = {
+    "control": cmd_control,
+    "serve": cmd_serve,
+    "run": cmd_run,
+    "demo": cmd_demo,
+    "seed": cmd_seed,
+    "keys": cmd_keys,
+}

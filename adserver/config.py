@@ -1,0 +1,116 @@
+"""Settings: one typed object read from defaults, a TOML file, ADSERVER_* variables and flags.
+
+Later sources win: defaults < TOML file (`--config` or ADSERVER_CONFIG) < environment < flags.
+Every invalid setting is reported at once, named as the user wrote it, before anything starts.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import zoneinfo
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from adserver.validation import FieldError, Invalid, convert
+
+ENV_PREFIX = "ADSERVER_"
+# Variables with the prefix that are not settings.
+ENV_NOT_SETTINGS = {"ADSERVER_CONFIG", "ADSERVER_DEBUG_BUILD"}
+
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+
+
+class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Every setting, with the default a user can rely on."""
+
+    data_dir: str = "./indexes"
+    """Data root: control store, snapshots, live state, models, event logs."""
+    host: str = "127.0.0.1"
+    """Address of the decision and beacon server."""
+    port: Port = 8080
+    """Port of the decision and beacon server (0 picks a free one)."""
+    api_host: str = "127.0.0.1"
+    """Address of the management API and console."""
+    api_port: Port = 8081
+    """Port of the management API and console (0 picks a free one)."""
+    workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
+    """Decision worker processes."""
+    admin_key: Annotated[str, msgspec.Meta(min_length=16)] | None = None
+    """A bootstrap network-admin API key, accepted as given (store it like a password)."""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    time_zone: str = "UTC"
+    """Default time zone of new networks (IANA name), used for dayparting and daily caps."""
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
+    """Largest request body accepted; larger ones get 413."""
+
+    def check(self) -> list[FieldError]:
+        errors = []
+        try:
+            zoneinfo.ZoneInfo(self.time_zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            errors.append(FieldError("time_zone", f"unknown time zone {self.time_zone!r}"))
+        if self.api_port == self.port and self.port != 0 and self.host == self.api_host:
+            errors.append(FieldError("api_port", "must differ from port"))
+        return errors
+
+
+SETTINGS = tuple(f.name for f in msgspec.structs.fields(Config))
+
+
+class ConfigError(Exception):
+    """Invalid settings; the message lists every one."""
+
+    def __init__(self, errors: list[FieldError]):
+        self.errors = errors
+        lines = "\n".join(f"  {e.field}: {e.message}" for e in errors)
+        super().__init__(f"invalid configuration:\n{lines}")
+
+
+def load(
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    path: str | None = None,
+) -> Config:
+    """Read the settings, raising ConfigError naming every invalid one."""
+    env = os.environ if env is None else env
+    origin: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    errors: list[FieldError] = []
+
+    path = path or env.get("ADSERVER_CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as f:
+                doc = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError([FieldError(path, f"cannot read config file: {e}")]) from None
+        for key, value in doc.get("adserver", doc).items():
+            values[key] = value
+            origin[key] = f"{path}: {key}"
+
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name in ENV_NOT_SETTINGS:
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        if key not in SETTINGS:
+            errors.append(FieldError(name, "unknown setting"))
+            continue
+        values[key] = value
+        origin[key] = name
+
+    for key, value in (flags or {}).items():
+        if value is not None:
+            values[key] = value
+            origin[key] = "--" + key.replace("_", "-")
+
+    try:
+        config = convert(Config, values, strict=False, name_of=lambda k: origin.get(k, k))
+    except Invalid as e:
+        errors.extend(e.errors)
+        config = None
+    if errors or config is None:
+        raise ConfigError(errors)
+    return config

@@ -1,0 +1,304 @@
+"""The management API: REST+JSON under /v1/ for every entity, keys, audit, OpenAPI, docs.
+
+Routes are generated from the EntitySpecs. Handlers decode, authorize and hand the work to the
+Repository in a worker thread (SQLite is blocking). Errors are always JSON:
+`{"error": {"status", "code", "message", "fields": [{"field", "message"}]}}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from adserver.control import auth, openapi
+from adserver.control.auth import Authenticator, Principal
+from adserver.control.repo import MAX_LIMIT, Forbidden, NotFound, Repository
+from adserver.control.schema import SPECS, EntitySpec
+from adserver.control.store import Store
+from adserver.validation import FieldError, Invalid, convert
+
+_encoder = msgspec.json.Encoder(decimal_format="number")
+KEY_HEADERS = ("x-api-key", "x-adzerk-apikey")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, fields: list[FieldError] = ()):  # type: ignore[assignment]
+        super().__init__(message)
+        self.status, self.code, self.message, self.fields = status, code, message, list(fields)
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(_encoder.encode(data), status, media_type="application/json")
+
+
+def error_response(err: ApiError) -> Response:
+    body = {"status": err.status, "code": err.code, "message": err.message}
+    if err.fields:
+        body["fields"] = [{"field": f.field, "message": f.message} for f in err.fields]
+    return json_response({"error": body}, err.status)
+
+
+class KeyCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    role: auth.Role
+    name: str = ""
+    network_id: int | None = None
+    advertiser_id: int | None = None
+
+
+class ManagementApi:
+    """Holds the store, the repository and the authenticator; builds the Starlette app."""
+
+    def __init__(self, store: Store, bootstrap_key: str | None, max_body_bytes: int):
+        self.store = store
+        self.repo = Repository(store)
+        self.auth = Authenticator(store, bootstrap_key)
+        self.max_body = max_body_bytes
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def handler(
+        self, fn: Callable[[Request, Principal], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Authenticate, run, and map every expected failure to a JSON error."""
+
+        async def endpoint(request: Request) -> Response:
+            try:
+                presented = next(
+                    (request.headers[h] for h in KEY_HEADERS if h in request.headers), None
+                )
+                who = await run_in_threadpool(self.auth.authenticate, presented)
+                if who is None:
+                    raise ApiError(401, "unauthorized", "missing or invalid API key")
+                return await fn(request, who)
+            except ApiError as e:
+                return error_response(e)
+            except Invalid as e:
+                return error_response(ApiError(400, "invalid", "invalid request", e.errors))
+            except NotFound as e:
+                return error_response(ApiError(404, "not_found", str(e)))
+            except Forbidden as e:
+                return error_response(ApiError(403, "forbidden", str(e)))
+
+        return endpoint
+
+    async def body(self, request: Request) -> Any:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body:
+            raise ApiError(413, "too_large", f"body larger than {self.max_body} bytes")
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > self.max_body:
+                raise ApiError(413, "too_large", f"body larger than {self.max_body} bytes")
+        try:
+            return msgspec.json.decode(raw)
+        except msgspec.DecodeError as e:
+            raise ApiError(400, "malformed_json", f"body is not valid JSON: {e}") from None
+
+    @staticmethod
+    def path_id(request: Request) -> int:
+        raw = request.path_params["id"]
+        if not raw.isdigit() or len(raw) > 18:
+            raise ApiError(404, "not_found", f"no object with id {raw!r}")
+        return int(raw)
+
+    # -- entities -----------------------------------------------------------------------
+
+    def entity_routes(self, spec: EntitySpec) -> list[Route]:
+        repo = self.repo
+        filterable = {c.column: c for c in spec.columns if c.kind in ("scalar", "bool")}
+        types = {f.name: f.type for f in msgspec.structs.fields(spec.struct)}
+
+        async def list_(request: Request, who: Principal) -> Response:
+            q = dict(request.query_params)
+            errors = []
+            limit = _int_param(q.pop("limit", "100"), "limit", 1, MAX_LIMIT, errors)
+            cursor = q.pop("cursor", None)
+            archived = q.pop("archived", "false")
+            filters: dict[str, Any] = {}
+            if archived in ("true", "false"):
+                filters["archived"] = int(archived == "true")
+            elif archived != "all":
+                errors.append(FieldError("archived", "must be true, false or all"))
+            for name, raw in q.items():
+                if name not in filterable:
+                    errors.append(FieldError(name, "not a filter of this list"))
+                    continue
+                try:
+                    value = msgspec.convert(raw, types[name], strict=False)
+                except msgspec.ValidationError as e:
+                    errors.append(FieldError(name, str(e)))
+                    continue
+                filters[name] = int(value) if isinstance(value, bool) else value
+            if errors:
+                raise Invalid(errors)
+            items, nxt = await run_in_threadpool(repo.list, spec, who, filters, limit, cursor)
+            return json_response({"data": items, "next_cursor": nxt})
+
+        async def create(request: Request, who: Principal) -> Response:
+            body = await self.body(request)
+            return json_response(await run_in_threadpool(repo.create, spec, who, body), 201)
+
+        async def get(request: Request, who: Principal) -> Response:
+            return json_response(await run_in_threadpool(repo.get, spec, who, self.path_id(request)))
+
+        async def update(request: Request, who: Principal) -> Response:
+            id_ = self.path_id(request)
+            body = await self.body(request)
+            return json_response(await run_in_threadpool(repo.update, spec, who, id_, body))
+
+        async def archive(request: Request, who: Principal) -> Response:
+            id_ = self.path_id(request)
+            return json_response(await run_in_threadpool(repo.archive, spec, who, id_))
+
+        base = f"/v1/{spec.name}"
+        return [
+            Route(base, self.handler(list_), methods=["GET"]),
+            Route(base, self.handler(create), methods=["POST"]),
+            Route(base + "/{id}", self.handler(get), methods=["GET"]),
+            Route(base + "/{id}", self.handler(update), methods=["PATCH"]),
+            Route(base + "/{id}/archive", self.handler(archive), methods=["POST"]),
+        ]
+
+    # -- keys, audit, me ----------------------------------------------------------------
+
+    async def me(self, request: Request, who: Principal) -> Response:
+        return json_response(who)
+
+    async def create_key(self, request: Request, who: Principal) -> Response:
+        if who.role != "admin" or who.advertiser_id is not None:
+            raise Forbidden("only an admin key can create keys")
+        req = convert(KeyCreate, await self.body(request))
+
+        def work() -> dict[str, Any]:
+            network_id = req.network_id
+            errors = []
+            with self.store.transaction() as db:
+                if req.advertiser_id is not None:
+                    row = db.execute(
+                        "SELECT network_id FROM advertisers WHERE id = ?", (req.advertiser_id,)
+                    ).fetchone()
+                    if row is None or (who.network_id and row[0] != who.network_id):
+                        errors.append(FieldError("advertiser_id", "advertiser not found"))
+                    else:
+                        network_id = row[0]
+                elif req.role == "advertiser":
+                    errors.append(FieldError("advertiser_id", "required for an advertiser key"))
+                if who.network_id is not None:
+                    if req.network_id not in (None, who.network_id):
+                        errors.append(FieldError("network_id", "outside this key's network"))
+                    network_id = who.network_id
+                elif network_id is not None and not db.execute(
+                    "SELECT 1 FROM networks WHERE id = ?", (network_id,)
+                ).fetchone():
+                    errors.append(FieldError("network_id", "network not found"))
+                if errors:
+                    raise Invalid(errors)
+                key, info = auth.create_key(
+                    db, role=req.role, name=req.name, created_by=who.key_id,
+                    network_id=network_id, advertiser_id=req.advertiser_id,
+                )
+            return {"key": key, **msgspec.to_builtins(info)}
+
+        return json_response(await run_in_threadpool(work), 201)
+
+    async def list_keys(self, request: Request, who: Principal) -> Response:
+        if who.role != "admin" or who.advertiser_id is not None:
+            raise Forbidden("only an admin key can list keys")
+        keys = await run_in_threadpool(auth.list_keys, self.store)
+        if who.network_id is not None:
+            keys = [k for k in keys if k.network_id == who.network_id]
+        return json_response({"data": keys})
+
+    async def revoke(self, request: Request, who: Principal) -> Response:
+        if who.role != "admin" or who.advertiser_id is not None:
+            raise Forbidden("only an admin key can revoke keys")
+        key_id = request.path_params["key_id"]
+
+        def work() -> auth.KeyInfo:
+            with self.store.transaction() as db:
+                info = auth.revoke_key(db, key_id)
+                if info is None or (who.network_id and info.network_id != who.network_id):
+                    raise NotFound(f"key {key_id} not found")
+                return info
+
+        return json_response(await run_in_threadpool(work))
+
+    async def audit(self, request: Request, who: Principal) -> Response:
+        if who.role == "advertiser":
+            raise Forbidden("the audit log is for admin and read-only keys")
+        q = request.query_params
+        errors: list[FieldError] = []
+        limit = _int_param(q.get("limit", "100"), "limit", 1, MAX_LIMIT, errors)
+        clauses, params = ["1 = 1"], []
+        if who.network_id is not None:
+            clauses.append("network_id = ?")
+            params.append(who.network_id)
+        for name in ("entity", "entity_id", "key_id", "action"):
+            if name in q:
+                clauses.append(f"{name} = ?")
+                params.append(q[name])
+        if "before_id" in q:
+            clauses.append("id < ?")
+            params.append(_int_param(q["before_id"], "before_id", 1, 2**62, errors))
+        if errors:
+            raise Invalid(errors)
+        sql = f"SELECT * FROM audit WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT ?"
+        rows = await run_in_threadpool(self.store.read, sql, [*params, limit])
+        return json_response({"data": [_audit_entry(r) for r in rows]})
+
+    # -- the app ------------------------------------------------------------------------
+
+    def app(self) -> Starlette:
+        routes = [
+            Route("/healthz", lambda r: json_response({"status": "ok"})),
+            Route("/openapi.json", lambda r: json_response(openapi.document())),
+            Route("/docs", lambda r: HTMLResponse(openapi.docs_page())),
+            Route("/v1/me", self.handler(self.me)),
+            Route("/v1/keys", self.handler(self.list_keys), methods=["GET"]),
+            Route("/v1/keys", self.handler(self.create_key), methods=["POST"]),
+            Route("/v1/keys/{key_id}/revoke", self.handler(self.revoke), methods=["POST"]),
+            Route("/v1/audit", self.handler(self.audit), methods=["GET"]),
+        ]
+        for spec in SPECS.values():
+            routes.extend(self.entity_routes(spec))
+
+        async def not_found(request: Request, exc: Exception) -> Response:
+            return error_response(ApiError(404, "not_found", f"no route {request.url.path}"))
+
+        async def not_allowed(request: Request, exc: Exception) -> Response:
+            return error_response(
+                ApiError(405, "method_not_allowed", f"{request.method} not allowed here")
+            )
+
+        return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
+
+
+def _int_param(raw: str, name: str, lo: int, hi: int, errors: list[FieldError]) -> int:
+    if not raw.lstrip("-").isdigit() or not lo <= int(raw) <= hi:
+        errors.append(FieldError(name, f"must be an integer from {lo} to {hi}"))
+        return lo
+    return int(raw)
+
+
+def _audit_entry(row: Any) -> dict[str, Any]:
+    before = msgspec.json.decode(row["before"]) if row["before"] else None
+    after = msgspec.json.decode(row["after"]) if row["after"] else None
+    changes = {}
+    if after is not None:
+        for k, v in after.items():
+            old = None if before is None else before.get(k)
+            if old != v and k != "updated_at":
+                changes[k] = {"before": old, "after": v}
+    return {
+        "id": row["id"], "at": row["at"], "key_id": row["key_id"], "entity": row["entity"],
+        "entity_id": row["entity_id"], "action": row["action"], "changes": changes,
+        "before": before, "after": after,
+    }

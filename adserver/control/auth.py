@@ -1,0 +1,126 @@
+"""API keys and the principals they stand for.
+
+A key reads `ak_<key_id>_<secret>`. Only the key id, a random salt and sha256(salt || secret)
+are stored; the secret is 32 random bytes, so a slow password hash would add nothing but
+latency. Keys are accepted as `X-Api-Key` or Kevel's `X-Adzerk-ApiKey`.
+
+Roles: `admin` (everything in its network, or everywhere when it has none), `advertiser`
+(its own advertiser's campaigns, flights, creatives, ads and reports; reads its network's
+inventory), `readonly` (reads what an admin of the same scope could).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import sqlite3
+from typing import Literal
+
+import msgspec
+
+from adserver.control.store import Store, now
+
+Role = Literal["admin", "advertiser", "readonly"]
+BOOTSTRAP_KEY_ID = "bootstrap"
+
+
+class Principal(msgspec.Struct, frozen=True):
+    """Who is calling: the key id and the scope the key grants."""
+
+    key_id: str
+    role: Role
+    network_id: int | None = None
+    advertiser_id: int | None = None
+
+    @property
+    def is_global(self) -> bool:
+        return self.network_id is None and self.advertiser_id is None
+
+
+class KeyInfo(msgspec.Struct, kw_only=True):
+    """A stored key as listed (never with its secret)."""
+
+    id: int
+    key_id: str
+    role: Role
+    network_id: int | None
+    advertiser_id: int | None
+    name: str
+    created_at: str
+    created_by: str
+    revoked_at: str | None
+
+
+def _digest(salt: bytes, secret: str) -> bytes:
+    return hashlib.sha256(salt + secret.encode()).digest()
+
+
+def create_key(
+    db: sqlite3.Connection,
+    *,
+    role: Role,
+    name: str,
+    created_by: str,
+    network_id: int | None = None,
+    advertiser_id: int | None = None,
+) -> tuple[str, KeyInfo]:
+    """Store a new key inside the caller's transaction; returns (the key, its info)."""
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    salt = secrets.token_bytes(16)
+    cur = db.execute(
+        "INSERT INTO api_keys (key_id, salt, hash, role, network_id, advertiser_id, name,"
+        " created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (key_id, salt, _digest(salt, secret), role, network_id, advertiser_id, name, now(),
+         created_by),
+    )
+    row = db.execute("SELECT * FROM api_keys WHERE id = ?", (cur.lastrowid,)).fetchone()
+    return f"ak_{key_id}_{secret}", key_info(row)
+
+
+def key_info(row: sqlite3.Row) -> KeyInfo:
+    return KeyInfo(**{f: row[f] for f in KeyInfo.__struct_fields__})
+
+
+def list_keys(store: Store) -> list[KeyInfo]:
+    return [key_info(r) for r in store.read("SELECT * FROM api_keys ORDER BY id")]
+
+
+def revoke_key(db: sqlite3.Connection, key_id: str) -> KeyInfo | None:
+    """Revoke by key id (or numeric id); None when there is no such key."""
+    row = db.execute(
+        "SELECT * FROM api_keys WHERE key_id = ? OR CAST(id AS TEXT) = ?", (key_id, key_id)
+    ).fetchone()
+    if row is None:
+        return None
+    if row["revoked_at"] is None:
+        db.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ?", (now(), row["id"]))
+        row = db.execute("SELECT * FROM api_keys WHERE id = ?", (row["id"],)).fetchone()
+    return key_info(row)
+
+
+class Authenticator:
+    """Turns a presented key into a Principal, or None."""
+
+    def __init__(self, store: Store, bootstrap_key: str | None = None):
+        self.store = store
+        self.bootstrap_key = bootstrap_key
+
+    def authenticate(self, presented: str | None) -> Principal | None:
+        if not presented:
+            return None
+        if self.bootstrap_key and hmac.compare_digest(
+            presented.encode(), self.bootstrap_key.encode()
+        ):
+            return Principal(BOOTSTRAP_KEY_ID, "admin")
+        parts = presented.split("_", 2)
+        if len(parts) != 3 or parts[0] != "ak":
+            return None
+        rows = self.store.read(
+            "SELECT * FROM api_keys WHERE key_id = ? AND revoked_at IS NULL", (parts[1],)
+        )
+        if not rows or not hmac.compare_digest(_digest(rows[0]["salt"], parts[2]), rows[0]["hash"]):
+            return None
+        row = rows[0]
+        return Principal(row["key_id"], row["role"], row["network_id"], row["advertiser_id"])

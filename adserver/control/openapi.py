@@ -1,0 +1,181 @@
+"""The OpenAPI 3.1 document of the management API, generated from the entity Structs."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import html
+from typing import Any
+
+import msgspec
+
+from adserver import __version__
+from adserver.control.auth import KeyInfo, Principal
+from adserver.control.schema import SPECS
+
+REF = "#/components/schemas/{name}"
+
+
+class FieldErrorBody(msgspec.Struct):
+    field: str
+    message: str
+
+
+class ErrorDetail(msgspec.Struct):
+    status: int
+    code: str
+    message: str
+    fields: list[FieldErrorBody] = []
+
+
+class Error(msgspec.Struct):
+    error: ErrorDetail
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": REF.format(name=name)}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+ERRORS = {
+    "400": _json(_ref("Error"), "Invalid request: each bad field is named"),
+    "401": _json(_ref("Error"), "Missing or invalid API key"),
+    "403": _json(_ref("Error"), "The key's role may not do this"),
+    "404": _json(_ref("Error"), "No such object visible to this key"),
+    "413": _json(_ref("Error"), "Body too large"),
+}
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    """The whole OpenAPI 3.1 document (built once)."""
+    types: list[Any] = [Error, KeyInfo, Principal]
+    for spec in SPECS.values():
+        types += [spec.struct, spec.out]
+    _, components = msgspec.json.schema_components(types, ref_template=REF)
+    paths: dict[str, Any] = {}
+    for spec in SPECS.values():
+        name, out = spec.struct.__name__, spec.out.__name__
+        patch = copy.deepcopy(components[name])
+        patch.pop("required", None)
+        components[name + "Patch"] = patch
+        page = {
+            "type": "object",
+            "properties": {
+                "data": {"type": "array", "items": _ref(out)},
+                "next_cursor": {"type": ["string", "null"]},
+            },
+            "required": ["data", "next_cursor"],
+        }
+        id_param = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+        filters = [
+            {"name": c.column, "in": "query", "required": False, "schema": {}}
+            for c in spec.columns
+            if c.kind in ("scalar", "bool")
+        ]
+        common = [
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                        "maximum": 1000, "default": 100}},
+            {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+            {"name": "archived", "in": "query",
+             "schema": {"enum": ["false", "true", "all"], "default": "false"}},
+        ]
+        tag = [spec.name]
+        paths[f"/v1/{spec.name}"] = {
+            "get": {"tags": tag, "summary": f"List {spec.name}", "operationId": f"list_{spec.name}",
+                    "parameters": common + filters,
+                    "responses": {"200": _json(page, "A page, in id order"), **ERRORS}},
+            "post": {"tags": tag, "summary": f"Create a {spec.singular}",
+                     "operationId": f"create_{spec.name}",
+                     "requestBody": _json(_ref(name), spec.singular) | {"required": True},
+                     "responses": {"201": _json(_ref(out), "Created"), **ERRORS}},
+        }
+        paths[f"/v1/{spec.name}/{{id}}"] = {
+            "parameters": [id_param],
+            "get": {"tags": tag, "summary": f"Get a {spec.singular}",
+                    "operationId": f"get_{spec.name}",
+                    "responses": {"200": _json(_ref(out), "The object"), **ERRORS}},
+            "patch": {"tags": tag, "summary": f"Change fields of a {spec.singular}",
+                      "operationId": f"update_{spec.name}",
+                      "requestBody": _json(_ref(name + "Patch"), "Fields to change")
+                      | {"required": True},
+                      "responses": {"200": _json(_ref(out), "Updated"), **ERRORS}},
+        }
+        paths[f"/v1/{spec.name}/{{id}}/archive"] = {
+            "parameters": [id_param],
+            "post": {"tags": tag, "summary": f"Archive a {spec.singular}",
+                     "operationId": f"archive_{spec.name}",
+                     "responses": {"200": _json(_ref(out), "Archived"), **ERRORS}},
+        }
+    paths["/v1/me"] = {"get": {"tags": ["keys"], "summary": "The calling key's scope",
+                               "responses": {"200": _json(_ref("Principal"), "Scope")}}}
+    paths["/v1/keys"] = {
+        "get": {"tags": ["keys"], "summary": "List API keys (admin)",
+                "responses": {"200": _json({"type": "object"}, "Keys"), **ERRORS}},
+        "post": {"tags": ["keys"], "summary": "Create an API key; the key is shown only here",
+                 "responses": {"201": _json({"type": "object"}, "The new key"), **ERRORS}},
+    }
+    paths["/v1/keys/{key_id}/revoke"] = {
+        "post": {"tags": ["keys"], "summary": "Revoke an API key",
+                 "parameters": [{"name": "key_id", "in": "path", "required": True,
+                                 "schema": {"type": "string"}}],
+                 "responses": {"200": _json(_ref("KeyInfo"), "Revoked"), **ERRORS}}}
+    paths["/v1/audit"] = {
+        "get": {"tags": ["audit"], "summary": "Audit log, newest first",
+                "responses": {"200": _json({"type": "object"}, "Entries"), **ERRORS}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "adserver management API", "version": __version__},
+        "servers": [{"url": "/"}],
+        "security": [{"ApiKey": []}, {"AdzerkApiKey": []}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+                "AdzerkApiKey": {"type": "apiKey", "in": "header", "name": "X-Adzerk-ApiKey"},
+            },
+        },
+    }
+
+
+@functools.cache
+def docs_page() -> str:
+    """A readable, self-contained HTML page of the document (no CDN: works offline)."""
+    doc = document()
+    out = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>adserver API</title>",
+        "<style>body{font:15px system-ui;margin:2em auto;max-width:60em;padding:0 1em}"
+        "code,pre{background:#f4f4f4;padding:2px 4px}h3{margin-bottom:.2em}"
+        "table{border-collapse:collapse}td{border-top:1px solid #ddd;padding:3px 8px}"
+        ".m{font-weight:bold;width:4em}</style></head><body>",
+        f"<h1>{html.escape(doc['info']['title'])} {html.escape(doc['info']['version'])}</h1>",
+        "<p>Send an API key as <code>X-Api-Key</code> (or <code>X-Adzerk-ApiKey</code>). "
+        "Machine-readable: <a href='/openapi.json'>/openapi.json</a>.</p><h2>Endpoints</h2><table>",
+    ]
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if method == "parameters":
+                continue
+            out.append(
+                f"<tr><td class=m>{method.upper()}</td><td><code>{html.escape(path)}</code></td>"
+                f"<td>{html.escape(op.get('summary', ''))}</td></tr>"
+            )
+    out.append("</table><h2>Schemas</h2>")
+    for name, schema in doc["components"]["schemas"].items():
+        out.append(f"<h3 id='{html.escape(name)}'>{html.escape(name)}</h3><table>")
+        required = set(schema.get("required", ()))
+        for prop, sub in schema.get("properties", {}).items():
+            kind = sub.get("type") or sub.get("enum") or sub.get("$ref", "").split("/")[-1] or (
+                "one of" if "anyOf" in sub else "")
+            out.append(
+                f"<tr><td><code>{html.escape(prop)}</code>{' *' if prop in required else ''}</td>"
+                f"<td>{html.escape(str(kind))}</td>"
+                f"<td>{html.escape(sub.get('description', ''))}</td></tr>"
+            )
+        out.append("</table>")
+    out.append("</body></html>")
+    return "".join(out)

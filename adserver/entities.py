@@ -1,0 +1,227 @@
+"""The shared vocabulary: the ad server's entities as msgspec Structs.
+
+These are the writable fields of each entity, exactly as the management API takes them and as
+the control store keeps them (one column each; lists and nested Structs as JSON, money as
+integer micro-units in `<field>_micros` columns). Read-only fields (id, archived, timestamps)
+are added by the API. `check()` holds the rules that span fields; rules that need other rows
+(a flight on an archived campaign) live in the control plane.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from adserver.expr import ExprError, parse
+from adserver.validation import FieldError
+
+Id = Annotated[int, msgspec.Meta(ge=1, le=2**62)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Url = Annotated[str, msgspec.Meta(max_length=2048)]
+Money = Annotated[
+    Decimal,
+    msgspec.Meta(
+        description="amount of money, >= 0, at most 6 decimal places (a number or a string)",
+        extra_json_schema={"type": ["number", "string"], "minimum": 0},
+    ),
+]
+Time = Annotated[dt.datetime, msgspec.Meta(tz=True, description="RFC 3339 time with zone")]
+
+
+class Entity(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=False):
+    """Base of every entity Struct."""
+
+    def check(self) -> list[FieldError]:
+        return []
+
+
+# ---- inventory -------------------------------------------------------------------------
+
+
+class Network(Entity, kw_only=True):
+    name: Name
+    time_zone: str = "UTC"
+
+    def check(self) -> list[FieldError]:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(self.time_zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return [FieldError("time_zone", f"unknown time zone {self.time_zone!r}")]
+        return []
+
+
+class Site(Entity, kw_only=True):
+    network_id: Id
+    name: Name
+    url: Url = ""
+    platform: Literal["web", "ios", "android"] = "web"
+
+
+class Zone(Entity, kw_only=True):
+    site_id: Id
+    name: Name
+    page_type: Literal["home", "search", "category", "product", "cart", "other"] = "other"
+
+
+class AdType(Entity, kw_only=True):
+    network_id: Id
+    name: Name
+    format: Literal["sponsored_product", "display", "native", "video"]
+    width: Annotated[int, msgspec.Meta(ge=1, le=10000)] | None = None
+    height: Annotated[int, msgspec.Meta(ge=1, le=10000)] | None = None
+
+    def check(self) -> list[FieldError]:
+        if self.format == "display" and (self.width is None or self.height is None):
+            return [FieldError("width", "a display ad type needs width and height")]
+        return []
+
+
+class Channel(Entity, kw_only=True):
+    """A group of sites sold together; priorities belong to a channel."""
+
+    network_id: Id
+    name: Name
+    site_ids: list[Id] = []
+
+
+class Priority(Entity, kw_only=True):
+    """A tier of the waterfall; lower tiers are tried first."""
+
+    channel_id: Id
+    name: Name
+    tier: Annotated[int, msgspec.Meta(ge=1, le=1000)]
+    selection: Literal["lottery", "auction"] = "auction"
+    second_price: bool = True
+    floor_cpm: Money | None = None
+    floor_cpc: Money | None = None
+
+
+# ---- demand ----------------------------------------------------------------------------
+
+
+class Advertiser(Entity, kw_only=True):
+    network_id: Id
+    name: Name
+    domain: Annotated[str, msgspec.Meta(max_length=253)] = ""
+
+
+class Campaign(Entity, kw_only=True):
+    advertiser_id: Id
+    name: Name
+    is_active: bool = True
+
+
+class Cap(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    metric: Literal["spend", "impressions", "clicks"]
+    value: Money
+
+
+class FrequencyCap(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    level: Literal["flight", "campaign", "advertiser"] = "flight"
+    count: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+    window_seconds: Annotated[int, msgspec.Meta(ge=60, le=366 * 86400)]
+
+
+class Keyword(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    match: Literal["exact", "phrase", "broad"] = "broad"
+    negative: bool = False
+
+
+class GeoTarget(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    country: Annotated[str, msgspec.Meta(pattern="^[A-Z]{2}$")]
+    region: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    metro: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    city: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    exclude: bool = False
+
+
+class Daypart(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Hours [start_hour, end_hour) on the given weekdays (0 = Monday), network time zone."""
+
+    days: list[Annotated[int, msgspec.Meta(ge=0, le=6)]] = msgspec.field(
+        default_factory=lambda: [0, 1, 2, 3, 4, 5, 6]
+    )
+    start_hour: Annotated[int, msgspec.Meta(ge=0, le=23)] = 0
+    end_hour: Annotated[int, msgspec.Meta(ge=1, le=24)] = 24
+
+
+class Flight(Entity, kw_only=True):
+    campaign_id: Id
+    priority_id: Id
+    name: Name
+    start: Time
+    end: Time | None = None
+    is_active: bool = True
+    rate_type: Literal["flat", "cpm", "cpc", "cpa"] = "cpm"
+    price: Money
+    """The CPM/CPC/CPA bid, or the flat fee."""
+    daily_cap: Cap | None = None
+    lifetime_cap: Cap | None = None
+    pacing: Literal["even", "asap", "front_loaded"] = "even"
+    frequency_caps: list[FrequencyCap] = []
+    keywords: list[Keyword] = []
+    custom_targeting: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+    geo: list[GeoTarget] = []
+    dayparts: list[Daypart] = []
+    site_ids: list[Id] = []
+    zone_ids: list[Id] = []
+    segments: list[Annotated[str, msgspec.Meta(min_length=1, max_length=100)]] = []
+    dedupe: Literal["none", "flight", "campaign", "advertiser", "creative"] = "none"
+    click_window_days: Annotated[int, msgspec.Meta(ge=0, le=90)] = 7
+    view_window_days: Annotated[int, msgspec.Meta(ge=0, le=90)] = 1
+
+    def check(self) -> list[FieldError]:
+        errors = []
+        if self.end is not None and self.end <= self.start:
+            errors.append(FieldError("end", "must be after start"))
+        for name in ("daily_cap", "lifetime_cap"):
+            cap = getattr(self, name)
+            if cap is not None and cap.metric != "spend" and cap.value != int(cap.value):
+                errors.append(FieldError(f"{name}.value", f"{cap.metric} must be a whole number"))
+        if self.custom_targeting is not None:
+            try:
+                parse(self.custom_targeting)
+            except ExprError as e:
+                errors.append(FieldError("custom_targeting", str(e)))
+        for i, part in enumerate(self.dayparts):
+            if part.end_hour <= part.start_hour:
+                errors.append(FieldError(f"dayparts[{i}].end_hour", "must be after start_hour"))
+        return errors
+
+
+class Creative(Entity, kw_only=True):
+    advertiser_id: Id
+    ad_type_id: Id
+    name: Name
+    kind: Literal["image", "html", "native", "product"]
+    status: Literal["draft", "pending", "approved", "rejected"] = "draft"
+    click_url: Url = ""
+    image_url: Url = ""
+    title: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    body: Annotated[str, msgspec.Meta(max_length=65536)] = ""
+    template: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    data: dict[str, Any] = {}
+    product_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+
+    def check(self) -> list[FieldError]:
+        need = {"image": "image_url", "html": "body", "product": "product_id"}.get(self.kind)
+        if need and not getattr(self, need):
+            return [FieldError(need, f"required for a {self.kind} creative")]
+        return []
+
+
+class Ad(Entity, kw_only=True):
+    """A creative placed on a flight."""
+
+    flight_id: Id
+    creative_id: Id
+    product_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    weight: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 100
+    relevancy_score: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
+    is_active: bool = True

@@ -1,0 +1,43 @@
+"""Plain-Python twin of the Cython module adserver._hashing (native/_hashing.pyx).
+
+Slow and obviously correct; tests compare it with the compiled module on generated cases.
+"""
+
+import numpy as np
+
+MASK = (1 << 64) - 1
+FNV_OFFSET = 0xCBF29CE484222325
+FNV_PRIME = 0x100000001B3
+GOLDEN = 0x9E3779B97F4A7C15
+
+
+def fmix64(k: int) -> int:
+    """MurmurHash3's 64-bit finalizer."""
+    k &= MASK
+    k ^= k >> 33
+    k = (k * 0xFF51AFD7ED558CCD) & MASK
+    k ^= k >> 33
+    k = (k * 0xC4CEB9FE1A85EC53) & MASK
+    k ^= k >> 33
+    return k
+
+
+def hash_str(s: str, seed: int = 0) -> int:
+    data = s.encode("utf-8")
+    h = FNV_OFFSET ^ fmix64(seed + GOLDEN)
+    for byte in data:
+        h ^= byte
+        h = (h * FNV_PRIME) & MASK
+    return fmix64(h ^ len(data))
+
+
+def hash_strs(items: list[str], seed: int = 0) -> np.ndarray:
+    return np.array([hash_str(s, seed) for s in items], dtype=np.uint64)
+
+
+def cross(a: int, b: int) -> int:
+    return fmix64(a ^ ((b + GOLDEN + ((a << 6) & MASK) + (a >> 2)) & MASK))
+
+
+def hash_feature(name: str, value: str, seed: int = 0) -> int:
+    return cross(hash_str(name, seed), hash_str(value, seed))

@@ -1,0 +1,114 @@
+"""Field-by-field validation on top of msgspec, reporting every bad field at once.
+
+msgspec stops at the first error. Settings and API bodies should report all of them, each with
+the field's name, so this module converts one field at a time against the Struct's declared
+type, then builds the Struct, then runs its `check()` (cross-field rules) if it has one.
+Every Decimal in a validated Struct is money: non-negative, at most six decimal places.
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
+
+import msgspec
+
+T = TypeVar("T", bound=msgspec.Struct)
+
+MONEY_PLACES = 6
+
+
+class FieldError(msgspec.Struct, frozen=True):
+    """One bad field: its name (dotted path) and what is wrong with it."""
+
+    field: str
+    message: str
+
+
+class Invalid(Exception):
+    """Raised with every FieldError found; the API answers it with 400 and the list."""
+
+    def __init__(self, errors: list[FieldError]):
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+
+
+def _msgspec_message(err: msgspec.ValidationError, field: str) -> FieldError:
+    # msgspec says "Expected `int`, got `str` - at `$.a[0]`"; rebase the path on the field name.
+    text = str(err)
+    path = field
+    if " - at `$" in text:
+        text, _, at = text.partition(" - at `$")
+        path = field + at.rstrip("`")
+    return FieldError(path, text.replace("`", ""))
+
+
+def decimal_errors(obj: Any, path: str = "") -> Iterator[FieldError]:
+    """Money rules over every Decimal reachable from a Struct, list or dict."""
+    if isinstance(obj, decimal.Decimal):
+        if not obj.is_finite():
+            yield FieldError(path, "must be a finite amount")
+        elif obj < 0:
+            yield FieldError(path, "must not be negative")
+        elif obj.as_tuple().exponent < -MONEY_PLACES:  # type: ignore[operator]
+            yield FieldError(path, f"at most {MONEY_PLACES} decimal places")
+    elif isinstance(obj, msgspec.Struct):
+        for name in obj.__struct_fields__:
+            yield from decimal_errors(getattr(obj, name), f"{path}.{name}" if path else name)
+    elif isinstance(obj, (list, tuple)):
+        for i, item in enumerate(obj):
+            yield from decimal_errors(item, f"{path}[{i}]")
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from decimal_errors(v, f"{path}.{k}")
+
+
+def convert(
+    cls: type[T],
+    data: Any,
+    *,
+    strict: bool = True,
+    name_of: Callable[[str], str] = str,
+) -> T:
+    """Build `cls` from a mapping, raising Invalid with every bad field.
+
+    `strict=False` lets strings stand for numbers and booleans (environment variables).
+    `name_of` maps a field name to how the user wrote it (a flag, an environment variable).
+    """
+    if not isinstance(data, Mapping):
+        raise Invalid([FieldError("$", "expected a JSON object")])
+    fields = {f.encode_name: f for f in msgspec.structs.fields(cls)}
+    errors = [FieldError(name_of(k), "unknown field") for k in data if k not in fields]
+    good = {}
+    for key, info in fields.items():
+        if key not in data:
+            if info.required:
+                errors.append(FieldError(name_of(key), "required"))
+            continue
+        try:
+            value = msgspec.convert(data[key], info.type, strict=strict)
+        except msgspec.ValidationError as e:
+            errors.append(_msgspec_message(e, name_of(key)))
+            continue
+        money = [FieldError(name_of(e.field), e.message) for e in decimal_errors(value, key)]
+        if money:
+            errors.extend(money)
+        else:
+            good[key] = data[key]
+    try:
+        # Built from the good fields only, so cross-field rules still report on them.
+        obj = msgspec.convert(good, cls, strict=strict)
+    except msgspec.ValidationError as e:  # a required field is bad, or a __post_init__ rule
+        if not errors:
+            errors.append(_msgspec_message(e, "$"))
+        raise Invalid(errors) from None
+    bad = {e.field for e in errors}
+    check = getattr(obj, "check", None)
+    later = check() if check is not None else []
+    errors.extend(
+        FieldError(name_of(e.field), e.message) for e in later if name_of(e.field) not in bad
+    )
+    if errors:
+        raise Invalid(errors)
+    return obj

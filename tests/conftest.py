@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.procs import ADMIN_KEY, env_for, running
+
+
+@pytest.fixture(scope="session")
+def control(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a real control process on an ephemeral port, over an empty store."""
+    data = tmp_path_factory.mktemp("control")
+    with running(["control", "--api-port", "0"], env_for(str(data))) as proc:
+        yield proc.url
+
+
+@pytest.fixture(scope="session")
+def admin(control: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=control, headers={"X-Api-Key": ADMIN_KEY}, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture
+def anon(control: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=control, timeout=30) as c:
+        yield c

@@ -1,0 +1,177 @@
+"""The management API's entity routes, against a real control process."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.control.network import build, created
+
+
+def errors_of(r: httpx.Response) -> dict[str, str]:
+    body = r.json()
+    return {f["field"]: f["message"] for f in body["error"].get("fields", [])}
+
+
+def test_full_network_round_trip(admin: httpx.Client) -> None:
+    n = build(admin)
+    flight = admin.get(f"/v1/flights/{n['flight']['id']}").json()
+    assert flight["price"] == 2.5
+    assert flight["daily_cap"] == {"metric": "spend", "value": 100.25}
+    assert flight["end"] == "2026-12-31T23:00:00Z"  # stored and shown in UTC
+    assert flight["keywords"] == [{"text": "shoes", "match": "phrase", "negative": False}]
+    assert flight["archived"] is False and flight["id"] == n["flight"]["id"]
+    ad = admin.get(f"/v1/ads/{n['ad']['id']}").json()
+    assert ad["weight"] == 100 and ad["creative_id"] == n["creative"]["id"]
+
+
+def test_money_is_exact(admin: httpx.Client) -> None:
+    n = build(admin)
+    r = admin.patch(f"/v1/flights/{n['flight']['id']}", json={"price": "0.000001"})
+    assert r.status_code == 200, r.text
+    assert r.text.count('"price":0.000001') == 1
+    r = admin.patch(f"/v1/flights/{n['flight']['id']}", json={"price": "1234567.891011"})
+    assert '"price":1234567.891011' in r.text
+
+
+def test_partial_update_changes_only_given_fields(admin: httpx.Client) -> None:
+    n = build(admin)
+    fid = n["flight"]["id"]
+    r = admin.patch(f"/v1/flights/{fid}", json={"name": "Renamed", "pacing": "asap"})
+    assert r.status_code == 200
+    after = r.json()
+    assert after["name"] == "Renamed" and after["pacing"] == "asap"
+    assert after["keywords"] == n["flight"]["keywords"]
+    assert after["updated_at"] > n["flight"]["updated_at"]
+
+
+@pytest.mark.parametrize(
+    "body, field, fragment",
+    [
+        ({"bogus": 1}, "bogus", "unknown field"),
+        ({"price": "abc"}, "price", "decimal"),
+        ({"price": -1}, "price", "negative"),
+        ({"price": "0.0000001"}, "price", "decimal places"),
+        ({"rate_type": "cpx"}, "rate_type", "enum"),
+        ({"start": "2026-01-01T00:00:00"}, "start", "timezone"),
+        ({"end": "2025-01-01T00:00:00Z"}, "end", "after start"),
+        ({"custom_targeting": "$a == "}, "custom_targeting", "position"),
+        ({"keywords": [{"text": "x", "match": "fuzzy"}]}, "keywords[0].match", "enum"),
+        ({"daily_cap": {"metric": "clicks", "value": 1.5}}, "daily_cap.value", "whole"),
+        ({"frequency_caps": [{"count": 0, "window_seconds": 60}]}, "frequency_caps[0].count", ">="),
+        ({"priority_id": 999999}, "priority_id", "not found"),
+        ({"zone_ids": [999999]}, "zone_ids[0]", "not found"),
+        ({"campaign_id": 999999}, "campaign_id", "cannot be changed"),
+        ({"id": 5}, "id", "read-only"),
+    ],
+)
+def test_update_validation_names_the_field(
+    admin: httpx.Client, body: dict, field: str, fragment: str
+) -> None:
+    n = build(admin)
+    fid = n["flight"]["id"]
+    r = admin.patch(f"/v1/flights/{fid}", json=body)
+    assert r.status_code == 400, r.text
+    assert fragment in errors_of(r)[field]
+    assert admin.get(f"/v1/flights/{fid}").json() == n["flight"]  # nothing written
+
+
+def test_every_bad_field_is_reported_at_once(admin: httpx.Client) -> None:
+    n = build(admin)
+    r = admin.post("/v1/flights", json={
+        "campaign_id": n["campaign"]["id"], "priority_id": "two", "name": "",
+        "start": "2026-01-01T00:00:00Z", "price": -3, "pacing": "sometimes", "extra": True,
+    })
+    assert r.status_code == 400
+    assert set(errors_of(r)) == {"priority_id", "name", "price", "pacing", "extra"}
+
+
+def test_create_requires_fields(admin: httpx.Client) -> None:
+    r = admin.post("/v1/flights", json={})
+    assert r.status_code == 400
+    assert {"campaign_id", "priority_id", "name", "start", "price"} <= set(errors_of(r))
+
+
+def test_flight_on_archived_campaign_is_refused(admin: httpx.Client) -> None:
+    n = build(admin)
+    cid = n["campaign"]["id"]
+    assert admin.post(f"/v1/campaigns/{cid}/archive").json()["archived"] is True
+    body = {"campaign_id": cid, "priority_id": n["priority"]["id"], "name": "late",
+            "start": "2026-01-01T00:00:00Z", "price": 1}
+    r = admin.post("/v1/flights", json=body)
+    assert r.status_code == 400
+    assert "archived" in errors_of(r)["campaign_id"]
+    r = admin.patch(f"/v1/campaigns/{cid}", json={"name": "x"})
+    assert r.status_code == 400 and "archived" in r.json()["error"]["fields"][0]["message"]
+
+
+def test_cross_tenant_references_are_refused(admin: httpx.Client) -> None:
+    a, b = build(admin, "A"), build(admin, "B")
+    r = admin.post("/v1/ads", json={"flight_id": a["flight"]["id"],
+                                    "creative_id": b["creative"]["id"]})
+    assert r.status_code == 400 and "creative_id" in errors_of(r)
+    other = created(admin, "/v1/advertisers", {"network_id": a["network"]["id"], "name": "Z"})
+    creative = created(admin, "/v1/creatives", {
+        "advertiser_id": other["id"], "ad_type_id": a["ad_type"]["id"], "name": "c",
+        "kind": "html", "body": "<b>hi</b>"})
+    r = admin.post("/v1/ads", json={"flight_id": a["flight"]["id"], "creative_id": creative["id"]})
+    assert r.status_code == 400 and "another advertiser" in errors_of(r)["creative_id"]
+
+
+def test_creative_kind_rules(admin: httpx.Client) -> None:
+    n = build(admin)
+    r = admin.post("/v1/creatives", json={
+        "advertiser_id": n["advertiser"]["id"], "ad_type_id": n["ad_type"]["id"],
+        "name": "p", "kind": "product"})
+    assert r.status_code == 400 and "product_id" in errors_of(r)
+
+
+def test_malformed_json_and_oversized_body(admin: httpx.Client) -> None:
+    r = admin.post("/v1/networks", content=b'{"name": ', headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "malformed_json"
+    r = admin.post("/v1/networks", json=["not", "an", "object"])
+    assert r.status_code == 400 and "$" in errors_of(r)
+    r = admin.post("/v1/networks", json={"name": "x" * 300_000})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+
+
+def test_list_filters_and_stable_cursor_pagination(admin: httpx.Client) -> None:
+    n = build(admin)
+    adv = n["advertiser"]["id"]
+    ids = [n["campaign"]["id"]] + [
+        created(admin, "/v1/campaigns", {"advertiser_id": adv, "name": f"c{i}"})["id"]
+        for i in range(6)
+    ]
+    seen, cursor = [], None
+    while True:
+        params = {"advertiser_id": adv, "limit": 3} | ({"cursor": cursor} if cursor else {})
+        page = admin.get("/v1/campaigns", params=params).json()
+        seen += [c["id"] for c in page["data"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+        # a row created between pages appears at the end, never shifts the pages
+        if len(seen) == 3:
+            ids.append(created(admin, "/v1/campaigns", {"advertiser_id": adv, "name": "new"})["id"])
+    assert seen == ids
+    admin.post(f"/v1/campaigns/{ids[0]}/archive")
+    live = admin.get("/v1/campaigns", params={"advertiser_id": adv, "limit": 100}).json()["data"]
+    assert ids[0] not in [c["id"] for c in live]
+    everything = admin.get("/v1/campaigns", params={"advertiser_id": adv, "archived": "all"})
+    assert ids[0] in [c["id"] for c in everything.json()["data"]]
+
+
+def test_list_rejects_unknown_filters(admin: httpx.Client) -> None:
+    r = admin.get("/v1/flights", params={"colour": "red", "limit": 0, "cursor": "zzz"})
+    assert r.status_code == 400
+    assert {"colour", "limit"} <= set(errors_of(r))
+    r = admin.get("/v1/flights", params={"cursor": "zzz"})
+    assert r.status_code == 400 and "cursor" in errors_of(r)
+
+
+def test_unknown_ids_and_routes_are_json_404(admin: httpx.Client) -> None:
+    for path in ("/v1/flights/999999", "/v1/flights/abc", "/v1/nothing"):
+        r = admin.get(path)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    r = admin.delete("/v1/flights")
+    assert r.status_code == 405 and r.headers["content-type"] == "application/json"

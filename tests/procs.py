@@ -1,0 +1,66 @@
+"""Start real adserver processes on ephemeral ports and stop them."""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+ADMIN_KEY = "test-admin-key-0123456789"
+URL = re.compile(r"adserver: (?P<what>.+?) on (?P<url>http://\S+)")
+
+
+class Proc:
+    def __init__(self, popen: subprocess.Popen[str], urls: dict[str, str], output: list[str]):
+        self.popen, self.urls, self.output = popen, urls, output
+
+    @property
+    def url(self) -> str:
+        return next(iter(self.urls.values()))
+
+
+def env_for(data_dir: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADSERVER_")}
+    env.update(ADSERVER_DATA_DIR=data_dir, ADSERVER_ADMIN_KEY=ADMIN_KEY, **extra)
+    return env
+
+
+@contextmanager
+def running(args: list[str], env: dict[str, str], want: int = 1, timeout: float = 60) -> Iterator[Proc]:
+    """Run `python -m adserver ARGS` until it has announced `want` URLs; stop it after."""
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "adserver", *args], env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    assert popen.stdout is not None
+    output: list[str] = []
+    urls: dict[str, str] = {}
+    sel = selectors.DefaultSelector()
+    sel.register(popen.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    try:
+        while len(urls) < want:
+            if time.monotonic() > deadline or popen.poll() is not None:
+                raise RuntimeError("adserver did not start:\n" + "".join(output))
+            if sel.select(0.2):
+                line = popen.stdout.readline()
+                output.append(line)
+                if m := URL.search(line):
+                    urls[m["what"]] = m["url"]
+        yield Proc(popen, urls, output)
+    finally:
+        sel.close()
+        if popen.poll() is None:
+            os.killpg(popen.pid, signal.SIGTERM)
+            try:
+                popen.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(popen.pid, signal.SIGKILL)
+                popen.wait()
+        popen.stdout.close()
