@@ -54,7 +54,10 @@ def _tokenize(text: str) -> list[tuple[str, Any, int]]:
     while pos < end:
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise ExprError(f"unexpected character {text[pos:].lstrip()[:1]!r}", pos)
+            at = pos + len(text[pos:]) - len(text[pos:].lstrip())
+            if text[at] in "\"'":
+                raise ExprError("unterminated string", at)
+            raise ExprError(f"unexpected character {text[at]!r}", at)
         kind = m.lastgroup or ""
         raw = m.group(kind)
         start = m.start(kind)
@@ -90,6 +93,7 @@ class _Parser:
         if k != kind or (value is not None and v != value):
             want = repr(value) if value is not None else kind
             got = "end of expression" if k == "end" else repr(v)
+            want = "end of expression" if kind == "end" else want
             raise ExprError(f"expected {want}, found {got}", pos)
         self.i += 1
         return v

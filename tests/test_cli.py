@@ -1,0 +1,59 @@
+"""The `adserver` command line, run as a user would."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.procs import env_for, running
+
+
+def adserver(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "adserver", *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("command", ["control", "serve", "run", "demo", "seed", "keys"])
+def test_help(command: str) -> None:
+    r = adserver(command, "--help")
+    assert r.returncode == 0 and "usage: adserver" in r.stdout
+
+
+def test_keys_create_list_revoke(tmp_path: Path) -> None:
+    env = env_for(str(tmp_path))
+    made = adserver("keys", "create", "--role", "readonly", "--name", "ci", env=env)
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    assert key.startswith("ak_")
+    key_id = key.split("_")[1]
+    listed = adserver("keys", "list", env=env)
+    assert key_id in listed.stdout and key not in listed.stdout
+    assert adserver("keys", "revoke", key_id, env=env).returncode == 0
+    assert '"revoked_at":null' not in adserver("keys", "list", env=env).stdout
+    assert adserver("keys", "revoke", "nosuch", env=env).returncode == 1
+    r = adserver("keys", "create", "--role", "advertiser", env=env)
+    assert r.returncode == 2 and "--advertiser" in r.stderr
+
+
+def test_seed_then_key_for_a_seeded_advertiser(tmp_path: Path) -> None:
+    env = env_for(str(tmp_path))
+    r = adserver("seed", "--quiet", "--ads", "100", "--products", "200", "--users", "50", env=env)
+    assert r.returncode == 0 and "100 ads" in r.stdout
+    assert adserver("seed", "--quiet", env=env).returncode == 1  # not over an existing network
+    r = adserver("keys", "create", "--role", "advertiser", "--advertiser", "2", env=env)
+    assert r.returncode == 0, r.stderr
+
+
+def test_demo_seeds_prints_where_things_are_and_serves(tmp_path: Path) -> None:
+    env = env_for(str(tmp_path / "data"))
+    del env["ADSERVER_ADMIN_KEY"]
+    with running(["demo", "--api-port", "0", "--ads", "120", "--products", "300"], env) as proc:
+        text = "".join(proc.output)
+        key = next(w for line in proc.output for w in line.split() if w.startswith("ak_"))
+        assert "management API" in text and "/docs" in text
+        r = httpx.get(proc.url + "/v1/flights", headers={"X-Api-Key": key}, timeout=30)
+        assert r.status_code == 200 and len(r.json()["data"]) == 12
