@@ -55,6 +55,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--api-fd", type=int, help=argparse.SUPPRESS)  # a socket bound by `run`
     p = sub.add_parser("serve", help="run the decision workers (data plane)")
     _common(p), _serving(p)
+    p = sub.add_parser("worker")  # one decision worker on a socket bound by `serve`
+    _common(p)
+    p.add_argument("--fd", type=int, required=True)
+    p.add_argument("--worker-id", required=True)
     p = sub.add_parser("run", help="run both planes")
     _common(p), _control(p), _serving(p)
     p = sub.add_parser("demo", help="seed a demo network if the store is empty, then run")
@@ -109,60 +113,58 @@ def cmd_control(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
-    print("adserver serve: the decision workers are not built yet", file=sys.stderr)
-    return 2
+    from adserver.runtime import bind, url_of
+    from adserver.serving import process
+
+    sock = bind(config.host, config.port)
+    process.prepare_metrics(config)
+    print(f"adserver: decision API on {url_of(sock)}", flush=True)
+    return process.supervise(config, sock, _child_env(config))
 
 
-def _child(command: str, config: Config, *args: str, fds: tuple[int, ...] = ()) -> Any:
-    """Start `adserver <command>` with this process's settings (and inherited sockets)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(config_mod.ENV_PREFIX)}
-    env.update({f"ADSERVER_{k.upper()}": str(v) for k, v in _settings(config).items()})
-    return subprocess.Popen([sys.executable, "-m", "adserver", command, *args], env=env,
-                            pass_fds=fds)
+def cmd_worker(args: argparse.Namespace, config: Config) -> int:
+    import socket
+
+    from adserver.serving import process
+
+    process.run_worker(config, socket.socket(fileno=args.fd), args.worker_id)
+    return 0
 
 
-def _settings(config: Config) -> dict[str, Any]:
+def _child_env(config: Config) -> dict[str, str]:
+    """This process's environment with the settings spelled out for child processes."""
     import msgspec
 
-    return {k: v for k, v in msgspec.structs.asdict(config).items() if v is not None}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(config_mod.ENV_PREFIX) or k in config_mod.ENV_NOT_SETTINGS}
+    settings = msgspec.structs.asdict(config)
+    env.update({f"ADSERVER_{k.upper()}": str(v) for k, v in settings.items() if v is not None})
+    return env
 
 
 def bind_all(config: Config) -> dict[str, Any]:
     """Bind the listening sockets up front, so port 0 resolves before anything is printed."""
     from adserver import runtime
 
-    return {"api": runtime.bind(config.api_host, config.api_port)}
+    return {"api": runtime.bind(config.api_host, config.api_port),
+            "decision": runtime.bind(config.host, config.port)}
 
 
 def cmd_run(args: argparse.Namespace, config: Config, socks: dict[str, Any] | None = None) -> int:
-    """Start the control process (and, once it exists, the decision workers); wait for a
-    signal or for a child to exit, then stop the others."""
+    """Start the control process and the decision workers; stop all when one part fails or
+    a signal arrives."""
+    from adserver.runtime import url_of
+    from adserver.serving import process
+
     socks = socks or bind_all(config)
-    api = socks["api"]
-    children = [_child("control", config, "--api-fd", str(api.fileno()), fds=(api.fileno(),))]
-    stop = False
-
-    def on_signal(signum: int, frame: Any) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    rc = 0
-    try:
-        while not stop and all(c.poll() is None for c in children):
-            time.sleep(0.2)
-        rc = next((c.returncode for c in children if c.returncode), 0)
-    finally:
-        for c in children:
-            if c.poll() is None:
-                c.terminate()
-        for c in children:
-            try:
-                c.wait(10)
-            except subprocess.TimeoutExpired:
-                c.kill()
-    return rc
+    api, decision = socks["api"], socks["decision"]
+    process.prepare_metrics(config)
+    env = _child_env(config)
+    control = subprocess.Popen(
+        [sys.executable, "-m", "adserver", "control", "--api-fd", str(api.fileno())],
+        env=env, pass_fds=(api.fileno(),))
+    print(f"adserver: decision API on {url_of(decision)}", flush=True)
+    return process.supervise(config, decision, env, [control])
 
 
 def cmd_seed(args: argparse.Namespace, config: Config) -> int:
@@ -218,12 +220,15 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
 
     socks = bind_all(config)
     api = url_of(socks["api"])
+    decisions = url_of(socks["decision"])
     print(
         f"""
 adserver demo is starting.
+  decision API    {decisions}/api/v2   (Kevel Decision API v2; /readyz, /metrics)
   management API  {api}/v1/   (docs {api}/docs, OpenAPI {api}/openapi.json)
   admin API key   {key}
   try:            curl -H 'X-Api-Key: {key}' {api}/v1/flights?limit=3
+                  curl -d '{{"placements":[{{"networkId":1,"siteId":1,"zoneIds":[11],"adTypes":[2,3]}}]}}' {decisions}/api/v2
   data root       {os.path.abspath(config.data_dir)}
 Press Ctrl-C to stop.
 """,
@@ -280,6 +285,7 @@ def cmd_keys(args: argparse.Namespace, config: Config) -> int:
 COMMANDS = {
     "control": cmd_control,
     "serve": cmd_serve,
+    "worker": cmd_worker,
     "run": cmd_run,
     "demo": cmd_demo,
     "seed": cmd_seed,

@@ -43,6 +43,8 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     time_zone: str = "UTC"
     """Default time zone of new networks (IANA name), used for dayparting and daily caps."""
+    public_url: Annotated[str, msgspec.Meta(pattern="^https?://[^/]+$")] | None = None
+    """Scheme and host the tracking URLs point at (default: the host the request came to)."""
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
     """Largest request body accepted; larger ones get 413."""
 

@@ -144,7 +144,11 @@ class _Parser:
         k, v, pos = self.peek()
         if k == "op" and v in ("==", "!=", "<", "<=", ">", ">="):
             self.i += 1
-            return ("cmp", v, path, self.value())
+            at = self.peek()[2]
+            value = self.value()
+            if v not in ("==", "!=") and (isinstance(value, (str, bool))):
+                raise ExprError(f"{v} compares numbers only", at)
+            return ("cmp", v, path, value)
         negate = False
         if self.at_word("not"):
             self.i += 1

@@ -28,7 +28,8 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
 
 
-def serve(app: Any, sock: socket.socket, what: str, log_level: str = "info") -> None:
+def serve(app: Any, sock: socket.socket, what: str, log_level: str = "info",
+          announce: bool = True) -> None:
     """Serve `app` on a bound socket until SIGINT/SIGTERM; announce the URL on stdout."""
     config = uvicorn.Config(
         app,
@@ -40,6 +41,7 @@ def serve(app: Any, sock: socket.socket, what: str, log_level: str = "info") -> 
         server_header=False,
     )
     server = uvicorn.Server(config)
-    print(f"adserver: {what} on {url_of(sock)}", flush=True)
+    if announce:
+        print(f"adserver: {what} on {url_of(sock)}", flush=True)
     server.run(sockets=[sock])
     sys.stdout.flush()

@@ -64,3 +64,20 @@ def running(args: list[str], env: dict[str, str], want: int = 1, timeout: float 
                 os.killpg(popen.pid, signal.SIGKILL)
                 popen.wait()
         popen.stdout.close()
+
+
+def wait_ready(url: str, timeout: float = 60) -> dict:
+    """Poll /readyz until the decision server has loaded a snapshot."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            r = httpx.get(url + "/readyz", timeout=5)
+            if r.status_code == 200:
+                return r.json()
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} not ready after {timeout}s")
+        time.sleep(0.1)

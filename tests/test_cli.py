@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.procs import env_for, running
+from tests.procs import env_for, running, wait_ready
 
 
 def adserver(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -51,9 +51,16 @@ def test_seed_then_key_for_a_seeded_advertiser(tmp_path: Path) -> None:
 def test_demo_seeds_prints_where_things_are_and_serves(tmp_path: Path) -> None:
     env = env_for(str(tmp_path / "data"))
     del env["ADSERVER_ADMIN_KEY"]
-    with running(["demo", "--api-port", "0", "--ads", "120", "--products", "300"], env) as proc:
+    args = ["demo", "--api-port", "0", "--port", "0", "--ads", "120", "--products", "300"]
+    with running(args, env, want=2) as proc:
         text = "".join(proc.output)
         key = next(w for line in proc.output for w in line.split() if w.startswith("ak_"))
-        assert "management API" in text and "/docs" in text
-        r = httpx.get(proc.url + "/v1/flights", headers={"X-Api-Key": key}, timeout=30)
+        assert "management API" in text and "/docs" in text and "/api/v2" in text
+        api, decisions = proc.urls["management API"], proc.urls["decision API"]
+        r = httpx.get(api + "/v1/flights", headers={"X-Api-Key": key}, timeout=30)
         assert r.status_code == 200 and len(r.json()["data"]) == 12
+        wait_ready(decisions)
+        body = {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [11], "adTypes": [2, 3],
+                                "count": 3}]}
+        r = httpx.post(decisions + "/api/v2", json=body, timeout=30)
+        assert r.status_code == 200 and "div0" in r.json()["decisions"]

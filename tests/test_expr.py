@@ -35,7 +35,7 @@ def test_parses(text: str, ast: tuple) -> None:
 @pytest.mark.parametrize(
     "text, position",
     [("", 0), ("$a ==", 5), ("$a = 3", 3), ("page == 1", 0), ("($a == 1", 8),
-     ("$a == 1 $b == 2", 8), ('$a == "x', 6), ("$a in []", 7), ("$a not 1", 7), ("$a", 2)],
+     ("$a == 1 $b == 2", 8), ('$a < "x"', 5), ("$a >= true", 6), ('$a == "x', 6), ("$a in []", 7), ("$a not 1", 7), ("$a", 2)],
 )
 def test_errors_name_the_position(text: str, position: int) -> None:
     with pytest.raises(ExprError) as err:
@@ -80,8 +80,10 @@ def _render(node: tuple) -> str:
     return f"${node[1]} contains {_lit(node[2])}"
 
 
+numbers = st.integers(-10**6, 10**6)
 leaf = st.one_of(
-    st.tuples(st.just("cmp"), st.sampled_from(["==", "!=", "<", "<=", ">", ">="]), names, values),
+    st.tuples(st.just("cmp"), st.sampled_from(["==", "!="]), names, values),
+    st.tuples(st.just("cmp"), st.sampled_from(["<", "<=", ">", ">="]), names, numbers),
     st.tuples(st.just("in"), names, st.lists(values, min_size=1, max_size=4).map(tuple)),
     st.tuples(st.just("contains"), names, values),
     st.tuples(st.just("exists"), names),

@@ -55,8 +55,10 @@ class KeyCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class ManagementApi:
     """Holds the store, the repository and the authenticator; builds the Starlette app."""
 
-    def __init__(self, store: Store, bootstrap_key: str | None, max_body_bytes: int):
+    def __init__(self, store: Store, bootstrap_key: str | None, max_body_bytes: int,
+                 on_change: Callable[[], None] = lambda: None):
         self.store = store
+        self.on_change = on_change
         self.repo = Repository(store)
         self.auth = Authenticator(store, bootstrap_key)
         self.max_body = max_body_bytes
@@ -76,7 +78,10 @@ class ManagementApi:
                 who = await run_in_threadpool(self.auth.authenticate, presented)
                 if who is None:
                     raise ApiError(401, "unauthorized", "missing or invalid API key")
-                return await fn(request, who)
+                response = await fn(request, who)
+                if request.method != "GET" and response.status_code < 300:
+                    self.on_change()  # a new snapshot follows every committed change
+                return response
             except ApiError as e:
                 return error_response(e)
             except Invalid as e:

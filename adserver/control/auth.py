@@ -1,8 +1,6 @@
 """API keys and the principals they stand for.
 
-A key reads `ak_<key_id>_<secret>`. Only the key id, a random salt and sha256(salt || secret)
-are stored; the secret is 32 random bytes, so a slow password hash would add nothing but
-latency. Keys are accepted as `X-Api-Key` or Kevel's `X-Adzerk-ApiKey`.
+A key reads `ak_<key_id>_<secret>` (format and digest in adserver/apikeys.py). Keys are accepted as `X-Api-Key` or Kevel's `X-Adzerk-ApiKey`.
 
 Roles: `admin` (everything in its network, or everywhere when it has none), `advertiser`
 (its own advertiser's campaigns, flights, creatives, ads and reports; reads its network's
@@ -11,14 +9,13 @@ inventory), `readonly` (reads what an admin of the same scope could).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 import sqlite3
 from typing import Literal
 
 import msgspec
 
+from adserver import apikeys
 from adserver.control.store import Store, now
 
 Role = Literal["admin", "advertiser", "readonly"]
@@ -52,10 +49,6 @@ class KeyInfo(msgspec.Struct, kw_only=True):
     revoked_at: str | None
 
 
-def _digest(salt: bytes, secret: str) -> bytes:
-    return hashlib.sha256(salt + secret.encode()).digest()
-
-
 def create_key(
     db: sqlite3.Connection,
     *,
@@ -72,7 +65,7 @@ def create_key(
     cur = db.execute(
         "INSERT INTO api_keys (key_id, salt, hash, role, network_id, advertiser_id, name,"
         " created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (key_id, salt, _digest(salt, secret), role, network_id, advertiser_id, name, now(),
+        (key_id, salt, apikeys.digest(salt, secret), role, network_id, advertiser_id, name, now(),
          created_by),
     )
     row = db.execute("SELECT * FROM api_keys WHERE id = ?", (cur.lastrowid,)).fetchone()
@@ -110,17 +103,15 @@ class Authenticator:
     def authenticate(self, presented: str | None) -> Principal | None:
         if not presented:
             return None
-        if self.bootstrap_key and hmac.compare_digest(
-            presented.encode(), self.bootstrap_key.encode()
-        ):
+        if apikeys.is_bootstrap(presented, self.bootstrap_key):
             return Principal(BOOTSTRAP_KEY_ID, "admin")
-        parts = presented.split("_", 2)
-        if len(parts) != 3 or parts[0] != "ak":
+        parts = apikeys.split(presented)
+        if parts is None:
             return None
         rows = self.store.read(
-            "SELECT * FROM api_keys WHERE key_id = ? AND revoked_at IS NULL", (parts[1],)
+            "SELECT * FROM api_keys WHERE key_id = ? AND revoked_at IS NULL", (parts[0],)
         )
-        if not rows or not hmac.compare_digest(_digest(rows[0]["salt"], parts[2]), rows[0]["hash"]):
+        if not rows or not apikeys.matches(parts[1], rows[0]["salt"], rows[0]["hash"]):
             return None
         row = rows[0]
         return Principal(row["key_id"], row["role"], row["network_id"], row["advertiser_id"])

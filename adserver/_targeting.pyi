@@ -1,0 +1,15 @@
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+class Targeting:
+    def __init__(self, columns: Mapping[str, np.ndarray], strings: list[str]) -> None: ...
+    def filter(
+        self,
+        rows: npt.NDArray[np.int32],
+        q: Any,
+        paused: npt.NDArray[np.int8],
+        explain: bool = False,
+    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int8] | None]: ...

@@ -1,0 +1,54 @@
+"""Recompile and publish a snapshot soon after the control store changes.
+
+Changes are debounced: the first change starts a short quiet period, further changes within it
+are folded into the same compile, and no change waits longer than MAX_DELAY_S. The thread is
+the only writer of the snapshots directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from adserver.control.compiler import compile_snapshot
+from adserver.control.store import Store
+
+log = logging.getLogger("adserver.publisher")
+QUIET_S = 0.15
+MAX_DELAY_S = 0.5
+
+
+class Publisher:
+    def __init__(self, store: Store, data_dir: str):
+        self.store, self.data_dir = store, data_dir
+        self.changed = threading.Event()
+        self.stopping = False
+        self.version: str | None = None
+        self.thread = threading.Thread(target=self._loop, name="publisher", daemon=True)
+
+    def start(self) -> None:
+        self.version = compile_snapshot(self.store, self.data_dir)
+        self.thread.start()
+
+    def notify(self) -> None:
+        self.changed.set()
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.changed.set()
+        self.thread.join(10)
+
+    def _loop(self) -> None:
+        while not self.stopping:
+            self.changed.wait()
+            if self.stopping:
+                return
+            first = time.monotonic()
+            self.changed.clear()
+            while time.monotonic() - first < MAX_DELAY_S and self.changed.wait(QUIET_S):
+                self.changed.clear()
+            try:
+                self.version = compile_snapshot(self.store, self.data_dir)
+            except Exception:
+                log.exception("snapshot compile failed; the previous version keeps serving")

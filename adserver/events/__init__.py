@@ -1,0 +1,1 @@
+"""Append-only segment logs: each worker writes its own; the control process reads them."""

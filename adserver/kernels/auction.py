@@ -1,0 +1,138 @@
+"""Auction and lottery kernels (Numba). Twin: adserver/kernels/auction_ref.py.
+
+`auction` ranks a priority's candidates by eCPM (CPM bid; CPC bid x pCTR x 1000; CPA bid x
+pCVR x 1000; flat 0), drops those under the floors, takes the top `k` (ties: the higher
+tiebreak, then the earlier row) and prices each winner at the least bid that keeps its rank:
+the next eCPM divided by its own quality plus one cent, capped at its bid, never under the
+floors (the floor alone when nobody follows). Without second pricing a winner pays its bid.
+`min_ecpm` is what a newcomer's eCPM must exceed to win a slot.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+RATE_FLAT, RATE_CPM, RATE_CPC, RATE_CPA = 0, 1, 2, 3
+PASS, FLOOR, OUTBID, LOST_LOTTERY = 0, 12, 13, 14
+CENT = 0.01
+
+
+@njit(cache=True, nogil=True)
+def quality(rate: int, ctr: float, cvr: float) -> float:
+    if rate == RATE_CPM:
+        return 1.0
+    if rate == RATE_CPC:
+        return ctr * 1000.0
+    if rate == RATE_CPA:
+        return cvr * 1000.0
+    return 0.0
+
+
+@njit(cache=True, nogil=True)
+def auction(rows, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr,
+            floor_cpm, floor_cpc, tiebreak, k, second_price):
+    n = rows.shape[0]
+    ecpm = np.empty(n, dtype=np.float64)
+    bid = np.empty(n, dtype=np.float64)
+    q = np.empty(n, dtype=np.float64)
+    fbid = np.empty(n, dtype=np.float64)
+    reasons = np.full(n, OUTBID, dtype=np.int8)
+    eligible = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        row = rows[i]
+        f = ad_flight[row]
+        rate = fl_rate[f]
+        bid[i] = fl_price[f] / 1e6
+        q[i] = quality(rate, prior_ctr[row], prior_cvr[row])
+        ecpm[i] = bid[i] * q[i]
+        fbid[i] = floor_cpc if rate == RATE_CPC else 0.0
+        if ecpm[i] < floor_cpm or bid[i] < fbid[i]:
+            reasons[i] = FLOOR
+        else:
+            eligible[i] = True
+    # selection of the top k + 1 by (ecpm, tiebreak), earliest row first on exact ties
+    taken = np.zeros(n, dtype=np.bool_)
+    order = np.empty(min(k + 1, n), dtype=np.int64)
+    m = 0
+    while m < order.shape[0]:
+        best = -1
+        for i in range(n):
+            if not eligible[i] or taken[i]:
+                continue
+            if best < 0 or ecpm[i] > ecpm[best] or (
+                    ecpm[i] == ecpm[best] and tiebreak[i] > tiebreak[best]):
+                best = i
+        if best < 0:
+            break
+        taken[best] = True
+        order[m] = best
+        m += 1
+    nwin = min(k, m)
+    winners = order[:nwin].copy()
+    clear = np.empty(nwin, dtype=np.float64)
+    for r in range(nwin):
+        i = winners[r]
+        reasons[i] = PASS
+        if not second_price or q[i] == 0.0:
+            clear[r] = bid[i]
+            continue
+        floor_own = floor_cpm / q[i]
+        if fbid[i] > floor_own:
+            floor_own = fbid[i]
+        if r + 1 < m:
+            price = ecpm[order[r + 1]] / q[i] + CENT
+        else:
+            price = floor_own
+        if price < floor_own:
+            price = floor_own
+        if price > bid[i]:
+            price = bid[i]
+        clear[r] = price
+    if nwin == k and nwin > 0:
+        min_ecpm = ecpm[winners[nwin - 1]] + CENT
+    else:
+        min_ecpm = floor_cpm
+    return winners, clear, ecpm, reasons, min_ecpm
+
+
+@njit(cache=True, nogil=True)
+def lottery(rows, ad_weight, uniforms, k):
+    """Draw up to k distinct rows with probability proportional to weight; uniforms[s] in
+    [0, 1) drives draw s."""
+    n = rows.shape[0]
+    reasons = np.full(n, LOST_LOTTERY, dtype=np.int8)
+    taken = np.zeros(n, dtype=np.bool_)
+    winners = np.empty(min(k, n), dtype=np.int64)
+    m = 0
+    for s in range(winners.shape[0]):
+        total = 0.0
+        for i in range(n):
+            if not taken[i]:
+                total += ad_weight[rows[i]]
+        if total <= 0.0:
+            break
+        target = uniforms[s] * total
+        acc = 0.0
+        pick = -1
+        for i in range(n):
+            if taken[i]:
+                continue
+            acc += ad_weight[rows[i]]
+            pick = i
+            if target < acc:
+                break
+        taken[pick] = True
+        reasons[pick] = PASS
+        winners[m] = pick
+        m += 1
+    return winners[:m].copy(), reasons
+
+
+def warm() -> None:
+    """Compile (or load from cache) every signature the decision path uses."""
+    rows = np.zeros(1, dtype=np.int32)
+    i32, i8, i64 = np.zeros(1, np.int32), np.ones(1, np.int8), np.ones(1, np.int64)
+    f8 = np.ones(1, np.float64)
+    auction(rows, i32, i8, i64, f8, f8, 0.0, 0.0, f8, 1, True)
+    lottery(rows, i32, f8, 1)

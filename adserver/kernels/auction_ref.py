@@ -1,0 +1,66 @@
+"""Plain-Python twin of adserver/kernels/auction.py, written as the rules read."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from adserver.kernels.auction import CENT, FLOOR, LOST_LOTTERY, OUTBID, PASS, RATE_CPA, RATE_CPC, RATE_CPM
+
+
+def _quality(rate: int, ctr: float, cvr: float) -> float:
+    return {RATE_CPM: 1.0, RATE_CPC: ctr * 1000.0, RATE_CPA: cvr * 1000.0}.get(rate, 0.0)
+
+
+def auction(rows, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr,
+            floor_cpm, floor_cpc, tiebreak, k, second_price):
+    n = len(rows)
+    cands = []
+    reasons = np.full(n, OUTBID, dtype=np.int8)
+    ecpm = np.zeros(n)
+    for i, row in enumerate(rows.tolist()):
+        f = int(ad_flight[row])
+        rate = int(fl_rate[f])
+        bid = fl_price[f] / 1e6
+        q = _quality(rate, float(prior_ctr[row]), float(prior_cvr[row]))
+        ecpm[i] = bid * q
+        fbid = floor_cpc if rate == RATE_CPC else 0.0
+        if ecpm[i] < floor_cpm or bid < fbid:
+            reasons[i] = FLOOR
+        else:
+            cands.append((i, bid, q, fbid))
+    ranked = sorted(cands, key=lambda c: (-ecpm[c[0]], -tiebreak[c[0]]))  # stable: row order
+    winners, clear = [], []
+    for r, (i, bid, q, fbid) in enumerate(ranked[:k]):
+        reasons[i] = PASS
+        winners.append(i)
+        if not second_price or q == 0.0:
+            clear.append(bid)
+            continue
+        floor_own = max(floor_cpm / q, fbid)
+        price = ecpm[ranked[r + 1][0]] / q + CENT if r + 1 < len(ranked) else floor_own
+        clear.append(min(max(price, floor_own), bid))
+    min_ecpm = ecpm[winners[-1]] + CENT if len(winners) == k and k > 0 else floor_cpm
+    return (np.array(winners, dtype=np.int64), np.array(clear, dtype=np.float64), ecpm,
+            reasons, min_ecpm)
+
+
+def lottery(rows, ad_weight, uniforms, k):
+    n = len(rows)
+    reasons = np.full(n, LOST_LOTTERY, dtype=np.int8)
+    remaining = list(range(n))
+    winners = []
+    for s in range(min(k, n)):
+        weights = [float(ad_weight[rows[i]]) for i in remaining]
+        total = sum(weights)
+        if total <= 0.0:
+            break
+        target, acc, pick = uniforms[s] * total, 0.0, remaining[-1]
+        for i, w in zip(remaining, weights):
+            acc += w
+            if target < acc:
+                pick = i
+                break
+        remaining.remove(pick)
+        reasons[pick] = PASS
+        winners.append(pick)
+    return np.array(winners, dtype=np.int64), reasons

@@ -1,0 +1,1 @@
+"""The data plane: decision workers. Imports nothing from adserver.control."""

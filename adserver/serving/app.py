@@ -1,0 +1,131 @@
+"""The decision server's routes: Kevel's POST /api/v2, health, readiness, metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from adserver import apikeys
+from adserver.config import Config
+from adserver.serving import metrics, pipeline
+from adserver.serving.stages.resolve import BadRequest
+from adserver.serving.worker import Worker
+from adserver.snapshot.loader import Snapshot
+from adserver.wire import kevel
+
+JSON = "application/json"
+_error_encoder = msgspec.json.Encoder()
+
+
+def error(status: int, code: str, message: str, field: str | None = None) -> Response:
+    body = {"status": status, "code": code, "message": message}
+    if field:
+        body["fields"] = [{"field": field, "message": message}]
+    return Response(_error_encoder.encode({"error": body}), status, media_type=JSON)
+
+
+def _field_of(err: msgspec.ValidationError) -> tuple[str, str]:
+    text = str(err)
+    if " - at `$" in text:
+        text, _, at = text.partition(" - at `$")
+        return at.rstrip("`").lstrip("."), text.replace("`", "")
+    return "$", text.replace("`", "")
+
+
+def may_explain(snap: Snapshot, config: Config, presented: str | None) -> bool:
+    """An admin or read-only key (or the bootstrap key) unlocks explain."""
+    if not presented:
+        return False
+    if apikeys.is_bootstrap(presented, config.admin_key):
+        return True
+    parts = apikeys.split(presented)
+    key = snap.keys.get(parts[0]) if parts else None
+    return bool(key and key[3] in ("admin", "readonly") and parts
+                and apikeys.matches(parts[1], key[1], key[2]))
+
+
+def build(config: Config, worker: Worker) -> Starlette:
+    max_body = config.max_body_bytes
+    decoder = kevel.decoder
+    encoder = kevel.encoder
+
+    async def decide(request: Request) -> Response:
+        started = time.perf_counter()
+        snap = worker.snapshot
+        if snap is None or worker.signer is None:
+            return error(503, "not_ready", "no snapshot loaded yet")
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > max_body:
+            return error(413, "too_large", f"body larger than {max_body} bytes")
+        body = await request.body()
+        if len(body) > max_body:
+            return error(413, "too_large", f"body larger than {max_body} bytes")
+        try:
+            req = decoder.decode(body)
+        except msgspec.ValidationError as e:
+            field, message = _field_of(e)
+            metrics.decisions.labels("400").inc()
+            return error(400, "invalid", message, field)
+        except msgspec.DecodeError as e:
+            metrics.decisions.labels("400").inc()
+            return error(400, "malformed_json", f"body is not valid JSON: {e}")
+        explain = may_explain(snap, config, request.headers.get("x-adzerk-explain"))
+        base = config.public_url or f"{request.url.scheme}://{request.url.netloc}"
+        ctx = pipeline.Context(time.time(), base, explain, worker.signer, worker.rng)
+        try:
+            response, record = pipeline.decide(snap, req, ctx)
+        except BadRequest as e:
+            metrics.decisions.labels("400").inc()
+            return error(400, "invalid", e.message, e.field)
+        if worker.records is not None and not req.notrack:
+            worker.records.append(record)
+        for div in response.decisions.values():
+            metrics.placements.labels("yes" if div else "no").inc()
+        metrics.decisions.labels("200").inc()
+        metrics.decision_seconds.observe(time.perf_counter() - started)
+        return Response(encoder.encode(response), 200, media_type=JSON,
+                        headers={"x-adserver-snapshot": snap.version})
+
+    async def healthz(request: Request) -> Response:
+        return Response(b'{"status":"ok"}', media_type=JSON)
+
+    async def readyz(request: Request) -> Response:
+        if worker.ready and worker.snapshot is not None:
+            return Response(_error_encoder.encode({"status": "ready",
+                                                   "snapshot": worker.snapshot.version}),
+                            media_type=JSON)
+        return error(503, "not_ready", "no snapshot loaded yet")
+
+    async def metrics_route(request: Request) -> Response:
+        data, content_type = metrics.exposition()
+        return Response(data, media_type=content_type)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return error(404, "not_found", f"no route {request.url.path}")
+
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        return error(405, "method_not_allowed", f"{request.method} not allowed here")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await worker.start()
+        yield
+        await worker.stop()
+
+    return Starlette(
+        routes=[
+            Route("/api/v2", decide, methods=["POST"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics_route),
+        ],
+        exception_handlers={404: not_found, 405: not_allowed},
+        lifespan=lifespan,
+    )

@@ -1,0 +1,31 @@
+"""Prometheus metrics of the decision workers (multiprocess mode when several workers run:
+PROMETHEUS_MULTIPROC_DIR is set by `adserver serve` before any worker imports this)."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
+    multiprocess,
+)
+
+LATENCY_BUCKETS = (0.0001, 0.0002, 0.0003, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003,
+                   0.005, 0.01, 0.025, 0.05, 0.1)
+
+decision_seconds = Histogram("adserver_decision_seconds", "Server time per decision request",
+                             buckets=LATENCY_BUCKETS)
+decisions = Counter("adserver_decision_requests", "Decision requests answered", ["status"])
+placements = Counter("adserver_placements", "Placements decided", ["filled"])
+snapshot_version = Gauge("adserver_snapshot_version", "Snapshot version being served",
+                         multiprocess_mode="max")
+swaps = Counter("adserver_snapshot_swaps", "Snapshot versions swapped in")
+swap_failures = Counter("adserver_snapshot_swap_failures", "Snapshot versions refused")
+
+
+def exposition() -> tuple[bytes, str]:
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,121 @@
+"""The decision pipeline: the stages, called in order, over one frozen snapshot.
+
+    check request -> for each placement: resolve -> candidates -> eligible -> select ->
+    respond; dedupe carries across placements -> response, decision record
+
+A request runs entirely on the snapshot it started with, even if a newer one is published
+meanwhile.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import numpy as np
+
+from adserver.serving.stages import candidates, eligible, resolve, respond, select
+from adserver.signing import Signer
+from adserver.snapshot import format as f
+from adserver.snapshot.loader import Snapshot
+from adserver.snapshot.programs import geo_id
+from adserver.snapshot.query import Query, phrases, segment_ids
+from adserver.wire import kevel
+
+
+class Context:
+    """Per-request facts that are not in the body."""
+
+    __slots__ = ("now", "base_url", "explain", "signer", "rng")
+
+    def __init__(self, now: float, base_url: str, explain: bool, signer: Signer,
+                 rng: np.random.Generator):
+        self.now, self.base_url, self.explain, self.signer, self.rng = (
+            now, base_url, explain, signer, rng)
+
+
+def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
+           ) -> tuple[kevel.DecisionResponse, dict[str, Any]]:
+    """Answer a decision request; returns the response and the decision record."""
+    divs = resolve.check(req)
+    request_id = uuid.uuid4().hex
+    user = req.user
+    user_key = user.key if user is not None and user.key else "ue-" + uuid.uuid4().hex
+    personalized = not (req.consent and req.consent.get("gdpr") is False)
+    ptr, tok = phrases(req.search_term, req.keywords)
+    geo = req.geo
+    q = Query(
+        now=int(ctx.now),
+        blocked_creatives=np.array(req.blocked_creatives or (), dtype=np.int64),
+        segments=segment_ids(user.segments if user is not None and personalized else None),
+        personalized=personalized,
+        geo=tuple(geo_id(getattr(geo, part, None)) for part in ("country", "region", "metro",
+                                                             "city")),
+        phrase_ptr=ptr, phrase_tok=tok,
+    )
+    tokens = sorted(set(tok.tolist()))
+    used = eligible.Used()
+    hours: dict[str, int] = {}
+    decisions: dict[str, Any] = {}
+    explain: dict[str, Any] = {}
+    record_placements = []
+    for i, (div, p) in enumerate(zip(divs, req.placements or ())):
+        plan = resolve.placement(snap, i, div, p, ctx.now, hours)
+        if isinstance(plan, str):
+            decisions[div] = None
+            record_placements.append([div, 0, [], 0])
+            if ctx.explain:
+                explain[div] = {"placement": {"divName": div}, "buckets": [], "rtb_log": [],
+                                "results": [], "error": plan}
+            continue
+        rows = candidates.rows(snap, plan, tokens)
+        passing, reasons = eligible.run(snap, plan, rows, q, used, ctx.explain)
+        fates: list[dict[str, Any]] | None = [] if ctx.explain else None
+        wins, min_ecpm = select.select(snap, plan, passing, ctx.rng, fates)
+        made = []
+        for win in wins:
+            used.add(snap, win.row)
+            made.append(respond.decision(
+                snap, win, div, p.click_url, p.event_ids, bool(req.include_pricing_data),
+                request_id, user_key, ctx.base_url, ctx.signer, ctx.now))
+        decisions[div] = (made or None) if plan.count > 1 else (made[0] if made else None)
+        record_placements.append([
+            div, int(rows.shape[0]),
+            [[d.ad_id, d.flight_id, int(round(w.clear * 1e6)), round(w.ecpm, 6)]
+             for d, w in zip(made, wins)],
+            int(round(min_ecpm * 1e6)),
+        ])
+        if ctx.explain:
+            explain[div] = _explain(snap, plan, rows, reasons, fates or [], wins)
+    response = kevel.DecisionResponse(user=kevel.UserKey(key=user_key), decisions=decisions,
+                                      explain=explain if ctx.explain else None)
+    record = {"t": "d", "id": request_id, "ts": ctx.now, "user": user_key,
+              "snapshot": snap.version, "placements": record_placements}
+    return response, record
+
+
+def _explain(snap: Snapshot, plan: resolve.Plan, rows: np.ndarray, reasons: Any,
+             fates: list[dict[str, Any]], wins: list[select.Win]) -> dict[str, Any]:
+    c = snap.columns
+    results = []
+
+    def ids(row: int) -> dict[str, int]:
+        fl = int(c["ad_flight"][row])
+        return {"adId": int(c["ad_id"][row]), "flightId": int(c["fl_id"][fl]),
+                "campaignId": int(c["fl_campaign"][fl]), "creativeId": int(c["ad_creative"][row])}
+
+    for row, reason in zip(rows.tolist(), (reasons if reasons is not None else []).tolist()):
+        if reason not in (f.PASS, f.DUPLICATE):
+            results.append({**ids(row), "result": f.REASONS[reason]})
+    for fate in fates:
+        extra = {k: v for k, v in fate.items() if k not in ("row", "reason")}
+        results.append({**ids(fate["row"]), **extra, "result": f.REASONS[fate["reason"]]})
+    p = plan.placement
+    return {
+        "placement": {"divName": plan.div, "networkId": p.network_id, "siteId": p.site_id,
+                      "zoneIds": plan.zone_ids.tolist(), "adTypes": p.ad_types,
+                      "count": plan.count},
+        "buckets": sorted({r["priority"] for r in fates if "priority" in r}),
+        "rtb_log": [],
+        "results": results,
+    }

@@ -1,0 +1,50 @@
+"""Stage 3: which candidates may enter the auction (the Cython filter kernel).
+
+Assumes candidate rows and the request-wide Query parts. Returns the passing rows in input
+order and, with explain, a reason code per candidate (adserver/snapshot/format.REASONS).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from adserver.serving.stages.resolve import Plan
+from adserver.snapshot.loader import Snapshot
+from adserver.snapshot.programs import Properties
+from adserver.snapshot.query import Query
+
+
+class Used:
+    """What earlier placements of this request chose, for dedupe."""
+
+    def __init__(self) -> None:
+        self.flights: list[int] = []
+        self.campaigns: list[int] = []
+        self.advertisers: list[int] = []
+        self.creatives: list[int] = []
+
+    def add(self, snap: Snapshot, row: int) -> None:
+        c = snap.columns
+        fl = int(c["ad_flight"][row])
+        self.flights.append(int(c["fl_id"][fl]))
+        self.campaigns.append(int(c["fl_campaign"][fl]))
+        self.advertisers.append(int(c["fl_advertiser"][fl]))
+        self.creatives.append(int(c["ad_creative"][row]))
+
+
+def run(snap: Snapshot, plan: Plan, rows: np.ndarray, q: Query, used: Used,
+        explain: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    p = plan.placement
+    q.site_id = plan.site_id
+    q.zone_ids = plan.zone_ids
+    q.hour_of_week = plan.hour_of_week
+    q.forced_campaign = p.campaign_id or 0
+    q.forced_flight = p.flight_id or 0
+    q.forced_ad = p.ad_id or 0
+    q.props = Properties(p.properties)
+    if used.flights:
+        q.used_flights = np.array(used.flights, dtype=np.int64)
+        q.used_campaigns = np.array(used.campaigns, dtype=np.int64)
+        q.used_advertisers = np.array(used.advertisers, dtype=np.int64)
+        q.used_creatives = np.array(used.creatives, dtype=np.int64)
+    return snap.targeting.filter(rows, q, snap.no_pause, explain)

@@ -1,0 +1,91 @@
+"""Stage 1: check the request and resolve each placement against the snapshot.
+
+Assumes a decoded DecisionRequest. Raises BadRequest (a 400 naming the field) for requests no
+server could answer; a placement that names an unknown network, site or zone is not an
+error: it resolves to None with the reason, and its decision is null.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from typing import Any
+
+import numpy as np
+
+from adserver.snapshot.loader import Snapshot
+from adserver.wire.kevel import MAX_COUNT, MAX_PLACEMENTS, DecisionRequest, Placement
+
+
+class BadRequest(Exception):
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
+
+
+class Plan:
+    """A placement the snapshot can serve."""
+
+    __slots__ = ("index", "div", "placement", "network_id", "site_id", "zone_ids", "count",
+                 "hour_of_week")
+
+    def __init__(self, index: int, div: str, placement: Placement, zone_ids: np.ndarray,
+                 hour_of_week: int):
+        self.index, self.div, self.placement = index, div, placement
+        self.network_id = placement.network_id
+        self.site_id = placement.site_id
+        self.zone_ids = zone_ids
+        self.count = placement.count or 1
+        self.hour_of_week = hour_of_week
+
+
+def check(req: DecisionRequest) -> list[str]:
+    """Validate what the types cannot say; returns each placement's divName."""
+    if not req.placements:
+        raise BadRequest("placements", "at least one placement is required")
+    if len(req.placements) > MAX_PLACEMENTS:
+        raise BadRequest("placements", f"at most {MAX_PLACEMENTS} placements")
+    divs: list[str] = []
+    for i, p in enumerate(req.placements):
+        at = f"placements[{i}]"
+        if not p.ad_types:
+            raise BadRequest(f"{at}.adTypes", "at least one ad type is required")
+        if p.network_id is None:
+            raise BadRequest(f"{at}.networkId", "required")
+        if p.site_id is None:
+            raise BadRequest(f"{at}.siteId", "required")
+        if p.count is not None and not 1 <= p.count <= MAX_COUNT:
+            raise BadRequest(f"{at}.count", f"must be from 1 to {MAX_COUNT}")
+        for name in ("floor_price", "floor_cpc"):
+            value = getattr(p, name)
+            if value is not None and not value >= 0:
+                camel = "floorPrice" if name == "floor_price" else "floorCpc"
+                raise BadRequest(f"{at}.{camel}", "must be a non-negative number")
+        div = p.div_name or f"div{i}"
+        if div in divs:
+            raise BadRequest(f"{at}.divName", f"duplicate divName {div!r}")
+        divs.append(div)
+    return divs
+
+
+def hour_of_week(time_zone: str, now: float) -> int:
+    local = dt.datetime.fromtimestamp(now, zoneinfo.ZoneInfo(time_zone))
+    return local.weekday() * 24 + local.hour
+
+
+def placement(snap: Snapshot, index: int, div: str, p: Placement, now: float,
+              hours: dict[str, int]) -> Plan | str:
+    """A Plan, or why the placement cannot be served."""
+    tz = snap.networks.get(p.network_id)  # type: ignore[arg-type]
+    if tz is None:
+        return f"unknown network {p.network_id}"
+    if snap.sites.get(p.site_id) != p.network_id:  # type: ignore[arg-type]
+        return f"unknown site {p.site_id} in network {p.network_id}"
+    zones = p.zone_ids or []
+    for z in zones:
+        found: Any = snap.zones.get(z)
+        if found is None or found[0] != p.site_id:
+            return f"unknown zone {z} on site {p.site_id}"
+    if tz not in hours:
+        hours[tz] = hour_of_week(tz, now)
+    return Plan(index, div, p, np.array(zones, dtype=np.int64), hours[tz])

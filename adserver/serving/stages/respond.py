@@ -1,0 +1,56 @@
+"""Stage 5: Kevel Decision objects for the winners: ids, contents, signed tracking URLs,
+requested event URLs and, when asked, pricing.
+
+Token fields (adserver/signing.py), in order: request id, ad, flight, creative, campaign,
+advertiser, divName, clear price in micro-units, rate type, user key, and for clicks the
+destination URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import msgspec
+
+from adserver.serving.stages.select import Win
+from adserver.signing import Signer
+from adserver.snapshot import format as f
+from adserver.snapshot.loader import Snapshot
+from adserver.wire import kevel
+
+KEVEL_RATE = {f.RATE_FLAT: 1, f.RATE_CPM: 2, f.RATE_CPC: 3, f.RATE_CPA: 6}
+
+
+def decision(snap: Snapshot, win: Win, div: str, click_override: str | None,
+             event_ids: list[int] | None, pricing: bool, request_id: str, user_key: str,
+             base_url: str, signer: Signer, now: float) -> kevel.Decision:
+    c = snap.columns
+    row = win.row
+    fl = int(c["ad_flight"][row])
+    ad_id, creative_id = int(c["ad_id"][row]), int(c["ad_creative"][row])
+    campaign, advertiser = int(c["fl_campaign"][fl]), int(c["fl_advertiser"][fl])
+    contents, dest = snap.creative(creative_id)
+    clear_micros = int(round(win.clear * 1_000_000))
+    fields: list[Any] = [request_id, ad_id, int(c["fl_id"][fl]), creative_id, campaign,
+                         advertiser, div, clear_micros, win.rate, user_key]
+
+    def url(path: str, kind: int, *extra: Any) -> str:
+        return f"{base_url}{path}?t={quote(signer.sign(kind, fields + list(extra), now), safe='')}"
+
+    click = url("/r", kevel.EVENT_CLICK, click_override or dest)
+    events = [kevel.Event(id=e, url=url("/e.gif", e)) for e in event_ids or ()]
+    price = None
+    if pricing:
+        revenue = win.clear / 1000.0 if win.rate == f.RATE_CPM else (
+            win.clear if win.rate in (f.RATE_CPC, f.RATE_CPA) else 0.0)
+        price = kevel.Pricing(price=win.bid, clear_price=round(win.clear, 6),
+                              revenue=round(revenue, 9), rate_type=KEVEL_RATE[win.rate],
+                              e_cpm=round(win.ecpm, 6))
+    return kevel.Decision(
+        ad_id=ad_id, advertiser_id=advertiser, creative_id=creative_id,
+        flight_id=int(c["fl_id"][fl]), campaign_id=campaign,
+        priority_id=int(snap.prio["prio_id"][win.prio]), click_url=click,
+        impression_url=url("/i.gif", kevel.EVENT_VIEW), contents=msgspec.Raw(contents),
+        events=events, pricing=price,
+    )

@@ -1,0 +1,97 @@
+"""A decision worker's state: the snapshot it serves, and the watcher that swaps in new ones.
+
+The worker opens everything after fork, loads the version CURRENT names beside the one it
+serves, warms it (kernels, a decision through the whole pipeline), then swaps one reference.
+Requests in flight keep the version they started with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+
+import numpy as np
+
+from adserver.config import Config
+from adserver.events.segment import SegmentWriter
+from adserver.kernels import auction
+from adserver.serving import metrics, pipeline
+from adserver.signing import Signer, read_keys
+from adserver.snapshot.loader import Snapshot, SnapshotError
+from adserver.snapshot.writer import current_version
+from adserver.wire import kevel
+
+log = logging.getLogger("adserver.worker")
+POLL_S = 0.1
+RECORD_FLUSH_S = 0.05
+
+
+class Worker:
+    def __init__(self, config: Config, worker_id: str):
+        self.config = config
+        self.worker_id = worker_id
+        self.snapshot: Snapshot | None = None
+        self.signer: Signer | None = None
+        self.rng = np.random.default_rng()
+        self.records: SegmentWriter | None = None
+        self.ready = False
+        self.tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        await asyncio.to_thread(auction.warm)
+        self.records = SegmentWriter(
+            os.path.join(self.config.data_dir, "events", self.worker_id), "decisions")
+        self.tasks = [asyncio.create_task(self._watch()), asyncio.create_task(self._flush())]
+
+    async def stop(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        if self.records is not None:
+            self.records.close()
+
+    async def _watch(self) -> None:
+        while True:
+            try:
+                await self._maybe_swap()
+            except Exception:  # keep serving the old version; say why
+                metrics.swap_failures.inc()
+                log.exception("snapshot swap failed")
+            await asyncio.sleep(POLL_S)
+
+    async def _maybe_swap(self) -> None:
+        if self.signer is None:
+            try:
+                self.signer = Signer(read_keys(self.config.data_dir))
+            except FileNotFoundError:
+                return
+        version = current_version(self.config.data_dir)
+        if version is None or (self.snapshot is not None and version == self.snapshot.version):
+            return
+        try:
+            snap = await asyncio.to_thread(self._load_and_warm, version)
+        except SnapshotError:
+            if current_version(self.config.data_dir) == version:
+                raise
+            return  # superseded while loading: the next poll takes the newer one
+        self.snapshot = snap
+        self.ready = True
+        metrics.swaps.inc()
+        metrics.snapshot_version.set(int(version))
+
+    def _load_and_warm(self, version: str) -> Snapshot:
+        snap = Snapshot(self.config.data_dir, version)
+        assert self.signer is not None
+        req = kevel.DecisionRequest(placements=[kevel.Placement(
+            network_id=next(iter(snap.networks), 1), site_id=next(iter(snap.sites), 1),
+            ad_types=[1], count=2)], keywords=["warm up"], include_pricing_data=True)
+        ctx = pipeline.Context(time.time(), "http://warm", True, self.signer, self.rng)
+        pipeline.decide(snap, req, ctx)
+        return snap
+
+    async def _flush(self) -> None:
+        while True:
+            await asyncio.sleep(RECORD_FLUSH_S)
+            if self.records is not None:
+                self.records.flush()

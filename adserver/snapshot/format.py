@@ -1,0 +1,86 @@
+"""Names, dtypes and codes of a snapshot version (documented in indexes/README.md).
+
+A version directory holds one `.npy` file per column below (memory-mapped by workers),
+`catalog/` (an LMDB environment: creative contents and metadata) and `manifest.json`.
+Rows: ads (A), flights (F), priorities (P), keywords (K), expression instructions (I),
+geo entries (G), posting lists (L keys). `*_ptr` arrays are CSR offsets of length n+1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from adserver.hashing import cross, hash_str
+
+FORMAT_VERSION = 1
+
+COLUMNS: dict[str, np.dtype] = {
+    # ads
+    "ad_id": np.dtype(np.int64), "ad_flight": np.dtype(np.int32),
+    "ad_creative": np.dtype(np.int64), "ad_type": np.dtype(np.int64),
+    "ad_weight": np.dtype(np.int32), "ad_relevancy": np.dtype(np.int16),
+    "ad_prior_ctr": np.dtype(np.float64), "ad_prior_cvr": np.dtype(np.float64),
+    # flights
+    "fl_id": np.dtype(np.int64), "fl_campaign": np.dtype(np.int64),
+    "fl_advertiser": np.dtype(np.int64), "fl_network": np.dtype(np.int64),
+    "fl_priority": np.dtype(np.int32), "fl_start": np.dtype(np.int64),
+    "fl_end": np.dtype(np.int64), "fl_rate": np.dtype(np.int8),
+    "fl_price": np.dtype(np.int64), "fl_dedupe": np.dtype(np.int8),
+    "fl_site_ptr": np.dtype(np.int64), "fl_site_val": np.dtype(np.int64),
+    "fl_zone_ptr": np.dtype(np.int64), "fl_zone_val": np.dtype(np.int64),
+    "fl_seg_ptr": np.dtype(np.int64), "fl_seg_val": np.dtype(np.uint64),
+    "fl_geo_ptr": np.dtype(np.int64),
+    "geo_country": np.dtype(np.uint64), "geo_region": np.dtype(np.uint64),
+    "geo_metro": np.dtype(np.uint64), "geo_city": np.dtype(np.uint64),
+    "geo_exclude": np.dtype(np.int8),
+    "fl_daypart": np.dtype(np.uint64),  # (F, 3): bit h of the 168 hours of the week, Monday 0h first
+    "fl_kw_ptr": np.dtype(np.int64),
+    "kw_tok_ptr": np.dtype(np.int64), "kw_tok": np.dtype(np.uint64),
+    "kw_match": np.dtype(np.int8), "kw_negative": np.dtype(np.int8),
+    "fl_expr_ptr": np.dtype(np.int64),
+    "ins_op": np.dtype(np.int8), "ins_key": np.dtype(np.uint64), "ins_num": np.dtype(np.float64),
+    "ins_str": np.dtype(np.uint64), "ins_arg": np.dtype(np.int32),
+    # priorities
+    "prio_id": np.dtype(np.int64), "prio_tier": np.dtype(np.int32),
+    "prio_selection": np.dtype(np.int8), "prio_second": np.dtype(np.int8),
+    "prio_floor_cpm": np.dtype(np.int64), "prio_floor_cpc": np.dtype(np.int64),
+    # posting lists: sorted keys, CSR into ad rows
+    "post_key": np.dtype(np.uint64), "post_ptr": np.dtype(np.int64),
+    "post_rows": np.dtype(np.int32),
+}
+
+NO_END = np.iinfo(np.int64).max
+
+# flight rate types (Kevel's RateType numbers are in wire/kevel.py)
+RATE_FLAT, RATE_CPM, RATE_CPC, RATE_CPA = 0, 1, 2, 3
+RATES = {"flat": RATE_FLAT, "cpm": RATE_CPM, "cpc": RATE_CPC, "cpa": RATE_CPA}
+DEDUPE = {"none": 0, "flight": 1, "campaign": 2, "advertiser": 3, "creative": 4}
+SELECTION = {"lottery": 0, "auction": 1}
+MATCH = {"exact": 0, "phrase": 1, "broad": 2}
+
+# expression instructions (postfix; each leaf pushes one boolean)
+OP_EXISTS, OP_EQ_STR, OP_EQ_NUM, OP_LT, OP_LE, OP_GT, OP_GE = 0, 1, 2, 3, 4, 5, 6
+OP_CONTAINS, OP_AND, OP_OR, OP_NOT = 7, 8, 9, 10
+MAX_STACK = 64
+
+# why a candidate was not chosen (explain and decision records)
+PASS, DUPLICATE, DATES, SITE_ZONE, FORCED, BLOCKED = 0, 1, 2, 3, 4, 5
+SEGMENTS, GEO, DAYPART, KEYWORDS, CUSTOM, DEDUPED = 6, 7, 8, 9, 10, 11
+FLOOR, OUTBID, LOST_LOTTERY, PAUSED = 12, 13, 14, 15
+REASONS = {
+    PASS: "chosen", DUPLICATE: "duplicate", DATES: "outside flight dates",
+    SITE_ZONE: "site or zone targeting", FORCED: "not the forced campaign, flight or ad",
+    BLOCKED: "creative blocked by the request", SEGMENTS: "audience segment targeting or consent",
+    GEO: "geo targeting", DAYPART: "daypart", KEYWORDS: "keyword targeting",
+    CUSTOM: "custom targeting expression", DEDUPED: "deduplicated within the request",
+    FLOOR: "below the floor", OUTBID: "outbid", LOST_LOTTERY: "not drawn in the lottery",
+    PAUSED: "budget, cap or pacing",
+}
+
+
+_KINDS = {k: hash_str(k) for k in ("zone", "site", "all", "kw")}
+
+
+def posting_key(kind: str, network: int, ad_type: int, value: int = 0) -> int:
+    """The key of a posting list: (kind, network, ad type, value)."""
+    return cross(cross(cross(_KINDS[kind], network), ad_type), value)

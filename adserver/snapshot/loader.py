@@ -1,0 +1,89 @@
+"""Open a published snapshot version read-only (the decision workers' side).
+
+Columns are memory-mapped, so every worker shares one copy in the page cache; the LMDB
+catalog is opened without a lock file (the version is immutable) and read through one
+long-lived read transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import lmdb
+import numpy as np
+from msgspec import msgpack
+
+from adserver import _targeting
+from adserver.snapshot import format as f
+from adserver.snapshot.writer import current_version
+
+
+class SnapshotError(Exception):
+    """A version that cannot be served (missing or damaged files)."""
+
+
+class Snapshot:
+    """One immutable version: columns, lookups, the targeting kernel and the catalog."""
+
+    def __init__(self, root: str, version: str):
+        self.version = version
+        self.path = os.path.join(root, "snapshots", version)
+        try:
+            with open(os.path.join(self.path, "manifest.json")) as src:
+                self.manifest = json.load(src)
+            if self.manifest.get("format") != f.FORMAT_VERSION:
+                raise SnapshotError(f"snapshot {version}: format {self.manifest.get('format')}")
+            self.columns: dict[str, np.ndarray] = {
+                name: np.load(os.path.join(self.path, name + ".npy"), mmap_mode="r")
+                for name in f.COLUMNS
+            }
+            self.env = lmdb.open(os.path.join(self.path, "catalog"), readonly=True, lock=False,
+                                 subdir=True, readahead=False)
+        except (OSError, ValueError, lmdb.Error) as e:
+            raise SnapshotError(f"snapshot {version}: {e}") from e
+        self.txn = self.env.begin(buffers=False)
+        self.meta: dict[str, Any] = msgpack.decode(self.txn.get(b"~meta"))
+        self.networks: dict[int, str] = self.meta["networks"]
+        self.sites: dict[int, int] = self.meta["sites"]
+        self.zones: dict[int, list[int]] = self.meta["zones"]
+        self.keys = {k[0]: k for k in self.meta["keys"]}
+        c = self.columns
+        self.posting: dict[int, tuple[int, int]] = {
+            int(k): (int(a), int(b))
+            for k, a, b in zip(c["post_key"], c["post_ptr"][:-1], c["post_ptr"][1:])
+        }
+        self.targeting = _targeting.Targeting(c, self.meta["strings"])
+        self.no_pause = np.zeros(0, dtype=np.int8)
+        self._creatives: dict[int, tuple[bytes, str]] = {}
+        # plain-Python copies of the small per-priority and per-flight numbers the auction
+        # stage reads one at a time (cheaper than numpy scalar access)
+        self.prio = {name: c[name].tolist() for name in
+                     ("prio_id", "prio_tier", "prio_selection", "prio_second",
+                      "prio_floor_cpm", "prio_floor_cpc")}
+
+    def rows(self, keys: list[int]) -> np.ndarray:
+        """The ad rows of the posting lists under `keys`, concatenated (may repeat)."""
+        post_rows = self.columns["post_rows"]
+        parts = [post_rows[a:b] for a, b in (self.posting.get(k, (0, 0)) for k in keys) if b > a]
+        if not parts:
+            return np.zeros(0, dtype=np.int32)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def creative(self, creative_id: int) -> tuple[bytes, str]:
+        """(Kevel contents JSON, click URL) of a creative, cached per version."""
+        found = self._creatives.get(creative_id)
+        if found is None:
+            raw = self.txn.get(b"cr" + creative_id.to_bytes(8, "big"))
+            if raw is None:
+                raise SnapshotError(f"creative {creative_id} missing from {self.version}")
+            contents, click = msgpack.decode(raw)
+            found = self._creatives[creative_id] = (contents, click)
+        return found
+
+
+def load_current(root: str) -> Snapshot | None:
+    """The version CURRENT points at, or None before the first publish."""
+    version = current_version(root)
+    return None if version is None else Snapshot(root, version)

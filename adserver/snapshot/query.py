@@ -1,0 +1,58 @@
+"""What the filter kernel knows about one placement of one request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from adserver.snapshot.programs import Properties, str_id
+from adserver.text import token_ids
+
+EMPTY_I64 = np.zeros(0, dtype=np.int64)
+EMPTY_U64 = np.zeros(0, dtype=np.uint64)
+
+
+class Query:
+    """Inputs of the candidate filter. Arrays are numpy; ids are 0 when absent."""
+
+    __slots__ = (
+        "now", "hour_of_week", "site_id", "zone_ids", "forced_campaign", "forced_flight",
+        "forced_ad", "blocked_creatives", "segments", "personalized", "geo", "phrase_ptr",
+        "phrase_tok", "props", "used_flights", "used_campaigns", "used_advertisers",
+        "used_creatives",
+    )
+
+    def __init__(self, **values: Any):
+        self.now = 0
+        self.hour_of_week = 0
+        self.site_id = 0
+        self.zone_ids = EMPTY_I64
+        self.forced_campaign = self.forced_flight = self.forced_ad = 0
+        self.blocked_creatives = EMPTY_I64
+        self.segments = EMPTY_U64
+        self.personalized = True
+        self.geo = (0, 0, 0, 0)
+        self.phrase_ptr = np.zeros(1, dtype=np.int64)
+        self.phrase_tok = EMPTY_U64
+        self.props = Properties(None)
+        self.used_flights = self.used_campaigns = EMPTY_I64
+        self.used_advertisers = self.used_creatives = EMPTY_I64
+        for k, v in values.items():
+            setattr(self, k, v)
+
+
+def phrases(search_term: str | None, keywords: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
+    """(ptr, tokens) of the request's phrases: the search term first, then each keyword."""
+    parts = [token_ids(search_term or "")] + [token_ids(k) for k in keywords or ()]
+    parts = [p for p in parts if len(p)]
+    ptr = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum([len(p) for p in parts], out=ptr[1:])
+    tok = np.concatenate(parts) if parts else EMPTY_U64
+    return ptr, tok.astype(np.uint64)
+
+
+def segment_ids(segments: list[Any] | None) -> np.ndarray:
+    if not segments:
+        return EMPTY_U64
+    return np.array([str_id(s) for s in segments], dtype=np.uint64)

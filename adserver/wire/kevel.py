@@ -1,0 +1,162 @@
+"""Kevel Decision API v2: request and response types, creative contents, error bodies.
+
+Field names are Kevel's. The published `adzerk-decision-sdk` sends every field, unset ones
+as null, so every optional field accepts null. Unknown fields are ignored, as Kevel does.
+Facts: ../shared/specs/kevel-decision-v2.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+# Kevel's RateType numbers
+RATE_TYPE = {"flat": 1, "cpm": 2, "cpc": 3, "cpa": 6}
+EVENT_VIEW, EVENT_CLICK, EVENT_CONVERSION, EVENT_VIEWABLE = 1, 2, 3, 40
+MAX_COUNT = 20
+MAX_PLACEMENTS = 50
+
+
+class SkipFilters(msgspec.Struct, rename="camel"):
+    distance: bool | None = None
+    facet: bool | None = None
+    geodistance: bool | None = None
+    geolocation: bool | None = None
+    keyword: bool | None = None
+    location: bool | None = None
+    placement_limit: bool | None = None
+    search_term: bool | None = None
+    site_zone: bool | None = None
+
+
+class Placement(msgspec.Struct, rename="camel"):
+    div_name: str | None = None
+    network_id: int | None = None
+    site_id: int | None = None
+    ad_types: list[int] | None = None
+    zone_ids: list[int] | None = None
+    campaign_id: int | None = None
+    flight_id: int | None = None
+    ad_id: int | None = None
+    click_url: str | None = None
+    properties: dict[str, Any] | None = None
+    event_ids: list[int] | None = None
+    overrides: dict[str, Any] | None = None
+    content_keys: dict[str, str] | None = None
+    count: int | None = None
+    proportionality: bool | None = None
+    ecpm_partition: str | None = None
+    ecpm_partitions: list[str] | None = None
+    event_multiplier: int | None = None
+    skip_selection: bool | None = None
+    ad_query: dict[str, Any] | None = None
+    floor_price: float | None = None
+    floor_cpc: float | None = None
+    skip_filters: SkipFilters | None = None
+
+
+class User(msgspec.Struct):
+    key: str | None = None
+    group: int | None = None
+    segments: list[str | int] | None = None
+
+
+class Geo(msgspec.Struct):
+    """Our extension: where the user is, when the caller knows (Kevel derives it from IP)."""
+
+    country: str | None = None
+    region: str | None = None
+    metro: str | None = None
+    city: str | None = None
+
+
+class DecisionRequest(msgspec.Struct, rename="camel"):
+    placements: list[Placement] | None = None
+    user: User | None = None
+    keywords: list[str] | None = None
+    url: str | None = None
+    referrer: str | None = None
+    ip: str | None = None
+    blocked_creatives: list[int] | None = None
+    is_mobile: bool | None = None
+    include_pricing_data: bool | None = None
+    notrack: bool | None = None
+    enable_bot_filtering: bool | None = None
+    enable_user_dbip: bool | None = msgspec.field(default=None, name="enableUserDBIP")
+    consent: dict[str, Any] | None = None
+    device_id: str | None = msgspec.field(default=None, name="deviceID")
+    parallel: bool | None = None
+    intended_latitude: float | None = None
+    intended_longitude: float | None = None
+    radius: float | None = None
+    include_matched_points: bool | None = None
+    search_term: str | None = None
+    geo: Geo | None = None
+
+
+class Event(msgspec.Struct):
+    id: int
+    url: str
+
+
+class Pricing(msgspec.Struct, rename="camel"):
+    price: float
+    clear_price: float
+    revenue: float
+    rate_type: int
+    e_cpm: float = msgspec.field(name="eCPM")
+
+
+class Decision(msgspec.Struct, rename="camel", omit_defaults=True):
+    ad_id: int
+    advertiser_id: int
+    creative_id: int
+    flight_id: int
+    campaign_id: int
+    priority_id: int
+    click_url: str
+    impression_url: str
+    contents: msgspec.Raw
+    events: list[Event] = []
+    pricing: Pricing | None = None
+
+
+class UserKey(msgspec.Struct):
+    key: str
+
+
+class DecisionResponse(msgspec.Struct, omit_defaults=True):
+    user: UserKey
+    decisions: dict[str, Decision | list[Decision] | None]
+    explain: dict[str, Any] | None = None
+
+
+decoder = msgspec.json.Decoder(DecisionRequest)
+encoder = msgspec.json.Encoder()
+
+
+def contents(creative: Any, ad_type: Any | None) -> list[dict[str, Any]]:
+    """Kevel `contents` of a creative (computed once, at snapshot compile time)."""
+    width = getattr(ad_type, "width", None)
+    height = getattr(ad_type, "height", None)
+    if creative.kind == "image":
+        data: dict[str, Any] = {"imageUrl": creative.image_url, "title": creative.title,
+                                "fileName": creative.image_url.rsplit("/", 1)[-1]}
+        if width and height:
+            data.update(width=width, height=height)
+        item = {"type": "html", "template": creative.template or "image", "data": data,
+                "body": ""}
+    elif creative.kind == "html":
+        item = {"type": "html", "template": creative.template, "data": {},
+                "body": creative.body}
+    elif creative.kind == "product":
+        data = {"productId": creative.product_id, "title": creative.title,
+                "imageUrl": creative.image_url, **creative.data}
+        item = {"type": "raw", "template": creative.template or "product", "data": data,
+                "body": creative.body}
+    else:
+        data = {"title": creative.title, "imageUrl": creative.image_url, **creative.data}
+        item = {"type": "raw", "template": creative.template or "native", "data": data,
+                "body": creative.body}
+    return [item]

@@ -1,0 +1,344 @@
+# The candidate filter: which ads of a placement's posting lists may enter its auction.
+#
+# One pass over the candidate rows, reading the snapshot's columns (adserver/snapshot/format.py)
+# and the request's Query; for each row it checks, in order: duplicate, live pause, flight
+# dates, site/zone, forced ids, blocked creative, in-request dedupe, segments and consent, geo,
+# daypart, keywords (exact/phrase/broad with negatives) and the custom targeting program.
+# The plain-Python twin is adserver/kernels/targeting_ref.py; tests compare them.
+
+import numpy as np
+cimport numpy as cnp
+from libc.stdint cimport int8_t, int32_t, int64_t, uint64_t
+
+cnp.import_array()
+
+# keep in step with adserver/snapshot/format.py
+cdef enum:
+    PASS = 0
+    DUPLICATE = 1
+    DATES = 2
+    SITE_ZONE = 3
+    FORCED = 4
+    BLOCKED = 5
+    SEGMENTS = 6
+    GEO = 7
+    DAYPART = 8
+    KEYWORDS = 9
+    CUSTOM = 10
+    DEDUPED = 11
+    PAUSED = 15
+
+cdef enum:
+    M_EXACT = 0
+    M_PHRASE = 1
+    M_BROAD = 2
+
+cdef enum:
+    OP_EXISTS = 0
+    OP_EQ_STR = 1
+    OP_EQ_NUM = 2
+    OP_LT = 3
+    OP_LE = 4
+    OP_GT = 5
+    OP_GE = 6
+    OP_CONTAINS = 7
+    OP_AND = 8
+    OP_OR = 9
+    OP_NOT = 10
+
+
+cdef inline bint has_i64(const int64_t[:] xs, int64_t x) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(xs.shape[0]):
+        if xs[i] == x:
+            return True
+    return False
+
+
+cdef inline bint has_u64(const uint64_t[:] xs, uint64_t x) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(xs.shape[0]):
+        if xs[i] == x:
+            return True
+    return False
+
+
+cdef class Targeting:
+    """The filter over one snapshot's columns (built once per snapshot load)."""
+
+    cdef const int32_t[:] ad_flight
+    cdef const int64_t[:] ad_creative
+    cdef const int64_t[:] ad_id
+    cdef const int64_t[:] fl_id
+    cdef const int64_t[:] fl_campaign
+    cdef const int64_t[:] fl_advertiser
+    cdef const int64_t[:] fl_start
+    cdef const int64_t[:] fl_end
+    cdef const int8_t[:] fl_dedupe
+    cdef const int64_t[:] fl_site_ptr
+    cdef const int64_t[:] fl_site_val
+    cdef const int64_t[:] fl_zone_ptr
+    cdef const int64_t[:] fl_zone_val
+    cdef const int64_t[:] fl_seg_ptr
+    cdef const uint64_t[:] fl_seg_val
+    cdef const int64_t[:] fl_geo_ptr
+    cdef const uint64_t[:] geo_country
+    cdef const uint64_t[:] geo_region
+    cdef const uint64_t[:] geo_metro
+    cdef const uint64_t[:] geo_city
+    cdef const int8_t[:] geo_exclude
+    cdef const uint64_t[:, :] fl_daypart
+    cdef const int64_t[:] fl_kw_ptr
+    cdef const int64_t[:] kw_tok_ptr
+    cdef const uint64_t[:] kw_tok
+    cdef const int8_t[:] kw_match
+    cdef const int8_t[:] kw_negative
+    cdef const int64_t[:] fl_expr_ptr
+    cdef const int8_t[:] ins_op
+    cdef const uint64_t[:] ins_key
+    cdef const double[:] ins_num
+    cdef const uint64_t[:] ins_str
+    cdef const int32_t[:] ins_arg
+    cdef list strings
+    cdef int32_t[:] seen
+    cdef int32_t generation
+    cdef int8_t[:] stack
+
+    def __init__(self, columns, list strings):
+        """`columns` maps the snapshot's column names to arrays (mmaps are fine)."""
+        g = columns.__getitem__
+        self.ad_flight = g("ad_flight"); self.ad_creative = g("ad_creative"); self.ad_id = g("ad_id")
+        self.fl_id = g("fl_id"); self.fl_campaign = g("fl_campaign")
+        self.fl_advertiser = g("fl_advertiser"); self.fl_start = g("fl_start")
+        self.fl_end = g("fl_end"); self.fl_dedupe = g("fl_dedupe")
+        self.fl_site_ptr = g("fl_site_ptr"); self.fl_site_val = g("fl_site_val")
+        self.fl_zone_ptr = g("fl_zone_ptr"); self.fl_zone_val = g("fl_zone_val")
+        self.fl_seg_ptr = g("fl_seg_ptr"); self.fl_seg_val = g("fl_seg_val")
+        self.fl_geo_ptr = g("fl_geo_ptr"); self.geo_country = g("geo_country")
+        self.geo_region = g("geo_region"); self.geo_metro = g("geo_metro")
+        self.geo_city = g("geo_city"); self.geo_exclude = g("geo_exclude")
+        self.fl_daypart = g("fl_daypart")
+        self.fl_kw_ptr = g("fl_kw_ptr"); self.kw_tok_ptr = g("kw_tok_ptr")
+        self.kw_tok = g("kw_tok"); self.kw_match = g("kw_match")
+        self.kw_negative = g("kw_negative")
+        self.fl_expr_ptr = g("fl_expr_ptr"); self.ins_op = g("ins_op")
+        self.ins_key = g("ins_key"); self.ins_num = g("ins_num"); self.ins_str = g("ins_str")
+        self.ins_arg = g("ins_arg")
+        self.strings = strings
+        self.seen = np.zeros(max(1, self.ad_flight.shape[0]), dtype=np.int32)
+        self.generation = 0
+        ptr = np.asarray(g("fl_expr_ptr"))
+        longest = int(np.max(np.diff(ptr))) if ptr.shape[0] > 1 else 0
+        self.stack = np.zeros(max(1, longest), dtype=np.int8)
+
+    cdef bint _keyword(self, int64_t k, const int64_t[:] pptr, const uint64_t[:] ptok) noexcept:
+        cdef int64_t t0 = self.kw_tok_ptr[k], t1 = self.kw_tok_ptr[k + 1]
+        cdef int64_t n = t1 - t0, p, s, e, start, j
+        cdef int8_t m = self.kw_match[k]
+        cdef bint ok
+        if m == M_BROAD:
+            for j in range(t0, t1):
+                if not has_u64(ptok, self.kw_tok[j]):
+                    return False
+            return True
+        for p in range(pptr.shape[0] - 1):
+            s = pptr[p]
+            e = pptr[p + 1]
+            if m == M_EXACT and e - s != n:
+                continue
+            for start in range(s, e - n + 1):
+                ok = True
+                for j in range(n):
+                    if ptok[start + j] != self.kw_tok[t0 + j]:
+                        ok = False
+                        break
+                if ok:
+                    return True
+                if m == M_EXACT:
+                    break
+        return False
+
+    cdef bint _leaf(self, int64_t i, const uint64_t[:] pkey, const double[:] pnum,
+                    const uint64_t[:] pstr, list praw):
+        cdef int8_t op = self.ins_op[i]
+        cdef uint64_t key = self.ins_key[i]
+        cdef double x = self.ins_num[i]
+        cdef Py_ssize_t j
+        cdef object raw
+        for j in range(pkey.shape[0]):
+            if pkey[j] != key:
+                continue
+            if op == OP_EXISTS:
+                return True
+            elif op == OP_EQ_STR:
+                if pstr[j] == self.ins_str[i]:
+                    return True
+            elif op == OP_EQ_NUM:
+                if pnum[j] == x:
+                    return True
+            elif op == OP_LT:
+                if pnum[j] < x:
+                    return True
+            elif op == OP_LE:
+                if pnum[j] <= x:
+                    return True
+            elif op == OP_GT:
+                if pnum[j] > x:
+                    return True
+            elif op == OP_GE:
+                if pnum[j] >= x:
+                    return True
+            elif op == OP_CONTAINS:
+                if pstr[j] == self.ins_str[i]:
+                    return True
+                raw = praw[j]
+                if raw is not None and <str>self.strings[self.ins_arg[i]] in <str>raw:
+                    return True
+        return False
+
+    cdef bint _program(self, int64_t f, const uint64_t[:] pkey, const double[:] pnum,
+                       const uint64_t[:] pstr, list praw):
+        cdef int64_t i, top = 0, n, j
+        cdef int8_t op, acc
+        for i in range(self.fl_expr_ptr[f], self.fl_expr_ptr[f + 1]):
+            op = self.ins_op[i]
+            if op == OP_AND or op == OP_OR:
+                n = self.ins_arg[i]
+                acc = 1 if op == OP_AND else 0
+                for j in range(top - n, top):
+                    if op == OP_AND:
+                        acc = acc & self.stack[j]
+                    else:
+                        acc = acc | self.stack[j]
+                top -= n
+                self.stack[top] = acc
+                top += 1
+            elif op == OP_NOT:
+                self.stack[top - 1] = 1 - self.stack[top - 1]
+            else:
+                self.stack[top] = 1 if self._leaf(i, pkey, pnum, pstr, praw) else 0
+                top += 1
+        return top == 0 or self.stack[0] != 0
+
+    def filter(self, const int32_t[:] rows, q, const int8_t[:] paused, bint explain=False):
+        """Rows that pass, in input order, and (with explain) a reason code per input row."""
+        cdef Py_ssize_t n = rows.shape[0], i, out_n = 0
+        cdef int64_t now = q.now, how = q.hour_of_week, site = q.site_id
+        cdef int64_t forced_c = q.forced_campaign, forced_f = q.forced_flight, forced_a = q.forced_ad
+        cdef const int64_t[:] zones = q.zone_ids
+        cdef const int64_t[:] blocked = q.blocked_creatives
+        cdef const uint64_t[:] segs = q.segments
+        cdef bint personal = q.personalized
+        cdef uint64_t g_country = q.geo[0], g_region = q.geo[1], g_metro = q.geo[2], g_city = q.geo[3]
+        cdef const int64_t[:] pptr = q.phrase_ptr
+        cdef const uint64_t[:] ptok = q.phrase_tok
+        props = q.props
+        cdef const uint64_t[:] pkey = props.key
+        cdef const double[:] pnum = props.num
+        cdef const uint64_t[:] pstr = props.str
+        cdef list praw = props.raw
+        cdef const int64_t[:] used_f = q.used_flights
+        cdef const int64_t[:] used_c = q.used_campaigns
+        cdef const int64_t[:] used_a = q.used_advertisers
+        cdef const int64_t[:] used_cr = q.used_creatives
+        cdef cnp.ndarray[int32_t, ndim=1] out = np.empty(n, dtype=np.int32)
+        cdef cnp.ndarray[int8_t, ndim=1] reasons = np.zeros(n if explain else 0, dtype=np.int8)
+        cdef int32_t row
+        cdef int64_t f, k, j, lo, hi
+        cdef int8_t reason, d
+        cdef bint ok, has_pos, any_pos, incl, incl_ok, excl, m
+        self.generation += 1
+        if self.generation == 2147483647:
+            self.seen[:] = 0
+            self.generation = 1
+        for i in range(n):
+            row = rows[i]
+            f = self.ad_flight[row]
+            reason = PASS
+            if self.seen[row] == self.generation:
+                reason = DUPLICATE
+            elif paused.shape[0] > 0 and paused[f] != 0:
+                reason = PAUSED
+            elif now < self.fl_start[f] or now >= self.fl_end[f]:
+                reason = DATES
+            else:
+                lo = self.fl_site_ptr[f]; hi = self.fl_site_ptr[f + 1]
+                ok = lo == hi
+                for j in range(lo, hi):
+                    if self.fl_site_val[j] == site:
+                        ok = True
+                        break
+                if ok:
+                    lo = self.fl_zone_ptr[f]; hi = self.fl_zone_ptr[f + 1]
+                    ok = lo == hi
+                    for j in range(lo, hi):
+                        if has_i64(zones, self.fl_zone_val[j]):
+                            ok = True
+                            break
+                if not ok:
+                    reason = SITE_ZONE
+                elif ((forced_c != 0 and self.fl_campaign[f] != forced_c)
+                      or (forced_f != 0 and self.fl_id[f] != forced_f)
+                      or (forced_a != 0 and self.ad_id[row] != forced_a)):
+                    reason = FORCED
+                elif has_i64(blocked, self.ad_creative[row]):
+                    reason = BLOCKED
+            if reason == PASS:
+                d = self.fl_dedupe[f]
+                if ((d == 1 and has_i64(used_f, self.fl_id[f]))
+                        or (d == 2 and has_i64(used_c, self.fl_campaign[f]))
+                        or (d == 3 and has_i64(used_a, self.fl_advertiser[f]))
+                        or (d == 4 and has_i64(used_cr, self.ad_creative[row]))):
+                    reason = DEDUPED
+            if reason == PASS:
+                lo = self.fl_seg_ptr[f]; hi = self.fl_seg_ptr[f + 1]
+                if lo != hi:
+                    ok = False
+                    if personal:
+                        for j in range(lo, hi):
+                            if has_u64(segs, self.fl_seg_val[j]):
+                                ok = True
+                                break
+                    if not ok:
+                        reason = SEGMENTS
+            if reason == PASS:
+                incl = False; incl_ok = False; excl = False
+                for j in range(self.fl_geo_ptr[f], self.fl_geo_ptr[f + 1]):
+                    m = (g_country != 0 and self.geo_country[j] == g_country
+                         and (self.geo_region[j] == 0 or self.geo_region[j] == g_region)
+                         and (self.geo_metro[j] == 0 or self.geo_metro[j] == g_metro)
+                         and (self.geo_city[j] == 0 or self.geo_city[j] == g_city))
+                    if self.geo_exclude[j]:
+                        excl = excl or m
+                    else:
+                        incl = True
+                        incl_ok = incl_ok or m
+                if excl or (incl and not incl_ok):
+                    reason = GEO
+            if reason == PASS:
+                if not (self.fl_daypart[f, how >> 6] >> (how & 63)) & 1:
+                    reason = DAYPART
+            if reason == PASS:
+                has_pos = False; any_pos = False
+                for k in range(self.fl_kw_ptr[f], self.fl_kw_ptr[f + 1]):
+                    if self.kw_negative[k]:
+                        if self._keyword(k, pptr, ptok):
+                            reason = KEYWORDS
+                            break
+                    else:
+                        has_pos = True
+                        if not any_pos and self._keyword(k, pptr, ptok):
+                            any_pos = True
+                if reason == PASS and has_pos and not any_pos:
+                    reason = KEYWORDS
+            if reason == PASS and self.fl_expr_ptr[f] != self.fl_expr_ptr[f + 1]:
+                if not self._program(f, pkey, pnum, pstr, praw):
+                    reason = CUSTOM
+            if reason != DUPLICATE:
+                self.seen[row] = self.generation
+            if explain:
+                reasons[i] = reason
+            if reason == PASS:
+                out[out_n] = row
+                out_n += 1
+        return out[:out_n], (reasons if explain else None)
