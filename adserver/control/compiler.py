@@ -150,13 +150,13 @@ def build(inp: Inputs) -> tuple[dict[str, np.ndarray], dict[bytes, bytes], list[
         network_id = scope[ad.flight_id][0]
         cols["ad_id"].append(ad.id)
         cols["ad_flight"].append(flight_row[ad.flight_id])
-        cols["ad_creative"].append(cr.id)
+        cols["ad_creative"].append(ad.creative_id)
         cols["ad_type"].append(cr.ad_type_id)
         cols["ad_weight"].append(ad.weight)
         cols["ad_relevancy"].append(ad.relevancy_score or 0)
         cols["ad_prior_ctr"].append(DEFAULT_PRIOR_CTR)
         cols["ad_prior_cvr"].append(DEFAULT_PRIOR_CVR)
-        key = b"cr" + cr.id.to_bytes(8, "big")
+        key = b"cr" + ad.creative_id.to_bytes(8, "big")
         if key not in catalog:
             catalog[key] = msgspec.msgpack.encode(
                 [kevel.encoder.encode(kevel.contents(cr, inp.ad_types.get(cr.ad_type_id))),

@@ -1,0 +1,102 @@
+"""The Numba auction and lottery against their plain-Python twins, and the pricing rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adserver.kernels import auction as kernel
+from adserver.kernels import auction_ref as twin
+
+RATES = [kernel.RATE_FLAT, kernel.RATE_CPM, kernel.RATE_CPC, kernel.RATE_CPA]
+
+
+@st.composite
+def markets(draw: st.DrawFn) -> tuple:
+    n = draw(st.integers(0, 30))
+    prices = draw(st.lists(st.sampled_from([0, 100_000, 500_000, 1_000_000, 2_500_000,
+                                            10_000_000]) | st.integers(0, 20_000_000),
+                           min_size=n, max_size=n))
+    rates = draw(st.lists(st.sampled_from(RATES), min_size=n, max_size=n))
+    ctr = draw(st.lists(st.sampled_from([0.0, 0.001, 0.01, 0.05]), min_size=n, max_size=n))
+    tiebreak = draw(st.lists(st.sampled_from([0.1, 0.5, 0.9]) | st.floats(0, 1),
+                             min_size=n, max_size=n))
+    perm = draw(st.permutations(range(n)))
+    rows = np.array(perm, dtype=np.int32)
+    return (rows, np.arange(n, dtype=np.int32), np.array(rates, dtype=np.int8),
+            np.array(prices, dtype=np.int64), np.array(ctr, dtype=np.float64),
+            np.array(ctr, dtype=np.float64) / 10, draw(st.sampled_from([0.0, 0.5, 2.0])),
+            draw(st.sampled_from([0.0, 0.2])), np.array(tiebreak, dtype=np.float64),
+            draw(st.integers(1, 5)), draw(st.booleans()))
+
+
+@settings(max_examples=500, deadline=None)
+@given(markets())
+def test_auction_matches_twin(market: tuple) -> None:
+    got = kernel.auction(*market)
+    want = twin.auction(*market)
+    for g, w in zip(got[:4], want[:4]):
+        assert np.asarray(g).tolist() == np.asarray(w).tolist()
+    assert float(got[4]) == float(want[4])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 500), max_size=20), st.integers(1, 5), st.data())
+def test_lottery_matches_twin(weights: list[int], k: int, data: st.DataObject) -> None:
+    n = len(weights)
+    rows = np.arange(n, dtype=np.int32)
+    w = np.array(weights, dtype=np.int32)
+    u = np.array(data.draw(st.lists(st.floats(0, 0.999999), min_size=k, max_size=k)))
+    got, got_r = kernel.lottery(rows, w, u, k)
+    want, want_r = twin.lottery(rows, w, u, k)
+    assert got.tolist() == want.tolist() and got_r.tolist() == want_r.tolist()
+    assert len(set(got.tolist())) == len(got)  # never the same ad twice
+    assert all(weights[i] > 0 for i in got.tolist())
+
+
+def run(prices: list[float], rates: list[int], k: int = 1, floor_cpm: float = 0.0,
+        floor_cpc: float = 0.0, ctr: float = 0.01, second: bool = True) -> tuple:
+    n = len(prices)
+    return kernel.auction(
+        np.arange(n, dtype=np.int32), np.arange(n, dtype=np.int32),
+        np.array(rates, dtype=np.int8), np.array([int(p * 1e6) for p in prices]),
+        np.full(n, ctr), np.full(n, ctr / 10), floor_cpm, floor_cpc,
+        np.linspace(0.9, 0.1, n) if n else np.zeros(0), k, second)
+
+
+def test_second_price_is_next_ecpm_plus_a_cent() -> None:
+    winners, clear, ecpm, reasons, min_ecpm = run([5.0, 3.0, 1.0], [1, 1, 1])
+    assert winners.tolist() == [0] and clear.tolist() == pytest.approx([3.01])
+    assert reasons.tolist() == [kernel.PASS, kernel.OUTBID, kernel.OUTBID]
+    assert min_ecpm == pytest.approx(5.01)
+
+
+def test_cpc_against_cpm_ranks_by_ecpm_and_prices_in_own_units() -> None:
+    # CPC 0.40 at pCTR 1 % is an eCPM of 4.00; it beats a 3.00 CPM and pays 3.00 / 10 + 0.01
+    winners, clear, ecpm, _, _ = run([0.40, 3.0], [kernel.RATE_CPC, kernel.RATE_CPM])
+    assert winners.tolist() == [0] and ecpm.tolist() == pytest.approx([4.0, 3.0])
+    assert clear.tolist() == pytest.approx([0.31])
+
+
+def test_alone_pays_the_floor_and_floors_exclude() -> None:
+    winners, clear, _, reasons, min_ecpm = run([5.0, 0.4], [1, 1], floor_cpm=0.5)
+    assert winners.tolist() == [0] and clear.tolist() == pytest.approx([0.5])
+    assert reasons.tolist()[1] == kernel.FLOOR and min_ecpm == pytest.approx(5.01)
+    winners, clear, _, reasons, _ = run([0.15], [kernel.RATE_CPC], floor_cpc=0.2)
+    assert winners.tolist() == [] and reasons.tolist() == [kernel.FLOOR]
+
+
+def test_gsp_fills_slots_in_rank_order() -> None:
+    winners, clear, _, _, min_ecpm = run([1.0, 4.0, 3.0, 2.0], [1, 1, 1, 1], k=3)
+    assert winners.tolist() == [1, 2, 3]
+    assert clear.tolist() == pytest.approx([3.01, 2.01, 1.01])
+    assert min_ecpm == pytest.approx(2.01)
+
+
+def test_price_never_above_bid_and_first_price_without_second_pricing() -> None:
+    _, clear, _, _, _ = run([3.0, 3.0], [1, 1])
+    assert clear.tolist() == pytest.approx([3.0])
+    _, clear, _, _, _ = run([5.0, 1.0], [1, 1], second=False)
+    assert clear.tolist() == pytest.approx([5.0])

@@ -1,0 +1,76 @@
+"""The Cython candidate filter against its plain-Python twin, and compiled targeting
+programs against the expression semantics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adserver import _targeting
+from adserver.expr import parse
+from adserver.kernels import targeting_ref
+from adserver.snapshot import format as f
+from adserver.snapshot.programs import Properties, compile_expr
+from tests.kernels.generate import props, queries, snapshots
+from tests.test_expr import trees
+
+
+def _pair(arrays: dict) -> tuple:
+    strings = arrays.pop("~strings")
+    return _targeting.Targeting(arrays, strings), targeting_ref.Targeting(arrays, strings)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(snapshots(), queries(), st.data())
+def test_filter_matches_twin(arrays: dict, q, data: st.DataObject) -> None:
+    kernel, twin = _pair(arrays)
+    n = len(arrays["ad_id"])
+    rows = np.array(data.draw(st.lists(st.integers(0, n - 1), max_size=2 * n)), dtype=np.int32)
+    paused = np.array(data.draw(st.lists(st.sampled_from([0, 0, 1]), min_size=len(
+        arrays["fl_id"]), max_size=len(arrays["fl_id"]))), dtype=np.int8)
+    for pause in (np.zeros(0, np.int8), paused):
+        got, got_reasons = kernel.filter(rows, q, pause, True)
+        want, want_reasons = twin.filter(rows, q, pause, True)
+        assert got.tolist() == want.tolist()
+        assert got_reasons.tolist() == want_reasons.tolist()
+        fast, none = kernel.filter(rows, q, pause, False)
+        assert fast.tolist() == want.tolist() and none is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(trees, props)
+def test_compiled_program_means_what_the_expression_says(tree: tuple, properties: dict) -> None:
+    from tests.test_expr import _render
+
+    ast = parse(_render(tree))
+    strings: list[str] = []
+    program = compile_expr(ast, strings)
+    cols = {name: np.array([ins[i] for ins in program], dtype=f.COLUMNS[name])
+            for i, name in enumerate(("ins_op", "ins_key", "ins_num", "ins_str", "ins_arg"))}
+    cols["fl_expr_ptr"] = np.array([0, len(program)], dtype=np.int64)
+    twin = targeting_ref.Targeting(cols, strings)
+    assert twin._program_ok(0, Properties(properties)) == targeting_ref.eval_ast(ast, properties)
+
+
+@pytest.mark.parametrize(
+    "expr, properties, expected",
+    [
+        ('$page == "search"', {"page": "search"}, True),
+        ('$page == "search"', {"page": ["home", "search"]}, True),
+        ("$price >= 20", {"price": "25.5"}, True),
+        ("$price >= 20", {"price": "cheap"}, False),
+        ("$member == true", {"member": True}, True),
+        ("$member == true", {"member": "true"}, True),
+        ("$n == 3", {"n": 3.0}, True),
+        ("$user.tier in [\"gold\", \"silver\"]", {"user": {"tier": "gold"}}, True),
+        ('$tags contains "sale"', {"tags": "summer sale now"}, True),
+        ('$tags contains "sale"', {"tags": ["sale", "new"]}, True),
+        ('$x != "a"', {}, True),
+        ("exists $coupon", {"coupon": None}, False),
+        ("not exists $coupon", {}, True),
+    ],
+)
+def test_semantics_examples(expr: str, properties: dict, expected: bool) -> None:
+    assert targeting_ref.eval_ast(parse(expr), properties) is expected

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.procs import ADMIN_KEY, Proc, env_for, running, wait_ready
+
+GOLDEN = Path(__file__).parents[1] / "golden"
+
+
+class Stack:
+    """A running `adserver run` (control + one decision worker) on ephemeral ports."""
+
+    def __init__(self, proc: Proc, data_dir: Path):
+        self.proc = proc
+        self.data_dir = data_dir
+        self.api = proc.urls["management API"]
+        self.decisions = proc.urls["decision API"]
+        self.admin = httpx.Client(base_url=self.api, headers={"X-Api-Key": ADMIN_KEY},
+                                  timeout=30)
+        self.client = httpx.Client(base_url=self.decisions, timeout=30)
+
+    def decide(self, body: dict, **kw: object) -> httpx.Response:
+        return self.client.post("/api/v2", json=body, **kw)  # type: ignore[arg-type]
+
+    def wait_for(self, check: object, timeout: float = 10) -> float:
+        """Seconds until check() holds (polling decisions)."""
+        started = time.monotonic()
+        while not check():  # type: ignore[operator]
+            if time.monotonic() - started > timeout:
+                raise AssertionError(f"not true after {timeout}s")
+            time.sleep(0.02)
+        return time.monotonic() - started
+
+
+def build_golden_network(admin: httpx.Client) -> None:
+    for path, body in json.loads((GOLDEN / "network.json").read_text())["create"]:
+        r = admin.post(f"/v1/{path}", json=body)
+        assert r.status_code == 201, (path, r.text)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    data = tmp_path_factory.mktemp("stack")
+    args = ["run", "--api-port", "0", "--port", "0"]
+    with running(args, env_for(str(data)), want=2) as proc:
+        s = Stack(proc, data)
+        wait_ready(s.decisions)
+        build_golden_network(s.admin)
+        probe = {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [1], "adTypes": [2],
+                                 "flightId": 8}], "geo": {"country": "US", "region": "CA"}}
+        s.wait_for(lambda: s.decide(probe).json()["decisions"]["div0"] is not None)
+        try:
+            yield s
+        finally:
+            s.admin.close()
+            s.client.close()
