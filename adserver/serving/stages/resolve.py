@@ -2,7 +2,8 @@
 
 Assumes a decoded DecisionRequest. Raises BadRequest (a 400 naming the field) for requests no
 server could answer; a placement that names an unknown network, site or zone is not an
-error: it resolves to None with the reason, and its decision is null.
+error: it resolves to the reason, and its decision is null. A null networkId (the published
+client sends one when a Placement model leaves it unset) is taken from the site.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ class Plan:
     __slots__ = ("index", "div", "placement", "network_id", "site_id", "zone_ids", "count",
                  "hour_of_week")
 
-    def __init__(self, index: int, div: str, placement: Placement, zone_ids: np.ndarray,
-                 hour_of_week: int):
+    def __init__(self, index: int, div: str, placement: Placement, network_id: int,
+                 zone_ids: np.ndarray, hour_of_week: int):
         self.index, self.div, self.placement = index, div, placement
-        self.network_id = placement.network_id
+        self.network_id = network_id
         self.site_id = placement.site_id
         self.zone_ids = zone_ids
         self.count = placement.count or 1
@@ -50,8 +51,6 @@ def check(req: DecisionRequest) -> list[str]:
         at = f"placements[{i}]"
         if not p.ad_types:
             raise BadRequest(f"{at}.adTypes", "at least one ad type is required")
-        if p.network_id is None:
-            raise BadRequest(f"{at}.networkId", "required")
         if p.site_id is None:
             raise BadRequest(f"{at}.siteId", "required")
         if p.count is not None and not 1 <= p.count <= MAX_COUNT:
@@ -76,11 +75,12 @@ def hour_of_week(time_zone: str, now: float) -> int:
 def placement(snap: Snapshot, index: int, div: str, p: Placement, now: float,
               hours: dict[str, int]) -> Plan | str:
     """A Plan, or why the placement cannot be served."""
-    tz = snap.networks.get(p.network_id)  # type: ignore[arg-type]
+    network_id = p.network_id if p.network_id is not None else snap.sites.get(p.site_id)  # type: ignore[arg-type]
+    tz = snap.networks.get(network_id)  # type: ignore[arg-type]
     if tz is None:
         return f"unknown network {p.network_id}"
-    if snap.sites.get(p.site_id) != p.network_id:  # type: ignore[arg-type]
-        return f"unknown site {p.site_id} in network {p.network_id}"
+    if snap.sites.get(p.site_id) != network_id:  # type: ignore[arg-type]
+        return f"unknown site {p.site_id} in network {network_id}"
     zones = p.zone_ids or []
     for z in zones:
         found: Any = snap.zones.get(z)
@@ -88,4 +88,4 @@ def placement(snap: Snapshot, index: int, div: str, p: Placement, now: float,
             return f"unknown zone {z} on site {p.site_id}"
     if tz not in hours:
         hours[tz] = hour_of_week(tz, now)
-    return Plan(index, div, p, np.array(zones, dtype=np.int64), hours[tz])
+    return Plan(index, div, p, network_id, np.array(zones, dtype=np.int64), hours[tz])

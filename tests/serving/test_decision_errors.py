@@ -1,0 +1,58 @@
+"""Bad decision requests get a 4xx JSON error naming the field; never a 500."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.serving.conftest import Stack
+
+P = {"networkId": 1, "siteId": 1, "adTypes": [2]}
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({}, "placements"),
+        ({"placements": []}, "placements"),
+        ({"placements": [{**P, "count": 0}]}, "placements[0].count"),
+        ({"placements": [{**P, "count": 21}]}, "placements[0].count"),
+        ({"placements": [{**P, "siteId": "one"}]}, "placements[0].siteId"),
+        ({"placements": [{**P, "adTypes": []}]}, "placements[0].adTypes"),
+        ({"placements": [{"networkId": 1, "siteId": 1}]}, "placements[0].adTypes"),
+        ({"placements": [{"networkId": 1, "adTypes": [2]}]}, "placements[0].siteId"),
+        ({"placements": [P, {**P, "divName": "div0"}]}, "placements[1].divName"),
+        ({"placements": [{**P, "floorPrice": -1}]}, "placements[0].floorPrice"),
+        ({"placements": {"a": 1}}, "placements"),
+        ({"placements": [P], "user": {"key": 5}}, "user.key"),
+        ({"placements": [P], "blockedCreatives": ["x"]}, "blockedCreatives[0]"),
+        ([1, 2], "$"),
+    ],
+)
+def test_bad_requests_name_the_field(stack: Stack, body: object, field: str) -> None:
+    r = stack.client.post("/api/v2", json=body)
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["fields"][0]["field"] == field, err
+
+
+def test_malformed_json(stack: Stack) -> None:
+    r = stack.client.post("/api/v2", content=b'{"placements": [', headers={
+        "content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "malformed_json"
+
+
+def test_oversized_body_is_413(stack: Stack) -> None:
+    big = {"placements": [P], "keywords": ["x" * 1000] * 300}
+    r = stack.client.post("/api/v2", json=big)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+
+
+def test_unknown_fields_are_ignored_like_kevel(stack: Stack) -> None:
+    r = stack.decide({"placements": [{**P, "zoneIds": [1], "somethingNew": 1}], "extra": True})
+    assert r.status_code == 200 and r.json()["decisions"]["div0"]["adId"] == 1
+
+
+def test_wrong_method_and_route(stack: Stack) -> None:
+    assert stack.client.get("/api/v2").status_code == 405
+    r = stack.client.get("/nope")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"

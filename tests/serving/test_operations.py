@@ -1,0 +1,48 @@
+"""Health, readiness, metrics and the decision records a worker writes."""
+
+from __future__ import annotations
+
+import time
+
+from adserver.events.segment import read_records
+from tests.serving.conftest import Stack
+
+
+def test_health_and_readiness(stack: Stack) -> None:
+    assert stack.client.get("/healthz").json() == {"status": "ok"}
+    ready = stack.client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["snapshot"].isdigit()
+
+
+def test_metrics_exposition(stack: Stack) -> None:
+    stack.decide({"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [1], "adTypes": [2]}]})
+    text = stack.client.get("/metrics").text
+    assert "adserver_decision_seconds_bucket" in text
+    assert 'adserver_decision_requests_total{status="200"}' in text
+    assert 'adserver_placements_total{filled="yes"}' in text
+    version = stack.client.get("/readyz").json()["snapshot"]
+    assert f"adserver_snapshot_version {float(int(version))}" in text
+
+
+def test_decision_records(stack: Stack) -> None:
+    body = {"placements": [{"divName": "a", "networkId": 1, "siteId": 1, "zoneIds": [1],
+                            "adTypes": [2], "count": 2}], "user": {"key": "record-me"}}
+    r = stack.decide(body)
+    version = r.headers["x-adserver-snapshot"]
+    stack.decide({**body, "user": {"key": "not-me"}, "notrack": True})
+    deadline = time.monotonic() + 5
+    found = []
+    while not found and time.monotonic() < deadline:
+        time.sleep(0.1)
+        for seg in sorted((stack.data_dir / "events").glob("w*/decisions-*.seg")):
+            found += [rec for _, rec in read_records(str(seg)) if rec["user"] == "record-me"]
+    assert len(found) == 1
+    rec = found[0]
+    assert rec["snapshot"] == version and rec["t"] == "d" and len(rec["id"]) == 32
+    div, considered, winners, min_bid = rec["placements"][0]
+    assert div == "a" and considered >= 2
+    assert [w[0] for w in winners] == [1, 2]
+    assert winners[0][2] == 3_010_000  # clear price in micro-units
+    assert min_bid == 3_010_000  # a newcomer's eCPM must beat the last winner's 3.00
+    for seg in (stack.data_dir / "events").glob("w*/decisions-*.seg"):
+        assert all(rec["user"] != "not-me" for _, rec in read_records(str(seg)))
