@@ -2,7 +2,8 @@
 
 A token is `<payload>.<mac>`, both base64url without padding: the payload is a msgpack list
 `[version, key id, expiry (unix s), event kind, fields...]`, the mac the first 16 bytes of
-HMAC-SHA256(secret of key id, payload bytes). The control process owns the key file
+HMAC-SHA256(secret of key id, payload bytes). Both parts use only URL-safe characters, so a
+token goes into a query string as it is. The control process owns the key file
 `<data>/keys/tracking.json` (`{"current": kid, "keys": {kid: base64 secret}}`); workers read
 it. Verification works on the decoded query value, never on raw URL bytes.
 """
@@ -10,7 +11,6 @@ it. Verification works on the decoded query value, never on raw URL bytes.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import os
@@ -73,7 +73,7 @@ class Signer:
     def sign(self, kind: int, fields: list[Any], now: float | None = None) -> str:
         exp = int((now or time.time()) + self.ttl_s)
         payload = self.encoder.encode([TOKEN_VERSION, self.kid, exp, kind, *fields])
-        mac = hmac.new(self.secrets[self.kid], payload, hashlib.sha256).digest()[:MAC_BYTES]
+        mac = hmac.digest(self.secrets[self.kid], payload, "sha256")[:MAC_BYTES]
         return f"{_b64(payload)}.{_b64(mac)}"
 
     def verify(self, token: str, now: float | None = None) -> tuple[int, list[Any]] | str:
@@ -91,7 +91,7 @@ class Signer:
         secret = self.secrets.get(kid)
         if secret is None:
             return "unknown key"
-        if not hmac.compare_digest(hmac.new(secret, payload, hashlib.sha256).digest()[:MAC_BYTES], mac):
+        if not hmac.compare_digest(hmac.digest(secret, payload, "sha256")[:MAC_BYTES], mac):
             return "bad signature"
         if exp < (now or time.time()):
             return "expired"

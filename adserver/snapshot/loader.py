@@ -35,8 +35,11 @@ class Snapshot:
                 self.manifest = json.load(src)
             if self.manifest.get("format") != f.FORMAT_VERSION:
                 raise SnapshotError(f"snapshot {version}: format {self.manifest.get('format')}")
+            # plain ndarray views of the maps: same shared pages, without np.memmap's
+            # Python-level __getitem__ on every scalar read
             self.columns: dict[str, np.ndarray] = {
-                name: np.load(os.path.join(self.path, name + ".npy"), mmap_mode="r")
+                name: np.load(os.path.join(self.path, name + ".npy"),
+                              mmap_mode="r").view(np.ndarray)
                 for name in f.COLUMNS
             }
             self.env = lmdb.open(os.path.join(self.path, "catalog"), readonly=True, lock=False,

@@ -9,7 +9,6 @@ destination URL.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 import msgspec
 
@@ -36,7 +35,7 @@ def decision(snap: Snapshot, win: Win, div: str, click_override: str | None,
                          advertiser, div, clear_micros, win.rate, user_key]
 
     def url(path: str, kind: int, *extra: Any) -> str:
-        return f"{base_url}{path}?t={quote(signer.sign(kind, fields + list(extra), now), safe='')}"
+        return f"{base_url}{path}?t={signer.sign(kind, fields + list(extra), now)}"
 
     click = url("/r", kevel.EVENT_CLICK, click_override or dest)
     events = [kevel.Event(id=e, url=url("/e.gif", e)) for e in event_ids or ()]
