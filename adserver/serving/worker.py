@@ -43,6 +43,10 @@ class Worker:
         await asyncio.to_thread(auction.warm)
         self.records = SegmentWriter(
             os.path.join(self.config.data_dir, "events", self.worker_id), "decisions")
+        try:  # serve nothing before the published snapshot is loaded (when there is one)
+            await self._maybe_swap()
+        except Exception:
+            log.exception("could not load the published snapshot; will retry")
         self.tasks = [asyncio.create_task(self._watch()), asyncio.create_task(self._flush())]
 
     async def stop(self) -> None:

@@ -17,7 +17,7 @@ from msgspec import msgpack
 
 from adserver import _targeting
 from adserver.snapshot import format as f
-from adserver.snapshot.writer import current_version
+from adserver.snapshot.writer import current_version, sha256_file
 
 
 class SnapshotError(Exception):
@@ -35,6 +35,7 @@ class Snapshot:
                 self.manifest = json.load(src)
             if self.manifest.get("format") != f.FORMAT_VERSION:
                 raise SnapshotError(f"snapshot {version}: format {self.manifest.get('format')}")
+            self._verify()
             # plain ndarray views of the maps: same shared pages, without np.memmap's
             # Python-level __getitem__ on every scalar read
             self.columns: dict[str, np.ndarray] = {
@@ -65,6 +66,12 @@ class Snapshot:
         self.prio = {name: c[name].tolist() for name in
                      ("prio_id", "prio_tier", "prio_selection", "prio_second",
                       "prio_floor_cpm", "prio_floor_cpc")}
+
+    def _verify(self) -> None:
+        """Every file the manifest names has its checksum (a torn or damaged copy is refused)."""
+        for name, digest in self.manifest["checksums"].items():
+            if sha256_file(os.path.join(self.path, name)) != digest:
+                raise SnapshotError(f"snapshot {self.version}: {name} does not match its checksum")
 
     def rows(self, keys: list[int]) -> np.ndarray:
         """The ad rows of the posting lists under `keys`, concatenated (may repeat)."""

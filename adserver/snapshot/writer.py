@@ -55,7 +55,7 @@ def write(
         path = os.path.join(tmp, name + ".npy")
         np.save(path, np.ascontiguousarray(arrays[name], dtype=dtype))
         _fsync_path(path)
-        checksums[name + ".npy"] = _sha256(path)
+        checksums[name + ".npy"] = sha256_file(path)
     env = lmdb.open(os.path.join(tmp, "catalog"), map_size=CATALOG_MAP_SIZE, subdir=True,
                     metasync=True, sync=True)
     with env.begin(write=True) as txn:
@@ -64,7 +64,7 @@ def write(
         txn.put(b"~meta", msgpack.encode(meta))
     env.sync(True)
     env.close()
-    checksums["catalog/data.mdb"] = _sha256(os.path.join(tmp, "catalog", "data.mdb"))
+    checksums["catalog/data.mdb"] = sha256_file(os.path.join(tmp, "catalog", "data.mdb"))
     manifest = {"format": f.FORMAT_VERSION, "version": version, "created_at": time.time(),
                 "counts": counts, "checksums": checksums}
     with open(os.path.join(tmp, "manifest.json"), "w") as out:
@@ -117,7 +117,8 @@ def current_version(root: str) -> str | None:
         return None
 
 
-def _sha256(path: str) -> str:
+def sha256_file(path: str) -> str:
+    """Hex SHA-256 of a file's bytes."""
     h = hashlib.sha256()
     with open(path, "rb") as src:
         for block in iter(lambda: src.read(1 << 20), b""):
