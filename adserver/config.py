@@ -45,6 +45,14 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Default time zone of new networks (IANA name), used for dayparting and daily caps."""
     public_url: Annotated[str, msgspec.Meta(pattern="^https?://[^/]+$")] | None = None
     """Scheme and host the tracking URLs point at (default: the host the request came to)."""
+    token_ttl_hours: Annotated[float, msgspec.Meta(gt=0, le=24 * 90)] = 24 * 7
+    """How long a tracking URL stays valid."""
+    key_rotation_hours: Annotated[float, msgspec.Meta(gt=0)] = 24
+    """How often the tracking-token signing key is replaced."""
+    key_grace_hours: Annotated[float, msgspec.Meta(ge=0)] = 24 * 8
+    """How long a replaced signing key still verifies (keep >= token_ttl_hours)."""
+    attribution_match: Literal["product", "brand"] = "product"
+    """A conversion credits an ad promoting the same product, or any product of its brand."""
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
     """Largest request body accepted; larger ones get 413."""
 
@@ -54,6 +62,9 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             zoneinfo.ZoneInfo(self.time_zone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             errors.append(FieldError("time_zone", f"unknown time zone {self.time_zone!r}"))
+        if self.key_grace_hours < self.token_ttl_hours:
+            errors.append(FieldError("key_grace_hours", "must be at least token_ttl_hours, or "
+                                     "tracking URLs would stop verifying before they expire"))
         if self.api_port == self.port and self.port != 0 and self.host == self.api_host:
             errors.append(FieldError("api_port", "must differ from port"))
         return errors

@@ -3,9 +3,14 @@
 A token is `<payload>.<mac>`, both base64url without padding: the payload is a msgpack list
 `[version, key id, expiry (unix s), event kind, fields...]`, the mac the first 16 bytes of
 HMAC-SHA256(secret of key id, payload bytes). Both parts use only URL-safe characters, so a
-token goes into a query string as it is. The control process owns the key file
-`<data>/keys/tracking.json` (`{"current": kid, "keys": {kid: base64 secret}}`); workers read
-it. Verification works on the decoded query value, never on raw URL bytes.
+token goes into a query string as it is. Verification works on the decoded query value,
+never on raw URL bytes.
+
+The control process owns the key file `<data>/keys/tracking.json`:
+`{"current": kid, "keys": {kid: {"secret": base64url, "created": unix s, "retired": unix s
+or null}}}`. `rotate` makes a new current key once the current one is older than the rotation
+period; a retired key keeps verifying for the grace window, then is dropped. Workers re-read
+the file when it changes.
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ from msgspec import msgpack
 
 TOKEN_VERSION = 1
 MAC_BYTES = 16
-DEFAULT_TTL_S = 7 * 86400
 
 
 def _b64(data: bytes) -> str:
@@ -38,14 +42,13 @@ def key_path(data_dir: str) -> str:
     return os.path.join(data_dir, "keys", "tracking.json")
 
 
-def ensure_keys(data_dir: str) -> dict[str, Any]:
-    """Create the key file with one fresh key if there is none (control process only)."""
+def _new_key(now: float) -> dict[str, Any]:
+    return {"secret": _b64(secrets.token_bytes(32)), "created": now, "retired": None}
+
+
+def _write(data_dir: str, doc: dict[str, Any]) -> None:
     path = key_path(data_dir)
-    if os.path.exists(path):
-        return read_keys(data_dir)
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    kid = secrets.token_hex(4)
-    doc = {"current": kid, "keys": {kid: _b64(secrets.token_bytes(32))}}
     tmp = path + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
@@ -53,7 +56,38 @@ def ensure_keys(data_dir: str) -> dict[str, Any]:
         out.flush()
         os.fsync(out.fileno())
     os.replace(tmp, path)
+
+
+def ensure_keys(data_dir: str, now: float | None = None) -> dict[str, Any]:
+    """Create the key file with one fresh key if there is none (control process only)."""
+    if os.path.exists(key_path(data_dir)):
+        return read_keys(data_dir)
+    kid = secrets.token_hex(4)
+    doc = {"current": kid, "keys": {kid: _new_key(now or time.time())}}
+    _write(data_dir, doc)
     return doc
+
+
+def rotate(data_dir: str, rotation_s: float, grace_s: float, now: float | None = None) -> bool:
+    """Rotate the current key when it is due, drop keys retired past the grace window;
+    returns whether the file changed (control process only)."""
+    now = now or time.time()
+    doc = ensure_keys(data_dir, now)
+    changed = False
+    current = doc["keys"][doc["current"]]
+    if now - current["created"] >= rotation_s:
+        current["retired"] = now
+        kid = secrets.token_hex(4)
+        doc["keys"][kid] = _new_key(now)
+        doc["current"] = kid
+        changed = True
+    for kid, key in list(doc["keys"].items()):
+        if key["retired"] is not None and now - key["retired"] > grace_s:
+            del doc["keys"][kid]
+            changed = True
+    if changed:
+        _write(data_dir, doc)
+    return changed
 
 
 def read_keys(data_dir: str) -> dict[str, Any]:
@@ -62,11 +96,11 @@ def read_keys(data_dir: str) -> dict[str, Any]:
 
 
 class Signer:
-    """Signs with the current key; verifies with any key in the file."""
+    """Signs with the current key; verifies with any key still in the file."""
 
-    def __init__(self, keys: dict[str, Any], ttl_s: int = DEFAULT_TTL_S):
+    def __init__(self, keys: dict[str, Any], ttl_s: float = 7 * 86400):
         self.kid = keys["current"]
-        self.secrets = {k: _unb64(v) for k, v in keys["keys"].items()}
+        self.secrets = {k: _unb64(v["secret"]) for k, v in keys["keys"].items()}
         self.ttl_s = ttl_s
         self.encoder = msgpack.Encoder()
 
@@ -76,24 +110,25 @@ class Signer:
         mac = hmac.digest(self.secrets[self.kid], payload, "sha256")[:MAC_BYTES]
         return f"{_b64(payload)}.{_b64(mac)}"
 
-    def verify(self, token: str, now: float | None = None) -> tuple[int, list[Any]] | str:
-        """(kind, fields) of a good token, or why it is refused: 'malformed', 'unknown key',
-        'bad signature', 'expired'."""
+    def verify(self, token: str, now: float | None = None
+               ) -> tuple[str, int, list[Any]]:
+        """(verdict, kind, fields): verdict is 'ok', or why the token is refused:
+        'malformed', 'unknown key', 'bad signature', 'expired' (kind and fields are filled in
+        for an expired token, whose signature was good)."""
         try:
-            p, _, m = token.partition(".")
+            p, dot, m = token.partition(".")
             payload, mac = _unb64(p), _unb64(m)
             decoded = msgpack.decode(payload)
             version, kid, exp, kind = decoded[:4]
+            if not dot or version != TOKEN_VERSION or not isinstance(kind, int):
+                return "malformed", 0, []
         except (ValueError, TypeError, msgspec.DecodeError):
-            return "malformed"
-        if version != TOKEN_VERSION:
-            return "malformed"
+            return "malformed", 0, []
         secret = self.secrets.get(kid)
         if secret is None:
-            return "unknown key"
+            return "unknown key", 0, []
         if not hmac.compare_digest(hmac.digest(secret, payload, "sha256")[:MAC_BYTES], mac):
-            return "bad signature"
+            return "bad signature", 0, []
         if exp < (now or time.time()):
-            return "expired"
-        return kind, decoded[4:]
-
+            return "expired", kind, decoded[4:]
+        return "ok", kind, decoded[4:]

@@ -60,19 +60,28 @@ class SegmentWriter:
         self.buffer += HEADER.pack(len(payload), zlib.crc32(payload))
         self.buffer += payload
 
-    def flush(self, fsync: bool = False) -> int:
-        """Write queued records (and fsync when asked); returns the bytes written."""
-        if not self.buffer:
+    def take(self) -> bytes:
+        """The queued records' bytes, leaving the queue empty (for a write in another thread)."""
+        data = bytes(self.buffer)
+        self.buffer.clear()
+        return data
+
+    def write(self, data: bytes, fsync: bool) -> int:
+        """Write bytes taken from the queue, rotating first when the segment is full or old.
+        Call from one thread at a time."""
+        if not data:
             return 0
         if self.size >= self.max_bytes or time.monotonic() - self.opened > self.max_age_s:
             self._open_next()
-        data = bytes(self.buffer)
-        self.buffer.clear()
         self.file.write(data)
         self.size += len(data)
         if fsync:
             os.fsync(self.file.fileno())
         return len(data)
+
+    def flush(self, fsync: bool = False) -> int:
+        """Write queued records (and fsync when asked); returns the bytes written."""
+        return self.write(self.take(), fsync)
 
     def close(self) -> None:
         self.flush(fsync=True)

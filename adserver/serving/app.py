@@ -1,10 +1,11 @@
-"""The decision server's routes: Kevel's POST /api/v2, health, readiness, metrics."""
+"""The decision server's routes: Kevel's POST /api/v2, beacons, health, readiness, metrics."""
 
 from __future__ import annotations
 
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import msgspec
 from starlette.applications import Starlette
@@ -18,16 +19,20 @@ from adserver.serving import metrics, pipeline
 from adserver.serving.stages.resolve import BadRequest
 from adserver.serving.worker import Worker
 from adserver.snapshot.loader import Snapshot
+from adserver.validation import FieldError
 from adserver.wire import kevel
 
 JSON = "application/json"
 _error_encoder = msgspec.json.Encoder()
 
 
-def error(status: int, code: str, message: str, field: str | None = None) -> Response:
-    body = {"status": status, "code": code, "message": message}
+def error(status: int, code: str, message: str, field: str | None = None,
+          fields: list[FieldError] | None = None) -> Response:
+    body: dict[str, Any] = {"status": status, "code": code, "message": message}
     if field:
         body["fields"] = [{"field": field, "message": message}]
+    if fields:
+        body["fields"] = [{"field": f.field, "message": f.message} for f in fields]
     return Response(_error_encoder.encode({"error": body}), status, media_type=JSON)
 
 
@@ -39,15 +44,17 @@ def _field_of(err: msgspec.ValidationError) -> tuple[str, str]:
     return "$", text.replace("`", "")
 
 
-def may_explain(snap: Snapshot, config: Config, presented: str | None) -> bool:
-    """An admin or read-only key (or the bootstrap key) unlocks explain."""
+def may_explain(snap: Snapshot, config: Config, presented: str | None,
+                roles: tuple[str, ...] = ("admin", "readonly")) -> bool:
+    """Whether `presented` is a live key of one of `roles` (the bootstrap key is an admin
+    key) per the snapshot's copy of the key table: explain wants admin or read-only."""
     if not presented:
         return False
     if apikeys.is_bootstrap(presented, config.admin_key):
         return True
     parts = apikeys.split(presented)
     key = snap.keys.get(parts[0]) if parts else None
-    return bool(key and key[3] in ("admin", "readonly") and parts
+    return bool(key and key[3] in roles and parts
                 and apikeys.matches(parts[1], key[1], key[2]))
 
 
@@ -119,9 +126,16 @@ def build(config: Config, worker: Worker) -> Starlette:
         yield
         await worker.stop()
 
+    from adserver.serving import beacons
+
+    beacon = beacons.routes(worker)
     return Starlette(
         routes=[
             Route("/api/v2", decide, methods=["POST"]),
+            Route("/i.gif", beacon["/i.gif"]),
+            Route("/e.gif", beacon["/e.gif"]),
+            Route("/r", beacon["/r"]),
+            Route("/v1/conversions", beacon["/v1/conversions"], methods=["POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_route),

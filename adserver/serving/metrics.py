@@ -20,6 +20,9 @@ placements = Counter("adserver_placements", "Placements decided", ["filled"])
 snapshot_version = Gauge("adserver_snapshot_version", "Snapshot version being served",
                          multiprocess_mode="max")
 swaps = Counter("adserver_snapshot_swaps", "Snapshot versions swapped in")
+beacons = Counter("adserver_beacons", "Tracking events recorded", ["kind", "traffic"])
+refused_tokens = Counter("adserver_refused_tokens", "Tracking tokens refused, never billed",
+                         ["reason"])
 swap_failures = Counter("adserver_snapshot_swap_failures", "Snapshot versions refused")
 
 

@@ -76,8 +76,9 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
         for win in wins:
             used.add(snap, win.row)
             made.append(respond.decision(
-                snap, win, div, p.click_url, p.event_ids, bool(req.include_pricing_data),
-                request_id, user_key, ctx.base_url, ctx.signer, ctx.now))
+                snap, win, plan, bool(req.include_pricing_data),
+                bool(req.enable_bot_filtering), request_id, user_key, ctx.base_url,
+                ctx.signer, ctx.now))
         decisions[div] = (made or None) if plan.count > 1 else (made[0] if made else None)
         record_placements.append([
             div, int(rows.shape[0]),

@@ -18,7 +18,8 @@ from adserver.config import Config
 from adserver.events.segment import SegmentWriter
 from adserver.kernels import auction
 from adserver.serving import metrics, pipeline
-from adserver.signing import Signer, read_keys
+from adserver.serving.eventlog import GroupCommit
+from adserver.signing import Signer, key_path, read_keys
 from adserver.snapshot.loader import Snapshot, SnapshotError
 from adserver.snapshot.writer import current_version
 from adserver.wire import kevel
@@ -36,13 +37,17 @@ class Worker:
         self.signer: Signer | None = None
         self.rng = np.random.default_rng()
         self.records: SegmentWriter | None = None
+        self.events: GroupCommit | None = None
+        self.keys_mtime = 0.0
         self.ready = False
         self.tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
         await asyncio.to_thread(auction.warm)
-        self.records = SegmentWriter(
-            os.path.join(self.config.data_dir, "events", self.worker_id), "decisions")
+        logdir = os.path.join(self.config.data_dir, "events", self.worker_id)
+        self.records = SegmentWriter(logdir, "decisions")
+        self.events = GroupCommit(SegmentWriter(logdir, "events"))
+        self.events.start()
         try:  # serve nothing before the published snapshot is loaded (when there is one)
             await self._maybe_swap()
         except Exception:
@@ -54,6 +59,8 @@ class Worker:
             t.cancel()
         if self.records is not None:
             self.records.close()
+        if self.events is not None:
+            await self.events.stop()
 
     async def _watch(self) -> None:
         while True:
@@ -65,11 +72,14 @@ class Worker:
             await asyncio.sleep(POLL_S)
 
     async def _maybe_swap(self) -> None:
-        if self.signer is None:
-            try:
-                self.signer = Signer(read_keys(self.config.data_dir))
-            except FileNotFoundError:
-                return
+        try:  # the control process rotates the signing keys: re-read them when they change
+            mtime = os.stat(key_path(self.config.data_dir)).st_mtime
+        except FileNotFoundError:
+            return
+        if mtime != self.keys_mtime:
+            self.signer = Signer(read_keys(self.config.data_dir),
+                                 self.config.token_ttl_hours * 3600)
+            self.keys_mtime = mtime
         version = current_version(self.config.data_dir)
         if version is None or (self.snapshot is not None and version == self.snapshot.version):
             return

@@ -2,8 +2,9 @@
 requested event URLs and, when asked, pricing.
 
 Token fields (adserver/signing.py), in order: request id, ad, flight, creative, campaign,
-advertiser, divName, clear price in micro-units, rate type, user key, and for clicks the
-destination URL.
+advertiser, divName, clear price in micro-units, rate type, user key, whether the request
+asked for bot filtering, site, first zone (0 when none), network; a click's token adds the
+destination URL (the placement's clickUrl, else the creative's).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from adserver.serving.stages.resolve import Plan
 from adserver.serving.stages.select import Win
 from adserver.signing import Signer
 from adserver.snapshot import format as f
@@ -21,9 +23,9 @@ from adserver.wire import kevel
 KEVEL_RATE = {f.RATE_FLAT: 1, f.RATE_CPM: 2, f.RATE_CPC: 3, f.RATE_CPA: 6}
 
 
-def decision(snap: Snapshot, win: Win, div: str, click_override: str | None,
-             event_ids: list[int] | None, pricing: bool, request_id: str, user_key: str,
-             base_url: str, signer: Signer, now: float) -> kevel.Decision:
+def decision(snap: Snapshot, win: Win, plan: Plan, pricing: bool, bot_filter: bool,
+             request_id: str, user_key: str, base_url: str, signer: Signer, now: float
+             ) -> kevel.Decision:
     c = snap.columns
     row = win.row
     fl = int(c["ad_flight"][row])
@@ -31,14 +33,17 @@ def decision(snap: Snapshot, win: Win, div: str, click_override: str | None,
     campaign, advertiser = int(c["fl_campaign"][fl]), int(c["fl_advertiser"][fl])
     contents, dest = snap.creative(creative_id)
     clear_micros = int(round(win.clear * 1_000_000))
+    p = plan.placement
+    zone = int(plan.zone_ids[0]) if plan.zone_ids.shape[0] else 0
     fields: list[Any] = [request_id, ad_id, int(c["fl_id"][fl]), creative_id, campaign,
-                         advertiser, div, clear_micros, win.rate, user_key]
+                         advertiser, plan.div, clear_micros, win.rate, user_key,
+                         int(bot_filter), plan.site_id, zone, plan.network_id]
 
     def url(path: str, kind: int, *extra: Any) -> str:
         return f"{base_url}{path}?t={signer.sign(kind, fields + list(extra), now)}"
 
-    click = url("/r", kevel.EVENT_CLICK, click_override or dest)
-    events = [kevel.Event(id=e, url=url("/e.gif", e)) for e in event_ids or ()]
+    click = url("/r", kevel.EVENT_CLICK, p.click_url or dest)
+    events = [kevel.Event(id=e, url=url("/e.gif", e)) for e in p.event_ids or ()]
     price = None
     if pricing:
         revenue = win.clear / 1000.0 if win.rate == f.RATE_CPM else (
