@@ -28,7 +28,8 @@ def _run(snap, signer) -> int:
     rng = np.random.default_rng(1)
     filled = 0
     for req in REQUESTS:
-        ctx = pipeline.Context(NOW, "http://bench", False, signer, rng)
+        ctx = pipeline.Context(NOW, "http://bench", False, signer, rng,
+                               np.zeros(0, dtype=np.int8), None)
         response, _ = pipeline.decide(snap, req, ctx)
         filled += sum(1 for d in response.decisions.values() if d)
     return filled

@@ -2,7 +2,7 @@
 #
 # One pass over the candidate rows, reading the snapshot's columns (adserver/snapshot/format.py)
 # and the request's Query; for each row it checks, in order: duplicate, live pause, flight
-# dates, site/zone, forced ids, blocked creative, in-request dedupe, segments and consent, geo,
+# frequency caps, dates, site/zone, forced ids, blocked creative, in-request dedupe, segments and consent, geo,
 # daypart, keywords (exact/phrase/broad with negatives) and the custom targeting program.
 # The plain-Python twin is adserver/kernels/targeting_ref.py; tests compare them.
 
@@ -27,6 +27,7 @@ cdef enum:
     CUSTOM = 10
     DEDUPED = 11
     PAUSED = 15
+    FREQUENCY = 16
 
 cdef enum:
     M_EXACT = 0
@@ -93,6 +94,10 @@ cdef class Targeting:
     cdef const uint64_t[:] kw_tok
     cdef const int8_t[:] kw_match
     cdef const int8_t[:] kw_negative
+    cdef const int64_t[:] fl_fcap_ptr
+    cdef const int8_t[:] fcap_level
+    cdef const int32_t[:] fcap_count
+    cdef const int64_t[:] fcap_window
     cdef const int64_t[:] fl_expr_ptr
     cdef const int8_t[:] ins_op
     cdef const uint64_t[:] ins_key
@@ -121,6 +126,8 @@ cdef class Targeting:
         self.fl_kw_ptr = g("fl_kw_ptr"); self.kw_tok_ptr = g("kw_tok_ptr")
         self.kw_tok = g("kw_tok"); self.kw_match = g("kw_match")
         self.kw_negative = g("kw_negative")
+        self.fl_fcap_ptr = g("fl_fcap_ptr"); self.fcap_level = g("fcap_level")
+        self.fcap_count = g("fcap_count"); self.fcap_window = g("fcap_window")
         self.fl_expr_ptr = g("fl_expr_ptr"); self.ins_op = g("ins_op")
         self.ins_key = g("ins_key"); self.ins_num = g("ins_num"); self.ins_str = g("ins_str")
         self.ins_arg = g("ins_arg")
@@ -130,6 +137,24 @@ cdef class Targeting:
         ptr = np.asarray(g("fl_expr_ptr"))
         longest = int(np.max(np.diff(ptr))) if ptr.shape[0] > 1 else 0
         self.stack = np.zeros(max(1, longest), dtype=np.int8)
+
+    cdef bint _capped(self, int64_t f, int64_t now, const int8_t[:] ulevel,
+                      const int64_t[:] uid, const double[:] uts) noexcept:
+        cdef int64_t c, ident, seen
+        cdef Py_ssize_t j
+        cdef int8_t level
+        for c in range(self.fl_fcap_ptr[f], self.fl_fcap_ptr[f + 1]):
+            level = self.fcap_level[c]
+            ident = self.fl_id[f] if level == 0 else (
+                self.fl_campaign[f] if level == 1 else self.fl_advertiser[f])
+            seen = 0
+            for j in range(ulevel.shape[0]):
+                if (ulevel[j] == level and uid[j] == ident
+                        and uts[j] > <double>(now - self.fcap_window[c])):
+                    seen += 1
+            if seen >= self.fcap_count[c]:
+                return True
+        return False
 
     cdef bint _keyword(self, int64_t k, const int64_t[:] pptr, const uint64_t[:] ptok) noexcept:
         cdef int64_t t0 = self.kw_tok_ptr[k], t1 = self.kw_tok_ptr[k + 1]
@@ -241,6 +266,9 @@ cdef class Targeting:
         cdef const int64_t[:] used_c = q.used_campaigns
         cdef const int64_t[:] used_a = q.used_advertisers
         cdef const int64_t[:] used_cr = q.used_creatives
+        cdef const int8_t[:] ulevel = q.u_level
+        cdef const int64_t[:] uid = q.u_id
+        cdef const double[:] uts = q.u_ts
         cdef cnp.ndarray[int32_t, ndim=1] out = np.empty(n, dtype=np.int32)
         cdef cnp.ndarray[int8_t, ndim=1] reasons = np.zeros(n if explain else 0, dtype=np.int8)
         cdef int32_t row
@@ -259,6 +287,8 @@ cdef class Targeting:
                 reason = DUPLICATE
             elif paused.shape[0] > 0 and paused[f] != 0:
                 reason = PAUSED
+            elif ulevel.shape[0] > 0 and self._capped(f, now, ulevel, uid, uts):
+                reason = FREQUENCY
             elif now < self.fl_start[f] or now >= self.fl_end[f]:
                 reason = DATES
             else:

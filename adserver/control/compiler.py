@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from adserver import livestate
 from adserver.control.schema import SPECS, from_row
 from adserver.control.store import Store
 from adserver.expr import parse
@@ -109,6 +110,7 @@ def build(inp: Inputs) -> tuple[dict[str, np.ndarray], dict[bytes, bytes], list[
 
     cols: dict[str, list[Any]] = defaultdict(list)
     sites, zones, segs, geo, kws, expr = _Csr(), _Csr(), _Csr(), _Csr(), _Csr(), _Csr()
+    fcaps = _Csr()
     kw_tok = _Csr()
     strings: list[str] = []
     for fid in flight_ids:
@@ -128,6 +130,8 @@ def build(inp: Inputs) -> tuple[dict[str, np.ndarray], dict[bytes, bytes], list[
         zones.row(sorted(fl.zone_ids))
         segs.row([programs.str_id(s) for s in fl.segments])
         geo.row(list(fl.geo))
+        fcaps.row([(livestate.LEVELS[c.level], c.count, c.window_seconds)
+                   for c in fl.frequency_caps])
         cols["fl_daypart"].append(programs.daypart_mask(fl.dayparts))
         good = []
         for kw in fl.keywords:
@@ -195,6 +199,9 @@ def build(inp: Inputs) -> tuple[dict[str, np.ndarray], dict[bytes, bytes], list[
         arrays["geo_" + part] = np.array([programs.geo_id(getattr(g, part)) for g in geo.val],
                                          dtype=np.uint64)
     arrays["geo_exclude"] = np.array([int(g.exclude) for g in geo.val], dtype=np.int8)
+    arrays["fl_fcap_ptr"] = np.array(fcaps.ptr, dtype=np.int64)
+    for i, name in enumerate(("fcap_level", "fcap_count", "fcap_window")):
+        arrays[name] = np.array([c[i] for c in fcaps.val], dtype=f.COLUMNS[name])
     arrays["fl_kw_ptr"] = np.array(kws.ptr, dtype=np.int64)
     arrays["kw_tok_ptr"] = np.array(kw_tok.ptr, dtype=np.int64)
     arrays["kw_tok"] = np.array(kw_tok.val, dtype=np.uint64)

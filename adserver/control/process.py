@@ -1,5 +1,6 @@
-"""The control process: the management API over the control store, and the publisher that
-compiles a snapshot after every change (the aggregator and pacing controller come later)."""
+"""The control process: the management API over the control store, the publisher that
+compiles a snapshot after every change, the aggregator that counts the workers' logs and
+projects caps and frequency counters into the live state, and the key rotation."""
 
 from __future__ import annotations
 
@@ -12,11 +13,15 @@ from collections.abc import Callable
 from adserver import runtime
 from adserver.config import Config
 from adserver import signing
+from adserver.control.aggregator import Aggregator
 from adserver.control.api import ManagementApi
+from adserver.control.caps import LiveProjector
 from adserver.control.publisher import Publisher
 from adserver.control.store import Store
 
 log = logging.getLogger("adserver.control")
+AGGREGATE_EVERY_S = 0.1
+FULL_CAP_CHECK_S = 30.0
 
 
 def _every(seconds: float, job: Callable[[], object]) -> None:
@@ -33,12 +38,44 @@ def _every(seconds: float, job: Callable[[], object]) -> None:
     threading.Thread(target=loop, daemon=True).start()
 
 
+class Aggregation:
+    """The aggregator and the live-state projection, in one thread (one writer each)."""
+
+    def __init__(self, store: Store, config: Config):
+        self.aggregator = Aggregator(store, config.data_dir, config.attribution_match)
+        self.live = LiveProjector(store, config.data_dir)
+        self.last_full = 0.0
+
+    def step(self) -> int:
+        batch = self.aggregator.run_once()
+        now = time.time()
+        if now - self.last_full > FULL_CAP_CHECK_S:  # day rollovers, cap edits
+            self.live.caps(None, now)
+            self.last_full = now
+        if batch is None:
+            return 0
+        self.live.caps(batch.flights, now)
+        self.live.frequency(batch.users, now)
+        return len(batch.stats)
+
+    def loop(self) -> None:
+        while True:
+            try:
+                if not self.step():
+                    time.sleep(AGGREGATE_EVERY_S)
+            except Exception:
+                log.exception("aggregation failed; retrying")
+                time.sleep(1.0)
+
+
 def run(config: Config, sock: socket.socket | None = None) -> None:
     """Serve the control plane until interrupted (on `sock` when a parent bound it)."""
     store = Store(config.data_dir)
     signing.ensure_keys(config.data_dir)
     publisher = Publisher(store, config.data_dir)
     publisher.start()
+    aggregate = Aggregation(store, config)
+    threading.Thread(target=aggregate.loop, name="aggregator", daemon=True).start()
     _every(60.0, lambda: signing.rotate(config.data_dir, config.key_rotation_hours * 3600,
                                         config.key_grace_hours * 3600))
     api = ManagementApi(store, config.admin_key, config.max_body_bytes, publisher.notify)

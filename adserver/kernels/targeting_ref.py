@@ -28,6 +28,20 @@ class Targeting:
         ptr = self.c[f"fl_{name}_ptr"]
         return self.c[f"fl_{name}_val"][ptr[f_]:ptr[f_ + 1]].tolist()
 
+    def _capped(self, f_: int, q: Any) -> bool:
+        """A frequency cap of the flight that the user's counted impressions reach."""
+        c = self.c
+        own = (c["fl_id"][f_], c["fl_campaign"][f_], c["fl_advertiser"][f_])
+        for cap in range(c["fl_fcap_ptr"][f_], c["fl_fcap_ptr"][f_ + 1]):
+            level = int(c["fcap_level"][cap])
+            since = q.now - int(c["fcap_window"][cap])
+            seen = sum(1 for lv, ident, ts in zip(q.u_level.tolist(), q.u_id.tolist(),
+                                                  q.u_ts.tolist())
+                       if lv == level and ident == own[level] and ts > since)
+            if seen >= c["fcap_count"][cap]:
+                return True
+        return False
+
     def _keyword(self, k: int, phrases: list[list[int]]) -> bool:
         c = self.c
         toks = c["kw_tok"][c["kw_tok_ptr"][k]:c["kw_tok_ptr"][k + 1]].tolist()
@@ -114,6 +128,8 @@ class Targeting:
                 reason = f.DUPLICATE
             elif len(paused) and paused[f_]:
                 reason = f.PAUSED
+            elif self._capped(f_, q):
+                reason = f.FREQUENCY
             elif not c["fl_start"][f_] <= q.now < c["fl_end"][f_]:
                 reason = f.DATES
             elif (sites and q.site_id not in sites) or (

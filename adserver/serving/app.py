@@ -85,7 +85,10 @@ def build(config: Config, worker: Worker) -> Starlette:
             return error(400, "malformed_json", f"body is not valid JSON: {e}")
         explain = may_explain(snap, config, request.headers.get("x-adzerk-explain"))
         base = config.public_url or f"{request.url.scheme}://{request.url.netloc}"
-        ctx = pipeline.Context(time.time(), base, explain, worker.signer, worker.rng)
+        paused = worker.paused if len(worker.paused) == len(snap.columns["fl_id"]) \
+            else snap.no_pause
+        ctx = pipeline.Context(time.time(), base, explain, worker.signer, worker.rng, paused,
+                               worker.live)
         try:
             response, record = pipeline.decide(snap, req, ctx)
         except BadRequest as e:

@@ -14,24 +14,27 @@ from typing import Any
 
 import numpy as np
 
+from adserver import livestate
 from adserver.serving.stages import candidates, eligible, resolve, respond, select
 from adserver.signing import Signer
 from adserver.snapshot import format as f
 from adserver.snapshot.loader import Snapshot
 from adserver.snapshot.programs import geo_id
-from adserver.snapshot.query import Query, phrases, segment_ids
+from adserver.snapshot.query import Query, frequency, phrases, segment_ids
 from adserver.wire import kevel
 
 
 class Context:
     """Per-request facts that are not in the body."""
 
-    __slots__ = ("now", "base_url", "explain", "signer", "rng")
+    __slots__ = ("now", "base_url", "explain", "signer", "rng", "paused", "live")
 
     def __init__(self, now: float, base_url: str, explain: bool, signer: Signer,
-                 rng: np.random.Generator):
+                 rng: np.random.Generator, paused: np.ndarray, live: Any):
         self.now, self.base_url, self.explain, self.signer, self.rng = (
             now, base_url, explain, signer, rng)
+        self.paused = paused  # flight rows a cap paused (empty: none)
+        self.live = live  # live.lmdb for frequency counters, or None
 
 
 def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
@@ -55,6 +58,7 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
     )
     tokens = sorted(set(tok.tolist()))
     used = eligible.Used()
+    freq_read: set[int] = set()
     hours: dict[str, int] = {}
     decisions: dict[str, Any] = {}
     explain: dict[str, Any] = {}
@@ -63,13 +67,20 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
         plan = resolve.placement(snap, i, div, p, ctx.now, hours)
         if isinstance(plan, str):
             decisions[div] = None
-            record_placements.append([div, 0, [], 0])
+            record_placements.append([div, 0, [], 0, p.site_id or 0,
+                                      (p.zone_ids or [0])[0], p.network_id or 0])
             if ctx.explain:
                 explain[div] = {"placement": {"divName": div}, "buckets": [], "rtb_log": [],
                                 "results": [], "error": plan}
             continue
         rows = candidates.rows(snap, plan, tokens)
-        passing, reasons = eligible.run(snap, plan, rows, q, used, ctx.explain)
+        if ctx.live is not None and snap.columns["fcap_level"].shape[0] and user is not None \
+                and user.key and plan.network_id not in freq_read:
+            freq_read.add(plan.network_id)
+            with ctx.live.begin() as txn:
+                entry = livestate.decode(txn.get(livestate.user_key(plan.network_id, user.key)))
+            q.u_level, q.u_id, q.u_ts = frequency(entry)
+        passing, reasons = eligible.run(snap, plan, rows, q, used, ctx.paused, ctx.explain)
         fates: list[dict[str, Any]] | None = [] if ctx.explain else None
         wins, min_ecpm = select.select(snap, plan, passing, ctx.rng, fates)
         made = []
@@ -84,7 +95,8 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
             div, int(rows.shape[0]),
             [[d.ad_id, d.flight_id, int(round(w.clear * 1e6)), round(w.ecpm, 6)]
              for d, w in zip(made, wins)],
-            int(round(min_ecpm * 1e6)),
+            int(round(min_ecpm * 1e6)), plan.site_id,
+            int(plan.zone_ids[0]) if plan.zone_ids.shape[0] else 0, plan.network_id,
         ])
         if ctx.explain:
             explain[div] = _explain(snap, plan, rows, reasons, fates or [], wins)

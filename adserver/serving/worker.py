@@ -12,8 +12,11 @@ import logging
 import os
 import time
 
+from typing import Any
+
 import numpy as np
 
+from adserver import livestate
 from adserver.config import Config
 from adserver.events.segment import SegmentWriter
 from adserver.kernels import auction
@@ -39,6 +42,9 @@ class Worker:
         self.records: SegmentWriter | None = None
         self.events: GroupCommit | None = None
         self.keys_mtime = 0.0
+        self.live: Any = None  # live.lmdb, opened after fork
+        self.paused_ids: list[int] = []
+        self.paused = np.zeros(0, dtype=np.int8)  # per flight row of the current snapshot
         self.ready = False
         self.tasks: list[asyncio.Task] = []
 
@@ -62,10 +68,26 @@ class Worker:
         if self.events is not None:
             await self.events.stop()
 
+    def _read_paused(self) -> None:
+        """Flights the control process paused (caps), as a mask over the snapshot's rows."""
+        if self.live is None:
+            self.live = livestate.open_reader(self.config.data_dir)
+            if self.live is None:
+                return
+        with self.live.begin() as txn:
+            ids = livestate.decode(txn.get(livestate.PAUSED)) or []
+        snap = self.snapshot
+        if snap is not None and (ids != self.paused_ids or len(self.paused) != len(
+                snap.columns["fl_id"])):
+            self.paused = (np.isin(snap.columns["fl_id"], ids).astype(np.int8) if ids
+                           else np.zeros(0, dtype=np.int8))
+            self.paused_ids = ids
+
     async def _watch(self) -> None:
         while True:
             try:
                 await self._maybe_swap()
+                self._read_paused()
             except Exception:  # keep serving the old version; say why
                 metrics.swap_failures.inc()
                 log.exception("snapshot swap failed")
@@ -90,6 +112,8 @@ class Worker:
                 raise
             return  # superseded while loading: the next poll takes the newer one
         self.snapshot = snap
+        self.paused_ids = [-1]  # recompute the mask for the new rows
+        self._read_paused()
         self.ready = True
         metrics.swaps.inc()
         metrics.snapshot_version.set(int(version))
@@ -100,7 +124,8 @@ class Worker:
         req = kevel.DecisionRequest(placements=[kevel.Placement(
             network_id=next(iter(snap.networks), 1), site_id=next(iter(snap.sites), 1),
             ad_types=[1], count=2)], keywords=["warm up"], include_pricing_data=True)
-        ctx = pipeline.Context(time.time(), "http://warm", True, self.signer, self.rng)
+        ctx = pipeline.Context(time.time(), "http://warm", True, self.signer, self.rng,
+                               np.zeros(0, dtype=np.int8), None)
         pipeline.decide(snap, req, ctx)
         return snap
 

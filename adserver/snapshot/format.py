@@ -37,6 +37,8 @@ COLUMNS: dict[str, np.dtype] = {
     "fl_kw_ptr": np.dtype(np.int64),
     "kw_tok_ptr": np.dtype(np.int64), "kw_tok": np.dtype(np.uint64),
     "kw_match": np.dtype(np.int8), "kw_negative": np.dtype(np.int8),
+    "fl_fcap_ptr": np.dtype(np.int64), "fcap_level": np.dtype(np.int8),
+    "fcap_count": np.dtype(np.int32), "fcap_window": np.dtype(np.int64),
     "fl_expr_ptr": np.dtype(np.int64),
     "ins_op": np.dtype(np.int8), "ins_key": np.dtype(np.uint64), "ins_num": np.dtype(np.float64),
     "ins_str": np.dtype(np.uint64), "ins_arg": np.dtype(np.int32),
@@ -66,7 +68,7 @@ MAX_STACK = 64
 # why a candidate was not chosen (explain and decision records)
 PASS, DUPLICATE, DATES, SITE_ZONE, FORCED, BLOCKED = 0, 1, 2, 3, 4, 5
 SEGMENTS, GEO, DAYPART, KEYWORDS, CUSTOM, DEDUPED = 6, 7, 8, 9, 10, 11
-FLOOR, OUTBID, LOST_LOTTERY, PAUSED = 12, 13, 14, 15
+FLOOR, OUTBID, LOST_LOTTERY, PAUSED, FREQUENCY = 12, 13, 14, 15, 16
 REASONS = {
     PASS: "chosen", DUPLICATE: "duplicate", DATES: "outside flight dates",
     SITE_ZONE: "site or zone targeting", FORCED: "not the forced campaign, flight or ad",
@@ -74,7 +76,7 @@ REASONS = {
     GEO: "geo targeting", DAYPART: "daypart", KEYWORDS: "keyword targeting",
     CUSTOM: "custom targeting expression", DEDUPED: "deduplicated within the request",
     FLOOR: "below the floor", OUTBID: "outbid", LOST_LOTTERY: "not drawn in the lottery",
-    PAUSED: "budget, cap or pacing",
+    PAUSED: "budget, cap or pacing", FREQUENCY: "frequency cap",
 }
 
 

@@ -11,6 +11,8 @@ from adserver.text import token_ids
 
 EMPTY_I64 = np.zeros(0, dtype=np.int64)
 EMPTY_U64 = np.zeros(0, dtype=np.uint64)
+EMPTY_I8 = np.zeros(0, dtype=np.int8)
+EMPTY_F8 = np.zeros(0, dtype=np.float64)
 
 
 class Query:
@@ -20,7 +22,7 @@ class Query:
         "now", "hour_of_week", "site_id", "zone_ids", "forced_campaign", "forced_flight",
         "forced_ad", "blocked_creatives", "segments", "personalized", "geo", "phrase_ptr",
         "phrase_tok", "props", "used_flights", "used_campaigns", "used_advertisers",
-        "used_creatives",
+        "used_creatives", "u_level", "u_id", "u_ts",
     )
 
     def __init__(self, **values: Any):
@@ -38,6 +40,9 @@ class Query:
         self.props = Properties(None)
         self.used_flights = self.used_campaigns = EMPTY_I64
         self.used_advertisers = self.used_creatives = EMPTY_I64
+        self.u_level = EMPTY_I8  # the user's counted impressions (frequency caps)
+        self.u_id = EMPTY_I64
+        self.u_ts = EMPTY_F8
         for k, v in values.items():
             setattr(self, k, v)
 
@@ -56,3 +61,12 @@ def segment_ids(segments: list[Any] | None) -> np.ndarray:
     if not segments:
         return EMPTY_U64
     return np.array([str_id(s) for s in segments], dtype=np.uint64)
+
+
+def frequency(entries: list[list[Any]] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(levels, ids, times) of a user's live-state frequency entry."""
+    if not entries:
+        return EMPTY_I8, EMPTY_I64, EMPTY_F8
+    return (np.array([e[0] for e in entries], dtype=np.int8),
+            np.array([e[1] for e in entries], dtype=np.int64),
+            np.array([e[2] for e in entries], dtype=np.float64))

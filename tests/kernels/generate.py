@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from adserver import entities as e
 from adserver.control.compiler import Inputs, build
 from adserver.snapshot.programs import Properties, geo_id
-from adserver.snapshot.query import Query, phrases, segment_ids
+from adserver.snapshot.query import Query, frequency, phrases, segment_ids
 from tests.test_expr import _render, trees
 
 EMPTY = np.zeros(0, dtype=np.int64)
@@ -34,6 +34,10 @@ daypart = st.builds(
     st.lists(st.integers(0, 6), min_size=1, max_size=3, unique=True),
     st.integers(0, 23), st.integers(1, 12))
 expression = trees.map(_render)
+fcap = st.builds(
+    lambda level, n, w: e.FrequencyCap(level=level, count=n, window_seconds=w),
+    st.sampled_from(["flight", "campaign", "advertiser"]), st.integers(1, 3),
+    st.sampled_from([60, 3600, 86400]))
 
 
 def sometimes(strategy: Any, otherwise: Any) -> Any:
@@ -59,6 +63,7 @@ def flights(draw: Any, fid: int) -> e.Flight:
         dayparts=draw(sometimes(st.lists(daypart, max_size=2), [])),
         keywords=draw(sometimes(st.lists(keyword, max_size=3), [])),
         custom_targeting=draw(st.none() | expression),
+        frequency_caps=draw(st.lists(fcap, max_size=2)),
         dedupe=draw(st.sampled_from(["none", "flight", "campaign", "advertiser", "creative"])),
     )
 
@@ -124,4 +129,8 @@ def queries(draw: Any) -> Query:
         used_campaigns=draw(sometimes(st.builds(lambda: ids(1, 3)), EMPTY)),
         used_advertisers=draw(sometimes(st.builds(lambda: ids(1, 2)), EMPTY)),
         used_creatives=draw(sometimes(st.builds(lambda: ids(1, 12)), EMPTY)),
+        **dict(zip(("u_level", "u_id", "u_ts"), frequency(draw(sometimes(st.lists(st.tuples(
+            st.integers(0, 2), st.integers(1, 6),
+            st.sampled_from([NOW - 30, NOW - 600, NOW - 7200, NOW - 90000]))
+            .map(list), max_size=6), []))))),
     )

@@ -33,7 +33,7 @@ class Used:
 
 
 def run(snap: Snapshot, plan: Plan, rows: np.ndarray, q: Query, used: Used,
-        explain: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        paused: np.ndarray, explain: bool) -> tuple[np.ndarray, np.ndarray | None]:
     p = plan.placement
     q.site_id = plan.site_id
     q.zone_ids = plan.zone_ids
@@ -47,4 +47,4 @@ def run(snap: Snapshot, plan: Plan, rows: np.ndarray, q: Query, used: Used,
         q.used_campaigns = np.array(used.campaigns, dtype=np.int64)
         q.used_advertisers = np.array(used.advertisers, dtype=np.int64)
         q.used_creatives = np.array(used.creatives, dtype=np.int64)
-    return snap.targeting.filter(rows, q, snap.no_pause, explain)
+    return snap.targeting.filter(rows, q, paused, explain)

@@ -1,0 +1,114 @@
+"""Project the ledger into the live state the workers read: which flights reached a cap, and
+each user's recent impressions for frequency caps.
+
+Caps: a flight's daily cap counts from midnight in its network's time zone (rounded to the
+hour: report rows are hourly), its lifetime cap over all time; spend, impressions or clicks.
+A flight at or over a cap is paused until the day rolls over (daily) or its cap is raised.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import zoneinfo
+from decimal import Decimal
+from typing import Any
+
+from adserver import livestate
+from adserver.control.store import Store
+
+METRIC = {"spend": "spend_nanos", "impressions": "impressions", "clicks": "clicks"}
+
+
+def local_midnight_hour(time_zone: str, now: float) -> str:
+    """The UTC report hour holding the start of today in `time_zone`."""
+    local = dt.datetime.fromtimestamp(now, zoneinfo.ZoneInfo(time_zone))
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight.astimezone(dt.UTC).strftime("%Y-%m-%dT%H")
+
+
+def _reached(cap_json: str | None, totals: tuple[int, int, int]) -> bool:
+    if not cap_json:
+        return False
+    cap = json.loads(cap_json)
+    value = Decimal(str(cap["value"]))
+    spend, imps, clicks = totals
+    have = {"spend_nanos": Decimal(spend) / Decimal(10**9), "impressions": imps,
+            "clicks": clicks}[METRIC[cap["metric"]]]
+    return have >= value
+
+
+class LiveProjector:
+    """The only writer of live.lmdb."""
+
+    def __init__(self, store: Store, data_dir: str):
+        self.store = store
+        self.env = livestate.open_writer(data_dir)
+        self.paused: dict[int, str] = {}
+        with self.env.begin() as txn:
+            self.paused = {f: "cap" for f in livestate.decode(txn.get(livestate.PAUSED)) or []}
+
+    def caps(self, flights: set[int] | None, now: float) -> bool:
+        """Re-evaluate the caps of `flights` (all capped flights when None); returns whether
+        the paused set changed."""
+        sql = ("SELECT f.id, f.daily_cap, f.lifetime_cap, n.time_zone FROM flights f"
+               " JOIN networks n ON n.id = f.network_id"
+               " WHERE (f.daily_cap IS NOT NULL OR f.lifetime_cap IS NOT NULL)")
+        params: list[Any] = []
+        if flights is not None:
+            if not flights:
+                return False
+            sql += f" AND f.id IN ({','.join('?' * len(flights))})"
+            params = sorted(flights)
+        paused = dict(self.paused)
+        if flights is None:
+            paused = {}
+        for fid, daily, lifetime, tz in self.store.read(sql, params):
+            total = "SELECT COALESCE(SUM(spend_nanos), 0), COALESCE(SUM(impressions), 0)," \
+                    " COALESCE(SUM(clicks), 0) FROM stats_hourly WHERE flight_id = ?"
+            why = None
+            if lifetime and _reached(lifetime, tuple(self.store.read(total, (fid,))[0])):
+                why = "lifetime cap"
+            elif daily and _reached(daily, tuple(self.store.read(
+                    total + " AND hour >= ?", (fid, local_midnight_hour(tz, now)))[0])):
+                why = "daily cap"
+            if why:
+                paused[fid] = why
+            else:
+                paused.pop(fid, None)
+        if paused == self.paused:
+            return False
+        self.paused = paused
+        with self.env.begin(write=True) as txn:
+            txn.put(livestate.PAUSED, livestate.encode(sorted(paused)))
+        return True
+
+    def frequency(self, users: set[tuple[int, str]], now: float) -> None:
+        """Rewrite the frequency entries of `users` from their counted impressions."""
+        if not users:
+            return
+        caps = self.store.read("SELECT id, campaign_id, advertiser_id, frequency_caps"
+                               " FROM flights WHERE frequency_caps != '[]'")
+        wanted: dict[int, set[int]] = {0: set(), 1: set(), 2: set()}
+        longest = 0
+        for fid, cid, aid, raw in caps:
+            for cap in json.loads(raw):
+                level = livestate.LEVELS[cap["level"]]
+                wanted[level].add((fid, cid, aid)[level])
+                longest = max(longest, cap["window_seconds"])
+        with self.env.begin(write=True) as txn:
+            for network, user in users:
+                entries = []
+                if longest:
+                    for fid, cid, aid, at in self.store.read(
+                            "SELECT flight_id, campaign_id, advertiser_id, at FROM touches"
+                            " WHERE network_id = ? AND user_key = ? AND kind = 'imp'"
+                            " AND at > ?", (network, user, now - longest)):
+                        for level, ident in enumerate((fid, cid, aid)):
+                            if ident in wanted[level]:
+                                entries.append([level, ident, at])
+                key = livestate.user_key(network, user)
+                if entries:
+                    txn.put(key, livestate.encode(entries))
+                else:
+                    txn.delete(key)

@@ -1,0 +1,54 @@
+"""The live state: `<data>/live.lmdb`, written by the control process, read by the workers.
+
+Keys:
+- `paused`: msgpack list of flight ids that must not serve now (a cap reached).
+- `u:<network id>:<user key>`: msgpack `[[level, id, unix time], ...]`, the user's counted
+  impressions within the longest frequency-cap window, for the flights, campaigns and
+  advertisers that carry a frequency cap (level 0 flight, 1 campaign, 2 advertiser).
+
+Money never lives here (the ledger is in the control store), so nothing here needs more than
+LMDB's default durability; the control process can rebuild it from the store.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import lmdb
+from msgspec import msgpack
+
+FILENAME = "live.lmdb"
+MAP_SIZE = 4 << 30
+PAUSED = b"paused"
+LEVELS = {"flight": 0, "campaign": 1, "advertiser": 2}
+
+
+def path(data_dir: str) -> str:
+    return os.path.join(data_dir, FILENAME)
+
+
+def user_key(network_id: int, user: str) -> bytes:
+    return f"u:{network_id}:{user}".encode()[:500]  # LMDB keys are at most 511 bytes
+
+
+def open_writer(data_dir: str) -> lmdb.Environment:
+    os.makedirs(data_dir, exist_ok=True)
+    return lmdb.open(path(data_dir), map_size=MAP_SIZE, subdir=False, max_readers=512)
+
+
+def open_reader(data_dir: str) -> lmdb.Environment | None:
+    """Read-only handle for a worker (after fork); None until the control process made it."""
+    if not os.path.exists(path(data_dir)):
+        return None
+    env = lmdb.open(path(data_dir), map_size=MAP_SIZE, subdir=False, readonly=True,
+                    max_readers=512)
+    env.reader_check()  # clear reader slots of crashed processes
+    return env
+
+
+def decode(raw: bytes | None) -> Any:
+    return None if raw is None else msgpack.decode(raw)
+
+
+encode = msgpack.encode
