@@ -41,15 +41,19 @@ def _every(seconds: float, job: Callable[[], object]) -> None:
 class Aggregation:
     """The aggregator and the live-state projection, in one thread (one writer each)."""
 
-    def __init__(self, store: Store, config: Config):
+    def __init__(self, store: Store, config: Config, publisher: Publisher):
         self.aggregator = Aggregator(store, config.data_dir, config.attribution_match)
         self.live = LiveProjector(store, config.data_dir)
+        self.publisher = publisher
         self.last_full = 0.0
+        self.version_seen: str | None = None
 
     def step(self) -> int:
         batch = self.aggregator.run_once()
         now = time.time()
-        if now - self.last_full > FULL_CAP_CHECK_S:  # day rollovers, cap edits
+        if now - self.last_full > FULL_CAP_CHECK_S or self.publisher.version != self.version_seen:
+            # day rollovers; flights changed through the API (a cap raised or removed)
+            self.version_seen = self.publisher.version
             self.live.caps(None, now)
             self.last_full = now
         if batch is None:
@@ -74,7 +78,7 @@ def run(config: Config, sock: socket.socket | None = None) -> None:
     signing.ensure_keys(config.data_dir)
     publisher = Publisher(store, config.data_dir)
     publisher.start()
-    aggregate = Aggregation(store, config)
+    aggregate = Aggregation(store, config, publisher)
     threading.Thread(target=aggregate.loop, name="aggregator", daemon=True).start()
     _every(60.0, lambda: signing.rotate(config.data_dir, config.key_rotation_hours * 3600,
                                         config.key_grace_hours * 3600))

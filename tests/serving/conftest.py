@@ -28,6 +28,14 @@ class Stack:
     def decide(self, body: dict, **kw: object) -> httpx.Response:
         return self.client.post("/api/v2", json=body, **kw)  # type: ignore[arg-type]
 
+    def start_golden(self) -> None:
+        """Build the golden network and wait until the decision server serves all of it."""
+        wait_ready(self.decisions)
+        build_golden_network(self.admin)
+        probe = {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [1], "adTypes": [2],
+                                 "flightId": 8}], "geo": {"country": "US", "region": "CA"}}
+        self.wait_for(lambda: self.decide(probe).json()["decisions"]["div0"] is not None)
+
     def wait_for(self, check: object, timeout: float = 10) -> float:
         """Seconds until check() holds (polling decisions)."""
         started = time.monotonic()
@@ -50,11 +58,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     args = ["run", "--api-port", "0", "--port", "0"]
     with running(args, env_for(str(data)), want=2) as proc:
         s = Stack(proc, data)
-        wait_ready(s.decisions)
-        build_golden_network(s.admin)
-        probe = {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [1], "adTypes": [2],
-                                 "flightId": 8}], "geo": {"country": "US", "region": "CA"}}
-        s.wait_for(lambda: s.decide(probe).json()["decisions"]["div0"] is not None)
+        s.start_golden()
         try:
             yield s
         finally:
