@@ -227,6 +227,7 @@ adserver demo is starting.
   decision API    {decisions}/api/v2   (Kevel Decision API v2; /readyz, /metrics)
   management API  {api}/v1/   (docs {api}/docs, OpenAPI {api}/openapi.json)
   admin API key   {key}
+  reports         {api}/v1/reports?group_by=advertiser,flight&interval=hour (send the key)
   try:            curl -H 'X-Api-Key: {key}' {api}/v1/flights?limit=3
                   curl -d '{{"placements":[{{"networkId":1,"siteId":1,"zoneIds":[11],"adTypes":[2,3]}}]}}' {decisions}/api/v2
   data root       {os.path.abspath(config.data_dir)}

@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from adserver.control import auth, openapi
+from adserver.control import reports as report_queries
 from adserver.control.auth import Authenticator, Principal
 from adserver.control.repo import MAX_LIMIT, Forbidden, NotFound, Repository
 from adserver.control.schema import SPECS, EntitySpec
@@ -259,6 +260,13 @@ class ManagementApi:
         rows = await run_in_threadpool(self.store.read, sql, [*params, limit])
         return json_response({"data": [_audit_entry(r) for r in rows]})
 
+    async def reports(self, request: Request, who: Principal) -> Response:
+        params = report_queries.parse(request.query_params)
+        rows = await run_in_threadpool(report_queries.run, self.store, who, params)
+        if params["format"] == "csv":
+            return Response(report_queries.to_csv(rows), media_type="text/csv")
+        return json_response({"data": rows})
+
     # -- the app ------------------------------------------------------------------------
 
     def app(self) -> Starlette:
@@ -271,6 +279,7 @@ class ManagementApi:
             Route("/v1/keys", self.handler(self.create_key), methods=["POST"]),
             Route("/v1/keys/{key_id}/revoke", self.handler(self.revoke), methods=["POST"]),
             Route("/v1/audit", self.handler(self.audit), methods=["GET"]),
+            Route("/v1/reports", self.handler(self.reports), methods=["GET"]),
         ]
         for spec in SPECS.values():
             routes.extend(self.entity_routes(spec))

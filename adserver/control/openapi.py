@@ -123,6 +123,20 @@ def document() -> dict[str, Any]:
                  "parameters": [{"name": "key_id", "in": "path", "required": True,
                                  "schema": {"type": "string"}}],
                  "responses": {"200": _json(_ref("KeyInfo"), "Revoked"), **ERRORS}}}
+    paths["/v1/reports"] = {
+        "get": {"tags": ["reports"],
+                "summary": "Impressions, clicks, conversions, spend, GMV, ROAS, eCPM, eCPC and "
+                           "fill rate grouped by any of network, site, zone, advertiser, "
+                           "campaign, flight, ad, creative, by hour or day (JSON or CSV)",
+                "parameters": [
+                    {"name": "group_by", "in": "query", "schema": {"type": "string"}},
+                    {"name": "interval", "in": "query",
+                     "schema": {"enum": ["hour", "day", "none"], "default": "day"}},
+                    {"name": "from", "in": "query", "schema": {"type": "string"}},
+                    {"name": "to", "in": "query", "schema": {"type": "string"}},
+                    {"name": "format", "in": "query",
+                     "schema": {"enum": ["json", "csv"], "default": "json"}}],
+                "responses": {"200": _json({"type": "object"}, "Rows"), **ERRORS}}}
     paths["/v1/audit"] = {
         "get": {"tags": ["audit"], "summary": "Audit log, newest first",
                 "responses": {"200": _json({"type": "object"}, "Entries"), **ERRORS}}}

@@ -168,3 +168,33 @@ def test_unattributed_order_is_kept(ledger: Stack) -> None:
 
 def test_store_path(ledger: Stack) -> None:
     assert Path(ledger.data_dir / "live.lmdb").exists()
+
+
+def test_reports_group_scope_and_csv(ledger: Stack) -> None:
+    d = served(ledger, home("report-user"))
+    assert d is not None
+    httpx.get(d["impressionUrl"], headers=BROWSER)
+    httpx.get(d["clickUrl"], headers=BROWSER)
+
+    def flight_row() -> dict | None:
+        rows = ledger.admin.get("/v1/reports", params={"group_by": "advertiser,flight",
+                                                       "interval": "none"}).json()["data"]
+        return next((r for r in rows if r["flight_id"] == 1 and r["clicks"] >= 2), None)
+
+    until(lambda: flight_row() is not None)
+    row = flight_row()
+    assert row is not None and row["advertiser_id"] == 1
+    assert row["spend"] > 0
+    assert row["ctr"] == pytest.approx(row["clicks"] / row["impressions"])
+    assert row["ecpm"] == pytest.approx(row["spend"] * 1000 / row["impressions"])
+    zones = ledger.admin.get("/v1/reports", params={"group_by": "site,zone"}).json()["data"]
+    assert any(r["requests"] > 0 and 0 < r["fill_rate"] <= 1 for r in zones)
+    csv_text = ledger.admin.get("/v1/reports", params={"group_by": "flight", "format": "csv"}).text
+    assert csv_text.splitlines()[0].startswith("day,flight_id,impressions")
+    bad = ledger.admin.get("/v1/reports", params={"group_by": "planet", "interval": "week"})
+    assert bad.status_code == 400
+    assert {f["field"] for f in bad.json()["error"]["fields"]} == {"group_by", "interval"}
+    key = ledger.admin.post("/v1/keys", json={"role": "advertiser", "advertiser_id": 2}).json()
+    with httpx.Client(base_url=ledger.api, headers={"X-Api-Key": key["key"]}) as zeta:
+        rows = zeta.get("/v1/reports", params={"group_by": "advertiser"}).json()["data"]
+    assert rows and {r["advertiser_id"] for r in rows} == {2}

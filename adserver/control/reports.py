@@ -1,0 +1,111 @@
+"""`GET /v1/reports`: delivery, spend and outcomes grouped any way, by hour or day.
+
+Query: `group_by` (comma list of network, site, zone, advertiser, campaign, flight, ad,
+creative), `interval` (hour, day or none; UTC buckets), `from` and `to` (RFC 3339 or a date;
+default the last 7 days), `format` (json or csv). Rows are scoped by the key: an advertiser
+key sees its own advertiser's rows only. Money is exact (from nano-units).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from decimal import Decimal
+from typing import Any
+
+from adserver.control.auth import Principal
+from adserver.control.store import Store
+from adserver.validation import FieldError, Invalid
+
+DIMENSIONS = ("network", "site", "zone", "advertiser", "campaign", "flight", "ad", "creative")
+SUMS = ("requests", "filled", "impressions", "viewable", "clicks", "conversions",
+        "invalid_impressions", "invalid_clicks", "spend_nanos", "gmv_micros")
+NANO, MICRO = Decimal(10**9), Decimal(10**6)
+CENTS = Decimal("0.000001")
+
+
+def _time(raw: str, name: str, errors: list[FieldError]) -> dt.datetime | None:
+    try:
+        t = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        errors.append(FieldError(name, "must be an RFC 3339 time or a date"))
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def parse(q: Any) -> dict[str, Any]:
+    errors: list[FieldError] = []
+    group = [g for g in q.get("group_by", "").split(",") if g]
+    for g in group:
+        if g not in DIMENSIONS:
+            errors.append(FieldError("group_by", f"unknown dimension {g!r}"))
+    interval = q.get("interval", "day")
+    if interval not in ("hour", "day", "none"):
+        errors.append(FieldError("interval", "must be hour, day or none"))
+    now = dt.datetime.now(dt.UTC)
+    start = _time(q["from"], "from", errors) if "from" in q else now - dt.timedelta(days=7)
+    end = _time(q["to"], "to", errors) if "to" in q else now + dt.timedelta(hours=1)
+    fmt = q.get("format", "json")
+    if fmt not in ("json", "csv"):
+        errors.append(FieldError("format", "must be json or csv"))
+    unknown = set(q) - {"group_by", "interval", "from", "to", "format"}
+    errors += [FieldError(k, "not a report parameter") for k in sorted(unknown)]
+    if start and end and end <= start:
+        errors.append(FieldError("to", "must be after from"))
+    if errors:
+        raise Invalid(errors)
+    return {"group": group, "interval": interval, "from": start, "to": end, "format": fmt}
+
+
+def run(store: Store, who: Principal, params: dict[str, Any]) -> list[dict[str, Any]]:
+    cols = [f"{g}_id" for g in params["group"]]
+    bucket = {"hour": "hour", "day": "substr(hour, 1, 10)", "none": "''"}[params["interval"]]
+    where = ["hour >= ?", "hour < ?"]
+    args: list[Any] = [params["from"].astimezone(dt.UTC).strftime("%Y-%m-%dT%H"),
+                       params["to"].astimezone(dt.UTC).strftime("%Y-%m-%dT%H")]
+    if who.advertiser_id is not None:
+        where.append("advertiser_id = ?")
+        args.append(who.advertiser_id)
+    elif who.network_id is not None:
+        where.append("network_id = ?")
+        args.append(who.network_id)
+    select = ", ".join([f"{bucket} AS period", *cols, *(f"SUM({s})" for s in SUMS)])
+    group = ", ".join(["period", *cols])
+    rows = store.read(f"SELECT {select} FROM stats_hourly WHERE {' AND '.join(where)}"
+                      f" GROUP BY {group} ORDER BY {group}", args)
+    out = []
+    for r in rows:
+        values = dict(zip(SUMS, r[1 + len(cols):]))
+        spend = Decimal(values["spend_nanos"]) / NANO
+        gmv = Decimal(values["gmv_micros"]) / MICRO
+        imps, clicks = values["impressions"], values["clicks"]
+        row: dict[str, Any] = {}
+        if params["interval"] != "none":
+            row[params["interval"]] = r[0]
+        row.update({f"{g}_id": r[1 + i] for i, g in enumerate(params["group"])})
+        row.update(
+            impressions=imps, viewable_impressions=values["viewable"], clicks=clicks,
+            ctr=round(clicks / imps, 6) if imps else None,
+            conversions=values["conversions"],
+            spend=spend.quantize(CENTS), gmv=gmv.quantize(CENTS),
+            roas=round(float(gmv / spend), 4) if spend else None,
+            ecpm=(spend * 1000 / imps).quantize(CENTS) if imps else None,
+            ecpc=(spend / clicks).quantize(CENTS) if clicks else None,
+            requests=values["requests"],
+            fill_rate=round(values["filled"] / values["requests"], 6)
+            if values["requests"] else None,
+            invalid_impressions=values["invalid_impressions"],
+            invalid_clicks=values["invalid_clicks"],
+        )
+        out.append(row)
+    return out
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
+    return buf.getvalue()
