@@ -63,6 +63,8 @@ def parser() -> argparse.ArgumentParser:
     _common(p), _control(p), _serving(p)
     p = sub.add_parser("demo", help="seed a demo network if the store is empty, then run")
     _common(p), _control(p), _serving(p), _scale(p)
+    p.add_argument("--no-traffic", action="store_true",
+                   help="do not send the half minute of shopper traffic the demo starts with")
     p = sub.add_parser("seed", help="generate a demo network at a chosen scale")
     _common(p), _scale(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -227,7 +229,8 @@ adserver demo is starting.
   decision API    {decisions}/api/v2   (Kevel Decision API v2; /readyz, /metrics)
   management API  {api}/v1/   (docs {api}/docs, OpenAPI {api}/openapi.json)
   admin API key   {key}
-  reports         {api}/v1/reports?group_by=advertiser,flight&interval=hour (send the key)
+  reports         {api}/v1/reports?group_by=advertiser,flight&interval=hour (send the key;
+                  demo shoppers browse, click and buy for the first half minute)
   try:            curl -H 'X-Api-Key: {key}' {api}/v1/flights?limit=3
                   curl -d '{{"placements":[{{"networkId":1,"siteId":1,"zoneIds":[11],"adTypes":[2,3]}}]}}' {decisions}/api/v2
   data root       {os.path.abspath(config.data_dir)}
@@ -235,6 +238,10 @@ Press Ctrl-C to stop.
 """,
         flush=True,
     )
+    if not args.no_traffic:
+        from adserver import demo
+
+        demo.start(decisions, key)
     return cmd_run(args, config, socks)
 
 

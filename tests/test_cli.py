@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -64,3 +65,12 @@ def test_demo_seeds_prints_where_things_are_and_serves(tmp_path: Path) -> None:
                                 "count": 3}]}
         r = httpx.post(decisions + "/api/v2", json=body, timeout=30)
         assert r.status_code == 200 and "div0" in r.json()["decisions"]
+        # the demo's shoppers make the reports show something
+        deadline = time.monotonic() + 30
+        while True:
+            rows = httpx.get(api + "/v1/reports", params={"group_by": "flight"},
+                             headers={"X-Api-Key": key}, timeout=30).json()["data"]
+            if sum(row["impressions"] for row in rows) > 0:
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.5)

@@ -1,0 +1,84 @@
+"""A little storefront traffic for `adserver demo`, so its reports have something to show.
+
+Bounded (a few hundred page views over about half a minute), sent only to the demo's own
+decision server on this machine, with the standard library's HTTP client. Shoppers see home,
+category and search pages; some click; some of those buy the promoted product.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import urllib.request
+from typing import Any
+
+QUERIES = ["coffee", "headphones", "dog food", "yoga mat", "chips", "shampoo", "cookware"]
+UA = "Mozilla/5.0 (X11; Linux x86_64) adserver-demo-shopper"
+
+
+def _call(url: str, body: dict[str, Any] | None = None, key: str | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, headers={"User-Agent": UA,
+                                                          "Content-Type": "application/json"})
+    if key:
+        req.add_header("X-Api-Key", key)
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(req, timeout=5) as r:
+            raw = r.read()
+            return json.loads(raw) if r.headers.get("content-type", "").startswith(
+                "application/json") else None
+    except urllib.error.HTTPError as e:  # the click's 302 lands here
+        return None if e.code in (302, 204) else e
+
+
+def shop(decisions_url: str, admin_key: str, visits: int = 300, seed: int = 11) -> None:
+    """Wait for the decision server, then browse like shoppers do."""
+    rng = random.Random(seed)
+    for _ in range(300):
+        try:
+            if _call(decisions_url + "/readyz") is not None:
+                break
+        except OSError:
+            pass
+        time.sleep(0.2)
+    for i in range(visits):
+        user = f"u{rng.randrange(1, 1000):07d}"
+        page = rng.choice(["home", "category", "search"])
+        zone = {"home": 10, "category": 12, "search": 11}[page]
+        body = {"placements": [
+            {"divName": "banner", "networkId": 1, "siteId": 1, "zoneIds": [zone],
+             "adTypes": [2, 3]},
+            {"divName": "sponsored", "networkId": 1, "siteId": 1, "zoneIds": [zone],
+             "adTypes": [1], "count": 3, "properties": {"page_type": page}}],
+            "user": {"key": user}, "searchTerm": rng.choice(QUERIES)}
+        try:
+            response = _call(decisions_url + "/api/v2", body)
+        except OSError:
+            return  # the demo is stopping
+        for div in (response or {}).get("decisions", {}).values():
+            for d in (div if isinstance(div, list) else [div] if div else []):
+                _call(d["impressionUrl"])
+                if rng.random() < 0.08:
+                    _call(d["clickUrl"])
+                    product = d["contents"][0]["data"].get("productId")
+                    if product and rng.random() < 0.4:
+                        _call(decisions_url + "/v1/conversions", {
+                            "order_id": f"demo-{seed}-{i}", "user_key": user, "network_id": 1,
+                            "items": [{"product_id": product, "unit_price": "24.99",
+                                       "quantity": rng.randint(1, 3)}]}, admin_key)
+        time.sleep(0.1)
+
+
+def start(decisions_url: str, admin_key: str) -> threading.Thread:
+    t = threading.Thread(target=shop, args=(decisions_url, admin_key), daemon=True,
+                         name="demo-shoppers")
+    t.start()
+    return t
