@@ -78,10 +78,10 @@ def build(config: Config, worker: Worker) -> Starlette:
             req = decoder.decode(body)
         except msgspec.ValidationError as e:
             field, message = _field_of(e)
-            metrics.decisions.labels("400").inc()
+            metrics.DECIDED_BAD.inc()
             return error(400, "invalid", message, field)
         except msgspec.DecodeError as e:
-            metrics.decisions.labels("400").inc()
+            metrics.DECIDED_BAD.inc()
             return error(400, "malformed_json", f"body is not valid JSON: {e}")
         explain = may_explain(snap, config, request.headers.get("x-adzerk-explain"))
         base = config.public_url or f"{request.url.scheme}://{request.url.netloc}"
@@ -92,13 +92,13 @@ def build(config: Config, worker: Worker) -> Starlette:
         try:
             response, record = pipeline.decide(snap, req, ctx)
         except BadRequest as e:
-            metrics.decisions.labels("400").inc()
+            metrics.DECIDED_BAD.inc()
             return error(400, "invalid", e.message, e.field)
         if worker.records is not None and not req.notrack:
             worker.records.append(record)
         for div in response.decisions.values():
-            metrics.placements.labels("yes" if div else "no").inc()
-        metrics.decisions.labels("200").inc()
+            (metrics.FILLED if div else metrics.UNFILLED).inc()
+        metrics.DECIDED_OK.inc()
         metrics.decision_seconds.observe(time.perf_counter() - started)
         return Response(encoder.encode(response), 200, media_type=JSON,
                         headers={"x-adserver-snapshot": snap.version})

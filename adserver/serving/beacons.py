@@ -4,7 +4,8 @@ answered only after the batch holding it is fsynced (adserver/serving/eventlog.p
 
 Token fields (written by stages/respond.py): request id, ad, flight, creative, campaign,
 advertiser, divName, clear price (micro-units), rate type, user key, bot filtering asked,
-site, zone, network; a click token adds the destination URL.
+site, zone, network, click destination, custom event ids allowed. The URL path names the
+event: /i.gif an impression, /r a click, /e.gif?e=<id> a custom event of the allowed ids.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from adserver.serving import bots, metrics
+from adserver.serving.stages.respond import TOKEN_KIND
 from adserver.serving.worker import Worker
 from adserver.validation import FieldError, Invalid, convert
 from adserver.wire.kevel import EVENT_CLICK, EVENT_VIEW
@@ -81,23 +83,29 @@ def routes(worker: Worker) -> dict[str, Any]:
         signer = worker.signer
         if signer is None or worker.events is None:
             return error(503, "not_ready", "not ready")
-        verdict, event, fields = signer.verify(token or "")
+        verdict, layout, fields = signer.verify(token or "")
+        if verdict == "ok" and (layout != TOKEN_KIND or len(fields) != len(FIELDS) + 2):
+            verdict = "malformed"
         if verdict != "ok":
             metrics.refused_tokens.labels(verdict).inc()
-            if verdict == "expired" and kind == "click" and len(fields) > len(FIELDS):
+            if verdict == "expired" and kind == "click" and len(fields) == len(FIELDS) + 2:
                 return "expired", fields  # still send the user on, bill nothing
             return error(400 if verdict == "malformed" else 403, "bad_token",
                          f"tracking token refused: {verdict}")
-        if (kind == "imp" and event != EVENT_VIEW) or (kind == "click" and event != EVENT_CLICK):
-            metrics.refused_tokens.labels("wrong kind").inc()
-            return error(400, "bad_token", "tracking token of another event kind")
+        event = {"imp": EVENT_VIEW, "click": EVENT_CLICK}.get(kind)
+        if event is None:
+            raw = request.query_params.get("e", "")
+            event = int(raw) if raw.isdigit() else -1
+            if event not in fields[len(FIELDS) + 1]:
+                metrics.refused_tokens.labels("event not asked for").inc()
+                return error(400, "bad_token", "event id not among those the decision asked for")
         rec = dict(zip(FIELDS, fields))
         bot = bots.why_invalid(request.headers) if rec.get("botf") else None
         ident = f"{rec['req']}:{rec['ad']}"
         rec.update(t=kind, ev=event, ts=time.time(), bot=bot is not None, **extra,
                    id=f"{kind[0]}:{ident}" if kind != "event" else f"e{event}:{ident}")
         if kind == "click":
-            rec["dest"] = fields[len(FIELDS)] if len(fields) > len(FIELDS) else ""
+            rec["dest"] = fields[len(FIELDS)]
         await worker.events.append(rec)
         metrics.beacons.labels(kind, "bot" if bot else "ok").inc()
         return "ok", fields
@@ -126,7 +134,7 @@ def routes(worker: Worker) -> dict[str, Any]:
         done = await record("click", request.query_params.get("t"), request, extra)
         if isinstance(done, Response):
             return done
-        dest = done[1][len(FIELDS)] if len(done[1]) > len(FIELDS) else ""
+        dest = done[1][len(FIELDS)]
         if not dest:
             return Response(status_code=204, headers=NO_CACHE)
         return Response(status_code=302, headers={"location": dest, **NO_CACHE})

@@ -9,7 +9,7 @@ meanwhile.
 
 from __future__ import annotations
 
-import uuid
+import os
 from typing import Any
 
 import numpy as np
@@ -41,9 +41,9 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
            ) -> tuple[kevel.DecisionResponse, dict[str, Any]]:
     """Answer a decision request; returns the response and the decision record."""
     divs = resolve.check(req)
-    request_id = uuid.uuid4().hex
+    request_id = os.urandom(16).hex()
     user = req.user
-    user_key = user.key if user is not None and user.key else "ue-" + uuid.uuid4().hex
+    user_key = user.key if user is not None and user.key else "ue-" + os.urandom(16).hex()
     personalized = not (req.consent and req.consent.get("gdpr") is False)
     ptr, tok = phrases(req.search_term, req.keywords)
     geo = req.geo

@@ -159,3 +159,6 @@ def daypart_mask(dayparts: list[Any]) -> tuple[int, int, int]:
                     bits |= 1 << (d * 24 + h)
     mask = (1 << 64) - 1
     return bits & mask, (bits >> 64) & mask, (bits >> 128) & mask
+
+
+NO_PROPERTIES = Properties(None)

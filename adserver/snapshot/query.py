@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from adserver.snapshot.programs import Properties, str_id
+from adserver.snapshot.programs import NO_PROPERTIES, str_id
 from adserver.text import token_ids
 
 EMPTY_I64 = np.zeros(0, dtype=np.int64)
@@ -37,7 +37,7 @@ class Query:
         self.geo = (0, 0, 0, 0)
         self.phrase_ptr = np.zeros(1, dtype=np.int64)
         self.phrase_tok = EMPTY_U64
-        self.props = Properties(None)
+        self.props = NO_PROPERTIES
         self.used_flights = self.used_campaigns = EMPTY_I64
         self.used_advertisers = self.used_creatives = EMPTY_I64
         self.u_level = EMPTY_I8  # the user's counted impressions (frequency caps)
@@ -47,8 +47,13 @@ class Query:
             setattr(self, k, v)
 
 
+NO_PHRASES = (np.zeros(1, dtype=np.int64), EMPTY_U64)
+
+
 def phrases(search_term: str | None, keywords: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
     """(ptr, tokens) of the request's phrases: the search term first, then each keyword."""
+    if not search_term and not keywords:
+        return NO_PHRASES
     parts = [token_ids(search_term or "")] + [token_ids(k) for k in keywords or ()]
     parts = [p for p in parts if len(p)]
     ptr = np.zeros(len(parts) + 1, dtype=np.int64)

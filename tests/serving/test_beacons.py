@@ -78,18 +78,19 @@ def test_bad_tokens_are_refused_and_counted(stack: Stack) -> None:
         assert r.status_code == status, (bad, r.text)
         assert r.json()["error"]["code"] == "bad_token"
     keys = read_keys(str(stack.data_dir))
-    expired = Signer(keys, ttl_s=-10).sign(1, ["r", 1, 1, 1, 1, 1, "d", 0, 1, "u", 0, 1, 1, 1])
+    expired = Signer(keys, ttl_s=-10).sign(
+        1, ["r", 1, 1, 1, 1, 1, "d", 0, 1, "u", 0, 1, 1, 1, "https://x.example", []])
     r = httpx.get(f"{stack.decisions}/i.gif", params={"t": expired}, headers=BROWSER)
     assert r.status_code == 403 and "expired" in r.json()["error"]["message"]
     unknown = Signer({"current": "zz", "keys": {"zz": {"secret": "QUFBQQ"}}}).sign(1, [])
     r = httpx.get(f"{stack.decisions}/i.gif", params={"t": unknown}, headers=BROWSER)
     assert r.status_code == 403 and "unknown key" in r.json()["error"]["message"]
-    click = d["clickUrl"].split("t=", 1)[1]
-    r = httpx.get(f"{stack.decisions}/i.gif", params={"t": click}, headers=BROWSER)
-    assert r.status_code == 400  # a click token is no impression
+    r = httpx.get(d["events"][0]["url"].replace("e=40", "e=3"), headers=BROWSER)
+    assert r.status_code == 400  # an event the decision did not ask for
     assert sum(1 for _ in events(stack)) == before  # nothing recorded
     text = stack.client.get("/metrics").text
-    for reason in ("bad signature", "malformed", "expired", "unknown key", "wrong kind"):
+    for reason in ("bad signature", "malformed", "expired", "unknown key",
+                   "event not asked for"):
         assert f'adserver_refused_tokens_total{{reason="{reason}"}}' in text
 
 

@@ -14,14 +14,25 @@ from adserver.snapshot.format import posting_key
 from adserver.snapshot.loader import Snapshot
 
 
+_placement_keys: dict[tuple, list[int]] = {}
+
+
 def rows(snap: Snapshot, plan: Plan, tokens: list[int]) -> np.ndarray:
-    keys = []
+    p = plan.placement
     net = plan.network_id
-    for ad_type in plan.placement.ad_types or ():
-        keys.append(posting_key("all", net, ad_type))
-        keys.append(posting_key("site", net, ad_type, plan.site_id))
-        for z in plan.zone_ids.tolist():
-            keys.append(posting_key("zone", net, ad_type, z))
-        for t in tokens:
-            keys.append(posting_key("kw", net, ad_type, t))
+    ad_types = tuple(p.ad_types or ())
+    shape = (net, ad_types, plan.site_id, tuple(p.zone_ids or ()))
+    keys = _placement_keys.get(shape)
+    if keys is None:  # a storefront asks for the same few placements over and over
+        keys = []
+        for ad_type in ad_types:
+            keys.append(posting_key("all", net, ad_type))
+            keys.append(posting_key("site", net, ad_type, plan.site_id))
+            for z in shape[3]:
+                keys.append(posting_key("zone", net, ad_type, z))
+        if len(_placement_keys) > 10000:
+            _placement_keys.clear()
+        _placement_keys[shape] = keys
+    if tokens:
+        keys = keys + [posting_key("kw", net, t2, t) for t2 in ad_types for t in tokens]
     return snap.rows(keys)

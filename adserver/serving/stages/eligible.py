@@ -10,7 +10,7 @@ import numpy as np
 
 from adserver.serving.stages.resolve import Plan
 from adserver.snapshot.loader import Snapshot
-from adserver.snapshot.programs import Properties
+from adserver.snapshot.programs import NO_PROPERTIES, Properties
 from adserver.snapshot.query import Query
 
 
@@ -41,7 +41,7 @@ def run(snap: Snapshot, plan: Plan, rows: np.ndarray, q: Query, used: Used,
     q.forced_campaign = p.campaign_id or 0
     q.forced_flight = p.flight_id or 0
     q.forced_ad = p.ad_id or 0
-    q.props = Properties(p.properties)
+    q.props = Properties(p.properties) if p.properties else NO_PROPERTIES
     if used.flights:
         q.used_flights = np.array(used.flights, dtype=np.int64)
         q.used_campaigns = np.array(used.campaigns, dtype=np.int64)

@@ -67,9 +67,19 @@ def check(req: DecisionRequest) -> list[str]:
     return divs
 
 
+_hours: dict[tuple[str, int], int] = {}
+
+
 def hour_of_week(time_zone: str, now: float) -> int:
-    local = dt.datetime.fromtimestamp(now, zoneinfo.ZoneInfo(time_zone))
-    return local.weekday() * 24 + local.hour
+    """Hour of the week (Monday 0h = 0) in `time_zone`; cached per zone and minute."""
+    minute = int(now // 60)
+    found = _hours.get((time_zone, minute))
+    if found is None:
+        if len(_hours) > 1000:
+            _hours.clear()
+        local = dt.datetime.fromtimestamp(now, zoneinfo.ZoneInfo(time_zone))
+        found = _hours[(time_zone, minute)] = local.weekday() * 24 + local.hour
+    return found
 
 
 def placement(snap: Snapshot, index: int, div: str, p: Placement, now: float,

@@ -3,8 +3,9 @@ requested event URLs and, when asked, pricing.
 
 Token fields (adserver/signing.py), in order: request id, ad, flight, creative, campaign,
 advertiser, divName, clear price in micro-units, rate type, user key, whether the request
-asked for bot filtering, site, first zone (0 when none), network; a click's token adds the
-destination URL (the placement's clickUrl, else the creative's).
+asked for bot filtering, site, first zone (0 when none), network, the click destination (the
+placement's clickUrl, else the creative's) and the custom event ids the placement asked for.
+One token serves a winner's impression, click and event URLs: the path names the event.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from adserver.snapshot import format as f
 from adserver.snapshot.loader import Snapshot
 from adserver.wire import kevel
 
+TOKEN_KIND = 1  # the version of the field layout below
 KEVEL_RATE = {f.RATE_FLAT: 1, f.RATE_CPM: 2, f.RATE_CPC: 3, f.RATE_CPA: 6}
 
 
@@ -39,11 +41,12 @@ def decision(snap: Snapshot, win: Win, plan: Plan, pricing: bool, bot_filter: bo
                          advertiser, plan.div, clear_micros, win.rate, user_key,
                          int(bot_filter), plan.site_id, zone, plan.network_id]
 
-    def url(path: str, kind: int, *extra: Any) -> str:
-        return f"{base_url}{path}?t={signer.sign(kind, fields + list(extra), now)}"
-
-    click = url("/r", kevel.EVENT_CLICK, p.click_url or dest)
-    events = [kevel.Event(id=e, url=url("/e.gif", e)) for e in p.event_ids or ()]
+    # one token per winner: the path says which event it is; custom events must be among
+    # those the placement asked for, which the token lists
+    event_ids = list(p.event_ids or ())
+    token = signer.sign(TOKEN_KIND, fields + [p.click_url or dest, event_ids], now)
+    click = f"{base_url}/r?t={token}"
+    events = [kevel.Event(id=e, url=f"{base_url}/e.gif?t={token}&e={e}") for e in event_ids]
     price = None
     if pricing:
         revenue = win.clear / 1000.0 if win.rate == f.RATE_CPM else (
@@ -55,6 +58,6 @@ def decision(snap: Snapshot, win: Win, plan: Plan, pricing: bool, bot_filter: bo
         ad_id=ad_id, advertiser_id=advertiser, creative_id=creative_id,
         flight_id=int(c["fl_id"][fl]), campaign_id=campaign,
         priority_id=int(snap.prio["prio_id"][win.prio]), click_url=click,
-        impression_url=url("/i.gif", kevel.EVENT_VIEW), contents=msgspec.Raw(contents),
+        impression_url=f"{base_url}/i.gif?t={token}", contents=msgspec.Raw(contents),
         events=events, pricing=price,
     )

@@ -30,9 +30,10 @@ def select(snap: Snapshot, plan: Plan, rows: np.ndarray, rng: np.random.Generato
     c = snap.columns
     if rows.shape[0] == 0:
         return [], 0.0
-    flight_rows = c["ad_flight"][rows]
-    prio_rows = c["fl_priority"][flight_rows]
-    order = sorted(set(prio_rows.tolist()), key=lambda p: (snap.prio["prio_tier"][p], p))
+    prio_rows = c["fl_priority"][c["ad_flight"][rows]]
+    first = int(prio_rows[0])
+    distinct = [first] if (prio_rows == first).all() else np.unique(prio_rows).tolist()
+    order = sorted(distinct, key=lambda p: (snap.prio["prio_tier"][p], p))
     p = plan.placement
     wins: list[Win] = []
     min_ecpm = 0.0
@@ -40,7 +41,7 @@ def select(snap: Snapshot, plan: Plan, rows: np.ndarray, rng: np.random.Generato
         need = plan.count - len(wins)
         if need <= 0:
             break
-        members = rows[prio_rows == prio]
+        members = rows if len(distinct) == 1 else rows[prio_rows == prio]
         floor_cpm = max(p.floor_price or 0.0, snap.prio["prio_floor_cpm"][prio] / 1e6)
         floor_cpc = max(p.floor_cpc or 0.0, snap.prio["prio_floor_cpc"][prio] / 1e6)
         if snap.prio["prio_selection"][prio] == 0:

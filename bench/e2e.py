@@ -1,0 +1,163 @@
+"""End-to-end latency and throughput: the decision server against the bare-app floor.
+
+    .venv/bin/python -m bench.e2e [--scale demo|bench] [--seconds 5] [--rates 500,1000,2000]
+
+One decision worker is pinned to CPU 0; the load generators (wrk for saturation, the open-loop
+client in bench/loadgen.py for fixed rates) run pinned to CPU 1. The floor is the same server
+stack answering a same-sized response without deciding (bench/floor.py), measured in the same
+run. Prints a markdown table for BENCHMARKS.md. Loopback only; every run is bounded in time.
+`--scale bench` seeds 100,000 ads, 1,000,000 products and 1,000,000 users once into
+--data-dir (about half a minute) and reuses them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import httpx
+
+from bench import loadgen
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PY = sys.executable
+SCALES = {"demo": ["--ads", "600", "--products", "2000", "--users", "1000"],
+          "bench": ["--ads", "100000", "--products", "1000000", "--users", "1000000"]}
+BODIES = {
+    "display": {"placements": [{"divName": "banner", "networkId": 1, "siteId": 1,
+                                "zoneIds": [12], "adTypes": [2, 3]}],
+                "user": {"key": "u0000042"}},
+    "multi": {"placements": [
+        {"divName": "banner", "networkId": 1, "siteId": 1, "zoneIds": [11], "adTypes": [2, 3]},
+        {"divName": "native", "networkId": 1, "siteId": 1, "zoneIds": [11], "adTypes": [4]},
+        {"divName": "sponsored", "networkId": 1, "siteId": 1, "zoneIds": [11], "adTypes": [1],
+         "count": 4, "properties": {"page_type": "search"}}],
+        "user": {"key": "u0000042", "segments": ["fitness"]}, "searchTerm": "organic coffee",
+        "includePricingData": True},
+}
+
+
+def prepare(data: str, scale: str) -> None:
+    from adserver.control.compiler import compile_snapshot
+    from adserver.control.store import Store
+    from adserver.signing import ensure_keys
+    from adserver.snapshot.writer import current_version
+
+    if current_version(data) is None:
+        subprocess.run([PY, "-m", "adserver", "seed", "--data-dir", data, *SCALES[scale]],
+                       check=True)
+        store = Store(data)
+        compile_snapshot(store, data)
+        store.close()
+    ensure_keys(data)
+
+
+def start(args: list[str], what: str) -> tuple[subprocess.Popen, str]:
+    p = subprocess.Popen(["taskset", "-c", "0", PY, *args], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    assert p.stdout is not None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = p.stdout.readline()
+        m = re.search(rf"adserver: {what} on (http://\S+)", line)
+        if m:
+            return p, m.group(1)
+    p.kill()
+    raise RuntimeError(f"{what} did not start")
+
+
+def wait_ready(url: str) -> None:
+    for _ in range(600):
+        try:
+            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("decision server not ready")
+
+
+def wrk(url: str, body: bytes, seconds: int) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("wb", delete=False) as f:
+        f.write(body)
+    script = os.path.join(ROOT, "bench", "post.lua")
+    out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c32", f"-d{seconds}s",
+                          "--latency", "-s", script, url + "/api/v2"],
+                         env={**os.environ, "BODY": f.name}, capture_output=True, text=True)
+    os.unlink(f.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out.stdout).group(1))  # type: ignore[union-attr]
+    return {"rps": round(rps)}
+
+
+def stop(p: subprocess.Popen) -> None:
+    p.terminate()
+    try:
+        p.wait(10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scale", choices=SCALES, default="demo")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--seconds", type=int, default=4)
+    ap.add_argument("--rates", default="500,1000,2000")
+    args = ap.parse_args()
+    if shutil.which("wrk") is None or shutil.which("taskset") is None:
+        raise SystemExit("bench.e2e needs wrk and taskset: apt-get install wrk util-linux")
+    os.sched_setaffinity(0, {1})
+    data = args.data_dir or os.path.join(tempfile.gettempdir(), f"adserver-bench-{args.scale}")
+    prepare(data, args.scale)
+    server, url = start(["-m", "adserver", "serve", "--data-dir", data, "--port", "0",
+                         "--workers", "1", "--log-level", "warning"], "decision API")
+    results = {}
+    try:
+        wait_ready(url)
+        for name, body in BODIES.items():
+            raw = json.dumps(body).encode()
+            response = httpx.post(url + "/api/v2", content=raw)
+            assert response.status_code == 200, response.text
+            size = len(response.content)
+            floor, floor_url = start(["-m", "bench.floor", "--port", "0", "--size", str(size)],
+                                     "floor app")
+            floors, sats = [], []
+            try:  # alternate, three rounds each: the machine is noisy; keep the medians
+                for _ in range(3):
+                    floors.append(wrk(floor_url, raw, args.seconds)["rps"])
+                    sats.append(wrk(url, raw, args.seconds)["rps"])
+            finally:
+                stop(floor)
+            floor_rps, sat = sorted(floors)[1], sorted(sats)[1]
+            rates = [loadgen.run(url + "/api/v2", raw, float(r), args.seconds)
+                     for r in args.rates.split(",")]
+            results[name] = {"request_bytes": len(raw), "response_bytes": size,
+                             "floor_rps": floor_rps, "saturation_rps": sat,
+                             "ratio": round(floor_rps / sat, 2), "rates": rates}
+    finally:
+        stop(server)
+    print(json.dumps(results, indent=1))
+    print()
+    print("| request | bytes in/out | saturation | floor | decision cost / floor cost |")
+    print("|---|---|---|---|---|")
+    for name, r in results.items():
+        print(f"| {name} | {r['request_bytes']}/{r['response_bytes']} | {r['saturation_rps']}/s"
+              f" | {r['floor_rps']}/s | {r['ratio']}x |")
+    print()
+    print("| request | offered/s | achieved/s | p50 ms | p99 ms | p99.9 ms | errors |")
+    print("|---|---|---|---|---|---|---|")
+    for name, r in results.items():
+        for x in r["rates"]:
+            print(f"| {name} | {x['offered']:.0f} | {x['achieved']} | {x['p50']} | {x['p99']}"
+                  f" | {x['p99.9']} | {x['errors']} |")
+
+
+if __name__ == "__main__":
+    main()
