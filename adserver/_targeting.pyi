@@ -12,4 +12,6 @@ class Targeting:
         q: Any,
         paused: npt.NDArray[np.int8],
         explain: bool = False,
+        limit: int = 0,
+        fresh: bool = True,
     ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int8] | None]: ...

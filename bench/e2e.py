@@ -50,12 +50,12 @@ def prepare(data: str, scale: str) -> None:
     from adserver.signing import ensure_keys
     from adserver.snapshot.writer import current_version
 
-    if current_version(data) is None:
+    if current_version(data) is None and not os.path.exists(os.path.join(data, "control.sqlite3")):
         subprocess.run([PY, "-m", "adserver", "seed", "--data-dir", data, *SCALES[scale]],
                        check=True)
-        store = Store(data)
-        compile_snapshot(store, data)
-        store.close()
+    store = Store(data)
+    compile_snapshot(store, data)  # always with the code being measured
+    store.close()
     ensure_keys(data)
 
 

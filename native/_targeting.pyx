@@ -245,8 +245,13 @@ cdef class Targeting:
                 top += 1
         return top == 0 or self.stack[0] != 0
 
-    def filter(self, const int32_t[:] rows, q, const int8_t[:] paused, bint explain=False):
-        """Rows that pass, in input order, and (with explain) a reason code per input row."""
+    def filter(self, const int32_t[:] rows, q, const int8_t[:] paused, bint explain=False,
+               Py_ssize_t limit=0, bint fresh=True):
+        """Rows that pass, in input order, and (with explain) a reason code per input row.
+
+        `limit` > 0 stops after that many passing rows (posting lists are ordered best
+        first), except with explain. `fresh=False` continues the previous call's duplicate
+        tracking (the lists of one placement are filtered one call each)."""
         cdef Py_ssize_t n = rows.shape[0], i, out_n = 0
         cdef int64_t now = q.now, how = q.hour_of_week, site = q.site_id
         cdef int64_t forced_c = q.forced_campaign, forced_f = q.forced_flight, forced_a = q.forced_ad
@@ -275,10 +280,13 @@ cdef class Targeting:
         cdef int64_t f, k, j, lo, hi
         cdef int8_t reason, d
         cdef bint ok, has_pos, any_pos, incl, incl_ok, excl, m
-        self.generation += 1
-        if self.generation == 2147483647:
-            self.seen[:] = 0
-            self.generation = 1
+        if fresh:
+            self.generation += 1
+            if self.generation == 2147483647:
+                self.seen[:] = 0
+                self.generation = 1
+        if explain:
+            limit = 0
         for i in range(n):
             row = rows[i]
             f = self.ad_flight[row]
@@ -371,4 +379,6 @@ cdef class Targeting:
             if reason == PASS:
                 out[out_n] = row
                 out_n += 1
+                if out_n == limit:
+                    break
         return out[:out_n], (reasons if explain else None)

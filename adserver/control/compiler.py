@@ -187,6 +187,17 @@ def build(inp: Inputs) -> tuple[dict[str, np.ndarray], dict[bytes, bytes], list[
         cols["prio_floor_cpm"].append(_micros(p.floor_cpm))
         cols["prio_floor_cpc"].append(_micros(p.floor_cpc))
 
+    # each list best first: priority tier, then static eCPM (bid x prior quality), then row;
+    # the decision path filters a list in order and may stop after enough eligible ads
+    tier_of_flight = [priorities[flights[fid].priority_id].tier for fid in flight_ids]
+    score = []
+    for row, ad in enumerate(ads):
+        fl = flights[ad.flight_id]
+        quality = {"cpm": 1.0, "cpc": DEFAULT_PRIOR_CTR * 1000,
+                   "cpa": DEFAULT_PRIOR_CVR * 1000}.get(fl.rate_type, 0.0)
+        score.append((tier_of_flight[flight_row[ad.flight_id]], -float(fl.price) * quality, row))
+    for rows_ in posting.values():
+        rows_.sort(key=score.__getitem__)
     keys = sorted(posting)
     arrays = {name: np.array(cols[name], dtype=dtype) for name, dtype in f.COLUMNS.items()
               if name in cols}

@@ -21,6 +21,7 @@ class Targeting:
     def __init__(self, columns: Mapping[str, np.ndarray], strings: list[str]):
         self.c = {k: np.asarray(v) for k, v in columns.items()}
         self.strings = strings
+        self.seen: set[int] = set()
 
     # -- rules -------------------------------------------------------------------------
 
@@ -110,14 +111,16 @@ class Targeting:
 
     # -- the filter ----------------------------------------------------------------------
 
-    def filter(self, rows: np.ndarray, q: Any, paused: np.ndarray, explain: bool = False
-               ) -> tuple[np.ndarray, np.ndarray | None]:
+    def filter(self, rows: np.ndarray, q: Any, paused: np.ndarray, explain: bool = False,
+               limit: int = 0, fresh: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         c = self.c
         phrases = [q.phrase_tok[q.phrase_ptr[p]:q.phrase_ptr[p + 1]].tolist()
                    for p in range(len(q.phrase_ptr) - 1)]
         used = {1: set(q.used_flights.tolist()), 2: set(q.used_campaigns.tolist()),
                 3: set(q.used_advertisers.tolist()), 4: set(q.used_creatives.tolist())}
-        seen: set[int] = set()
+        if fresh:
+            self.seen = set()
+        seen = self.seen
         out, reasons = [], []
         for row in rows.tolist():
             f_ = int(c["ad_flight"][row])
@@ -161,6 +164,8 @@ class Targeting:
             reasons.append(reason)
             if reason == f.PASS:
                 out.append(row)
+                if len(out) == limit and not explain:
+                    break
         return (np.array(out, dtype=np.int32),
                 np.array(reasons, dtype=np.int8) if explain else None)
 

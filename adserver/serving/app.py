@@ -88,7 +88,7 @@ def build(config: Config, worker: Worker) -> Starlette:
         paused = worker.paused if len(worker.paused) == len(snap.columns["fl_id"]) \
             else snap.no_pause
         ctx = pipeline.Context(time.time(), base, explain, worker.signer, worker.rng, paused,
-                               worker.live)
+                               worker.live, config.max_candidates)
         try:
             response, record = pipeline.decide(snap, req, ctx)
         except BadRequest as e:

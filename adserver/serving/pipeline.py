@@ -27,14 +27,15 @@ from adserver.wire import kevel
 class Context:
     """Per-request facts that are not in the body."""
 
-    __slots__ = ("now", "base_url", "explain", "signer", "rng", "paused", "live")
+    __slots__ = ("now", "base_url", "explain", "signer", "rng", "paused", "live", "limit")
 
     def __init__(self, now: float, base_url: str, explain: bool, signer: Signer,
-                 rng: np.random.Generator, paused: np.ndarray, live: Any):
+                 rng: np.random.Generator, paused: np.ndarray, live: Any, limit: int = 0):
         self.now, self.base_url, self.explain, self.signer, self.rng = (
             now, base_url, explain, signer, rng)
         self.paused = paused  # flight rows a cap paused (empty: none)
         self.live = live  # live.lmdb for frequency counters, or None
+        self.limit = limit  # eligible ads taken per posting list (0: all)
 
 
 def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
@@ -73,14 +74,15 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
                 explain[div] = {"placement": {"divName": div}, "buckets": [], "rtb_log": [],
                                 "results": [], "error": plan}
             continue
-        rows = candidates.rows(snap, plan, tokens)
+        lists = candidates.lists(snap, plan, tokens)
         if ctx.live is not None and snap.columns["fcap_level"].shape[0] and user is not None \
                 and user.key and plan.network_id not in freq_read:
             freq_read.add(plan.network_id)
             with ctx.live.begin() as txn:
                 entry = livestate.decode(txn.get(livestate.user_key(plan.network_id, user.key)))
             q.u_level, q.u_id, q.u_ts = frequency(entry)
-        passing, reasons = eligible.run(snap, plan, rows, q, used, ctx.paused, ctx.explain)
+        passing, rows, reasons = eligible.run(snap, plan, lists, q, used, ctx.paused,
+                                              ctx.explain, ctx.limit)
         fates: list[dict[str, Any]] | None = [] if ctx.explain else None
         wins, min_ecpm = select.select(snap, plan, passing, ctx.rng, fates)
         made = []
@@ -92,7 +94,7 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
                 ctx.signer, ctx.now))
         decisions[div] = (made or None) if plan.count > 1 else (made[0] if made else None)
         record_placements.append([
-            div, int(rows.shape[0]),
+            div, sum(len(x) for x in lists),
             [[d.ad_id, d.flight_id, int(round(w.clear * 1e6)), round(w.ecpm, 6)]
              for d, w in zip(made, wins)],
             int(round(min_ecpm * 1e6)), plan.site_id,

@@ -73,13 +73,10 @@ class Snapshot:
             if sha256_file(os.path.join(self.path, name)) != digest:
                 raise SnapshotError(f"snapshot {self.version}: {name} does not match its checksum")
 
-    def rows(self, keys: list[int]) -> np.ndarray:
-        """The ad rows of the posting lists under `keys`, concatenated (may repeat)."""
+    def lists(self, keys: list[int]) -> list[np.ndarray]:
+        """The non-empty posting lists under `keys` (views; each best first)."""
         post_rows = self.columns["post_rows"]
-        parts = [post_rows[a:b] for a, b in (self.posting.get(k, (0, 0)) for k in keys) if b > a]
-        if not parts:
-            return np.zeros(0, dtype=np.int32)
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return [post_rows[a:b] for a, b in (self.posting.get(k, (0, 0)) for k in keys) if b > a]
 
     def creative(self, creative_id: int) -> tuple[bytes, str]:
         """(Kevel contents JSON, click URL) of a creative, cached per version."""

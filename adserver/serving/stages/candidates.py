@@ -1,8 +1,9 @@
 """Stage 2: the candidate ad rows of a placement, from the snapshot's posting lists.
 
-Assumes a resolved Plan. Returns the rows of every list that could hold an eligible ad:
-per ad type, the lists of the placement's zones, its site, the untargeted list, and the
-keyword lists of the request's tokens. Rows may repeat; the filter drops repeats.
+Assumes a resolved Plan. Returns every posting list that could hold an eligible ad: per ad
+type, the lists of the placement's zones, its site, the untargeted list, and the keyword
+lists of the request's tokens. Each list is ordered best first (tier, then static eCPM);
+an ad may be in several; the filter drops repeats.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from adserver.snapshot.loader import Snapshot
 _placement_keys: dict[tuple, list[int]] = {}
 
 
-def rows(snap: Snapshot, plan: Plan, tokens: list[int]) -> np.ndarray:
+def lists(snap: Snapshot, plan: Plan, tokens: list[int]) -> list[np.ndarray]:
     p = plan.placement
     net = plan.network_id
     ad_types = tuple(p.ad_types or ())
@@ -35,4 +36,4 @@ def rows(snap: Snapshot, plan: Plan, tokens: list[int]) -> np.ndarray:
         _placement_keys[shape] = keys
     if tokens:
         keys = keys + [posting_key("kw", net, t2, t) for t2 in ad_types for t in tokens]
-    return snap.rows(keys)
+    return snap.lists(keys)

@@ -1,7 +1,8 @@
 """Stage 3: which candidates may enter the auction (the Cython filter kernel).
 
-Assumes candidate rows and the request-wide Query parts. Returns the passing rows in input
-order and, with explain, a reason code per candidate (adserver/snapshot/format.REASONS).
+Assumes the candidate posting lists and the request-wide Query parts. Returns the passing
+rows in list order and, with explain, a reason code per candidate
+(adserver/snapshot/format.REASONS).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from adserver.serving.stages.resolve import Plan
 from adserver.snapshot.loader import Snapshot
 from adserver.snapshot.programs import NO_PROPERTIES, Properties
 from adserver.snapshot.query import Query
+
+
+EMPTY = np.zeros(0, dtype=np.int32)
 
 
 class Used:
@@ -32,8 +36,11 @@ class Used:
         self.creatives.append(int(c["ad_creative"][row]))
 
 
-def run(snap: Snapshot, plan: Plan, rows: np.ndarray, q: Query, used: Used,
-        paused: np.ndarray, explain: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def run(snap: Snapshot, plan: Plan, lists: list[np.ndarray], q: Query, used: Used,
+        paused: np.ndarray, explain: bool, limit: int
+        ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(passing rows, rows considered, reasons per considered row or None). At most `limit`
+    passing rows are taken from each list (0: no limit; explain considers everything)."""
     p = plan.placement
     q.site_id = plan.site_id
     q.zone_ids = plan.zone_ids
@@ -47,4 +54,14 @@ def run(snap: Snapshot, plan: Plan, rows: np.ndarray, q: Query, used: Used,
         q.used_campaigns = np.array(used.campaigns, dtype=np.int64)
         q.used_advertisers = np.array(used.advertisers, dtype=np.int64)
         q.used_creatives = np.array(used.creatives, dtype=np.int64)
-    return snap.targeting.filter(rows, q, paused, explain)
+    if not lists:
+        return EMPTY, EMPTY, (np.zeros(0, dtype=np.int8) if explain else None)
+    flt = snap.targeting.filter
+    if len(lists) == 1:
+        passing, reasons = flt(lists[0], q, paused, explain, limit, True)
+        return passing, lists[0], reasons
+    parts = [flt(rows, q, paused, explain, limit, i == 0) for i, rows in enumerate(lists)]
+    passing = np.concatenate([p[0] for p in parts])
+    considered = np.concatenate(lists) if explain else EMPTY
+    reasons = np.concatenate([p[1] for p in parts]) if explain else None
+    return passing, considered, reasons
