@@ -26,7 +26,6 @@ from tests.procs import env_for, running  # noqa: E402
 from tests.serving.conftest import Stack  # noqa: E402
 
 
-
 def fire(base: str, paths: list[str], seconds: float, connections: int) -> str:
     """Run wrk (Debian's package) against the paths; returns its report."""
     if shutil.which("wrk") is None:

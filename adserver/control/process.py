@@ -10,9 +10,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from adserver import runtime
+from adserver import runtime, signing
 from adserver.config import Config
-from adserver import signing
 from adserver.control.aggregator import Aggregator
 from adserver.control.api import ManagementApi
 from adserver.control.caps import LiveProjector

@@ -19,7 +19,13 @@ from tqdm import tqdm
 from adserver import entities as e
 from adserver.control.schema import SPECS, to_row
 from adserver.control.seed_names import (
-    ADJECTIVES, BRAND_HEADS, BRAND_TAILS, CATEGORIES, REGIONS, SEGMENTS, VARIANTS,
+    ADJECTIVES,
+    BRAND_HEADS,
+    BRAND_TAILS,
+    CATEGORIES,
+    REGIONS,
+    SEGMENTS,
+    VARIANTS,
 )
 from adserver.control.store import Store, now
 
@@ -70,8 +76,8 @@ class _Writer:
         if not rows:
             return
         cols = list(rows[0])
-        sql = (f"INSERT INTO {name} ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in cols)})"
-               f" VALUES ({', '.join('?' for _ in cols)})")
+        quoted = ", ".join(f'"{c}"' for c in cols)
+        sql = f"INSERT INTO {name} ({quoted}) VALUES ({', '.join('?' for _ in cols)})"
         self.db.executemany(sql, ([r[c] for c in cols] for r in rows))
         self.counts[name] = self.counts.get(name, 0) + len(rows)
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from adserver.kernels.auction import CENT, FLOOR, LOST_LOTTERY, OUTBID, PASS, RATE_CPA, RATE_CPC, RATE_CPM
+from adserver.kernels.auction import (
+    CENT,
+    FLOOR,
+    LOST_LOTTERY,
+    OUTBID,
+    PASS,
+    RATE_CPA,
+    RATE_CPC,
+    RATE_CPM,
+)
 
 
 def _quality(rate: int, ctr: float, cvr: float) -> float:

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import time
-
 from typing import Any
 
 import numpy as np

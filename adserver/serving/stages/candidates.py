@@ -14,7 +14,6 @@ from adserver.serving.stages.resolve import Plan
 from adserver.snapshot.format import posting_key
 from adserver.snapshot.loader import Snapshot
 
-
 _placement_keys: dict[tuple, list[int]] = {}
 
 

@@ -14,7 +14,6 @@ from adserver.snapshot.loader import Snapshot
 from adserver.snapshot.programs import NO_PROPERTIES, Properties
 from adserver.snapshot.query import Query
 
-
 EMPTY = np.zeros(0, dtype=np.int32)
 
 
