@@ -54,3 +54,16 @@ def test_targeting(benchmark, demo, impl) -> None:
     benchmark.group = f"targeting filter: all {len(rows)} demo ads"
     passing, _ = benchmark(kernel.filter, rows, q, np.zeros(0, np.int8), False)
     assert len(passing) > 0
+
+
+def test_token_signing(benchmark, tmp_path) -> None:
+    """Signing one tracking token (stdlib HMAC-SHA256 over a msgpack payload): no compiled
+    twin, it is C already; the figure is what each decision pays per winner."""
+    from adserver.signing import Signer, ensure_keys
+
+    signer = Signer(ensure_keys(str(tmp_path)))
+    fields = ["0123456789abcdef0123456789abcdef", 123, 45, 678, 9, 10, "div0", 3_010_000, 1,
+              "u0000042", 0, 1, 11, 1, "https://shop.example/brands/acme", [40]]
+    benchmark.group = "token signing"
+    token = benchmark(signer.sign, 1, fields)
+    assert signer.verify(token)[0] == "ok"
