@@ -13,5 +13,12 @@ class Targeting:
         paused: npt.NDArray[np.int8],
         explain: bool = False,
         limit: int = 0,
-        fresh: bool = True,
+    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int8] | None]: ...
+    def filter_lists(
+        self,
+        lists: list[npt.NDArray[np.int32]],
+        q: Any,
+        paused: npt.NDArray[np.int8],
+        explain: bool = False,
+        limit: int = 0,
     ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int8] | None]: ...

@@ -245,14 +245,22 @@ cdef class Targeting:
                 top += 1
         return top == 0 or self.stack[0] != 0
 
-    def filter(self, const int32_t[:] rows, q, const int8_t[:] paused, bint explain=False,
-               Py_ssize_t limit=0, bint fresh=True):
-        """Rows that pass, in input order, and (with explain) a reason code per input row.
+    def filter(self, rows, q, paused, bint explain=False, Py_ssize_t limit=0):
+        """Rows that pass, in input order, and (with explain) a reason code per input row;
+        `limit` > 0 stops after that many passing rows (except with explain)."""
+        return self.filter_lists([rows], q, paused, explain, limit)
 
-        `limit` > 0 stops after that many passing rows (posting lists are ordered best
-        first), except with explain. `fresh=False` continues the previous call's duplicate
-        tracking (the lists of one placement are filtered one call each)."""
-        cdef Py_ssize_t n = rows.shape[0], i, out_n = 0
+    def filter_lists(self, list lists, q, const int8_t[:] paused, bint explain=False,
+                     Py_ssize_t limit=0):
+        """The passing rows of a placement's posting lists, list by list in order, taking at
+        most `limit` passing rows from each list (0: all; lists are ordered best first), and
+        with explain a reason code for every row of every list (then nothing is skipped).
+        An ad in several lists passes once."""
+        cdef Py_ssize_t n = 0, i, out_n = 0, li, taken
+        for li in range(len(lists)):
+            n += len(lists[li])
+        cdef const int32_t[:] rows
+        cdef Py_ssize_t base = 0
         cdef int64_t now = q.now, how = q.hour_of_week, site = q.site_id
         cdef int64_t forced_c = q.forced_campaign, forced_f = q.forced_flight, forced_a = q.forced_ad
         cdef const int64_t[:] zones = q.zone_ids
@@ -280,105 +288,109 @@ cdef class Targeting:
         cdef int64_t f, k, j, lo, hi
         cdef int8_t reason, d
         cdef bint ok, has_pos, any_pos, incl, incl_ok, excl, m
-        if fresh:
-            self.generation += 1
-            if self.generation == 2147483647:
-                self.seen[:] = 0
-                self.generation = 1
+        self.generation += 1
+        if self.generation == 2147483647:
+            self.seen[:] = 0
+            self.generation = 1
         if explain:
             limit = 0
-        for i in range(n):
-            row = rows[i]
-            f = self.ad_flight[row]
-            reason = PASS
-            if self.seen[row] == self.generation:
-                reason = DUPLICATE
-            elif paused.shape[0] > 0 and paused[f] != 0:
-                reason = PAUSED
-            elif ulevel.shape[0] > 0 and self._capped(f, now, ulevel, uid, uts):
-                reason = FREQUENCY
-            elif now < self.fl_start[f] or now >= self.fl_end[f]:
-                reason = DATES
-            else:
-                lo = self.fl_site_ptr[f]; hi = self.fl_site_ptr[f + 1]
-                ok = lo == hi
-                for j in range(lo, hi):
-                    if self.fl_site_val[j] == site:
-                        ok = True
-                        break
-                if ok:
-                    lo = self.fl_zone_ptr[f]; hi = self.fl_zone_ptr[f + 1]
+        for li in range(len(lists)):
+            rows = lists[li]
+            taken = 0
+            for i in range(rows.shape[0]):
+                row = rows[i]
+                f = self.ad_flight[row]
+                reason = PASS
+                if self.seen[row] == self.generation:
+                    reason = DUPLICATE
+                elif paused.shape[0] > 0 and paused[f] != 0:
+                    reason = PAUSED
+                elif ulevel.shape[0] > 0 and self._capped(f, now, ulevel, uid, uts):
+                    reason = FREQUENCY
+                elif now < self.fl_start[f] or now >= self.fl_end[f]:
+                    reason = DATES
+                else:
+                    lo = self.fl_site_ptr[f]; hi = self.fl_site_ptr[f + 1]
                     ok = lo == hi
                     for j in range(lo, hi):
-                        if has_i64(zones, self.fl_zone_val[j]):
+                        if self.fl_site_val[j] == site:
                             ok = True
                             break
-                if not ok:
-                    reason = SITE_ZONE
-                elif ((forced_c != 0 and self.fl_campaign[f] != forced_c)
-                      or (forced_f != 0 and self.fl_id[f] != forced_f)
-                      or (forced_a != 0 and self.ad_id[row] != forced_a)):
-                    reason = FORCED
-                elif has_i64(blocked, self.ad_creative[row]):
-                    reason = BLOCKED
-            if reason == PASS:
-                d = self.fl_dedupe[f]
-                if ((d == 1 and has_i64(used_f, self.fl_id[f]))
-                        or (d == 2 and has_i64(used_c, self.fl_campaign[f]))
-                        or (d == 3 and has_i64(used_a, self.fl_advertiser[f]))
-                        or (d == 4 and has_i64(used_cr, self.ad_creative[row]))):
-                    reason = DEDUPED
-            if reason == PASS:
-                lo = self.fl_seg_ptr[f]; hi = self.fl_seg_ptr[f + 1]
-                if lo != hi:
-                    ok = False
-                    if personal:
+                    if ok:
+                        lo = self.fl_zone_ptr[f]; hi = self.fl_zone_ptr[f + 1]
+                        ok = lo == hi
                         for j in range(lo, hi):
-                            if has_u64(segs, self.fl_seg_val[j]):
+                            if has_i64(zones, self.fl_zone_val[j]):
                                 ok = True
                                 break
                     if not ok:
-                        reason = SEGMENTS
-            if reason == PASS:
-                incl = False; incl_ok = False; excl = False
-                for j in range(self.fl_geo_ptr[f], self.fl_geo_ptr[f + 1]):
-                    m = (g_country != 0 and self.geo_country[j] == g_country
-                         and (self.geo_region[j] == 0 or self.geo_region[j] == g_region)
-                         and (self.geo_metro[j] == 0 or self.geo_metro[j] == g_metro)
-                         and (self.geo_city[j] == 0 or self.geo_city[j] == g_city))
-                    if self.geo_exclude[j]:
-                        excl = excl or m
-                    else:
-                        incl = True
-                        incl_ok = incl_ok or m
-                if excl or (incl and not incl_ok):
-                    reason = GEO
-            if reason == PASS:
-                if not (self.fl_daypart[f, how >> 6] >> (how & 63)) & 1:
-                    reason = DAYPART
-            if reason == PASS:
-                has_pos = False; any_pos = False
-                for k in range(self.fl_kw_ptr[f], self.fl_kw_ptr[f + 1]):
-                    if self.kw_negative[k]:
-                        if self._keyword(k, pptr, ptok):
-                            reason = KEYWORDS
-                            break
-                    else:
-                        has_pos = True
-                        if not any_pos and self._keyword(k, pptr, ptok):
-                            any_pos = True
-                if reason == PASS and has_pos and not any_pos:
-                    reason = KEYWORDS
-            if reason == PASS and self.fl_expr_ptr[f] != self.fl_expr_ptr[f + 1]:
-                if not self._program(f, pkey, pnum, pstr, praw):
-                    reason = CUSTOM
-            if reason != DUPLICATE:
-                self.seen[row] = self.generation
-            if explain:
-                reasons[i] = reason
-            if reason == PASS:
-                out[out_n] = row
-                out_n += 1
-                if out_n == limit:
-                    break
+                        reason = SITE_ZONE
+                    elif ((forced_c != 0 and self.fl_campaign[f] != forced_c)
+                          or (forced_f != 0 and self.fl_id[f] != forced_f)
+                          or (forced_a != 0 and self.ad_id[row] != forced_a)):
+                        reason = FORCED
+                    elif has_i64(blocked, self.ad_creative[row]):
+                        reason = BLOCKED
+                if reason == PASS:
+                    d = self.fl_dedupe[f]
+                    if ((d == 1 and has_i64(used_f, self.fl_id[f]))
+                            or (d == 2 and has_i64(used_c, self.fl_campaign[f]))
+                            or (d == 3 and has_i64(used_a, self.fl_advertiser[f]))
+                            or (d == 4 and has_i64(used_cr, self.ad_creative[row]))):
+                        reason = DEDUPED
+                if reason == PASS:
+                    lo = self.fl_seg_ptr[f]; hi = self.fl_seg_ptr[f + 1]
+                    if lo != hi:
+                        ok = False
+                        if personal:
+                            for j in range(lo, hi):
+                                if has_u64(segs, self.fl_seg_val[j]):
+                                    ok = True
+                                    break
+                        if not ok:
+                            reason = SEGMENTS
+                if reason == PASS:
+                    incl = False; incl_ok = False; excl = False
+                    for j in range(self.fl_geo_ptr[f], self.fl_geo_ptr[f + 1]):
+                        m = (g_country != 0 and self.geo_country[j] == g_country
+                             and (self.geo_region[j] == 0 or self.geo_region[j] == g_region)
+                             and (self.geo_metro[j] == 0 or self.geo_metro[j] == g_metro)
+                             and (self.geo_city[j] == 0 or self.geo_city[j] == g_city))
+                        if self.geo_exclude[j]:
+                            excl = excl or m
+                        else:
+                            incl = True
+                            incl_ok = incl_ok or m
+                    if excl or (incl and not incl_ok):
+                        reason = GEO
+                if reason == PASS:
+                    if not (self.fl_daypart[f, how >> 6] >> (how & 63)) & 1:
+                        reason = DAYPART
+                if reason == PASS:
+                    has_pos = False; any_pos = False
+                    for k in range(self.fl_kw_ptr[f], self.fl_kw_ptr[f + 1]):
+                        if self.kw_negative[k]:
+                            if self._keyword(k, pptr, ptok):
+                                reason = KEYWORDS
+                                break
+                        else:
+                            has_pos = True
+                            if not any_pos and self._keyword(k, pptr, ptok):
+                                any_pos = True
+                    if reason == PASS and has_pos and not any_pos:
+                        reason = KEYWORDS
+                if reason == PASS and self.fl_expr_ptr[f] != self.fl_expr_ptr[f + 1]:
+                    if not self._program(f, pkey, pnum, pstr, praw):
+                        reason = CUSTOM
+                if reason != DUPLICATE:
+                    self.seen[row] = self.generation
+                if explain:
+                    reasons[base + i] = reason
+                if reason == PASS:
+                    out[out_n] = row
+                    out_n += 1
+                    taken += 1
+                    if taken == limit:
+                        break
+            base += rows.shape[0]
         return out[:out_n], (reasons if explain else None)

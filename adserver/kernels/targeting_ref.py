@@ -21,7 +21,6 @@ class Targeting:
     def __init__(self, columns: Mapping[str, np.ndarray], strings: list[str]):
         self.c = {k: np.asarray(v) for k, v in columns.items()}
         self.strings = strings
-        self.seen: set[int] = set()
 
     # -- rules -------------------------------------------------------------------------
 
@@ -112,16 +111,31 @@ class Targeting:
     # -- the filter ----------------------------------------------------------------------
 
     def filter(self, rows: np.ndarray, q: Any, paused: np.ndarray, explain: bool = False,
-               limit: int = 0, fresh: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+               limit: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+        return self.filter_lists([rows], q, paused, explain, limit)
+
+    def filter_lists(self, lists: list[np.ndarray], q: Any, paused: np.ndarray,
+                     explain: bool = False, limit: int = 0
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
+        out: list[int] = []
+        reasons: list[int] = []
+        seen: set[int] = set()
+        for rows in lists:
+            passing, why = self._one(rows, q, paused, explain, 0 if explain else limit, seen)
+            out += passing
+            reasons += why
+        return (np.array(out, dtype=np.int32),
+                np.array(reasons, dtype=np.int8) if explain else None)
+
+    def _one(self, rows: np.ndarray, q: Any, paused: np.ndarray, explain: bool, limit: int,
+             seen: set[int]) -> tuple[list[int], list[int]]:
         c = self.c
         phrases = [q.phrase_tok[q.phrase_ptr[p]:q.phrase_ptr[p + 1]].tolist()
                    for p in range(len(q.phrase_ptr) - 1)]
         used = {1: set(q.used_flights.tolist()), 2: set(q.used_campaigns.tolist()),
                 3: set(q.used_advertisers.tolist()), 4: set(q.used_creatives.tolist())}
-        if fresh:
-            self.seen = set()
-        seen = self.seen
-        out, reasons = [], []
+        out: list[int] = []
+        reasons: list[int] = []
         for row in rows.tolist():
             f_ = int(c["ad_flight"][row])
             dedupe_key = {1: c["fl_id"][f_], 2: c["fl_campaign"][f_],
@@ -164,10 +178,9 @@ class Targeting:
             reasons.append(reason)
             if reason == f.PASS:
                 out.append(row)
-                if len(out) == limit and not explain:
+                if len(out) == limit:
                     break
-        return (np.array(out, dtype=np.int32),
-                np.array(reasons, dtype=np.int8) if explain else None)
+        return out, reasons
 
 
 def _values(props: dict[str, Any] | None, path: str) -> list[Any]:

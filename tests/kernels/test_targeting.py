@@ -37,17 +37,18 @@ def test_filter_matches_twin(arrays: dict, q, data: st.DataObject) -> None:
         assert got_reasons.tolist() == want_reasons.tolist()
         fast, none = kernel.filter(rows, q, pause, False)
         assert fast.tolist() == want.tolist() and none is None
-    # a placement's lists, one call each, sharing duplicate tracking, each capped
+    # a placement's posting lists in one call, an ad passing once, each list capped
     limit = data.draw(st.integers(0, 4))
     cut = data.draw(st.integers(0, len(rows)))
-    for impl in (kernel, twin):
-        first, _ = impl.filter(rows[:cut], q, paused, False, limit, True)
-        second, _ = impl.filter(rows[cut:], q, paused, False, limit, False)
-        if impl is kernel:
-            got_parts = (first.tolist(), second.tolist())
-        else:
-            assert (first.tolist(), second.tolist()) == got_parts
-    assert limit == 0 or max(len(got_parts[0]), len(got_parts[1])) <= limit
+    lists = [rows[:cut], rows[cut:]]
+    for explain in (False, True):
+        got, got_r = kernel.filter_lists(lists, q, paused, explain, limit)
+        want, want_r = twin.filter_lists(lists, q, paused, explain, limit)
+        assert got.tolist() == want.tolist()
+        assert (got_r is None and want_r is None) or got_r.tolist() == want_r.tolist()
+    if limit:
+        capped, _ = kernel.filter_lists(lists, q, paused, False, limit)
+        assert len(capped) <= 2 * limit
 
 
 @settings(max_examples=300, deadline=None)

@@ -55,12 +55,6 @@ def run(snap: Snapshot, plan: Plan, lists: list[np.ndarray], q: Query, used: Use
         q.used_creatives = np.array(used.creatives, dtype=np.int64)
     if not lists:
         return EMPTY, EMPTY, (np.zeros(0, dtype=np.int8) if explain else None)
-    flt = snap.targeting.filter
-    if len(lists) == 1:
-        passing, reasons = flt(lists[0], q, paused, explain, limit, True)
-        return passing, lists[0], reasons
-    parts = [flt(rows, q, paused, explain, limit, i == 0) for i, rows in enumerate(lists)]
-    passing = np.concatenate([p[0] for p in parts])
-    considered = np.concatenate(lists) if explain else EMPTY
-    reasons = np.concatenate([p[1] for p in parts]) if explain else None
+    passing, reasons = snap.targeting.filter_lists(lists, q, paused, explain, limit)
+    considered = (lists[0] if len(lists) == 1 else np.concatenate(lists)) if explain else EMPTY
     return passing, considered, reasons
