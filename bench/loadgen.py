@@ -15,8 +15,8 @@ import numpy as np
 import uvloop
 
 
-async def _conn(host: str, port: int, payload: bytes, due: asyncio.Queue, out: list[float],
-                errors: list[int]) -> None:
+async def _conn(host: str, port: int, payload: bytes, due: asyncio.Queue,
+                sent: list[float], out: list[float], errors: list[int]) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while True:
@@ -31,6 +31,7 @@ async def _conn(host: str, port: int, payload: bytes, due: asyncio.Queue, out: l
                 if line[:15].lower() == b"content-length:":
                     length = int(line[15:])
             await reader.readexactly(length)
+            sent.append(t)
             out.append(time.perf_counter() - t)
             if status != 200:
                 errors.append(status)
@@ -38,16 +39,18 @@ async def _conn(host: str, port: int, payload: bytes, due: asyncio.Queue, out: l
         writer.close()
 
 
-async def _run(url: str, body: bytes, rate: float, seconds: float, connections: int
-               ) -> tuple[np.ndarray, int, float]:
+async def timed(url: str, body: bytes, rate: float, seconds: float, connections: int = 32
+                ) -> tuple[np.ndarray, np.ndarray, int, float]:
+    """(due times, latencies in s, non-200 answers, achieved rate) of one run."""
     u = urlparse(url)
     payload = (f"POST {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nContent-Type: application/json"
                f"\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
     due: asyncio.Queue = asyncio.Queue()
+    sent: list[float] = []
     out: list[float] = []
     errors: list[int] = []
     workers = [asyncio.create_task(_conn(u.hostname or "127.0.0.1", u.port or 80, payload, due,
-                                         out, errors)) for _ in range(connections)]
+                                         sent, out, errors)) for _ in range(connections)]
     start = time.perf_counter()
     n = int(rate * seconds)
     for i in range(n):
@@ -60,13 +63,13 @@ async def _run(url: str, body: bytes, rate: float, seconds: float, connections: 
         due.put_nowait(None)
     await asyncio.gather(*workers)
     elapsed = time.perf_counter() - start
-    return np.array(out), len(errors), len(out) / elapsed
+    return np.array(sent), np.array(out), len(errors), len(out) / elapsed
 
 
 def run(url: str, body: bytes, rate: float, seconds: float, connections: int = 32
         ) -> dict[str, float]:
     """Latency percentiles (ms) and achieved throughput at a fixed offered rate."""
-    lat, errors, achieved = uvloop.run(_run(url, body, rate, seconds, connections))
+    _, lat, errors, achieved = uvloop.run(timed(url, body, rate, seconds, connections))
     ms = lat * 1000
     return {"offered": rate, "achieved": round(achieved), "errors": errors,
             "p50": round(float(np.percentile(ms, 50)), 3),

@@ -10,7 +10,6 @@ The decision worker is pinned to CPU 0, the client and the publisher to CPU 1 (b
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import tempfile
@@ -20,6 +19,7 @@ import time
 import numpy as np
 import uvloop
 
+from bench import loadgen
 from bench.e2e import BODIES, prepare, start, stop, wait_ready
 
 
@@ -54,11 +54,11 @@ def main() -> None:
         pub = threading.Thread(target=publisher, args=(
             data, args.every, time.monotonic() + args.seconds - args.every, swaps))
         pub.start()
-        samples = uvloop.run(_timed(url + "/api/v2", body, args.rate, args.seconds))
+        samples = uvloop.run(loadgen.timed(url + "/api/v2", body, args.rate, args.seconds))
         pub.join()
     finally:
         stop(server)
-    sent, lat, errors = samples
+    sent, lat, errors, _ = samples
     near = np.zeros(len(sent), dtype=bool)
     for t in swaps:  # a worker polls every 100 ms, then loads and warms: watch 1.5 s
         near |= (sent >= t) & (sent < t + 1.5)
@@ -72,45 +72,6 @@ def main() -> None:
     for name, sel in (("steady", ~near), ("1.5 s after a publish", near)):
         print(f"| {name} | {int(sel.sum())} | {pct(ms[sel], 50)} | {pct(ms[sel], 99)} |"
               f" {pct(ms[sel], 99.9)} |")
-
-
-async def _timed(url: str, body: bytes, rate: float, seconds: float):
-    """Like loadgen.run, keeping each request's due time."""
-    from urllib.parse import urlparse
-
-    u = urlparse(url)
-    payload = (f"POST {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nContent-Type: application/json"
-               f"\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
-    due: asyncio.Queue = asyncio.Queue()
-    sent: list[float] = []
-    lat: list[float] = []
-    errors: list[int] = []
-
-    async def conn() -> None:
-        reader, writer = await asyncio.open_connection(u.hostname, u.port)
-        while (t := await due.get()) is not None:
-            writer.write(payload)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = next(int(line[15:]) for line in head.split(b"\r\n")
-                          if line[:15].lower() == b"content-length:")
-            await reader.readexactly(length)
-            sent.append(t)
-            lat.append(time.perf_counter() - t)
-            if int(head[9:12]) != 200:
-                errors.append(int(head[9:12]))
-        writer.close()
-
-    workers = [asyncio.create_task(conn()) for _ in range(32)]
-    start_t = time.perf_counter()
-    for i in range(int(rate * seconds)):
-        delay = start_t + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        due.put_nowait(start_t + i / rate)
-    for _ in workers:
-        due.put_nowait(None)
-    await asyncio.gather(*workers)
-    return np.array(sent), np.array(lat), len(errors)
 
 
 if __name__ == "__main__":

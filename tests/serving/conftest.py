@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -52,11 +53,11 @@ def build_golden_network(admin: httpx.Client) -> None:
         assert r.status_code == 201, (path, r.text)
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data = tmp_path_factory.mktemp("stack")
-    args = ["run", "--api-port", "0", "--port", "0"]
-    with running(args, env_for(str(data)), want=2) as proc:
+@contextlib.contextmanager
+def golden_stack(data: Path, **env: str) -> Iterator[Stack]:
+    """`adserver run` over `data` on ephemeral ports, serving the golden network."""
+    with running(["run", "--api-port", "0", "--port", "0"], env_for(str(data), **env),
+                 want=2) as proc:
         s = Stack(proc, data)
         s.start_golden()
         try:
@@ -64,3 +65,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         finally:
             s.admin.close()
             s.client.close()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with golden_stack(tmp_path_factory.mktemp("stack")) as s:
+        yield s

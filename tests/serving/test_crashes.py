@@ -16,7 +16,7 @@ from adserver.control.aggregator import Aggregator
 from adserver.control.store import Store
 from adserver.events.segment import SegmentWriter, read_records
 from tests.procs import env_for, running, wait_ready
-from tests.serving.conftest import Stack
+from tests.serving.conftest import golden_stack
 from tests.serving.test_workers import workers_of
 
 BROWSER = {"user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36"}
@@ -56,10 +56,7 @@ def _fire(urls: list[str], acked: list[str], stop: threading.Event) -> None:
 
 
 def test_worker_sigkill_during_beacons(tmp_path: Path) -> None:
-    env = env_for(str(tmp_path), ADSERVER_WORKERS="1")
-    with running(["run", "--api-port", "0", "--port", "0"], env, want=2) as proc:
-        s = Stack(proc, tmp_path)
-        s.start_golden()
+    with golden_stack(tmp_path) as s:
         urls = _decisions(s.decisions, 400)
         acked: list[str] = []
         stop = threading.Event()
@@ -68,7 +65,7 @@ def test_worker_sigkill_during_beacons(tmp_path: Path) -> None:
         for t in firing:
             t.start()
         time.sleep(0.3)
-        (worker,) = workers_of(proc.popen.pid)
+        (worker,) = workers_of(s.proc.popen.pid)
         os.kill(worker, signal.SIGKILL)
         for t in firing:
             t.join(60)
@@ -82,8 +79,6 @@ def test_worker_sigkill_during_beacons(tmp_path: Path) -> None:
         time.sleep(0.5)
         counted = _counted(tmp_path)
         assert len(counted) == len(set(counted)) == len(urls)  # each exactly once
-        s.admin.close()
-        s.client.close()
 
 
 def test_control_sigkill_keeps_counts_exact(tmp_path: Path) -> None:

@@ -10,23 +10,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.procs import ADMIN_KEY, env_for, running
-from tests.serving.conftest import Stack
+from tests.procs import ADMIN_KEY
+from tests.serving.conftest import Stack, golden_stack
 
 BROWSER = {"user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36"}
 
 
 @pytest.fixture(scope="module")
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data = tmp_path_factory.mktemp("ledger")
-    with running(["run", "--api-port", "0", "--port", "0"], env_for(str(data)), want=2) as p:
-        s = Stack(p, data)
-        s.start_golden()
-        try:
-            yield s
-        finally:
-            s.admin.close()
-            s.client.close()
+    with golden_stack(tmp_path_factory.mktemp("ledger")) as s:
+        yield s
 
 
 def db(stack: Stack) -> sqlite3.Connection:
