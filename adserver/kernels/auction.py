@@ -129,6 +129,77 @@ def lottery(rows, ad_weight, uniforms, k):
     return winners[:m].copy(), reasons
 
 
+@njit(cache=True, nogil=True)
+def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_cvr, ad_weight,
+              prio_order, prio_selection, prio_second, prio_floor_cpm, prio_floor_cpc,
+              floor_cpm, floor_cpc, tiebreak, draws, k):
+    """Fill up to k slots from the candidate rows down the priority waterfall: priorities in
+    `prio_order` (tier, then id), each by lottery or auction over its own candidates, with
+    the higher of the placement's and the priority's floors (floors in currency units).
+
+    Returns (winner positions into rows in slot order, their priority rows, their eCPMs,
+    their clear prices, the reason code of every row, every row's eCPM, whether each row's
+    priority was reached, the min eCPM to win of the last auction run)."""
+    n = rows.shape[0]
+    prio = np.empty(n, dtype=np.int32)
+    present = np.zeros(prio_order.shape[0], dtype=np.bool_)
+    for i in range(n):
+        prio[i] = fl_priority[ad_flight[rows[i]]]
+        present[prio[i]] = True
+    reasons = np.full(n, OUTBID, dtype=np.int8)
+    ecpm = np.zeros(n, dtype=np.float64)
+    reached = np.zeros(n, dtype=np.bool_)
+    win_pos = np.empty(k, dtype=np.int64)
+    win_prio = np.empty(k, dtype=np.int32)
+    win_ecpm = np.empty(k, dtype=np.float64)
+    win_clear = np.empty(k, dtype=np.float64)
+    m = 0
+    drawn = 0
+    min_ecpm = 0.0
+    for j in range(prio_order.shape[0]):
+        pr = prio_order[j]
+        if not present[pr]:
+            continue
+        need = k - m
+        if need <= 0:
+            break
+        idx = np.nonzero(prio == pr)[0]
+        sub = rows[idx]
+        for i in idx:
+            reached[i] = True
+        if prio_selection[pr] == 0:
+            winners, r = lottery(sub, ad_weight, draws[drawn:drawn + need], need)
+            drawn += len(winners)  # k draws in all: one per slot filled
+            for t in range(idx.shape[0]):
+                reasons[idx[t]] = r[t]
+            for w in winners:
+                f = ad_flight[sub[w]]
+                win_pos[m] = idx[w]
+                win_prio[m] = pr
+                win_ecpm[m] = 0.0
+                win_clear[m] = fl_price[f] / 1e6
+                m += 1
+        else:
+            fcpm = max(floor_cpm, prio_floor_cpm[pr])
+            fcpc = max(floor_cpc, prio_floor_cpc[pr])
+            winners, clear, e, r, me = auction(
+                sub, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr, fcpm, fcpc,
+                tiebreak[idx], need, prio_second[pr] != 0)
+            min_ecpm = me
+            for t in range(idx.shape[0]):
+                reasons[idx[t]] = r[t]
+                ecpm[idx[t]] = e[t]
+            for q in range(winners.shape[0]):
+                w = winners[q]
+                win_pos[m] = idx[w]
+                win_prio[m] = pr
+                win_ecpm[m] = e[w]
+                win_clear[m] = clear[q]
+                m += 1
+    return (win_pos[:m].copy(), win_prio[:m].copy(), win_ecpm[:m].copy(),
+            win_clear[:m].copy(), reasons, ecpm, reached, min_ecpm)
+
+
 def warm() -> None:
     """Compile (or load from cache) every signature the decision path uses."""
     rows = np.zeros(1, dtype=np.int32)
@@ -136,3 +207,4 @@ def warm() -> None:
     f8 = np.ones(1, np.float64)
     auction(rows, i32, i8, i64, f8, f8, 0.0, 0.0, f8, 1, True)
     lottery(rows, i32, f8, 1)
+    waterfall(rows, i32, i32, i8, i64, f8, f8, i32, i32, i8, i8, f8, f8, 0.0, 0.0, f8, f8, 1)

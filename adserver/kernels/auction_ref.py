@@ -73,3 +73,43 @@ def lottery(rows, ad_weight, uniforms, k):
         reasons[pick] = PASS
         winners.append(pick)
     return np.array(winners, dtype=np.int64), reasons
+
+
+def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_cvr, ad_weight,
+              prio_order, prio_selection, prio_second, prio_floor_cpm, prio_floor_cpc,
+              floor_cpm, floor_cpc, tiebreak, draws, k):
+    n = len(rows)
+    prio = [int(fl_priority[ad_flight[r]]) for r in rows.tolist()]
+    reasons = np.full(n, OUTBID, dtype=np.int8)
+    ecpm = np.zeros(n)
+    reached = np.zeros(n, dtype=bool)
+    wins: list[tuple[int, int, float, float]] = []
+    drawn, min_ecpm = 0, 0.0
+    for pr in prio_order.tolist():
+        if pr not in prio:
+            continue
+        need = k - len(wins)
+        if need <= 0:
+            break
+        idx = np.array([i for i in range(n) if prio[i] == pr], dtype=np.int64)
+        sub = rows[idx]
+        reached[idx] = True
+        if prio_selection[pr] == 0:
+            winners, r = lottery(sub, ad_weight, draws[drawn:drawn + need], need)
+            drawn += len(winners)  # k draws in all: one per slot filled
+            reasons[idx] = r
+            wins += [(int(idx[w]), pr, 0.0, fl_price[ad_flight[sub[w]]] / 1e6)
+                     for w in winners.tolist()]
+        else:
+            winners, clear, e, r, min_ecpm = auction(
+                sub, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr,
+                max(floor_cpm, prio_floor_cpm[pr]), max(floor_cpc, prio_floor_cpc[pr]),
+                tiebreak[idx], need, prio_second[pr] != 0)
+            reasons[idx] = r
+            ecpm[idx] = e
+            wins += [(int(idx[w]), pr, float(e[w]), float(c))
+                     for w, c in zip(winners.tolist(), clear.tolist())]
+    cols = list(zip(*wins)) if wins else [[], [], [], []]
+    return (np.array(cols[0], dtype=np.int64), np.array(cols[1], dtype=np.int32),
+            np.array(cols[2], dtype=np.float64), np.array(cols[3], dtype=np.float64),
+            reasons, ecpm, reached, min_ecpm)

@@ -66,6 +66,10 @@ class Snapshot:
         self.prio = {name: c[name].tolist() for name in
                      ("prio_id", "prio_tier", "prio_selection", "prio_second",
                       "prio_floor_cpm", "prio_floor_cpc")}
+        # the waterfall's order (tier, then id) and floors in currency units
+        self.prio_order = np.lexsort((c["prio_id"], c["prio_tier"])).astype(np.int32)
+        self.prio_floor_cpm = c["prio_floor_cpm"] / 1e6
+        self.prio_floor_cpc = c["prio_floor_cpc"] / 1e6
 
     def _verify(self) -> None:
         """Every file the manifest names has its checksum (a torn or damaged copy is refused)."""

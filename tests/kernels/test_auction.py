@@ -100,3 +100,44 @@ def test_price_never_above_bid_and_first_price_without_second_pricing() -> None:
     assert clear.tolist() == pytest.approx([3.0])
     _, clear, _, _, _ = run([5.0, 1.0], [1, 1], second=False)
     assert clear.tolist() == pytest.approx([5.0])
+
+
+@st.composite
+def waterfalls(draw: st.DrawFn) -> tuple:
+    n_prio = draw(st.integers(1, 4))
+    n = draw(st.integers(0, 25))
+    prio_of_flight = np.array(draw(st.lists(st.integers(0, n_prio - 1), min_size=n,
+                                            max_size=n)), dtype=np.int32)
+    tiers = draw(st.lists(st.integers(1, 3), min_size=n_prio, max_size=n_prio))
+    order = np.array(sorted(range(n_prio), key=lambda p: (tiers[p], p)), dtype=np.int32)
+    rates = np.array(draw(st.lists(st.sampled_from(RATES), min_size=n, max_size=n)), np.int8)
+    prices = np.array(draw(st.lists(st.integers(0, 10_000_000), min_size=n, max_size=n)),
+                      dtype=np.int64)
+    weights = np.array(draw(st.lists(st.integers(0, 300), min_size=n, max_size=n)), np.int32)
+    k = draw(st.integers(1, 5))
+    rows = np.array(draw(st.permutations(range(n))), dtype=np.int32)
+    return (rows, np.arange(n, dtype=np.int32), prio_of_flight, rates, prices,
+            np.full(n, 0.01), np.full(n, 0.001), weights, order,
+            np.array(draw(st.lists(st.sampled_from([0, 1]), min_size=n_prio,
+                                   max_size=n_prio)), np.int8),
+            np.array(draw(st.lists(st.sampled_from([0, 1]), min_size=n_prio,
+                                   max_size=n_prio)), np.int8),
+            np.array(draw(st.lists(st.sampled_from([0.0, 0.5, 2.0]), min_size=n_prio,
+                                   max_size=n_prio))),
+            np.array(draw(st.lists(st.sampled_from([0.0, 0.2]), min_size=n_prio,
+                                   max_size=n_prio))),
+            draw(st.sampled_from([0.0, 1.0])), draw(st.sampled_from([0.0, 0.1])),
+            np.array(draw(st.lists(st.floats(0, 1), min_size=n, max_size=n))),
+            np.array(draw(st.lists(st.floats(0, 0.999), min_size=k, max_size=k))), k)
+
+
+@settings(max_examples=400, deadline=None)
+@given(waterfalls())
+def test_waterfall_matches_twin(case: tuple) -> None:
+    got = kernel.waterfall(*case)
+    want = twin.waterfall(*case)
+    for g, w in zip(got[:7], want[:7]):
+        assert np.asarray(g).tolist() == np.asarray(w).tolist()
+    assert float(got[7]) == float(want[7])
+    k = case[-1]
+    assert len(got[0]) <= k and len(set(got[0].tolist())) == len(got[0])
