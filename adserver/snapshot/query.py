@@ -48,12 +48,26 @@ class Query:
 
 
 NO_PHRASES = (np.zeros(1, dtype=np.int64), EMPTY_U64)
+_seen_phrases: dict[tuple[str, tuple[str, ...]], tuple[np.ndarray, np.ndarray]] = {}
+PHRASE_CACHE = 20000  # search queries are heavily skewed: most repeat
 
 
 def phrases(search_term: str | None, keywords: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
-    """(ptr, tokens) of the request's phrases: the search term first, then each keyword."""
+    """(ptr, tokens) of the request's phrases: the search term first, then each keyword
+    (cached: callers must not modify the arrays)."""
     if not search_term and not keywords:
         return NO_PHRASES
+    key = (search_term or "", tuple(keywords or ()))
+    found = _seen_phrases.get(key)
+    if found is None:
+        if len(_seen_phrases) >= PHRASE_CACHE:
+            _seen_phrases.clear()
+        found = _seen_phrases[key] = _phrases(search_term, keywords)
+    return found
+
+
+def _phrases(search_term: str | None, keywords: list[str] | None
+             ) -> tuple[np.ndarray, np.ndarray]:
     parts = [token_ids(search_term or "")] + [token_ids(k) for k in keywords or ()]
     parts = [p for p in parts if len(p)]
     ptr = np.zeros(len(parts) + 1, dtype=np.int64)
