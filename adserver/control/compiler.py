@@ -20,6 +20,7 @@ from adserver import livestate
 from adserver.control.schema import SPECS, from_row
 from adserver.control.store import Store
 from adserver.expr import parse
+from adserver.kernels import auction_ref
 from adserver.snapshot import format as f
 from adserver.snapshot import programs, writer
 from adserver.text import token_ids
@@ -189,13 +190,12 @@ def build(inp: Inputs) -> tuple[dict[str, np.ndarray], dict[bytes, bytes], list[
 
     # each list best first: priority tier, then static eCPM (bid x prior quality), then row;
     # the decision path filters a list in order and may stop after enough eligible ads
-    tier_of_flight = [priorities[flights[fid].priority_id].tier for fid in flight_ids]
-    score = []
-    for row, ad in enumerate(ads):
-        fl = flights[ad.flight_id]
-        quality = {"cpm": 1.0, "cpc": DEFAULT_PRIOR_CTR * 1000,
-                   "cpa": DEFAULT_PRIOR_CVR * 1000}.get(fl.rate_type, 0.0)
-        score.append((tier_of_flight[flight_row[ad.flight_id]], -float(fl.price) * quality, row))
+    # (the same quality rule the auction kernel applies, at the priors every ad starts with)
+    rank_of_flight = {
+        fid: (priorities[fl.priority_id].tier, -float(fl.price) * auction_ref.quality(
+            f.RATES[fl.rate_type], DEFAULT_PRIOR_CTR, DEFAULT_PRIOR_CVR))
+        for fid, fl in flights.items()}
+    score = [(*rank_of_flight[ad.flight_id], row) for row, ad in enumerate(ads)]
     for rows_ in posting.values():
         rows_.sort(key=score.__getitem__)
     keys = sorted(posting)

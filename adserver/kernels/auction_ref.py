@@ -16,7 +16,8 @@ from adserver.kernels.auction import (
 )
 
 
-def _quality(rate: int, ctr: float, cvr: float) -> float:
+def quality(rate: int, ctr: float, cvr: float) -> float:
+    """eCPM per unit of bid: 1 for CPM, pCTR x 1000 for CPC, pCVR x 1000 for CPA, 0 flat."""
     return {RATE_CPM: 1.0, RATE_CPC: ctr * 1000.0, RATE_CPA: cvr * 1000.0}.get(rate, 0.0)
 
 
@@ -30,7 +31,7 @@ def auction(rows, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr,
         f = int(ad_flight[row])
         rate = int(fl_rate[f])
         bid = fl_price[f] / 1e6
-        q = _quality(rate, float(prior_ctr[row]), float(prior_cvr[row]))
+        q = quality(rate, float(prior_ctr[row]), float(prior_cvr[row]))
         ecpm[i] = bid * q
         fbid = floor_cpc if rate == RATE_CPC else 0.0
         if ecpm[i] < floor_cpm or bid < fbid:

@@ -85,11 +85,11 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
                                               ctx.explain, ctx.limit)
         fates: list[dict[str, Any]] | None = [] if ctx.explain else None
         wins, min_ecpm = select.select(snap, plan, passing, ctx.rng, fates)
-        for win in wins:
-            used.add(snap, win.row)
         made = respond.decisions(snap, wins, plan, bool(req.include_pricing_data),
                                  bool(req.enable_bot_filtering), request_id, user_key,
                                  ctx.base_url, ctx.signer, ctx.now)
+        for d in made:
+            used.add(d)
         decisions[div] = (made or None) if plan.count > 1 else (made[0] if made else None)
         record_placements.append([
             div, sum(len(x) for x in lists),

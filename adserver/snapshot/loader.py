@@ -61,11 +61,9 @@ class Snapshot:
         self.targeting = _targeting.Targeting(c, self.meta["strings"])
         self.no_pause = np.zeros(0, dtype=np.int8)
         self._creatives: dict[int, tuple[bytes, str]] = {}
-        # plain-Python copies of the small per-priority and per-flight numbers the auction
-        # stage reads one at a time (cheaper than numpy scalar access)
-        self.prio = {name: c[name].tolist() for name in
-                     ("prio_id", "prio_tier", "prio_selection", "prio_second",
-                      "prio_floor_cpm", "prio_floor_cpc")}
+        # plain-Python copies of the per-priority values read one at a time when responding
+        # and explaining (cheaper than numpy scalar access)
+        self.prio = {name: c[name].tolist() for name in ("prio_id", "prio_selection")}
         # the waterfall's order (tier, then id) and floors in currency units
         self.prio_order = np.lexsort((c["prio_id"], c["prio_tier"])).astype(np.int32)
         self.prio_floor_cpm = c["prio_floor_cpm"] / 1e6

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.procs import env_for, running, wait_ready
-from tests.serving.conftest import build_golden_network
+from tests.serving.conftest import golden_stack
 
 BODY = {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [1], "adTypes": [2]}]}
 
@@ -32,17 +31,9 @@ def workers_of(pid: int) -> list[int]:
 
 
 def test_two_workers_and_restart_after_kill(tmp_path: Path) -> None:
-    env = env_for(str(tmp_path), ADSERVER_WORKERS="2")
-    with running(["run", "--api-port", "0", "--port", "0"], env, want=2) as proc:
-        api, url = proc.urls["management API"], proc.urls["decision API"]
-        with httpx.Client(base_url=api, headers={"X-Api-Key": env["ADSERVER_ADMIN_KEY"]}) as a:
-            build_golden_network(a)
-        wait_ready(url)
+    with golden_stack(tmp_path, ADSERVER_WORKERS="2") as s:
+        proc, url = s.proc, s.decisions
         with httpx.Client(base_url=url, timeout=10) as c:
-            deadline = time.monotonic() + 30
-            while c.post("/api/v2", json=BODY).json()["decisions"]["div0"] is None:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
             pids = workers_of(proc.popen.pid)
             assert len(pids) == 2
             os.kill(pids[0], signal.SIGKILL)

@@ -7,6 +7,8 @@ rows in list order and, with explain, a reason code per candidate
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from adserver.serving.stages.resolve import Plan
@@ -26,13 +28,12 @@ class Used:
         self.advertisers: list[int] = []
         self.creatives: list[int] = []
 
-    def add(self, snap: Snapshot, row: int) -> None:
-        c = snap.columns
-        fl = int(c["ad_flight"][row])
-        self.flights.append(int(c["fl_id"][fl]))
-        self.campaigns.append(int(c["fl_campaign"][fl]))
-        self.advertisers.append(int(c["fl_advertiser"][fl]))
-        self.creatives.append(int(c["ad_creative"][row]))
+    def add(self, d: Any) -> None:
+        """Remember a decision made for an earlier placement."""
+        self.flights.append(d.flight_id)
+        self.campaigns.append(d.campaign_id)
+        self.advertisers.append(d.advertiser_id)
+        self.creatives.append(d.creative_id)
 
 
 def run(snap: Snapshot, plan: Plan, lists: list[np.ndarray], q: Query, used: Used,
