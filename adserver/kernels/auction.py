@@ -129,30 +129,43 @@ def lottery(rows, ad_weight, uniforms, k):
     return winners[:m].copy(), reasons
 
 
+# the columns of waterfall's winners array, one row per slot filled
+W_ROW, W_POS, W_PRIO, W_ECPM, W_CLEAR, W_BID, W_RATE = range(7)
+# the rows of waterfall's detail array (explain): reason code, eCPM, priority reached
+D_REASON, D_ECPM, D_REACHED = range(3)
+
+
 @njit(cache=True, nogil=True)
 def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_cvr, ad_weight,
               prio_order, prio_selection, prio_second, prio_floor_cpm, prio_floor_cpc,
-              floor_cpm, floor_cpc, tiebreak, draws, k):
+              floor_cpm, floor_cpc, uniforms, k, detail):
     """Fill up to k slots from the candidate rows down the priority waterfall: priorities in
     `prio_order` (tier, then id), each by lottery or auction over its own candidates, with
     the higher of the placement's and the priority's floors (floors in currency units).
+    `uniforms` holds n + k values in [0, 1): the first n break eCPM ties, the last k drive
+    the lottery draws.
 
-    Returns (winner positions into rows in slot order, their priority rows, their eCPMs,
-    their clear prices, the reason code of every row, every row's eCPM, whether each row's
-    priority was reached, the min eCPM to win of the last auction run)."""
+    Returns (winners, min eCPM to win the last auction run): winners is one float64 row per
+    slot filled, in slot order, with the columns W_*: the ad row, its position in `rows`,
+    its priority row, eCPM, clear price, bid (currency units) and rate type. One array out:
+    boxing each returned array costs about a microsecond. When `detail` has shape (3, n)
+    (explain), its rows D_* get every candidate's reason code, eCPM and whether its
+    priority was reached; pass shape (3, 0) otherwise."""
     n = rows.shape[0]
+    explain = detail.shape[1] == n and n > 0
+    tiebreak = uniforms[:n]
+    draws = uniforms[n:]
     prio = np.empty(n, dtype=np.int32)
     present = np.zeros(prio_order.shape[0], dtype=np.bool_)
     for i in range(n):
         prio[i] = fl_priority[ad_flight[rows[i]]]
         present[prio[i]] = True
-    reasons = np.full(n, OUTBID, dtype=np.int8)
-    ecpm = np.zeros(n, dtype=np.float64)
-    reached = np.zeros(n, dtype=np.bool_)
-    win_pos = np.empty(k, dtype=np.int64)
-    win_prio = np.empty(k, dtype=np.int32)
-    win_ecpm = np.empty(k, dtype=np.float64)
-    win_clear = np.empty(k, dtype=np.float64)
+    if explain:
+        for i in range(n):
+            detail[D_REASON, i] = OUTBID
+            detail[D_ECPM, i] = 0.0
+            detail[D_REACHED, i] = 0.0
+    wins = np.empty((k, 7), dtype=np.float64)
     m = 0
     drawn = 0
     min_ecpm = 0.0
@@ -165,19 +178,24 @@ def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_
             break
         idx = np.nonzero(prio == pr)[0]
         sub = rows[idx]
-        for i in idx:
-            reached[i] = True
+        if explain:
+            for i in idx:
+                detail[D_REACHED, i] = 1.0
         if prio_selection[pr] == 0:
             winners, r = lottery(sub, ad_weight, draws[drawn:drawn + need], need)
             drawn += len(winners)  # k draws in all: one per slot filled
-            for t in range(idx.shape[0]):
-                reasons[idx[t]] = r[t]
+            if explain:
+                for t in range(idx.shape[0]):
+                    detail[D_REASON, idx[t]] = r[t]
             for w in winners:
                 f = ad_flight[sub[w]]
-                win_pos[m] = idx[w]
-                win_prio[m] = pr
-                win_ecpm[m] = 0.0
-                win_clear[m] = fl_price[f] / 1e6
+                wins[m, W_ROW] = sub[w]
+                wins[m, W_POS] = idx[w]
+                wins[m, W_PRIO] = pr
+                wins[m, W_ECPM] = 0.0
+                wins[m, W_CLEAR] = fl_price[f] / 1e6
+                wins[m, W_BID] = fl_price[f] / 1e6
+                wins[m, W_RATE] = fl_rate[f]
                 m += 1
         else:
             fcpm = max(floor_cpm, prio_floor_cpm[pr])
@@ -186,18 +204,22 @@ def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_
                 sub, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr, fcpm, fcpc,
                 tiebreak[idx], need, prio_second[pr] != 0)
             min_ecpm = me
-            for t in range(idx.shape[0]):
-                reasons[idx[t]] = r[t]
-                ecpm[idx[t]] = e[t]
+            if explain:
+                for t in range(idx.shape[0]):
+                    detail[D_REASON, idx[t]] = r[t]
+                    detail[D_ECPM, idx[t]] = e[t]
             for q in range(winners.shape[0]):
                 w = winners[q]
-                win_pos[m] = idx[w]
-                win_prio[m] = pr
-                win_ecpm[m] = e[w]
-                win_clear[m] = clear[q]
+                f = ad_flight[sub[w]]
+                wins[m, W_ROW] = sub[w]
+                wins[m, W_POS] = idx[w]
+                wins[m, W_PRIO] = pr
+                wins[m, W_ECPM] = e[w]
+                wins[m, W_CLEAR] = clear[q]
+                wins[m, W_BID] = fl_price[f] / 1e6
+                wins[m, W_RATE] = fl_rate[f]
                 m += 1
-    return (win_pos[:m].copy(), win_prio[:m].copy(), win_ecpm[:m].copy(),
-            win_clear[:m].copy(), reasons, ecpm, reached, min_ecpm)
+    return wins[:m].copy(), min_ecpm
 
 
 def warm() -> None:
@@ -207,4 +229,6 @@ def warm() -> None:
     f8 = np.ones(1, np.float64)
     auction(rows, i32, i8, i64, f8, f8, 0.0, 0.0, f8, 1, True)
     lottery(rows, i32, f8, 1)
-    waterfall(rows, i32, i32, i8, i64, f8, f8, i32, i32, i8, i8, f8, f8, 0.0, 0.0, f8, f8, 1)
+    for detail in (np.zeros((3, 0)), np.zeros((3, 1))):
+        waterfall(rows, i32, i32, i8, i64, f8, f8, i32, i32, i8, i8, f8, f8, 0.0, 0.0,
+                  np.zeros(2), 1, detail)

@@ -78,13 +78,19 @@ def lottery(rows, ad_weight, uniforms, k):
 
 def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_cvr, ad_weight,
               prio_order, prio_selection, prio_second, prio_floor_cpm, prio_floor_cpc,
-              floor_cpm, floor_cpc, tiebreak, draws, k):
+              floor_cpm, floor_cpc, uniforms, k, detail):
     n = len(rows)
+    tiebreak, draws = uniforms[:n], uniforms[n:]
     prio = [int(fl_priority[ad_flight[r]]) for r in rows.tolist()]
     reasons = np.full(n, OUTBID, dtype=np.int8)
     ecpm = np.zeros(n)
     reached = np.zeros(n, dtype=bool)
-    wins: list[tuple[int, int, float, float]] = []
+    wins: list[tuple] = []
+
+    def win(i: int, pr: int, e: float, clear: float) -> tuple:
+        f = int(ad_flight[rows[i]])
+        return (int(rows[i]), i, pr, e, clear, fl_price[f] / 1e6, int(fl_rate[f]))
+
     drawn, min_ecpm = 0, 0.0
     for pr in prio_order.tolist():
         if pr not in prio:
@@ -99,7 +105,7 @@ def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_
             winners, r = lottery(sub, ad_weight, draws[drawn:drawn + need], need)
             drawn += len(winners)  # k draws in all: one per slot filled
             reasons[idx] = r
-            wins += [(int(idx[w]), pr, 0.0, fl_price[ad_flight[sub[w]]] / 1e6)
+            wins += [win(int(idx[w]), pr, 0.0, fl_price[ad_flight[sub[w]]] / 1e6)
                      for w in winners.tolist()]
         else:
             winners, clear, e, r, min_ecpm = auction(
@@ -108,9 +114,8 @@ def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_
                 tiebreak[idx], need, prio_second[pr] != 0)
             reasons[idx] = r
             ecpm[idx] = e
-            wins += [(int(idx[w]), pr, float(e[w]), float(c))
+            wins += [win(int(idx[w]), pr, float(e[w]), float(c))
                      for w, c in zip(winners.tolist(), clear.tolist())]
-    cols = list(zip(*wins)) if wins else [[], [], [], []]
-    return (np.array(cols[0], dtype=np.int64), np.array(cols[1], dtype=np.int32),
-            np.array(cols[2], dtype=np.float64), np.array(cols[3], dtype=np.float64),
-            reasons, ecpm, reached, min_ecpm)
+    if detail.shape[1] == n:
+        detail[0], detail[1], detail[2] = reasons, ecpm, reached
+    return np.array(wins, dtype=np.float64).reshape(len(wins), 7), min_ecpm

@@ -62,6 +62,19 @@ def build(config: Config, worker: Worker) -> Starlette:
     max_body = config.max_body_bytes
     decoder = kevel.decoder
     encoder = kevel.encoder
+    tally = metrics.TALLY
+    bases: dict[tuple[str, str], str] = {}  # (scheme, Host header) -> tracking URL base
+
+    def base_url(request: Request) -> str:
+        if config.public_url:
+            return config.public_url
+        key = (request.scope["scheme"], request.headers.get("host", ""))
+        found = bases.get(key)
+        if found is None:  # parse once per Host a client sends, not per request
+            if len(bases) > 64:
+                bases.clear()
+            found = bases[key] = f"{request.url.scheme}://{request.url.netloc}"
+        return found
 
     async def decide(request: Request) -> Response:
         started = time.perf_counter()
@@ -78,13 +91,13 @@ def build(config: Config, worker: Worker) -> Starlette:
             req = decoder.decode(body)
         except msgspec.ValidationError as e:
             field, message = _field_of(e)
-            metrics.DECIDED_BAD.inc()
+            tally.bad += 1
             return error(400, "invalid", message, field)
         except msgspec.DecodeError as e:
-            metrics.DECIDED_BAD.inc()
+            tally.bad += 1
             return error(400, "malformed_json", f"body is not valid JSON: {e}")
         explain = may_explain(snap, config, request.headers.get("x-adzerk-explain"))
-        base = config.public_url or f"{request.url.scheme}://{request.url.netloc}"
+        base = base_url(request)
         paused = worker.paused if len(worker.paused) == len(snap.columns["fl_id"]) \
             else snap.no_pause
         ctx = pipeline.Context(time.time(), base, explain, worker.signer, worker.rng, paused,
@@ -92,14 +105,17 @@ def build(config: Config, worker: Worker) -> Starlette:
         try:
             response, record = pipeline.decide(snap, req, ctx)
         except BadRequest as e:
-            metrics.DECIDED_BAD.inc()
+            tally.bad += 1
             return error(400, "invalid", e.message, e.field)
         if worker.records is not None and not req.notrack:
             worker.records.append(record)
         for div in response.decisions.values():
-            (metrics.FILLED if div else metrics.UNFILLED).inc()
-        metrics.DECIDED_OK.inc()
-        metrics.decision_seconds.observe(time.perf_counter() - started)
+            if div:
+                tally.filled += 1
+            else:
+                tally.unfilled += 1
+        tally.ok += 1
+        tally.seconds.append(time.perf_counter() - started)
         return Response(encoder.encode(response), 200, media_type=JSON,
                         headers={"x-adserver-snapshot": snap.version})
 

@@ -38,7 +38,36 @@ FILLED = placements.labels("yes")
 UNFILLED = placements.labels("no")
 
 
+class Tally:
+    """The decision route's counts in plain ints and a list of latencies, added to the
+    Prometheus metrics by the worker's flush timer (every 50 ms) and before an exposition.
+    In multiprocess mode each Prometheus update writes a memory-mapped file under a lock
+    (~3 us); a decision made four of them."""
+
+    __slots__ = ("ok", "bad", "filled", "unfilled", "seconds")
+
+    def __init__(self) -> None:
+        self.ok = self.bad = self.filled = self.unfilled = 0
+        self.seconds: list[float] = []
+
+    def flush(self) -> None:
+        ok, bad, filled, unfilled, seconds = (self.ok, self.bad, self.filled, self.unfilled,
+                                              self.seconds)
+        self.ok = self.bad = self.filled = self.unfilled = 0
+        self.seconds = []
+        for counter, n in ((DECIDED_OK, ok), (DECIDED_BAD, bad), (FILLED, filled),
+                           (UNFILLED, unfilled)):
+            if n:
+                counter.inc(n)
+        for s in seconds:
+            decision_seconds.observe(s)
+
+
+TALLY = Tally()
+
+
 def exposition() -> tuple[bytes, str]:
+    TALLY.flush()
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

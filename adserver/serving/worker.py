@@ -62,6 +62,7 @@ class Worker:
     async def stop(self) -> None:
         for t in self.tasks:
             t.cancel()
+        metrics.TALLY.flush()
         if self.records is not None:
             self.records.close()
         if self.events is not None:
@@ -133,3 +134,4 @@ class Worker:
             await asyncio.sleep(RECORD_FLUSH_S)
             if self.records is not None:
                 self.records.flush()
+            metrics.TALLY.flush()

@@ -127,17 +127,20 @@ def waterfalls(draw: st.DrawFn) -> tuple:
             np.array(draw(st.lists(st.sampled_from([0.0, 0.2]), min_size=n_prio,
                                    max_size=n_prio))),
             draw(st.sampled_from([0.0, 1.0])), draw(st.sampled_from([0.0, 0.1])),
-            np.array(draw(st.lists(st.floats(0, 1), min_size=n, max_size=n))),
-            np.array(draw(st.lists(st.floats(0, 0.999), min_size=k, max_size=k))), k)
+            np.array(draw(st.lists(st.floats(0, 1), min_size=n, max_size=n))
+                     + draw(st.lists(st.floats(0, 0.999), min_size=k, max_size=k))), k)
 
 
 @settings(max_examples=400, deadline=None)
-@given(waterfalls())
-def test_waterfall_matches_twin(case: tuple) -> None:
-    got = kernel.waterfall(*case)
-    want = twin.waterfall(*case)
-    for g, w in zip(got[:7], want[:7]):
-        assert np.asarray(g).tolist() == np.asarray(w).tolist()
-    assert float(got[7]) == float(want[7])
+@given(waterfalls(), st.booleans())
+def test_waterfall_matches_twin(case: tuple, explain: bool) -> None:
+    n = case[0].shape[0]
+    got_detail, want_detail = np.zeros((3, n if explain else 0)), np.zeros((3, n if explain else 0))
+    got, got_min = kernel.waterfall(*case, got_detail)
+    want, want_min = twin.waterfall(*case, want_detail)
+    assert got.tolist() == want.tolist() and float(got_min) == float(want_min)
+    assert got_detail.tolist() == want_detail.tolist()
     k = case[-1]
-    assert len(got[0]) <= k and len(set(got[0].tolist())) == len(got[0])
+    positions = got[:, kernel.W_POS].astype(int).tolist()
+    assert len(got) <= k and len(set(positions)) == len(positions)
+    assert got[:, kernel.W_ROW].tolist() == case[0][positions].tolist()

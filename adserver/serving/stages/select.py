@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from adserver.kernels import auction as k
+from adserver.kernels.auction import D_ECPM, D_REACHED, D_REASON, OUTBID
 from adserver.serving.stages.resolve import Plan
 from adserver.snapshot.loader import Snapshot
 
@@ -25,37 +26,39 @@ class Win:
             row, prio, ecpm, bid, clear, rate)
 
 
+NO_DETAIL = np.zeros((3, 0))
+
+
 def select(snap: Snapshot, plan: Plan, rows: np.ndarray, rng: np.random.Generator,
            explain: list[dict[str, Any]] | None) -> tuple[list[Win], float]:
     """(winners, min eCPM to win the placement's last slot)."""
-    if rows.shape[0] == 0:
+    n = rows.shape[0]
+    if n == 0:
         return [], 0.0
     c = snap.columns
     p = plan.placement
-    win_pos, win_prio, win_ecpm, win_clear, reasons, ecpm, reached, min_ecpm = k.waterfall(
+    detail = np.zeros((3, n)) if explain is not None else NO_DETAIL
+    won, min_ecpm = k.waterfall(
         rows, c["ad_flight"], c["fl_priority"], c["fl_rate"], c["fl_price"], c["ad_prior_ctr"],
         c["ad_prior_cvr"], c["ad_weight"], snap.prio_order, c["prio_selection"],
         c["prio_second"], snap.prio_floor_cpm, snap.prio_floor_cpc, p.floor_price or 0.0,
-        p.floor_cpc or 0.0, rng.random(rows.shape[0]), rng.random(plan.count), plan.count)
-    win_rows = rows[win_pos]
-    win_flights = c["ad_flight"][win_rows]
-    wins = [Win(*w) for w in zip(win_rows.tolist(), win_prio.tolist(), win_ecpm.tolist(),
-                                 (c["fl_price"][win_flights] / 1e6).tolist(),
-                                 win_clear.tolist(), c["fl_rate"][win_flights].tolist())]
+        p.floor_cpc or 0.0, rng.random(n + plan.count), plan.count, detail)
+    wins = [Win(int(row), int(prio), ecpm, bid, clear, int(rate))
+            for row, _, prio, ecpm, clear, bid, rate in won.tolist()]
     if explain is not None:
-        _explain(snap, rows, win_prio, win_ecpm, reasons, ecpm, reached, explain)
+        _explain(snap, rows, wins, detail, explain)
     return wins, float(min_ecpm)
 
 
-def _explain(snap: Snapshot, rows: np.ndarray, win_prio: np.ndarray, win_ecpm: np.ndarray,
-             reasons: np.ndarray, ecpm: np.ndarray, reached: np.ndarray,
+def _explain(snap: Snapshot, rows: np.ndarray, wins: list[Win], detail: np.ndarray,
              out: list[dict[str, Any]]) -> None:
     """The fate of each candidate whose priority was reached; an outbid one is told the
     lowest winning eCPM of its priority."""
     c = snap.columns
     lowest = {}
-    for pr, e in zip(win_prio.tolist(), win_ecpm.tolist()):
-        lowest[pr] = min(e, lowest.get(pr, e))
+    for w in wins:
+        lowest[w.prio] = min(w.ecpm, lowest.get(w.prio, w.ecpm))
+    reasons, ecpm, reached = detail[D_REASON].astype(np.int8), detail[D_ECPM], detail[D_REACHED]
     for i, row in enumerate(rows.tolist()):
         if not reached[i]:
             continue
@@ -64,6 +67,6 @@ def _explain(snap: Snapshot, rows: np.ndarray, win_prio: np.ndarray, win_ecpm: n
                                  "reason": int(reasons[i])}
         if snap.prio["prio_selection"][pr] == 1:
             entry["eCPM"] = round(float(ecpm[i]), 6)
-            if reasons[i] == k.OUTBID and pr in lowest:
+            if reasons[i] == OUTBID and pr in lowest:
                 entry["winningECPM"] = round(lowest[pr], 6)
         out.append(entry)
