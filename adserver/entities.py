@@ -163,7 +163,11 @@ class Flight(Entity, kw_only=True):
     """The CPM/CPC/CPA bid, or the flat fee."""
     daily_cap: Cap | None = None
     lifetime_cap: Cap | None = None
-    pacing: Literal["even", "asap", "front_loaded"] = "even"
+    pacing: Literal["even", "asap", "front_loaded", "custom"] = "even"
+    """How a capped flight spreads its daily goal: with the forecast traffic (even), ahead
+    of it (front_loaded), by `pacing_curve` (custom), or as fast as it can (asap)."""
+    pacing_curve: list[Annotated[float, msgspec.Meta(ge=0, le=1e6)]] = []
+    """With pacing "custom": 24 weights, one per local hour of the network's time zone."""
     frequency_caps: list[FrequencyCap] = []
     keywords: list[Keyword] = []
     custom_targeting: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
@@ -189,6 +193,12 @@ class Flight(Entity, kw_only=True):
                 parse(self.custom_targeting)
             except ExprError as e:
                 errors.append(FieldError("custom_targeting", str(e)))
+        if self.pacing == "custom" and (len(self.pacing_curve) != 24
+                                        or not sum(self.pacing_curve) > 0):
+            errors.append(FieldError("pacing_curve", "custom pacing needs 24 hourly weights,"
+                                     " not all zero"))
+        elif self.pacing != "custom" and self.pacing_curve:
+            errors.append(FieldError("pacing_curve", 'only with pacing "custom"'))
         for i, part in enumerate(self.dayparts):
             if part.end_hour <= part.start_hour:
                 errors.append(FieldError(f"dayparts[{i}].end_hour", "must be after start_hour"))

@@ -3,7 +3,8 @@
 # One pass over the candidate rows, reading the snapshot's columns (adserver/snapshot/format.py)
 # and the request's Query; for each row it checks, in order: duplicate, live pause, flight
 # frequency caps, dates, site/zone, forced ids, blocked creative, in-request dedupe, segments and consent, geo,
-# daypart, keywords (exact/phrase/broad with negatives) and the custom targeting program.
+# daypart, keywords (exact/phrase/broad with negatives), the custom targeting program and,
+# last, the pacing throttle (one seeded draw per flight and request).
 # The plain-Python twin is adserver/kernels/targeting_ref.py; tests compare them.
 
 import numpy as np
@@ -28,6 +29,7 @@ cdef enum:
     DEDUPED = 11
     PAUSED = 15
     FREQUENCY = 16
+    THROTTLED = 17
 
 cdef enum:
     M_EXACT = 0
@@ -46,6 +48,15 @@ cdef enum:
     OP_AND = 8
     OP_OR = 9
     OP_NOT = 10
+
+
+cdef inline double throttle_unit(uint64_t seed, int64_t f) noexcept nogil:
+    # twin: adserver/snapshot/query.throttle_unit (splitmix64, top 53 bits)
+    cdef uint64_t z = seed + <uint64_t>(f + 1) * <uint64_t>0x9E3779B97F4A7C15ULL
+    z = (z ^ (z >> 30)) * <uint64_t>0xBF58476D1CE4E5B9ULL
+    z = (z ^ (z >> 27)) * <uint64_t>0x94D049BB133111EBULL
+    z = z ^ (z >> 31)
+    return <double>(z >> 11) * (1.0 / 9007199254740992.0)
 
 
 cdef inline bint has_i64(const int64_t[:] xs, int64_t x) noexcept nogil:
@@ -282,6 +293,8 @@ cdef class Targeting:
         cdef const int8_t[:] ulevel = q.u_level
         cdef const int64_t[:] uid = q.u_id
         cdef const double[:] uts = q.u_ts
+        cdef const float[:] thr = q.throttle
+        cdef uint64_t seed = q.seed
         cdef cnp.ndarray[int32_t, ndim=1] out = np.empty(n, dtype=np.int32)
         cdef cnp.ndarray[int8_t, ndim=1] reasons = np.zeros(n if explain else 0, dtype=np.int8)
         cdef int32_t row
@@ -382,6 +395,9 @@ cdef class Targeting:
                 if reason == PASS and self.fl_expr_ptr[f] != self.fl_expr_ptr[f + 1]:
                     if not self._program(f, pkey, pnum, pstr, praw):
                         reason = CUSTOM
+                if reason == PASS and thr.shape[0] > 0 and thr[f] < 1.0:
+                    if throttle_unit(seed, f) >= thr[f]:
+                        reason = THROTTLED
                 if reason != DUPLICATE:
                     self.seen[row] = self.generation
                 if explain:

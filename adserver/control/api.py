@@ -7,6 +7,7 @@ Repository in a worker thread (SQLite is blocking). Errors are always JSON:
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -57,8 +58,9 @@ class ManagementApi:
     """Holds the store, the repository and the authenticator; builds the Starlette app."""
 
     def __init__(self, store: Store, bootstrap_key: str | None, max_body_bytes: int,
-                 on_change: Callable[[], None] = lambda: None):
+                 on_change: Callable[[], None] = lambda: None, pacer: Any = None):
         self.store = store
+        self.pacer = pacer  # adserver/control/pacing.Pacer, when the controller runs here
         self.on_change = on_change
         self.repo = Repository(store)
         self.auth = Authenticator(store, bootstrap_key)
@@ -267,6 +269,45 @@ class ManagementApi:
             return Response(report_queries.to_csv(rows), media_type="text/csv")
         return json_response({"data": rows})
 
+    async def pacing(self, request: Request, who: Principal) -> Response:
+        """A flight's pacing: today's goal, plan and delivery so far, its throttle and, near
+        a cap, each worker's allowance (adserver/control/pacing.py)."""
+        id_ = self.path_id(request)
+        flight = await run_in_threadpool(self.repo.get, SPECS["flights"], who, id_)
+        st = self.pacer.status.get(id_) if self.pacer is not None else None
+        if st is None:
+            capped = flight.daily_cap is not None or flight.lifetime_cap is not None
+            return json_response({
+                "flight_id": id_, "mode": flight.pacing, "paced": False,
+                "reason": ("not active" if not flight.is_active or flight.archived
+                           else "waiting for the controller's next step" if capped
+                           else "no daily or lifetime cap to pace"),
+                "throttle": 1.0})
+        rows = await run_in_threadpool(
+            self.store.read,
+            "SELECT hour, SUM(spend_nanos), SUM(impressions), SUM(clicks) FROM stats_hourly"
+            " WHERE flight_id = ? AND hour >= ? GROUP BY hour ORDER BY hour",
+            (id_, _hour_text(st.day_start)))
+        column = {"spend": 1, "impressions": 2, "clicks": 3}.get(st.metric or "spend", 1)
+        scale = 1e-9 if column == 1 else 1.0
+        hourly: dict[str, float] = {r[0]: (r[column] or 0) * scale for r in rows}
+        cumulative, total = [], 0.0
+        for h in range(24):
+            hour = _hour_text(st.day_start + 3600 * h)
+            if st.day_start + 3600 * h > st.updated_at:
+                break
+            total += hourly.get(hour, 0.0)
+            cumulative.append(round(total, 9))
+        return json_response({
+            "flight_id": id_, "mode": st.mode, "paced": st.mode != "asap",
+            "metric": st.metric, "goal": _round(st.goal), "plan": _round(st.plan),
+            "actual": _round(st.actual), "throttle": round(st.throttle, 6),
+            "allowance_per_worker": _round(st.allowance),
+            "lifetime_delivered": _round(st.lifetime_delivered),
+            "day_start": _iso(st.day_start), "updated_at": _iso(st.updated_at),
+            "hourly_plan": [round(x, 9) for x in st.hourly_plan],
+            "hourly_actual": cumulative, "forecast_trust": round(st.forecast_trust, 3)})
+
     # -- the app ------------------------------------------------------------------------
 
     def app(self) -> Starlette:
@@ -280,6 +321,7 @@ class ManagementApi:
             Route("/v1/keys/{key_id}/revoke", self.handler(self.revoke), methods=["POST"]),
             Route("/v1/audit", self.handler(self.audit), methods=["GET"]),
             Route("/v1/reports", self.handler(self.reports), methods=["GET"]),
+            Route("/v1/flights/{id}/pacing", self.handler(self.pacing), methods=["GET"]),
         ]
         for spec in SPECS.values():
             routes.extend(self.entity_routes(spec))
@@ -293,6 +335,18 @@ class ManagementApi:
             )
 
         return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 9)
+
+
+def _hour_text(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H")
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _int_param(raw: str, name: str, lo: int, hi: int, errors: list[FieldError]) -> int:

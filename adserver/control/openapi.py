@@ -137,6 +137,15 @@ def document() -> dict[str, Any]:
                     {"name": "format", "in": "query",
                      "schema": {"enum": ["json", "csv"], "default": "json"}}],
                 "responses": {"200": _json({"type": "object"}, "Rows"), **ERRORS}}}
+    paths["/v1/flights/{id}/pacing"] = {
+        "parameters": [id_param],
+        "get": {"tags": ["flights"],
+                "summary": "A flight's pacing: mode, metric, today's goal, plan and delivery so "
+                           "far (also per hour, cumulative), throttle (0-1), each worker's "
+                           "allowance near a hard cap, and how much the traffic forecast has "
+                           "learned (0-1)",
+                "operationId": "get_flight_pacing",
+                "responses": {"200": _json({"type": "object"}, "Pacing state"), **ERRORS}}}
     paths["/v1/audit"] = {
         "get": {"tags": ["audit"], "summary": "Audit log, newest first",
                 "responses": {"200": _json({"type": "object"}, "Entries"), **ERRORS}}}

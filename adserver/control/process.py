@@ -15,6 +15,7 @@ from adserver.config import Config
 from adserver.control.aggregator import Aggregator
 from adserver.control.api import ManagementApi
 from adserver.control.caps import LiveProjector
+from adserver.control.pacing import Pacer
 from adserver.control.publisher import Publisher
 from adserver.control.store import Store
 
@@ -38,11 +39,13 @@ def _every(seconds: float, job: Callable[[], object]) -> None:
 
 
 class Aggregation:
-    """The aggregator and the live-state projection, in one thread (one writer each)."""
+    """The aggregator, the live-state projection (caps, frequency) and the pacing
+    controller, in one thread: one writer each for the ledger and for live.lmdb."""
 
     def __init__(self, store: Store, config: Config, publisher: Publisher):
         self.aggregator = Aggregator(store, config.data_dir, config.attribution_match)
         self.live = LiveProjector(store, config.data_dir)
+        self.pacer = Pacer(store, self.live.env, config.workers, config.data_dir)
         self.publisher = publisher
         self.last_full = 0.0
         self.version_seen: str | None = None
@@ -55,6 +58,8 @@ class Aggregation:
             self.version_seen = self.publisher.version
             self.live.caps(None, now)
             self.last_full = now
+        if self.pacer.due(now):
+            self.pacer.step(now)
         if batch is None:
             return 0
         self.live.caps(batch.flights, now)
@@ -81,7 +86,8 @@ def run(config: Config, sock: socket.socket | None = None) -> None:
     threading.Thread(target=aggregate.loop, name="aggregator", daemon=True).start()
     _every(60.0, lambda: signing.rotate(config.data_dir, config.key_rotation_hours * 3600,
                                         config.key_grace_hours * 3600))
-    api = ManagementApi(store, config.admin_key, config.max_body_bytes, publisher.notify)
+    api = ManagementApi(store, config.admin_key, config.max_body_bytes, publisher.notify,
+                        aggregate.pacer)
     sock = sock or runtime.bind(config.api_host, config.api_port)
     try:
         runtime.serve(api.app(), sock, "management API", config.log_level)

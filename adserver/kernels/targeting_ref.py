@@ -15,6 +15,7 @@ import numpy as np
 
 from adserver.snapshot import format as f
 from adserver.snapshot.programs import canon, number
+from adserver.snapshot.query import throttle_unit
 
 
 class Targeting:
@@ -171,6 +172,8 @@ class Targeting:
                 reason = f.KEYWORDS
             elif not self._program_ok(f_, q.props):
                 reason = f.CUSTOM
+            elif len(q.throttle) and throttle_unit(q.seed, f_) >= float(q.throttle[f_]):
+                reason = f.THROTTLED
             else:
                 reason = f.PASS
             if reason != f.DUPLICATE:

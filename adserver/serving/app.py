@@ -98,10 +98,13 @@ def build(config: Config, worker: Worker) -> Starlette:
             return error(400, "malformed_json", f"body is not valid JSON: {e}")
         explain = may_explain(snap, config, request.headers.get("x-adzerk-explain"))
         base = base_url(request)
-        paused = worker.paused if len(worker.paused) == len(snap.columns["fl_id"]) \
-            else snap.no_pause
-        ctx = pipeline.Context(time.time(), base, explain, worker.signer, worker.rng, paused,
-                               worker.live, config.max_candidates)
+        view = worker.view
+        rows = snap.columns["fl_id"].shape[0]
+        ctx = pipeline.Context(time.time(), base, explain, worker.signer, worker.rng,
+                               view.paused if view.paused.shape[0] == rows else snap.no_pause,
+                               worker.live, config.max_candidates,
+                               view.throttle if view.throttle.shape[0] == rows else None,
+                               view if view.left else None)
         try:
             response, record = pipeline.decide(snap, req, ctx)
         except BadRequest as e:

@@ -27,15 +27,19 @@ from adserver.wire import kevel
 class Context:
     """Per-request facts that are not in the body."""
 
-    __slots__ = ("now", "base_url", "explain", "signer", "rng", "paused", "live", "limit")
+    __slots__ = ("now", "base_url", "explain", "signer", "rng", "paused", "live", "limit",
+                 "throttle", "budget")
 
     def __init__(self, now: float, base_url: str, explain: bool, signer: Signer,
-                 rng: np.random.Generator, paused: np.ndarray, live: Any, limit: int = 0):
+                 rng: np.random.Generator, paused: np.ndarray, live: Any, limit: int = 0,
+                 throttle: np.ndarray | None = None, budget: Any = None):
         self.now, self.base_url, self.explain, self.signer, self.rng = (
             now, base_url, explain, signer, rng)
         self.paused = paused  # flight rows a cap paused (empty: none)
         self.live = live  # live.lmdb for frequency counters, or None
         self.limit = limit  # eligible ads taken per posting list (0: all)
+        self.throttle = throttle  # pacing throttle per flight row, or None (all at 1)
+        self.budget = budget  # the worker's LiveView when it holds hard-cap allowances
 
 
 def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
@@ -57,6 +61,9 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
                                                              "city")),
         phrase_ptr=ptr, phrase_tok=tok,
     )
+    if ctx.throttle is not None:
+        q.throttle = ctx.throttle
+        q.seed = int(ctx.rng.bit_generator.random_raw())
     tokens = sorted(set(tok.tolist()))
     used = eligible.Used()
     freq_read: set[int] = set()
@@ -90,6 +97,10 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
                                  ctx.base_url, ctx.signer, ctx.now)
         for d in made:
             used.add(d)
+        if ctx.budget is not None and made:  # near a hard cap: count against the allowance
+            ctx.budget.charge([d.flight_id for d in made])
+            if ctx.budget.paused.shape[0] == snap.columns["fl_id"].shape[0]:
+                ctx.paused = ctx.budget.paused
         decisions[div] = (made or None) if plan.count > 1 else (made[0] if made else None)
         record_placements.append([
             div, sum(len(x) for x in lists),

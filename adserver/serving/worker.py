@@ -21,6 +21,7 @@ from adserver.events.segment import SegmentWriter
 from adserver.kernels import auction
 from adserver.serving import metrics, pipeline
 from adserver.serving.eventlog import GroupCommit
+from adserver.serving.live import LiveView
 from adserver.signing import Signer, key_path, read_keys
 from adserver.snapshot.loader import Snapshot, SnapshotError
 from adserver.snapshot.writer import current_version
@@ -42,8 +43,7 @@ class Worker:
         self.events: GroupCommit | None = None
         self.keys_mtime = 0.0
         self.live: Any = None  # live.lmdb, opened after fork
-        self.paused_ids: list[int] = []
-        self.paused = np.zeros(0, dtype=np.int8)  # per flight row of the current snapshot
+        self.view = LiveView()  # paused flights, throttles, allowances (live.lmdb)
         self.ready = False
         self.tasks: list[asyncio.Task] = []
 
@@ -68,26 +68,19 @@ class Worker:
         if self.events is not None:
             await self.events.stop()
 
-    def _read_paused(self) -> None:
-        """Flights the control process paused (caps), as a mask over the snapshot's rows."""
+    def _read_live(self) -> None:
+        """Pauses, pacing throttles and hard-cap allowances from the control process."""
         if self.live is None:
             self.live = livestate.open_reader(self.config.data_dir)
             if self.live is None:
                 return
-        with self.live.begin() as txn:
-            ids = livestate.decode(txn.get(livestate.PAUSED)) or []
-        snap = self.snapshot
-        if snap is not None and (ids != self.paused_ids or len(self.paused) != len(
-                snap.columns["fl_id"])):
-            self.paused = (np.isin(snap.columns["fl_id"], ids).astype(np.int8) if ids
-                           else np.zeros(0, dtype=np.int8))
-            self.paused_ids = ids
+        self.view.refresh(self.live, self.snapshot)
 
     async def _watch(self) -> None:
         while True:
             try:
                 await self._maybe_swap()
-                self._read_paused()
+                self._read_live()
             except Exception:  # keep serving the old version; say why
                 metrics.swap_failures.inc()
                 log.exception("snapshot swap failed")
@@ -112,8 +105,7 @@ class Worker:
                 raise
             return  # superseded while loading: the next poll takes the newer one
         self.snapshot = snap
-        self.paused_ids = [-1]  # recompute the mask for the new rows
-        self._read_paused()
+        self._read_live()
         self.ready = True
         metrics.swaps.inc()
         metrics.snapshot_version.set(int(version))

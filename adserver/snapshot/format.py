@@ -68,7 +68,7 @@ MAX_STACK = 64
 # why a candidate was not chosen (explain and decision records)
 PASS, DUPLICATE, DATES, SITE_ZONE, FORCED, BLOCKED = 0, 1, 2, 3, 4, 5
 SEGMENTS, GEO, DAYPART, KEYWORDS, CUSTOM, DEDUPED = 6, 7, 8, 9, 10, 11
-FLOOR, OUTBID, LOST_LOTTERY, PAUSED, FREQUENCY = 12, 13, 14, 15, 16
+FLOOR, OUTBID, LOST_LOTTERY, PAUSED, FREQUENCY, THROTTLED = 12, 13, 14, 15, 16, 17
 REASONS = {
     PASS: "chosen", DUPLICATE: "duplicate", DATES: "outside flight dates",
     SITE_ZONE: "site or zone targeting", FORCED: "not the forced campaign, flight or ad",
@@ -76,7 +76,8 @@ REASONS = {
     GEO: "geo targeting", DAYPART: "daypart", KEYWORDS: "keyword targeting",
     CUSTOM: "custom targeting expression", DEDUPED: "deduplicated within the request",
     FLOOR: "below the floor", OUTBID: "outbid", LOST_LOTTERY: "not drawn in the lottery",
-    PAUSED: "budget, cap or pacing", FREQUENCY: "frequency cap",
+    PAUSED: "budget or cap reached", FREQUENCY: "frequency cap",
+    THROTTLED: "held back by pacing",
 }
 
 

@@ -13,6 +13,7 @@ EMPTY_I64 = np.zeros(0, dtype=np.int64)
 EMPTY_U64 = np.zeros(0, dtype=np.uint64)
 EMPTY_I8 = np.zeros(0, dtype=np.int8)
 EMPTY_F8 = np.zeros(0, dtype=np.float64)
+EMPTY_F4 = np.zeros(0, dtype=np.float32)
 
 
 class Query:
@@ -22,7 +23,7 @@ class Query:
         "now", "hour_of_week", "site_id", "zone_ids", "forced_campaign", "forced_flight",
         "forced_ad", "blocked_creatives", "segments", "personalized", "geo", "phrase_ptr",
         "phrase_tok", "props", "used_flights", "used_campaigns", "used_advertisers",
-        "used_creatives", "u_level", "u_id", "u_ts",
+        "used_creatives", "u_level", "u_id", "u_ts", "throttle", "seed",
     )
 
     def __init__(self, **values: Any):
@@ -43,6 +44,8 @@ class Query:
         self.u_level = EMPTY_I8  # the user's counted impressions (frequency caps)
         self.u_id = EMPTY_I64
         self.u_ts = EMPTY_F8
+        self.throttle = EMPTY_F4  # per flight row: how often it may enter auctions (none: 1)
+        self.seed = 0  # this request's pacing draws: one per flight, see throttle_unit
         for k, v in values.items():
             setattr(self, k, v)
 
@@ -89,3 +92,17 @@ def frequency(entries: list[list[Any]] | None) -> tuple[np.ndarray, np.ndarray, 
     return (np.array([e[0] for e in entries], dtype=np.int8),
             np.array([e[1] for e in entries], dtype=np.int64),
             np.array([e[2] for e in entries], dtype=np.float64))
+
+
+MASK64 = (1 << 64) - 1
+
+
+def throttle_unit(seed: int, flight_row: int) -> float:
+    """The request's uniform draw in [0, 1) for a flight's pacing throttle: splitmix64 of
+    the seed and the flight row, top 53 bits. One draw per flight and request, so a flight
+    with many ads is not favoured; the filter kernel computes the same."""
+    z = (seed + (flight_row + 1) * 0x9E3779B97F4A7C15) & MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    z ^= z >> 31
+    return (z >> 11) * (1.0 / 9007199254740992.0)

@@ -175,3 +175,20 @@ def test_unknown_ids_and_routes_are_json_404(admin: httpx.Client) -> None:
         assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     r = admin.delete("/v1/flights")
     assert r.status_code == 405 and r.headers["content-type"] == "application/json"
+
+
+def test_custom_pacing_needs_24_hourly_weights(admin: httpx.Client) -> None:
+    n = build(admin, "Curves")
+    flight = n["flight"]["id"]
+    r = admin.patch(f"/v1/flights/{flight}", json={"pacing": "custom"})
+    assert r.status_code == 400 and "pacing_curve" in errors_of(r)
+    r = admin.patch(f"/v1/flights/{flight}", json={"pacing": "custom", "pacing_curve": [1] * 23})
+    assert r.status_code == 400 and "pacing_curve" in errors_of(r)
+    r = admin.patch(f"/v1/flights/{flight}", json={"pacing_curve": [1] * 24})
+    assert r.status_code == 400 and errors_of(r)["pacing_curve"] == 'only with pacing "custom"'
+    curve = [0] * 8 + [1] * 16
+    r = admin.patch(f"/v1/flights/{flight}", json={"pacing": "custom", "pacing_curve": curve})
+    assert r.status_code == 200 and r.json()["pacing_curve"] == curve
+    r = admin.get(f"/v1/flights/{flight}/pacing")
+    assert r.status_code == 200 and r.json()["flight_id"] == flight
+    assert admin.get("/v1/flights/99999999/pacing").status_code == 404

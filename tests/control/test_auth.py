@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -127,3 +128,18 @@ def test_key_creation_is_validated(admin: httpx.Client) -> None:
     assert r.status_code == 400 and r.json()["error"]["fields"][0]["field"] == "advertiser_id"
     r = admin.post("/v1/keys", json={"role": "owner"})
     assert r.status_code == 400 and r.json()["error"]["fields"][0]["field"] == "role"
+
+
+def test_pacing_state_is_scoped_like_its_flight(adv: httpx.Client, world: dict) -> None:
+    own, other = world["a"]["flight"]["id"], world["b"]["flight"]["id"]
+    assert adv.get(f"/v1/flights/{other}/pacing").status_code == 404
+    deadline = time.monotonic() + 15
+    while True:  # the controller steps every 2 s
+        body = adv.get(f"/v1/flights/{own}/pacing").json()
+        if body["paced"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert body["paced"] and body["mode"] == "even" and body["metric"] == "spend"
+    assert body["goal"] == 100.25 and body["actual"] == 0 and 0 <= body["throttle"] <= 1
+    assert len(body["hourly_plan"]) == 24 and body["hourly_plan"][-1] == pytest.approx(100.25)
+    assert body["plan"] <= body["goal"]

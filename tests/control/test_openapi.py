@@ -23,4 +23,4 @@ def test_docs_page_lists_every_route(anon: httpx.Client) -> None:
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     for name in SPECS:
         assert f"/v1/{name}/{{id}}/archive" in page.text
-    assert "custom_targeting" in page.text
+    assert "custom_targeting" in page.text and "/v1/flights/{id}/pacing" in page.text

@@ -37,6 +37,17 @@ def test_filter_matches_twin(arrays: dict, q, data: st.DataObject) -> None:
         assert got_reasons.tolist() == want_reasons.tolist()
         fast, none = kernel.filter(rows, q, pause, False)
         assert fast.tolist() == want.tolist() and none is None
+    # pacing throttles: one seeded draw per flight and request, the same in both
+    q.throttle = np.array(data.draw(st.lists(st.sampled_from([0.0, 0.25, 0.5, 0.999, 1.0]),
+                                             min_size=len(arrays["fl_id"]),
+                                             max_size=len(arrays["fl_id"]))), dtype=np.float32)
+    q.seed = data.draw(st.integers(0, 2**64 - 1))
+    got, got_reasons = kernel.filter(rows, q, paused, True)
+    want, want_reasons = twin.filter(rows, q, paused, True)
+    assert got.tolist() == want.tolist() and got_reasons.tolist() == want_reasons.tolist()
+    for row, reason in zip(rows.tolist(), got_reasons.tolist()):
+        if reason == f.THROTTLED:
+            assert q.throttle[arrays["ad_flight"][row]] < 1.0
     # a placement's posting lists in one call, an ad passing once, each list capped
     limit = data.draw(st.integers(0, 4))
     cut = data.draw(st.integers(0, len(rows)))
@@ -49,6 +60,20 @@ def test_filter_matches_twin(arrays: dict, q, data: st.DataObject) -> None:
     if limit:
         capped, _ = kernel.filter_lists(lists, q, paused, False, limit)
         assert len(capped) <= 2 * limit
+
+
+def test_throttle_lets_a_flight_through_at_its_rate() -> None:
+    from adserver.snapshot.query import throttle_unit
+
+    rng = np.random.default_rng(7)
+    seeds = rng.integers(0, 2**63, size=20000).tolist()
+    for p in (0.05, 0.3, 0.8):
+        for row in (0, 17):
+            share = sum(throttle_unit(s, row) < p for s in seeds) / len(seeds)
+            assert abs(share - p) < 0.015
+    # independent across flights in one request: not the same draw for every flight
+    same = sum((throttle_unit(s, 0) < 0.5) == (throttle_unit(s, 1) < 0.5) for s in seeds)
+    assert abs(same / len(seeds) - 0.5) < 0.02
 
 
 @settings(max_examples=300, deadline=None)

@@ -1,0 +1,467 @@
+"""Budget pacing: each capped flight's plan for the day, the traffic forecast it follows, the
+throttle controller, and the allowances that make caps hard across workers.
+
+The goal of a flight for today is its daily cap (spend, impressions or clicks), or, for a
+lifetime cap with an end date, what remains of it spread evenly over the remaining local days
+(the smaller of the two when it has both). The plan says how much of today's goal should be
+delivered by each moment of the day:
+
+- even: in proportion to the forecast traffic of the places the flight can serve (its zones,
+  else its sites, else its network), over the hours its dayparts and dates allow;
+- front_loaded: ahead of even, 1 - (1 - even)^2: half of the goal by the time even has
+  delivered 29 %;
+- custom: the flight's own 24 hourly weights (`pacing_curve`), in the network's time zone;
+- asap: no plan; the flight enters every auction until a cap stops it.
+
+The controller runs in the control process every INTERVAL_S. Per paced flight it compares the
+delivery counted in the ledger with the plan, estimates what the flight would deliver per
+second at full throttle, and sets the throttle (the probability that the flight enters a
+request's auctions) so that it is on plan HORIZON_S from now, moving at most one bounded step
+per interval. Workers draw once per flight and request (adserver/snapshot/query.throttle_unit)
+and leave bids untouched, so the auction stays honest.
+
+Hard caps. A cap is enforced by the projection in adserver/control/caps.py once the ledger
+reaches it, which lags the decisions. Near a cap (when what remains is within
+NEAR_ALLOWANCES allowances per worker), the controller grants every worker an allowance per
+interval: min(A, remaining / workers), where A is the larger of ALLOWANCE_SHARE of the cap
+and one decision's largest cost (the flight's bid: a CPM bid per impression, a CPC or CPA bid
+per click or conversion; 1 for impression and click caps). A worker counts that largest cost
+for each decision it makes for the flight and stops choosing the flight when the rest of its
+allowance is below one more. Grants never add up to more than the ledger's remainder, so the
+only delivery the ledger has not yet seen when it grants is the previous interval's:
+
+    delivered <= cap + workers x A
+
+provided the ledger trails the decisions by less than one interval (the aggregator tails the
+logs every 0.1 s). Once the ledger catches up, the remainder is zero, nothing is granted and
+the projection pauses the flight.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import time
+import zoneinfo
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from adserver import livestate
+from adserver.control.schema import SPECS, from_row
+from adserver.control.store import Store
+
+# ---- tuning: every knob of pacing, in one place ----------------------------------------
+INTERVAL_S = 2.0  # controller period (at least every 10 s); also the allowance interval
+HORIZON_S = 120.0  # aim to be on plan this far ahead: catch up or slow down over 2 minutes
+STEP_UP = 1.0  # per interval a throttle rises to at most p * (1 + STEP_UP) + STEP_MIN
+STEP_DOWN = 0.5  # ... and falls to at least p * (1 - STEP_DOWN)
+STEP_MIN = 0.02
+RATE_HALF_LIFE_S = 300.0  # smoothing of the full-throttle delivery rate estimate
+ALLOWANCE_SHARE = 0.002  # a hard-cap allowance: 0.2 % of the cap (or one decision's cost)
+NEAR_ALLOWANCES = 3  # grants start when the remainder is within this many per worker
+FORECAST_DAYS = 28  # logged requests the forecast learns from
+FORECAST_REFRESH_S = 600.0
+TRUSTED_HOURS = 168  # hours of logged traffic after which the learned curve is fully trusted
+# share of a day's requests per local hour before anything is logged: a retail storefront
+# (quiet at night, a lunch bump, the evening peak)
+DEFAULT_DIURNAL = np.array([
+    1.2, 0.8, 0.6, 0.5, 0.5, 0.8, 1.5, 2.6, 3.6, 4.2, 4.6, 5.0,
+    5.4, 5.2, 4.9, 4.8, 5.0, 5.6, 6.4, 7.2, 7.6, 6.8, 4.6, 2.6])
+DEFAULT_DIURNAL = DEFAULT_DIURNAL / DEFAULT_DIURNAL.sum()
+
+METRICS = ("spend", "impressions", "clicks")
+MODES = ("even", "asap", "front_loaded", "custom")
+LEDGER = {"spend": "spend_nanos", "impressions": "impressions", "clicks": "clicks"}
+
+
+def unit_cost(metric: str, rate_type: str, price_micros: int) -> int:
+    """The most one decision can add to a cap of `metric`: nano-units for spend (a CPM price
+    in micro-units per thousand is that many nano-units per impression), else 1."""
+    if metric != "spend":
+        return 1
+    if rate_type == "cpm":
+        return int(price_micros)
+    if rate_type in ("cpc", "cpa"):
+        return int(price_micros) * 1000
+    return 0
+
+
+def _scale(metric: str | None) -> float:
+    """Ledger units to the API's: nano-units to currency for spend."""
+    return 1e-9 if metric == "spend" else 1.0
+
+
+def cap_units(metric: str, value: Any) -> int:
+    """A cap's value in ledger units (spend in nano-units)."""
+    return int(round(float(value) * 1e9)) if metric == "spend" else int(value)
+
+
+# ---- the plan ------------------------------------------------------------------------------
+
+def local_day(time_zone: str, now: float) -> tuple[float, int]:
+    """(unix time of today's local midnight, weekday 0 = Monday)."""
+    local = dt.datetime.fromtimestamp(now, zoneinfo.ZoneInfo(time_zone))
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight.timestamp(), local.weekday()
+
+
+def hour_weights(mode: str, traffic: np.ndarray, custom: list[float], allowed: np.ndarray
+                 ) -> np.ndarray:
+    """The 24 hourly shares of today's goal (before dates cut the day)."""
+    if mode == "custom" and custom:
+        w = np.asarray(custom, dtype=np.float64)
+    else:
+        w = np.asarray(traffic, dtype=np.float64)
+    w = w * allowed
+    return w / w.sum() if w.sum() > 0 else w
+
+
+def planned_fraction(weights: np.ndarray, midnight: float, t: float, start: float, end: float,
+                     mode: str) -> float:
+    """Share of today's goal planned to be delivered by time `t`: the hourly weights spread
+    evenly within each hour, restricted to [start, end) of the flight, renormalised."""
+    lo = np.maximum(midnight + np.arange(24) * 3600.0, start)
+    hi = np.minimum(midnight + np.arange(1, 25) * 3600.0, end)
+    live = np.clip(hi - lo, 0.0, 3600.0) / 3600.0
+    total = float((weights * live).sum())
+    if total <= 0.0:
+        return 1.0
+    upto = np.clip(np.minimum(hi, t) - lo, 0.0, 3600.0) / 3600.0
+    even = min(1.0, float((weights * upto).sum()) / total)
+    if mode == "front_loaded":
+        return 1.0 - (1.0 - even) ** 2
+    return even
+
+
+# ---- the forecast --------------------------------------------------------------------------
+
+class Forecast:
+    """Requests per local hour of the week, per (site, zone), learned from the ledger's
+    request counts of the last FORECAST_DAYS, blended with DEFAULT_DIURNAL until
+    TRUSTED_HOURS hours have been seen."""
+
+    def __init__(self) -> None:
+        # (network, site, zone) -> 168 request counts and the set of UTC hours seen
+        self.counts: dict[tuple[int, int, int], np.ndarray] = {}
+        self.hours: dict[tuple[int, int, int], set[str]] = {}
+        self.loaded_at = -math.inf
+
+    def refresh(self, store: Store, zones: dict[int, str], now: float) -> None:
+        since = dt.datetime.fromtimestamp(now - FORECAST_DAYS * 86400, dt.UTC)
+        counts: dict[tuple[int, int, int], np.ndarray] = {}
+        hours: dict[tuple[int, int, int], set[str]] = {}
+        how_of: dict[tuple[str, str], int] = {}
+        for hour, net, site, zone, n in store.read(
+                "SELECT hour, network_id, site_id, zone_id, SUM(requests) FROM stats_hourly"
+                " WHERE flight_id = 0 AND requests > 0 AND hour >= ?"
+                " GROUP BY hour, network_id, site_id, zone_id",
+                (since.strftime("%Y-%m-%dT%H"),)):
+            tz = zones.get(net, "UTC")
+            how = how_of.get((hour, tz))
+            if how is None:
+                local = dt.datetime.strptime(hour, "%Y-%m-%dT%H").replace(
+                    tzinfo=dt.UTC).astimezone(zoneinfo.ZoneInfo(tz))
+                how = how_of[(hour, tz)] = local.weekday() * 24 + local.hour
+            key = (net, site, zone)
+            counts.setdefault(key, np.zeros(168))[how] += n
+            hours.setdefault(key, set()).add(hour)
+        self.counts, self.hours, self.loaded_at = counts, hours, now
+
+    def day(self, network: int, sites: list[int], zones: list[int], weekday: int
+            ) -> tuple[np.ndarray, float]:
+        """(24 hourly shares of `weekday` for a flight's places, trust in the learned part)."""
+        total = np.zeros(168)
+        seen: set[str] = set()
+        for (net, site, zone), c in self.counts.items():
+            if net != network or (zones and zone not in zones) or (sites and site not in sites):
+                continue
+            total += c
+            seen |= self.hours[(net, site, zone)]
+        trust = min(1.0, len(seen) / TRUSTED_HOURS)
+        learned = total[weekday * 24:(weekday + 1) * 24]
+        if learned.sum() <= 0:
+            return DEFAULT_DIURNAL.copy(), 0.0
+        curve = trust * learned / learned.sum() + (1.0 - trust) * DEFAULT_DIURNAL
+        return curve / curve.sum(), trust
+
+
+# ---- the controller -------------------------------------------------------------------------
+
+@dataclass
+class FlightState:
+    """What the controller remembers of a flight between steps."""
+
+    throttle: float = 1.0
+    rate: float = 0.0  # ledger units per second at full throttle (0: not known yet)
+    last_actual: float = 0.0
+    last_imps: float = 0.0
+    last_t: float = 0.0
+    day: float = 0.0  # local midnight the counters belong to
+
+
+@dataclass
+class Status:
+    """A flight's pacing, as the management API shows it."""
+
+    flight_id: int
+    mode: str
+    metric: str | None
+    goal: float | None  # today's goal in the metric's units (currency for spend)
+    plan: float | None  # planned delivery by now
+    actual: float  # delivered today
+    throttle: float
+    allowance: float | None  # per worker this interval, when near a hard cap
+    lifetime_delivered: float
+    updated_at: float
+    day_start: float
+    hourly_plan: list[float] = field(default_factory=list)  # cumulative, end of each hour
+    forecast_trust: float = 0.0
+
+
+@dataclass
+class _Flight:
+    id: int
+    network_id: int
+    time_zone: str
+    mode: str
+    curve: list[float]
+    sites: list[int]
+    zones: list[int]
+    allowed: np.ndarray  # 168 hours the dayparts allow
+    start: float
+    end: float
+    rate_type: str
+    price_micros: int
+    daily: tuple[str, int] | None  # (metric, cap in ledger units)
+    lifetime: tuple[str, int] | None
+
+
+def _cap(raw: str | None) -> tuple[str, int] | None:
+    if not raw:
+        return None
+    cap = json.loads(raw)
+    return cap["metric"], cap_units(cap["metric"], cap["value"])
+
+
+def _ts(text: str | None) -> float:
+    if not text:
+        return math.inf
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+class Pacer:
+    """The controller. Owned by the control process's aggregation thread, which is also the
+    only writer of live.lmdb (`env`)."""
+
+    def __init__(self, store: Store, env: Any, workers: int = 1, data_dir: str | None = None):
+        self.store = store
+        self.env = env
+        self.workers = max(1, workers)
+        self.data_dir = data_dir
+        self.forecast = Forecast()
+        self.state: dict[int, FlightState] = {}
+        self.status: dict[int, Status] = {}
+        self.grant = 0
+        self.last_step = -math.inf
+        with env.begin() as txn:  # resume the throttles of a previous run
+            for fid, p in livestate.decode(txn.get(livestate.THROTTLE)) or []:
+                self.state[fid] = FlightState(throttle=float(p))
+
+    def due(self, now: float) -> bool:
+        return now - self.last_step >= INTERVAL_S
+
+    def _flights(self, now: float) -> list[_Flight]:
+        zones = {r[0]: r[1] for r in self.store.read("SELECT id, time_zone FROM networks")}
+        spec = SPECS["flights"]
+        out = []
+        for row in self.store.read(
+                "SELECT * FROM flights WHERE archived = 0 AND is_active = 1"
+                " AND (daily_cap IS NOT NULL OR lifetime_cap IS NOT NULL)"):
+            fl: Any = from_row(spec, row)
+            end = _ts(row["end"])
+            if end <= now - 86400:
+                continue
+            allowed = np.zeros(168)
+            if fl.dayparts:
+                for part in fl.dayparts:
+                    for d in part.days:
+                        allowed[d * 24 + part.start_hour:d * 24 + part.end_hour] = 1.0
+            else:
+                allowed[:] = 1.0
+            out.append(_Flight(
+                id=row["id"], network_id=row["network_id"],
+                time_zone=zones.get(row["network_id"], "UTC"), mode=fl.pacing,
+                curve=[float(x) for x in fl.pacing_curve], sites=list(fl.site_ids),
+                zones=list(fl.zone_ids), allowed=allowed, start=_ts(row["start"]), end=end,
+                rate_type=fl.rate_type, price_micros=row["price_micros"],
+                daily=_cap(row["daily_cap"]), lifetime=_cap(row["lifetime_cap"])))
+        return out
+
+    def _workers(self, now: float) -> int:
+        """The configured worker count, or more when more have logged in the last 10 min."""
+        n = self.workers
+        if self.data_dir:
+            root = os.path.join(self.data_dir, "events")
+            try:
+                active = [d for d in os.listdir(root)
+                          if now - os.stat(os.path.join(root, d)).st_mtime < 600]
+            except FileNotFoundError:
+                active = []
+            n = max(n, len(active))
+        return n
+
+    def step(self, now: float | None = None) -> dict[int, Status]:
+        """One control step: read the ledger, set every paced flight's throttle and the
+        hard-cap grants, write them to the live state."""
+        now = time.time() if now is None else now
+        self.last_step = now
+        flights = self._flights(now)
+        networks = {r[0]: r[1] for r in self.store.read("SELECT id, time_zone FROM networks")}
+        if now - self.forecast.loaded_at > FORECAST_REFRESH_S:
+            self.forecast.refresh(self.store, networks, now)
+        workers = self._workers(now)
+        today = self._delivered_today(flights, now)
+        lifetime = self._delivered_lifetime(flights)
+        throttles: list[list[Any]] = []
+        grants: list[list[Any]] = []
+        status: dict[int, Status] = {}
+        self.grant += 1
+        for fl in flights:
+            st = self.state.setdefault(fl.id, FlightState())
+            midnight, weekday = local_day(fl.time_zone, now)
+            if st.day != midnight:  # a new local day: the counters start again
+                st.day, st.last_actual, st.last_imps, st.last_t = midnight, 0.0, 0.0, now
+            goal, metric = self._goal(fl, now, midnight, today, lifetime)
+            done = today.get(fl.id, {})
+            actual = float(done.get(metric, 0)) if metric else 0.0
+            traffic, trust = self.forecast.day(fl.network_id, fl.sites, fl.zones, weekday)
+            weights = hour_weights(fl.mode, traffic, fl.curve,
+                                   fl.allowed[weekday * 24:(weekday + 1) * 24])
+            plan = None
+            hourly: list[float] = []
+            if goal is not None and fl.mode != "asap":
+                frac = planned_fraction(weights, midnight, now, fl.start, fl.end, fl.mode)
+                ahead = planned_fraction(weights, midnight, now + HORIZON_S, fl.start, fl.end,
+                                         fl.mode)
+                plan = goal * frac
+                st.throttle = self._control(st, now, actual, goal * ahead)
+                hourly = [goal * planned_fraction(weights, midnight, midnight + 3600.0 * (h + 1),
+                                                  fl.start, fl.end, fl.mode)
+                          for h in range(24)]
+            else:
+                st.throttle = 1.0
+                st.last_actual, st.last_t = actual, now
+            if st.throttle < 1.0:
+                throttles.append([fl.id, round(st.throttle, 6)])
+            allowance = self._allowance(fl, today, lifetime, workers)
+            if allowance is not None:
+                grants.append([fl.id, allowance[0], allowance[1]])
+            scale = _scale(metric)
+            life_metric = fl.lifetime[0] if fl.lifetime else "spend"
+            status[fl.id] = Status(
+                flight_id=fl.id, mode=fl.mode, metric=metric,
+                goal=None if goal is None else goal * scale,
+                plan=None if plan is None else plan * scale, actual=actual * scale,
+                throttle=st.throttle,
+                allowance=None if allowance is None else allowance[0] * _scale(allowance[2]),
+                lifetime_delivered=float(lifetime.get(fl.id, {}).get(life_metric, 0))
+                * _scale(life_metric),
+                updated_at=now, day_start=midnight, hourly_plan=[h * scale for h in hourly],
+                forecast_trust=trust)
+        for fid in list(self.state):
+            if fid not in status:
+                del self.state[fid]
+        self.status = status
+        with self.env.begin(write=True) as txn:
+            txn.put(livestate.THROTTLE, livestate.encode(sorted(throttles)))
+            txn.put(livestate.GRANTS, livestate.encode({"n": self.grant, "flights": grants}))
+        return status
+
+    def _control(self, st: FlightState, now: float, actual: float, target: float) -> float:
+        """The bounded-step rule: the throttle that delivers what the plan wants by
+        HORIZON_S from now at the estimated full-throttle rate, at most one step away."""
+        dt_s = now - st.last_t if st.last_t else 0.0
+        if dt_s > 0 and st.throttle > 0:
+            observed = max(0.0, actual - st.last_actual) / dt_s / st.throttle
+            if st.rate <= 0.0:
+                st.rate = observed if actual > st.last_actual else 0.0
+            else:
+                keep = 0.5 ** (dt_s / RATE_HALF_LIFE_S)
+                st.rate = keep * st.rate + (1.0 - keep) * observed
+        st.last_actual, st.last_t = actual, now
+        need = target - actual
+        if need <= 0.0:
+            desired = 0.0
+        elif st.rate > 0.0:
+            desired = need / (st.rate * HORIZON_S)
+        else:
+            desired = 1.0
+        low = st.throttle * (1.0 - STEP_DOWN)
+        high = st.throttle * (1.0 + STEP_UP) + STEP_MIN
+        return float(min(1.0, max(0.0, min(high, max(low, desired)))))
+
+    def _goal(self, fl: _Flight, now: float, midnight: float, today: dict, lifetime: dict
+              ) -> tuple[float | None, str | None]:
+        goals = []
+        if fl.daily:
+            goals.append((float(fl.daily[1]), fl.daily[0]))
+        if fl.lifetime and math.isfinite(fl.end):
+            metric, cap = fl.lifetime
+            before = float(lifetime.get(fl.id, {}).get(metric, 0)) - float(
+                today.get(fl.id, {}).get(metric, 0))
+            days = max(1, math.ceil((fl.end - midnight) / 86400.0))
+            goals.append((max(0.0, cap - before) / days, metric))
+        if not goals:
+            return None, (fl.lifetime[0] if fl.lifetime else None)
+        return min(goals)
+
+    def _allowance(self, fl: _Flight, today: dict, lifetime: dict, workers: int
+                   ) -> tuple[int, int, str] | None:
+        """(allowance per worker, one decision's largest cost, metric) when near a cap."""
+        best: tuple[int, int, str] | None = None
+        for cap, done in ((fl.daily, today), (fl.lifetime, lifetime)):
+            if cap is None:
+                continue
+            metric, value = cap
+            cost = unit_cost(metric, fl.rate_type, fl.price_micros)
+            if cost <= 0:
+                continue
+            remaining = value - int(done.get(fl.id, {}).get(metric, 0))
+            size = max(int(value * ALLOWANCE_SHARE), cost)
+            if remaining > NEAR_ALLOWANCES * workers * size:
+                continue
+            grant = max(0, min(size, remaining // workers))
+            if best is None or grant < best[0]:
+                best = (grant, cost, metric)
+        return best
+
+    def _delivered_today(self, flights: list[_Flight], now: float) -> dict[int, dict[str, int]]:
+        by_tz: dict[str, list[int]] = {}
+        for fl in flights:
+            by_tz.setdefault(fl.time_zone, []).append(fl.id)
+        out: dict[int, dict[str, int]] = {}
+        for tz, ids in by_tz.items():
+            midnight = dt.datetime.fromtimestamp(local_day(tz, now)[0], dt.UTC)
+            out.update(self._sums(ids, midnight.strftime("%Y-%m-%dT%H")))
+        return out
+
+    def _delivered_lifetime(self, flights: list[_Flight]) -> dict[int, dict[str, int]]:
+        return self._sums([fl.id for fl in flights if fl.lifetime], None)
+
+    def _sums(self, ids: list[int], since: str | None) -> dict[int, dict[str, int]]:
+        out: dict[int, dict[str, int]] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            sql = ("SELECT flight_id, SUM(spend_nanos), SUM(impressions), SUM(clicks)"
+                   f" FROM stats_hourly WHERE flight_id IN ({','.join('?' * len(chunk))})")
+            params: list[Any] = list(chunk)
+            if since is not None:
+                sql += " AND hour >= ?"
+                params.append(since)
+            for fid, spend, imps, clicks in self.store.read(sql + " GROUP BY flight_id", params):
+                out[fid] = {"spend": spend or 0, "impressions": imps or 0, "clicks": clicks or 0}
+        return out

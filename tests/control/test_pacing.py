@@ -1,0 +1,230 @@
+"""The pacing controller over a real control store and a real live.lmdb: plans, throttles
+moving the right way in bounded steps, hard-cap allowances, and what a worker reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adserver import livestate
+from adserver.control import pacing
+from adserver.control.auth import Principal
+from adserver.control.repo import Repository
+from adserver.control.schema import SPECS
+from adserver.control.store import Store
+from adserver.serving.live import LiveView
+from adserver.snapshot.loader import load_current
+
+ADMIN = Principal("test", "admin")
+# a Wednesday, 00:00 in UTC (the test network's time zone)
+MIDNIGHT = dt.datetime(2026, 11, 25, tzinfo=dt.UTC).timestamp()
+
+
+class World:
+    """A network with capped flights; delivery is written straight into the ledger."""
+
+    def __init__(self, root: str):
+        self.root = root
+        self.store = Store(root)
+        self.repo = Repository(self.store)
+        self.env = livestate.open_writer(root)
+        net = self.make("networks", name="Pace", time_zone="UTC")
+        site = self.make("sites", network_id=net, name="Web")
+        self.zone = self.make("zones", site_id=site, name="home")
+        self.site = site
+        self.net = net
+        channel = self.make("channels", network_id=net, name="All", site_ids=[site])
+        self.prio = self.make("priorities", channel_id=channel, name="Auction", tier=2)
+        adv = self.make("advertisers", network_id=net, name="Acme")
+        self.campaign = self.make("campaigns", advertiser_id=adv, name="C")
+        self.pacer = pacing.Pacer(self.store, self.env, workers=2)
+
+    def make(self, table: str, **body: Any) -> int:
+        return self.repo.create(SPECS[table], ADMIN, body).id  # type: ignore[attr-defined]
+
+    def flight(self, **extra: Any) -> int:
+        body = {"campaign_id": self.campaign, "priority_id": self.prio, "name": "F",
+                "start": "2026-01-01T00:00:00Z", "rate_type": "cpm", "price": 2,
+                "daily_cap": {"metric": "spend", "value": 100}, **extra}
+        return self.make("flights", **body)
+
+    def deliver(self, flight: int, at: float, spend: float = 0.0, imps: int = 0) -> None:
+        hour = dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%dT%H")
+        with self.store.transaction() as db:
+            db.execute(
+                "INSERT INTO stats_hourly (hour, network_id, site_id, zone_id, advertiser_id,"
+                " campaign_id, flight_id, ad_id, creative_id, impressions, spend_nanos)"
+                " VALUES (?, ?, 0, 0, 0, 0, ?, 0, 0, ?, ?)"
+                " ON CONFLICT DO UPDATE SET impressions = impressions + excluded.impressions,"
+                " spend_nanos = spend_nanos + excluded.spend_nanos",
+                (hour, self.net, flight, imps, int(round(spend * 1e9))))
+
+    def requests(self, at: float, n: int) -> None:
+        hour = dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%dT%H")
+        with self.store.transaction() as db:
+            db.execute(
+                "INSERT INTO stats_hourly (hour, network_id, site_id, zone_id, advertiser_id,"
+                " campaign_id, flight_id, ad_id, creative_id, requests)"
+                " VALUES (?, ?, ?, ?, 0, 0, 0, 0, 0, ?)", (hour, self.net, self.site, self.zone,
+                                                          n))
+
+
+@pytest.fixture
+def world(tmp_path: Any) -> World:
+    w = World(str(tmp_path))
+    yield w
+    w.store.close()
+
+
+def test_even_plan_follows_the_default_curve_and_the_flight_dates() -> None:
+    w = pacing.hour_weights("even", pacing.DEFAULT_DIURNAL, [], np.ones(24))
+    at = [pacing.planned_fraction(w, MIDNIGHT, MIDNIGHT + h * 3600, 0, np.inf, "even")
+          for h in range(25)]
+    assert at[0] == 0.0 and at[24] == pytest.approx(1.0)
+    assert all(b >= a for a, b in zip(at, at[1:]))
+    assert at[12] == pytest.approx(float(pacing.DEFAULT_DIURNAL[:12].sum()))
+    # a flight that starts at noon plans the whole goal into the afternoon
+    noon = MIDNIGHT + 12 * 3600
+    assert pacing.planned_fraction(w, MIDNIGHT, noon, noon, np.inf, "even") == 0.0
+    assert pacing.planned_fraction(w, MIDNIGHT, MIDNIGHT + 86400, noon, np.inf,
+                                   "even") == pytest.approx(1.0)
+    front = pacing.planned_fraction(w, MIDNIGHT, noon, 0, np.inf, "front_loaded")
+    assert front > at[12] and front == pytest.approx(1 - (1 - at[12]) ** 2)
+
+
+def test_custom_curve_and_dayparts_shape_the_plan() -> None:
+    curve = [0.0] * 24
+    curve[9] = curve[10] = 1.0  # everything between 9:00 and 11:00
+    w = pacing.hour_weights("custom", pacing.DEFAULT_DIURNAL, curve, np.ones(24))
+    assert pacing.planned_fraction(w, MIDNIGHT, MIDNIGHT + 9.5 * 3600, 0, np.inf,
+                                   "custom") == pytest.approx(0.25)
+    allowed = np.zeros(24)
+    allowed[18:22] = 1  # dayparted to the evening: an even plan waits for it
+    w = pacing.hour_weights("even", pacing.DEFAULT_DIURNAL, [], allowed)
+    assert pacing.planned_fraction(w, MIDNIGHT, MIDNIGHT + 18 * 3600, 0, np.inf,
+                                   "even") == 0.0
+
+
+def test_behind_plan_speeds_up_ahead_of_plan_slows_down(world: World) -> None:
+    slow, fast = world.flight(name="under"), world.flight(name="over")
+    t = MIDNIGHT + 10 * 3600
+    w = pacing.hour_weights("even", pacing.DEFAULT_DIURNAL, [], np.ones(24))
+    plan = 100 * pacing.planned_fraction(w, MIDNIGHT, t, 0, np.inf, "even")
+    for flight, share in ((slow, 0.2), (fast, 2.0)):  # 20 % and 200 % of the plan so far
+        world.deliver(flight, t - 60, spend=plan * share)
+    first = world.pacer.step(t)  # the controller starts from full throttle
+    assert first[slow].plan == pytest.approx(plan)
+    assert first[fast].throttle == 1 - pacing.STEP_DOWN  # ahead: one step down
+    history: dict[int, list[float]] = {slow: [], fast: [first[fast].throttle]}
+    for i in range(1, 12):
+        now = t + i * pacing.INTERVAL_S
+        for flight, share in ((slow, 0.2), (fast, 2.0)):
+            # delivery at full throttle: 0.2 and 2 times the planned rate
+            rate = share * plan / (10 * 3600)
+            world.deliver(flight, now, spend=rate * pacing.INTERVAL_S
+                          * world.pacer.state[flight].throttle)
+        status = world.pacer.step(now)
+        for flight in history:
+            history[flight].append(status[flight].throttle)
+    assert history[slow][-1] == 1.0  # under-supplied: enters every auction it can
+    assert history[fast][-1] < 0.5  # over-supplied and ahead: held back
+    for before, after in zip(history[fast], history[fast][1:]):
+        assert after >= before * (1 - pacing.STEP_DOWN) - 1e-12  # bounded steps
+    with world.env.begin() as txn:
+        written = dict(livestate.decode(txn.get(livestate.THROTTLE)))
+    assert slow not in written and written[fast] == pytest.approx(history[fast][-1], abs=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0, 50), min_size=1, max_size=30), st.sampled_from(
+    ["even", "front_loaded", "asap"]))
+def test_throttles_stay_within_bounds(tmp_path_factory: Any, deliveries: list[float],
+                                      mode: str) -> None:
+    w = World(str(tmp_path_factory.mktemp("pace")))
+    try:
+        fid = w.flight(pacing=mode)
+        previous = 1.0
+        for i, spend in enumerate(deliveries):
+            now = MIDNIGHT + 8 * 3600 + i * pacing.INTERVAL_S
+            w.deliver(fid, now, spend=spend)
+            p = w.pacer.step(now)[fid].throttle
+            assert 0.0 <= p <= 1.0
+            assert p >= previous * (1 - pacing.STEP_DOWN) - 1e-12
+            assert p <= previous * (1 + pacing.STEP_UP) + pacing.STEP_MIN + 1e-12
+            if mode == "asap":
+                assert p == 1.0
+            previous = p
+    finally:
+        w.store.close()
+
+
+def test_allowances_only_near_the_cap_and_never_above_the_remainder(world: World) -> None:
+    fid = world.flight(daily_cap={"metric": "spend", "value": 100})  # 2.00 CPM
+    t = MIDNIGHT + 15 * 3600
+    world.pacer.step(t)
+    assert world.pacer.status[fid].allowance is None  # far from the cap
+    world.deliver(fid, t, spend=99.5)  # 0.50 left: within 3 allowances per worker
+    world.pacer.step(t + 2)
+    with world.env.begin() as txn:
+        grants = livestate.decode(txn.get(livestate.GRANTS))
+    (gid, allowance, cost), = grants["flights"]
+    size = int(100e9 * pacing.ALLOWANCE_SHARE)  # 0.20 in nano-units
+    assert gid == fid and cost == 2_000_000  # one impression of a 2.00 CPM, in nanos
+    assert allowance == min(size, int(0.5e9) // 2)
+    world.deliver(fid, t, spend=0.5)  # at the cap: nothing more is granted
+    world.pacer.step(t + 4)
+    with world.env.begin() as txn:
+        assert livestate.decode(txn.get(livestate.GRANTS))["flights"] == [[fid, 0, cost]]
+
+
+def test_pacing_status_has_the_plan_and_the_forecast_learns(world: World) -> None:
+    fid = world.flight(daily_cap={"metric": "impressions", "value": 24000})
+    t = MIDNIGHT + 12 * 3600
+    assert world.pacer.step(t)[fid].forecast_trust == 0.0
+    # a week of flat traffic: the learned curve replaces the default
+    for h in range(1, 24 * 8):
+        world.requests(MIDNIGHT - h * 3600, 100)
+    world.pacer.forecast.loaded_at = -np.inf
+    st_ = world.pacer.step(t + 2)[fid]
+    assert st_.forecast_trust == 1.0 and st_.metric == "impressions"
+    assert st_.goal == 24000 and st_.plan == pytest.approx(12000, rel=0.01)  # flat: half
+    assert st_.hourly_plan[5] == pytest.approx(6000, rel=0.01)
+
+
+def test_worker_view_applies_throttles_and_spends_its_allowance(world: World,
+                                                                 tmp_path: Any) -> None:
+    from adserver.control.compiler import compile_snapshot
+
+    fid = world.flight()
+    creative = world.make("creatives", advertiser_id=world.repo.get(
+        SPECS["campaigns"], ADMIN, world.campaign).advertiser_id,  # type: ignore[attr-defined]
+        ad_type_id=world.make("ad_types", network_id=world.net, name="MPU", format="display",
+                              width=300, height=250),
+        name="B", kind="image", image_url="https://img.example/b.png", status="approved")
+    world.make("ads", flight_id=fid, creative_id=creative)
+    compile_snapshot(world.store, world.root)
+    snap = load_current(world.root)
+    assert snap is not None
+    row = snap.columns["fl_id"].tolist().index(fid)
+    with world.env.begin(write=True) as txn:
+        txn.put(livestate.THROTTLE, livestate.encode([[fid, 0.25]]))
+        txn.put(livestate.GRANTS, livestate.encode({"n": 7, "flights": [[fid, 5, 2]]}))
+    view = LiveView()
+    reader = world.env  # one process: the writer handle reads too (a worker opens read-only)
+    view.refresh(reader, snap)
+    assert view.throttle[row] == 0.25 and view.paused.shape[0] == 0
+    view.charge([fid])  # 5 - 2 = 3 left: one more fits
+    assert view.paused.shape[0] == 0
+    view.charge([fid])  # 1 left: less than a decision, paused until the next grant
+    assert view.paused[row] == 1
+    view.refresh(reader, snap)  # the same grant: still paused
+    assert view.paused[row] == 1
+    with world.env.begin(write=True) as txn:
+        txn.put(livestate.GRANTS, livestate.encode({"n": 8, "flights": [[fid, 5, 2]]}))
+    view.refresh(reader, snap)
+    assert view.paused.shape[0] == 0 and view.left[fid] == [5, 2]
