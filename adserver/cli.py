@@ -1,4 +1,4 @@
-"""The `adserver` command: control, serve, run, demo, seed, keys."""
+"""The `adserver` command: control, serve, run, demo, seed, keys, simulate."""
 
 from __future__ import annotations
 
@@ -66,6 +66,21 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("seed", help="generate a demo network at a chosen scale")
     _common(p), _scale(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("simulate", help="replay a synthetic day through the real decision path"
+                       " and report how budgets were paced")
+    p.add_argument("--data-dir", required=True, help="an empty directory for the simulation")
+    p.add_argument("--flights", type=int, default=200)
+    p.add_argument("--requests", type=int, default=150_000, help="page views in the day")
+    p.add_argument("--workers", type=int, default=2, help="decision workers simulated")
+    p.add_argument("--interval", type=float, default=30.0,
+                   help="simulated seconds between pacing controller steps")
+    p.add_argument("--history-days", type=int, default=7,
+                   help="days of logged traffic the forecast learns from")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--plot", metavar="PNG", help="draw planned vs actual spend curves here")
+    p.add_argument("--report", metavar="JSON", help="write the per-flight report here")
+    p.add_argument("--quiet", action="store_true")
 
     keys = sub.add_parser("keys", help="create, list and revoke API keys")
     ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
@@ -165,6 +180,39 @@ def cmd_run(args: argparse.Namespace, config: Config, socks: dict[str, Any] | No
         env=env, pass_fds=(api.fileno(),))
     print(f"adserver: decision API on {url_of(decision)}", flush=True)
     return process.supervise(config, decision, env, [control])
+
+
+def cmd_simulate(args: argparse.Namespace, config: Config) -> int:
+    from adserver.simulate import Settings, simulate
+
+    for name, lo in (("flights", 2), ("requests", 100), ("workers", 1), ("interval", 1)):
+        if getattr(args, name) < lo:
+            print(f"adserver simulate: --{name} must be at least {lo}", file=sys.stderr)
+            return 2
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print("adserver simulate: --plot needs matplotlib: pip install 'adserver[sim]'",
+                  file=sys.stderr)
+            return 2
+    settings = Settings(flights=args.flights, requests=args.requests, workers=args.workers,
+                        interval=args.interval, history_days=args.history_days,
+                        seed=args.seed, plot=args.plot, report=args.report,
+                        progress=not args.quiet)
+    result = simulate(config.data_dir, settings)
+    s = result["summary"]
+    print(f"simulated {s['page_views']:,} page views over {s['flights']} flights "
+          f"({s['under_supplied']} under-supplied) in {s['wall_s']} s; {s['errors']} errors")
+    print(f"  max overspend            {s['max_overspend']:.2%}   (target <= 1 %; bound "
+          f"{s['allowance_bound']})")
+    util = s["min_utilization_where_supply_allows"]
+    print(f"  min utilization (supply) {util:.2%}   (target >= 98 %; "
+          f"p10 {s['utilization_p10_where_supply_allows']:.2%})")
+    print(f"  median slot deviation Ω  {s['median_omega_paced']:.2%}   (target <= 5 %)")
+    print(f"  even flights out early   {s['even_exhausted_before_90pct']}       (target 0)")
+    print("  targets met: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in s["met"].items()))
+    return 0
 
 
 def cmd_seed(args: argparse.Namespace, config: Config) -> int:
@@ -296,4 +344,5 @@ COMMANDS = {
     "demo": cmd_demo,
     "seed": cmd_seed,
     "keys": cmd_keys,
+    "simulate": cmd_simulate,
 }

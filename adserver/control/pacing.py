@@ -23,18 +23,20 @@ and leave bids untouched, so the auction stays honest.
 Hard caps. A cap is enforced by the projection in adserver/control/caps.py once the ledger
 reaches it, which lags the decisions. Near a cap (when what remains is within
 NEAR_ALLOWANCES allowances per worker), the controller grants every worker an allowance per
-interval: min(A, remaining / workers), where A is the larger of ALLOWANCE_SHARE of the cap
-and one decision's largest cost (the flight's bid: a CPM bid per impression, a CPC or CPA bid
-per click or conversion; 1 for impression and click caps). A worker counts that largest cost
-for each decision it makes for the flight and stops choosing the flight when the rest of its
-allowance is below one more. Grants never add up to more than the ledger's remainder, so the
-only delivery the ledger has not yet seen when it grants is the previous interval's:
+interval: min(A, remaining / workers), where A is ALLOWANCE_SHARE of the cap. A worker counts
+one decision's largest cost for each decision it makes for the flight (the bid of a CPM
+impression, of a CPC click or CPA conversion; 1 for impression and click caps) and stops
+choosing the flight when the rest of its allowance cannot cover one more. Grants never add up
+to more than the ledger's remainder, so the only delivery the ledger has not yet seen when it
+grants is the previous interval's:
 
     delivered <= cap + workers x A
 
 provided the ledger trails the decisions by less than one interval (the aggregator tails the
 logs every 0.1 s). Once the ledger catches up, the remainder is zero, nothing is granted and
-the projection pauses the flight.
+the projection pauses the flight. A flight whose single decision can cost more than an
+allowance (a CPC bid above 0.2 % of its cap) stops within NEAR_ALLOWANCES x workers x A of
+its cap instead of risking a click over it.
 """
 
 from __future__ import annotations
@@ -60,8 +62,8 @@ HORIZON_S = 120.0  # aim to be on plan this far ahead: catch up or slow down ove
 STEP_UP = 1.0  # per interval a throttle rises to at most p * (1 + STEP_UP) + STEP_MIN
 STEP_DOWN = 0.5  # ... and falls to at least p * (1 - STEP_DOWN)
 STEP_MIN = 0.02
-RATE_HALF_LIFE_S = 300.0  # smoothing of the full-throttle delivery rate estimate
-ALLOWANCE_SHARE = 0.002  # a hard-cap allowance: 0.2 % of the cap (or one decision's cost)
+SUPPLY_HALF_LIFE_S = 1800.0  # memory of the supply estimate (deliveries per exposure)
+ALLOWANCE_SHARE = 0.002  # a hard-cap allowance per worker and interval: 0.2 % of the cap
 NEAR_ALLOWANCES = 3  # grants start when the remainder is within this many per worker
 FORECAST_DAYS = 28  # logged requests the forecast learns from
 FORECAST_REFRESH_S = 600.0
@@ -120,21 +122,46 @@ def hour_weights(mode: str, traffic: np.ndarray, custom: list[float], allowed: n
     return w / w.sum() if w.sum() > 0 else w
 
 
+def plan_curve(weights: np.ndarray, midnight: float, start: float, end: float, mode: str
+               ) -> np.ndarray:
+    """The planned share of today's goal delivered by each hour boundary (25 points, 0 at
+    midnight): the hourly weights spread evenly within each hour, restricted to [start, end)
+    of the flight and renormalised; front-loaded bends the even curve to 1 - (1 - x)^2."""
+    edges = midnight + np.arange(25) * 3600.0
+    lo, hi = np.maximum(edges[:-1], start), np.minimum(edges[1:], end)
+    live = weights * np.clip(hi - lo, 0.0, 3600.0) / 3600.0
+    total = float(live.sum())
+    if total <= 0.0:
+        return np.ones(25)
+    cum = np.concatenate([[0.0], np.cumsum(live) / total])
+    if mode == "front_loaded":
+        cum = 1.0 - (1.0 - cum) ** 2
+    return np.minimum(cum, 1.0)
+
+
 def planned_fraction(weights: np.ndarray, midnight: float, t: float, start: float, end: float,
                      mode: str) -> float:
-    """Share of today's goal planned to be delivered by time `t`: the hourly weights spread
-    evenly within each hour, restricted to [start, end) of the flight, renormalised."""
-    lo = np.maximum(midnight + np.arange(24) * 3600.0, start)
-    hi = np.minimum(midnight + np.arange(1, 25) * 3600.0, end)
-    live = np.clip(hi - lo, 0.0, 3600.0) / 3600.0
-    total = float((weights * live).sum())
-    if total <= 0.0:
-        return 1.0
-    upto = np.clip(np.minimum(hi, t) - lo, 0.0, 3600.0) / 3600.0
-    even = min(1.0, float((weights * upto).sum()) / total)
-    if mode == "front_loaded":
-        return 1.0 - (1.0 - even) ** 2
-    return even
+    """Share of today's goal planned to be delivered by time `t` (see plan_curve; linear
+    within an hour for even and custom plans)."""
+    return at(plan_curve(weights, midnight, start, end, mode), midnight, t, start, end, mode,
+              weights)
+
+
+def at(curve: np.ndarray, midnight: float, t: float, start: float, end: float, mode: str,
+       weights: np.ndarray) -> float:
+    """The plan curve's value at time `t`."""
+    x = (min(max(t, midnight), midnight + 86400.0) - midnight) / 3600.0
+    h = min(23, int(x))
+    if mode != "front_loaded":
+        # within the hour, delivery is planned over the part of it the flight is live
+        lo, hi = max(midnight + h * 3600.0, start), min(midnight + (h + 1) * 3600.0, end)
+        frac = 0.0 if hi <= lo else min(1.0, max(0.0, (min(t, hi) - lo) / (hi - lo)))
+        return float(curve[h] + (curve[h + 1] - curve[h]) * frac)
+    even = plan_curve(weights, midnight, start, end, "even")
+    lo, hi = max(midnight + h * 3600.0, start), min(midnight + (h + 1) * 3600.0, end)
+    frac = 0.0 if hi <= lo else min(1.0, max(0.0, (min(t, hi) - lo) / (hi - lo)))
+    e = even[h] + (even[h + 1] - even[h]) * frac
+    return float(1.0 - (1.0 - e) ** 2)
 
 
 # ---- the forecast --------------------------------------------------------------------------
@@ -151,15 +178,18 @@ class Forecast:
         self.loaded_at = -math.inf
 
     def refresh(self, store: Store, zones: dict[int, str], now: float) -> None:
+        """Re-learn from the logged requests of the FORECAST_DAYS before the last 24 hours
+        (a day still being logged would weigh its first hours twice)."""
         since = dt.datetime.fromtimestamp(now - FORECAST_DAYS * 86400, dt.UTC)
+        until = dt.datetime.fromtimestamp(now - 86400, dt.UTC)
         counts: dict[tuple[int, int, int], np.ndarray] = {}
         hours: dict[tuple[int, int, int], set[str]] = {}
         how_of: dict[tuple[str, str], int] = {}
         for hour, net, site, zone, n in store.read(
                 "SELECT hour, network_id, site_id, zone_id, SUM(requests) FROM stats_hourly"
-                " WHERE flight_id = 0 AND requests > 0 AND hour >= ?"
+                " WHERE flight_id = 0 AND requests > 0 AND hour >= ? AND hour < ?"
                 " GROUP BY hour, network_id, site_id, zone_id",
-                (since.strftime("%Y-%m-%dT%H"),)):
+                (since.strftime("%Y-%m-%dT%H"), until.strftime("%Y-%m-%dT%H"))):
             tz = zones.get(net, "UTC")
             how = how_of.get((hour, tz))
             if how is None:
@@ -196,7 +226,10 @@ class FlightState:
     """What the controller remembers of a flight between steps."""
 
     throttle: float = 1.0
-    rate: float = 0.0  # ledger units per second at full throttle (0: not known yet)
+    # supply: ledger units delivered per unit of exposure, exposure being throttle x seconds x
+    # the forecast's traffic level (1 = the day's mean), both decayed (SUPPLY_HALF_LIFE_S)
+    delivered: float = 0.0
+    exposure: float = 0.0
     last_actual: float = 0.0
     last_imps: float = 0.0
     last_t: float = 0.0
@@ -257,8 +290,10 @@ class Pacer:
     """The controller. Owned by the control process's aggregation thread, which is also the
     only writer of live.lmdb (`env`)."""
 
-    def __init__(self, store: Store, env: Any, workers: int = 1, data_dir: str | None = None):
+    def __init__(self, store: Store, env: Any, workers: int = 1, data_dir: str | None = None,
+                 interval: float = INTERVAL_S):
         self.store = store
+        self.interval = interval  # adserver simulate steps on its simulated clock
         self.env = env
         self.workers = max(1, workers)
         self.data_dir = data_dir
@@ -267,14 +302,27 @@ class Pacer:
         self.status: dict[int, Status] = {}
         self.grant = 0
         self.last_step = -math.inf
+        self._flights_version: tuple[Any, ...] = ()
+        self._flights_cache: list[_Flight] = []
         with env.begin() as txn:  # resume the throttles of a previous run
             for fid, p in livestate.decode(txn.get(livestate.THROTTLE)) or []:
                 self.state[fid] = FlightState(throttle=float(p))
 
     def due(self, now: float) -> bool:
-        return now - self.last_step >= INTERVAL_S
+        return now - self.last_step >= self.interval
 
     def _flights(self, now: float) -> list[_Flight]:
+        """The capped, active flights (re-read only when a flight or network changed)."""
+        version = tuple(self.store.read(
+            "SELECT (SELECT COUNT(*) || ':' || COALESCE(MAX(updated_at), '') FROM flights),"
+            " (SELECT COUNT(*) || ':' || COALESCE(MAX(updated_at), '') FROM networks)")[0])
+        if version == self._flights_version:
+            return [f for f in self._flights_cache if f.end > now - 86400]
+        self._flights_version = version
+        self._flights_cache = self._read_flights(now)
+        return self._flights_cache
+
+    def _read_flights(self, now: float) -> list[_Flight]:
         zones = {r[0]: r[1] for r in self.store.read("SELECT id, time_zone FROM networks")}
         spec = SPECS["flights"]
         out = []
@@ -283,8 +331,6 @@ class Pacer:
                 " AND (daily_cap IS NOT NULL OR lifetime_cap IS NOT NULL)"):
             fl: Any = from_row(spec, row)
             end = _ts(row["end"])
-            if end <= now - 86400:
-                continue
             allowed = np.zeros(168)
             if fl.dayparts:
                 for part in fl.dayparts:
@@ -344,14 +390,15 @@ class Pacer:
             plan = None
             hourly: list[float] = []
             if goal is not None and fl.mode != "asap":
-                frac = planned_fraction(weights, midnight, now, fl.start, fl.end, fl.mode)
-                ahead = planned_fraction(weights, midnight, now + HORIZON_S, fl.start, fl.end,
-                                         fl.mode)
+                curve = plan_curve(weights, midnight, fl.start, fl.end, fl.mode)
+                frac = at(curve, midnight, now, fl.start, fl.end, fl.mode, weights)
+                ahead = at(curve, midnight, now + max(HORIZON_S, 2 * self.interval), fl.start,
+                           fl.end, fl.mode, weights)
                 plan = goal * frac
-                st.throttle = self._control(st, now, actual, goal * ahead)
-                hourly = [goal * planned_fraction(weights, midnight, midnight + 3600.0 * (h + 1),
-                                                  fl.start, fl.end, fl.mode)
-                          for h in range(24)]
+                hour = min(23, int((now - midnight) // 3600))
+                level = 24.0 * float(traffic[hour]) * float(fl.allowed[weekday * 24 + hour])
+                st.throttle = self._control(st, now, actual, goal * ahead, level)
+                hourly = (goal * curve[1:]).tolist()
             else:
                 st.throttle = 1.0
                 st.last_actual, st.last_t = actual, now
@@ -381,23 +428,28 @@ class Pacer:
             txn.put(livestate.GRANTS, livestate.encode({"n": self.grant, "flights": grants}))
         return status
 
-    def _control(self, st: FlightState, now: float, actual: float, target: float) -> float:
-        """The bounded-step rule: the throttle that delivers what the plan wants by
-        HORIZON_S from now at the estimated full-throttle rate, at most one step away."""
+    def _control(self, st: FlightState, now: float, actual: float, target: float,
+                 level: float) -> float:
+        """The bounded-step rule: the throttle that delivers what the plan wants by the
+        horizon at the estimated supply, at most one step away from the last one.
+
+        Supply is estimated as deliveries per unit of exposure (throttle x seconds x the
+        forecast's traffic level now), so it stays put while traffic rises and falls through
+        the day, and an interval at a tiny throttle weighs little: a ratio of decayed sums,
+        not a mean of noisy ratios."""
+        horizon = max(HORIZON_S, 2 * self.interval)
         dt_s = now - st.last_t if st.last_t else 0.0
-        if dt_s > 0 and st.throttle > 0:
-            observed = max(0.0, actual - st.last_actual) / dt_s / st.throttle
-            if st.rate <= 0.0:
-                st.rate = observed if actual > st.last_actual else 0.0
-            else:
-                keep = 0.5 ** (dt_s / RATE_HALF_LIFE_S)
-                st.rate = keep * st.rate + (1.0 - keep) * observed
+        if dt_s > 0:
+            keep = 0.5 ** (dt_s / SUPPLY_HALF_LIFE_S)
+            st.delivered = keep * st.delivered + max(0.0, actual - st.last_actual)
+            st.exposure = keep * st.exposure + st.throttle * dt_s * level
         st.last_actual, st.last_t = actual, now
         need = target - actual
+        supply = st.delivered / st.exposure if st.exposure > 0 and st.delivered > 0 else 0.0
         if need <= 0.0:
             desired = 0.0
-        elif st.rate > 0.0:
-            desired = need / (st.rate * HORIZON_S)
+        elif supply > 0.0 and level > 0.0:
+            desired = need / (supply * horizon * level)
         else:
             desired = 1.0
         low = st.throttle * (1.0 - STEP_DOWN)
@@ -431,7 +483,7 @@ class Pacer:
             if cost <= 0:
                 continue
             remaining = value - int(done.get(fl.id, {}).get(metric, 0))
-            size = max(int(value * ALLOWANCE_SHARE), cost)
+            size = max(1, int(value * ALLOWANCE_SHARE))
             if remaining > NEAR_ALLOWANCES * workers * size:
                 continue
             grant = max(0, min(size, remaining // workers))

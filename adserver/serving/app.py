@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from adserver import apikeys
+from adserver import apikeys, clock
 from adserver.config import Config
 from adserver.serving import metrics, pipeline
 from adserver.serving.stages.resolve import BadRequest
@@ -100,7 +100,7 @@ def build(config: Config, worker: Worker) -> Starlette:
         base = base_url(request)
         view = worker.view
         rows = snap.columns["fl_id"].shape[0]
-        ctx = pipeline.Context(time.time(), base, explain, worker.signer, worker.rng,
+        ctx = pipeline.Context(clock.now(), base, explain, worker.signer, worker.rng,
                                view.paused if view.paused.shape[0] == rows else snap.no_pause,
                                worker.live, config.max_candidates,
                                view.throttle if view.throttle.shape[0] == rows else None,

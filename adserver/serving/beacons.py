@@ -11,7 +11,6 @@ event: /i.gif an impression, /r a click, /e.gif?e=<id> a custom event of the all
 from __future__ import annotations
 
 import base64
-import time
 import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -20,6 +19,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from adserver import clock
 from adserver.serving import bots, metrics
 from adserver.serving.stages.respond import TOKEN_KIND
 from adserver.serving.worker import Worker
@@ -83,7 +83,7 @@ def routes(worker: Worker) -> dict[str, Any]:
         signer = worker.signer
         if signer is None or worker.events is None:
             return error(503, "not_ready", "not ready")
-        verdict, layout, fields = signer.verify(token or "")
+        verdict, layout, fields = signer.verify(token or "", clock.now())
         if verdict == "ok" and (layout != TOKEN_KIND or len(fields) != len(FIELDS) + 2):
             verdict = "malformed"
         if verdict != "ok":
@@ -102,7 +102,7 @@ def routes(worker: Worker) -> dict[str, Any]:
         rec = dict(zip(FIELDS, fields))
         bot = bots.why_invalid(request.headers) if rec.get("botf") else None
         ident = f"{rec['req']}:{rec['ad']}"
-        rec.update(t=kind, ev=event, ts=time.time(), bot=bot is not None, **extra,
+        rec.update(t=kind, ev=event, ts=clock.now(), bot=bot is not None, **extra,
                    id=f"{kind[0]}:{ident}" if kind != "event" else f"e{event}:{ident}")
         if kind == "click":
             rec["dest"] = fields[len(FIELDS)]
@@ -159,7 +159,7 @@ def routes(worker: Worker) -> dict[str, Any]:
             (i.unit_price * i.quantity for i in conv.items), Decimal(0))
         await worker.events.append({
             "t": "conv", "id": f"o:{conv.network_id}:{conv.order_id}",
-            "ts": conv.occurred_at or time.time(), "order": conv.order_id,
+            "ts": conv.occurred_at or clock.now(), "order": conv.order_id,
             "user": conv.user_key, "network": conv.network_id, "items": items,
             "revenue": int(revenue * 1_000_000), "rid": uuid.uuid4().hex})
         metrics.beacons.labels("conversion", "ok").inc()

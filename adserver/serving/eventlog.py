@@ -58,6 +58,7 @@ class GroupCommit:
         data = self.writer.take()
         if data:
             self.writer.write(data, True)
+        self.writer.close()
         for fut in self.waiting:
             if not fut.done():
                 fut.set_result(None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import weakref
 from typing import Any
 
 import lmdb
@@ -18,6 +19,18 @@ from msgspec import msgpack
 from adserver import _targeting
 from adserver.snapshot import format as f
 from adserver.snapshot.writer import current_version, sha256_file
+
+# LMDB allows one open environment per file and process: Snapshot objects of one version in
+# one process (the workers of `adserver simulate`) share it; it closes with the last of them
+_catalogs: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+
+
+def _catalog(path: str) -> Any:
+    env = _catalogs.get(path)
+    if env is None:
+        env = lmdb.open(path, readonly=True, lock=False, subdir=True, readahead=False)
+        _catalogs[path] = env
+    return env
 
 
 class SnapshotError(Exception):
@@ -43,8 +56,7 @@ class Snapshot:
                               mmap_mode="r").view(np.ndarray)
                 for name in f.COLUMNS
             }
-            self.env = lmdb.open(os.path.join(self.path, "catalog"), readonly=True, lock=False,
-                                 subdir=True, readahead=False)
+            self.env = _catalog(os.path.join(self.path, "catalog"))
         except (OSError, ValueError, lmdb.Error) as e:
             raise SnapshotError(f"snapshot {version}: {e}") from e
         self.txn = self.env.begin(buffers=False)

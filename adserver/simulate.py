@@ -1,0 +1,558 @@
+"""`adserver simulate`: replay a synthetic day at an accelerated clock through the real decision
+path and see whether budgets are spent as planned.
+
+Everything that runs in production runs here, in one process, on a simulated clock
+(adserver/clock.py): the decision workers' Starlette app (POST /api/v2, the /i.gif, /r and
+/v1/conversions beacons, called in-process over ASGI), their event logs with group commit,
+the aggregator, the cap projection and the pacing controller (adserver/control/pacing.py),
+and each worker's view of the live state. Only the shoppers are synthetic:
+
+- a storefront network with home, search, category and product pages; each page view asks
+  for its placements (banners, native cards, sponsored-product slots for 2 or 4 winners);
+- request volume follows a diurnal curve (TRAFFIC, deliberately not the controller's
+  default); the controller's forecast learns it from `history_days` of logged requests;
+- flights compete in second-price auctions (with a reserve price) for the slots of one zone
+  and ad type, with different bids (CPM and CPC), pacing modes and daily spend caps: in each
+  group the lowest bidders (`under_share` of the flights) want three times what the others
+  leave them (under-supplied); the others together want 60 % of the group's slots;
+- impressions render with probability 0.95, clicks and purchases happen at each ad's
+  ground-truth rates.
+
+The report per flight: budget utilization, overspend, slot deviation Ω (the root mean square
+over the day's 24 hourly slots of actual minus planned spend, divided by the mean planned
+slot), and when its budget ran out. The summary checks the targets: overspend <= 1 % for every
+flight, utilization >= 98 % where supply allows, median Ω <= 5 % over paced flights whose
+supply allows, and no even-paced flight exhausting before 90 % of the day.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import math
+import os
+import sys
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+import numpy as np
+
+from adserver import clock
+from adserver.config import Config
+
+# share of a day's page views per UTC hour (the network runs in UTC): a storefront whose
+# evening peak is later and whose morning is busier than the controller's default curve
+TRAFFIC = np.array([
+    1.6, 1.0, 0.7, 0.5, 0.5, 0.7, 1.2, 2.4, 4.0, 4.6, 4.4, 4.2,
+    4.8, 4.9, 4.3, 4.1, 4.3, 5.0, 6.0, 7.2, 8.4, 8.6, 6.6, 3.6])
+TRAFFIC = TRAFFIC / TRAFFIC.sum()
+PAGES = {  # page: (share of page views, zone, [(placement, ad type, winners)])
+    "home": (0.30, "home", [("banner", "banner", 1), ("native", "native", 1)]),
+    "search": (0.30, "search", [("sponsored", "sponsored", 4), ("banner", "banner", 1)]),
+    "category": (0.25, "category", [("sponsored", "sponsored", 4)]),
+    "product": (0.15, "product", [("sponsored", "sponsored", 2), ("native", "native", 1)]),
+}
+MODES = (("even", 0.70), ("front_loaded", 0.15), ("custom", 0.05), ("asap", 0.10))
+BUSINESS_HOURS = [0.0] * 8 + [1.0] * 12 + [0.0] * 4
+RENDER = 0.95  # share of decisions whose impression pixel fires
+CVR = 0.08  # purchases per click
+ADMIN_KEY = "sim-admin-key-0123456789abcdef"
+
+
+@dataclasses.dataclass
+class Settings:
+    flights: int = 200
+    requests: int = 150_000  # page views in the day
+    workers: int = 2
+    interval: float = 30.0  # simulated seconds between controller steps
+    history_days: int = 7
+    under_share: float = 0.25
+    seed: int = 1
+    date: str = "2026-12-02"  # the simulated day (UTC)
+    plot: str | None = None
+    report: str | None = None
+    progress: bool = True
+
+
+@dataclasses.dataclass
+class SimFlight:
+    id: int
+    group: tuple[str, str]  # (zone, ad type)
+    mode: str
+    rate: str
+    bid: float
+    ctr: float  # ground truth
+    under: bool  # budgeted above what its supply can deliver
+    budget: float = 0.0
+    natural: float = 0.0  # the spend its share of the slots should cost
+    exhausted_at: float | None = None  # hours into the day
+    throttles: list[float] = dataclasses.field(default_factory=list)
+
+
+class SimClock:
+    def __init__(self, t: float):
+        self.t = t
+
+    def now(self) -> float:
+        return self.t
+
+
+# ---- the world --------------------------------------------------------------------------
+
+def build_world(data_dir: str, s: Settings, rng: np.random.Generator) -> dict[str, Any]:
+    """The storefront network and its flights, through the repository (real validation)."""
+    from adserver.control.auth import Principal
+    from adserver.control.repo import Repository
+    from adserver.control.schema import SPECS
+    from adserver.control.store import Store
+
+    store = Store(data_dir)
+    repo = Repository(store)
+    who = Principal("simulate", "admin")
+
+    def make(table: str, **body: Any) -> int:
+        return repo.create(SPECS[table], who, body).id  # type: ignore[attr-defined]
+
+    net = make("networks", name="Simulated storefront", time_zone="UTC")
+    site = make("sites", network_id=net, name="shop", url="https://shop.example")
+    zones = {z: make("zones", site_id=site, name=z, page_type=z)
+             for z in ("home", "search", "category", "product")}
+    types = {"banner": make("ad_types", network_id=net, name="Leaderboard", format="display",
+                            width=728, height=90),
+             "native": make("ad_types", network_id=net, name="Native card", format="native"),
+             "sponsored": make("ad_types", network_id=net, name="Sponsored product",
+                               format="sponsored_product")}
+    channel = make("channels", network_id=net, name="All", site_ids=[site])
+    # a reserve price, so that a flight alone in an auction pays something
+    prio = make("priorities", channel_id=channel, name="Auction", tier=1, floor_cpm="0.80",
+                floor_cpc="0.10")
+    # slots per day of each (zone, ad type): flights are spread in proportion
+    slots: dict[tuple[str, str], float] = {}
+    for share, zone, placements in PAGES.values():
+        for _, ad_type, count in placements:
+            slots[(zone, ad_type)] = slots.get((zone, ad_type), 0.0) + share * count
+    groups = sorted(slots)
+    weights = np.array([slots[g] for g in groups])
+    counts = np.maximum(2, np.round(weights / weights.sum() * s.flights)).astype(int)
+    while counts.sum() > s.flights:
+        counts[int(np.argmax(counts))] -= 1
+    while counts.sum() < s.flights:
+        counts[int(np.argmin(counts))] += 1
+    flights: list[SimFlight] = []
+    mode_names = [m for m, _ in MODES]
+    mode_p = np.array([p for _, p in MODES])
+    i = 0
+    for group, n in zip(groups, counts.tolist()):
+        zone, ad_type = group
+        for _ in range(n):
+            adv = make("advertisers", network_id=net, name=f"Brand {i:03d}")
+            camp = make("campaigns", advertiser_id=adv, name=f"Always on {i:03d}")
+            mode = str(rng.choice(mode_names, p=mode_p))
+            rate = "cpc" if ad_type == "sponsored" and rng.random() < 0.4 else "cpm"
+            bid = round(float(rng.uniform(0.2, 1.5) if rate == "cpc" else rng.uniform(1, 9)), 2)
+            body: dict[str, Any] = {
+                "campaign_id": camp, "priority_id": prio, "name": f"F{i:03d} {zone} {ad_type}",
+                "start": "2026-01-01T00:00:00Z", "rate_type": rate, "price": bid,
+                "pacing": mode, "zone_ids": [zones[zone]],
+                "daily_cap": {"metric": "spend", "value": 1000000}}
+            if mode == "custom":
+                body["pacing_curve"] = BUSINESS_HOURS
+            fid = make("flights", **body)
+            product = f"sku-{i:05d}"
+            kind = {"banner": "image", "native": "native", "sponsored": "product"}[ad_type]
+            creative = make("creatives", advertiser_id=adv, ad_type_id=types[ad_type],
+                            name=f"C{i:03d}", kind=kind, status="approved",
+                            image_url="https://img.shop.example/a.png",
+                            title=f"Product {i}", click_url="https://shop.example/p",
+                            **({"product_id": product} if kind == "product" else {}))
+            make("ads", flight_id=fid, creative_id=creative,
+                 **({"product_id": product} if kind == "product" else {}))
+            flights.append(SimFlight(id=fid, group=group, mode=mode, rate=rate, bid=bid,
+                                     ctr=float(rng.uniform(0.004, 0.03)), under=False))
+            i += 1
+    store.close()
+    return {"network": net, "site": site, "zones": zones, "types": types, "flights": flights}
+
+
+def seed_history(data_dir: str, world: dict[str, Any], s: Settings, day0: float,
+                 rng: np.random.Generator) -> None:
+    """`history_days` of logged request counts per zone before the day, as the aggregator
+    would have written them, for the controller's forecast to learn from."""
+    from adserver.control.store import Store
+
+    store = Store(data_dir)
+    rows = []
+    for d in range(1, s.history_days + 1):
+        for h in range(24):
+            hour = dt.datetime.fromtimestamp(day0 - d * 86400 + h * 3600, dt.UTC)
+            for share, zone, placements in PAGES.values():
+                n = s.requests * TRAFFIC[h] * share * len(placements) * rng.uniform(0.95, 1.05)
+                rows.append((hour.strftime("%Y-%m-%dT%H"), world["network"], world["site"],
+                             world["zones"][zone], int(n)))
+    with store.transaction() as db:
+        db.executemany(
+            "INSERT INTO stats_hourly (hour, network_id, site_id, zone_id, advertiser_id,"
+            " campaign_id, flight_id, ad_id, creative_id, requests) VALUES (?, ?, ?, ?, 0, 0, 0,"
+            " 0, 0, ?) ON CONFLICT DO UPDATE SET requests = requests + excluded.requests", rows)
+    store.close()
+
+
+def page_views(world: dict[str, Any], rng: np.random.Generator, n: int
+               ) -> list[tuple[str, dict[str, Any]]]:
+    """`n` decision requests: (page, Kevel request body)."""
+    names = list(PAGES)
+    p = np.array([PAGES[k][0] for k in names])
+    out = []
+    for page in rng.choice(names, size=n, p=p).tolist():
+        _, zone, placements = PAGES[page]
+        body = {"placements": [
+            {"divName": div, "networkId": world["network"], "siteId": world["site"],
+             "zoneIds": [world["zones"][zone]], "adTypes": [world["types"][t]],
+             **({"count": c} if c > 1 else {})} for div, t, c in placements],
+            "user": {"key": f"shopper-{int(rng.integers(0, 50_000)):05d}"}}
+        out.append((page, body))
+    return out
+
+
+def set_budgets(data_dir: str, world: dict[str, Any], s: Settings,
+                rng: np.random.Generator) -> None:
+    """Daily spend caps from each zone and ad type's expected slots: the flights with the
+    lowest eCPM bids in a group (`under_share` of them) want three times what the others
+    leave them; the others share 60 % of the slots (at most 60 % of the page views: one ad
+    fills one slot of a view), so pacing has room to spread them."""
+    from adserver.control.auth import Principal
+    from adserver.control.compiler import DEFAULT_PRIOR_CTR
+    from adserver.control.repo import Repository
+    from adserver.control.schema import SPECS
+    from adserver.control.store import Store
+
+    slots: dict[tuple[str, str], float] = {}
+    views: dict[tuple[str, str], float] = {}  # a flight (one ad) fills one slot per view
+    for share, zone, placements in PAGES.values():
+        for _, ad_type, count in placements:
+            slots[(zone, ad_type)] = slots.get((zone, ad_type), 0.0) + (
+                s.requests * share * count * RENDER)
+            views[(zone, ad_type)] = views.get((zone, ad_type), 0.0) + (
+                s.requests * share * RENDER)
+    store = Store(data_dir)
+    repo = Repository(store)
+    who = Principal("simulate", "admin")
+    for group, total in slots.items():
+        members = sorted((f for f in world["flights"] if f.group == group),
+                         key=lambda f: f.bid * (DEFAULT_PRIOR_CTR * 1000 if f.rate == "cpc"
+                                                else 1.0))
+        n_under = int(math.floor(s.under_share * len(members) + 0.5))
+        weights = rng.uniform(0.5, 1.5, size=len(members))
+        top = weights[n_under:].sum()
+        for i, f in enumerate(members):
+            f.under = i < n_under
+            if f.under:
+                imps = 3.0 * 0.4 * total / n_under
+            else:
+                imps = 0.6 * min(total * weights[i] / top, views[group])
+            # an impression costs about 3/4 of the bid at second price
+            per_imp = 0.75 * (f.bid / 1000 if f.rate == "cpm" else f.bid * f.ctr)
+            f.natural = imps * per_imp
+            f.budget = max(1.0, round(f.natural, 2))
+            repo.update(SPECS["flights"], who, f.id,
+                        {"daily_cap": {"metric": "spend", "value": f"{f.budget:.2f}"}})
+    store.close()
+
+
+# ---- the day ----------------------------------------------------------------------------
+
+class Asgi:
+    """Calls a Starlette app in-process, the way the HTTP server would."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def call(self, method: str, url: str, body: bytes = b"",
+                   headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        parts = urlsplit(url)
+        sent: list[dict[str, Any]] = []
+        chunks = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            return chunks.pop() if chunks else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        hdrs = [(b"host", b"sim"), (b"user-agent", b"Mozilla/5.0 (simulated shopper)")]
+        hdrs += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+        if body:
+            hdrs += [(b"content-type", b"application/json"),
+                     (b"content-length", str(len(body)).encode())]
+        scope = {"type": "http", "http_version": "1.1", "method": method,
+                 "path": parts.path, "raw_path": parts.path.encode(),
+                 "query_string": parts.query.encode(), "root_path": "", "scheme": "http",
+                 "server": ("sim", 80), "client": ("127.0.0.1", 1), "headers": hdrs,
+                 "app": self.app}
+        await self.app(scope, receive, send)
+        status = sent[0]["status"]
+        return status, b"".join(m.get("body", b"") for m in sent[1:])
+
+
+async def shopper(worker: Asgi, world: dict[str, Any], body: dict[str, Any],
+                  by_id: dict[int, SimFlight], rng: np.random.Generator, n: int,
+                  errors: list[str]) -> None:
+    status, raw = await worker.call("POST", "/api/v2", msgspec.json.encode(body))
+    if status != 200:
+        errors.append(f"decision {status}: {raw[:200]!r}")
+        return
+    decisions = msgspec.json.decode(raw)["decisions"]
+    for div in decisions.values():
+        for d in (div if isinstance(div, list) else [div] if div else []):
+            if rng.random() >= RENDER:
+                continue
+            status, _ = await worker.call("GET", d["impressionUrl"])
+            if status != 200:
+                errors.append(f"impression {status}")
+                continue
+            f = by_id[d["flightId"]]
+            if rng.random() < f.ctr:
+                status, _ = await worker.call("GET", d["clickUrl"])
+                if status not in (302, 204):
+                    errors.append(f"click {status}")
+                if rng.random() < CVR:
+                    order = {"order_id": f"o-{n}-{d['adId']}", "user_key": body["user"]["key"],
+                             "network_id": world["network"],
+                             "items": [{"product_id": f"sku-{f.id:05d}", "unit_price": "24.90"}]}
+                    status, _ = await worker.call("POST", "/v1/conversions",
+                                                  msgspec.json.encode(order),
+                                                  {"x-api-key": ADMIN_KEY})
+                    if status != 202:
+                        errors.append(f"conversion {status}")
+
+
+async def run_day(data_dir: str, world: dict[str, Any], s: Settings, day0: float,
+                  rng: np.random.Generator) -> dict[str, Any]:
+    from adserver.control.aggregator import Aggregator
+    from adserver.control.caps import LiveProjector
+    from adserver.control.compiler import compile_snapshot
+    from adserver.control.pacing import Pacer
+    from adserver.control.store import Store
+    from adserver.serving import app as app_mod
+    from adserver.serving.worker import Worker
+    from adserver.signing import ensure_keys
+
+    ensure_keys(data_dir, day0 - 86400)
+    sim = SimClock(day0)
+    clock.use(sim.now)
+    store = Store(data_dir)
+    compile_snapshot(store, data_dir)
+    config = Config(data_dir=data_dir, admin_key=ADMIN_KEY, public_url="http://sim",
+                    workers=s.workers)
+    aggregator = Aggregator(store, data_dir)
+    live = LiveProjector(store, data_dir)
+    pacer = Pacer(store, live.env, s.workers, interval=s.interval)
+    by_id = {f.id: f for f in world["flights"]}
+    workers = [Worker(config, f"sim{w}") for w in range(s.workers)]
+    apps = [app_mod.build(config, w) for w in workers]
+    errors: list[str] = []
+    stats = {"page_views": 0, "steps": 0, "wall_s": 0.0}
+    started = time.monotonic()
+    for w in workers:
+        w.live = live.env  # one process: the workers read live.lmdb through the writer's handle
+    lifespans = contextlib.AsyncExitStack()
+    try:
+        for a in apps:
+            await lifespans.enter_async_context(a.router.lifespan_context(a))
+        clients = [Asgi(a) for a in apps]
+        steps = int(86400 / s.interval)
+        n = 0
+        for step in range(steps):
+            t0 = day0 + step * s.interval
+            sim.t = t0
+            # the control plane: count what the logs hold, project caps, pace
+            for w in workers:
+                if w.records is not None:
+                    w.records.flush()
+            while aggregator.run_once() is not None:
+                pass
+            live.caps(None, t0)
+            status = pacer.step(t0)
+            for w in workers:
+                w._read_live()
+            for fid in live.paused:
+                f = by_id.get(fid)
+                if f is not None and f.exhausted_at is None:
+                    f.exhausted_at = (t0 - day0) / 3600
+            for fid, st in status.items():
+                by_id[fid].throttles.append(st.throttle)
+            # the shoppers of this interval, in small concurrent batches
+            hour = int((t0 - day0) // 3600)
+            want = rng.poisson(s.requests * TRAFFIC[hour] * s.interval / 3600)
+            views = page_views(world, rng, int(want))
+            for b in range(0, len(views), 64):
+                batch = views[b:b + 64]
+                sim.t = t0 + s.interval * b / max(1, len(views))
+                await asyncio.gather(*(shopper(clients[int(rng.integers(0, len(clients)))],
+                                               world, body, by_id, rng, n + j, errors)
+                                       for j, (_, body) in enumerate(batch)))
+                n += len(batch)
+            stats["steps"] += 1
+            if s.progress and step % max(1, steps // 24) == 0:
+                print(f"simulate: {hour:02d}:00  {n:,} page views"
+                      f"  {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+        sim.t = day0 + 86400 - 1
+        for w in workers:
+            if w.records is not None:
+                w.records.flush()
+        while aggregator.run_once() is not None:
+            pass
+        final = pacer.step(day0 + 86400 - 1)
+        stats["page_views"] = n
+    finally:
+        await lifespans.aclose()
+        clock.use(None)
+    stats["wall_s"] = round(time.monotonic() - started, 1)
+    stats["errors"] = errors[:20]
+    stats["error_count"] = len(errors)
+    stats["plans"] = {fid: st.hourly_plan for fid, st in final.items()}
+    stats["bound_per_worker"] = {}
+    spent = _hourly_spend(store, day0)
+    store.close()
+    stats["spent"] = spent
+    return stats
+
+
+def _hourly_spend(store: Any, day0: float) -> dict[int, np.ndarray]:
+    first = dt.datetime.fromtimestamp(day0, dt.UTC)
+    out: dict[int, np.ndarray] = {}
+    for hour, fid, nanos in store.read(
+            "SELECT hour, flight_id, SUM(spend_nanos) FROM stats_hourly WHERE flight_id != 0"
+            " AND hour >= ? AND hour < ? GROUP BY hour, flight_id",
+            (first.strftime("%Y-%m-%dT%H"),
+             (first + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H"))):
+        h = int((dt.datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=dt.UTC)
+                 - first).total_seconds() // 3600)
+        out.setdefault(fid, np.zeros(24))[h] += nanos / 1e9
+    return out
+
+
+# ---- the report -------------------------------------------------------------------------
+
+def omega(actual: np.ndarray, planned: np.ndarray) -> float:
+    """Slot deviation: RMS over hourly slots of actual minus planned, / mean planned slot."""
+    mean = float(planned.mean())
+    if mean <= 0:
+        return math.nan
+    return float(np.sqrt(np.mean((actual - planned) ** 2)) / mean)
+
+
+def report(world: dict[str, Any], stats: dict[str, Any], s: Settings) -> dict[str, Any]:
+    from adserver.control import pacing
+
+    rows = []
+    for f in world["flights"]:
+        hourly = stats["spent"].get(f.id, np.zeros(24))
+        spent = float(hourly.sum())
+        cumulative = np.array(stats["plans"].get(f.id) or [0.0] * 24)
+        planned = np.diff(np.concatenate([[0.0], cumulative]))
+        rows.append({
+            "flight": f.id, "group": "/".join(f.group), "mode": f.mode, "rate": f.rate,
+            "bid": f.bid, "supply": "under" if f.under else "over",
+            "budget": float(f.budget), "spent": round(spent, 4),
+            "utilization": round(spent / f.budget, 4) if f.budget else None,
+            "overspend": round(max(0.0, spent - f.budget) / f.budget, 4) if f.budget else 0.0,
+            "omega": None if f.mode == "asap" else round(omega(hourly, planned), 4),
+            "exhausted_at_h": None if f.exhausted_at is None else round(f.exhausted_at, 2),
+            "min_throttle": round(min(f.throttles), 4) if f.throttles else 1.0,
+            "final_throttle": round(f.throttles[-1], 4) if f.throttles else 1.0,
+        })
+    over = [r for r in rows if r["supply"] == "over"]
+    paced = [r for r in over if r["mode"] != "asap" and r["omega"] is not None]
+    evens = [r for r in rows if r["mode"] == "even"]
+    early = [r for r in evens if r["exhausted_at_h"] is not None and r["exhausted_at_h"] < 21.6]
+    worst_over = float(max(r["overspend"] for r in rows))
+    min_util = float(min(r["utilization"] for r in over)) if over else None
+    median_omega = float(np.median([r["omega"] for r in paced])) if paced else None
+    bound = s.workers * pacing.ALLOWANCE_SHARE
+    summary = {
+        "flights": len(rows), "under_supplied": len(rows) - len(over),
+        "page_views": stats["page_views"], "wall_s": stats["wall_s"],
+        "errors": stats["error_count"],
+        "max_overspend": worst_over, "overspend_target": 0.01,
+        "allowance_bound": f"{s.workers} workers x {pacing.ALLOWANCE_SHARE:.1%} of the cap"
+                           f" = {bound:.1%} (or one decision's cost per worker)",
+        "min_utilization_where_supply_allows": min_util, "utilization_target": 0.98,
+        "utilization_p10_where_supply_allows": float(np.percentile(
+            [r["utilization"] for r in over], 10)) if over else None,
+        "median_omega_paced": median_omega, "omega_target": 0.05,
+        "even_exhausted_before_90pct": len(early),
+        "met": {
+            "overspend": bool(worst_over <= 0.01),
+            "utilization": bool(min_util is not None and min_util >= 0.98),
+            "omega": bool(median_omega is not None and median_omega <= 0.05),
+            "no_early_exhaustion": not early,
+        },
+    }
+    return {"summary": summary, "flights": rows, "settings": dataclasses.asdict(s)}
+
+
+def plot(world: dict[str, Any], stats: dict[str, Any], result: dict[str, Any], path: str) -> None:
+    """Planned vs actual cumulative spend of a dozen flights, by mode and supply."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = {r["flight"]: r for r in result["flights"]}
+    chosen: list[int] = []
+    for mode, supply, k in (("even", "over", 4), ("front_loaded", "over", 2),
+                            ("custom", "over", 1), ("asap", "over", 1), ("even", "under", 2),
+                            ("front_loaded", "under", 1), ("custom", "under", 1)):
+        chosen += [r["flight"] for r in result["flights"]
+                   if r["mode"] == mode and r["supply"] == supply][:k]
+    fig, axes = plt.subplots(3, 4, figsize=(16, 10), sharex=True)
+    hours = np.arange(25)
+    for ax, fid in zip(axes.flat, chosen):
+        r = rows[fid]
+        actual = np.concatenate([[0], np.cumsum(stats["spent"].get(fid, np.zeros(24)))])
+        plan = np.concatenate([[0], stats["plans"].get(fid) or [0] * 24])
+        ax.plot(hours, plan, "--", color="#888", label="plan")
+        ax.plot(hours, actual, color="#1f6feb", label="actual")
+        ax.axhline(r["budget"], color="#d1242f", lw=0.8, label="daily cap")
+        omega_text = "" if r["omega"] is None else f", Ω {r['omega']:.1%}"
+        ax.set_title(f"#{fid} {r['mode']}, {r['supply']}-supplied\n"
+                     f"util {r['utilization']:.1%}{omega_text}", fontsize=9)
+        ax.tick_params(labelsize=8)
+    for ax in axes.flat[len(chosen):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel("hour of the day (UTC)", fontsize=8)
+    summary = result["summary"]
+    fig.suptitle(f"Simulated day: {summary['flights']} flights, {summary['page_views']:,} page "
+                 f"views; max overspend {summary['max_overspend']:.2%}, median Ω "
+                 f"{(summary['median_omega_paced'] or 0):.1%}", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def simulate(data_dir: str, s: Settings) -> dict[str, Any]:
+    if os.path.exists(os.path.join(data_dir, "control.sqlite3")):
+        raise SystemExit(f"adserver simulate: {data_dir} already holds a store; "
+                         "give an empty --data-dir")
+    os.makedirs(data_dir, exist_ok=True)
+    rng = np.random.default_rng(s.seed)
+    day0 = dt.datetime.fromisoformat(s.date).replace(tzinfo=dt.UTC).timestamp()
+    world = build_world(data_dir, s, rng)
+    seed_history(data_dir, world, s, day0, rng)
+    set_budgets(data_dir, world, s, rng)
+    stats = asyncio.run(run_day(data_dir, world, s, day0, rng))
+    result = report(world, stats, s)
+    if s.report:
+        with open(s.report, "w") as out:
+            json.dump(result, out, indent=1)
+    if s.plot:
+        plot(world, stats, result, s.plot)
+    return result

@@ -1,0 +1,52 @@
+"""`adserver simulate` on a short day: the pacing invariants hold through the real decision
+path, event logs, aggregator and controller (the full-size targets are a benchmark, in
+BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from adserver.control import pacing
+from adserver.simulate import Settings, simulate
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("sim")
+    settings = Settings(flights=14, requests=4000, workers=2, interval=600.0, seed=3,
+                        plot=str(root / "pacing.png"), report=str(root / "report.json"),
+                        progress=False)
+    result = simulate(str(root / "data"), settings)
+    result["root"] = root
+    return result
+
+
+def test_the_day_ran_without_errors(day: dict) -> None:
+    s = day["summary"]
+    assert s["errors"] == 0 and s["page_views"] > 3000 and s["flights"] == 14
+    assert Path(day["root"] / "pacing.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (day["root"] / "report.json").stat().st_size > 0
+
+
+def test_spend_never_exceeds_the_cap_plus_one_allowance_per_worker(day: dict) -> None:
+    workers = day["settings"]["workers"]
+    for f in day["flights"]:
+        one = f["bid"] / 1000 if f["rate"] == "cpm" else f["bid"]  # one decision's cost
+        allowance = max(f["budget"] * pacing.ALLOWANCE_SHARE, one)
+        assert f["spent"] <= f["budget"] + workers * allowance + 1e-9, f
+
+
+def test_throttles_stay_in_bounds_and_move_the_right_way(day: dict) -> None:
+    for f in day["flights"]:
+        assert 0.0 <= f["min_throttle"] <= 1.0
+    over = [f for f in day["flights"] if f["supply"] == "over" and f["mode"] != "asap"]
+    # over-supplied paced flights were held back at some point...
+    assert sum(f["min_throttle"] < 0.9 for f in over) >= len(over) // 2
+    # ...and under-supplied ones end the day at full throttle, or at their cap
+    for f in day["flights"]:
+        if f["supply"] == "under":
+            assert f["final_throttle"] == 1.0 or f["utilization"] >= 0.99, f
+    # asap flights are never throttled
+    assert all(f["min_throttle"] == 1.0 for f in day["flights"] if f["mode"] == "asap")
