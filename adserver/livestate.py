@@ -4,10 +4,11 @@ Keys:
 - `paused`: msgpack list of flight ids that must not serve now (a cap reached).
 - `throttle`: msgpack `[[flight id, p], ...]`, the pacing throttle of each flight below 1:
   the probability that it enters a request's auctions (adserver/control/pacing.py).
-- `grants`: msgpack `{"n": grant number, "flights": [[flight id, allowance, unit cost], ...]}`,
-  the hard-cap allowance each worker may commit per controller interval for flights near a
-  cap (in the cap's ledger units: nano-units of spend, or impressions or clicks) and the most
-  one decision can cost. A worker starts counting again at each new grant number.
+- `grants`: msgpack `{"n": grant number, "lead": worker number, "flights": [[flight id,
+  allowance, unit cost, lead allowance], ...]}`, the hard-cap allowance each worker may
+  commit per controller interval for flights near a cap (in the cap's ledger units: nano-units
+  of spend, or impressions or clicks), the most one decision can cost, and what the lead
+  worker gets instead. A worker starts counting again at each new grant number.
 - `u:<network id>:<user key>`: msgpack `[[level, id, unix time], ...]`, the user's counted
   impressions within the longest frequency-cap window, for the flights, campaigns and
   advertisers that carry a frequency cap (level 0 flight, 1 campaign, 2 advertiser).

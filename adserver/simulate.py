@@ -60,6 +60,7 @@ PAGES = {  # page: (share of page views, zone, [(placement, ad type, winners)])
 MODES = (("even", 0.70), ("front_loaded", 0.15), ("custom", 0.05), ("asap", 0.10))
 BUSINESS_HOURS = [0.0] * 8 + [1.0] * 12 + [0.0] * 4
 RENDER = 0.95  # share of decisions whose impression pixel fires
+CTR = {"sponsored": (0.015, 0.05), "native": (0.005, 0.015), "banner": (0.002, 0.008)}
 CVR = 0.08  # purchases per click
 ADMIN_KEY = "sim-admin-key-0123456789abcdef"
 
@@ -173,7 +174,7 @@ def build_world(data_dir: str, s: Settings, rng: np.random.Generator) -> dict[st
             make("ads", flight_id=fid, creative_id=creative,
                  **({"product_id": product} if kind == "product" else {}))
             flights.append(SimFlight(id=fid, group=group, mode=mode, rate=rate, bid=bid,
-                                     ctr=float(rng.uniform(0.004, 0.03)), under=False))
+                                     ctr=float(rng.uniform(*CTR[ad_type])), under=False))
             i += 1
     store.close()
     return {"network": net, "site": site, "zones": zones, "types": types, "flights": flights}

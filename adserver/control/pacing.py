@@ -23,20 +23,20 @@ and leave bids untouched, so the auction stays honest.
 Hard caps. A cap is enforced by the projection in adserver/control/caps.py once the ledger
 reaches it, which lags the decisions. Near a cap (when what remains is within
 NEAR_ALLOWANCES allowances per worker), the controller grants every worker an allowance per
-interval: min(A, remaining / workers), where A is ALLOWANCE_SHARE of the cap. A worker counts
-one decision's largest cost for each decision it makes for the flight (the bid of a CPM
-impression, of a CPC click or CPA conversion; 1 for impression and click caps) and stops
-choosing the flight when the rest of its allowance cannot cover one more. Grants never add up
-to more than the ledger's remainder, so the only delivery the ledger has not yet seen when it
+interval: min(A, remaining / workers), where A is the larger of ALLOWANCE_SHARE of the cap
+and one decision's largest cost (the bid of a CPM impression, of a CPC click or CPA
+conversion; 1 for impression and click caps). A worker counts that cost for each decision it
+makes for the flight and stops choosing the flight when the rest of its allowance cannot
+cover one more. When the even split cannot cover one decision but the remainder can, one
+worker (rotating) gets one decision's worth and the others nothing. Grants never add up to
+more than the ledger's remainder, so the only delivery the ledger has not yet seen when it
 grants is the previous interval's:
 
     delivered <= cap + workers x A
 
 provided the ledger trails the decisions by less than one interval (the aggregator tails the
 logs every 0.1 s). Once the ledger catches up, the remainder is zero, nothing is granted and
-the projection pauses the flight. A flight whose single decision can cost more than an
-allowance (a CPC bid above 0.2 % of its cap) stops within NEAR_ALLOWANCES x workers x A of
-its cap instead of risking a click over it.
+the projection pauses the flight. What can stay unspent is less than one decision's cost.
 """
 
 from __future__ import annotations
@@ -406,7 +406,7 @@ class Pacer:
                 throttles.append([fl.id, round(st.throttle, 6)])
             allowance = self._allowance(fl, today, lifetime, workers)
             if allowance is not None:
-                grants.append([fl.id, allowance[0], allowance[1]])
+                grants.append([fl.id, allowance[0], allowance[1], allowance[3]])
             scale = _scale(metric)
             life_metric = fl.lifetime[0] if fl.lifetime else "spend"
             status[fl.id] = Status(
@@ -425,7 +425,8 @@ class Pacer:
         self.status = status
         with self.env.begin(write=True) as txn:
             txn.put(livestate.THROTTLE, livestate.encode(sorted(throttles)))
-            txn.put(livestate.GRANTS, livestate.encode({"n": self.grant, "flights": grants}))
+            txn.put(livestate.GRANTS, livestate.encode(
+                {"n": self.grant, "lead": self.grant % workers, "flights": grants}))
         return status
 
     def _control(self, st: FlightState, now: float, actual: float, target: float,
@@ -472,9 +473,12 @@ class Pacer:
         return min(goals)
 
     def _allowance(self, fl: _Flight, today: dict, lifetime: dict, workers: int
-                   ) -> tuple[int, int, str] | None:
-        """(allowance per worker, one decision's largest cost, metric) when near a cap."""
-        best: tuple[int, int, str] | None = None
+                   ) -> tuple[int, int, str, int] | None:
+        """(allowance per worker, one decision's largest cost, metric, the lead worker's
+        allowance) when near a cap. A is the larger of ALLOWANCE_SHARE of the cap and one
+        decision's cost; when the even split cannot cover one decision but the remainder can,
+        one worker (the lead, rotating with the grant number) gets one decision's worth."""
+        best: tuple[int, int, str, int] | None = None
         for cap, done in ((fl.daily, today), (fl.lifetime, lifetime)):
             if cap is None:
                 continue
@@ -483,12 +487,13 @@ class Pacer:
             if cost <= 0:
                 continue
             remaining = value - int(done.get(fl.id, {}).get(metric, 0))
-            size = max(1, int(value * ALLOWANCE_SHARE))
+            size = max(int(value * ALLOWANCE_SHARE), cost)
             if remaining > NEAR_ALLOWANCES * workers * size:
                 continue
             grant = max(0, min(size, remaining // workers))
-            if best is None or grant < best[0]:
-                best = (grant, cost, metric)
+            lead = grant if grant >= cost else (cost if remaining >= cost else 0)
+            if best is None or grant + lead < best[0] + best[3]:
+                best = (grant, cost, metric, lead)
         return best
 
     def _delivered_today(self, flights: list[_Flight], now: float) -> dict[int, dict[str, int]]:

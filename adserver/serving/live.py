@@ -19,7 +19,8 @@ from adserver.snapshot.query import EMPTY_F4
 
 
 class LiveView:
-    def __init__(self) -> None:
+    def __init__(self, index: int = 0) -> None:
+        self.index = index  # this worker's number: the grants' lead rotates over them
         self.paused = np.zeros(0, dtype=np.int8)  # per flight row; empty: none paused
         self.throttle = EMPTY_F4  # per flight row; empty: all at 1
         self.grant = -1  # the grant number the allowances below belong to
@@ -53,10 +54,12 @@ class LiveView:
             self.throttle = throttle
         else:
             self.throttle = EMPTY_F4
-        grants = livestate.decode(grants_raw) or {"n": -1, "flights": []}
+        grants = livestate.decode(grants_raw) or {"n": -1, "lead": -1, "flights": []}
         if grants["n"] != self.grant:  # a new interval: count again from the new allowance
             self.grant = grants["n"]
-            self.left = {fid: [int(a), int(cost)] for fid, a, cost in grants["flights"]}
+            lead = grants.get("lead") == self.index
+            self.left = {fid: [int(lead_a if lead else a), int(cost)]
+                         for fid, a, cost, lead_a in grants["flights"]}
         self._rebuild_paused()
 
     def _rebuild_paused(self) -> None:

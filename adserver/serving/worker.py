@@ -43,7 +43,9 @@ class Worker:
         self.events: GroupCommit | None = None
         self.keys_mtime = 0.0
         self.live: Any = None  # live.lmdb, opened after fork
-        self.view = LiveView()  # paused flights, throttles, allowances (live.lmdb)
+        digits = "".join(ch for ch in worker_id if ch.isdigit())
+        # paused flights, throttles, allowances (live.lmdb); w0, w1, ... number the workers
+        self.view = LiveView(int(digits) if digits else 0)
         self.ready = False
         self.tasks: list[asyncio.Task] = []
 

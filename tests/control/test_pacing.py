@@ -172,14 +172,26 @@ def test_allowances_only_near_the_cap_and_never_above_the_remainder(world: World
     world.pacer.step(t + 2)
     with world.env.begin() as txn:
         grants = livestate.decode(txn.get(livestate.GRANTS))
-    (gid, allowance, cost), = grants["flights"]
+    (gid, allowance, cost, lead), = grants["flights"]
     size = int(100e9 * pacing.ALLOWANCE_SHARE)  # 0.20 in nano-units
     assert gid == fid and cost == 2_000_000  # one impression of a 2.00 CPM, in nanos
-    assert allowance == min(size, int(0.5e9) // 2)
+    assert allowance == lead == min(size, int(0.5e9) // 2)
     world.deliver(fid, t, spend=0.5)  # at the cap: nothing more is granted
     world.pacer.step(t + 4)
     with world.env.begin() as txn:
-        assert livestate.decode(txn.get(livestate.GRANTS))["flights"] == [[fid, 0, cost]]
+        assert livestate.decode(txn.get(livestate.GRANTS))["flights"] == [[fid, 0, cost, 0]]
+
+
+def test_a_click_dearer_than_the_split_goes_to_one_worker(world: World) -> None:
+    fid = world.flight(rate_type="cpc", price=1, daily_cap={"metric": "spend", "value": 100})
+    t = MIDNIGHT + 15 * 3600
+    world.deliver(fid, t, spend=98.5)  # 1.50 left: less than a click per worker
+    world.pacer.step(t)
+    with world.env.begin() as txn:
+        grants = livestate.decode(txn.get(livestate.GRANTS))
+    assert grants["flights"] == [[fid, 750_000_000, 1_000_000_000, 1_000_000_000]]
+    # the lead (rotating) may commit one click, the other none: 98.50 + 1.00 <= 100
+    assert grants["lead"] == grants["n"] % 2
 
 
 def test_pacing_status_has_the_plan_and_the_forecast_learns(world: World) -> None:
@@ -213,7 +225,8 @@ def test_worker_view_applies_throttles_and_spends_its_allowance(world: World,
     row = snap.columns["fl_id"].tolist().index(fid)
     with world.env.begin(write=True) as txn:
         txn.put(livestate.THROTTLE, livestate.encode([[fid, 0.25]]))
-        txn.put(livestate.GRANTS, livestate.encode({"n": 7, "flights": [[fid, 5, 2]]}))
+        txn.put(livestate.GRANTS, livestate.encode({"n": 7, "lead": 1,
+                                                    "flights": [[fid, 5, 2, 5]]}))
     view = LiveView()
     reader = world.env  # one process: the writer handle reads too (a worker opens read-only)
     view.refresh(reader, snap)
@@ -225,6 +238,10 @@ def test_worker_view_applies_throttles_and_spends_its_allowance(world: World,
     view.refresh(reader, snap)  # the same grant: still paused
     assert view.paused[row] == 1
     with world.env.begin(write=True) as txn:
-        txn.put(livestate.GRANTS, livestate.encode({"n": 8, "flights": [[fid, 5, 2]]}))
-    view.refresh(reader, snap)
-    assert view.paused.shape[0] == 0 and view.left[fid] == [5, 2]
+        txn.put(livestate.GRANTS, livestate.encode({"n": 8, "lead": 0,
+                                                    "flights": [[fid, 1, 2, 3]]}))
+    view.refresh(reader, snap)  # this worker (0) leads: it gets the lead allowance
+    assert view.paused.shape[0] == 0 and view.left[fid] == [3, 2]
+    other = LiveView(1)
+    other.refresh(reader, snap)  # the other one cannot cover a decision: paused
+    assert other.left[fid] == [1, 2] and other.paused[row] == 1
