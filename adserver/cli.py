@@ -211,6 +211,11 @@ def cmd_simulate(args: argparse.Namespace, config: Config) -> int:
           f"p10 {s['utilization_p10_where_supply_allows']:.2%})")
     print(f"  median slot deviation Ω  {s['median_omega_paced']:.2%}   (target <= 5 %)")
     print(f"  even flights out early   {s['even_exhausted_before_90pct']}       (target 0)")
+    for rate, b in s["by_rate"].items():
+        if b["flights"]:
+            print(f"  {rate.upper()} flights: {b['flights']} paced, median Ω {b['median_omega']:.2%}"
+                  f" (counting-noise floor {b['median_noise_floor']:.2%}), min utilization "
+                  f"{b['min_utilization']:.2%}")
     print("  targets met: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in s["met"].items()))
     return 0
 

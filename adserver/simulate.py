@@ -457,6 +457,11 @@ def report(world: dict[str, Any], stats: dict[str, Any], s: Settings) -> dict[st
         spent = float(hourly.sum())
         cumulative = np.array(stats["plans"].get(f.id) or [0.0] * 24)
         planned = np.diff(np.concatenate([[0.0], cumulative]))
+        # what counting alone costs: hourly spend arrives in events of about `event` each,
+        # so even a perfect plan-follower deviates by about sqrt(planned x event) an hour
+        event = 0.75 * (f.bid / 1000 if f.rate == "cpm" else f.bid)
+        floor = (float(np.sqrt(np.mean(planned * event)) / planned.mean())
+                 if planned.mean() > 0 else math.nan)
         rows.append({
             "flight": f.id, "group": "/".join(f.group), "mode": f.mode, "rate": f.rate,
             "bid": f.bid, "supply": "under" if f.under else "over",
@@ -464,6 +469,7 @@ def report(world: dict[str, Any], stats: dict[str, Any], s: Settings) -> dict[st
             "utilization": round(spent / f.budget, 4) if f.budget else None,
             "overspend": round(max(0.0, spent - f.budget) / f.budget, 4) if f.budget else 0.0,
             "omega": None if f.mode == "asap" else round(omega(hourly, planned), 4),
+            "omega_noise_floor": None if f.mode == "asap" else round(floor, 4),
             "exhausted_at_h": None if f.exhausted_at is None else round(f.exhausted_at, 2),
             "min_throttle": round(min(f.throttles), 4) if f.throttles else 1.0,
             "final_throttle": round(f.throttles[-1], 4) if f.throttles else 1.0,
@@ -476,6 +482,13 @@ def report(world: dict[str, Any], stats: dict[str, Any], s: Settings) -> dict[st
     min_util = float(min(r["utilization"] for r in over)) if over else None
     median_omega = float(np.median([r["omega"] for r in paced])) if paced else None
     bound = s.workers * pacing.ALLOWANCE_SHARE
+    by_rate = {rate: {
+        "flights": len([r for r in paced if r["rate"] == rate]),
+        "median_omega": _median([r["omega"] for r in paced if r["rate"] == rate]),
+        "median_noise_floor": _median([r["omega_noise_floor"] for r in paced
+                                       if r["rate"] == rate]),
+        "min_utilization": _min([r["utilization"] for r in over if r["rate"] == rate])}
+        for rate in ("cpm", "cpc")}
     summary = {
         "flights": len(rows), "under_supplied": len(rows) - len(over),
         "page_views": stats["page_views"], "wall_s": stats["wall_s"],
@@ -486,7 +499,7 @@ def report(world: dict[str, Any], stats: dict[str, Any], s: Settings) -> dict[st
         "min_utilization_where_supply_allows": min_util, "utilization_target": 0.98,
         "utilization_p10_where_supply_allows": float(np.percentile(
             [r["utilization"] for r in over], 10)) if over else None,
-        "median_omega_paced": median_omega, "omega_target": 0.05,
+        "median_omega_paced": median_omega, "omega_target": 0.05, "by_rate": by_rate,
         "even_exhausted_before_90pct": len(early),
         "met": {
             "overspend": bool(worst_over <= 0.01),
@@ -496,6 +509,14 @@ def report(world: dict[str, Any], stats: dict[str, Any], s: Settings) -> dict[st
         },
     }
     return {"summary": summary, "flights": rows, "settings": dataclasses.asdict(s)}
+
+
+def _median(xs: list[float]) -> float | None:
+    return float(np.median(xs)) if xs else None
+
+
+def _min(xs: list[float]) -> float | None:
+    return float(min(xs)) if xs else None
 
 
 def plot(world: dict[str, Any], stats: dict[str, Any], result: dict[str, Any], path: str) -> None:

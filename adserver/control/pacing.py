@@ -304,6 +304,7 @@ class Pacer:
         self.last_step = -math.inf
         self._flights_version: tuple[Any, ...] = ()
         self._flights_cache: list[_Flight] = []
+        self._shapes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         with env.begin() as txn:  # resume the throttles of a previous run
             for fid, p in livestate.decode(txn.get(livestate.THROTTLE)) or []:
                 self.state[fid] = FlightState(throttle=float(p))
@@ -384,13 +385,18 @@ class Pacer:
             goal, metric = self._goal(fl, now, midnight, today, lifetime)
             done = today.get(fl.id, {})
             actual = float(done.get(metric, 0)) if metric else 0.0
-            traffic, trust = self.forecast.day(fl.network_id, fl.sites, fl.zones, weekday)
-            weights = hour_weights(fl.mode, traffic, fl.curve,
-                                   fl.allowed[weekday * 24:(weekday + 1) * 24])
+            key = (fl.id, midnight, self.forecast.loaded_at, self._flights_version)
+            shape = self._shapes.get(key)
+            if shape is None:  # the day's shape changes with the forecast or the flight only
+                traffic, trust = self.forecast.day(fl.network_id, fl.sites, fl.zones, weekday)
+                weights = hour_weights(fl.mode, traffic, fl.curve,
+                                       fl.allowed[weekday * 24:(weekday + 1) * 24])
+                curve = plan_curve(weights, midnight, fl.start, fl.end, fl.mode)
+                shape = self._shapes[key] = (traffic, trust, weights, curve)
+            traffic, trust, weights, curve = shape
             plan = None
             hourly: list[float] = []
             if goal is not None and fl.mode != "asap":
-                curve = plan_curve(weights, midnight, fl.start, fl.end, fl.mode)
                 frac = at(curve, midnight, now, fl.start, fl.end, fl.mode, weights)
                 ahead = at(curve, midnight, now + max(HORIZON_S, 2 * self.interval), fl.start,
                            fl.end, fl.mode, weights)
@@ -422,6 +428,8 @@ class Pacer:
         for fid in list(self.state):
             if fid not in status:
                 del self.state[fid]
+        if len(self._shapes) > 2 * len(flights) + 100:  # old days, forecasts or versions
+            self._shapes.clear()
         self.status = status
         with self.env.begin(write=True) as txn:
             txn.put(livestate.THROTTLE, livestate.encode(sorted(throttles)))
