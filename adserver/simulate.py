@@ -381,12 +381,14 @@ async def run_day(data_dir: str, world: dict[str, Any], s: Settings, day0: float
             status = pacer.step(t0)
             for w in workers:
                 w._read_live()
-            for fid in live.paused:
-                f = by_id.get(fid)
-                if f is not None and f.exhausted_at is None:
-                    f.exhausted_at = (t0 - day0) / 3600
             for fid, st in status.items():
-                by_id[fid].throttles.append(st.throttle)
+                f = by_id[fid]
+                f.throttles.append(st.throttle)
+                # out of budget: paused at the cap, or less than one more decision left
+                one = f.bid / 1000 if f.rate == "cpm" else f.bid
+                if f.exhausted_at is None and (fid in live.paused
+                                               or st.actual >= f.budget - one):
+                    f.exhausted_at = (t0 - day0) / 3600
             # the shoppers of this interval, in small concurrent batches
             hour = int((t0 - day0) // 3600)
             want = rng.poisson(s.requests * TRAFFIC[hour] * s.interval / 3600)
