@@ -204,8 +204,8 @@ def cmd_simulate(args: argparse.Namespace, config: Config) -> int:
     s = result["summary"]
     print(f"simulated {s['page_views']:,} page views over {s['flights']} flights "
           f"({s['under_supplied']} under-supplied) in {s['wall_s']} s; {s['errors']} errors")
-    print(f"  max overspend            {s['max_overspend']:.2%}   (target <= 1 %; bound "
-          f"{s['allowance_bound']})")
+    print(f"  max overspend (billed)   {s['max_overspend']:.2%}   (target <= 1 %)")
+    print(f"  max delivered over cap   {s['max_delivered_over_cap']:.2%}   (shown, not billed)")
     util = s["min_utilization_where_supply_allows"]
     print(f"  min utilization (supply) {util:.2%}   (target >= 98 %; "
           f"p10 {s['utilization_p10_where_supply_allows']:.2%})")

@@ -11,12 +11,18 @@ the live state (adserver/control/caps.py).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import math
 import os
+import time
 from collections import defaultdict
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from adserver.control import attribution
+from adserver.control.caps import local_midnight_hour
 from adserver.control.store import Store
 from adserver.events.segment import read_records
 
@@ -27,7 +33,7 @@ EVENT_VIEWABLE, EVENT_CONVERSION = 40, 3
 RATE_CPM, RATE_CPC = 1, 2
 STAT_COLUMNS = ("requests", "filled", "impressions", "viewable", "clicks", "conversions",
                 "other_events", "invalid_impressions", "invalid_clicks", "spend_nanos",
-                "gmv_micros")
+                "gmv_micros", "over_cap_nanos")
 
 
 def hour_of(ts: float) -> str:
@@ -37,15 +43,84 @@ def hour_of(ts: float) -> str:
 class Batch:
     """The effects of one pass, accumulated in memory and written at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, bill: Callable[[float, int, int], tuple[int, int]] | None = None):
         self.stats: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.flights: set[int] = set()
         self.users: set[tuple[int, str]] = set()
+        self.bill = bill  # (event time, flight, spend) -> (billed, over the cap)
 
     def add(self, ts: float, keys: tuple, **counts: int) -> None:
+        spend = counts.get("spend_nanos")
+        if spend and self.bill is not None and keys[5]:
+            counts["spend_nanos"], over = self.bill(ts, keys[5], spend)
+            if over:
+                counts["over_cap_nanos"] = over
         row = self.stats[(hour_of(ts), *keys)]
         for name, value in counts.items():
             row[name] += value
+
+
+class Billing:
+    """Billing stops at a spend cap: the event that crosses a flight's daily (network time
+    zone, from the hour holding midnight, as the cap projection counts) or lifetime spend cap
+    is billed what remained, those after it nothing; what was delivered over the cap is kept
+    in `over_cap_nanos`, never charged. Workers stop a flight near its cap (hard-cap
+    allowances, adserver/control/pacing.py), so this is at most a few decisions' worth."""
+
+    REFRESH_S = 1.0
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.caps: dict[int, tuple[int | None, int | None, str]] = {}
+        self.loaded = -math.inf
+        self.spent: dict[tuple[int, str | None], int] = {}
+
+    def begin(self, db: Any) -> None:
+        """Start a batch: re-read the caps now and then, forget the batch's running totals."""
+        now = time.monotonic()
+        if now - self.loaded > self.REFRESH_S:
+            caps = {}
+            for fid, daily, lifetime, tz in db.execute(
+                    "SELECT f.id, f.daily_cap, f.lifetime_cap, n.time_zone FROM flights f"
+                    " JOIN networks n ON n.id = f.network_id"
+                    " WHERE f.daily_cap IS NOT NULL OR f.lifetime_cap IS NOT NULL"):
+                spend = (_spend_cap(daily), _spend_cap(lifetime), tz)
+                if spend[0] is not None or spend[1] is not None:
+                    caps[fid] = spend
+            self.caps, self.loaded = caps, now
+        self.spent = {}
+
+    def bill(self, db: Any, ts: float, flight: int, nanos: int) -> tuple[int, int]:
+        cap = self.caps.get(flight)
+        if cap is None:
+            return nanos, 0
+        daily, lifetime, tz = cap
+        left, keys = None, []
+        for value, since in ((daily, local_midnight_hour(tz, ts)), (lifetime, None)):
+            if value is None:
+                continue
+            key = (flight, since)
+            if key not in self.spent:
+                sql = "SELECT COALESCE(SUM(spend_nanos), 0) FROM stats_hourly WHERE flight_id = ?"
+                params: tuple = (flight,)
+                if since is not None:
+                    sql += " AND hour >= ?"
+                    params = (flight, since)
+                self.spent[key] = db.execute(sql, params).fetchone()[0]
+            keys.append(key)
+            rest = value - self.spent[key]
+            left = rest if left is None else min(left, rest)
+        billed = max(0, min(nanos, left if left is not None else nanos))
+        for key in keys:
+            self.spent[key] += billed
+        return billed, nanos - billed
+
+
+def _spend_cap(raw: str | None) -> int | None:
+    if not raw:
+        return None
+    cap = json.loads(raw)
+    return int(Decimal(str(cap["value"])) * 10**9) if cap["metric"] == "spend" else None
 
 
 class Aggregator:
@@ -53,6 +128,7 @@ class Aggregator:
         self.store = store
         self.root = os.path.join(data_dir, "events")
         self.match = attribution_match
+        self.billing = Billing(store)
 
     # -- reading the logs ------------------------------------------------------------------
 
@@ -64,9 +140,10 @@ class Aggregator:
         """Apply up to `limit` new records in one transaction; None when there were none."""
         if not os.path.isdir(self.root):
             return None
-        batch = Batch()
         n = 0
         with self.store.transaction() as db:
+            self.billing.begin(db)
+            batch = Batch(lambda ts, flight, nanos: self.billing.bill(db, ts, flight, nanos))
             offsets = {(r[0], r[1]): (r[2], r[3]) for r in db.execute(
                 'SELECT worker, stream, segment, "offset" FROM event_offsets')}
             for worker in sorted(os.listdir(self.root)):

@@ -20,23 +20,24 @@ request's auctions) so that it is on plan HORIZON_S from now, moving at most one
 per interval. Workers draw once per flight and request (adserver/snapshot/query.throttle_unit)
 and leave bids untouched, so the auction stays honest.
 
-Hard caps. A cap is enforced by the projection in adserver/control/caps.py once the ledger
-reaches it, which lags the decisions. Near a cap (when what remains is within
+Hard caps. Money first: the aggregator bills up to a spend cap and no further (the event that
+crosses it is billed what remained, later ones nothing; adserver/control/aggregator.Billing).
+Delivery is held at the cap too, although the cap projection (adserver/control/caps.py) only
+sees the ledger, which lags the decisions: near a cap (when what remains is within
 NEAR_ALLOWANCES allowances per worker), the controller grants every worker an allowance per
-interval: min(A, remaining / workers), where A is the larger of ALLOWANCE_SHARE of the cap
-and one decision's largest cost (the bid of a CPM impression, of a CPC click or CPA
-conversion; 1 for impression and click caps). A worker counts that cost for each decision it
-makes for the flight and stops choosing the flight when the rest of its allowance cannot
-cover one more. When the even split cannot cover one decision but the remainder can, one
-worker (rotating) gets one decision's worth and the others nothing. Grants never add up to
-more than the ledger's remainder, so the only delivery the ledger has not yet seen when it
-grants is the previous interval's:
+interval, min(A, remaining / workers), where A is the larger of ALLOWANCE_SHARE of the cap and
+one decision's largest cost (the bid of a CPM impression, of a CPC click or CPA conversion; 1
+for impression and click caps); while anything remains, one worker in turn (the lead) gets
+at least one decision's worth. A worker counts that largest cost for each decision it makes
+for the flight and stops choosing the flight when nothing is left. Grants add up to at most
+the ledger's remainder plus one decision, so what the ledger has not yet seen when it grants
+is the previous interval's, and
 
-    delivered <= cap + workers x A
+    delivered <= cap + workers x (A + one decision's cost)
 
 provided the ledger trails the decisions by less than one interval (the aggregator tails the
-logs every 0.1 s). Once the ledger catches up, the remainder is zero, nothing is granted and
-the projection pauses the flight. What can stay unspent is less than one decision's cost.
+logs every 0.1 s); billed spend never exceeds the cap. Once the ledger catches up the
+remainder is zero, nothing is granted and the projection pauses the flight.
 """
 
 from __future__ import annotations
@@ -484,8 +485,8 @@ class Pacer:
                    ) -> tuple[int, int, str, int] | None:
         """(allowance per worker, one decision's largest cost, metric, the lead worker's
         allowance) when near a cap. A is the larger of ALLOWANCE_SHARE of the cap and one
-        decision's cost; when the even split cannot cover one decision but the remainder can,
-        one worker (the lead, rotating with the grant number) gets one decision's worth."""
+        decision's cost; while anything remains, one worker (the lead, rotating with the
+        grant number) gets at least one decision's worth of it."""
         best: tuple[int, int, str, int] | None = None
         for cap, done in ((fl.daily, today), (fl.lifetime, lifetime)):
             if cap is None:
@@ -499,7 +500,7 @@ class Pacer:
             if remaining > NEAR_ALLOWANCES * workers * size:
                 continue
             grant = max(0, min(size, remaining // workers))
-            lead = grant if grant >= cost else (cost if remaining >= cost else 0)
+            lead = max(grant, min(cost, max(0, remaining)))
             if best is None or grant + lead < best[0] + best[3]:
                 best = (grant, cost, metric, lead)
         return best

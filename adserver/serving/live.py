@@ -64,8 +64,8 @@ class LiveView:
 
     def _rebuild_paused(self) -> None:
         pause = [self._rows[f] for f in self._cap_paused if f in self._rows]
-        pause += [self._rows[f] for f, (left, cost) in self.left.items()
-                  if left < cost and f in self._rows]
+        pause += [self._rows[f] for f, (left, _cost) in self.left.items()
+                  if left <= 0 and f in self._rows]
         if pause:
             paused = np.zeros(len(self._rows), dtype=np.int8)
             paused[pause] = 1
@@ -74,14 +74,16 @@ class LiveView:
             self.paused = np.zeros(0, dtype=np.int8)
 
     def charge(self, flight_ids: list[int]) -> None:
-        """Count decisions made for flights under an allowance; a flight whose allowance
-        cannot cover one more decision is paused in this worker until the next grant."""
+        """Count decisions made for flights under an allowance (each at its largest cost); a
+        flight with nothing left is paused in this worker until the next grant. The decision
+        that spends the last of an allowance may cost more than what was left: billing stops
+        at the cap (adserver/control/aggregator.Billing)."""
         for fid in flight_ids:
             entry = self.left.get(fid)
             if entry is None:
                 continue
             entry[0] -= entry[1]
-            if entry[0] < entry[1]:
+            if entry[0] <= 0:
                 row = self._rows.get(fid)
                 if row is None:
                     continue

@@ -182,7 +182,7 @@ def test_allowances_only_near_the_cap_and_never_above_the_remainder(world: World
         assert livestate.decode(txn.get(livestate.GRANTS))["flights"] == [[fid, 0, cost, 0]]
 
 
-def test_a_click_dearer_than_the_split_goes_to_one_worker(world: World) -> None:
+def test_a_click_dearer_than_the_split_goes_to_a_lead_worker(world: World) -> None:
     fid = world.flight(rate_type="cpc", price=1, daily_cap={"metric": "spend", "value": 100})
     t = MIDNIGHT + 15 * 3600
     world.deliver(fid, t, spend=98.5)  # 1.50 left: less than a click per worker
@@ -190,8 +190,12 @@ def test_a_click_dearer_than_the_split_goes_to_one_worker(world: World) -> None:
     with world.env.begin() as txn:
         grants = livestate.decode(txn.get(livestate.GRANTS))
     assert grants["flights"] == [[fid, 750_000_000, 1_000_000_000, 1_000_000_000]]
-    # the lead (rotating) may commit one click, the other none: 98.50 + 1.00 <= 100
-    assert grants["lead"] == grants["n"] % 2
+    assert grants["lead"] == grants["n"] % 2  # the lead rotates with the grant number
+    world.deliver(fid, t, spend=1.4)  # 0.10 left: the lead still gets it, up to a click
+    world.pacer.step(t + 2)
+    with world.env.begin() as txn:
+        grants = livestate.decode(txn.get(livestate.GRANTS))
+    assert grants["flights"] == [[fid, 50_000_000, 1_000_000_000, 100_000_000]]
 
 
 def test_pacing_status_has_the_plan_and_the_forecast_learns(world: World) -> None:
@@ -231,9 +235,10 @@ def test_worker_view_applies_throttles_and_spends_its_allowance(world: World,
     reader = world.env  # one process: the writer handle reads too (a worker opens read-only)
     view.refresh(reader, snap)
     assert view.throttle[row] == 0.25 and view.paused.shape[0] == 0
-    view.charge([fid])  # 5 - 2 = 3 left: one more fits
+    view.charge([fid])  # 5 - 2 = 3 left
+    view.charge([fid])  # 1 left: one more decision may spend it (billing stops at the cap)
     assert view.paused.shape[0] == 0
-    view.charge([fid])  # 1 left: less than a decision, paused until the next grant
+    view.charge([fid])  # nothing left: paused until the next grant
     assert view.paused[row] == 1
     view.refresh(reader, snap)  # the same grant: still paused
     assert view.paused[row] == 1
@@ -243,5 +248,36 @@ def test_worker_view_applies_throttles_and_spends_its_allowance(world: World,
     view.refresh(reader, snap)  # this worker (0) leads: it gets the lead allowance
     assert view.paused.shape[0] == 0 and view.left[fid] == [3, 2]
     other = LiveView(1)
-    other.refresh(reader, snap)  # the other one cannot cover a decision: paused
-    assert other.left[fid] == [1, 2] and other.paused[row] == 1
+    other.refresh(reader, snap)
+    assert other.left[fid] == [1, 2] and other.paused.shape[0] == 0
+    other.charge([fid])
+    assert other.paused[row] == 1
+    with world.env.begin(write=True) as txn:
+        txn.put(livestate.GRANTS, livestate.encode({"n": 9, "lead": 0,
+                                                    "flights": [[fid, 0, 2, 0]]}))
+    view.refresh(reader, snap)  # at the cap: nothing granted, paused from the start
+    assert view.paused[row] == 1
+
+
+def test_billing_stops_at_a_spend_cap(world: World) -> None:
+    """The aggregator bills the event that crosses a cap what remained, later ones nothing,
+    and keeps what was delivered over the cap apart (real segment log, real aggregator)."""
+    from adserver.control.aggregator import Aggregator
+    from adserver.events.segment import SegmentWriter
+
+    fid = world.flight(daily_cap={"metric": "spend", "value": "0.010"})  # 2.00 CPM
+    log = SegmentWriter(f"{world.root}/events/w0", "events")
+    t = MIDNIGHT + 9 * 3600
+    for i in range(7):  # 7 impressions x 0.002 = 0.014 delivered
+        log.append({"t": "imp", "id": f"i:r{i}:1", "ts": t + i, "ev": 1, "bot": False,
+                    "req": f"r{i}", "ad": 1, "flight": fid, "creative": 1, "campaign": 1,
+                    "advertiser": 1, "div": "d", "price": 2_000_000, "rate": 1, "user": f"u{i}",
+                    "botf": 0, "site": world.site, "zone": world.zone, "network": world.net})
+    log.close()
+    aggregator = Aggregator(world.store, world.root)
+    while aggregator.run_once() is not None:
+        pass
+    spend, over, imps = world.store.read(
+        "SELECT SUM(spend_nanos), SUM(over_cap_nanos), SUM(impressions) FROM stats_hourly"
+        " WHERE flight_id = ?", (fid,))[0]
+    assert imps == 7 and spend == 10_000_000 and over == 4_000_000
