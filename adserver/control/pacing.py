@@ -232,7 +232,6 @@ class FlightState:
     delivered: float = 0.0
     exposure: float = 0.0
     last_actual: float = 0.0
-    last_imps: float = 0.0
     last_t: float = 0.0
     day: float = 0.0  # local midnight the counters belong to
 
@@ -382,7 +381,7 @@ class Pacer:
             st = self.state.setdefault(fl.id, FlightState())
             midnight, weekday = local_day(fl.time_zone, now)
             if st.day != midnight:  # a new local day: the counters start again
-                st.day, st.last_actual, st.last_imps, st.last_t = midnight, 0.0, 0.0, now
+                st.day, st.last_actual, st.last_t = midnight, 0.0, now
             goal, metric = self._goal(fl, now, midnight, today, lifetime)
             done = today.get(fl.id, {})
             actual = float(done.get(metric, 0)) if metric else 0.0
