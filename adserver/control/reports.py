@@ -20,7 +20,8 @@ from adserver.validation import FieldError, Invalid
 
 DIMENSIONS = ("network", "site", "zone", "advertiser", "campaign", "flight", "ad", "creative")
 SUMS = ("requests", "filled", "impressions", "viewable", "clicks", "conversions",
-        "invalid_impressions", "invalid_clicks", "spend_nanos", "gmv_micros")
+        "invalid_impressions", "invalid_clicks", "spend_nanos", "gmv_micros",
+        "over_cap_nanos")
 NANO, MICRO = Decimal(10**9), Decimal(10**6)
 CENTS = Decimal("0.000001")
 
@@ -97,6 +98,7 @@ def run(store: Store, who: Principal, params: dict[str, Any]) -> list[dict[str, 
             if values["requests"] else None,
             invalid_impressions=values["invalid_impressions"],
             invalid_clicks=values["invalid_clicks"],
+            delivered_over_cap=(Decimal(values["over_cap_nanos"]) / NANO).quantize(CENTS),
         )
         out.append(row)
     return out

@@ -4,6 +4,7 @@ moving the right way in bounded steps, hard-cap allowances, and what a worker re
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -281,3 +282,10 @@ def test_billing_stops_at_a_spend_cap(world: World) -> None:
         "SELECT SUM(spend_nanos), SUM(over_cap_nanos), SUM(impressions) FROM stats_hourly"
         " WHERE flight_id = ?", (fid,))[0]
     assert imps == 7 and spend == 10_000_000 and over == 4_000_000
+    from adserver.control import reports
+
+    rows = reports.run(world.store, ADMIN, reports.parse({"group_by": "flight",
+                                                          "interval": "none"}))
+    mine = [r for r in rows if r["flight_id"] == fid]
+    assert mine[0]["spend"] == Decimal("0.010000")
+    assert mine[0]["delivered_over_cap"] == Decimal("0.004000")
