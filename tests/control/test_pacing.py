@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adserver import livestate
-from adserver.control import pacing
+from adserver.control import pacing, plans
 from adserver.control.auth import Principal
 from adserver.control.repo import Repository
 from adserver.control.schema import SPECS
@@ -83,39 +83,39 @@ def world(tmp_path: Any) -> World:
 
 
 def test_even_plan_follows_the_default_curve_and_the_flight_dates() -> None:
-    w = pacing.hour_weights("even", pacing.DEFAULT_DIURNAL, [], np.ones(24))
-    at = [pacing.planned_fraction(w, MIDNIGHT, MIDNIGHT + h * 3600, 0, np.inf, "even")
+    w = plans.hour_weights("even", pacing.DEFAULT_DIURNAL, [], np.ones(24))
+    at = [plans.planned_fraction(w, MIDNIGHT, MIDNIGHT + h * 3600, 0, np.inf, "even")
           for h in range(25)]
     assert at[0] == 0.0 and at[24] == pytest.approx(1.0)
     assert all(b >= a for a, b in zip(at, at[1:]))
     assert at[12] == pytest.approx(float(pacing.DEFAULT_DIURNAL[:12].sum()))
     # a flight that starts at noon plans the whole goal into the afternoon
     noon = MIDNIGHT + 12 * 3600
-    assert pacing.planned_fraction(w, MIDNIGHT, noon, noon, np.inf, "even") == 0.0
-    assert pacing.planned_fraction(w, MIDNIGHT, MIDNIGHT + 86400, noon, np.inf,
+    assert plans.planned_fraction(w, MIDNIGHT, noon, noon, np.inf, "even") == 0.0
+    assert plans.planned_fraction(w, MIDNIGHT, MIDNIGHT + 86400, noon, np.inf,
                                    "even") == pytest.approx(1.0)
-    front = pacing.planned_fraction(w, MIDNIGHT, noon, 0, np.inf, "front_loaded")
+    front = plans.planned_fraction(w, MIDNIGHT, noon, 0, np.inf, "front_loaded")
     assert front > at[12] and front == pytest.approx(1 - (1 - at[12]) ** 2)
 
 
 def test_custom_curve_and_dayparts_shape_the_plan() -> None:
     curve = [0.0] * 24
     curve[9] = curve[10] = 1.0  # everything between 9:00 and 11:00
-    w = pacing.hour_weights("custom", pacing.DEFAULT_DIURNAL, curve, np.ones(24))
-    assert pacing.planned_fraction(w, MIDNIGHT, MIDNIGHT + 9.5 * 3600, 0, np.inf,
+    w = plans.hour_weights("custom", pacing.DEFAULT_DIURNAL, curve, np.ones(24))
+    assert plans.planned_fraction(w, MIDNIGHT, MIDNIGHT + 9.5 * 3600, 0, np.inf,
                                    "custom") == pytest.approx(0.25)
     allowed = np.zeros(24)
     allowed[18:22] = 1  # dayparted to the evening: an even plan waits for it
-    w = pacing.hour_weights("even", pacing.DEFAULT_DIURNAL, [], allowed)
-    assert pacing.planned_fraction(w, MIDNIGHT, MIDNIGHT + 18 * 3600, 0, np.inf,
+    w = plans.hour_weights("even", pacing.DEFAULT_DIURNAL, [], allowed)
+    assert plans.planned_fraction(w, MIDNIGHT, MIDNIGHT + 18 * 3600, 0, np.inf,
                                    "even") == 0.0
 
 
 def test_behind_plan_speeds_up_ahead_of_plan_slows_down(world: World) -> None:
     slow, fast = world.flight(name="under"), world.flight(name="over")
     t = MIDNIGHT + 10 * 3600
-    w = pacing.hour_weights("even", pacing.DEFAULT_DIURNAL, [], np.ones(24))
-    plan = 100 * pacing.planned_fraction(w, MIDNIGHT, t, 0, np.inf, "even")
+    w = plans.hour_weights("even", pacing.DEFAULT_DIURNAL, [], np.ones(24))
+    plan = 100 * plans.planned_fraction(w, MIDNIGHT, t, 0, np.inf, "even")
     for flight, share in ((slow, 0.2), (fast, 2.0)):  # 20 % and 200 % of the plan so far
         world.deliver(flight, t - 60, spend=plan * share)
     first = world.pacer.step(t)  # the controller starts from full throttle
