@@ -90,7 +90,6 @@ class SimFlight:
     ctr: float  # ground truth
     under: bool  # budgeted above what its supply can deliver
     budget: float = 0.0
-    natural: float = 0.0  # the spend its share of the slots should cost
     exhausted_at: float | None = None  # hours into the day
     throttles: list[float] = dataclasses.field(default_factory=list)
 
@@ -204,8 +203,8 @@ def seed_history(data_dir: str, world: dict[str, Any], s: Settings, day0: float,
 
 
 def page_views(world: dict[str, Any], rng: np.random.Generator, n: int
-               ) -> list[tuple[str, dict[str, Any]]]:
-    """`n` decision requests: (page, Kevel request body)."""
+               ) -> list[dict[str, Any]]:
+    """`n` decision requests (Kevel request bodies) of pages drawn by their shares."""
     names = list(PAGES)
     p = np.array([PAGES[k][0] for k in names])
     out = []
@@ -216,7 +215,7 @@ def page_views(world: dict[str, Any], rng: np.random.Generator, n: int
              "zoneIds": [world["zones"][zone]], "adTypes": [world["types"][t]],
              **({"count": c} if c > 1 else {})} for div, t, c in placements],
             "user": {"key": f"shopper-{int(rng.integers(0, 50_000)):05d}"}}
-        out.append((page, body))
+        out.append(body)
     return out
 
 
@@ -258,8 +257,7 @@ def set_budgets(data_dir: str, world: dict[str, Any], s: Settings,
                 imps = 0.6 * min(total * weights[i] / top, views[group])
             # an impression costs about 3/4 of the bid at second price
             per_imp = 0.75 * (f.bid / 1000 if f.rate == "cpm" else f.bid * f.ctr)
-            f.natural = imps * per_imp
-            f.budget = max(1.0, round(f.natural, 2))
+            f.budget = max(1.0, round(imps * per_imp, 2))
             repo.update(SPECS["flights"], who, f.id,
                         {"daily_cap": {"metric": "spend", "value": f"{f.budget:.2f}"}})
     store.close()
@@ -398,7 +396,7 @@ async def run_day(data_dir: str, world: dict[str, Any], s: Settings, day0: float
                 sim.t = t0 + s.interval * b / max(1, len(views))
                 await asyncio.gather(*(shopper(clients[int(rng.integers(0, len(clients)))],
                                                world, body, by_id, rng, n + j, errors)
-                                       for j, (_, body) in enumerate(batch)))
+                                       for j, body in enumerate(batch)))
                 n += len(batch)
             stats["steps"] += 1
             if s.progress and step % max(1, steps // 24) == 0:
@@ -419,7 +417,6 @@ async def run_day(data_dir: str, world: dict[str, Any], s: Settings, day0: float
     stats["errors"] = errors[:20]
     stats["error_count"] = len(errors)
     stats["plans"] = {fid: st.hourly_plan for fid, st in final.items()}
-    stats["bound_per_worker"] = {}
     spent = _hourly_spend(store, day0)
     stats["over_cap"] = {fid: float(v.sum()) for fid, v in
                          _hourly_spend(store, day0, "over_cap_nanos").items()}

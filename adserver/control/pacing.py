@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from adserver import livestate
-from adserver.control.plans import Forecast, at, hour_weights, local_day, plan_curve
+from adserver.control.plans import Forecast, at, bend, even_curve, hour_weights, local_day
 from adserver.control.schema import SPECS, from_row
 from adserver.control.store import Store
 
@@ -272,20 +272,20 @@ class Pacer:
                 traffic, trust = self.forecast.day(fl.network_id, fl.sites, fl.zones, weekday)
                 weights = hour_weights(fl.mode, traffic, fl.curve,
                                        fl.allowed[weekday * 24:(weekday + 1) * 24])
-                curve = plan_curve(weights, midnight, fl.start, fl.end, fl.mode)
-                shape = self._shapes[key] = (traffic, trust, weights, curve)
-            traffic, trust, weights, curve = shape
+                curve = even_curve(weights, midnight, fl.start, fl.end)
+                shape = self._shapes[key] = (traffic, trust, curve)
+            traffic, trust, curve = shape
             plan = None
             hourly: list[float] = []
             if goal is not None and fl.mode != "asap":
-                frac = at(curve, midnight, now, fl.start, fl.end, fl.mode, weights)
-                ahead = at(curve, midnight, now + max(HORIZON_S, 2 * self.interval), fl.start,
-                           fl.end, fl.mode, weights)
+                frac = bend(at(curve, midnight, now, fl.start, fl.end), fl.mode)
+                ahead = bend(at(curve, midnight, now + max(HORIZON_S, 2 * self.interval),
+                                fl.start, fl.end), fl.mode)
                 plan = goal * frac
                 hour = min(23, int((now - midnight) // 3600))
                 level = 24.0 * float(traffic[hour]) * float(fl.allowed[weekday * 24 + hour])
                 st.throttle = self._control(st, now, actual, goal * ahead, level)
-                hourly = (goal * curve[1:]).tolist()
+                hourly = (goal * bend(curve[1:], fl.mode)).tolist()
             else:
                 st.throttle = 1.0
                 st.last_actual, st.last_t = actual, now

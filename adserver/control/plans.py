@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import zoneinfo
+from typing import Any
 
 import numpy as np
 
@@ -31,46 +32,38 @@ def hour_weights(mode: str, traffic: np.ndarray, custom: list[float], allowed: n
     return w / w.sum() if w.sum() > 0 else w
 
 
-def plan_curve(weights: np.ndarray, midnight: float, start: float, end: float, mode: str
-               ) -> np.ndarray:
-    """The planned share of today's goal delivered by each hour boundary (25 points, 0 at
-    midnight): the hourly weights spread evenly within each hour, restricted to [start, end)
-    of the flight and renormalised; front-loaded bends the even curve to 1 - (1 - x)^2."""
+def even_curve(weights: np.ndarray, midnight: float, start: float, end: float) -> np.ndarray:
+    """The share of today's goal planned by each hour boundary (25 points, 0 at midnight):
+    the hourly weights spread evenly within each hour, restricted to [start, end) of the
+    flight and renormalised."""
     edges = midnight + np.arange(25) * 3600.0
     lo, hi = np.maximum(edges[:-1], start), np.minimum(edges[1:], end)
     live = weights * np.clip(hi - lo, 0.0, 3600.0) / 3600.0
     total = float(live.sum())
     if total <= 0.0:
         return np.ones(25)
-    cum = np.concatenate([[0.0], np.cumsum(live) / total])
-    if mode == "front_loaded":
-        cum = 1.0 - (1.0 - cum) ** 2
-    return np.minimum(cum, 1.0)
+    return np.minimum(np.concatenate([[0.0], np.cumsum(live) / total]), 1.0)
+
+
+def bend(x: Any, mode: str) -> Any:
+    """A front-loaded plan is ahead of the even one: 1 - (1 - even)^2; others are as is."""
+    return 1.0 - (1.0 - x) ** 2 if mode == "front_loaded" else x
+
+
+def at(curve: np.ndarray, midnight: float, t: float, start: float, end: float) -> float:
+    """The even curve's value at time `t`: linear over the part of the hour the flight is
+    live."""
+    h = min(23, int((min(max(t, midnight), midnight + 86400.0) - midnight) // 3600.0))
+    lo, hi = max(midnight + h * 3600.0, start), min(midnight + (h + 1) * 3600.0, end)
+    frac = 0.0 if hi <= lo else min(1.0, max(0.0, (min(t, hi) - lo) / (hi - lo)))
+    return float(curve[h] + (curve[h + 1] - curve[h]) * frac)
 
 
 def planned_fraction(weights: np.ndarray, midnight: float, t: float, start: float, end: float,
                      mode: str) -> float:
-    """Share of today's goal planned to be delivered by time `t` (see plan_curve; linear
-    within an hour for even and custom plans)."""
-    return at(plan_curve(weights, midnight, start, end, mode), midnight, t, start, end, mode,
-              weights)
-
-
-def at(curve: np.ndarray, midnight: float, t: float, start: float, end: float, mode: str,
-       weights: np.ndarray) -> float:
-    """The plan curve's value at time `t`."""
-    x = (min(max(t, midnight), midnight + 86400.0) - midnight) / 3600.0
-    h = min(23, int(x))
-    if mode != "front_loaded":
-        # within the hour, delivery is planned over the part of it the flight is live
-        lo, hi = max(midnight + h * 3600.0, start), min(midnight + (h + 1) * 3600.0, end)
-        frac = 0.0 if hi <= lo else min(1.0, max(0.0, (min(t, hi) - lo) / (hi - lo)))
-        return float(curve[h] + (curve[h + 1] - curve[h]) * frac)
-    even = plan_curve(weights, midnight, start, end, "even")
-    lo, hi = max(midnight + h * 3600.0, start), min(midnight + (h + 1) * 3600.0, end)
-    frac = 0.0 if hi <= lo else min(1.0, max(0.0, (min(t, hi) - lo) / (hi - lo)))
-    e = even[h] + (even[h + 1] - even[h]) * frac
-    return float(1.0 - (1.0 - e) ** 2)
+    """Share of today's goal planned to be delivered by time `t`."""
+    return float(bend(at(even_curve(weights, midnight, start, end), midnight, t, start, end),
+                      mode))
 
 
 class Forecast:

@@ -99,12 +99,9 @@ def build(config: Config, worker: Worker) -> Starlette:
         explain = may_explain(snap, config, request.headers.get("x-adzerk-explain"))
         base = base_url(request)
         view = worker.view
-        rows = snap.columns["fl_id"].shape[0]
         ctx = pipeline.Context(clock.now(), base, explain, worker.signer, worker.rng,
-                               view.paused if view.paused.shape[0] == rows else snap.no_pause,
-                               worker.live, config.max_candidates,
-                               view.throttle if view.throttle.shape[0] == rows else None,
-                               view if view.left else None)
+                               view.paused_for(snap), worker.live, config.max_candidates,
+                               view.throttle_for(snap), view if view.left else None)
         try:
             response, record = pipeline.decide(snap, req, ctx)
         except BadRequest as e:

@@ -62,6 +62,17 @@ class LiveView:
                          for fid, a, cost, lead_a in grants["flights"]}
         self._rebuild_paused()
 
+    def paused_for(self, snap: Snapshot) -> np.ndarray:
+        """The paused mask if it covers `snap`'s flight rows (a request may still run on the
+        snapshot before a swap), else the snapshot's empty one."""
+        return self.paused if self.paused.shape[0] == snap.columns["fl_id"].shape[0] \
+            else snap.no_pause
+
+    def throttle_for(self, snap: Snapshot) -> np.ndarray | None:
+        """The throttles if they cover `snap`'s flight rows, else None (all at 1)."""
+        return self.throttle if self.throttle.shape[0] == snap.columns["fl_id"].shape[0] \
+            else None
+
     def _rebuild_paused(self) -> None:
         pause = [self._rows[f] for f in self._cap_paused if f in self._rows]
         pause += [self._rows[f] for f, (left, _cost) in self.left.items()

@@ -99,8 +99,7 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
             used.add(d)
         if ctx.budget is not None and made:  # near a hard cap: count against the allowance
             ctx.budget.charge([d.flight_id for d in made])
-            if ctx.budget.paused.shape[0] == snap.columns["fl_id"].shape[0]:
-                ctx.paused = ctx.budget.paused
+            ctx.paused = ctx.budget.paused_for(snap)
         decisions[div] = (made or None) if plan.count > 1 else (made[0] if made else None)
         record_placements.append([
             div, sum(len(x) for x in lists),
