@@ -1,4 +1,4 @@
-"""The `adserver` command: control, serve, run, demo, seed, keys, simulate."""
+"""The `adserver` command: control, serve, run, demo, seed, keys, simulate, products."""
 
 from __future__ import annotations
 
@@ -95,6 +95,18 @@ def parser() -> argparse.ArgumentParser:
     p = ksub.add_parser("revoke", help="revoke a key by its key id")
     _common(p)
     p.add_argument("key_id")
+
+    products = sub.add_parser("products", help="load a catalog file through the management API")
+    psub = products.add_subparsers(dest="products_command", required=True, metavar="ACTION")
+    p = psub.add_parser("import", help="upsert the products of a JSON Lines or CSV file")
+    _common(p), _control(p)
+    p.add_argument("file", help="a .jsonl or .csv file (format: adserver/catalog_import.py)")
+    p.add_argument("--network", type=int, required=True, help="the catalog's network id")
+    p.add_argument("--format", choices=["jsonl", "csv"], help="default: from the file name")
+    p.add_argument("--api", help="management API URL (default: from --api-host/--api-port)")
+    p.add_argument("--key", help="an admin API key (default: ADSERVER_API_KEY or the "
+                   "configured admin key)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     return top
 
 
@@ -341,6 +353,24 @@ def cmd_keys(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_products(args: argparse.Namespace, config: Config) -> int:
+    from adserver import catalog_import
+
+    key = args.key or os.environ.get("ADSERVER_API_KEY") or config.admin_key
+    if not key:
+        print("adserver products import: give --key (or ADSERVER_API_KEY)", file=sys.stderr)
+        return 2
+    api = args.api or f"http://{config.api_host}:{config.api_port}"
+    try:
+        summary = catalog_import.run(args.file, args.network, api, key, args.format,
+                                     progress=not args.quiet)
+    except catalog_import.CatalogFileError as e:
+        print(f"adserver products import: {e}", file=sys.stderr)
+        return 1
+    print(summary.text())
+    return 1 if summary.rows and not summary.upserted else 0
+
+
 COMMANDS = {
     "control": cmd_control,
     "serve": cmd_serve,
@@ -350,4 +380,5 @@ COMMANDS = {
     "seed": cmd_seed,
     "keys": cmd_keys,
     "simulate": cmd_simulate,
+    "products": cmd_products,
 }

@@ -18,7 +18,7 @@ from adserver.validation import FieldError, Invalid, convert
 
 ENV_PREFIX = "ADSERVER_"
 # Variables with the prefix that are not settings.
-ENV_NOT_SETTINGS = {"ADSERVER_CONFIG", "ADSERVER_DEBUG_BUILD"}
+ENV_NOT_SETTINGS = {"ADSERVER_CONFIG", "ADSERVER_DEBUG_BUILD", "ADSERVER_API_KEY"}
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 

@@ -235,3 +235,55 @@ class Ad(Entity, kw_only=True):
     weight: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 100
     relevancy_score: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
     is_active: bool = True
+
+
+# ---- catalog ---------------------------------------------------------------------------
+
+ProductId = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+MAX_VECTOR_DIM = 4096
+CATEGORY_SEPARATOR = " > "
+
+
+class Product(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A product of a network's catalog, keyed by the retailer's id (SKU).
+
+    `category` is the path from the root, as a list or as one string separated by " > "; each
+    level is a category a request may name. `vector`, when given, is the product's embedding
+    in the space of the network's embedding model (indexes/README.md, "Embedding models"):
+    its length must be the model's dimension. `data` is shown to the storefront with the ad.
+    """
+
+    id: ProductId
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+    brand: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    category: list[Annotated[str, msgspec.Meta(min_length=1, max_length=200)]] | str = []
+    price: Money
+    available: bool = True
+    image_url: Url = ""
+    url: Url = ""
+    vector: Annotated[list[float], msgspec.Meta(min_length=2, max_length=MAX_VECTOR_DIM)] | None = None
+    data: dict[str, Any] = {}
+
+    def path(self) -> list[str]:
+        """The category path as a list of levels."""
+        if isinstance(self.category, str):
+            return [c.strip() for c in self.category.split(">") if c.strip()]
+        return [c.strip() for c in self.category if c.strip()]
+
+    def check(self) -> list[FieldError]:
+        errors = []
+        path = self.path()
+        if len(path) > 10:
+            errors.append(FieldError("category", "at most 10 levels"))
+        if any(len(c) > 200 for c in path):
+            errors.append(FieldError("category", "a level is longer than 200 characters"))
+        if self.vector is not None:
+            import math
+
+            if not all(math.isfinite(x) for x in self.vector):
+                errors.append(FieldError("vector", "every component must be a finite number"))
+            elif not any(self.vector):
+                errors.append(FieldError("vector", "must not be all zeros"))
+        if len(msgspec.json.encode(self.data)) > 8192:
+            errors.append(FieldError("data", "at most 8192 bytes of JSON"))
+        return errors

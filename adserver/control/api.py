@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from adserver.control import auth, openapi
+from adserver.control import auth, openapi, products
 from adserver.control import reports as report_queries
 from adserver.control.auth import Authenticator, Principal
 from adserver.control.repo import MAX_LIMIT, Forbidden, NotFound, Repository
@@ -63,6 +63,7 @@ class ManagementApi:
         self.pacer = pacer  # adserver/control/pacing.Pacer, when the controller runs here
         self.on_change = on_change
         self.repo = Repository(store)
+        self.catalog = products.Catalog(store)
         self.auth = Authenticator(store, bootstrap_key)
         self.max_body = max_body_bytes
 
@@ -308,6 +309,60 @@ class ManagementApi:
             "hourly_plan": [round(x, 9) for x in st.hourly_plan],
             "hourly_actual": cumulative, "forecast_trust": round(st.forecast_trust, 3)})
 
+    # -- the catalog --------------------------------------------------------------------
+
+    def product_routes(self) -> list[Route]:
+        catalog = self.catalog
+
+        def network(request: Request) -> int:
+            raw = request.path_params["network_id"]
+            if not raw.isdigit() or len(raw) > 18:
+                raise ApiError(404, "not_found", f"no network {raw!r}")
+            return int(raw)
+
+        async def list_(request: Request, who: Principal) -> Response:
+            q = request.query_params
+            errors: list[FieldError] = []
+            unknown = set(q) - {"limit", "cursor", "brand", "category"}
+            errors += [FieldError(k, "not a filter of this list") for k in sorted(unknown)]
+            limit = _int_param(q.get("limit", "100"), "limit", 1, products.MAX_LIMIT, errors)
+            if errors:
+                raise Invalid(errors)
+            items, nxt = await run_in_threadpool(catalog.list, who, network(request), limit,
+                                                 q.get("cursor"), q.get("brand"),
+                                                 q.get("category"))
+            return json_response({"data": items, "next_cursor": nxt})
+
+        async def batch(request: Request, who: Principal) -> Response:
+            body = convert(products.BatchRequest, await self.body(request))
+            result = await run_in_threadpool(catalog.batch, who, network(request),
+                                             body.products, body.delete)
+            return json_response(result)
+
+        async def get(request: Request, who: Principal) -> Response:
+            return json_response(await run_in_threadpool(
+                catalog.get, who, network(request), request.path_params["product_id"]))
+
+        async def put(request: Request, who: Principal) -> Response:
+            body = await self.body(request)
+            out, created = await run_in_threadpool(
+                catalog.put, who, network(request), request.path_params["product_id"], body)
+            return json_response(out, 201 if created else 200)
+
+        async def delete(request: Request, who: Principal) -> Response:
+            return json_response(await run_in_threadpool(
+                catalog.delete, who, network(request), request.path_params["product_id"]))
+
+        base = "/v1/networks/{network_id}/products"
+        one = base + "/{product_id:path}"
+        return [
+            Route(base, self.handler(list_), methods=["GET"]),
+            Route(base, self.handler(batch), methods=["POST"]),
+            Route(one, self.handler(get), methods=["GET"]),
+            Route(one, self.handler(put), methods=["PUT"]),
+            Route(one, self.handler(delete), methods=["DELETE"]),
+        ]
+
     # -- the app ------------------------------------------------------------------------
 
     def app(self) -> Starlette:
@@ -323,6 +378,7 @@ class ManagementApi:
             Route("/v1/reports", self.handler(self.reports), methods=["GET"]),
             Route("/v1/flights/{id}/pacing", self.handler(self.pacing), methods=["GET"]),
         ]
+        routes.extend(self.product_routes())
         for spec in SPECS.values():
             routes.extend(self.entity_routes(spec))
 

@@ -11,7 +11,9 @@ import msgspec
 
 from adserver import __version__
 from adserver.control.auth import KeyInfo, Principal
+from adserver.control.products import BatchRequest, BatchResult, ProductOut
 from adserver.control.schema import SPECS
+from adserver.entities import Product
 
 REF = "#/components/schemas/{name}"
 
@@ -52,7 +54,8 @@ ERRORS = {
 @functools.cache
 def document() -> dict[str, Any]:
     """The whole OpenAPI 3.1 document (built once)."""
-    types: list[Any] = [Error, KeyInfo, Principal]
+    types: list[Any] = [Error, KeyInfo, Principal, Product, ProductOut, BatchRequest,
+                        BatchResult]
     for spec in SPECS.values():
         types += [spec.struct, spec.out]
     _, components = msgspec.json.schema_components(types, ref_template=REF)
@@ -146,6 +149,42 @@ def document() -> dict[str, Any]:
                            "learned (0-1)",
                 "operationId": "get_flight_pacing",
                 "responses": {"200": _json({"type": "object"}, "Pacing state"), **ERRORS}}}
+    net_param = {"name": "network_id", "in": "path", "required": True,
+                 "schema": {"type": "integer"}}
+    pid_param = {"name": "product_id", "in": "path", "required": True,
+                 "schema": {"type": "string"}, "description": "the retailer's product id"}
+    tag = ["products"]
+    paths["/v1/networks/{network_id}/products"] = {
+        "parameters": [net_param],
+        "get": {"tags": tag, "summary": "List a network's catalog in product id order "
+                "(filters: brand, category = any level of the path)",
+                "operationId": "list_products",
+                "parameters": [
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                                "maximum": 1000}},
+                    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                    {"name": "brand", "in": "query", "schema": {"type": "string"}},
+                    {"name": "category", "in": "query", "schema": {"type": "string"}}],
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "data": {"type": "array", "items": _ref("ProductOut")},
+                    "next_cursor": {"type": ["string", "null"]}}}, "A page"), **ERRORS}},
+        "post": {"tags": tag, "summary": "Create or replace up to 1000 products and delete "
+                 "ids, in one transaction; bad products are reported one by one and the good "
+                 "ones kept", "operationId": "batch_products",
+                 "requestBody": _json(_ref("BatchRequest"), "Batch") | {"required": True},
+                 "responses": {"200": _json(_ref("BatchResult"), "What was written"),
+                               **ERRORS}}}
+    paths["/v1/networks/{network_id}/products/{product_id}"] = {
+        "parameters": [net_param, pid_param],
+        "get": {"tags": tag, "summary": "Get a product", "operationId": "get_product",
+                "responses": {"200": _json(_ref("ProductOut"), "The product"), **ERRORS}},
+        "put": {"tags": tag, "summary": "Create or replace a product",
+                "operationId": "put_product",
+                "requestBody": _json(_ref("Product"), "The product") | {"required": True},
+                "responses": {"200": _json(_ref("ProductOut"), "Replaced"),
+                              "201": _json(_ref("ProductOut"), "Created"), **ERRORS}},
+        "delete": {"tags": tag, "summary": "Delete a product", "operationId": "delete_product",
+                   "responses": {"200": _json(_ref("ProductOut"), "Deleted"), **ERRORS}}}
     paths["/v1/audit"] = {
         "get": {"tags": ["audit"], "summary": "Audit log, newest first",
                 "responses": {"200": _json({"type": "object"}, "Entries"), **ERRORS}}}

@@ -290,7 +290,9 @@ def _write_products(db: Any, rng: random.Random, net: int, brands: list[str], n:
 
     bar = tqdm(total=n, desc="products", unit="row", disable=not progress, leave=False)
     for chunk in _chunks(rows(), 20000):
-        db.executemany("INSERT INTO products VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", chunk)
+        db.executemany("INSERT INTO products (network_id, id, title, brand, category,"
+                       " price_micros, available, image_url, updated_at)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", chunk)
         bar.update(len(chunk))
     bar.close()
     return by_brand
