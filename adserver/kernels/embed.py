@@ -1,0 +1,61 @@
+"""Text embedding kernel (Numba). Twin: adserver/kernels/embed_ref.py.
+
+`embed` turns a text's feature ids (with repeats) into a unit vector: each distinct id gets
+the weight (1 + ln count) x idf[id] x the mean of its occurrences' kind weights, the rows of
+`matrix` are summed with those weights, and the sum is scaled to length 1. Returns the length
+before scaling (0: no feature had a non-zero row, and `out` is all zeros).
+
+`dot_rows` scores candidates: the dot product of `query` with each of `rows` of `vectors`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def embed(ids, kind_w, idf, matrix, out):
+    n = ids.shape[0]
+    d = matrix.shape[1]
+    for j in range(d):
+        out[j] = 0.0
+    if n == 0:
+        return 0.0
+    order = np.argsort(ids, kind="mergesort")
+    i = 0
+    while i < n:
+        b = ids[order[i]]
+        count = 0
+        kw = 0.0
+        k = i
+        while k < n and ids[order[k]] == b:
+            count += 1
+            kw += kind_w[order[k]]
+            k += 1
+        w = (1.0 + math.log(count)) * idf[b] * (kw / count)
+        for j in range(d):
+            out[j] += w * matrix[b, j]
+        i = k
+    norm = 0.0
+    for j in range(d):
+        norm += out[j] * out[j]
+    norm = math.sqrt(norm)
+    if norm > 0.0:
+        for j in range(d):
+            out[j] /= norm
+    return norm
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def dot_rows(query, vectors, rows, out):
+    d = query.shape[0]
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        s = 0.0
+        if r >= 0:
+            for j in range(d):
+                s += query[j] * vectors[r, j]
+        out[i] = s
