@@ -16,7 +16,7 @@ def _market(n: int) -> tuple:
     return (np.arange(n, dtype=np.int32), np.arange(n, dtype=np.int32),
             rng.choice([1, 2], n).astype(np.int8), rng.integers(100_000, 5_000_000, n),
             rng.uniform(0.001, 0.05, n), rng.uniform(0.0001, 0.005, n), 0.5, 0.1,
-            rng.random(n), 4, True)
+            rng.random(n), 4, True, np.zeros(0), rng.uniform(0.3, 1.0, n))  # with relevance
 
 
 @pytest.mark.parametrize("impl", [auction, auction_ref], ids=["numba", "python"])

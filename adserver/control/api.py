@@ -58,12 +58,14 @@ class ManagementApi:
     """Holds the store, the repository and the authenticator; builds the Starlette app."""
 
     def __init__(self, store: Store, bootstrap_key: str | None, max_body_bytes: int,
-                 on_change: Callable[[], None] = lambda: None, pacer: Any = None):
+                 on_change: Callable[[], None] = lambda: None, pacer: Any = None,
+                 catalog_builder: Any = None):
         self.store = store
+        self.builder = catalog_builder  # adserver/control/catalog.CatalogBuilder, when it runs
         self.pacer = pacer  # adserver/control/pacing.Pacer, when the controller runs here
         self.on_change = on_change
         self.repo = Repository(store)
-        self.catalog = products.Catalog(store)
+        self.catalog = products.Catalog(store, lambda network_id: model_dim(store.path))
         self.auth = Authenticator(store, bootstrap_key)
         self.max_body = max_body_bytes
 
@@ -353,11 +355,29 @@ class ManagementApi:
             return json_response(await run_in_threadpool(
                 catalog.delete, who, network(request), request.path_params["product_id"]))
 
+        async def status(request: Request, who: Principal) -> Response:
+            net = network(request)
+            page, _ = await run_in_threadpool(catalog.list, who, net, 1, None)
+            count = await run_in_threadpool(
+                self.store.read, "SELECT count(*) FROM products WHERE network_id = ?", (net,))
+            built = self.builder.status if self.builder is not None else {}
+            index = built.get("manifest") or {}
+            return json_response({
+                "network_id": net, "products": count[0][0],
+                "index": {"version": built.get("version"), "error": built.get("error"),
+                          "model": index.get("model"), "dim": index.get("dim"),
+                          "sponsored_indexed": index.get("graphs", {}).get(str(net), {}).get(
+                              "count", 0),
+                          "products_indexed": index.get("products"),
+                          "vectors_ignored": index.get("vectors_ignored"),
+                          "build_s": index.get("build_s")}})
+
         base = "/v1/networks/{network_id}/products"
         one = base + "/{product_id:path}"
         return [
             Route(base, self.handler(list_), methods=["GET"]),
             Route(base, self.handler(batch), methods=["POST"]),
+            Route("/v1/networks/{network_id}/catalog", self.handler(status), methods=["GET"]),
             Route(one, self.handler(get), methods=["GET"]),
             Route(one, self.handler(put), methods=["PUT"]),
             Route(one, self.handler(delete), methods=["DELETE"]),
@@ -391,6 +411,24 @@ class ManagementApi:
             )
 
         return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
+
+
+def model_dim(store_path: str) -> int | None:
+    """The dimension of the embedding model new product vectors must match (None: no model
+    yet, any dimension is taken)."""
+    import os
+
+    from adserver.learn import embed
+
+    data_dir = os.path.dirname(store_path)
+    version = embed.current(data_dir)
+    if version is None:
+        return None
+    try:
+        with open(os.path.join(embed.models_dir(data_dir), version, "manifest.json")) as src:
+            return int(msgspec.json.decode(src.read())["dim"])
+    except (OSError, ValueError, KeyError, msgspec.DecodeError):
+        return None
 
 
 def _round(x: float | None) -> float | None:

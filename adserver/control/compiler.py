@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -22,6 +23,7 @@ from adserver.control.store import Store
 from adserver.expr import parse
 from adserver.kernels import auction_ref
 from adserver.snapshot import format as f
+from adserver.snapshot import products as px
 from adserver.snapshot import programs, writer
 from adserver.text import token_ids
 from adserver.wire import kevel
@@ -100,8 +102,25 @@ def read_inputs(store: Store, now: dt.datetime | None = None) -> Inputs:
     )
 
 
-def build(inp: Inputs) -> tuple[dict[str, np.ndarray], dict[bytes, bytes], list[str], dict]:
-    """Columns, catalog entries, expression strings and counts of a snapshot."""
+def product_of(ad: Any, creative: Any) -> str | None:
+    """The product an ad promotes: its own product id, else its creative's."""
+    return ad.product_id or creative.product_id
+
+
+def sponsored(inp: Inputs) -> dict[int, set[str]]:
+    """Network id -> the product ids that serve-eligible ads promote."""
+    out: dict[int, set[str]] = defaultdict(set)
+    for ad in inp.ads:
+        pid = product_of(ad, inp.creatives[ad.creative_id])
+        if pid:
+            out[inp.scope[ad.flight_id][0]].add(pid)
+    return dict(out)
+
+
+def build(inp: Inputs, index: px.ProductIndex | None = None
+          ) -> tuple[dict[str, np.ndarray], dict[bytes, bytes], list[str], dict]:
+    """Columns, catalog entries, expression strings and counts of a snapshot; ads promoting
+    a product are tied to its row in `index` (the product index version the snapshot names)."""
     ads, flights, creatives, priorities = inp.ads, inp.flights, inp.creatives, inp.priorities
     scope = inp.scope
     prio_ids = sorted(priorities)
@@ -161,6 +180,19 @@ def build(inp: Inputs) -> tuple[dict[str, np.ndarray], dict[bytes, bytes], list[
         cols["ad_relevancy"].append(ad.relevancy_score or 0)
         cols["ad_prior_ctr"].append(DEFAULT_PRIOR_CTR)
         cols["ad_prior_cvr"].append(DEFAULT_PRIOR_CVR)
+        pid = product_of(ad, cr)
+        prow = index.row(network_id, pid) if pid and index is not None else -1
+        cols["ad_product"].append(prow)
+        if prow >= 0:  # found by product (retrieval, candidate lists) and by its categories
+            product = index.product(prow)  # type: ignore[union-attr]
+            catalog[b"ap" + ad.id.to_bytes(8, "big")] = msgspec.msgpack.encode(
+                [kevel.encoder.encode(kevel.product_contents(cr, product)),
+                 cr.click_url or product["url"]])
+            posting[f.posting_key("prod", network_id, cr.ad_type_id,
+                                  px.key(network_id, pid))].append(row)  # type: ignore[arg-type]
+            for level in product["category"]:
+                posting[f.posting_key("cat", network_id, cr.ad_type_id,
+                                      f.category_id(level))].append(row)
         key = b"cr" + ad.creative_id.to_bytes(8, "big")
         if key not in catalog:
             catalog[key] = msgspec.msgpack.encode(
@@ -248,11 +280,35 @@ def _meta(store: Store, strings: list[str]) -> dict[str, Any]:
     }
 
 
-def compile_snapshot(store: Store, root: str, now: dt.datetime | None = None) -> str:
-    """Gather, write and publish a new version; returns its name."""
+_indexes: dict[str, px.ProductIndex] = {}
+
+
+def product_index(root: str) -> px.ProductIndex | None:
+    """The published product index (rows and data only), kept open between compiles."""
+    version = px.current(root)
+    if version is None:
+        return None
+    if version not in _indexes:
+        _indexes.clear()
+        _indexes[version] = px.ProductIndex(root, version, graphs=False)
+    return _indexes[version]
+
+
+def compile_snapshot(store: Store, root: str, now: dt.datetime | None = None,
+                     on_sponsored: Callable[[dict[int, set[str]]], None] | None = None) -> str:
+    """Gather, write and publish a new version; returns its name. `on_sponsored` is told
+    which products the eligible ads promote (the catalog builder indexes them)."""
     started = time.perf_counter()
-    arrays, catalog, strings, counts = build(read_inputs(store, now))
+    inp = read_inputs(store, now)
+    index = product_index(root)
+    arrays, catalog, strings, counts = build(inp, index)
+    if on_sponsored is not None:
+        on_sponsored(sponsored(inp))
     meta = _meta(store, strings)
+    if index is not None:
+        meta["products"] = index.version
+        meta["sponsored_ad_types"] = sorted(
+            i for i, t in inp.ad_types.items() if t.format == "sponsored_product")
     counts["compile_ms"] = int((time.perf_counter() - started) * 1000)
     version = writer.write(root, arrays, catalog, meta, counts)
     writer.publish(root, version)

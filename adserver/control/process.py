@@ -1,5 +1,5 @@
 """The control process: the management API over the control store, the publisher that
-compiles a snapshot after every change, the aggregator that counts the workers' logs and
+compiles a snapshot after every change, the catalog builder (product index), the aggregator that counts the workers' logs and
 projects caps and frequency counters into the live state, and the key rotation."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from adserver.config import Config
 from adserver.control.aggregator import Aggregator
 from adserver.control.api import ManagementApi
 from adserver.control.caps import LiveProjector
+from adserver.control.catalog import CatalogBuilder
 from adserver.control.pacing import Pacer
 from adserver.control.publisher import Publisher
 from adserver.control.store import Store
@@ -81,16 +82,20 @@ def run(config: Config, sock: socket.socket | None = None) -> None:
     store = Store(config.data_dir)
     signing.ensure_keys(config.data_dir)
     publisher = Publisher(store, config.data_dir)
+    catalog = CatalogBuilder(store, config.data_dir, publisher.notify)
+    publisher.on_sponsored = catalog.want
     publisher.start()
+    catalog.start()
     aggregate = Aggregation(store, config, publisher)
     threading.Thread(target=aggregate.loop, name="aggregator", daemon=True).start()
     _every(60.0, lambda: signing.rotate(config.data_dir, config.key_rotation_hours * 3600,
                                         config.key_grace_hours * 3600))
     api = ManagementApi(store, config.admin_key, config.max_body_bytes, publisher.notify,
-                        aggregate.pacer)
+                        aggregate.pacer, catalog)
     sock = sock or runtime.bind(config.api_host, config.api_port)
     try:
         runtime.serve(api.app(), sock, "management API", config.log_level)
     finally:
+        catalog.stop()
         publisher.stop()
         store.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from adserver.control.compiler import compile_snapshot
 from adserver.control.store import Store
@@ -20,15 +21,17 @@ MAX_DELAY_S = 0.5
 
 
 class Publisher:
-    def __init__(self, store: Store, data_dir: str):
+    def __init__(self, store: Store, data_dir: str,
+                 on_sponsored: Callable[[dict[int, set[str]]], None] | None = None):
         self.store, self.data_dir = store, data_dir
+        self.on_sponsored = on_sponsored  # the catalog builder learns the sponsored products
         self.changed = threading.Event()
         self.stopping = False
         self.version: str | None = None
         self.thread = threading.Thread(target=self._loop, name="publisher", daemon=True)
 
     def start(self) -> None:
-        self.version = compile_snapshot(self.store, self.data_dir)
+        self.version = compile_snapshot(self.store, self.data_dir, on_sponsored=self.on_sponsored)
         self.thread.start()
 
     def notify(self) -> None:
@@ -49,6 +52,6 @@ class Publisher:
             while time.monotonic() - first < MAX_DELAY_S and self.changed.wait(QUIET_S):
                 self.changed.clear()
             try:
-                self.version = compile_snapshot(self.store, self.data_dir)
+                self.version = compile_snapshot(self.store, self.data_dir, on_sponsored=self.on_sponsored)
             except Exception:
                 log.exception("snapshot compile failed; the previous version keeps serving")

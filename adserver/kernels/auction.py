@@ -6,6 +6,11 @@ tiebreak, then the earlier row) and prices each winner at the least bid that kee
 the next eCPM divided by its own quality plus one cent, capped at its bid, never under the
 floors (the floor alone when nobody follows). Without second pricing a winner pays its bid.
 `min_ecpm` is what a newcomer's eCPM must exceed to win a slot.
+
+Two optional per-candidate arrays (aligned with `rows`; pass shape (0,) for none): `bids`
+replaces the flight's price where it is >= 0 (a matched keyword's bid, in currency units),
+and `boost` multiplies the candidate's quality (relevance^alpha for sponsored products), so
+both its eCPM and its second price (the least bid that keeps its rank) account for it.
 """
 
 from __future__ import annotations
@@ -31,8 +36,10 @@ def quality(rate: int, ctr: float, cvr: float) -> float:
 
 @njit(cache=True, nogil=True)
 def auction(rows, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr,
-            floor_cpm, floor_cpc, tiebreak, k, second_price):
+            floor_cpm, floor_cpc, tiebreak, k, second_price, bids, boost):
     n = rows.shape[0]
+    has_bid = bids.shape[0] == n
+    has_boost = boost.shape[0] == n
     ecpm = np.empty(n, dtype=np.float64)
     bid = np.empty(n, dtype=np.float64)
     q = np.empty(n, dtype=np.float64)
@@ -43,8 +50,10 @@ def auction(rows, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr,
         row = rows[i]
         f = ad_flight[row]
         rate = fl_rate[f]
-        bid[i] = fl_price[f] / 1e6
+        bid[i] = bids[i] if has_bid and bids[i] >= 0.0 else fl_price[f] / 1e6
         q[i] = quality(rate, prior_ctr[row], prior_cvr[row])
+        if has_boost:
+            q[i] *= boost[i]
         ecpm[i] = bid[i] * q[i]
         fbid[i] = floor_cpc if rate == RATE_CPC else 0.0
         if ecpm[i] < floor_cpm or bid[i] < fbid[i]:
@@ -138,7 +147,7 @@ D_REASON, D_ECPM, D_REACHED = range(3)
 @njit(cache=True, nogil=True)
 def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_cvr, ad_weight,
               prio_order, prio_selection, prio_second, prio_floor_cpm, prio_floor_cpc,
-              floor_cpm, floor_cpc, uniforms, k, detail):
+              floor_cpm, floor_cpc, uniforms, k, detail, bids, boost):
     """Fill up to k slots from the candidate rows down the priority waterfall: priorities in
     `prio_order` (tier, then id), each by lottery or auction over its own candidates, with
     the higher of the placement's and the priority's floors (floors in currency units).
@@ -150,8 +159,11 @@ def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_
     its priority row, eCPM, clear price, bid (currency units) and rate type. One array out:
     boxing each returned array costs about a microsecond. When `detail` has shape (3, n)
     (explain), its rows D_* get every candidate's reason code, eCPM and whether its
-    priority was reached; pass shape (3, 0) otherwise."""
+    priority was reached; pass shape (3, 0) otherwise. `bids` and `boost`: as in `auction`,
+    aligned with `rows`, shape (0,) for none."""
     n = rows.shape[0]
+    has_bid = bids.shape[0] == n
+    has_boost = boost.shape[0] == n
     explain = detail.shape[1] == n and n > 0
     tiebreak = uniforms[:n]
     draws = uniforms[n:]
@@ -189,12 +201,15 @@ def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_
                     detail[D_REASON, idx[t]] = r[t]
             for w in winners:
                 f = ad_flight[sub[w]]
+                b = fl_price[f] / 1e6
+                if has_bid and bids[idx[w]] >= 0.0:
+                    b = bids[idx[w]]
                 wins[m, W_ROW] = sub[w]
                 wins[m, W_POS] = idx[w]
                 wins[m, W_PRIO] = pr
                 wins[m, W_ECPM] = 0.0
-                wins[m, W_CLEAR] = fl_price[f] / 1e6
-                wins[m, W_BID] = fl_price[f] / 1e6
+                wins[m, W_CLEAR] = b
+                wins[m, W_BID] = b
                 wins[m, W_RATE] = fl_rate[f]
                 m += 1
         else:
@@ -202,7 +217,8 @@ def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_
             fcpc = max(floor_cpc, prio_floor_cpc[pr])
             winners, clear, e, r, me = auction(
                 sub, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr, fcpm, fcpc,
-                tiebreak[idx], need, prio_second[pr] != 0)
+                tiebreak[idx], need, prio_second[pr] != 0,
+                bids[idx] if has_bid else bids, boost[idx] if has_boost else boost)
             min_ecpm = me
             if explain:
                 for t in range(idx.shape[0]):
@@ -216,7 +232,8 @@ def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_
                 wins[m, W_PRIO] = pr
                 wins[m, W_ECPM] = e[w]
                 wins[m, W_CLEAR] = clear[q]
-                wins[m, W_BID] = fl_price[f] / 1e6
+                wins[m, W_BID] = bids[idx[w]] if has_bid and bids[idx[w]] >= 0.0 \
+                    else fl_price[f] / 1e6
                 wins[m, W_RATE] = fl_rate[f]
                 m += 1
     return wins[:m].copy(), min_ecpm
@@ -227,8 +244,10 @@ def warm() -> None:
     rows = np.zeros(1, dtype=np.int32)
     i32, i8, i64 = np.zeros(1, np.int32), np.ones(1, np.int8), np.ones(1, np.int64)
     f8 = np.ones(1, np.float64)
-    auction(rows, i32, i8, i64, f8, f8, 0.0, 0.0, f8, 1, True)
+    none = np.zeros(0)
+    auction(rows, i32, i8, i64, f8, f8, 0.0, 0.0, f8, 1, True, none, none)
     lottery(rows, i32, f8, 1)
     for detail in (np.zeros((3, 0)), np.zeros((3, 1))):
-        waterfall(rows, i32, i32, i8, i64, f8, f8, i32, i32, i8, i8, f8, f8, 0.0, 0.0,
-                  np.zeros(2), 1, detail)
+        for extra in (none, f8):
+            waterfall(rows, i32, i32, i8, i64, f8, f8, i32, i32, i8, i8, f8, f8, 0.0, 0.0,
+                      np.zeros(2), 1, detail, extra, extra)

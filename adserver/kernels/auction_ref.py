@@ -22,7 +22,7 @@ def quality(rate: int, ctr: float, cvr: float) -> float:
 
 
 def auction(rows, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr,
-            floor_cpm, floor_cpc, tiebreak, k, second_price):
+            floor_cpm, floor_cpc, tiebreak, k, second_price, bids, boost):
     n = len(rows)
     cands = []
     reasons = np.full(n, OUTBID, dtype=np.int8)
@@ -31,7 +31,11 @@ def auction(rows, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr,
         f = int(ad_flight[row])
         rate = int(fl_rate[f])
         bid = fl_price[f] / 1e6
+        if len(bids) == n and bids[i] >= 0:
+            bid = float(bids[i])
         q = quality(rate, float(prior_ctr[row]), float(prior_cvr[row]))
+        if len(boost) == n:
+            q *= float(boost[i])
         ecpm[i] = bid * q
         fbid = floor_cpc if rate == RATE_CPC else 0.0
         if ecpm[i] < floor_cpm or bid < fbid:
@@ -78,8 +82,14 @@ def lottery(rows, ad_weight, uniforms, k):
 
 def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_cvr, ad_weight,
               prio_order, prio_selection, prio_second, prio_floor_cpm, prio_floor_cpc,
-              floor_cpm, floor_cpc, uniforms, k, detail):
+              floor_cpm, floor_cpc, uniforms, k, detail, bids, boost):
     n = len(rows)
+
+    def bid_of(i: int) -> float:
+        if len(bids) == n and bids[i] >= 0:
+            return float(bids[i])
+        return fl_price[ad_flight[rows[i]]] / 1e6
+
     tiebreak, draws = uniforms[:n], uniforms[n:]
     prio = [int(fl_priority[ad_flight[r]]) for r in rows.tolist()]
     reasons = np.full(n, OUTBID, dtype=np.int8)
@@ -89,7 +99,7 @@ def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_
 
     def win(i: int, pr: int, e: float, clear: float) -> tuple:
         f = int(ad_flight[rows[i]])
-        return (int(rows[i]), i, pr, e, clear, fl_price[f] / 1e6, int(fl_rate[f]))
+        return (int(rows[i]), i, pr, e, clear, bid_of(i), int(fl_rate[f]))
 
     drawn, min_ecpm = 0, 0.0
     for pr in prio_order.tolist():
@@ -105,13 +115,13 @@ def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_
             winners, r = lottery(sub, ad_weight, draws[drawn:drawn + need], need)
             drawn += len(winners)  # k draws in all: one per slot filled
             reasons[idx] = r
-            wins += [win(int(idx[w]), pr, 0.0, fl_price[ad_flight[sub[w]]] / 1e6)
-                     for w in winners.tolist()]
+            wins += [win(int(idx[w]), pr, 0.0, bid_of(int(idx[w]))) for w in winners.tolist()]
         else:
             winners, clear, e, r, min_ecpm = auction(
                 sub, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr,
                 max(floor_cpm, prio_floor_cpm[pr]), max(floor_cpc, prio_floor_cpc[pr]),
-                tiebreak[idx], need, prio_second[pr] != 0)
+                tiebreak[idx], need, prio_second[pr] != 0,
+                bids[idx] if len(bids) == n else bids, boost[idx] if len(boost) == n else boost)
             reasons[idx] = r
             ecpm[idx] = e
             wins += [win(int(idx[w]), pr, float(e[w]), float(c))

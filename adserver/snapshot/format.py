@@ -12,7 +12,7 @@ import numpy as np
 
 from adserver.hashing import cross, hash_str
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: ad_product
 
 COLUMNS: dict[str, np.dtype] = {
     # ads
@@ -20,6 +20,7 @@ COLUMNS: dict[str, np.dtype] = {
     "ad_creative": np.dtype(np.int64), "ad_type": np.dtype(np.int64),
     "ad_weight": np.dtype(np.int32), "ad_relevancy": np.dtype(np.int16),
     "ad_prior_ctr": np.dtype(np.float64), "ad_prior_cvr": np.dtype(np.float64),
+    "ad_product": np.dtype(np.int64),  # row in the snapshot's product index, -1: none
     # flights
     "fl_id": np.dtype(np.int64), "fl_campaign": np.dtype(np.int64),
     "fl_advertiser": np.dtype(np.int64), "fl_network": np.dtype(np.int64),
@@ -81,9 +82,17 @@ REASONS = {
 }
 
 
-_KINDS = {k: hash_str(k) for k in ("zone", "site", "all", "kw")}
+_KINDS = {k: hash_str(k) for k in ("zone", "site", "all", "kw", "prod", "cat")}
 
 
 def posting_key(kind: str, network: int, ad_type: int, value: int = 0) -> int:
     """The key of a posting list: (kind, network, ad type, value)."""
     return cross(cross(cross(_KINDS[kind], network), ad_type), value)
+
+
+CATEGORY_SEED = 0x636174
+
+
+def category_id(level: str) -> int:
+    """The id of a category (one level of a product's path), case and spacing folded."""
+    return hash_str(" ".join(level.lower().split()), CATEGORY_SEED)

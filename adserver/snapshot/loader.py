@@ -17,7 +17,10 @@ import numpy as np
 from msgspec import msgpack
 
 from adserver import _targeting
+from adserver.learn import embed
+from adserver.learn.embed import Model
 from adserver.snapshot import format as f
+from adserver.snapshot.products import ProductIndex, ProductIndexError
 from adserver.snapshot.writer import current_version, sha256_file
 
 # LMDB allows one open environment per file and process: Snapshot objects of one version in
@@ -71,8 +74,15 @@ class Snapshot:
             for k, a, b in zip(c["post_key"], c["post_ptr"][:-1], c["post_ptr"][1:])
         }
         self.targeting = _targeting.Targeting(c, self.meta["strings"])
+        # the product index this version was compiled against, and its embedding model
+        self.products: ProductIndex | None = None
+        self.embedder: Model | None = None
+        self.sponsored_ad_types: frozenset[int] = frozenset(self.meta.get("sponsored_ad_types", ()))
+        if self.meta.get("products"):
+            self.products, self.embedder = _product_index(root, self.meta["products"])
         self.no_pause = np.zeros(0, dtype=np.int8)
         self._creatives: dict[int, tuple[bytes, str]] = {}
+        self._ad_contents: dict[int, tuple[bytes, str]] = {}
         # plain-Python copies of the per-priority values read one at a time when responding
         # and explaining (cheaper than numpy scalar access)
         self.prio = {name: c[name].tolist() for name in ("prio_id", "prio_selection")}
@@ -92,6 +102,21 @@ class Snapshot:
         post_rows = self.columns["post_rows"]
         return [post_rows[a:b] for a, b in (self.posting.get(k, (0, 0)) for k in keys) if b > a]
 
+    def contents(self, row: int, creative_id: int) -> tuple[bytes, str]:
+        """(Kevel contents JSON, click URL) of an ad row: its product's when it promotes one
+        the product index holds, else its creative's."""
+        if self.columns["ad_product"][row] < 0:
+            return self.creative(creative_id)
+        ad_id = int(self.columns["ad_id"][row])
+        found = self._ad_contents.get(ad_id)
+        if found is None:
+            raw = self.txn.get(b"ap" + ad_id.to_bytes(8, "big"))
+            if raw is None:
+                raise SnapshotError(f"product contents of ad {ad_id} missing from {self.version}")
+            contents, click = msgpack.decode(raw)
+            found = self._ad_contents[ad_id] = (contents, click)
+        return found
+
     def creative(self, creative_id: int) -> tuple[bytes, str]:
         """(Kevel contents JSON, click URL) of a creative, cached per version."""
         found = self._creatives.get(creative_id)
@@ -102,6 +127,25 @@ class Snapshot:
             contents, click = msgpack.decode(raw)
             found = self._creatives[creative_id] = (contents, click)
         return found
+
+
+_indexes: dict[str, tuple[ProductIndex, Model]] = {}
+
+
+def _product_index(root: str, version: str) -> tuple[ProductIndex, Model]:
+    """A product index version with its HNSW graphs and embedding model, shared by the
+    snapshots that name it (the last two versions stay open)."""
+    found = _indexes.get(version)
+    if found is None:
+        try:
+            index = ProductIndex(root, version)
+            model = embed.load(root, index.model or "")
+        except (ProductIndexError, embed.ModelError) as e:
+            raise SnapshotError(str(e)) from e
+        while len(_indexes) >= 2:
+            _indexes.pop(next(iter(_indexes)))
+        found = _indexes[version] = (index, model)
+    return found
 
 
 def load_current(root: str) -> Snapshot | None:

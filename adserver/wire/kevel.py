@@ -160,3 +160,15 @@ def contents(creative: Any, ad_type: Any | None) -> list[dict[str, Any]]:
         item = {"type": "raw", "template": creative.template or "native", "data": data,
                 "body": creative.body}
     return [item]
+
+
+def product_contents(creative: Any, product: dict[str, Any]) -> list[dict[str, Any]]:
+    """Kevel `contents` of an ad promoting a catalog product: the product's fields (the
+    creative's title and image win when it has them), then its data, then the creative's."""
+    data = {"productId": product["id"], "title": creative.title or product["title"],
+            "imageUrl": creative.image_url or product["image_url"], "brand": product["brand"],
+            "category": product["category"], "price": product["price"],
+            "available": product["available"], "url": product["url"],
+            **product["data"], **creative.data}
+    return [{"type": "raw", "template": creative.template or "product", "data": data,
+             "body": creative.body}]

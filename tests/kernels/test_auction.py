@@ -29,7 +29,18 @@ def markets(draw: st.DrawFn) -> tuple:
             np.array(prices, dtype=np.int64), np.array(ctr, dtype=np.float64),
             np.array(ctr, dtype=np.float64) / 10, draw(st.sampled_from([0.0, 0.5, 2.0])),
             draw(st.sampled_from([0.0, 0.2])), np.array(tiebreak, dtype=np.float64),
-            draw(st.integers(1, 5)), draw(st.booleans()))
+            draw(st.integers(1, 5)), draw(st.booleans()), *draw(extras(n)))
+
+
+@st.composite
+def extras(draw: st.DrawFn, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-candidate bids (-1: the flight's price) and quality boosts, or none."""
+    none = np.zeros(0)
+    bids = np.array(draw(st.lists(st.sampled_from([-1.0, 0.0, 0.3, 2.5]) | st.floats(0, 20),
+                                  min_size=n, max_size=n))) if draw(st.booleans()) else none
+    boost = np.array(draw(st.lists(st.sampled_from([0.0, 0.25, 1.0]) | st.floats(0, 1),
+                                   min_size=n, max_size=n))) if draw(st.booleans()) else none
+    return bids, boost
 
 
 @settings(max_examples=500, deadline=None)
@@ -57,13 +68,16 @@ def test_lottery_matches_twin(weights: list[int], k: int, data: st.DataObject) -
 
 
 def run(prices: list[float], rates: list[int], k: int = 1, floor_cpm: float = 0.0,
-        floor_cpc: float = 0.0, ctr: float = 0.01, second: bool = True) -> tuple:
+        floor_cpc: float = 0.0, ctr: float = 0.01, second: bool = True,
+        bids: list[float] | None = None, boost: list[float] | None = None) -> tuple:
     n = len(prices)
     return kernel.auction(
         np.arange(n, dtype=np.int32), np.arange(n, dtype=np.int32),
         np.array(rates, dtype=np.int8), np.array([int(p * 1e6) for p in prices]),
         np.full(n, ctr), np.full(n, ctr / 10), floor_cpm, floor_cpc,
-        np.linspace(0.9, 0.1, n) if n else np.zeros(0), k, second)
+        np.linspace(0.9, 0.1, n) if n else np.zeros(0), k, second,
+        np.array(bids if bids is not None else [], dtype=np.float64),
+        np.array(boost if boost is not None else [], dtype=np.float64))
 
 
 def test_second_price_is_next_ecpm_plus_a_cent() -> None:
@@ -102,6 +116,18 @@ def test_price_never_above_bid_and_first_price_without_second_pricing() -> None:
     assert clear.tolist() == pytest.approx([5.0])
 
 
+def test_relevance_boost_ranks_and_prices_gsp() -> None:
+    # CPC 1.00 at relevance 0.5 (eCPM 5) loses to CPC 0.80 at relevance 1 (eCPM 8); the
+    # winner pays the least bid that keeps its rank: 5 / (10 x 1) + 0.01
+    winners, clear, ecpm, _, _ = run([1.0, 0.8], [kernel.RATE_CPC] * 2, boost=[0.5, 1.0])
+    assert winners.tolist() == [1] and ecpm.tolist() == pytest.approx([5.0, 8.0])
+    assert clear.tolist() == pytest.approx([0.51])
+    # a keyword bid replaces the flight's price; -1 keeps it
+    winners, clear, ecpm, _, _ = run([1.0, 0.8], [kernel.RATE_CPC] * 2, bids=[2.0, -1.0])
+    assert winners.tolist() == [0] and ecpm.tolist() == pytest.approx([20.0, 8.0])
+    assert clear.tolist() == pytest.approx([0.81])
+
+
 @st.composite
 def waterfalls(draw: st.DrawFn) -> tuple:
     n_prio = draw(st.integers(1, 4))
@@ -128,7 +154,8 @@ def waterfalls(draw: st.DrawFn) -> tuple:
                                    max_size=n_prio))),
             draw(st.sampled_from([0.0, 1.0])), draw(st.sampled_from([0.0, 0.1])),
             np.array(draw(st.lists(st.floats(0, 1), min_size=n, max_size=n))
-                     + draw(st.lists(st.floats(0, 0.999), min_size=k, max_size=k))), k)
+                     + draw(st.lists(st.floats(0, 0.999), min_size=k, max_size=k))), k,
+            draw(extras(n)))
 
 
 @settings(max_examples=400, deadline=None)
@@ -136,11 +163,12 @@ def waterfalls(draw: st.DrawFn) -> tuple:
 def test_waterfall_matches_twin(case: tuple, explain: bool) -> None:
     n = case[0].shape[0]
     got_detail, want_detail = np.zeros((3, n if explain else 0)), np.zeros((3, n if explain else 0))
-    got, got_min = kernel.waterfall(*case, got_detail)
-    want, want_min = twin.waterfall(*case, want_detail)
+    *args, (bids, boost) = case
+    got, got_min = kernel.waterfall(*args, got_detail, bids, boost)
+    want, want_min = twin.waterfall(*args, want_detail, bids, boost)
     assert got.tolist() == want.tolist() and float(got_min) == float(want_min)
     assert got_detail.tolist() == want_detail.tolist()
-    k = case[-1]
+    k = case[-2]
     positions = got[:, kernel.W_POS].astype(int).tolist()
     assert len(got) <= k and len(set(positions)) == len(positions)
     assert got[:, kernel.W_ROW].tolist() == case[0][positions].tolist()

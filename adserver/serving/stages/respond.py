@@ -43,7 +43,7 @@ def decisions(snap: Snapshot, wins: list[Win], plan: Plan, pricing: bool, bot_fi
     event_ids = list(p.event_ids or ())
     out = []
     for i, win in enumerate(wins):
-        contents, dest = snap.creative(creatives[i])
+        contents, dest = snap.contents(win.row, creatives[i])
         fields: list[Any] = [request_id, ad_ids[i], flight_ids[i], creatives[i], campaigns[i],
                              advertisers[i], plan.div, int(round(win.clear * 1_000_000)),
                              win.rate, user_key, int(bot_filter), plan.site_id, zone,

@@ -27,11 +27,14 @@ class Win:
 
 
 NO_DETAIL = np.zeros((3, 0))
+NONE = np.zeros(0)
 
 
 def select(snap: Snapshot, plan: Plan, rows: np.ndarray, rng: np.random.Generator,
-           explain: list[dict[str, Any]] | None) -> tuple[list[Win], float]:
-    """(winners, min eCPM to win the placement's last slot)."""
+           explain: list[dict[str, Any]] | None, boost: np.ndarray = NONE,
+           bids: np.ndarray = NONE) -> tuple[list[Win], float]:
+    """(winners, min eCPM to win the placement's last slot). `boost` (relevance^alpha)
+    and `bids` (keyword bids, -1: the flight's price), when given, align with `rows`."""
     n = rows.shape[0]
     if n == 0:
         return [], 0.0
@@ -42,7 +45,7 @@ def select(snap: Snapshot, plan: Plan, rows: np.ndarray, rng: np.random.Generato
         rows, c["ad_flight"], c["fl_priority"], c["fl_rate"], c["fl_price"], c["ad_prior_ctr"],
         c["ad_prior_cvr"], c["ad_weight"], snap.prio_order, c["prio_selection"],
         c["prio_second"], snap.prio_floor_cpm, snap.prio_floor_cpc, p.floor_price or 0.0,
-        p.floor_cpc or 0.0, rng.random(n + plan.count), plan.count, detail)
+        p.floor_cpc or 0.0, rng.random(n + plan.count), plan.count, detail, bids, boost)
     wins = [Win(int(row), int(prio), ecpm, bid, clear, int(rate))
             for row, _, prio, ecpm, clear, bid, rate in won.tolist()]
     if explain is not None:

@@ -1,0 +1,116 @@
+"""The product index: HNSW recall against brute force, reuse between versions, embedding
+models dropped into the inbox, and vector dimensions checked where they are written."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from adserver.control import catalog
+from adserver.control.auth import Principal
+from adserver.control.products import Catalog
+from adserver.control.store import Store
+from adserver.learn import embed
+from adserver.snapshot import products as px
+from adserver.validation import Invalid
+from tests.learn.test_embed import write_static
+
+ADMIN = Principal(key_id="test", role="admin")
+DIM = 32
+
+
+def clustered(n: int, clusters: int, seed: int = 0) -> np.ndarray:
+    """Unit vectors around `clusters` centres (real embeddings are clustered, not uniform)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, DIM))
+    v = centres[rng.integers(0, clusters, n)] + 0.35 * rng.standard_normal((n, DIM))
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+def world(tmp_path: str, vectors: np.ndarray) -> tuple[Store, str, embed.Model]:
+    data = str(tmp_path)
+    store = Store(data)
+    with store.transaction() as db:
+        db.execute("INSERT INTO networks (id, name, time_zone, archived, created_at,"
+                   " updated_at) VALUES (1, 'n', 'UTC', 0, 'x', 'x')")
+    items = [{"id": f"P{i:06d}", "title": f"product {i}", "price": 1,
+              "category": ["Shop", f"C{i % 7}"], "vector": v.tolist()}
+             for i, v in enumerate(vectors)]
+    cat = Catalog(store)
+    for start in range(0, len(items), 1000):
+        assert not cat.batch(ADMIN, 1, items[start:start + 1000], []).rejected
+    src = write_static(os.path.join(data, "src"), ["word"], np.ones((1, DIM), np.float32))
+    m, w, v = embed.read_static(src)
+    embed.publish(data, embed.write(data, "static", m, w, {}, v))
+    return store, data, catalog.ensure_model(store, data)  # type: ignore[return-value]
+
+
+def test_hnsw_recall_at_10_against_brute_force(tmp_path: str) -> None:
+    both = clustered(20300, 40)
+    vectors, queries = both[:20000], both[20000:]  # queries from the same clusters
+    store, data, model = world(tmp_path, vectors)
+    sponsored = {1: {f"P{i:06d}" for i in range(0, 20000, 2)}}  # half the catalog has ads
+    version = catalog.build(store, data, model, sponsored)
+    index = px.ProductIndex(data, version)
+    assert len(index) == 20000 and index.manifest["graphs"]["1"]["count"] == 10000
+    spons_rows = np.array(sorted(index.row(1, pid) for pid in sponsored[1]))
+    hits = 0
+    for q in queries:
+        rows, sims = index.search(1, q, 10)
+        exact = spons_rows[np.argsort(-(index.vectors[spons_rows] @ q))[:10]]
+        hits += len(set(rows.tolist()) & set(exact.tolist()))
+        assert sims.tolist() == sorted(sims.tolist(), reverse=True)
+        assert sims == pytest.approx(index.vectors[rows] @ q, abs=1e-4)
+    recall = hits / (10 * len(queries))
+    assert recall >= 0.95, recall
+    # every result is a sponsored product of the network
+    assert set(index.search(1, queries[0], 50)[0].tolist()) <= set(spons_rows.tolist())
+    assert index.search(2, queries[0], 10)[0].shape == (0,)
+    p = index.product(index.row(1, "P000007"))
+    assert p["id"] == "P000007" and p["category"] == ["Shop", "C0"] and p["price"] == 1.0
+
+
+def test_unchanged_work_is_reused(tmp_path: str) -> None:
+    store, data, model = world(tmp_path, clustered(500, 5))
+    sponsored = {1: {"P000001", "P000002", "P000003"}}
+    first = px.ProductIndex(data, catalog.build(store, data, model, sponsored))
+    assert first.manifest["reused_vectors"] == 0
+    Catalog(store).put(ADMIN, 1, "P000001", {"title": "renamed", "price": 2,
+                                             "vector": [1.0] * DIM})
+    second = px.ProductIndex(data, catalog.build(store, data, model, sponsored, first))
+    assert second.manifest["reused_vectors"] == 499
+    assert second.vectors[second.row(1, "P000001")] == pytest.approx(
+        np.full(DIM, 1 / np.sqrt(DIM)), rel=1e-6)
+    assert second.manifest["graphs"]["1"]["digest"] != first.manifest["graphs"]["1"]["digest"]
+    third = px.ProductIndex(data, catalog.build(store, data, model, sponsored, second))
+    same = os.stat(os.path.join(third.path, "hnsw-1.bin")).st_ino
+    assert same == os.stat(os.path.join(second.path, "hnsw-1.bin")).st_ino  # hard link
+    assert px.current(data) == third.version
+
+
+def test_inbox_models_are_checked_against_catalog_vectors(tmp_path: str) -> None:
+    store, data, model = world(tmp_path, clustered(50, 2))
+    inbox = catalog.inbox_dir(data)
+    write_static(os.path.join(inbox, "a-wrong-dim"), ["mug", "cup"],
+                 np.ones((2, 16), np.float32))
+    write_static(os.path.join(inbox, "b-good"), ["mug", "cup"], np.eye(2, DIM, dtype=np.float32))
+    before = embed.current(data)
+    published = catalog.take_inbox(store, data)
+    with open(os.path.join(inbox, "a-wrong-dim", "REJECTED.txt")) as src:
+        assert "dimension 16 but catalog products carry vectors of dimension 32" in src.read()
+    assert published is not None and published != before and embed.current(data) == published
+    assert not os.path.exists(os.path.join(inbox, "b-good"))
+    assert catalog.take_inbox(store, data) is None  # the refused one is not retried
+
+
+def test_product_vectors_must_match_the_model(tmp_path: str) -> None:
+    store, data, model = world(tmp_path, clustered(3, 1))
+    cat = Catalog(store, lambda network_id: model.dim)
+    with pytest.raises(Invalid) as e:
+        cat.put(ADMIN, 1, "X", {"title": "x", "price": 1, "vector": [1.0, 2.0]})
+    assert e.value.errors[0].message == "has 2 components; the embedding model has 32"
+    result = cat.batch(ADMIN, 1, [{"id": "Y", "title": "y", "price": 1, "vector": [1.0] * 3}],
+                       [])
+    assert result.upserted == 0 and result.rejected[0].fields[0].field == "vector"
