@@ -57,6 +57,13 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A conversion credits an ad promoting the same product, or any product of its brand."""
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
     """Largest request body accepted; larger ones get 413."""
+    relevance_threshold: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.3
+    """Least relevance (cosine of the query and the product, 0-1) a sponsored product needs
+    to be shown for a search, product or category page."""
+    relevance_alpha: Annotated[float, msgspec.Meta(ge=0, le=10)] = 1.0
+    """Sponsored products rank by bid x pCTR x relevance^alpha (0: relevance only gates)."""
+    retrieval_k: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
+    """Nearest sponsored products retrieved per placement (HNSW)."""
 
     def check(self) -> list[FieldError]:
         errors = []

@@ -230,6 +230,17 @@ def build(inp: Inputs, index: px.ProductIndex | None = None
     score = [(*rank_of_flight[ad.flight_id], row) for row, ad in enumerate(ads)]
     for rows_ in posting.values():
         rows_.sort(key=score.__getitem__)
+    by_product: dict[int, list[int]] = defaultdict(list)
+    for row, prow in enumerate(cols["ad_product"]):
+        if prow >= 0:
+            by_product[prow].append(row)
+    sp_prow = sorted(by_product)
+    arrays_sp = {
+        "sp_prow": np.array(sp_prow, dtype=np.int64),
+        "sp_ptr": np.cumsum([0] + [len(by_product[p]) for p in sp_prow], dtype=np.int64),
+        "sp_rows": np.array([r for p in sp_prow for r in sorted(by_product[p],
+                                                              key=score.__getitem__)],
+                            dtype=np.int32)}
     keys = sorted(posting)
     arrays = {name: np.array(cols[name], dtype=dtype) for name, dtype in f.COLUMNS.items()
               if name in cols}
@@ -251,6 +262,7 @@ def build(inp: Inputs, index: px.ProductIndex | None = None
     arrays["fl_expr_ptr"] = np.array(expr.ptr, dtype=np.int64)
     for i, name in enumerate(("ins_op", "ins_key", "ins_num", "ins_str", "ins_arg")):
         arrays[name] = np.array([ins[i] for ins in expr.val], dtype=f.COLUMNS[name])
+    arrays.update(arrays_sp)
     arrays["post_key"] = np.array(keys, dtype=np.uint64)
     arrays["post_ptr"] = np.cumsum([0] + [len(posting[k]) for k in keys], dtype=np.int64)
     arrays["post_rows"] = np.array([r for k in keys for r in posting[k]], dtype=np.int32)

@@ -152,8 +152,10 @@ def seed(store: Store, scale: Scale, progress: bool = True) -> dict[str, int]:
             cid = (f - 1) % scale.campaigns + 1
             adv = (cid - 1) % len(brands) + 1
             kind = rng.choices(["product", "display", "native", "sponsorship"], [55, 30, 10, 5])[0]
-            flight_kind[f] = (kind, adv)
-            flights.append((f, _flight(rng, kind, cid, brands[adv - 1], today, zone_ids),
+            own = products_by_brand.get(adv, [])
+            cat = rng.choice(own)[1] if own else rng.choice(list(CATEGORIES))
+            flight_kind[f] = (kind, adv, cat)
+            flights.append((f, _flight(rng, kind, cid, brands[adv - 1], today, zone_ids, cat),
                             {"network_id": net, "advertiser_id": adv}))
             bar.update()
         w.put("flights", flights)
@@ -161,13 +163,15 @@ def seed(store: Store, scale: Scale, progress: bool = True) -> dict[str, int]:
         creatives, ads = [], []
         for a in range(1, scale.ads + 1):
             fid = (a - 1) % scale.flights + 1
-            kind, adv = flight_kind[fid]
-            creative = _creative(rng, kind, adv, brands[adv - 1], products_by_brand.get(adv, []))
+            kind, adv, cat = flight_kind[fid]
+            own = products_by_brand.get(adv, [])
+            creative = _creative(rng, kind, adv, brands[adv - 1],
+                                 [p for p, c in own if c == cat] or [p for p, _ in own])
             creatives.append((a, creative, {"network_id": net}))
             ads.append((a, e.Ad(flight_id=fid, creative_id=a, product_id=creative.product_id,
                                 weight=rng.choice([50, 100, 100, 200]),
-                                relevancy_score=rng.randint(100, 1000)
-                                if kind == "product" else None),
+                                relevancy_score=rng.randint(400, 1000)
+                                if kind == "product" and rng.random() < 0.1 else None),
                         {"network_id": net, "advertiser_id": adv}))
             bar.update()
         bar.close()
@@ -195,7 +199,7 @@ def _brands(n: int) -> list[str]:
 
 
 def _flight(rng: random.Random, kind: str, cid: int, brand: str, today: dt.datetime,
-            zone_ids: list[int]) -> e.Flight:
+            zone_ids: list[int], cat: str) -> e.Flight:
     start = today - dt.timedelta(days=rng.randint(0, 30))
     end = today + dt.timedelta(days=rng.randint(7, 90)) if rng.random() < 0.8 else None
     words = brand.split()[0].lower()
@@ -209,11 +213,13 @@ def _flight(rng: random.Random, kind: str, cid: int, brand: str, today: dt.datet
     if rng.random() < 0.1:
         common["dayparts"] = [e.Daypart(start_hour=rng.choice([6, 8, 17]), end_hour=23)]
     if kind == "product":
-        cat = rng.choice(list(CATEGORIES))
+        # half target keywords (manual), half rely on relevance to the query or page (auto)
         leaf = cat.split(" > ")[-1].lower()
         kws = [e.Keyword(text=leaf, match="broad"), e.Keyword(text=words, match="phrase")]
         if rng.random() < 0.3:
             kws.append(e.Keyword(text="cheap", negative=True))
+        if rng.random() < 0.5:
+            kws = [e.Keyword(text="cheap", negative=True)] if rng.random() < 0.3 else []
         return e.Flight(**common, priority_id=2, name=f"{brand} sponsored {leaf}",
                         rate_type="cpc", price=_money(rng, 0.15, 2.5), keywords=kws,
                         daily_cap=e.Cap(metric="spend", value=_money(rng, 20, 500, 0)),
@@ -271,8 +277,8 @@ def _chunks(it: Iterator[Any], size: int) -> Iterator[list[Any]]:
 
 
 def _write_products(db: Any, rng: random.Random, net: int, brands: list[str], n: int,
-                    progress: bool, stamp: str) -> dict[int, list[str]]:
-    by_brand: dict[int, list[str]] = {}
+                    progress: bool, stamp: str) -> dict[int, list[tuple[str, str]]]:
+    by_brand: dict[int, list[tuple[str, str]]] = {}
     cats = list(CATEGORIES)
 
     def rows() -> Iterator[tuple]:
@@ -281,7 +287,7 @@ def _write_products(db: Any, rng: random.Random, net: int, brands: list[str], n:
             cat = rng.choice(cats)
             pid = f"P{i + 1:07d}"
             if len(by_brand.setdefault(adv, [])) < 200:
-                by_brand[adv].append(pid)
+                by_brand[adv].append((pid, cat))
             title = (f"{brands[adv - 1]} {rng.choice(ADJECTIVES)} "
                      f"{rng.choice(CATEGORIES[cat])}, {rng.choice(VARIANTS)}")
             price = int(_money(rng, 1.5, 300) * 1_000_000)
@@ -299,8 +305,9 @@ def _write_products(db: Any, rng: random.Random, net: int, brands: list[str], n:
 
 
 def _write_users(db: Any, rng: random.Random, net: int, scale: Scale,
-                 products_by_brand: dict[int, list[str]], progress: bool, stamp: str) -> None:
-    pool = [p for ps in products_by_brand.values() for p in ps[:20]] or ["P0000001"]
+                 products_by_brand: dict[int, list[tuple[str, str]]], progress: bool,
+                 stamp: str) -> None:
+    pool = [p for ps in products_by_brand.values() for p, _ in ps[:20]] or ["P0000001"]
     enc = msgspec.json.encode
 
     def rows() -> Iterator[tuple]:

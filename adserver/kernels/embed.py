@@ -2,8 +2,10 @@
 
 `embed` turns a text's feature ids (with repeats) into a unit vector: each distinct id gets
 the weight (1 + ln count) x idf[id] x the mean of its occurrences' kind weights, the rows of
-`matrix` are summed with those weights, and the sum is scaled to length 1. Returns the length
-before scaling (0: no feature had a non-zero row, and `out` is all zeros).
+`matrix` are summed with those weights, and the sum is scaled to length 1. Returns the
+coverage: the sum's length before scaling over the length of the weight vector (for an
+orthonormal projection such as LSA's, the share of the text the model's space keeps; a text
+of words the model never saw scores near 0). 0: nothing known, and `out` is all zeros.
 
 `dot_rows` scores candidates: the dot product of `query` with each of `rows` of `vectors`.
 """
@@ -25,6 +27,7 @@ def embed(ids, kind_w, idf, matrix, out):
     if n == 0:
         return 0.0
     order = np.argsort(ids, kind="mergesort")
+    xnorm = 0.0
     i = 0
     while i < n:
         b = ids[order[i]]
@@ -36,6 +39,7 @@ def embed(ids, kind_w, idf, matrix, out):
             kw += kind_w[order[k]]
             k += 1
         w = (1.0 + math.log(count)) * idf[b] * (kw / count)
+        xnorm += w * w
         for j in range(d):
             out[j] += w * matrix[b, j]
         i = k
@@ -46,7 +50,8 @@ def embed(ids, kind_w, idf, matrix, out):
     if norm > 0.0:
         for j in range(d):
             out[j] /= norm
-    return norm
+        return norm / math.sqrt(xnorm)
+    return 0.0
 
 
 @njit(cache=True, nogil=True, fastmath=True)

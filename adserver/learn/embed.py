@@ -68,8 +68,11 @@ def hashed_features(text: str, buckets: int, word_weight: float, gram_weight: fl
 
 
 def product_text(title: str, brand: str, category: list[str]) -> str:
-    """What a product's embedding is computed from."""
-    return " ".join([title, brand, *category])
+    """What a product's embedding is computed from: its title, its brand when the title does
+    not name it (a brand named twice made products of one brand alike across categories), and
+    its category path."""
+    parts = [title] if not brand or brand.lower() in title.lower() else [title, brand]
+    return " ".join([*parts, *category])
 
 
 class Model:
@@ -106,7 +109,7 @@ class Model:
                     toks = tokens(line.strip())
                     if len(toks) == 1:  # a line that is not one word never matches a token
                         self.vocab.setdefault(toks[0], row)
-        self._cache: dict[str, np.ndarray | None] = {}
+        self._cache: dict[str, tuple[np.ndarray | None, float]] = {}
 
     def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(row ids, kind weights) of a text, repeats kept."""
@@ -118,19 +121,33 @@ class Model:
 
     def embed(self, text: str) -> np.ndarray | None:
         """The unit vector of a text (float32), or None when the model knows none of it."""
+        return self._embed(text)[0]
+
+    def _embed(self, text: str) -> tuple[np.ndarray | None, float]:
         ids, kinds = self.features(text)
         out = np.empty(self.dim, dtype=np.float64)
-        norm = kernel.embed(ids, kinds, self.idf, self.matrix, out)
-        return out.astype(np.float32) if norm > 0 else None
+        coverage = kernel.embed(ids, kinds, self.idf, self.matrix, out)
+        if coverage <= 0:
+            return None, 0.0
+        if self.kind == "static":  # rows need not be orthonormal: count known words instead
+            words = len(tokens(text))
+            coverage = ids.shape[0] / words if words else 0.0
+        else:
+            coverage = min(1.0, coverage)
+        return out.astype(np.float32), coverage
 
-    def query(self, text: str) -> np.ndarray | None:
-        """`embed`, cached per text (callers must not modify the array)."""
-        found = self._cache.get(text, False)
-        if found is False:
+    def query(self, text: str) -> tuple[np.ndarray | None, float]:
+        """(unit vector or None, confidence 0-1) of a search text, cached per text (callers
+        must not modify the array). Confidence is the square root of the coverage: how much
+        of the text the model represents (adserver/kernels/embed.py); relevance to a query
+        is cosine x confidence, so a query of unknown words matches nothing well."""
+        found = self._cache.get(text)
+        if found is None:
             if len(self._cache) >= QUERY_CACHE:
                 self._cache.clear()
-            found = self._cache[text] = self.embed(text)
-        return found  # type: ignore[return-value]
+            vec, coverage = self._embed(text)
+            found = self._cache[text] = (vec, coverage ** 0.5)
+        return found
 
 
 # ---- files ---------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Build a `hashed` embedding model from catalog texts (control process only; uses scipy).
 
 TF-IDF over hashed words and character 3-grams (adserver/learn/embed.py), rows scaled to
-length 1, then a rank-`dim` truncated SVD by the randomized range finder (Halko, Martinsson
+length 1, then a rank-`dim` truncated SVD (64, or n/16 but at least 8 for catalogs under
+1,024 products) by the randomized range finder (Halko, Martinsson
 and Tropp 2011: `oversample` extra columns, `power_iters` power iterations). The model's
 matrix is the top right singular vectors (buckets x dim): a text's embedding is its TF-IDF
 row times that matrix, scaled to length 1, which is what the kernel computes.
@@ -74,7 +75,14 @@ def fit(texts: list[str], dim: int = DIM, buckets: int = embed.BUCKETS,
     return matrix, idf.astype(np.float32), settings
 
 
-def build(data_dir: str, texts: list[str], dim: int = DIM, seed: int = 0) -> str:
-    """Fit on `texts`, write the version and return its name (not yet CURRENT)."""
-    matrix, idf, settings = fit(texts, dim=dim, seed=seed)
+def auto_dim(n_texts: int) -> int:
+    """DIM for a real catalog; fewer for a small one, whose few words a 64-dimensional space
+    would keep apart (no generalisation: "earbuds" would not come near "headphones")."""
+    return min(DIM, max(8, n_texts // 16))
+
+
+def build(data_dir: str, texts: list[str], dim: int | None = None, seed: int = 0) -> str:
+    """Fit on `texts`, write the version and return its name (not yet CURRENT). `dim`
+    defaults to `auto_dim` of the catalog size."""
+    matrix, idf, settings = fit(texts, dim=dim or auto_dim(len(texts)), seed=seed)
     return embed.write(data_dir, "hashed", matrix, idf, settings)

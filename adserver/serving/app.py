@@ -63,6 +63,7 @@ def build(config: Config, worker: Worker) -> Starlette:
     decoder = kevel.decoder
     encoder = kevel.encoder
     tally = metrics.TALLY
+    relevance = (config.relevance_threshold, config.relevance_alpha, config.retrieval_k)
     bases: dict[tuple[str, str], str] = {}  # (scheme, Host header) -> tracking URL base
 
     def base_url(request: Request) -> str:
@@ -101,7 +102,8 @@ def build(config: Config, worker: Worker) -> Starlette:
         view = worker.view
         ctx = pipeline.Context(clock.now(), base, explain, worker.signer, worker.rng,
                                view.paused_for(snap), worker.live, config.max_candidates,
-                               view.throttle_for(snap), view if view.left else None)
+                               view.throttle_for(snap), view if view.left else None,
+                               relevance)
         try:
             response, record = pipeline.decide(snap, req, ctx)
         except BadRequest as e:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from adserver import livestate
-from adserver.serving.stages import candidates, eligible, resolve, respond, select
+from adserver.serving.stages import candidates, eligible, resolve, respond, select, sponsored
 from adserver.signing import Signer
 from adserver.snapshot import format as f
 from adserver.snapshot.loader import Snapshot
@@ -28,11 +28,12 @@ class Context:
     """Per-request facts that are not in the body."""
 
     __slots__ = ("now", "base_url", "explain", "signer", "rng", "paused", "live", "limit",
-                 "throttle", "budget")
+                 "throttle", "budget", "relevance")
 
     def __init__(self, now: float, base_url: str, explain: bool, signer: Signer,
                  rng: np.random.Generator, paused: np.ndarray, live: Any, limit: int = 0,
-                 throttle: np.ndarray | None = None, budget: Any = None):
+                 throttle: np.ndarray | None = None, budget: Any = None,
+                 relevance: tuple[float, float, int] = (0.3, 1.0, 50)):
         self.now, self.base_url, self.explain, self.signer, self.rng = (
             now, base_url, explain, signer, rng)
         self.paused = paused  # flight rows a cap paused (empty: none)
@@ -40,6 +41,7 @@ class Context:
         self.limit = limit  # eligible ads taken per posting list (0: all)
         self.throttle = throttle  # pacing throttle per flight row, or None (all at 1)
         self.budget = budget  # the worker's LiveView when it holds hard-cap allowances
+        self.relevance = relevance  # sponsored products: (threshold, alpha, retrieval k)
 
 
 def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
@@ -81,7 +83,13 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
                 explain[div] = {"placement": {"divName": div}, "buckets": [], "rtb_log": [],
                                 "results": [], "error": plan}
             continue
-        lists = candidates.lists(snap, plan, tokens)
+        pctx = sponsored.context(snap, req, plan)
+        active = pctx is not None and pctx.active
+        lists = candidates.lists(snap, plan, tokens, pctx.types if active else ())  # type: ignore[union-attr]
+        matched: list[np.ndarray] = []
+        if active:
+            matched = lists + snap.lists(sponsored.category_keys(plan, pctx))  # type: ignore[arg-type]
+            lists = matched + sponsored.retrieved(snap, plan, pctx, ctx.relevance[2])  # type: ignore[arg-type]
         if ctx.live is not None and snap.columns["fcap_level"].shape[0] and user is not None \
                 and user.key and plan.network_id not in freq_read:
             freq_read.add(plan.network_id)
@@ -90,8 +98,14 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
             q.u_level, q.u_id, q.u_ts = frequency(entry)
         passing, rows, reasons = eligible.run(snap, plan, lists, q, used, ctx.paused,
                                               ctx.explain, ctx.limit)
+        boost = select.NONE
+        gated = None
+        if pctx is not None and passing.shape[0]:
+            passing, boost, dropped, why = sponsored.gate(
+                snap, passing, pctx, matched, ctx.relevance[0], ctx.relevance[1])  # type: ignore[arg-type]
+            gated = (dropped, why)
         fates: list[dict[str, Any]] | None = [] if ctx.explain else None
-        wins, min_ecpm = select.select(snap, plan, passing, ctx.rng, fates)
+        wins, min_ecpm = select.select(snap, plan, passing, ctx.rng, fates, boost)
         made = respond.decisions(snap, wins, plan, bool(req.include_pricing_data),
                                  bool(req.enable_bot_filtering), request_id, user_key,
                                  ctx.base_url, ctx.signer, ctx.now)
@@ -109,7 +123,7 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
             int(plan.zone_ids[0]) if plan.zone_ids.shape[0] else 0, plan.network_id,
         ])
         if ctx.explain:
-            explain[div] = _explain(snap, plan, rows, reasons, fates or [], wins)
+            explain[div] = _explain(snap, plan, rows, reasons, fates or [], wins, gated)
     response = kevel.DecisionResponse(user=kevel.UserKey(key=user_key), decisions=decisions,
                                       explain=explain if ctx.explain else None)
     record = {"t": "d", "id": request_id, "ts": ctx.now, "user": user_key,
@@ -118,9 +132,14 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
 
 
 def _explain(snap: Snapshot, plan: resolve.Plan, rows: np.ndarray, reasons: Any,
-             fates: list[dict[str, Any]], wins: list[select.Win]) -> dict[str, Any]:
+             fates: list[dict[str, Any]], wins: list[select.Win],
+             gated: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
     c = snap.columns
     results = []
+    if gated is not None:  # relevance gate: the filter passed them, so they hold PASS
+        why = dict(zip(gated[0].tolist(), gated[1].tolist()))
+        reasons = np.array([why.get(r, x) if x == f.PASS else x
+                            for r, x in zip(rows.tolist(), reasons.tolist())], dtype=np.int8)
 
     def ids(row: int) -> dict[str, int]:
         fl = int(c["ad_flight"][row])

@@ -121,6 +121,10 @@ class Worker:
         ctx = pipeline.Context(time.time(), "http://warm", True, self.signer, self.rng,
                                np.zeros(0, dtype=np.int8), None)
         pipeline.decide(snap, req, ctx)
+        if snap.embedder is not None and snap.products is not None:  # compile the kernels
+            req.search_term = "warm up"
+            req.placements[0].ad_types = sorted(snap.sponsored_ad_types)[:1] or [1]  # type: ignore[index]
+            pipeline.decide(snap, req, ctx)
         return snap
 
     async def _flush(self) -> None:

@@ -47,6 +47,8 @@ COLUMNS: dict[str, np.dtype] = {
     "prio_id": np.dtype(np.int64), "prio_tier": np.dtype(np.int32),
     "prio_selection": np.dtype(np.int8), "prio_second": np.dtype(np.int8),
     "prio_floor_cpm": np.dtype(np.int64), "prio_floor_cpc": np.dtype(np.int64),
+    # sponsored products: product-index rows that ads promote (sorted), CSR into ad rows
+    "sp_prow": np.dtype(np.int64), "sp_ptr": np.dtype(np.int64), "sp_rows": np.dtype(np.int32),
     # posting lists: sorted keys, CSR into ad rows
     "post_key": np.dtype(np.uint64), "post_ptr": np.dtype(np.int64),
     "post_rows": np.dtype(np.int32),
@@ -70,6 +72,7 @@ MAX_STACK = 64
 PASS, DUPLICATE, DATES, SITE_ZONE, FORCED, BLOCKED = 0, 1, 2, 3, 4, 5
 SEGMENTS, GEO, DAYPART, KEYWORDS, CUSTOM, DEDUPED = 6, 7, 8, 9, 10, 11
 FLOOR, OUTBID, LOST_LOTTERY, PAUSED, FREQUENCY, THROTTLED = 12, 13, 14, 15, 16, 17
+NOT_RELEVANT, UNAVAILABLE = 18, 19
 REASONS = {
     PASS: "chosen", DUPLICATE: "duplicate", DATES: "outside flight dates",
     SITE_ZONE: "site or zone targeting", FORCED: "not the forced campaign, flight or ad",
@@ -78,7 +81,8 @@ REASONS = {
     CUSTOM: "custom targeting expression", DEDUPED: "deduplicated within the request",
     FLOOR: "below the floor", OUTBID: "outbid", LOST_LOTTERY: "not drawn in the lottery",
     PAUSED: "budget or cap reached", FREQUENCY: "frequency cap",
-    THROTTLED: "held back by pacing",
+    THROTTLED: "held back by pacing", 18: "not relevant to the query or page",
+    19: "product unavailable",
 }
 
 

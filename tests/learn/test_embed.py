@@ -61,7 +61,7 @@ def test_embed_kernel_matches_twin(data: st.DataObject) -> None:
     got, want = np.empty(dim), np.empty(dim)
     g = kernel.embed(ids, kinds, idf, matrix, got)
     w = twin.embed(ids, kinds, idf, matrix, want)
-    assert g == pytest.approx(w, rel=1e-9, abs=1e-12)
+    assert g == pytest.approx(w, rel=1e-9, abs=1e-12)  # coverage
     assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
     if g > 0:
         assert float(got @ got) == pytest.approx(1.0)
@@ -88,12 +88,16 @@ def test_trained_model_puts_a_query_among_its_products(trained: tuple) -> None:
     vectors = np.stack([model.embed(t) for t in texts])
     for query, kind in [("coffee mugs", "mug"), ("headphone", "audio"), ("Dog Food!", "dog"),
                         ("sneakers", "shoe"), ("trail shoes", "shoe")]:
-        q = model.query(query)
+        q, confidence = model.query(query)
+        assert confidence > 0.5, query
         assert q is not None and q.dtype == np.float32 and q.shape == (16,)
         top = np.argsort(-(vectors @ q))[:10]
         assert [labels[i] for i in top] == [kind] * 10, query
-    assert model.embed("") is None and model.query("") is None
+    assert model.embed("") is None and model.query("") == (None, 0.0)
     assert model.query("coffee mugs") is model.query("coffee mugs")  # cached
+    # words the catalog never used: some 3-grams are known, but the model keeps little of it
+    vec, confidence = model.query("quixotic blorp")
+    assert vec is None or confidence < 0.4
     assert model.manifest["trained_on"] == 2000 and model.kind == "hashed"
 
 
@@ -163,6 +167,6 @@ def test_manifest_names_settings_and_checksums(trained: tuple) -> None:
     _, model = trained
     with open(os.path.join(model.path, "manifest.json")) as src:
         manifest = json.load(src)
-    assert manifest["kind"] == "hashed" and manifest["dim"] == 16
+    assert manifest["kind"] == "hashed" and manifest["dim"] == 16  # given, not auto_dim
     assert set(manifest["checksums"]) == {"matrix.npy", "idf.npy"}
     assert manifest["buckets"] == embed.BUCKETS and manifest["gram"] == 3

@@ -17,10 +17,14 @@ from adserver.snapshot.loader import Snapshot
 _placement_keys: dict[tuple, list[int]] = {}
 
 
-def lists(snap: Snapshot, plan: Plan, tokens: list[int]) -> list[np.ndarray]:
+def lists(snap: Snapshot, plan: Plan, tokens: list[int], contextual: tuple[int, ...] = ()
+          ) -> list[np.ndarray]:
+    """`contextual`: ad types whose candidates come from the request's context (sponsored
+    products with a query, product or category: adserver/serving/stages/sponsored.py), so
+    the generic lists are skipped for them; keyword lists are kept for every type."""
     p = plan.placement
     net = plan.network_id
-    ad_types = tuple(p.ad_types or ())
+    ad_types = tuple(t for t in p.ad_types or () if t not in contextual)
     shape = (net, ad_types, plan.site_id, tuple(p.zone_ids or ()))
     keys = _placement_keys.get(shape)
     if keys is None:  # a storefront asks for the same few placements over and over
@@ -34,5 +38,6 @@ def lists(snap: Snapshot, plan: Plan, tokens: list[int]) -> list[np.ndarray]:
             _placement_keys.clear()
         _placement_keys[shape] = keys
     if tokens:
-        keys = keys + [posting_key("kw", net, t2, t) for t2 in ad_types for t in tokens]
+        keys = keys + [posting_key("kw", net, t2, t) for t2 in (*ad_types, *contextual)
+                       for t in tokens]
     return snap.lists(keys)

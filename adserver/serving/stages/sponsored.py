@@ -1,0 +1,199 @@
+"""Sponsored products: a placement's relevance context, its retrieved candidates, and the
+relevance gate and boost (between stages 2 and 4 of adserver/serving/pipeline.py).
+
+Applies to placements that ask for a sponsored-product ad type when the snapshot has a
+product index. The context comes from the request:
+
+- search: the request's `searchTerm` (else its `keywords`) -> the query's embedding and the
+  model's confidence in it (adserver/learn/embed.Model.query);
+- product page: the placement's `properties.productId` -> that product's vector (the product
+  itself is never advertised on its own page);
+- category page: `properties.category` (a level, or a path "A > B") -> the ads of products in
+  that category, and the category name's embedding;
+- home or cart: `properties.recentProductIds` (the user's recent products, newest first) ->
+  the mean of their vectors.
+
+With a context, a sponsored-product ad type takes its candidates from keyword matches, the
+category's products and the `retrieval_k` nearest sponsored products (HNSW), not from the
+placement's generic lists; without one (a home page with nothing known), the generic lists
+serve as before. Relevance of a candidate = cosine of the context and its product times the
+confidence (0 without a product vector), or 1 for a keyword or category match. Candidates under `relevance_threshold` or whose
+product is unavailable are dropped; the others enter the auction with quality x
+relevance^`relevance_alpha`, where an ad carrying a Kevel relevancy score (1-1000) ranks with
+score / 1000 instead (the gate still uses the measured relevance).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from adserver.kernels.embed import dot_rows
+from adserver.serving.stages.resolve import Plan
+from adserver.snapshot import format as f
+from adserver.snapshot.loader import Snapshot
+from adserver.snapshot.products import key
+from adserver.wire.kevel import DecisionRequest
+
+EMPTY = np.zeros(0, dtype=np.int32)
+
+
+class Context:
+    """What relevance is measured against for one placement."""
+
+    __slots__ = ("types", "vector", "confidence", "categories", "exclude")
+
+    def __init__(self, types: tuple[int, ...]):
+        self.types = types  # the placement's sponsored-product ad types
+        self.vector: np.ndarray | None = None
+        self.confidence = 1.0  # how well the model represents a query text (0-1)
+        self.categories: list[int] = []
+        self.exclude = -1  # the viewed product's row
+
+    @property
+    def active(self) -> bool:
+        return self.vector is not None or bool(self.categories)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def context(snap: Snapshot, req: DecisionRequest, plan: Plan) -> Context | None:
+    """The placement's context, or None when it asks for no sponsored-product ad type."""
+    index, model = snap.products, snap.embedder
+    if index is None or model is None or not snap.sponsored_ad_types:
+        return None
+    types = tuple(t for t in plan.placement.ad_types or () if t in snap.sponsored_ad_types)
+    if not types:
+        return None
+    ctx = Context(types)
+    props = plan.placement.properties or {}
+    net = plan.network_id
+    viewed = _text(props.get("productId"))
+    if viewed is not None:
+        row = index.row(net, viewed)
+        if row >= 0:
+            ctx.exclude = row
+            if index.vectors[row].any():
+                ctx.vector = index.vectors[row]
+    category = _text(props.get("category"))
+    if category is not None:
+        levels = [c.strip() for c in category.split(">") if c.strip()]
+        if levels:
+            ctx.categories = [f.category_id(levels[-1])]
+            if ctx.vector is None:
+                ctx.vector, ctx.confidence = model.query(" ".join(levels))
+    query = _text(req.search_term) or " ".join(k for k in req.keywords or () if isinstance(k, str))
+    if query and ctx.vector is None:
+        ctx.vector, ctx.confidence = model.query(query)
+    recent = props.get("recentProductIds")
+    if ctx.vector is None and isinstance(recent, list) and recent:
+        rows = [index.row(net, p) for p in recent[:20] if isinstance(p, str)]
+        rows = [r for r in rows if r >= 0 and index.vectors[r].any()]
+        if rows:
+            mean = index.vectors[rows].mean(axis=0)
+            norm = float(np.linalg.norm(mean))
+            if norm > 0:
+                ctx.vector = (mean / norm).astype(np.float32)
+    return ctx
+
+
+def category_keys(plan: Plan, ctx: Context) -> list[int]:
+    return [f.posting_key("cat", plan.network_id, t, c) for t in ctx.types for c in ctx.categories]
+
+
+def retrieved(snap: Snapshot, plan: Plan, ctx: Context, k: int) -> list[np.ndarray]:
+    """Ad rows of the k sponsored products nearest the context, nearest first, as candidate
+    lists (one per product), limited to the placement's sponsored ad types."""
+    if ctx.vector is None:
+        return []
+    rows, _ = snap.products.search(plan.network_id, ctx.vector, k)  # type: ignore[union-attr]
+    return product_lists(snap, rows, ctx.types)
+
+
+def product_lists(snap: Snapshot, prows: np.ndarray, types: tuple[int, ...]
+                  ) -> list[np.ndarray]:
+    """The ads of the given product rows that are of one of `types`, one list per product."""
+    c = snap.columns
+    sp = c["sp_prow"]
+    if sp.shape[0] == 0 or prows.shape[0] == 0:
+        return []
+    pos = np.searchsorted(sp, prows)
+    pos = np.minimum(pos, sp.shape[0] - 1)
+    ptr, ads = c["sp_ptr"], c["sp_rows"]
+    out = []
+    for p in pos[sp[pos] == prows].tolist():
+        rows = ads[ptr[p]:ptr[p + 1]]
+        if len(types) == 1:
+            rows = rows[c["ad_type"][rows] == types[0]]
+        else:
+            rows = rows[np.isin(c["ad_type"][rows], types)]
+        if rows.shape[0]:
+            out.append(rows)
+    return out
+
+
+def product_rows(snap: Snapshot, network_id: int, product_ids: list[str]) -> np.ndarray:
+    """Product-index rows of retailer product ids (-1 for unknown ones)."""
+    if snap.products is None:
+        return np.full(len(product_ids), -1, dtype=np.int64)
+    keys = np.array([key(network_id, p) for p in product_ids], dtype=np.uint64)
+    return snap.products.rows(keys)
+
+
+def gate(snap: Snapshot, rows: np.ndarray, ctx: Context, matched: list[np.ndarray],
+         threshold: float, alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(kept rows, their relevance^alpha, dropped rows, their reason codes). Rows of other
+    ad types pass untouched with boost 1; `matched` holds the keyword and category lists.
+    A product promoted by several candidates keeps the best one (static eCPM). Without an
+    active context nothing is measured (relevance 1): only availability and repeats count."""
+    if rows.shape[0] == 0:
+        return rows, np.zeros(0), EMPTY, np.zeros(0, dtype=np.int8)
+    c = snap.columns
+    index = snap.products
+    prow = c["ad_product"][rows]
+    ours = np.isin(c["ad_type"][rows], ctx.types)
+    rel = np.zeros(rows.shape[0]) if ctx.active else np.ones(rows.shape[0])
+    if ctx.vector is not None:
+        dot_rows(ctx.vector, index.vectors, prow, rel)  # type: ignore[union-attr]
+        rel *= ctx.confidence
+    if matched:
+        rel[np.isin(rows, np.concatenate(matched))] = 1.0
+    rel = np.clip(rel, 0.0, 1.0)
+    available = np.ones(rows.shape[0], dtype=bool)
+    has = prow >= 0
+    available[has] = index.available[prow[has]] != 0  # type: ignore[union-attr]
+    relevant = (rel >= threshold) & (prow != ctx.exclude)
+    keep = ~ours | (relevant & available)
+    scored = c["ad_relevancy"][rows]  # Kevel's relevancy score ranks in place of ours
+    rank = np.where(scored > 0, scored / 1000.0, rel)
+    boost = np.where(ours, rank ** alpha if alpha != 1.0 else rank, 1.0)
+    reasons = np.where(available, f.NOT_RELEVANT, f.UNAVAILABLE).astype(np.int8)
+    repeat = _repeats(c, rows, prow, ours & keep, boost)  # one ad per product
+    reasons[repeat] = f.DEDUPED
+    keep &= ~repeat
+    return rows[keep], boost[keep], rows[~keep], reasons[~keep]
+
+
+def _repeats(c: dict[str, np.ndarray], rows: np.ndarray, prow: np.ndarray, mask: np.ndarray,
+             boost: np.ndarray) -> np.ndarray:
+    """Rows (within `mask`) whose product another row with a higher static eCPM (bid x prior
+    quality x boost) already promotes."""
+    out = np.zeros(rows.shape[0], dtype=bool)
+    idx = np.flatnonzero(mask & (prow >= 0))
+    if idx.shape[0] < 2:
+        return out
+    r = rows[idx]
+    fl = c["ad_flight"][r]
+    rate = c["fl_rate"][fl]
+    quality = np.select([rate == f.RATE_CPM, rate == f.RATE_CPC, rate == f.RATE_CPA],
+                        [1.0, c["ad_prior_ctr"][r] * 1000, c["ad_prior_cvr"][r] * 1000], 0.0)
+    score = c["fl_price"][fl] * quality * boost[idx]
+    order = np.lexsort((-score, prow[idx]))
+    p = prow[idx][order]
+    later = np.zeros(order.shape[0], dtype=bool)
+    later[1:] = p[1:] == p[:-1]
+    out[idx[order[later]]] = True
+    return out
