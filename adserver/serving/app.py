@@ -1,4 +1,5 @@
-"""The decision server's routes: Kevel's POST /api/v2, beacons, health, readiness, metrics."""
+"""The decision server's routes: Kevel's POST /api/v2, the listings auctions (Topsort v2
+shape), beacons, health, readiness, metrics."""
 
 from __future__ import annotations
 
@@ -147,12 +148,15 @@ def build(config: Config, worker: Worker) -> Starlette:
         yield
         await worker.stop()
 
-    from adserver.serving import beacons
+    from adserver.serving import beacons, listings
 
     beacon = beacons.routes(worker)
+    listing = listings.routes(worker, config)
     return Starlette(
         routes=[
             Route("/api/v2", decide, methods=["POST"]),
+            Route("/v2/auctions", listing["/v2/auctions"], methods=["POST"]),
+            Route("/v2/events", listing["/v2/events"], methods=["POST"]),
             Route("/i.gif", beacon["/i.gif"]),
             Route("/e.gif", beacon["/e.gif"]),
             Route("/r", beacon["/r"]),

@@ -75,39 +75,60 @@ class Conversion(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Unix time of the purchase (default: when it is received)."""
 
 
+def verify(worker: Worker, kind: str, token: str | None, event_raw: str = ""
+           ) -> tuple[str, list[Any], int, str]:
+    """Check a tracking token for an event of `kind` ("imp", "click", "event"): returns
+    (verdict, token fields, Kevel event id, message); verdict "ok", "expired" (a click past
+    its expiry: send the user on, bill nothing) or an HTTP status as text."""
+    signer = worker.signer
+    assert signer is not None
+    verdict, layout, fields = signer.verify(token or "", clock.now())
+    if verdict == "ok" and (layout != TOKEN_KIND or len(fields) != len(FIELDS) + 2):
+        verdict = "malformed"
+    if verdict != "ok":
+        metrics.refused_tokens.labels(verdict).inc()
+        if verdict == "expired" and kind == "click" and len(fields) == len(FIELDS) + 2:
+            return "expired", fields, EVENT_CLICK, ""
+        return ("400" if verdict == "malformed" else "403"), fields, 0, \
+            f"tracking token refused: {verdict}"
+    event = {"imp": EVENT_VIEW, "click": EVENT_CLICK}.get(kind)
+    if event is None:
+        event = int(event_raw) if event_raw.isdigit() else -1
+        if event not in fields[len(FIELDS) + 1]:
+            metrics.refused_tokens.labels("event not asked for").inc()
+            return "400", fields, event, "event id not among those the decision asked for"
+    return "ok", fields, event, ""
+
+
+async def append(worker: Worker, kind: str, fields: list[Any], event: int, bot: bool,
+                 extra: dict[str, Any], ts: float | None = None) -> None:
+    """Append a verified tracking event to the worker's log (fsynced before returning);
+    `ts`: when it happened, if not now."""
+    rec = dict(zip(FIELDS, fields))
+    ident = f"{rec['req']}:{rec['ad']}"
+    rec.update(t=kind, ev=event, ts=ts or clock.now(), bot=bot, **extra,
+               id=f"{kind[0]}:{ident}" if kind != "event" else f"e{event}:{ident}")
+    if kind == "click":
+        rec["dest"] = fields[len(FIELDS)]
+    await worker.events.append(rec)  # type: ignore[union-attr]
+    metrics.beacons.labels(kind, "bot" if bot else "ok").inc()
+
+
 def routes(worker: Worker) -> dict[str, Any]:
     from adserver.serving.app import error, may_explain  # the app module owns the JSON errors
 
     async def record(kind: str, token: str | None, request: Request, extra: dict[str, Any]
                      ) -> tuple[str, list[Any]] | Response:
-        signer = worker.signer
-        if signer is None or worker.events is None:
+        if worker.signer is None or worker.events is None:
             return error(503, "not_ready", "not ready")
-        verdict, layout, fields = signer.verify(token or "", clock.now())
-        if verdict == "ok" and (layout != TOKEN_KIND or len(fields) != len(FIELDS) + 2):
-            verdict = "malformed"
+        verdict, fields, event, message = verify(worker, kind, token,
+                                                 request.query_params.get("e", ""))
+        if verdict == "expired":
+            return "expired", fields
         if verdict != "ok":
-            metrics.refused_tokens.labels(verdict).inc()
-            if verdict == "expired" and kind == "click" and len(fields) == len(FIELDS) + 2:
-                return "expired", fields  # still send the user on, bill nothing
-            return error(400 if verdict == "malformed" else 403, "bad_token",
-                         f"tracking token refused: {verdict}")
-        event = {"imp": EVENT_VIEW, "click": EVENT_CLICK}.get(kind)
-        if event is None:
-            raw = request.query_params.get("e", "")
-            event = int(raw) if raw.isdigit() else -1
-            if event not in fields[len(FIELDS) + 1]:
-                metrics.refused_tokens.labels("event not asked for").inc()
-                return error(400, "bad_token", "event id not among those the decision asked for")
-        rec = dict(zip(FIELDS, fields))
-        bot = bots.why_invalid(request.headers) if rec.get("botf") else None
-        ident = f"{rec['req']}:{rec['ad']}"
-        rec.update(t=kind, ev=event, ts=clock.now(), bot=bot is not None, **extra,
-                   id=f"{kind[0]}:{ident}" if kind != "event" else f"e{event}:{ident}")
-        if kind == "click":
-            rec["dest"] = fields[len(FIELDS)]
-        await worker.events.append(rec)
-        metrics.beacons.labels(kind, "bot" if bot else "ok").inc()
+            return error(int(verdict), "bad_token", message)
+        bot = bots.why_invalid(request.headers) if fields[FIELDS.index("botf")] else None
+        await append(worker, kind, fields, event, bot is not None, extra)
         return "ok", fields
 
     async def pixel(request: Request, kind: str) -> Response:

@@ -28,7 +28,7 @@ class Context:
     """Per-request facts that are not in the body."""
 
     __slots__ = ("now", "base_url", "explain", "signer", "rng", "paused", "live", "limit",
-                 "throttle", "budget", "relevance")
+                 "throttle", "budget", "relevance", "listings")
 
     def __init__(self, now: float, base_url: str, explain: bool, signer: Signer,
                  rng: np.random.Generator, paused: np.ndarray, live: Any, limit: int = 0,
@@ -42,6 +42,7 @@ class Context:
         self.throttle = throttle  # pacing throttle per flight row, or None (all at 1)
         self.budget = budget  # the worker's LiveView when it holds hard-cap allowances
         self.relevance = relevance  # sponsored products: (threshold, alpha, retrieval k)
+        self.listings: dict[str, Any] | None = None  # divName -> sponsored.Context given
 
 
 def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
@@ -83,11 +84,15 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
                 explain[div] = {"placement": {"divName": div}, "buckets": [], "rtb_log": [],
                                 "results": [], "error": plan}
             continue
-        pctx = sponsored.context(snap, req, plan)
+        pctx = ctx.listings[div] if ctx.listings else sponsored.context(snap, req, plan)
         active = pctx is not None and pctx.active
-        lists = candidates.lists(snap, plan, tokens, pctx.types if active else ())  # type: ignore[union-attr]
         matched: list[np.ndarray] = []
-        if active:
+        if pctx is not None and pctx.candidates is not None:  # a listings auction's own
+            lists = [pctx.candidates] if pctx.candidates.shape[0] else []
+            matched = lists if pctx.vector is None else []  # with a query: measured
+        else:
+            lists = candidates.lists(snap, plan, tokens, pctx.types if active else ())  # type: ignore[union-attr]
+        if active and pctx.candidates is None:  # type: ignore[union-attr]
             matched = lists + snap.lists(sponsored.category_keys(plan, pctx))  # type: ignore[arg-type]
             lists = matched + sponsored.retrieved(snap, plan, pctx, ctx.relevance[2])  # type: ignore[arg-type]
         if ctx.live is not None and snap.columns["fcap_level"].shape[0] and user is not None \

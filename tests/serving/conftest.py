@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.procs import ADMIN_KEY, Proc, env_for, running, wait_ready
+from tests.serving.shop import shop  # noqa: F401  (a session fixture)
 
 GOLDEN = Path(__file__).parents[1] / "golden"
 

@@ -42,7 +42,8 @@ EMPTY = np.zeros(0, dtype=np.int32)
 class Context:
     """What relevance is measured against for one placement."""
 
-    __slots__ = ("types", "vector", "confidence", "categories", "exclude")
+    __slots__ = ("types", "vector", "confidence", "categories", "exclude", "candidates",
+                 "quality")
 
     def __init__(self, types: tuple[int, ...]):
         self.types = types  # the placement's sponsored-product ad types
@@ -50,10 +51,14 @@ class Context:
         self.confidence = 1.0  # how well the model represents a query text (0-1)
         self.categories: list[int] = []
         self.exclude = -1  # the viewed product's row
+        # a listings auction's own candidates (ad rows), and the retailer's quality score per
+        # product row as (sorted rows, scores): relevance is then given, not measured
+        self.candidates: np.ndarray | None = None
+        self.quality: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def active(self) -> bool:
-        return self.vector is not None or bool(self.categories)
+        return self.vector is not None or bool(self.categories) or self.candidates is not None
 
 
 def _text(value: Any) -> str | None:
@@ -166,6 +171,14 @@ def gate(snap: Snapshot, rows: np.ndarray, ctx: Context, matched: list[np.ndarra
     has = prow >= 0
     available[has] = index.available[prow[has]] != 0  # type: ignore[union-attr]
     relevant = (rel >= threshold) & (prow != ctx.exclude)
+    if ctx.quality is not None:  # the retailer ranked its own candidates: no gate
+        qrows, scores = ctx.quality
+        rel = np.ones(rows.shape[0])
+        if qrows.shape[0]:
+            pos = np.minimum(np.searchsorted(qrows, prow), qrows.shape[0] - 1)
+            found = qrows[pos] == prow
+            rel[found] = scores[pos[found]]
+        relevant = prow != ctx.exclude
     keep = ~ours | (relevant & available)
     scored = c["ad_relevancy"][rows]  # Kevel's relevancy score ranks in place of ours
     rank = np.where(scored > 0, scored / 1000.0, rel)
