@@ -128,9 +128,14 @@ class FrequencyCap(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class Keyword(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A keyword the flight (the ad group) targets, or excludes (`negative`). `bid`: what
+    its ads bid (in the flight's rate type) on a request this keyword matches, instead of
+    the flight's price; the highest of the matched keywords wins."""
+
     text: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     match: Literal["exact", "phrase", "broad"] = "broad"
     negative: bool = False
+    bid: Money | None = None
 
 
 class GeoTarget(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

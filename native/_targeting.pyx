@@ -105,6 +105,8 @@ cdef class Targeting:
     cdef const uint64_t[:] kw_tok
     cdef const int8_t[:] kw_match
     cdef const int8_t[:] kw_negative
+    cdef const int64_t[:] kw_bid
+    cdef const int64_t[:] fl_price
     cdef const int64_t[:] fl_fcap_ptr
     cdef const int8_t[:] fcap_level
     cdef const int32_t[:] fcap_count
@@ -136,7 +138,8 @@ cdef class Targeting:
         self.fl_daypart = g("fl_daypart")
         self.fl_kw_ptr = g("fl_kw_ptr"); self.kw_tok_ptr = g("kw_tok_ptr")
         self.kw_tok = g("kw_tok"); self.kw_match = g("kw_match")
-        self.kw_negative = g("kw_negative")
+        self.kw_negative = g("kw_negative"); self.kw_bid = g("kw_bid")
+        self.fl_price = g("fl_price")
         self.fl_fcap_ptr = g("fl_fcap_ptr"); self.fcap_level = g("fcap_level")
         self.fcap_count = g("fcap_count"); self.fcap_window = g("fcap_window")
         self.fl_expr_ptr = g("fl_expr_ptr"); self.ins_op = g("ins_op")
@@ -255,6 +258,33 @@ cdef class Targeting:
                 self.stack[top] = 1 if self._leaf(i, pkey, pnum, pstr, praw) else 0
                 top += 1
         return top == 0 or self.stack[0] != 0
+
+    def keyword_bids(self, const int32_t[:] rows, q):
+        """Per row (currency units): the highest bid among the flight's positive keywords the
+        request matches, a keyword without its own bid bidding the flight's price; -1 when
+        no matched keyword has its own bid (the flight's price applies)."""
+        cdef Py_ssize_t i
+        cdef int64_t f, k, best
+        cdef bint own
+        cdef const int64_t[:] pptr = q.phrase_ptr
+        cdef const uint64_t[:] ptok = q.phrase_tok
+        cdef cnp.ndarray[double, ndim=1] out = np.full(rows.shape[0], -1.0)
+        for i in range(rows.shape[0]):
+            f = self.ad_flight[rows[i]]
+            best = -1
+            own = False
+            for k in range(self.fl_kw_ptr[f], self.fl_kw_ptr[f + 1]):
+                if self.kw_negative[k] or not self._keyword(k, pptr, ptok):
+                    continue
+                if self.kw_bid[k] >= 0:
+                    own = True
+                    if self.kw_bid[k] > best:
+                        best = self.kw_bid[k]
+                elif self.fl_price[f] > best:
+                    best = self.fl_price[f]
+            if own:
+                out[i] = best / 1e6
+        return out
 
     def filter(self, rows, q, paused, bint explain=False, Py_ssize_t limit=0):
         """Rows that pass, in input order, and (with explain) a reason code per input row;

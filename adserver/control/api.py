@@ -414,8 +414,9 @@ class ManagementApi:
 
 
 def model_dim(store_path: str) -> int | None:
-    """The dimension of the embedding model new product vectors must match (None: no model
-    yet, any dimension is taken)."""
+    """The dimension new product vectors must have: the ops-supplied (static) embedding
+    model's (None: no such model; vectors are kept, and used once one of their dimension
+    is dropped in)."""
     import os
 
     from adserver.learn import embed
@@ -426,7 +427,8 @@ def model_dim(store_path: str) -> int | None:
         return None
     try:
         with open(os.path.join(embed.models_dir(data_dir), version, "manifest.json")) as src:
-            return int(msgspec.json.decode(src.read())["dim"])
+            manifest = msgspec.json.decode(src.read())
+        return int(manifest["dim"]) if manifest["kind"] == "static" else None
     except (OSError, ValueError, KeyError, msgspec.DecodeError):
         return None
 

@@ -12,8 +12,10 @@ when models/embed has none. Ops can drop a static model (vocab.txt, matrix.npy, 
 into models/inbox/embed/<name>/: it is checked, published and used for the next build, or
 refused with the reason in models/inbox/embed/<name>/REJECTED.txt.
 
-Product vectors given in the catalog are used as they are when their dimension is the model's;
-other products are embedded from their title, brand and category.
+Product vectors given in the catalog live in the space of an ops-supplied (static) model: they
+are used as they are when such a model of their dimension is current (one of another dimension
+is refused at the inbox, and product writes must match it), never with the model built from
+the catalog, whose space they are not in. Other products are embedded from their text.
 """
 
 from __future__ import annotations
@@ -163,7 +165,7 @@ def build(store: Store, data_dir: str, model: embed.Model, sponsored: Sponsored,
             continue
         r = rows_in[i]
         v = None
-        if r["vector"] is not None:
+        if r["vector"] is not None and model.kind == "static":
             given = np.frombuffer(r["vector"], dtype="<f4")
             if given.shape[0] == model.dim and np.isfinite(given).all():
                 norm = float(np.linalg.norm(given))

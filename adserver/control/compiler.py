@@ -161,6 +161,7 @@ def build(inp: Inputs, index: px.ProductIndex | None = None
                 kw_tok.row(toks.tolist())
                 cols["kw_match"].append(f.MATCH[kw.match])
                 cols["kw_negative"].append(int(kw.negative))
+                cols["kw_bid"].append(-1 if kw.bid is None or kw.negative else _micros(kw.bid))
         kws.row(good)
         program = programs.compile_expr(parse(fl.custom_targeting), strings) \
             if fl.custom_targeting else []
@@ -317,6 +318,7 @@ def compile_snapshot(store: Store, root: str, now: dt.datetime | None = None,
     if on_sponsored is not None:
         on_sponsored(sponsored(inp))
     meta = _meta(store, strings)
+    meta["keyword_bids"] = bool((arrays["kw_bid"] >= 0).any())
     if index is not None:
         meta["products"] = index.version
         meta["sponsored_ad_types"] = sorted(

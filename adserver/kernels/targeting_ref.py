@@ -55,6 +55,22 @@ class Targeting:
         n = len(toks)
         return any(p[i:i + n] == toks for p in phrases for i in range(len(p) - n + 1))
 
+    def keyword_bids(self, rows: np.ndarray, q: Any) -> np.ndarray:
+        """Twin of the Cython method: per row the best matched keyword bid, -1 for none."""
+        c = self.c
+        phrases = [q.phrase_tok[q.phrase_ptr[p]:q.phrase_ptr[p + 1]].tolist()
+                   for p in range(len(q.phrase_ptr) - 1)]
+        out = []
+        for row in rows.tolist():
+            f_ = int(c["ad_flight"][row])
+            matched = [k for k in range(c["fl_kw_ptr"][f_], c["fl_kw_ptr"][f_ + 1])
+                       if not c["kw_negative"][k] and self._keyword(k, phrases)]
+            bids = [int(c["kw_bid"][k]) if c["kw_bid"][k] >= 0 else int(c["fl_price"][f_])
+                    for k in matched]
+            own = any(c["kw_bid"][k] >= 0 for k in matched)
+            out.append(max(bids) / 1e6 if own else -1.0)
+        return np.array(out, dtype=np.float64)
+
     def _keywords_ok(self, f_: int, phrases: list[list[int]]) -> bool:
         c = self.c
         ks = range(c["fl_kw_ptr"][f_], c["fl_kw_ptr"][f_ + 1])

@@ -109,8 +109,9 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
             passing, boost, dropped, why = sponsored.gate(
                 snap, passing, pctx, matched, ctx.relevance[0], ctx.relevance[1])  # type: ignore[arg-type]
             gated = (dropped, why)
+        bids = eligible.keyword_bids(snap, passing, q)
         fates: list[dict[str, Any]] | None = [] if ctx.explain else None
-        wins, min_ecpm = select.select(snap, plan, passing, ctx.rng, fates, boost)
+        wins, min_ecpm = select.select(snap, plan, passing, ctx.rng, fates, boost, bids)
         made = respond.decisions(snap, wins, plan, bool(req.include_pricing_data),
                                  bool(req.enable_bot_filtering), request_id, user_key,
                                  ctx.base_url, ctx.signer, ctx.now)

@@ -12,7 +12,7 @@ import numpy as np
 
 from adserver.hashing import cross, hash_str
 
-FORMAT_VERSION = 2  # 2: ad_product
+FORMAT_VERSION = 3  # 2: ad_product; 3: kw_bid
 
 COLUMNS: dict[str, np.dtype] = {
     # ads
@@ -38,6 +38,7 @@ COLUMNS: dict[str, np.dtype] = {
     "fl_kw_ptr": np.dtype(np.int64),
     "kw_tok_ptr": np.dtype(np.int64), "kw_tok": np.dtype(np.uint64),
     "kw_match": np.dtype(np.int8), "kw_negative": np.dtype(np.int8),
+    "kw_bid": np.dtype(np.int64),  # micro-units, -1: the flight's price
     "fl_fcap_ptr": np.dtype(np.int64), "fcap_level": np.dtype(np.int8),
     "fcap_count": np.dtype(np.int32), "fcap_window": np.dtype(np.int64),
     "fl_expr_ptr": np.dtype(np.int64),

@@ -74,6 +74,7 @@ class Snapshot:
             for k, a, b in zip(c["post_key"], c["post_ptr"][:-1], c["post_ptr"][1:])
         }
         self.targeting = _targeting.Targeting(c, self.meta["strings"])
+        self.keyword_bids: bool = bool(self.meta.get("keyword_bids"))
         # the product index this version was compiled against, and its embedding model
         self.products: ProductIndex | None = None
         self.embedder: Model | None = None

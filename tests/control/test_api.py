@@ -19,7 +19,8 @@ def test_full_network_round_trip(admin: httpx.Client) -> None:
     assert flight["price"] == 2.5
     assert flight["daily_cap"] == {"metric": "spend", "value": 100.25}
     assert flight["end"] == "2026-12-31T23:00:00Z"  # stored and shown in UTC
-    assert flight["keywords"] == [{"text": "shoes", "match": "phrase", "negative": False}]
+    assert flight["keywords"] == [{"text": "shoes", "match": "phrase", "negative": False,
+                                   "bid": None}]
     assert flight["archived"] is False and flight["id"] == n["flight"]["id"]
     ad = admin.get(f"/v1/ads/{n['ad']['id']}").json()
     assert ad["weight"] == 100 and ad["creative_id"] == n["creative"]["id"]

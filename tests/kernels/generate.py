@@ -23,9 +23,9 @@ PROP_KEYS = ["a", "b", "c", "a.b", "page"]
 
 words = st.sampled_from(WORDS)
 keyword = st.builds(
-    lambda ws, m, n: e.Keyword(text=" ".join(ws), match=m, negative=n),
+    lambda ws, m, n, b: e.Keyword(text=" ".join(ws), match=m, negative=n, bid=b),
     st.lists(words, min_size=1, max_size=2), st.sampled_from(["exact", "phrase", "broad"]),
-    st.booleans())
+    st.booleans(), st.sampled_from([None, None, Decimal("0.5"), Decimal("3.25")]))
 geo = st.builds(
     lambda c, r, x: e.GeoTarget(country=c, region=r, exclude=x),
     st.sampled_from(["US", "DE"]), st.sampled_from([None, "CA", "NY"]), st.booleans())

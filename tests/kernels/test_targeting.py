@@ -60,6 +60,9 @@ def test_filter_matches_twin(arrays: dict, q, data: st.DataObject) -> None:
     if limit:
         capped, _ = kernel.filter_lists(lists, q, paused, False, limit)
         assert len(capped) <= 2 * limit
+    # keyword bids of the passing rows: the best matched keyword's own bid, else -1
+    passing, _ = kernel.filter(rows, q, paused, False)
+    assert kernel.keyword_bids(passing, q).tolist() == twin.keyword_bids(passing, q).tolist()
 
 
 def test_throttle_lets_a_flight_through_at_its_rate() -> None:

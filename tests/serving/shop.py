@@ -88,6 +88,19 @@ class Shop:
                 ad = created(a, "/v1/ads", {"flight_id": fl, "creative_id": cr})["id"]
                 self.ads.setdefault(kind, []).append(ad)
                 self.product_of_ad[ad] = pid
+        # manual targeting: an espresso product bids 2.00 on "espresso", 0.20 otherwise
+        pid = product_id("Coffee", 2)
+        fl = created(a, "/v1/flights", {
+            "campaign_id": camp, "priority_id": prio, "name": "espresso keywords",
+            "start": "2026-01-01T00:00:00Z", "rate_type": "cpc", "price": "0.20",
+            "keywords": [{"text": "espresso", "match": "broad", "bid": "2.00"},
+                         {"text": "coffee", "match": "phrase"},
+                         {"text": "decaf", "negative": True}]})["id"]
+        cr = created(a, "/v1/creatives", {"advertiser_id": adv, "ad_type_id": self.type,
+                                          "name": pid, "kind": "product", "product_id": pid,
+                                          "status": "approved"})["id"]
+        self.keyword_ad = created(a, "/v1/ads", {"flight_id": fl, "creative_id": cr})["id"]
+        self.product_of_ad[self.keyword_ad] = pid
 
     def decide(self, count: int = 3, search: str | None = None,
                properties: dict[str, Any] | None = None, explain: bool = False
@@ -120,7 +133,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
             # snapshot against it: wait for the index, then for a snapshot newer than it
             deadline = time.monotonic() + 60
             while admin.get(f"/v1/networks/{s.net}/catalog").json()["index"][
-                    "sponsored_indexed"] != 9:
+                    "sponsored_indexed"] != 10:
                 assert time.monotonic() < deadline, "product index never built"
                 time.sleep(0.1)
             seen = s.decide().headers["x-adserver-snapshot"]

@@ -9,16 +9,16 @@ import pytest
 from tests.serving.shop import Shop, product_id
 
 
-@pytest.mark.parametrize("query, kind", [("coffee", "Coffee"), ("whole bean coffee", "Coffee"),
+@pytest.mark.parametrize("query, kind", [("whole bean coffee", "Coffee"),
                                          ("headphones", "Headphones"),
                                          ("wireless earbuds", "Headphones"),
                                          ("Noise-cancelling HEADPHONE", "Headphones"),
                                          ("puppy food", "Dog Food"), ("yoga mat", "Yoga")])
 def test_search_shows_the_sponsored_products_of_that_kind(shop: Shop, query: str,
                                                           kind: str) -> None:
-    shown = shop.shown(search=query)
+    shown = set(shop.shown(search=query)) - {shop.keyword_ad}  # it bids on "coffee"
     out_of_stock = shop.ads["Coffee"][2]
-    assert set(shown) == set(shop.ads[kind]) - {out_of_stock}, query
+    assert shown == set(shop.ads[kind]) - {out_of_stock}, query
 
 
 @pytest.mark.parametrize("query", ["quantum physics textbook", "zzqx blorp", "cheap"])
@@ -27,7 +27,7 @@ def test_an_irrelevant_query_shows_no_sponsored_product(shop: Shop, query: str) 
     assert r.json()["decisions"]["s"] is None
     results = r.json()["explain"]["s"]["results"]
     assert {x["result"] for x in results} <= {"not relevant to the query or page",
-                                              "product unavailable"}
+                                              "product unavailable", "keyword targeting"}
     assert sum(x["result"] == "not relevant to the query or page" for x in results) >= 8
 
 
@@ -66,3 +66,18 @@ def test_contents_carry_the_product_and_pricing_is_second_price(shop: Shop) -> N
     assert first["eCPM"] >= second["eCPM"]
     assert 0.05 <= first["clearPrice"] <= first["price"]
     assert second["clearPrice"] == pytest.approx(0.05)  # alone below: the floor
+
+
+def test_keyword_bids_and_negative_keywords(shop: Shop) -> None:
+    r = shop.decide(search="espresso beans")
+    first = r.json()["decisions"]["s"][0]
+    assert first["adId"] == shop.keyword_ad
+    assert first["pricing"]["price"] == 2.0 and first["pricing"]["clearPrice"] <= 2.0
+    # "coffee" matches the phrase keyword without a bid: the flight's price, and the
+    # automatic coffee ads compete too
+    items = shop.decide(search="coffee").json()["decisions"]["s"]
+    ads = {d["adId"]: d for d in items}
+    assert set(ads) == {shop.keyword_ad, *shop.ads["Coffee"][:2]}
+    assert ads[shop.keyword_ad]["pricing"]["price"] == 0.2
+    assert shop.keyword_ad not in shop.shown(search="decaf espresso")  # negative keyword
+    assert shop.keyword_ad not in shop.shown(properties={"category": "Coffee"})  # no query

@@ -59,3 +59,14 @@ def run(snap: Snapshot, plan: Plan, lists: list[np.ndarray], q: Query, used: Use
     passing, reasons = snap.targeting.filter_lists(lists, q, paused, explain, limit)
     considered = (lists[0] if len(lists) == 1 else np.concatenate(lists)) if explain else EMPTY
     return passing, considered, reasons
+
+
+NO_BIDS = np.zeros(0)
+
+
+def keyword_bids(snap: Snapshot, rows: np.ndarray, q: Query) -> np.ndarray:
+    """Per passing row, the bid of its best matched keyword (-1: the flight's price), or an
+    empty array when no keyword of the snapshot has its own bid or the request has none."""
+    if not snap.keyword_bids or q.phrase_tok.shape[0] == 0 or rows.shape[0] == 0:
+        return NO_BIDS
+    return snap.targeting.keyword_bids(rows, q)
