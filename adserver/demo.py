@@ -14,7 +14,9 @@ import time
 import urllib.request
 from typing import Any
 
-QUERIES = ["coffee", "headphones", "dog food", "yoga mat", "chips", "shampoo", "cookware"]
+QUERIES = ["coffee", "headphones", "dog food", "yoga mat", "chips", "shampoo", "cookware",
+           "wireless earbuds", "green tea", "puppy food"]
+CATEGORIES = ["Coffee", "Headphones", "Dog", "Yoga", "Chips", "Cookware", "Tea"]
 UA = "Mozilla/5.0 (X11; Linux x86_64) adserver-demo-shopper"
 
 
@@ -51,14 +53,21 @@ def shop(decisions_url: str, admin_key: str, visits: int = 300, seed: int = 11) 
         time.sleep(0.2)
     for i in range(visits):
         user = f"u{rng.randrange(1, 1000):07d}"
-        page = rng.choice(["home", "category", "search"])
-        zone = {"home": 10, "category": 12, "search": 11}[page]
+        page = rng.choice(["home", "category", "search", "product"])
+        zone = {"home": 10, "search": 11, "category": 12, "product": 13}[page]
+        props: dict[str, Any] = {"page_type": page}
+        if page == "category":
+            props["category"] = rng.choice(CATEGORIES)
+        elif page == "product":
+            props["productId"] = f"P{rng.randrange(1, 2001):07d}"
         body = {"placements": [
             {"divName": "banner", "networkId": 1, "siteId": 1, "zoneIds": [zone],
              "adTypes": [2, 3]},
             {"divName": "sponsored", "networkId": 1, "siteId": 1, "zoneIds": [zone],
-             "adTypes": [1], "count": 3, "properties": {"page_type": page}}],
-            "user": {"key": user}, "searchTerm": rng.choice(QUERIES)}
+             "adTypes": [1], "count": 3, "properties": props}],
+            "user": {"key": user}}
+        if page == "search":
+            body["searchTerm"] = rng.choice(QUERIES)
         try:
             response = _call(decisions_url + "/api/v2", body)
         except OSError:

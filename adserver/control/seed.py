@@ -280,13 +280,14 @@ def _write_products(db: Any, rng: random.Random, net: int, brands: list[str], n:
                     progress: bool, stamp: str) -> dict[int, list[tuple[str, str]]]:
     by_brand: dict[int, list[tuple[str, str]]] = {}
     cats = list(CATEGORIES)
+    cap = max(200, n // (4 * len(brands)))
 
     def rows() -> Iterator[tuple]:
         for i in range(n):
             adv = rng.randrange(len(brands)) + 1
             cat = rng.choice(cats)
             pid = f"P{i + 1:07d}"
-            if len(by_brand.setdefault(adv, [])) < 200:
+            if len(by_brand.setdefault(adv, [])) < cap:  # what product ads choose from
                 by_brand[adv].append((pid, cat))
             title = (f"{brands[adv - 1]} {rng.choice(ADJECTIVES)} "
                      f"{rng.choice(CATEGORIES[cat])}, {rng.choice(VARIANTS)}")
