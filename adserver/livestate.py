@@ -9,6 +9,9 @@ Keys:
   commit per controller interval for flights near a cap (in the cap's ledger units: nano-units
   of spend, or impressions or clicks), the most one decision can cost, and what the lead
   worker gets instead. A worker starts counting again at each new grant number.
+- `r:<network id>:<user key>`: msgpack list of the user's recent products (newest first,
+  at most RECENT): the products of ads they clicked and of their purchases, from the
+  `users` table of the control store (sponsored products on home and cart pages).
 - `u:<network id>:<user key>`: msgpack `[[level, id, unix time], ...]`, the user's counted
   impressions within the longest frequency-cap window, for the flights, campaigns and
   advertisers that carry a frequency cap (level 0 flight, 1 campaign, 2 advertiser).
@@ -39,6 +42,14 @@ def path(data_dir: str) -> str:
 
 def user_key(network_id: int, user: str) -> bytes:
     return f"u:{network_id}:{user}".encode()[:500]  # LMDB keys are at most 511 bytes
+
+
+RECENT = 20
+PROFILES_LOADED = b"profiles-loaded"
+
+
+def recent_key(network_id: int, user: str) -> bytes:
+    return f"r:{network_id}:{user}".encode()[:500]
 
 
 def open_writer(data_dir: str) -> lmdb.Environment:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from adserver import livestate
 from adserver.control import attribution
 from adserver.control.caps import local_midnight_hour
 from adserver.control.store import Store
@@ -47,6 +48,9 @@ class Batch:
         self.stats: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.flights: set[int] = set()
         self.users: set[tuple[int, str]] = set()
+        # (network, user) -> products they clicked or bought in this pass, oldest first
+        self.viewed: dict[tuple[int, str], list[str]] = defaultdict(list)
+        self.recent: dict[tuple[int, str], list[str]] = {}  # their new recent lists
         self.bill = bill  # (event time, flight, spend) -> (billed, over the cap)
 
     def add(self, ts: float, keys: tuple, **counts: int) -> None:
@@ -154,7 +158,24 @@ class Aggregator:
             if n == 0:
                 return None
             self._write_stats(db, batch)
+            self._write_profiles(db, batch)
         return batch
+
+    def _write_profiles(self, db: Any, batch: Batch) -> None:
+        """Push what users clicked and bought onto their recent products (users table)."""
+        stamp = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+        for (network, user), seen in batch.viewed.items():
+            row = db.execute("SELECT recent_products FROM users WHERE network_id = ? AND"
+                             " user_key = ?", (network, user)).fetchone()
+            old = json.loads(row[0]) if row else []
+            recent = list(dict.fromkeys([*reversed(seen), *old]))[:livestate.RECENT]
+            db.execute(
+                "INSERT INTO users (network_id, user_key, segments, interests, custom,"
+                " recent_products, consent, updated_at) VALUES (?, ?, '[]', '[]', '{}', ?,"
+                " '{}', ?) ON CONFLICT (network_id, user_key) DO UPDATE SET"
+                " recent_products = excluded.recent_products, updated_at = excluded.updated_at",
+                (network, user, json.dumps(recent), stamp))
+            batch.recent[(network, user)] = recent
 
     def _tail(self, db: Any, worker: str, stream: str, offsets: dict, batch: Batch,
               limit: int) -> int:
@@ -202,6 +223,7 @@ class Aggregator:
         elif t == "conv":
             if self._first_time(db, rec["id"], rec["ts"]):
                 attribution.credit(db, rec, batch, self.match)
+                batch.viewed[(rec["network"], rec["user"])].extend(i[0] for i in rec["items"])
 
     def _tracking(self, db: Any, rec: dict[str, Any], batch: Batch) -> None:
         t, ts = rec["t"], rec["ts"]
@@ -222,6 +244,9 @@ class Aggregator:
                 return
             db.execute("INSERT INTO last_clicks VALUES (?, ?, ?) ON CONFLICT (user_key, ad_id)"
                        " DO UPDATE SET at = excluded.at", (rec["user"], rec["ad"], ts))
+            product = attribution.ad_product(db, rec["ad"])
+            if product is not None:
+                batch.viewed[(rec["network"], rec["user"])].append(product)
         billed_rate = {"imp": RATE_CPM, "click": RATE_CPC}.get(t)
         spend = 0
         if billed_rate is not None and rec["rate"] == billed_rate:

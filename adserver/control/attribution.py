@@ -16,7 +16,8 @@ RATE_CPA = 3
 DAY_S = 86400
 
 
-def _ad_product(db: Any, ad_id: int) -> str | None:
+def ad_product(db: Any, ad_id: int) -> str | None:
+    """The product an ad promotes (its own, else its creative's)."""
     row = db.execute(
         "SELECT COALESCE(a.product_id, c.product_id) FROM ads a"
         " JOIN creatives c ON c.id = a.creative_id WHERE a.id = ?", (ad_id,)).fetchone()
@@ -49,7 +50,7 @@ def credit(db: Any, rec: dict[str, Any], batch: Any, match: str) -> None:
             window = t[11] if kind == "click" else t[12]
             if t[1] != kind or ts - t[2] > window * DAY_S:
                 continue
-            product = _ad_product(db, t[3])
+            product = ad_product(db, t[3])
             if product is None:
                 continue
             if match == "brand":

@@ -47,6 +47,27 @@ class LiveProjector:
         self.paused: dict[int, str] = {}
         with self.env.begin() as txn:
             self.paused = {f: "cap" for f in livestate.decode(txn.get(livestate.PAUSED)) or []}
+            loaded = txn.get(livestate.PROFILES_LOADED) is not None
+        if not loaded:
+            self.load_profiles()
+
+    def load_profiles(self) -> None:
+        """Project every stored user's recent products (once per live.lmdb)."""
+        rows = self.store.read("SELECT network_id, user_key, recent_products FROM users"
+                               " WHERE recent_products != '[]'")
+        with self.env.begin(write=True) as txn:
+            for network, user, recent in rows:
+                txn.put(livestate.recent_key(network, user),
+                        livestate.encode(json.loads(recent)[:livestate.RECENT]))
+            txn.put(livestate.PROFILES_LOADED, b"1")
+
+    def recent(self, lists: dict[tuple[int, str], list[str]]) -> None:
+        """Write users' new recent-product lists (from the aggregator's pass)."""
+        if not lists:
+            return
+        with self.env.begin(write=True) as txn:
+            for (network, user), recent in lists.items():
+                txn.put(livestate.recent_key(network, user), livestate.encode(recent))
 
     def caps(self, flights: set[int] | None, now: float) -> bool:
         """Re-evaluate the caps of `flights` (all capped flights when None); returns whether

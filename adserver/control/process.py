@@ -65,6 +65,7 @@ class Aggregation:
             return 0
         self.live.caps(batch.flights, now)
         self.live.frequency(batch.users, now)
+        self.live.recent(batch.recent)
         return len(batch.stats)
 
     def loop(self) -> None:

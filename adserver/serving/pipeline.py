@@ -84,7 +84,8 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
                 explain[div] = {"placement": {"divName": div}, "buckets": [], "rtb_log": [],
                                 "results": [], "error": plan}
             continue
-        pctx = ctx.listings[div] if ctx.listings else sponsored.context(snap, req, plan)
+        pctx = ctx.listings[div] if ctx.listings else sponsored.context(snap, req, plan,
+                                                                         ctx.live)
         active = pctx is not None and pctx.active
         matched: list[np.ndarray] = []
         if pctx is not None and pctx.candidates is not None:  # a listings auction's own

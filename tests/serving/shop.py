@@ -103,14 +103,16 @@ class Shop:
         self.product_of_ad[self.keyword_ad] = pid
 
     def decide(self, count: int = 3, search: str | None = None,
-               properties: dict[str, Any] | None = None, explain: bool = False
-               ) -> httpx.Response:
+               properties: dict[str, Any] | None = None, explain: bool = False,
+               user: str | None = None) -> httpx.Response:
         body: dict[str, Any] = {"placements": [{
             "divName": "s", "networkId": self.net, "siteId": self.site, "zoneIds": [self.zone],
             "adTypes": [self.type], "count": count, "properties": properties}],
             "includePricingData": True}
         if search is not None:
             body["searchTerm"] = search
+        if user is not None:
+            body["user"] = {"key": user}
         headers = {"X-Adzerk-Explain": ADMIN_KEY} if explain else {}
         return self.client.post("/api/v2", json=body, headers=headers)
 

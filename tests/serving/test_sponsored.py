@@ -4,9 +4,14 @@ product pages answered by a real decision worker."""
 
 from __future__ import annotations
 
+import time
+
+import httpx
 import pytest
 
 from tests.serving.shop import Shop, product_id
+
+BROWSER = {"user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36"}
 
 
 @pytest.mark.parametrize("query, kind", [("whole bean coffee", "Coffee"),
@@ -81,3 +86,16 @@ def test_keyword_bids_and_negative_keywords(shop: Shop) -> None:
     assert ads[shop.keyword_ad]["pricing"]["price"] == 0.2
     assert shop.keyword_ad not in shop.shown(search="decaf espresso")  # negative keyword
     assert shop.keyword_ad not in shop.shown(properties={"category": "Coffee"})  # no query
+
+
+def test_home_page_follows_what_the_user_clicked(shop: Shop) -> None:
+    everything = set(shop.shown(count=20, user="shopper-yoga"))
+    assert everything > set(shop.ads["Yoga"])  # no profile yet: no context
+    click = next(d for d in shop.decide(search="yoga mat", user="shopper-yoga").json()[
+        "decisions"]["s"])["clickUrl"]
+    assert httpx.get(click, headers=BROWSER).status_code in (204, 302)
+    deadline = time.monotonic() + 15  # the aggregator counts the click, updates the profile
+    while set(shop.shown(count=20, user="shopper-yoga")) != set(shop.ads["Yoga"]):
+        assert time.monotonic() < deadline, shop.shown(count=20, user="shopper-yoga")
+        time.sleep(0.1)
+    assert set(shop.shown(count=20, user="someone-else")) == everything

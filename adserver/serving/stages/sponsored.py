@@ -10,8 +10,9 @@ product index. The context comes from the request:
   itself is never advertised on its own page);
 - category page: `properties.category` (a level, or a path "A > B") -> the ads of products in
   that category, and the category name's embedding;
-- home or cart: `properties.recentProductIds` (the user's recent products, newest first) ->
-  the mean of their vectors.
+- home or cart: `properties.recentProductIds` (the user's recent products, newest first),
+  else the user's profile (products they clicked or bought, kept by the control process in
+  live.lmdb) -> the mean of their vectors.
 
 With a context, a sponsored-product ad type takes its candidates from keyword matches, the
 category's products and the `retrieval_k` nearest sponsored products (HNSW), not from the
@@ -29,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from adserver import livestate
 from adserver.kernels.embed import dot_rows
 from adserver.serving.stages.resolve import Plan
 from adserver.snapshot import format as f
@@ -65,8 +67,10 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-def context(snap: Snapshot, req: DecisionRequest, plan: Plan) -> Context | None:
-    """The placement's context, or None when it asks for no sponsored-product ad type."""
+def context(snap: Snapshot, req: DecisionRequest, plan: Plan, live: Any = None
+            ) -> Context | None:
+    """The placement's context, or None when it asks for no sponsored-product ad type.
+    `live`: live.lmdb, for the user's recent products when the request names none."""
     index, model = snap.products, snap.embedder
     if index is None or model is None or not snap.sponsored_ad_types:
         return None
@@ -94,6 +98,10 @@ def context(snap: Snapshot, req: DecisionRequest, plan: Plan) -> Context | None:
     if query and ctx.vector is None:
         ctx.vector, ctx.confidence = model.query(query)
     recent = props.get("recentProductIds")
+    user = req.user.key if req.user is not None else None
+    if ctx.vector is None and not recent and live is not None and user:
+        with live.begin() as txn:
+            recent = livestate.decode(txn.get(livestate.recent_key(net, user)))
     if ctx.vector is None and isinstance(recent, list) and recent:
         rows = [index.row(net, p) for p in recent[:20] if isinstance(p, str)]
         rows = [r for r in rows if r >= 0 and index.vectors[r].any()]
