@@ -35,24 +35,17 @@ import lmdb
 import numpy as np
 from msgspec import msgpack
 
+from adserver import versions
 from adserver.control.store import Store
 from adserver.entities import CATEGORY_SEPARATOR
 from adserver.learn import embed
 from adserver.snapshot import products as px
-from adserver.snapshot.writer import sha256_file
+from adserver.versions import sha256_file
 
 log = logging.getLogger("adserver.catalog")
 CHECK_EVERY_S = 2.0
 MAP_SIZE = 64 << 30  # sparse: grows with the data
 Sponsored = dict[int, set[str]]  # network id -> product ids with serve-eligible ads
-
-
-def _fsync(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def catalog_digest(store: Store) -> tuple[int, int, int]:
@@ -180,11 +173,7 @@ def build(store: Store, data_dir: str, model: embed.Model, sponsored: Sponsored,
     available = np.array([r["available"] for r in rows_in], dtype=np.int8)
 
     root = px.root_of(data_dir)
-    os.makedirs(root, exist_ok=True)
-    numbers = [int(x) for x in os.listdir(root) if x.isdigit()]
-    version = f"{max(numbers, default=0) + 1:08d}"
-    tmp = os.path.join(root, f".tmp-{version}-{os.getpid()}")
-    os.makedirs(tmp)
+    version, tmp = versions.begin(root, 8)
     arrays = {"keys": keys, "network": network, "available": available, "seq": seq,
               "vectors": vectors}
     for name, arr in arrays.items():
@@ -204,8 +193,6 @@ def build(store: Store, data_dir: str, model: embed.Model, sponsored: Sponsored,
     graphs = _graphs(tmp, keys, network, vectors, sponsored, prev, progress)
     names = [a + ".npy" for a in arrays] + ["catalog/data.mdb"] + [
         f"hnsw-{net}.bin" for net in graphs]
-    for name in names:
-        _fsync(os.path.join(tmp, name))
     manifest = {
         "format": px.FORMAT, "version": version, "model": model.version, "dim": model.dim,
         "created_at": time.time(), "products": n, "catalog": list(catalog_digest(store)),
@@ -220,10 +207,9 @@ def build(store: Store, data_dir: str, model: embed.Model, sponsored: Sponsored,
         json.dump(manifest, out, indent=1, sort_keys=True)
         out.flush()
         os.fsync(out.fileno())
-    _fsync(tmp)
-    os.rename(tmp, os.path.join(root, version))
-    publish(data_dir, version)
-    prune(data_dir)
+    versions.seal(root, tmp, version, names)
+    versions.publish(root, version)
+    versions.prune(root, 3, 60.0)  # a snapshot still served may name an older one
     return version
 
 
@@ -256,30 +242,6 @@ def _graphs(tmp: str, keys: np.ndarray, network: np.ndarray, vectors: np.ndarray
         out[str(net)] = {"count": int(rows.shape[0]), "digest": digest,
                          "dim": int(vectors.shape[1])}
     return out
-
-
-def publish(data_dir: str, version: str) -> None:
-    root = px.root_of(data_dir)
-    tmp = os.path.join(root, "CURRENT.tmp")
-    with open(tmp, "w") as out:
-        out.write(version + "\n")
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, os.path.join(root, "CURRENT"))
-    _fsync(root)
-
-
-def prune(data_dir: str, keep: int = 3, min_age_s: float = 60.0) -> None:
-    """Delete versions beyond the newest `keep` once old enough (a snapshot still being
-    served may name one; mapped files stay readable after deletion)."""
-    root = px.root_of(data_dir)
-    current = px.current(data_dir)
-    versions = sorted(v for v in os.listdir(root) if v.isdigit())
-    now = time.time()
-    for v in versions[:-keep]:
-        path = os.path.join(root, v)
-        if v != current and now - os.path.getmtime(path) > min_age_s:
-            shutil.rmtree(path, ignore_errors=True)
 
 
 class CatalogBuilder:

@@ -30,10 +30,11 @@ from typing import Any
 
 import numpy as np
 
+from adserver import versions
 from adserver.hashing import hash_strs
 from adserver.kernels import embed as kernel
-from adserver.snapshot.writer import sha256_file
 from adserver.text import tokens
+from adserver.versions import sha256_file
 
 FORMAT = 1
 BUCKETS = 1 << 18
@@ -157,25 +158,13 @@ def models_dir(data_dir: str) -> str:
     return os.path.join(data_dir, "models", "embed")
 
 
-def _fsync(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write(data_dir: str, kind: str, matrix: np.ndarray, idf: np.ndarray,
           settings: dict[str, Any], vocab: list[str] | None = None) -> str:
     """Write a model version (temp directory, fsync, rename) and return its name; it is not
     CURRENT until `publish`."""
     check_arrays(matrix, idf, None if vocab is None else len(vocab))
     root = models_dir(data_dir)
-    os.makedirs(root, exist_ok=True)
-    numbers = [int(n) for n in os.listdir(root) if n.isdigit()]
-    version = f"{max(numbers, default=0) + 1:06d}"
-    tmp = os.path.join(root, f".tmp-{version}-{os.getpid()}")
-    os.makedirs(tmp)
+    version, tmp = versions.begin(root, 6)
     files = {"matrix.npy": np.ascontiguousarray(matrix, dtype=np.float32),
              "idf.npy": np.ascontiguousarray(idf, dtype=np.float32)}
     for name, arr in files.items():
@@ -185,8 +174,6 @@ def write(data_dir: str, kind: str, matrix: np.ndarray, idf: np.ndarray,
         with open(os.path.join(tmp, "vocab.txt"), "w", encoding="utf-8") as out:
             out.writelines(t + "\n" for t in vocab)
         names.append("vocab.txt")
-    for name in names:
-        _fsync(os.path.join(tmp, name))
     manifest = {"format": FORMAT, "kind": kind, "version": version, "dim": int(matrix.shape[1]),
                 "rows": int(matrix.shape[0]), "created_at": time.time(), **settings,
                 "checksums": {n: sha256_file(os.path.join(tmp, n)) for n in names}}
@@ -194,8 +181,7 @@ def write(data_dir: str, kind: str, matrix: np.ndarray, idf: np.ndarray,
         json.dump(manifest, out, indent=1, sort_keys=True)
         out.flush()
         os.fsync(out.fileno())
-    os.rename(tmp, os.path.join(root, version))
-    _fsync(root)
+    versions.seal(root, tmp, version, names)
     return version
 
 
@@ -214,22 +200,11 @@ def check_arrays(matrix: np.ndarray, idf: np.ndarray, vocab_rows: int | None) ->
 
 
 def publish(data_dir: str, version: str) -> None:
-    root = models_dir(data_dir)
-    tmp = os.path.join(root, "CURRENT.tmp")
-    with open(tmp, "w") as out:
-        out.write(version + "\n")
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, os.path.join(root, "CURRENT"))
-    _fsync(root)
+    versions.publish(models_dir(data_dir), version)
 
 
 def current(data_dir: str) -> str | None:
-    try:
-        with open(os.path.join(models_dir(data_dir), "CURRENT")) as src:
-            return src.read().strip() or None
-    except FileNotFoundError:
-        return None
+    return versions.current(models_dir(data_dir))
 
 
 def load(data_dir: str, version: str) -> Model:

@@ -26,8 +26,9 @@ import lmdb
 import numpy as np
 from msgspec import msgpack
 
+from adserver import versions
 from adserver.hashing import cross, hash_str
-from adserver.snapshot.writer import sha256_file
+from adserver.versions import sha256_file
 
 FORMAT = 1
 PRODUCT_SEED = 0x70726F64
@@ -49,11 +50,7 @@ def root_of(data_dir: str) -> str:
 
 
 def current(data_dir: str) -> str | None:
-    try:
-        with open(os.path.join(root_of(data_dir), "CURRENT")) as src:
-            return src.read().strip() or None
-    except FileNotFoundError:
-        return None
+    return versions.current(root_of(data_dir))
 
 
 class ProductIndexError(Exception):

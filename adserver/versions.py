@@ -1,0 +1,91 @@
+"""Versioned directories published through a CURRENT pointer: snapshots, product indexes and
+embedding models all follow this protocol (indexes/README.md).
+
+Write a version into `<root>/.tmp-<version>-<pid>/`, fsync each file and the directory,
+`seal` it (rename to `<root>/<version>/`, fsync the root), then `publish`: write
+`CURRENT.tmp`, fsync, rename over `CURRENT`, fsync the root. A reader sees the old version or
+the new one, never a mix. Only the control process writes these directories.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+
+
+def fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sha256_file(path: str) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as src:
+        for block in iter(lambda: src.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def begin(root: str, width: int) -> tuple[str, str]:
+    """(next version name, its temporary directory, created)."""
+    os.makedirs(root, exist_ok=True)
+    numbers = [int(n) for n in os.listdir(root) if n.isdigit()]
+    version = f"{max(numbers, default=0) + 1:0{width}d}"
+    tmp = os.path.join(root, f".tmp-{version}-{os.getpid()}")
+    os.makedirs(tmp)
+    return version, tmp
+
+
+def seal(root: str, tmp: str, version: str, files: list[str]) -> None:
+    """fsync `files` (relative to tmp) and the directory, then rename it into place."""
+    for name in files:
+        fsync_path(os.path.join(tmp, name))
+    fsync_path(tmp)
+    os.rename(tmp, os.path.join(root, version))
+    fsync_path(root)
+
+
+def publish(root: str, version: str) -> None:
+    """Point `<root>/CURRENT` at `version` atomically."""
+    tmp = os.path.join(root, "CURRENT.tmp")
+    with open(tmp, "w") as out:
+        out.write(version + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, os.path.join(root, "CURRENT"))
+    fsync_path(root)
+
+
+def current(root: str) -> str | None:
+    try:
+        with open(os.path.join(root, "CURRENT")) as src:
+            return src.read().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def prune(root: str, keep: int, min_age_s: float) -> list[str]:
+    """Delete versions beyond the newest `keep` that are older than `min_age_s` (a reader may
+    still be loading one; files a reader has mapped stay readable after deletion), and
+    leftovers of a crashed writer."""
+    if not os.path.isdir(root):
+        return []
+    now_version = current(root)
+    versions = sorted(n for n in os.listdir(root) if n.isdigit())
+    removed = []
+    now = time.time()
+    for v in versions[:-keep]:
+        path = os.path.join(root, v)
+        if v != now_version and now - os.path.getmtime(path) > min_age_s:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(v)
+    for n in os.listdir(root):
+        if n.startswith(".tmp-") and now - os.path.getmtime(os.path.join(root, n)) > 600:
+            shutil.rmtree(os.path.join(root, n), ignore_errors=True)
+    return removed
