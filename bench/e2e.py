@@ -76,7 +76,9 @@ def build_products(store: object, data: str) -> None:
     digest = list(catalog.catalog_digest(store))  # type: ignore[arg-type]
     spons = {str(k): len(v) for k, v in sponsored.items()}
     if current is not None and current.manifest["catalog"] == digest and {
-            k: g["count"] for k, g in current.manifest["graphs"].items()} == spons:
+            k: g["count"] for k, g in current.manifest["graphs"].items()} == spons and \
+            current.manifest["hnsw"] == {"M": products.M, "ef": products.EF,
+                                         "ef_construction": products.EF_CONSTRUCTION}:
         return
     started = time.perf_counter()
     model = catalog.ensure_model(store, data)  # type: ignore[arg-type]

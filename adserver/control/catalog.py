@@ -217,7 +217,8 @@ def _graphs(tmp: str, keys: np.ndarray, network: np.ndarray, vectors: np.ndarray
             sponsored: Sponsored, prev: px.ProductIndex | None, progress: bool
             ) -> dict[str, dict[str, Any]]:
     """Write hnsw-<network>.bin for each network with sponsored products; reuse the previous
-    version's graph (hard link) when its products and their vectors are the same."""
+    version's graph (hard link) when its products, their vectors and the HNSW parameters
+    are the same."""
     out: dict[str, dict[str, Any]] = {}
     for net, ids in sorted(sponsored.items()):
         want = np.array(sorted({px.key(net, pid) for pid in ids}), dtype=np.uint64)
@@ -231,7 +232,9 @@ def _graphs(tmp: str, keys: np.ndarray, network: np.ndarray, vectors: np.ndarray
         digest = _vector_bytes(vectors, rows)
         file = os.path.join(tmp, f"hnsw-{net}.bin")
         old = prev.manifest.get("graphs", {}).get(str(net)) if prev is not None else None
-        if old is not None and old["digest"] == digest and old["dim"] == vectors.shape[1]:
+        params = [px.M, px.EF_CONSTRUCTION]
+        if old is not None and old["digest"] == digest and old["dim"] == vectors.shape[1] \
+                and old.get("params") == params:
             os.link(os.path.join(prev.path, f"hnsw-{net}.bin"), file)  # type: ignore[union-attr]
         else:
             g = hnswlib.Index(space="ip", dim=vectors.shape[1])
@@ -240,7 +243,7 @@ def _graphs(tmp: str, keys: np.ndarray, network: np.ndarray, vectors: np.ndarray
             g.add_items(vectors[rows], keys[rows], num_threads=-1)
             g.save_index(file)
         out[str(net)] = {"count": int(rows.shape[0]), "digest": digest,
-                         "dim": int(vectors.shape[1])}
+                         "dim": int(vectors.shape[1]), "params": params}
     return out
 
 

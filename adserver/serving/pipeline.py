@@ -106,9 +106,10 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
                                               ctx.explain, ctx.limit)
         boost = select.NONE
         gated = None
+        measured: dict[int, float] | None = {} if ctx.explain else None
         if pctx is not None and passing.shape[0]:
             passing, boost, dropped, why = sponsored.gate(
-                snap, passing, pctx, matched, ctx.relevance[0], ctx.relevance[1])  # type: ignore[arg-type]
+                snap, passing, pctx, matched, ctx.relevance[0], ctx.relevance[1], measured)  # type: ignore[arg-type]
             gated = (dropped, why)
         bids = eligible.keyword_bids(snap, passing, q)
         fates: list[dict[str, Any]] | None = [] if ctx.explain else None
@@ -130,7 +131,8 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
             int(plan.zone_ids[0]) if plan.zone_ids.shape[0] else 0, plan.network_id,
         ])
         if ctx.explain:
-            explain[div] = _explain(snap, plan, rows, reasons, fates or [], wins, gated)
+            explain[div] = _explain(snap, plan, rows, reasons, fates or [], wins, gated,
+                                    measured)
     response = kevel.DecisionResponse(user=kevel.UserKey(key=user_key), decisions=decisions,
                                       explain=explain if ctx.explain else None)
     record = {"t": "d", "id": request_id, "ts": ctx.now, "user": user_key,
@@ -140,7 +142,8 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
 
 def _explain(snap: Snapshot, plan: resolve.Plan, rows: np.ndarray, reasons: Any,
              fates: list[dict[str, Any]], wins: list[select.Win],
-             gated: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
+             gated: tuple[np.ndarray, np.ndarray] | None = None,
+             measured: dict[int, float] | None = None) -> dict[str, Any]:
     c = snap.columns
     results = []
     if gated is not None:  # relevance gate: the filter passed them, so they hold PASS
@@ -148,10 +151,14 @@ def _explain(snap: Snapshot, plan: resolve.Plan, rows: np.ndarray, reasons: Any,
         reasons = np.array([why.get(r, x) if x == f.PASS else x
                             for r, x in zip(rows.tolist(), reasons.tolist())], dtype=np.int8)
 
-    def ids(row: int) -> dict[str, int]:
+    def ids(row: int) -> dict[str, Any]:
         fl = int(c["ad_flight"][row])
-        return {"adId": int(c["ad_id"][row]), "flightId": int(c["fl_id"][fl]),
-                "campaignId": int(c["fl_campaign"][fl]), "creativeId": int(c["ad_creative"][row])}
+        out: dict[str, Any] = {
+            "adId": int(c["ad_id"][row]), "flightId": int(c["fl_id"][fl]),
+            "campaignId": int(c["fl_campaign"][fl]), "creativeId": int(c["ad_creative"][row])}
+        if measured and row in measured:  # sponsored products: relevance to the context
+            out["relevance"] = measured[row]
+        return out
 
     for row, reason in zip(rows.tolist(), (reasons if reasons is not None else []).tolist()):
         if reason not in (f.PASS, f.DUPLICATE):

@@ -34,6 +34,8 @@ def test_an_irrelevant_query_shows_no_sponsored_product(shop: Shop, query: str) 
     assert {x["result"] for x in results} <= {"not relevant to the query or page",
                                               "product unavailable", "keyword targeting"}
     assert sum(x["result"] == "not relevant to the query or page" for x in results) >= 8
+    assert all(x["relevance"] < 0.3 for x in results
+               if x["result"] == "not relevant to the query or page")
 
 
 def test_category_page(shop: Shop) -> None:

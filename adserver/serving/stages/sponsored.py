@@ -157,11 +157,13 @@ def product_rows(snap: Snapshot, network_id: int, product_ids: list[str]) -> np.
 
 
 def gate(snap: Snapshot, rows: np.ndarray, ctx: Context, matched: list[np.ndarray],
-         threshold: float, alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+         threshold: float, alpha: float, measured: dict[int, float] | None = None
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(kept rows, their relevance^alpha, dropped rows, their reason codes). Rows of other
     ad types pass untouched with boost 1; `matched` holds the keyword and category lists.
     A product promoted by several candidates keeps the best one (static eCPM). Without an
-    active context nothing is measured (relevance 1): only availability and repeats count."""
+    active context nothing is measured (relevance 1): only availability and repeats count.
+    `measured` (explain) receives each sponsored row's relevance."""
     if rows.shape[0] == 0:
         return rows, np.zeros(0), EMPTY, np.zeros(0, dtype=np.int8)
     c = snap.columns
@@ -191,6 +193,8 @@ def gate(snap: Snapshot, rows: np.ndarray, ctx: Context, matched: list[np.ndarra
     scored = c["ad_relevancy"][rows]  # Kevel's relevancy score ranks in place of ours
     rank = np.where(scored > 0, scored / 1000.0, rel)
     boost = np.where(ours, rank ** alpha if alpha != 1.0 else rank, 1.0)
+    if measured is not None:
+        measured.update(zip(rows[ours].tolist(), np.round(rel[ours], 4).tolist()))
     reasons = np.where(available, f.NOT_RELEVANT, f.UNAVAILABLE).astype(np.int8)
     repeat = _repeats(c, rows, prow, ours & keep, boost)  # one ad per product
     reasons[repeat] = f.DEDUPED
