@@ -76,7 +76,7 @@ def main() -> None:
         labels = np.array(serving.get_ids_list(), dtype=np.uint64)
         rows = index.rows(labels)
         order = np.argsort(labels)
-        measure(serving, vectors[rows], labels[order], rows[order], queries, ks, args.ef,
+        measure(serving, vectors[rows[order]], labels[order], rows[order], queries, ks, args.ef,
                 f"sponsored (serving) | {len(rows):,} | {index.manifest['build_s']}")
     measure(g, vectors, None, None, queries, ks, args.ef, f"all products | {n:,} | {build_s}")
 

@@ -86,24 +86,15 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
             continue
         pctx = ctx.listings[div] if ctx.listings else sponsored.context(snap, req, plan,
                                                                          ctx.live)
-        active = pctx is not None and pctx.active
-        matched: list[np.ndarray] = []
-        if pctx is not None and pctx.candidates is not None:  # a listings auction's own
-            lists = [pctx.candidates] if pctx.candidates.shape[0] else []
-            matched = lists if pctx.vector is None else []  # with a query: measured
-        else:
-            lists = candidates.lists(snap, plan, tokens, pctx.types if active else ())  # type: ignore[union-attr]
-        if active and pctx.candidates is None:  # type: ignore[union-attr]
-            matched = lists + snap.lists(sponsored.category_keys(plan, pctx))  # type: ignore[arg-type]
-            lists = matched + sponsored.retrieved(snap, plan, pctx, ctx.relevance[2])  # type: ignore[arg-type]
+        lists, n_matched = _candidates(snap, plan, tokens, pctx, ctx.relevance[2])
         if ctx.live is not None and snap.columns["fcap_level"].shape[0] and user is not None \
                 and user.key and plan.network_id not in freq_read:
             freq_read.add(plan.network_id)
             with ctx.live.begin() as txn:
                 entry = livestate.decode(txn.get(livestate.user_key(plan.network_id, user.key)))
             q.u_level, q.u_id, q.u_ts = frequency(entry)
-        passing, rows, reasons = eligible.run(snap, plan, lists, q, used, ctx.paused,
-                                              ctx.explain, ctx.limit)
+        passing, rows, reasons, matched = eligible.run(snap, plan, lists, q, used, ctx.paused,
+                                                       ctx.explain, ctx.limit, n_matched)
         boost = select.NONE
         gated = None
         measured: dict[int, float] | None = {} if ctx.explain else None
@@ -138,6 +129,20 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
     record = {"t": "d", "id": request_id, "ts": ctx.now, "user": user_key,
               "snapshot": snap.version, "placements": record_placements}
     return response, record
+
+
+def _candidates(snap: Snapshot, plan: resolve.Plan, tokens: list[int],
+                pctx: sponsored.Context | None, k: int) -> tuple[list[np.ndarray], int]:
+    """A placement's candidate lists, and how many of the first ones are matches (keyword,
+    category, or a listings auction's own candidates when no query measures them)."""
+    if pctx is not None and pctx.candidates is not None:  # a listings auction's own
+        lists = [pctx.candidates] if pctx.candidates.shape[0] else []
+        return lists, (len(lists) if pctx.vector is None else 0)
+    if pctx is None or not pctx.active:
+        return candidates.lists(snap, plan, tokens), 0
+    lists = candidates.lists(snap, plan, tokens, pctx.types)
+    lists += snap.lists(sponsored.category_keys(plan, pctx))
+    return lists + sponsored.retrieved(snap, plan, pctx, k), len(lists)
 
 
 def _explain(snap: Snapshot, plan: resolve.Plan, rows: np.ndarray, reasons: Any,

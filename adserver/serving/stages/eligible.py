@@ -1,8 +1,9 @@
 """Stage 3: which candidates may enter the auction (the Cython filter kernel).
 
 Assumes the candidate posting lists and the request-wide Query parts. Returns the passing
-rows in list order and, with explain, a reason code per candidate
-(adserver/snapshot/format.REASONS).
+rows in list order, with explain a reason code per candidate
+(adserver/snapshot/format.REASONS), and which passing rows came from matched lists (keyword
+and category matches of a sponsored-product placement).
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ class Used:
 
 
 def run(snap: Snapshot, plan: Plan, lists: list[np.ndarray], q: Query, used: Used,
-        paused: np.ndarray, explain: bool, limit: int
-        ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(passing rows, rows considered, reasons per considered row or None). At most `limit`
-    passing rows are taken from each list (0: no limit; explain considers everything)."""
+        paused: np.ndarray, explain: bool, limit: int, n_matched: int = 0
+        ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """(passing rows, rows considered, reasons per considered row or None, whether each
+    passing row came from one of the first `n_matched` lists). At most `limit` passing rows
+    are taken from each list (0: no limit; explain considers everything)."""
     p = plan.placement
     q.site_id = plan.site_id
     q.zone_ids = plan.zone_ids
@@ -55,10 +57,24 @@ def run(snap: Snapshot, plan: Plan, lists: list[np.ndarray], q: Query, used: Use
         q.used_advertisers = np.array(used.advertisers, dtype=np.int64)
         q.used_creatives = np.array(used.creatives, dtype=np.int64)
     if not lists:
-        return EMPTY, EMPTY, (np.zeros(0, dtype=np.int8) if explain else None)
-    passing, reasons = snap.targeting.filter_lists(lists, q, paused, explain, limit)
+        return EMPTY, EMPTY, (np.zeros(0, dtype=np.int8) if explain else None), NONE_MATCHED
     considered = (lists[0] if len(lists) == 1 else np.concatenate(lists)) if explain else EMPTY
-    return passing, considered, reasons
+    if n_matched in (0, len(lists)):
+        passing, reasons = snap.targeting.filter_lists(lists, q, paused, explain, limit)
+        return passing, considered, reasons, np.full(passing.shape[0], n_matched > 0)
+    # matched lists, then the others: which passing rows matched is known by position
+    first, why1 = snap.targeting.filter_lists(lists[:n_matched], q, paused, explain, limit)
+    rest, why2 = snap.targeting.filter_lists(lists[n_matched:], q, paused, explain, limit)
+    if first.shape[0] and rest.shape[0]:
+        rest = rest[~np.isin(rest, first, kind="table")]
+    passing = np.concatenate([first, rest])
+    mask = np.zeros(passing.shape[0], dtype=bool)
+    mask[:first.shape[0]] = True
+    reasons = np.concatenate([why1, why2]) if explain else None  # type: ignore[list-item]
+    return passing, considered, reasons, mask
+
+
+NONE_MATCHED = np.zeros(0, dtype=bool)
 
 
 NO_BIDS = np.zeros(0)

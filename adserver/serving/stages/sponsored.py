@@ -128,24 +128,25 @@ def retrieved(snap: Snapshot, plan: Plan, ctx: Context, k: int) -> list[np.ndarr
 
 def product_lists(snap: Snapshot, prows: np.ndarray, types: tuple[int, ...]
                   ) -> list[np.ndarray]:
-    """The ads of the given product rows that are of one of `types`, one list per product."""
+    """The ads of the given product rows that are of one of `types`, as one candidate list
+    in the order of `prows` (each product's ads best first); empty: no list."""
     c = snap.columns
     sp = c["sp_prow"]
     if sp.shape[0] == 0 or prows.shape[0] == 0:
         return []
-    pos = np.searchsorted(sp, prows)
-    pos = np.minimum(pos, sp.shape[0] - 1)
-    ptr, ads = c["sp_ptr"], c["sp_rows"]
-    out = []
-    for p in pos[sp[pos] == prows].tolist():
-        rows = ads[ptr[p]:ptr[p + 1]]
-        if len(types) == 1:
-            rows = rows[c["ad_type"][rows] == types[0]]
-        else:
-            rows = rows[np.isin(c["ad_type"][rows], types)]
-        if rows.shape[0]:
-            out.append(rows)
-    return out
+    pos = np.minimum(np.searchsorted(sp, prows), sp.shape[0] - 1)
+    pos = pos[sp[pos] == prows]
+    ptr = c["sp_ptr"]
+    starts, lengths = ptr[pos], ptr[pos + 1] - ptr[pos]
+    total = int(lengths.sum())
+    if total == 0:
+        return []
+    # the concatenated slices ads[start:start + length], without a Python loop
+    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+    rows = c["sp_rows"][offsets + np.arange(total)]
+    kinds = c["ad_type"][rows]
+    rows = rows[kinds == types[0]] if len(types) == 1 else rows[np.isin(kinds, types)]
+    return [rows] if rows.shape[0] else []
 
 
 def product_rows(snap: Snapshot, network_id: int, product_ids: list[str]) -> np.ndarray:
@@ -156,11 +157,12 @@ def product_rows(snap: Snapshot, network_id: int, product_ids: list[str]) -> np.
     return snap.products.rows(keys)
 
 
-def gate(snap: Snapshot, rows: np.ndarray, ctx: Context, matched: list[np.ndarray],
+def gate(snap: Snapshot, rows: np.ndarray, ctx: Context, matched: np.ndarray,
          threshold: float, alpha: float, measured: dict[int, float] | None = None
          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(kept rows, their relevance^alpha, dropped rows, their reason codes). Rows of other
-    ad types pass untouched with boost 1; `matched` holds the keyword and category lists.
+    ad types pass untouched with boost 1; `matched` marks the rows that came from keyword or
+    category lists (bool per row).
     A product promoted by several candidates keeps the best one (static eCPM). Without an
     active context nothing is measured (relevance 1): only availability and repeats count.
     `measured` (explain) receives each sponsored row's relevance."""
@@ -169,13 +171,13 @@ def gate(snap: Snapshot, rows: np.ndarray, ctx: Context, matched: list[np.ndarra
     c = snap.columns
     index = snap.products
     prow = c["ad_product"][rows]
-    ours = np.isin(c["ad_type"][rows], ctx.types)
+    kinds = c["ad_type"][rows]
+    ours = kinds == ctx.types[0] if len(ctx.types) == 1 else np.isin(kinds, ctx.types)
     rel = np.zeros(rows.shape[0]) if ctx.active else np.ones(rows.shape[0])
     if ctx.vector is not None:
         dot_rows(ctx.vector, index.vectors, prow, rel)  # type: ignore[union-attr]
         rel *= ctx.confidence
-    if matched:
-        rel[np.isin(rows, np.concatenate(matched))] = 1.0
+    rel[matched] = 1.0
     rel = np.clip(rel, 0.0, 1.0)
     available = np.ones(rows.shape[0], dtype=bool)
     has = prow >= 0
@@ -213,8 +215,8 @@ def _repeats(c: dict[str, np.ndarray], rows: np.ndarray, prow: np.ndarray, mask:
     r = rows[idx]
     fl = c["ad_flight"][r]
     rate = c["fl_rate"][fl]
-    quality = np.select([rate == f.RATE_CPM, rate == f.RATE_CPC, rate == f.RATE_CPA],
-                        [1.0, c["ad_prior_ctr"][r] * 1000, c["ad_prior_cvr"][r] * 1000], 0.0)
+    quality = ((rate == f.RATE_CPM) + (rate == f.RATE_CPC) * c["ad_prior_ctr"][r] * 1000
+               + (rate == f.RATE_CPA) * c["ad_prior_cvr"][r] * 1000)
     score = c["fl_price"][fl] * quality * boost[idx]
     order = np.lexsort((-score, prow[idx]))
     p = prow[idx][order]
