@@ -139,6 +139,7 @@ def main() -> None:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--rates", default="500,1000,2000")
+    ap.add_argument("--only", help="comma list of request kinds to measure (default: all)")
     args = ap.parse_args()
     if shutil.which("wrk") is None or shutil.which("taskset") is None:
         raise SystemExit("bench.e2e needs wrk and taskset: apt-get install wrk util-linux")
@@ -151,6 +152,8 @@ def main() -> None:
     try:
         wait_ready(url)
         for name, body in BODIES.items():
+            if args.only and name not in args.only.split(","):
+                continue
             raw = json.dumps(body).encode()
             response = httpx.post(url + "/api/v2", content=raw)
             assert response.status_code == 200, response.text
