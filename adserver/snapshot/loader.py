@@ -79,6 +79,7 @@ class Snapshot:
         self.products: ProductIndex | None = None
         self.embedder: Model | None = None
         self.sponsored_ad_types: frozenset[int] = frozenset(self.meta.get("sponsored_ad_types", ()))
+        self.retrieved: dict[Any, list[np.ndarray]] = {}  # serving/stages/sponsored.retrieved
         if self.meta.get("products"):
             self.products, self.embedder = _product_index(root, self.meta["products"])
         self.no_pause = np.zeros(0, dtype=np.int8)

@@ -39,13 +39,14 @@ from adserver.snapshot.products import key
 from adserver.wire.kevel import DecisionRequest
 
 EMPTY = np.zeros(0, dtype=np.int32)
+RETRIEVED_CACHE = 20000
 
 
 class Context:
     """What relevance is measured against for one placement."""
 
     __slots__ = ("types", "vector", "confidence", "categories", "exclude", "candidates",
-                 "quality")
+                 "quality", "key")
 
     def __init__(self, types: tuple[int, ...]):
         self.types = types  # the placement's sponsored-product ad types
@@ -57,6 +58,7 @@ class Context:
         # product row as (sorted rows, scores): relevance is then given, not measured
         self.candidates: np.ndarray | None = None
         self.quality: tuple[np.ndarray, np.ndarray] | None = None
+        self.key: tuple[Any, ...] | None = None  # what the vector came from (retrieval cache)
 
     @property
     def active(self) -> bool:
@@ -86,17 +88,19 @@ def context(snap: Snapshot, req: DecisionRequest, plan: Plan, live: Any = None
         if row >= 0:
             ctx.exclude = row
             if index.vectors[row].any():
-                ctx.vector = index.vectors[row]
+                ctx.vector, ctx.key = index.vectors[row], ("p", row)
     category = _text(props.get("category"))
     if category is not None:
         levels = [c.strip() for c in category.split(">") if c.strip()]
         if levels:
             ctx.categories = [f.category_id(levels[-1])]
             if ctx.vector is None:
-                ctx.vector, ctx.confidence = model.query(" ".join(levels))
+                ctx.key = ("q", " ".join(levels))
+                ctx.vector, ctx.confidence = model.query(ctx.key[1])
     query = _text(req.search_term) or " ".join(k for k in req.keywords or () if isinstance(k, str))
     if query and ctx.vector is None:
         ctx.vector, ctx.confidence = model.query(query)
+        ctx.key = ("q", query)
     recent = props.get("recentProductIds")
     user = req.user.key if req.user is not None else None
     if ctx.vector is None and not recent and live is not None and user:
@@ -109,7 +113,7 @@ def context(snap: Snapshot, req: DecisionRequest, plan: Plan, live: Any = None
             mean = index.vectors[rows].mean(axis=0)
             norm = float(np.linalg.norm(mean))
             if norm > 0:
-                ctx.vector = (mean / norm).astype(np.float32)
+                ctx.vector, ctx.key = (mean / norm).astype(np.float32), ("r", tuple(rows))
     return ctx
 
 
@@ -118,12 +122,21 @@ def category_keys(plan: Plan, ctx: Context) -> list[int]:
 
 
 def retrieved(snap: Snapshot, plan: Plan, ctx: Context, k: int) -> list[np.ndarray]:
-    """Ad rows of the k sponsored products nearest the context, nearest first, as candidate
-    lists (one per product), limited to the placement's sponsored ad types."""
+    """Ad rows of the k sponsored products nearest the context, nearest first, as a candidate
+    list, limited to the placement's sponsored ad types; cached per snapshot and context
+    (callers must not modify the arrays)."""
     if ctx.vector is None:
         return []
-    rows, _ = snap.products.search(plan.network_id, ctx.vector, k)  # type: ignore[union-attr]
-    return product_lists(snap, rows, ctx.types)
+    key = (plan.network_id, ctx.types, k, ctx.key) if ctx.key is not None else None
+    found = snap.retrieved.get(key) if key is not None else None
+    if found is None:  # searches and pages repeat: keep what they retrieved, per snapshot
+        rows, _ = snap.products.search(plan.network_id, ctx.vector, k)  # type: ignore[union-attr]
+        found = product_lists(snap, rows, ctx.types)
+        if key is not None:
+            if len(snap.retrieved) >= RETRIEVED_CACHE:
+                snap.retrieved.clear()
+            snap.retrieved[key] = found
+    return found
 
 
 def product_lists(snap: Snapshot, prows: np.ndarray, types: tuple[int, ...]
