@@ -6,8 +6,6 @@ the weight (1 + ln count) x idf[id] x the mean of its occurrences' kind weights,
 coverage: the sum's length before scaling over the length of the weight vector (for an
 orthonormal projection such as LSA's, the share of the text the model's space keeps; a text
 of words the model never saw scores near 0). 0: nothing known, and `out` is all zeros.
-
-`dot_rows` scores candidates: the dot product of `query` with each of `rows` of `vectors`.
 """
 
 from __future__ import annotations
@@ -52,15 +50,3 @@ def embed(ids, kind_w, idf, matrix, out):
             out[j] /= norm
         return norm / math.sqrt(xnorm)
     return 0.0
-
-
-@njit(cache=True, nogil=True, fastmath=True)
-def dot_rows(query, vectors, rows, out):
-    d = query.shape[0]
-    for i in range(rows.shape[0]):
-        r = rows[i]
-        s = 0.0
-        if r >= 0:
-            for j in range(d):
-                s += query[j] * vectors[r, j]
-        out[i] = s

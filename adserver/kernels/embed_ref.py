@@ -23,9 +23,3 @@ def embed(ids, kind_w, idf, matrix, out):
     norm = math.sqrt(float(total @ total))
     out[:] = total / norm if norm > 0 else 0.0
     return norm / math.sqrt(sum(w * w for w in weights)) if norm > 0 else 0.0
-
-
-def dot_rows(query, vectors, rows, out):
-    for i, r in enumerate(rows.tolist()):
-        out[i] = float(np.dot(query.astype(np.float64), vectors[r].astype(np.float64))) \
-            if r >= 0 else 0.0

@@ -69,19 +69,6 @@ def test_embed_kernel_matches_twin(data: st.DataObject) -> None:
         assert not got.any()
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.integers(0, 20), st.integers(1, 8), st.integers(0, 1000))
-def test_dot_rows_matches_twin(n: int, dim: int, seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    vectors = rng.standard_normal((10, dim)).astype(np.float32)
-    query = rng.standard_normal(dim).astype(np.float32)
-    rows = rng.integers(-1, 10, n).astype(np.int64)  # -1: a candidate without a vector
-    got, want = np.empty(n), np.empty(n)
-    kernel.dot_rows(query, vectors, rows, got)
-    twin.dot_rows(query, vectors, rows, want)
-    assert got == pytest.approx(want, rel=1e-5, abs=1e-6)
-
-
 def test_trained_model_puts_a_query_among_its_products(trained: tuple) -> None:
     _, model = trained
     texts, labels = catalog(400, seed=9)  # products the model was not fitted on

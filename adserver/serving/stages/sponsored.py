@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from adserver import livestate
-from adserver.kernels.embed import dot_rows
+from adserver.kernels import sponsored as kernel
 from adserver.serving.stages.resolve import Plan
 from adserver.snapshot import format as f
 from adserver.snapshot.loader import Snapshot
@@ -170,70 +170,35 @@ def product_rows(snap: Snapshot, network_id: int, product_ids: list[str]) -> np.
     return snap.products.rows(keys)
 
 
+NO_VECTOR = np.zeros(0, dtype=np.float32)
+NO_QUALITY = (np.zeros(0, dtype=np.int64), np.zeros(0))
+NO_AVAILABLE = np.zeros(0, dtype=np.int8)
+
+
 def gate(snap: Snapshot, rows: np.ndarray, ctx: Context, matched: np.ndarray,
          threshold: float, alpha: float, measured: dict[int, float] | None = None
          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(kept rows, their relevance^alpha, dropped rows, their reason codes). Rows of other
-    ad types pass untouched with boost 1; `matched` marks the rows that came from keyword or
-    category lists (bool per row).
-    A product promoted by several candidates keeps the best one (static eCPM). Without an
-    active context nothing is measured (relevance 1): only availability and repeats count.
+    """(kept rows, their relevance^alpha, dropped rows, their reason codes): the Numba
+    kernel adserver/kernels/sponsored.gate (its docstring has the rules). Rows of other ad
+    types pass with boost 1; `matched` marks rows from keyword or category lists. Without an
+    active context nothing is measured: only availability and one ad per product count.
     `measured` (explain) receives each sponsored row's relevance."""
-    if rows.shape[0] == 0:
+    n = rows.shape[0]
+    if n == 0:
         return rows, np.zeros(0), EMPTY, np.zeros(0, dtype=np.int8)
     c = snap.columns
     index = snap.products
-    prow = c["ad_product"][rows]
-    kinds = c["ad_type"][rows]
-    ours = kinds == ctx.types[0] if len(ctx.types) == 1 else np.isin(kinds, ctx.types)
-    rel = np.zeros(rows.shape[0]) if ctx.active else np.ones(rows.shape[0])
-    if ctx.vector is not None:
-        dot_rows(ctx.vector, index.vectors, prow, rel)  # type: ignore[union-attr]
-        rel *= ctx.confidence
-    rel[matched] = 1.0
-    rel = np.clip(rel, 0.0, 1.0)
-    available = np.ones(rows.shape[0], dtype=bool)
-    has = prow >= 0
-    available[has] = index.available[prow[has]] != 0  # type: ignore[union-attr]
-    relevant = (rel >= threshold) & (prow != ctx.exclude)
-    if ctx.quality is not None:  # the retailer ranked its own candidates: no gate
-        qrows, scores = ctx.quality
-        rel = np.ones(rows.shape[0])
-        if qrows.shape[0]:
-            pos = np.minimum(np.searchsorted(qrows, prow), qrows.shape[0] - 1)
-            found = qrows[pos] == prow
-            rel[found] = scores[pos[found]]
-        relevant = prow != ctx.exclude
-    keep = ~ours | (relevant & available)
-    scored = c["ad_relevancy"][rows]  # Kevel's relevancy score ranks in place of ours
-    rank = np.where(scored > 0, scored / 1000.0, rel)
-    boost = np.where(ours, rank ** alpha if alpha != 1.0 else rank, 1.0)
+    qrows, qscores = ctx.quality if ctx.quality is not None else NO_QUALITY
+    boost, rel = np.empty(n), np.empty(n)
+    reasons = np.empty(n, dtype=np.int8)
+    kernel.gate(rows, matched, c["ad_type"], c["ad_product"], c["ad_relevancy"], c["ad_flight"],
+                c["fl_rate"], c["fl_price"], c["ad_prior_ctr"], c["ad_prior_cvr"],
+                np.array(ctx.types, dtype=np.int64), index.vectors,  # type: ignore[union-attr]
+                index.available, ctx.vector if ctx.vector is not None else NO_VECTOR,  # type: ignore[union-attr]
+                ctx.confidence, ctx.active, qrows, qscores, ctx.quality is not None,
+                ctx.exclude, threshold, alpha, boost, reasons, rel)
+    keep = reasons == kernel.KEPT
     if measured is not None:
+        ours = np.isin(c["ad_type"][rows], ctx.types)
         measured.update(zip(rows[ours].tolist(), np.round(rel[ours], 4).tolist()))
-    reasons = np.where(available, f.NOT_RELEVANT, f.UNAVAILABLE).astype(np.int8)
-    repeat = _repeats(c, rows, prow, ours & keep, boost)  # one ad per product
-    reasons[repeat] = f.DEDUPED
-    keep &= ~repeat
     return rows[keep], boost[keep], rows[~keep], reasons[~keep]
-
-
-def _repeats(c: dict[str, np.ndarray], rows: np.ndarray, prow: np.ndarray, mask: np.ndarray,
-             boost: np.ndarray) -> np.ndarray:
-    """Rows (within `mask`) whose product another row with a higher static eCPM (bid x prior
-    quality x boost) already promotes."""
-    out = np.zeros(rows.shape[0], dtype=bool)
-    idx = np.flatnonzero(mask & (prow >= 0))
-    if idx.shape[0] < 2:
-        return out
-    r = rows[idx]
-    fl = c["ad_flight"][r]
-    rate = c["fl_rate"][fl]
-    quality = ((rate == f.RATE_CPM) + (rate == f.RATE_CPC) * c["ad_prior_ctr"][r] * 1000
-               + (rate == f.RATE_CPA) * c["ad_prior_cvr"][r] * 1000)
-    score = c["fl_price"][fl] * quality * boost[idx]
-    order = np.lexsort((-score, prow[idx]))
-    p = prow[idx][order]
-    later = np.zeros(order.shape[0], dtype=bool)
-    later[1:] = p[1:] == p[:-1]
-    out[idx[order[later]]] = True
-    return out

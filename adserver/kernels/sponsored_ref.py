@@ -1,0 +1,57 @@
+"""Plain-Python twin of adserver/kernels/sponsored.py, written as the rules read."""
+
+from __future__ import annotations
+
+import bisect
+
+from adserver.kernels.sponsored import (
+    DEDUPED,
+    KEPT,
+    NOT_RELEVANT,
+    RATE_CPA,
+    RATE_CPC,
+    RATE_CPM,
+    UNAVAILABLE,
+)
+
+
+def gate(rows, matched, ad_type, ad_product, ad_relevancy, ad_flight, fl_rate, fl_price,
+         prior_ctr, prior_cvr, types, vectors, available, query, confidence, active,
+         qrows, qscores, use_quality, exclude, threshold, alpha, boost, reasons, rel):
+    types = set(types.tolist())
+    contest: dict[int, list[tuple[float, int]]] = {}
+    for i, row in enumerate(rows.tolist()):
+        p = int(ad_product[row])
+        r = 0.0 if active else 1.0
+        if len(query) and p >= 0:
+            r = sum(float(a) * float(b) for a, b in zip(query, vectors[p])) * confidence
+        if matched[i]:
+            r = 1.0
+        r = min(max(r, 0.0), 1.0)
+        avail = p < 0 or available[p] != 0
+        relevant = r >= threshold and p != exclude
+        if use_quality:
+            k = bisect.bisect_left(qrows.tolist(), p)
+            r = float(qscores[k]) if k < len(qrows) and qrows[k] == p else 1.0
+            relevant = p != exclude
+        rel[i] = r
+        if int(ad_type[row]) not in types:
+            boost[i], reasons[i] = 1.0, KEPT
+            continue
+        rank = ad_relevancy[row] / 1000.0 if ad_relevancy[row] > 0 else r
+        boost[i] = rank ** alpha if alpha != 1.0 else rank
+        if not (relevant and avail):
+            reasons[i] = UNAVAILABLE if not avail else NOT_RELEVANT
+            continue
+        reasons[i] = KEPT
+        f = int(ad_flight[row])
+        quality = {RATE_CPM: 1.0, RATE_CPC: prior_ctr[row] * 1000.0,
+                   RATE_CPA: prior_cvr[row] * 1000.0}.get(int(fl_rate[f]), 0.0)
+        if p >= 0:
+            contest.setdefault(p, []).append((fl_price[f] * quality * boost[i], i))
+    for entries in contest.values():
+        best = max(entries, key=lambda e: (e[0], -e[1]))[1]  # highest score, then earliest
+        for _, i in entries:
+            if i != best:
+                reasons[i] = DEDUPED
+    return sum(1 for x in reasons[:len(rows)] if x == KEPT)
