@@ -62,8 +62,8 @@ def test_gate_matches_twin(case: dict) -> None:
     assert got[0] == want[0]
     assert got[3].tolist() == want[3].tolist()
     # float32 vectors: the kernel's loop may fuse multiply and add; agree to float32 precision
-    assert got[1] == pytest.approx(want[1], rel=1e-6)
-    assert got[2] == pytest.approx(want[2], rel=1e-6)
+    assert got[1] == pytest.approx(want[1], rel=1e-6, abs=1e-6)
+    assert got[2] == pytest.approx(want[2], rel=1e-6, abs=1e-6)
 
 
 def test_gate_rules() -> None:
