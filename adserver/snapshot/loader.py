@@ -83,8 +83,7 @@ class Snapshot:
         if self.meta.get("products"):
             self.products, self.embedder = _product_index(root, self.meta["products"])
         self.no_pause = np.zeros(0, dtype=np.int8)
-        self._creatives: dict[int, tuple[bytes, str]] = {}
-        self._ad_contents: dict[int, tuple[bytes, str]] = {}
+        self._contents: dict[tuple[bytes, int], tuple[bytes, str]] = {}
         # plain-Python copies of the per-priority values read one at a time when responding
         # and explaining (cheaper than numpy scalar access)
         self.prio = {name: c[name].tolist() for name in ("prio_id", "prio_selection")}
@@ -106,28 +105,23 @@ class Snapshot:
 
     def contents(self, row: int, creative_id: int) -> tuple[bytes, str]:
         """(Kevel contents JSON, click URL) of an ad row: its product's when it promotes one
-        the product index holds, else its creative's."""
+        the product index holds, else its creative's; cached per version."""
         if self.columns["ad_product"][row] < 0:
             return self.creative(creative_id)
-        ad_id = int(self.columns["ad_id"][row])
-        found = self._ad_contents.get(ad_id)
-        if found is None:
-            raw = self.txn.get(b"ap" + ad_id.to_bytes(8, "big"))
-            if raw is None:
-                raise SnapshotError(f"product contents of ad {ad_id} missing from {self.version}")
-            contents, click = msgpack.decode(raw)
-            found = self._ad_contents[ad_id] = (contents, click)
-        return found
+        return self._entry(b"ap", int(self.columns["ad_id"][row]), "product contents of ad")
 
     def creative(self, creative_id: int) -> tuple[bytes, str]:
         """(Kevel contents JSON, click URL) of a creative, cached per version."""
-        found = self._creatives.get(creative_id)
+        return self._entry(b"cr", creative_id, "creative")
+
+    def _entry(self, prefix: bytes, ident: int, what: str) -> tuple[bytes, str]:
+        found = self._contents.get((prefix, ident))
         if found is None:
-            raw = self.txn.get(b"cr" + creative_id.to_bytes(8, "big"))
+            raw = self.txn.get(prefix + ident.to_bytes(8, "big"))
             if raw is None:
-                raise SnapshotError(f"creative {creative_id} missing from {self.version}")
+                raise SnapshotError(f"{what} {ident} missing from {self.version}")
             contents, click = msgpack.decode(raw)
-            found = self._creatives[creative_id] = (contents, click)
+            found = self._contents[(prefix, ident)] = (contents, click)
         return found
 
 
