@@ -21,5 +21,6 @@ class Targeting:
         paused: npt.NDArray[np.int8],
         explain: bool = False,
         limit: int = 0,
+        counts: npt.NDArray[np.int64] | None = None,
     ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int8] | None]: ...
     def keyword_bids(self, rows: npt.NDArray[np.int32], q: Any) -> npt.NDArray[np.float64]: ...

@@ -292,11 +292,12 @@ cdef class Targeting:
         return self.filter_lists([rows], q, paused, explain, limit)
 
     def filter_lists(self, list lists, q, const int8_t[:] paused, bint explain=False,
-                     Py_ssize_t limit=0):
+                     Py_ssize_t limit=0, int64_t[:] counts=None):
         """The passing rows of a placement's posting lists, list by list in order, taking at
         most `limit` passing rows from each list (0: all; lists are ordered best first), and
         with explain a reason code for every row of every list (then nothing is skipped).
-        An ad in several lists passes once."""
+        An ad in several lists passes once. `counts`, when given, gets how many rows passed
+        from each list (so a caller knows which list each passing row came from)."""
         cdef Py_ssize_t n = 0, i, out_n = 0, li, taken
         for li in range(len(lists)):
             n += len(lists[li])
@@ -438,5 +439,7 @@ cdef class Targeting:
                     taken += 1
                     if taken == limit:
                         break
+            if counts is not None:
+                counts[li] = taken
             base += rows.shape[0]
         return out[:out_n], (reasons if explain else None)

@@ -132,15 +132,17 @@ class Targeting:
         return self.filter_lists([rows], q, paused, explain, limit)
 
     def filter_lists(self, lists: list[np.ndarray], q: Any, paused: np.ndarray,
-                     explain: bool = False, limit: int = 0
+                     explain: bool = False, limit: int = 0, counts: np.ndarray | None = None
                      ) -> tuple[np.ndarray, np.ndarray | None]:
         out: list[int] = []
         reasons: list[int] = []
         seen: set[int] = set()
-        for rows in lists:
+        for i, rows in enumerate(lists):
             passing, why = self._one(rows, q, paused, explain, 0 if explain else limit, seen)
             out += passing
             reasons += why
+            if counts is not None:
+                counts[i] = len(passing)
         return (np.array(out, dtype=np.int32),
                 np.array(reasons, dtype=np.int8) if explain else None)
 

@@ -53,9 +53,11 @@ def test_filter_matches_twin(arrays: dict, q, data: st.DataObject) -> None:
     cut = data.draw(st.integers(0, len(rows)))
     lists = [rows[:cut], rows[cut:]]
     for explain in (False, True):
-        got, got_r = kernel.filter_lists(lists, q, paused, explain, limit)
-        want, want_r = twin.filter_lists(lists, q, paused, explain, limit)
+        got_n, want_n = np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int64)
+        got, got_r = kernel.filter_lists(lists, q, paused, explain, limit, got_n)
+        want, want_r = twin.filter_lists(lists, q, paused, explain, limit, want_n)
         assert got.tolist() == want.tolist()
+        assert got_n.tolist() == want_n.tolist() and got_n.sum() == len(got)
         assert (got_r is None and want_r is None) or got_r.tolist() == want_r.tolist()
     if limit:
         capped, _ = kernel.filter_lists(lists, q, paused, False, limit)

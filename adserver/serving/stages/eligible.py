@@ -62,15 +62,10 @@ def run(snap: Snapshot, plan: Plan, lists: list[np.ndarray], q: Query, used: Use
     if n_matched in (0, len(lists)):
         passing, reasons = snap.targeting.filter_lists(lists, q, paused, explain, limit)
         return passing, considered, reasons, np.full(passing.shape[0], n_matched > 0)
-    # matched lists, then the others: which passing rows matched is known by position
-    first, why1 = snap.targeting.filter_lists(lists[:n_matched], q, paused, explain, limit)
-    rest, why2 = snap.targeting.filter_lists(lists[n_matched:], q, paused, explain, limit)
-    if first.shape[0] and rest.shape[0]:
-        rest = rest[~np.isin(rest, first, kind="table")]
-    passing = np.concatenate([first, rest])
+    counts = np.zeros(len(lists), dtype=np.int64)  # passing rows per list, in list order
+    passing, reasons = snap.targeting.filter_lists(lists, q, paused, explain, limit, counts)
     mask = np.zeros(passing.shape[0], dtype=bool)
-    mask[:first.shape[0]] = True
-    reasons = np.concatenate([why1, why2]) if explain else None  # type: ignore[list-item]
+    mask[:int(counts[:n_matched].sum())] = True
     return passing, considered, reasons, mask
 
 
