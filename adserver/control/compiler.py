@@ -224,9 +224,12 @@ def build(inp: Inputs, index: px.ProductIndex | None = None
     # each list best first: priority tier, then static eCPM (bid x prior quality), then row;
     # the decision path filters a list in order and may stop after enough eligible ads
     # (the same quality rule the auction kernel applies, at the priors every ad starts with)
+    # (a flight's highest keyword bid counts: lists are ordered by the most an ad can bid)
     rank_of_flight = {
-        fid: (priorities[fl.priority_id].tier, -float(fl.price) * auction_ref.quality(
-            f.RATES[fl.rate_type], DEFAULT_PRIOR_CTR, DEFAULT_PRIOR_CVR))
+        fid: (priorities[fl.priority_id].tier, -max(
+            [float(fl.price)] + [float(k.bid) for k in fl.keywords
+                                 if k.bid is not None and not k.negative]
+        ) * auction_ref.quality(f.RATES[fl.rate_type], DEFAULT_PRIOR_CTR, DEFAULT_PRIOR_CVR))
         for fid, fl in flights.items()}
     score = [(*rank_of_flight[ad.flight_id], row) for row, ad in enumerate(ads)]
     for rows_ in posting.values():

@@ -40,6 +40,14 @@ from adserver.wire.kevel import DecisionRequest
 
 EMPTY = np.zeros(0, dtype=np.int32)
 RETRIEVED_CACHE = 20000
+# eligible ads taken from each candidate list of a placement with a context: PER_SLOT per
+# slot, at least MIN_CANDIDATES (ADSERVER_MAX_CANDIDATES still caps it). Keyword and
+# category lists are ordered by the most an ad can bid x prior quality and their matches
+# have relevance 1 (a Kevel relevancy score only lowers it), so an ad further down cannot
+# outrank the ones taken; the retrieved list is nearest first, so what is cut there is the
+# least relevant (retrieval depth, like retrieval_k).
+PER_SLOT = 8
+MIN_CANDIDATES = 16
 
 
 class Context:
