@@ -29,3 +29,20 @@ def matches(presented_secret: str, salt: bytes, stored: bytes) -> bool:
 
 def is_bootstrap(presented: str, bootstrap: str | None) -> bool:
     return bool(bootstrap) and hmac.compare_digest(presented.encode(), bootstrap.encode())  # type: ignore[union-attr]
+
+
+UNSCOPED = 0  # `check` of a key without a network (the bootstrap key, a global key)
+
+
+def check(presented: str, bootstrap: str | None, keys: dict[str, list],
+          roles: tuple[str, ...]) -> int | None:
+    """The network a presented key is scoped to (UNSCOPED when none), or None when it is not
+    a live key of one of `roles`. `keys`: key id -> [key id, salt, hash, role, network id,
+    advertiser id], as a snapshot carries them; the bootstrap key is an unscoped admin key."""
+    if is_bootstrap(presented, bootstrap):
+        return UNSCOPED if "admin" in roles else None
+    parts = split(presented)
+    key = keys.get(parts[0]) if parts else None
+    if not (key and parts and key[3] in roles and matches(parts[1], key[1], key[2])):
+        return None
+    return key[4] or UNSCOPED

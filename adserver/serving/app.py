@@ -49,14 +49,8 @@ def may_explain(snap: Snapshot, config: Config, presented: str | None,
                 roles: tuple[str, ...] = ("admin", "readonly")) -> bool:
     """Whether `presented` is a live key of one of `roles` (the bootstrap key is an admin
     key) per the snapshot's copy of the key table: explain wants admin or read-only."""
-    if not presented:
-        return False
-    if apikeys.is_bootstrap(presented, config.admin_key):
-        return True
-    parts = apikeys.split(presented)
-    key = snap.keys.get(parts[0]) if parts else None
-    return bool(key and key[3] in roles and parts
-                and apikeys.matches(parts[1], key[1], key[2]))
+    return bool(presented) and apikeys.check(presented, config.admin_key, snap.keys,  # type: ignore[arg-type]
+                                             roles) is not None
 
 
 def build(config: Config, worker: Worker) -> Starlette:

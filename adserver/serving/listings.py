@@ -58,17 +58,10 @@ def network_of(snap: Snapshot, config: Config, request: Request) -> int:
         request.headers.get("x-api-key")
     if not presented:
         raise Unauthorized("send an API key as Authorization: Bearer <key>")
-    network: int | None
-    if apikeys.is_bootstrap(presented, config.admin_key):
-        network = None
-    else:
-        parts = apikeys.split(presented)
-        key = snap.keys.get(parts[0]) if parts else None
-        if not (key and parts and key[3] in ("admin", "readonly")
-                and apikeys.matches(parts[1], key[1], key[2])):
-            raise Unauthorized("invalid API key, or not an admin or read-only key")
-        network = key[4]
+    network = apikeys.check(presented, config.admin_key, snap.keys, ("admin", "readonly"))
     if network is None:
+        raise Unauthorized("invalid API key, or not an admin or read-only key")
+    if network == apikeys.UNSCOPED:
         raw = request.query_params.get("network_id", "")
         if not raw.isdigit():
             raise BadRequest("network_id", "an unscoped key must name the network")

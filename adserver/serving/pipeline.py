@@ -93,10 +93,8 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
             with ctx.live.begin() as txn:
                 entry = livestate.decode(txn.get(livestate.user_key(plan.network_id, user.key)))
             q.u_level, q.u_id, q.u_ts = frequency(entry)
-        limit = ctx.limit
-        if pctx is not None and pctx.active:  # lists are best first; a few per slot suffice
-            limit = min(limit or sponsored.PER_SLOT * plan.count,
-                        max(sponsored.MIN_CANDIDATES, sponsored.PER_SLOT * plan.count))
+        limit = sponsored.candidate_limit(ctx.limit, plan.count) if pctx is not None \
+            and pctx.active else ctx.limit
         passing, rows, reasons, matched = eligible.run(snap, plan, lists, q, used, ctx.paused,
                                                        ctx.explain, limit, n_matched)
         boost = select.NONE

@@ -18,10 +18,10 @@ With a context, a sponsored-product ad type takes its candidates from keyword ma
 category's products and the `retrieval_k` nearest sponsored products (HNSW), not from the
 placement's generic lists; without one (a home page with nothing known), the generic lists
 serve as before. Relevance of a candidate = cosine of the context and its product times the
-confidence (0 without a product vector), or 1 for a keyword or category match. Candidates under `relevance_threshold` or whose
-product is unavailable are dropped; the others enter the auction with quality x
-relevance^`relevance_alpha`, where an ad carrying a Kevel relevancy score (1-1000) ranks with
-score / 1000 instead (the gate still uses the measured relevance).
+confidence (0 without a product vector), or 1 for a keyword or category match. Candidates
+under `relevance_threshold` or whose product is unavailable are dropped; the others enter the
+auction with quality x relevance^`relevance_alpha`, where an ad carrying a Kevel relevancy
+score (1-1000) ranks with score / 1000 instead (the gate still uses the measured relevance).
 """
 
 from __future__ import annotations
@@ -48,6 +48,13 @@ RETRIEVED_CACHE = 20000
 # least relevant (retrieval depth, like retrieval_k).
 PER_SLOT = 8
 MIN_CANDIDATES = 16
+
+
+def candidate_limit(limit: int, slots: int) -> int:
+    """Eligible ads taken per list for a placement with a context (`limit`: the configured
+    cap, 0 for none)."""
+    wanted = max(MIN_CANDIDATES, PER_SLOT * slots)
+    return min(limit, wanted) if limit else wanted
 
 
 class Context:
