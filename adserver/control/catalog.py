@@ -270,8 +270,9 @@ class CatalogBuilder:
     def inputs(self) -> tuple[Any, ...]:
         inbox = inbox_dir(self.data_dir)
         waiting = sorted(os.listdir(inbox)) if os.path.isdir(inbox) else []
+        # `want` replaces the sponsored dict, never changes it: comparing it is enough
         return (catalog_digest(self.store), embed.current(self.data_dir), tuple(waiting),
-                tuple(sorted((k, tuple(sorted(v))) for k, v in (self.sponsored or {}).items())))
+                self.sponsored)
 
     def step(self) -> str | None:
         """Build if anything changed since the last build; returns the new version."""
