@@ -51,20 +51,21 @@ def seal(root: str, tmp: str, version: str, files: list[str]) -> None:
     fsync_path(root)
 
 
-def publish(root: str, version: str) -> None:
-    """Point `<root>/CURRENT` at `version` atomically."""
-    tmp = os.path.join(root, "CURRENT.tmp")
+def publish(root: str, version: str, pointer: str = "CURRENT") -> None:
+    """Point `<root>/CURRENT` (or another pointer file) at `version` atomically; an empty
+    `version` points at nothing."""
+    tmp = os.path.join(root, pointer + ".tmp")
     with open(tmp, "w") as out:
-        out.write(version + "\n")
+        out.write(version + "\n" if version else "")
         out.flush()
         os.fsync(out.fileno())
-    os.replace(tmp, os.path.join(root, "CURRENT"))
+    os.replace(tmp, os.path.join(root, pointer))
     fsync_path(root)
 
 
-def current(root: str) -> str | None:
+def current(root: str, pointer: str = "CURRENT") -> str | None:
     try:
-        with open(os.path.join(root, "CURRENT")) as src:
+        with open(os.path.join(root, pointer)) as src:
             return src.read().strip() or None
     except FileNotFoundError:
         return None
@@ -76,13 +77,13 @@ def prune(root: str, keep: int, min_age_s: float) -> list[str]:
     leftovers of a crashed writer."""
     if not os.path.isdir(root):
         return []
-    now_version = current(root)
+    pinned = {current(root), current(root, "SHADOW")}
     versions = sorted(n for n in os.listdir(root) if n.isdigit())
     removed = []
     now = time.time()
     for v in versions[:-keep]:
         path = os.path.join(root, v)
-        if v != now_version and now - os.path.getmtime(path) > min_age_s:
+        if v not in pinned and now - os.path.getmtime(path) > min_age_s:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(v)
     for n in os.listdir(root):

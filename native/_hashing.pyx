@@ -10,7 +10,8 @@
 
 import numpy as np
 cimport numpy as cnp
-from libc.stdint cimport uint64_t, uint8_t
+cimport cython
+from libc.stdint cimport int32_t, uint64_t, uint8_t
 
 cnp.import_array()
 
@@ -56,7 +57,7 @@ def hash_strs(list items, uint64_t seed=0):
     return out
 
 
-cpdef uint64_t cross(uint64_t a, uint64_t b) noexcept:
+cpdef uint64_t cross(uint64_t a, uint64_t b) noexcept nogil:
     """Hash of the ordered pair (a, b): the id of a feature cross."""
     return fmix64(a ^ (b + GOLDEN + (a << 6) + (a >> 2)))
 
@@ -64,3 +65,74 @@ cpdef uint64_t cross(uint64_t a, uint64_t b) noexcept:
 def hash_feature(str name, str value, uint64_t seed=0):
     """Hash of a `name=value` feature without building the joined string in Python."""
     return cross(_hash_str(name, seed), _hash_str(value, seed))
+
+
+# ---- feature hashing for the CTR/CVR models (adserver/learn/features.py) ----------------
+#
+# A candidate's features: every context feature (field, value), every ad feature (field,
+# value) and, for each cross (context field, ad column), the pair of every context value of
+# that field with the candidate's value in that column. A feature's bucket is
+#   single: cross(cross(seed, field), value) & mask
+#   cross:  cross(cross(cross(cross(seed, ctx field), ctx value), ad field), ad value) & mask
+# Context features are hashed once and copied to every row.
+
+
+
+def feature_width(const uint64_t[:] ctx_field, Py_ssize_t n_ad_fields,
+                  const int32_t[:, :] crosses):
+    """How many features each candidate has: the columns `hash_features` fills."""
+    cdef Py_ssize_t k = ctx_field.shape[0] + n_ad_fields, c, j
+    for c in range(crosses.shape[0]):
+        for j in range(ctx_field.shape[0]):
+            if ctx_field[j] == <uint64_t>crosses[c, 0]:
+                k += 1
+    return k
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def hash_features(const uint64_t[:] ctx_field, const uint64_t[:] ctx_value,
+                  const uint64_t[:] ad_field, const uint64_t[:, :] ad_values,
+                  const int32_t[:, :] crosses, uint64_t seed, int bits):
+    """(n candidates, width) int32 buckets in [0, 2**bits). `ad_values[i, a]` is candidate
+    i's value of field `ad_field[a]`; `crosses[c]` = (context field id, ad column)."""
+    if bits < 1 or bits > 30:
+        raise ValueError("bits must be in 1..30")
+    if ctx_field.shape[0] != ctx_value.shape[0]:
+        raise ValueError("ctx_field and ctx_value differ in length")
+    if ad_values.shape[1] != ad_field.shape[0]:
+        raise ValueError("ad_values has a column per ad field")
+    cdef Py_ssize_t n = ad_values.shape[0], nc = ctx_field.shape[0], na = ad_field.shape[0]
+    cdef Py_ssize_t width = feature_width(ctx_field, na, crosses)
+    cdef Py_ssize_t i, j, a, c, k
+    cdef uint64_t mask = (<uint64_t>1 << bits) - 1
+    cdef uint64_t h
+    for c in range(crosses.shape[0]):
+        if crosses[c, 1] < 0 or crosses[c, 1] >= na:
+            raise ValueError("a cross names an ad column out of range")
+    out_arr = np.empty((n, width), dtype=np.int32)
+    cdef int32_t[:, :] out = out_arr
+    ctx_arr = np.empty(nc, dtype=np.uint64)  # hash of (field, value) before the ad part
+    cdef uint64_t[:] ctx_h = ctx_arr
+    ad_arr = np.empty(na, dtype=np.uint64)
+    cdef uint64_t[:] ad_h = ad_arr
+    with nogil:
+        for j in range(nc):
+            ctx_h[j] = cross(cross(seed, ctx_field[j]), ctx_value[j])
+        for a in range(na):
+            ad_h[a] = cross(seed, ad_field[a])
+        for i in range(n):
+            for j in range(nc):
+                out[i, j] = <int32_t>(ctx_h[j] & mask)
+            k = nc
+            for a in range(na):
+                out[i, k] = <int32_t>(cross(ad_h[a], ad_values[i, a]) & mask)
+                k += 1
+            for c in range(crosses.shape[0]):
+                a = crosses[c, 1]
+                for j in range(nc):
+                    if ctx_field[j] == <uint64_t>crosses[c, 0]:
+                        h = cross(cross(ctx_h[j], ad_field[a]), ad_values[i, a])
+                        out[i, k] = <int32_t>(h & mask)
+                        k += 1
+    return out_arr

@@ -54,3 +54,47 @@ def test_rejects_non_strings() -> None:
         native.hash_str(b"bytes")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         native.hash_strs(["ok", 3])  # type: ignore[list-item]
+
+
+@st.composite
+def feature_cases(draw):  # type: ignore[no-untyped-def]
+    fields = st.integers(min_value=1, max_value=8)
+    nctx = draw(st.integers(0, 6))
+    ctx_field = np.array(draw(st.lists(fields, min_size=nctx, max_size=nctx)), dtype=np.uint64)
+    ctx_value = np.array(draw(st.lists(u64, min_size=nctx, max_size=nctx)), dtype=np.uint64)
+    na = draw(st.integers(1, 4))
+    n = draw(st.integers(0, 5))
+    ad_field = np.arange(16, 16 + na, dtype=np.uint64)
+    ad_values = np.array(draw(st.lists(u64, min_size=n * na, max_size=n * na)),
+                         dtype=np.uint64).reshape(n, na)
+    nx = draw(st.integers(0, 3))
+    crosses = np.array([[draw(fields), draw(st.integers(0, na - 1))] for _ in range(nx)],
+                       dtype=np.int32).reshape(nx, 2)
+    return ctx_field, ctx_value, ad_field, ad_values, crosses, draw(u64), draw(st.integers(1, 30))
+
+
+@given(feature_cases())
+def test_hash_features_matches_twin(case) -> None:  # type: ignore[no-untyped-def]
+    got = native.hash_features(*case)
+    want = ref.hash_features(*case)
+    assert got.dtype == np.int32 and got.shape == want.shape
+    assert np.array_equal(got, want)
+    assert got.size == 0 or (got.min() >= 0 and got.max() < 2 ** case[-1])
+
+
+def test_hash_features_layout() -> None:
+    # two context features (a token twice), one ad field crossed with the token field
+    ctx_f = np.array([6, 6, 2], dtype=np.uint64)
+    ctx_v = np.array([11, 12, 99], dtype=np.uint64)
+    ad_f = np.array([16], dtype=np.uint64)
+    ads = np.array([[7], [8]], dtype=np.uint64)
+    crosses = np.array([[6, 0]], dtype=np.int32)
+    out = native.hash_features(ctx_f, ctx_v, ad_f, ads, crosses, 5, 20)
+    assert out.shape == (2, 3 + 1 + 2)
+    assert np.array_equal(out[0, :3], out[1, :3])  # context part shared
+    assert out[0, 3] != out[1, 3]  # the ad differs
+    assert native.feature_width(ctx_f, 1, crosses) == 6
+    with pytest.raises(ValueError):
+        native.hash_features(ctx_f, ctx_v, ad_f, ads, np.array([[6, 1]], dtype=np.int32), 5, 20)
+    with pytest.raises(ValueError):
+        native.hash_features(ctx_f, ctx_v, ad_f, ads, crosses, 5, 31)

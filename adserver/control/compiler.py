@@ -184,6 +184,7 @@ def build(inp: Inputs, index: px.ProductIndex | None = None
         pid = product_of(ad, cr)
         prow = index.row(network_id, pid) if pid and index is not None else -1
         cols["ad_product"].append(prow)
+        cols["ad_category"].append(0)
         if prow >= 0:  # found by product (retrieval, candidate lists) and by its categories
             product = index.product(prow)  # type: ignore[union-attr]
             catalog[b"ap" + ad.id.to_bytes(8, "big")] = msgspec.msgpack.encode(
@@ -194,6 +195,8 @@ def build(inp: Inputs, index: px.ProductIndex | None = None
             for level in product["category"]:
                 posting[f.posting_key("cat", network_id, cr.ad_type_id,
                                       f.category_id(level))].append(row)
+            if product["category"]:
+                cols["ad_category"][-1] = f.category_id(product["category"][-1])
         key = b"cr" + ad.creative_id.to_bytes(8, "big")
         if key not in catalog:
             catalog[key] = msgspec.msgpack.encode(

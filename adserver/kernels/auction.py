@@ -9,8 +9,10 @@ floors (the floor alone when nobody follows). Without second pricing a winner pa
 
 Two optional per-candidate arrays (aligned with `rows`; pass shape (0,) for none): `bids`
 replaces the flight's price where it is >= 0 (a matched keyword's bid, in currency units),
-and `boost` multiplies the candidate's quality (relevance^alpha for sponsored products), so
-both its eCPM and its second price (the least bid that keeps its rank) account for it.
+`boost` multiplies the candidate's quality (relevance^alpha for sponsored products), so
+both its eCPM and its second price (the least bid that keeps its rank) account for it, and
+`ctr` and `cvr` (the active CTR/CVR models' predictions) replace the ad's prior pCTR and
+pCVR (`prior_ctr`, `prior_cvr`: columns indexed by ad row).
 """
 
 from __future__ import annotations
@@ -36,10 +38,12 @@ def quality(rate: int, ctr: float, cvr: float) -> float:
 
 @njit(cache=True, nogil=True)
 def auction(rows, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr,
-            floor_cpm, floor_cpc, tiebreak, k, second_price, bids, boost):
+            floor_cpm, floor_cpc, tiebreak, k, second_price, bids, boost, ctr, cvr):
     n = rows.shape[0]
     has_bid = bids.shape[0] == n
     has_boost = boost.shape[0] == n
+    has_ctr = ctr.shape[0] == n
+    has_cvr = cvr.shape[0] == n
     ecpm = np.empty(n, dtype=np.float64)
     bid = np.empty(n, dtype=np.float64)
     q = np.empty(n, dtype=np.float64)
@@ -51,7 +55,8 @@ def auction(rows, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr,
         f = ad_flight[row]
         rate = fl_rate[f]
         bid[i] = bids[i] if has_bid and bids[i] >= 0.0 else fl_price[f] / 1e6
-        q[i] = quality(rate, prior_ctr[row], prior_cvr[row])
+        q[i] = quality(rate, ctr[i] if has_ctr else prior_ctr[row],
+                       cvr[i] if has_cvr else prior_cvr[row])
         if has_boost:
             q[i] *= boost[i]
         ecpm[i] = bid[i] * q[i]
@@ -147,7 +152,7 @@ D_REASON, D_ECPM, D_REACHED = range(3)
 @njit(cache=True, nogil=True)
 def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_cvr, ad_weight,
               prio_order, prio_selection, prio_second, prio_floor_cpm, prio_floor_cpc,
-              floor_cpm, floor_cpc, uniforms, k, detail, bids, boost):
+              floor_cpm, floor_cpc, uniforms, k, detail, bids, boost, ctr, cvr):
     """Fill up to k slots from the candidate rows down the priority waterfall: priorities in
     `prio_order` (tier, then id), each by lottery or auction over its own candidates, with
     the higher of the placement's and the priority's floors (floors in currency units).
@@ -159,11 +164,13 @@ def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_
     its priority row, eCPM, clear price, bid (currency units) and rate type. One array out:
     boxing each returned array costs about a microsecond. When `detail` has shape (3, n)
     (explain), its rows D_* get every candidate's reason code, eCPM and whether its
-    priority was reached; pass shape (3, 0) otherwise. `bids` and `boost`: as in `auction`,
-    aligned with `rows`, shape (0,) for none."""
+    priority was reached; pass shape (3, 0) otherwise. `bids`, `boost`, `ctr` and `cvr`: as
+    in `auction`, aligned with `rows`, shape (0,) for none."""
     n = rows.shape[0]
     has_bid = bids.shape[0] == n
     has_boost = boost.shape[0] == n
+    has_ctr = ctr.shape[0] == n
+    has_cvr = cvr.shape[0] == n
     explain = detail.shape[1] == n and n > 0
     tiebreak = uniforms[:n]
     draws = uniforms[n:]
@@ -218,7 +225,8 @@ def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_
             winners, clear, e, r, me = auction(
                 sub, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr, fcpm, fcpc,
                 tiebreak[idx], need, prio_second[pr] != 0,
-                bids[idx] if has_bid else bids, boost[idx] if has_boost else boost)
+                bids[idx] if has_bid else bids, boost[idx] if has_boost else boost,
+                ctr[idx] if has_ctr else ctr, cvr[idx] if has_cvr else cvr)
             min_ecpm = me
             if explain:
                 for t in range(idx.shape[0]):
@@ -245,9 +253,10 @@ def warm() -> None:
     i32, i8, i64 = np.zeros(1, np.int32), np.ones(1, np.int8), np.ones(1, np.int64)
     f8 = np.ones(1, np.float64)
     none = np.zeros(0)
-    auction(rows, i32, i8, i64, f8, f8, 0.0, 0.0, f8, 1, True, none, none)
+    auction(rows, i32, i8, i64, f8, f8, 0.0, 0.0, f8, 1, True, none, none, none, none)
     lottery(rows, i32, f8, 1)
     for detail in (np.zeros((3, 0)), np.zeros((3, 1))):
         for extra in (none, f8):
-            waterfall(rows, i32, i32, i8, i64, f8, f8, i32, i32, i8, i8, f8, f8, 0.0, 0.0,
-                      np.zeros(2), 1, detail, extra, extra)
+            for pred in (none, f8):
+                waterfall(rows, i32, i32, i8, i64, f8, f8, i32, i32, i8, i8, f8, f8, 0.0, 0.0,
+                          np.zeros(2), 1, detail, extra, extra, pred, pred)

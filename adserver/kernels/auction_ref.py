@@ -22,7 +22,7 @@ def quality(rate: int, ctr: float, cvr: float) -> float:
 
 
 def auction(rows, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr,
-            floor_cpm, floor_cpc, tiebreak, k, second_price, bids, boost):
+            floor_cpm, floor_cpc, tiebreak, k, second_price, bids, boost, ctr, cvr):
     n = len(rows)
     cands = []
     reasons = np.full(n, OUTBID, dtype=np.int8)
@@ -33,7 +33,8 @@ def auction(rows, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr,
         bid = fl_price[f] / 1e6
         if len(bids) == n and bids[i] >= 0:
             bid = float(bids[i])
-        q = quality(rate, float(prior_ctr[row]), float(prior_cvr[row]))
+        q = quality(rate, float(ctr[i] if len(ctr) == n else prior_ctr[row]),
+                    float(cvr[i] if len(cvr) == n else prior_cvr[row]))
         if len(boost) == n:
             q *= float(boost[i])
         ecpm[i] = bid * q
@@ -82,7 +83,7 @@ def lottery(rows, ad_weight, uniforms, k):
 
 def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_cvr, ad_weight,
               prio_order, prio_selection, prio_second, prio_floor_cpm, prio_floor_cpc,
-              floor_cpm, floor_cpc, uniforms, k, detail, bids, boost):
+              floor_cpm, floor_cpc, uniforms, k, detail, bids, boost, ctr, cvr):
     n = len(rows)
 
     def bid_of(i: int) -> float:
@@ -121,7 +122,8 @@ def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_
                 sub, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr,
                 max(floor_cpm, prio_floor_cpm[pr]), max(floor_cpc, prio_floor_cpc[pr]),
                 tiebreak[idx], need, prio_second[pr] != 0,
-                bids[idx] if len(bids) == n else bids, boost[idx] if len(boost) == n else boost)
+                bids[idx] if len(bids) == n else bids, boost[idx] if len(boost) == n else boost,
+                ctr[idx] if len(ctr) == n else ctr, cvr[idx] if len(cvr) == n else cvr)
             reasons[idx] = r
             ecpm[idx] = e
             wins += [win(int(idx[w]), pr, float(e[w]), float(c))

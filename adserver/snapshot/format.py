@@ -12,7 +12,7 @@ import numpy as np
 
 from adserver.hashing import cross, hash_str
 
-FORMAT_VERSION = 3  # 2: ad_product; 3: kw_bid
+FORMAT_VERSION = 4  # 2: ad_product; 3: kw_bid; 4: ad_category
 
 COLUMNS: dict[str, np.dtype] = {
     # ads
@@ -21,6 +21,7 @@ COLUMNS: dict[str, np.dtype] = {
     "ad_weight": np.dtype(np.int32), "ad_relevancy": np.dtype(np.int16),
     "ad_prior_ctr": np.dtype(np.float64), "ad_prior_cvr": np.dtype(np.float64),
     "ad_product": np.dtype(np.int64),  # row in the snapshot's product index, -1: none
+    "ad_category": np.dtype(np.uint64),  # category_id of its product's leaf category, 0: none
     # flights
     "fl_id": np.dtype(np.int64), "fl_campaign": np.dtype(np.int64),
     "fl_advertiser": np.dtype(np.int64), "fl_network": np.dtype(np.int64),

@@ -33,14 +33,18 @@ def markets(draw: st.DrawFn) -> tuple:
 
 
 @st.composite
-def extras(draw: st.DrawFn, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-candidate bids (-1: the flight's price) and quality boosts, or none."""
+def extras(draw: st.DrawFn, n: int) -> tuple[np.ndarray, ...]:
+    """Per-candidate bids (-1: the flight's price), quality boosts and model pCTR and pCVR,
+    or none."""
     none = np.zeros(0)
     bids = np.array(draw(st.lists(st.sampled_from([-1.0, 0.0, 0.3, 2.5]) | st.floats(0, 20),
                                   min_size=n, max_size=n))) if draw(st.booleans()) else none
     boost = np.array(draw(st.lists(st.sampled_from([0.0, 0.25, 1.0]) | st.floats(0, 1),
                                    min_size=n, max_size=n))) if draw(st.booleans()) else none
-    return bids, boost
+    ctr, cvr = (np.array(draw(st.lists(st.sampled_from([0.0, 0.001, 0.05]) | st.floats(0, 1),
+                                       min_size=n, max_size=n))) if draw(st.booleans())
+                else none for _ in range(2))
+    return bids, boost, ctr, cvr
 
 
 @settings(max_examples=500, deadline=None)
@@ -77,7 +81,7 @@ def run(prices: list[float], rates: list[int], k: int = 1, floor_cpm: float = 0.
         np.full(n, ctr), np.full(n, ctr / 10), floor_cpm, floor_cpc,
         np.linspace(0.9, 0.1, n) if n else np.zeros(0), k, second,
         np.array(bids if bids is not None else [], dtype=np.float64),
-        np.array(boost if boost is not None else [], dtype=np.float64))
+        np.array(boost if boost is not None else [], dtype=np.float64), np.zeros(0), np.zeros(0))
 
 
 def test_second_price_is_next_ecpm_plus_a_cent() -> None:
@@ -163,9 +167,9 @@ def waterfalls(draw: st.DrawFn) -> tuple:
 def test_waterfall_matches_twin(case: tuple, explain: bool) -> None:
     n = case[0].shape[0]
     got_detail, want_detail = np.zeros((3, n if explain else 0)), np.zeros((3, n if explain else 0))
-    *args, (bids, boost) = case
-    got, got_min = kernel.waterfall(*args, got_detail, bids, boost)
-    want, want_min = twin.waterfall(*args, want_detail, bids, boost)
+    *args, extra = case
+    got, got_min = kernel.waterfall(*args, got_detail, *extra)
+    want, want_min = twin.waterfall(*args, want_detail, *extra)
     assert got.tolist() == want.tolist() and float(got_min) == float(want_min)
     assert got_detail.tolist() == want_detail.tolist()
     k = case[-2]

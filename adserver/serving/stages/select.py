@@ -19,11 +19,12 @@ from adserver.snapshot.loader import Snapshot
 
 
 class Win:
-    __slots__ = ("row", "prio", "ecpm", "bid", "clear", "rate")
+    __slots__ = ("row", "pos", "prio", "ecpm", "bid", "clear", "rate")
 
-    def __init__(self, row: int, prio: int, ecpm: float, bid: float, clear: float, rate: int):
-        self.row, self.prio, self.ecpm, self.bid, self.clear, self.rate = (
-            row, prio, ecpm, bid, clear, rate)
+    def __init__(self, row: int, pos: int, prio: int, ecpm: float, bid: float, clear: float,
+                 rate: int):
+        self.row, self.pos, self.prio, self.ecpm, self.bid, self.clear, self.rate = (
+            row, pos, prio, ecpm, bid, clear, rate)
 
 
 NO_DETAIL = np.zeros((3, 0))
@@ -32,9 +33,11 @@ NONE = np.zeros(0)
 
 def select(snap: Snapshot, plan: Plan, rows: np.ndarray, rng: np.random.Generator,
            explain: list[dict[str, Any]] | None, boost: np.ndarray = NONE,
-           bids: np.ndarray = NONE) -> tuple[list[Win], float]:
-    """(winners, min eCPM to win the placement's last slot). `boost` (relevance^alpha)
-    and `bids` (keyword bids, -1: the flight's price), when given, align with `rows`."""
+           bids: np.ndarray = NONE, ctr: np.ndarray = NONE, cvr: np.ndarray = NONE
+           ) -> tuple[list[Win], float]:
+    """(winners, min eCPM to win the placement's last slot). `boost` (relevance^alpha),
+    `bids` (keyword bids, -1: the flight's price) and `ctr`/`cvr` (model predictions, in
+    place of the ads' priors), when given, align with `rows`."""
     n = rows.shape[0]
     if n == 0:
         return [], 0.0
@@ -45,9 +48,9 @@ def select(snap: Snapshot, plan: Plan, rows: np.ndarray, rng: np.random.Generato
         rows, c["ad_flight"], c["fl_priority"], c["fl_rate"], c["fl_price"], c["ad_prior_ctr"],
         c["ad_prior_cvr"], c["ad_weight"], snap.prio_order, c["prio_selection"],
         c["prio_second"], snap.prio_floor_cpm, snap.prio_floor_cpc, p.floor_price or 0.0,
-        p.floor_cpc or 0.0, rng.random(n + plan.count), plan.count, detail, bids, boost)
-    wins = [Win(int(row), int(prio), ecpm, bid, clear, int(rate))
-            for row, _, prio, ecpm, clear, bid, rate in won.tolist()]
+        p.floor_cpc or 0.0, rng.random(n + plan.count), plan.count, detail, bids, boost, ctr, cvr)
+    wins = [Win(int(row), int(pos), int(prio), ecpm, bid, clear, int(rate))
+            for row, pos, prio, ecpm, clear, bid, rate in won.tolist()]
     if explain is not None:
         _explain(snap, rows, wins, detail, explain)
     return wins, float(min_ecpm)
