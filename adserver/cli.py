@@ -1,4 +1,5 @@
-"""The `adserver` command: control, serve, run, demo, seed, keys, simulate, products."""
+"""The `adserver` command: control, serve, run, demo, seed, keys, simulate, train,
+products."""
 
 from __future__ import annotations
 
@@ -81,6 +82,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="PNG", help="draw planned vs actual spend curves here")
     p.add_argument("--report", metavar="JSON", help="write the per-flight report here")
     p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("train", help="train a CTR or CVR model from the logs; the control"
+                       " process gates and activates it")
+    _common(p)
+    p.add_argument("model", choices=["ctr", "cvr"])
+    p.add_argument("--days", type=float, default=7.0, help="window of logs (default 7)")
+    p.add_argument("--holdout", type=float, default=0.2, help="share held out (default 0.2)")
+    p.add_argument("--split", choices=["time", "random"], default="time",
+                   help="hold out the latest examples (default) or a random share")
+    p.add_argument("--negative-rate", type=float, default=0.25,
+                   help="share of non-clicks kept for training (default 0.25)")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--bits", type=int, default=20, help="2^bits hashed features (default 20)")
+    p.add_argument("--label", default="", help="a name for this version")
+    p.add_argument("--out", help="write the model directory here instead of the models inbox")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     keys = sub.add_parser("keys", help="create, list and revoke API keys")
     ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
@@ -232,6 +249,43 @@ def cmd_simulate(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace, config: Config) -> int:
+    from adserver.learn import ctr, ctr_train
+    from adserver.learn.features import SpecError
+
+    if not 0 < args.holdout < 1 or not 0 < args.negative_rate <= 1 or args.epochs < 1:
+        print("adserver train: want 0 < --holdout < 1, 0 < --negative-rate <= 1, --epochs >= 1",
+              file=sys.stderr)
+        return 2
+    root = args.out or ctr.inbox_root(config.data_dir, args.model)
+    s = ctr_train.Settings(name=args.model, days=args.days, holdout=args.holdout,
+                           split=args.split, negative_rate=args.negative_rate,
+                           epochs=args.epochs, bits=args.bits, label=args.label,
+                           created_by=f"adserver train ({os.environ.get('USER', '?')})")
+    try:
+        version, info = ctr_train.train(config.data_dir, s, progress=not args.quiet, root=root)
+    except (ctr_train.NotEnoughData, SpecError) as e:
+        print(f"adserver train: {e}", file=sys.stderr)
+        return 1
+    t = info["training"]
+    print(f"trained {args.model} on {t['examples']:,} examples ({t['positives']:,} positives,"
+          f" {t['kept']:,} kept after downsampling); held out {info['metrics']['examples']:,}")
+    print(f"  {'':<22}{'log loss':>10}{'NE':>9}{'AUC':>8}{'calibration':>13}")
+    rows = [("this model", info["metrics"])] + [
+        (f"{k}" + (f" ({v['version']})" if "version" in v else ""), v)
+        for k, v in info["baseline"].items()]
+    for name, m in rows:
+        print(f"  {name:<22}{m['logloss']:>10.5f}{m['ne']:>9.4f}{m['auc']:>8.4f}"
+              f"{m['calibration']:>13.3f}")
+    where = os.path.join(root, version)
+    if args.out:
+        print(f"wrote {where}")
+    else:
+        print(f"wrote {where}: the control process verifies it, gates it against the active"
+              f" model and activates it if it passes (GET /v1/models/{args.model}/versions)")
+    return 0
+
+
 def cmd_seed(args: argparse.Namespace, config: Config) -> int:
     from adserver.control.seed import Scale, SeedError, seed
     from adserver.control.store import Store
@@ -262,6 +316,9 @@ def _reset(data_dir: str) -> None:
         shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
 
 
+DEMO_TRAIN_S = 15.0
+
+
 def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     from adserver.control import auth
     from adserver.control.seed import Scale, seed
@@ -281,6 +338,10 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
         with store.transaction() as db:
             key, _ = auth.create_key(db, role="admin", name="demo", created_by="demo")
     store.close()
+    if "ADSERVER_TRAIN_INTERVAL_S" not in os.environ:  # a first CTR model within a minute
+        import msgspec
+
+        config = msgspec.structs.replace(config, train_interval_s=DEMO_TRAIN_S)
     from adserver.runtime import url_of
 
     socks = bind_all(config)
@@ -294,6 +355,8 @@ adserver demo is starting.
   admin API key   {key}
   reports         {api}/v1/reports?group_by=advertiser,flight&interval=hour (send the key;
                   demo shoppers browse, click and buy for the first half minute)
+  CTR model       {api}/v1/models   (trained from the shoppers' clicks every {DEMO_TRAIN_S:.0f} s
+                  while they shop; the first one activates within about a minute)
   try:            curl -H 'X-Api-Key: {key}' {api}/v1/flights?limit=3
                   curl -d '{{"placements":[{{"networkId":1,"siteId":1,"zoneIds":[11],"adTypes":[2,3]}}]}}' {decisions}/api/v2
   data root       {os.path.abspath(config.data_dir)}
@@ -380,5 +443,6 @@ COMMANDS = {
     "seed": cmd_seed,
     "keys": cmd_keys,
     "simulate": cmd_simulate,
+    "train": cmd_train,
     "products": cmd_products,
 }

@@ -64,6 +64,16 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Sponsored products rank by bid x pCTR x relevance^alpha (0: relevance only gates)."""
     retrieval_k: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
     """Nearest sponsored products retrieved per placement (HNSW)."""
+    train_interval_s: Annotated[float, msgspec.Meta(ge=0)] = 3600.0
+    """How often the control process retrains the CTR and CVR models from the logs (when
+    they grew), each new version going through the gate (0: never; `adserver train`)."""
+    model_gate_logloss: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.01
+    """A model activates only if its held-out log loss is at most this share above the
+    active model's."""
+    model_gate_auc: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.005
+    """...and its AUC at most this much below the active model's..."""
+    model_gate_calibration: Annotated[float, msgspec.Meta(gt=0, le=10)] = 0.25
+    """...and its calibration (predicted / observed positives) within 1 +- this."""
 
     def check(self) -> list[FieldError]:
         errors = []

@@ -1,8 +1,10 @@
 """A little storefront traffic for `adserver demo`, so its reports have something to show.
 
-Bounded (a few hundred page views over about half a minute), sent only to the demo's own
+Bounded (1,500 page views over about half a minute), sent only to the demo's own
 decision server on this machine, with the standard library's HTTP client. Shoppers see home,
-category and search pages; some click; some of those buy the promoted product.
+category and search pages; some click (banners 2 %, each sponsored product its own 4 to 16 %,
+so the CTR model the control process trains from these clicks has something to learn); some
+of those buy the promoted product.
 """
 
 from __future__ import annotations
@@ -41,7 +43,14 @@ def _call(url: str, body: dict[str, Any] | None = None, key: str | None = None) 
         return None if e.code in (302, 204) else e
 
 
-def shop(decisions_url: str, admin_key: str, visits: int = 300, seed: int = 11) -> None:
+def appeal(div: str, ad_id: int) -> float:
+    """An ad's click-through rate for the demo's shoppers, fixed per ad."""
+    if div != "sponsored":
+        return 0.02
+    return 0.04 + 0.12 * ((ad_id * 2654435761) % 1000) / 1000
+
+
+def shop(decisions_url: str, admin_key: str, visits: int = 1500, seed: int = 11) -> None:
     """Wait for the decision server, then browse like shoppers do."""
     rng = random.Random(seed)
     for _ in range(300):
@@ -72,10 +81,10 @@ def shop(decisions_url: str, admin_key: str, visits: int = 300, seed: int = 11) 
             response = _call(decisions_url + "/api/v2", body)
         except OSError:
             return  # the demo is stopping
-        for div in (response or {}).get("decisions", {}).values():
+        for name, div in (response or {}).get("decisions", {}).items():
             for d in (div if isinstance(div, list) else [div] if div else []):
                 _call(d["impressionUrl"])
-                if rng.random() < 0.08:
+                if rng.random() < appeal(name, d["adId"]):
                     _call(d["clickUrl"])
                     product = d["contents"][0]["data"].get("productId")
                     if product and rng.random() < 0.4:
@@ -83,7 +92,7 @@ def shop(decisions_url: str, admin_key: str, visits: int = 300, seed: int = 11) 
                             "order_id": f"demo-{seed}-{i}", "user_key": user, "network_id": 1,
                             "items": [{"product_id": product, "unit_price": "24.99",
                                        "quantity": rng.randint(1, 3)}]}, admin_key)
-        time.sleep(0.1)
+        time.sleep(0.01)
 
 
 def start(decisions_url: str, admin_key: str) -> threading.Thread:

@@ -15,8 +15,11 @@ and each worker's view of the live state. Only the shoppers are synthetic:
   and ad type, with different bids (CPM and CPC), pacing modes and daily spend caps: in each
   group the lowest bidders (`under_share` of the flights) want three times what the others
   leave them (under-supplied); the others together want 60 % of the group's slots;
-- impressions render with probability 0.95, clicks and purchases happen at each ad's
-  ground-truth rates.
+- impressions render with probability 0.95, clicks and purchases happen at ground-truth
+  rates: each flight's base CTR times how much its audience likes this shopper (one of six
+  interests is the flight's; a shopper holds one or two, sent as user segments), this
+  device (a per-flight affinity for mobile, desktop or tablet; the shopper's User-Agent
+  says which) and this hour (evenings click more): signal a CTR model can learn.
 
 The report per flight: budget utilization, overspend, slot deviation Ω (the root mean square
 over the day's 24 hourly slots of actual minus planned spend, divided by the mean planned
@@ -31,6 +34,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import json
 import math
 import os
@@ -62,6 +66,14 @@ BUSINESS_HOURS = [0.0] * 8 + [1.0] * 12 + [0.0] * 4
 RENDER = 0.95  # share of decisions whose impression pixel fires
 CTR = {"sponsored": (0.015, 0.05), "native": (0.005, 0.015), "banner": (0.002, 0.008)}
 CVR = 0.08  # purchases per click
+INTERESTS = ("deals", "parents", "pets", "fitness", "cooks", "tech")
+DEVICE_UA = {"mobile": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Mobile/15E148",
+             "desktop": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0 Safari/537.36",
+             "tablet": "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) Safari/604.1"}
+DEVICE_SHARE = {"mobile": 0.55, "desktop": 0.35, "tablet": 0.10}
+AUDIENCE_LIFT = (4.0, 0.4)  # CTR factor when the shopper holds the flight's interest, or not
+DEVICE_SIGMA = 0.8  # spread of a flight's device affinities (log-normal)
+HOUR_LIFT = np.array([0.8] * 7 + [1.0] * 11 + [1.25] * 6)
 ADMIN_KEY = "sim-admin-key-0123456789abcdef"
 
 
@@ -87,8 +99,10 @@ class SimFlight:
     mode: str
     rate: str
     bid: float
-    ctr: float  # ground truth
+    ctr: float  # ground truth: the mean; see true_ctr
     under: bool  # budgeted above what its supply can deliver
+    interest: int = 0  # index in INTERESTS of its audience
+    device_lift: dict[str, float] = dataclasses.field(default_factory=dict)
     budget: float = 0.0
     exhausted_at: float | None = None  # hours into the day
     throttles: list[float] = dataclasses.field(default_factory=list)
@@ -172,8 +186,12 @@ def build_world(data_dir: str, s: Settings, rng: np.random.Generator) -> dict[st
                             **({"product_id": product} if kind == "product" else {}))
             make("ads", flight_id=fid, creative_id=creative,
                  **({"product_id": product} if kind == "product" else {}))
+            lift = rng.lognormal(0.0, DEVICE_SIGMA, size=len(DEVICE_UA))
+            lift /= sum(lift[j] * DEVICE_SHARE[d] for j, d in enumerate(DEVICE_UA))
             flights.append(SimFlight(id=fid, group=group, mode=mode, rate=rate, bid=bid,
-                                     ctr=float(rng.uniform(*CTR[ad_type])), under=False))
+                                     ctr=float(rng.uniform(*CTR[ad_type])), under=False,
+                                     interest=int(rng.integers(0, len(INTERESTS))),
+                                     device_lift=dict(zip(DEVICE_UA, lift.tolist()))))
             i += 1
     store.close()
     return {"network": net, "site": site, "zones": zones, "types": types, "flights": flights}
@@ -202,6 +220,30 @@ def seed_history(data_dir: str, world: dict[str, Any], s: Settings, day0: float,
     store.close()
 
 
+@functools.lru_cache(maxsize=None)
+def shopper_traits(n: int) -> tuple[str, tuple[int, ...]]:
+    """Shopper n's device and interests (fixed per shopper)."""
+    r = np.random.default_rng(1_000_003 + n)
+    device = str(r.choice(list(DEVICE_SHARE), p=list(DEVICE_SHARE.values())))
+    k = 1 + int(r.random() < 0.5)
+    return device, tuple(sorted(r.choice(len(INTERESTS), size=k, replace=False).tolist()))
+
+
+def _audience_norm() -> float:
+    """The mean audience factor over shoppers (so that a flight's mean CTR stays `ctr`)."""
+    held = 1.5 / len(INTERESTS)  # shoppers hold 1.5 interests of 6 on average
+    return held * AUDIENCE_LIFT[0] + (1 - held) * AUDIENCE_LIFT[1]
+
+
+def true_ctr(f: SimFlight, shopper: int, hour: int) -> float:
+    """The ground-truth click probability of flight f's ad shown to shopper n at an hour."""
+    device, interests = shopper_traits(shopper)
+    audience = AUDIENCE_LIFT[0] if f.interest in interests else AUDIENCE_LIFT[1]
+    hour_norm = float((HOUR_LIFT * TRAFFIC).sum())
+    return min(0.5, f.ctr * audience / _audience_norm() * f.device_lift[device]
+               * HOUR_LIFT[hour] / hour_norm)
+
+
 def page_views(world: dict[str, Any], rng: np.random.Generator, n: int
                ) -> list[dict[str, Any]]:
     """`n` decision requests (Kevel request bodies) of pages drawn by their shares."""
@@ -210,11 +252,14 @@ def page_views(world: dict[str, Any], rng: np.random.Generator, n: int
     out = []
     for page in rng.choice(names, size=n, p=p).tolist():
         _, zone, placements = PAGES[page]
+        shopper = int(rng.integers(0, 50_000))
+        _, interests = shopper_traits(shopper)
         body = {"placements": [
             {"divName": div, "networkId": world["network"], "siteId": world["site"],
              "zoneIds": [world["zones"][zone]], "adTypes": [world["types"][t]],
              **({"count": c} if c > 1 else {})} for div, t, c in placements],
-            "user": {"key": f"shopper-{int(rng.integers(0, 50_000)):05d}"}}
+            "user": {"key": f"shopper-{shopper:05d}",
+                     "segments": [f"interest:{INTERESTS[i]}" for i in interests]}}
         out.append(body)
     return out
 
@@ -283,8 +328,9 @@ class Asgi:
         async def send(message: dict[str, Any]) -> None:
             sent.append(message)
 
-        hdrs = [(b"host", b"sim"), (b"user-agent", b"Mozilla/5.0 (simulated shopper)")]
-        hdrs += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+        given = {k.lower(): v for k, v in (headers or {}).items()}
+        given.setdefault("user-agent", "Mozilla/5.0 (simulated shopper)")
+        hdrs = [(b"host", b"sim")] + [(k.encode(), v.encode()) for k, v in given.items()]
         if body:
             hdrs += [(b"content-type", b"application/json"),
                      (b"content-length", str(len(body)).encode())]
@@ -301,7 +347,10 @@ class Asgi:
 async def shopper(worker: Asgi, world: dict[str, Any], body: dict[str, Any],
                   by_id: dict[int, SimFlight], rng: np.random.Generator, n: int,
                   errors: list[str]) -> None:
-    status, raw = await worker.call("POST", "/api/v2", msgspec.json.encode(body))
+    shopper_n = int(body["user"]["key"].rsplit("-", 1)[1])
+    device, _ = shopper_traits(shopper_n)
+    status, raw = await worker.call("POST", "/api/v2", msgspec.json.encode(body),
+                                    {"user-agent": DEVICE_UA[device]})
     if status != 200:
         errors.append(f"decision {status}: {raw[:200]!r}")
         return
@@ -315,7 +364,8 @@ async def shopper(worker: Asgi, world: dict[str, Any], body: dict[str, Any],
                 errors.append(f"impression {status}")
                 continue
             f = by_id[d["flightId"]]
-            if rng.random() < f.ctr:
+            hour = int((clock.now() % 86400) // 3600)
+            if rng.random() < true_ctr(f, shopper_n, hour):
                 status, _ = await worker.call("GET", d["clickUrl"])
                 if status not in (302, 204):
                     errors.append(f"click {status}")

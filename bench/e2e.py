@@ -7,7 +7,10 @@ client in bench/loadgen.py for fixed rates) run pinned to CPU 1. The floor is th
 stack answering a same-sized response without deciding (bench/floor.py), measured in the same
 run. Prints a markdown table for BENCHMARKS.md. Loopback only; every run is bounded in time.
 `--scale bench` seeds 100,000 ads, 1,000,000 products and 1,000,000 users once into
---data-dir (about half a minute) and reuses them.
+--data-dir (about half a minute) and reuses them. `--model ctr` serves with a CTR model
+(random weights, the default feature specification, 2^20 buckets) active; `--model both`
+measures each request kind without and with it, switching the model pointer between the two
+(the worker swaps it in within 100 ms).
 """
 
 from __future__ import annotations
@@ -88,6 +91,31 @@ def build_products(store: object, data: str) -> None:
           f" {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
 
+def install_model(data: str) -> str:
+    """A CTR model version under models/ctr/ (not active); returns its version."""
+    import numpy as np
+
+    from adserver.learn import ctr
+    from adserver.learn.features import Spec
+
+    w = np.random.default_rng(5).normal(0, 0.3, 1 << 20).astype(np.float32)
+    return ctr.write(data, "ctr", w, -4.0, Spec(), 0.25, {"label": "bench"})
+
+
+def use_model(data: str, version: str | None, url: str, body: bytes) -> None:
+    """Point models/ctr/CURRENT at `version` (None: no model) and wait for the worker."""
+    from adserver import versions
+    from adserver.learn import ctr
+
+    versions.publish(ctr.models_root(data, "ctr"), version or "")
+    want = f"ctr={version}" if version else ""
+    for _ in range(100):
+        if httpx.post(url + "/api/v2", content=body).headers.get("x-adserver-models", "") == want:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"the worker did not switch to model {version}")
+
+
 def start(args: list[str], what: str) -> tuple[subprocess.Popen, str]:
     p = subprocess.Popen(["taskset", "-c", "0", PY, *args], stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True, cwd=ROOT)
@@ -140,21 +168,33 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--rates", default="500,1000,2000")
     ap.add_argument("--only", help="comma list of request kinds to measure (default: all)")
+    ap.add_argument("--model", choices=["none", "ctr", "both"], default="none",
+                    help="serve without a CTR model, with one, or measure both")
     args = ap.parse_args()
     if shutil.which("wrk") is None or shutil.which("taskset") is None:
         raise SystemExit("bench.e2e needs wrk and taskset: apt-get install wrk util-linux")
     os.sched_setaffinity(0, {1})
     data = args.data_dir or os.path.join(tempfile.gettempdir(), f"adserver-bench-{args.scale}")
     prepare(data, args.scale)
+    model = install_model(data) if args.model != "none" else None
+    from adserver import versions
+    from adserver.learn import ctr
+    versions.publish(ctr.models_root(data, "ctr"), "")  # start without: use_model switches
     server, url = start(["-m", "adserver", "serve", "--data-dir", data, "--port", "0",
                          "--workers", "1", "--log-level", "warning"], "decision API")
     results = {}
     try:
         wait_ready(url)
-        for name, body in BODIES.items():
+        runs = [(name, m) for name in BODIES for m in
+                {"none": [None], "ctr": [model], "both": [None, model]}[args.model]]
+        for name, version in runs:
+            body = BODIES[name]
             if args.only and name not in args.only.split(","):
                 continue
             raw = json.dumps(body).encode()
+            use_model(data, version, url, raw)
+            if args.model == "both":
+                name = f"{name} ({'CTR model' if version else 'prior pCTR'})"
             response = httpx.post(url + "/api/v2", content=raw)
             assert response.status_code == 200, response.text
             size = len(response.content)

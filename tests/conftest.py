@@ -9,6 +9,21 @@ from tests.procs import ADMIN_KEY, env_for, running
 
 
 @pytest.fixture(scope="session")
+def sim_day(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A short simulated day (adserver simulate): its report, with "root" (the plot and
+    report files) and "data" (its data directory: store, event logs)."""
+    from adserver.simulate import Settings, simulate
+
+    root = tmp_path_factory.mktemp("sim")
+    settings = Settings(flights=14, requests=4000, workers=2, interval=600.0, seed=3,
+                        plot=str(root / "pacing.png"), report=str(root / "report.json"),
+                        progress=False)
+    result = simulate(str(root / "data"), settings)
+    result["root"], result["data"] = root, root / "data"
+    return result
+
+
+@pytest.fixture(scope="session")
 def control(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a real control process on an ephemeral port, over an empty store."""
     data = tmp_path_factory.mktemp("control")

@@ -18,7 +18,7 @@ def adserver(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
                           capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("command", ["control", "serve", "run", "demo", "seed", "keys"])
+@pytest.mark.parametrize("command", ["control", "serve", "run", "demo", "seed", "keys", "train"])
 def test_help(command: str) -> None:
     r = adserver(command, "--help")
     assert r.returncode == 0 and "usage: adserver" in r.stdout
@@ -74,3 +74,42 @@ def test_demo_seeds_prints_where_things_are_and_serves(tmp_path: Path) -> None:
                 break
             assert time.monotonic() < deadline
             time.sleep(0.5)
+        # ...and the control process trains a first CTR model from their clicks
+        deadline = time.monotonic() + 150
+        while True:
+            active = httpx.get(api + "/v1/models", headers={"X-Api-Key": key},
+                               timeout=30).json()["ctr"]["active"]
+            if active is not None:
+                break
+            assert time.monotonic() < deadline, "no CTR model trained"
+            time.sleep(1)
+        made = httpx.get(f"{api}/v1/models/ctr/versions/{active}", headers={"X-Api-Key": key},
+                         timeout=30).json()
+        assert made["source"] == "trainer" and made["status"] == "active"
+        m = made["manifest"]["metrics"]
+        assert m["logloss"] < made["manifest"]["baseline"]["prior"]["logloss"]
+        deadline = time.monotonic() + 5  # the workers swap it in (they poll every 100 ms)
+        while "ctr=" not in httpx.post(decisions + "/api/v2", json=body,
+                                       timeout=30).headers.get("x-adserver-models", ""):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+
+
+def test_train_writes_a_model_into_the_inbox(sim_day: dict, tmp_path: Path) -> None:
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(sim_day["data"] / "events", data / "events")
+    env = env_for(str(data))
+    r = adserver("train", "ctr", "--split", "random", "--bits", "16", "--label", "nightly",
+                 "--quiet", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "this model" in r.stdout and "prior" in r.stdout
+    made = list((data / "models" / "inbox" / "ctr").iterdir())
+    assert [p.name for p in made] == ["000001"]
+    assert {p.name for p in made[0].iterdir()} == {"manifest.json", "features.json",
+                                                  "weights.npy"}
+    r = adserver("train", "ctr", "--holdout", "1.5", env=env)
+    assert r.returncode == 2
+    r = adserver("train", "cvr", "--quiet", env=env_for(str(tmp_path / "empty")))
+    assert r.returncode == 1 and "0 examples" in r.stderr

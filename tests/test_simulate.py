@@ -9,18 +9,11 @@ from pathlib import Path
 import pytest
 
 from adserver.control import pacing
-from adserver.simulate import Settings, simulate
 
 
-@pytest.fixture(scope="module")
-def day(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    root = tmp_path_factory.mktemp("sim")
-    settings = Settings(flights=14, requests=4000, workers=2, interval=600.0, seed=3,
-                        plot=str(root / "pacing.png"), report=str(root / "report.json"),
-                        progress=False)
-    result = simulate(str(root / "data"), settings)
-    result["root"] = root
-    return result
+@pytest.fixture
+def day(sim_day: dict) -> dict:
+    return sim_day
 
 
 def test_the_day_ran_without_errors(day: dict) -> None:

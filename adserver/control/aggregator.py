@@ -215,7 +215,7 @@ class Aggregator:
     def _apply(self, db: Any, rec: dict[str, Any], batch: Batch) -> None:
         t = rec.get("t")
         if t == "d":
-            for _div, _n, winners, _min, site, zone, network in rec["placements"]:
+            for _div, _n, winners, _min, site, zone, network, *_ in rec["placements"]:
                 batch.add(rec["ts"], (network, site, zone, 0, 0, 0, 0, 0),
                           requests=1, filled=int(bool(winners)))
         elif t in ("imp", "click", "event"):

@@ -59,10 +59,11 @@ class ManagementApi:
 
     def __init__(self, store: Store, bootstrap_key: str | None, max_body_bytes: int,
                  on_change: Callable[[], None] = lambda: None, pacer: Any = None,
-                 catalog_builder: Any = None):
+                 catalog_builder: Any = None, registry: Any = None):
         self.store = store
         self.builder = catalog_builder  # adserver/control/catalog.CatalogBuilder, when it runs
         self.pacer = pacer  # adserver/control/pacing.Pacer, when the controller runs here
+        self.registry = registry  # adserver/control/registry.Registry (model routes)
         self.on_change = on_change
         self.repo = Repository(store)
         self.catalog = products.Catalog(store, lambda network_id: model_dim(store.path))
@@ -72,9 +73,10 @@ class ManagementApi:
     # -- plumbing ------------------------------------------------------------------------
 
     def handler(
-        self, fn: Callable[[Request, Principal], Awaitable[Response]]
+        self, fn: Callable[[Request, Principal], Awaitable[Response]], snapshot: bool = True
     ) -> Callable[[Request], Awaitable[Response]]:
-        """Authenticate, run, and map every expected failure to a JSON error."""
+        """Authenticate, run, and map every expected failure to a JSON error. With
+        `snapshot`, a successful change asks for a new snapshot."""
 
         async def endpoint(request: Request) -> Response:
             try:
@@ -85,7 +87,7 @@ class ManagementApi:
                 if who is None:
                     raise ApiError(401, "unauthorized", "missing or invalid API key")
                 response = await fn(request, who)
-                if request.method != "GET" and response.status_code < 300:
+                if snapshot and request.method != "GET" and response.status_code < 300:
                     self.on_change()  # a new snapshot follows every committed change
                 return response
             except ApiError as e:
@@ -399,6 +401,9 @@ class ManagementApi:
             Route("/v1/flights/{id}/pacing", self.handler(self.pacing), methods=["GET"]),
         ]
         routes.extend(self.product_routes())
+        if self.registry is not None:
+            from adserver.control import models_api
+            routes.extend(models_api.routes(self, self.registry))
         for spec in SPECS.values():
             routes.extend(self.entity_routes(spec))
 

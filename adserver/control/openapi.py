@@ -185,6 +185,9 @@ def document() -> dict[str, Any]:
                               "201": _json(_ref("ProductOut"), "Created"), **ERRORS}},
         "delete": {"tags": tag, "summary": "Delete a product", "operationId": "delete_product",
                    "responses": {"200": _json(_ref("ProductOut"), "Deleted"), **ERRORS}}}
+    from adserver.control.models_api import openapi_paths
+
+    paths.update(openapi_paths(ERRORS))
     paths["/v1/audit"] = {
         "get": {"tags": ["audit"], "summary": "Audit log, newest first",
                 "responses": {"200": _json({"type": "object"}, "Entries"), **ERRORS}}}

@@ -1,6 +1,7 @@
 """The control process: the management API over the control store, the publisher that
-compiles a snapshot after every change, the catalog builder (product index), the aggregator that counts the workers' logs and
-projects caps and frequency counters into the live state, and the key rotation."""
+compiles a snapshot after every change, the catalog builder (product index), the aggregator
+that counts the workers' logs and projects caps and frequency counters into the live state,
+the key rotation, and the model jobs (inbox, retraining) with the model registry."""
 
 from __future__ import annotations
 
@@ -18,11 +19,14 @@ from adserver.control.caps import LiveProjector
 from adserver.control.catalog import CatalogBuilder
 from adserver.control.pacing import Pacer
 from adserver.control.publisher import Publisher
+from adserver.control.registry import Margins, Registry
 from adserver.control.store import Store
+from adserver.control.trainer import ModelJobs
 
 log = logging.getLogger("adserver.control")
 AGGREGATE_EVERY_S = 0.1
 FULL_CAP_CHECK_S = 30.0
+MODEL_JOBS_S = 1.0  # models inbox poll; training runs when its interval is due
 
 
 def _every(seconds: float, job: Callable[[], object]) -> None:
@@ -91,8 +95,11 @@ def run(config: Config, sock: socket.socket | None = None) -> None:
     threading.Thread(target=aggregate.loop, name="aggregator", daemon=True).start()
     _every(60.0, lambda: signing.rotate(config.data_dir, config.key_rotation_hours * 3600,
                                         config.key_grace_hours * 3600))
+    registry = Registry(store, config.data_dir, Margins(
+        config.model_gate_logloss, config.model_gate_auc, config.model_gate_calibration))
+    _every(MODEL_JOBS_S, ModelJobs(registry, config.data_dir, config.train_interval_s).step)
     api = ManagementApi(store, config.admin_key, config.max_body_bytes, publisher.notify,
-                        aggregate.pacer, catalog)
+                        aggregate.pacer, catalog, registry)
     sock = sock or runtime.bind(config.api_host, config.api_port)
     try:
         runtime.serve(api.app(), sock, "management API", config.log_level)

@@ -44,6 +44,11 @@ def models_root(data_dir: str, name: str) -> str:
     return os.path.join(data_dir, "models", name)
 
 
+def inbox_root(data_dir: str, name: str) -> str:
+    """Where ops (and `adserver train`) drop model directories for the control process."""
+    return os.path.join(data_dir, "models", "inbox", name)
+
+
 class Model:
     """A verified model version, ready to score candidates."""
 
@@ -61,7 +66,7 @@ class Model:
         if m.get("name") not in NAMES:
             raise ModelError(f"manifest.json: name {m.get('name')!r}; want one of {NAMES}")
         self.name: str = m["name"]
-        self.version: str = str(m.get("version") or os.path.basename(path.rstrip("/")))
+        self.version: str = os.path.basename(os.path.normpath(path))  # the registry's name
         sums = m.get("checksums")
         if not isinstance(sums, dict) or set(FILES) - set(sums):
             raise ModelError(f"manifest.json: checksums must name {', '.join(FILES)}")
@@ -115,12 +120,13 @@ class Model:
 
 
 def write(data_dir: str, name: str, weights: np.ndarray, bias: float, spec: Spec,
-          negative_rate: float, info: dict[str, Any]) -> str:
-    """Write a model version (temporary directory, fsync, rename); returns its name. It is not
+          negative_rate: float, info: dict[str, Any], root: str | None = None) -> str:
+    """Write a model version (temporary directory, fsync, rename) under models/<name>/, or
+    under `root` (the inbox, when not the control process); returns its name. It is not
     active until the registry activates it."""
     if name not in NAMES:
         raise ModelError(f"unknown model name {name!r}")
-    root = models_root(data_dir, name)
+    root = root or models_root(data_dir, name)
     version, tmp = versions.begin(root, 6)
     np.save(os.path.join(tmp, "weights.npy"), np.ascontiguousarray(weights, dtype=np.float32))
     with open(os.path.join(tmp, "features.json"), "wb") as out:

@@ -99,6 +99,7 @@ def build(config: Config, worker: Worker) -> Starlette:
                                view.paused_for(snap), worker.live, config.max_candidates,
                                view.throttle_for(snap), view if view.left else None,
                                relevance)
+        ctx.models, ctx.device = worker.models, worker.device(request.headers)
         try:
             response, record = pipeline.decide(snap, req, ctx)
         except BadRequest as e:
@@ -113,8 +114,10 @@ def build(config: Config, worker: Worker) -> Starlette:
                 tally.unfilled += 1
         tally.ok += 1
         tally.seconds.append(time.perf_counter() - started)
-        return Response(encoder.encode(response), 200, media_type=JSON,
-                        headers={"x-adserver-snapshot": snap.version})
+        headers = {"x-adserver-snapshot": snap.version}
+        if ctx.models.header:
+            headers["x-adserver-models"] = ctx.models.header
+        return Response(encoder.encode(response), 200, media_type=JSON, headers=headers)
 
     async def healthz(request: Request) -> Response:
         return Response(b'{"status":"ok"}', media_type=JSON)

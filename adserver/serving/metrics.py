@@ -29,6 +29,10 @@ beacons = Counter("adserver_beacons", "Tracking events recorded", ["kind", "traf
 refused_tokens = Counter("adserver_refused_tokens", "Tracking tokens refused, never billed",
                          ["reason"])
 swap_failures = Counter("adserver_snapshot_swap_failures", "Snapshot versions refused")
+model_version = Gauge("adserver_model_version", "CTR/CVR model version serving (0: none)",
+                      ["model", "role"], multiprocess_mode="liveall")
+model_failures = Counter("adserver_model_refused", "Model versions a worker refused to load",
+                         ["model"])
 
 
 # label children bound once: .labels() costs a dictionary walk per call

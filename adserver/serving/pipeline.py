@@ -1,7 +1,8 @@
 """The decision pipeline: the stages, called in order, over one frozen snapshot.
 
-    check request -> for each placement: resolve -> candidates -> eligible -> select ->
-    respond; dedupe carries across placements -> response, decision record
+    check request -> for each placement: resolve -> candidates -> eligible -> (sponsored
+    gate) -> score -> select -> respond; dedupe carries across placements -> response,
+    decision record
 
 A request runs entirely on the snapshot it started with, even if a newer one is published
 meanwhile.
@@ -15,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from adserver import livestate
-from adserver.serving.stages import candidates, eligible, resolve, respond, select, sponsored
+from adserver.learn.features import hour_of_week
+from adserver.serving.stages import candidates, eligible, resolve, respond, score, select, sponsored
 from adserver.signing import Signer
 from adserver.snapshot import format as f
 from adserver.snapshot.loader import Snapshot
@@ -28,7 +30,7 @@ class Context:
     """Per-request facts that are not in the body."""
 
     __slots__ = ("now", "base_url", "explain", "signer", "rng", "paused", "live", "limit",
-                 "throttle", "budget", "relevance", "listings")
+                 "throttle", "budget", "relevance", "listings", "models", "device")
 
     def __init__(self, now: float, base_url: str, explain: bool, signer: Signer,
                  rng: np.random.Generator, paused: np.ndarray, live: Any, limit: int = 0,
@@ -43,6 +45,8 @@ class Context:
         self.budget = budget  # the worker's LiveView when it holds hard-cap allowances
         self.relevance = relevance  # sponsored products: (threshold, alpha, retrieval k)
         self.listings: dict[str, Any] | None = None  # divName -> sponsored.Context given
+        self.models: score.Models = score.NO_MODELS  # the worker's CTR/CVR models
+        self.device = 0  # learn/features.DEVICES, from the User-Agent
 
 
 def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
@@ -68,6 +72,9 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
         q.throttle = ctx.throttle
         q.seed = int(ctx.rng.bit_generator.random_raw())
     tokens = sorted(set(tok.tolist()))
+    # the CTR/CVR models' request context (learn/features.py), also logged for training
+    feats = {"hour_of_week": hour_of_week(ctx.now), "device": ctx.device,
+             "segment": q.segments.tolist(), "token": tokens}
     used = eligible.Used()
     freq_read: set[int] = set()
     hours: dict[str, int] = {}
@@ -79,7 +86,7 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
         if isinstance(plan, str):
             decisions[div] = None
             record_placements.append([div, 0, [], 0, p.site_id or 0,
-                                      (p.zone_ids or [0])[0], p.network_id or 0])
+                                      (p.zone_ids or [0])[0], p.network_id or 0, 0])
             if ctx.explain:
                 explain[div] = {"placement": {"divName": div}, "buckets": [], "rtb_log": [],
                                 "results": [], "error": plan}
@@ -105,8 +112,13 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
                 snap, passing, pctx, matched, ctx.relevance[0], ctx.relevance[1], measured)  # type: ignore[arg-type]
             gated = (dropped, why)
         bids = eligible.keyword_bids(snap, passing, q)
+        zone = int(plan.zone_ids[0]) if plan.zone_ids.shape[0] else 0
+        category = score.page_category(snap, pctx)
+        raw = {**feats, "site": plan.site_id, "zone": zone, "category": category}
+        ctr, cvr, shadow_ctr, shadow_cvr = score.predict(snap, ctx.models, raw, passing)
         fates: list[dict[str, Any]] | None = [] if ctx.explain else None
-        wins, min_ecpm = select.select(snap, plan, passing, ctx.rng, fates, boost, bids)
+        wins, min_ecpm = select.select(snap, plan, passing, ctx.rng, fates, boost, bids,
+                                       ctr, cvr)
         made = respond.decisions(snap, wins, plan, bool(req.include_pricing_data),
                                  bool(req.enable_bot_filtering), request_id, user_key,
                                  ctx.base_url, ctx.signer, ctx.now)
@@ -118,10 +130,11 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
         decisions[div] = (made or None) if plan.count > 1 else (made[0] if made else None)
         record_placements.append([
             div, sum(len(x) for x in lists),
-            [[d.ad_id, d.flight_id, int(round(w.clear * 1e6)), round(w.ecpm, 6)]
-             for d, w in zip(made, wins)],
-            int(round(min_ecpm * 1e6)), plan.site_id,
-            int(plan.zone_ids[0]) if plan.zone_ids.shape[0] else 0, plan.network_id,
+            [[d.ad_id, d.flight_id, int(round(w.clear * 1e6)), round(w.ecpm, 6),
+              _pick(ctr, w.pos, snap.columns["ad_prior_ctr"][w.row]), _pick(shadow_ctr, w.pos),
+              _pick(cvr, w.pos, snap.columns["ad_prior_cvr"][w.row]), _pick(shadow_cvr, w.pos),
+              snap.ad_features[w.row].tolist()] for d, w in zip(made, wins)],
+            int(round(min_ecpm * 1e6)), plan.site_id, zone, plan.network_id, category,
         ])
         if ctx.explain:
             explain[div] = _explain(snap, plan, rows, reasons, fates or [], wins, gated,
@@ -129,8 +142,18 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
     response = kevel.DecisionResponse(user=kevel.UserKey(key=user_key), decisions=decisions,
                                       explain=explain if ctx.explain else None)
     record = {"t": "d", "id": request_id, "ts": ctx.now, "user": user_key,
-              "snapshot": snap.version, "placements": record_placements}
+              "snapshot": snap.version, "placements": record_placements,
+              "f": {"hour_of_week": feats["hour_of_week"], "device": ctx.device,
+                    "segment": feats["segment"], "token": tokens},
+              "models": ctx.models.versions}
     return response, record
+
+
+def _pick(values: np.ndarray, pos: int, default: Any = None) -> float | None:
+    """A winner's prediction (rounded for the record), else `default`."""
+    if values.shape[0] == 0:
+        return None if default is None else round(float(default), 6)
+    return round(float(values[pos]), 6)
 
 
 def _candidates(snap: Snapshot, plan: resolve.Plan, tokens: list[int],

@@ -19,9 +19,12 @@ from adserver import livestate
 from adserver.config import Config
 from adserver.events.segment import SegmentWriter
 from adserver.kernels import auction
+from adserver.learn import ctr
+from adserver.learn.features import device_of
 from adserver.serving import metrics, pipeline
 from adserver.serving.eventlog import GroupCommit
 from adserver.serving.live import LiveView
+from adserver.serving.stages.score import NO_MODELS, Models
 from adserver.signing import Signer, key_path, read_keys
 from adserver.snapshot.loader import Snapshot, SnapshotError
 from adserver.snapshot.writer import current_version
@@ -48,6 +51,21 @@ class Worker:
         self.view = LiveView(int(digits) if digits else 0)
         self.ready = False
         self.tasks: list[asyncio.Task] = []
+        # CTR/CVR models (stages/score.py): swapped as one reference like the snapshot;
+        # (name, pointer) -> the version last tried (a refused one is not retried)
+        self.models: Models = NO_MODELS
+        self.model_pointers: dict[tuple[str, str], str | None] = {}
+        self._devices: dict[str, int] = {}
+
+    def device(self, headers: Any) -> int:
+        """The device class of a request's User-Agent (cached per distinct header)."""
+        ua = headers.get("user-agent") or ""
+        found = self._devices.get(ua)
+        if found is None:
+            if len(self._devices) > 4096:
+                self._devices.clear()
+            found = self._devices[ua] = device_of(ua)
+        return found
 
     async def start(self) -> None:
         await asyncio.to_thread(auction.warm)
@@ -57,6 +75,7 @@ class Worker:
         self.events.start()
         try:  # serve nothing before the published snapshot is loaded (when there is one)
             await self._maybe_swap()
+            await self._maybe_swap_models()
         except Exception:
             log.exception("could not load the published snapshot; will retry")
         self.tasks = [asyncio.create_task(self._watch()), asyncio.create_task(self._flush())]
@@ -86,6 +105,10 @@ class Worker:
             except Exception:  # keep serving the old version; say why
                 metrics.swap_failures.inc()
                 log.exception("snapshot swap failed")
+            try:
+                await self._maybe_swap_models()
+            except Exception:
+                log.exception("model swap failed")
             await asyncio.sleep(POLL_S)
 
     async def _maybe_swap(self) -> None:
@@ -111,6 +134,46 @@ class Worker:
         self.ready = True
         metrics.swaps.inc()
         metrics.snapshot_version.set(int(version))
+
+    async def _maybe_swap_models(self) -> None:
+        """Load the CTR/CVR versions the registry's pointers name (active and shadow), verify
+        and warm them beside the ones serving, then swap one reference. A version that fails
+        verification is refused (the old model keeps serving) and not retried until the
+        pointer names another."""
+        wanted = {(name, which): ctr.pointer(self.config.data_dir, name, which)
+                  for name in ctr.NAMES for which in (ctr.ACTIVE, ctr.SHADOW)}
+        if wanted == self.model_pointers:
+            return
+        current = {("ctr", ctr.ACTIVE): self.models.ctr, ("cvr", ctr.ACTIVE): self.models.cvr,
+                   ("ctr", ctr.SHADOW): self.models.shadow_ctr,
+                   ("cvr", ctr.SHADOW): self.models.shadow_cvr}
+        chosen = dict(current)
+        for slot, version in wanted.items():
+            if self.model_pointers.get(slot, "?") == version:
+                continue
+            if version is None:
+                chosen[slot] = None
+                continue
+            old = current[slot]
+            if old is not None and old.version == version:
+                continue
+            try:
+                chosen[slot] = await asyncio.to_thread(self._load_model, slot[0], version)
+            except ctr.ModelError as e:
+                metrics.model_failures.labels(slot[0]).inc()
+                log.error("model %s %s refused, keeping %s: %s", slot[0], version,
+                          old.version if old is not None else "the priors", e)
+        self.model_pointers = wanted
+        self.models = Models(chosen[("ctr", ctr.ACTIVE)], chosen[("cvr", ctr.ACTIVE)],
+                             chosen[("ctr", ctr.SHADOW)], chosen[("cvr", ctr.SHADOW)])
+        for (name, which), m in chosen.items():
+            metrics.model_version.labels(name, "active" if which == ctr.ACTIVE else "shadow"
+                                         ).set(int(m.version) if m is not None else 0)
+
+    def _load_model(self, name: str, version: str) -> ctr.Model:
+        model = ctr.load(self.config.data_dir, name, version)
+        model.warm()
+        return model
 
     def _load_and_warm(self, version: str) -> Snapshot:
         snap = Snapshot(self.config.data_dir, version)

@@ -17,7 +17,7 @@ import numpy as np
 from msgspec import msgpack
 
 from adserver import _targeting
-from adserver.learn import embed
+from adserver.learn import embed, features
 from adserver.learn.embed import Model
 from adserver.snapshot import format as f
 from adserver.snapshot.products import ProductIndex, ProductIndexError
@@ -74,6 +74,8 @@ class Snapshot:
             for k, a, b in zip(c["post_key"], c["post_ptr"][:-1], c["post_ptr"][1:])
         }
         self.targeting = _targeting.Targeting(c, self.meta["strings"])
+        # every ad row's CTR-model fields (learn/features.AD_ORDER), for scoring and records
+        self.ad_features = features.ad_matrix(c)
         self.keyword_bids: bool = bool(self.meta.get("keyword_bids"))
         # the product index this version was compiled against, and its embedding model
         self.products: ProductIndex | None = None

@@ -13,6 +13,7 @@ def test_openapi_document_is_valid_3_1(anon: httpx.Client) -> None:
     for name in SPECS:
         assert {"get", "post"} <= set(doc["paths"][f"/v1/{name}"])
         assert "patch" in doc["paths"][f"/v1/{name}/{{id}}"]
+    assert {"get", "put"} <= set(doc["paths"]["/v1/models/{name}/versions"])
     flight = doc["components"]["schemas"]["Flight"]
     assert {"campaign_id", "priority_id", "name", "start", "price"} <= set(flight["required"])
     assert "required" not in doc["components"]["schemas"]["FlightPatch"]

@@ -39,7 +39,7 @@ def test_decision_records(stack: Stack) -> None:
     assert len(found) == 1
     rec = found[0]
     assert rec["snapshot"] == version and rec["t"] == "d" and len(rec["id"]) == 32
-    div, considered, winners, min_bid, site, zone, network = rec["placements"][0]
+    div, considered, winners, min_bid, site, zone, network, category = rec["placements"][0]
     assert div == "a" and considered >= 2 and (site, zone, network) == (1, 1, 1)
     assert [w[0] for w in winners] == [1, 2]
     assert winners[0][2] == 3_010_000  # clear price in micro-units

@@ -1,0 +1,213 @@
+"""Management API routes of the model registry (adserver/control/registry.py):
+
+    GET    /v1/models                                   active and shadow version per model
+    GET    /v1/models/{name}/versions                   every version and its status
+    GET    /v1/models/{name}/versions/{version}         one version, with its manifest
+    PUT    /v1/models/{name}/versions?label=...         upload (a tar, optionally gzipped,
+                                                        of manifest.json, features.json,
+                                                        weights.npy): verify, gate, activate
+    POST   /v1/models/{name}/versions/{version}/activate   {"force": false}
+    POST   /v1/models/{name}/rollback                   back to the previously active one
+    POST   /v1/models/{name}/versions/{version}/shadow  score live traffic beside the active
+    DELETE /v1/models/{name}/shadow                     stop shadowing
+
+Reading takes an admin or read-only key of any scope; changing takes a global admin key. A
+refused model (files that do not verify, or a gate that says no) answers 422 with the reason.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tarfile
+import tempfile
+from typing import Any
+
+import msgspec
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from adserver.control.auth import Principal
+from adserver.control.registry import Refused, Registry
+from adserver.control.repo import Forbidden
+from adserver.learn import ctr
+
+MAX_UPLOAD = 320 << 20  # weights of 2^26 float32 buckets and their companions
+
+
+class Activate(msgspec.Struct, forbid_unknown_fields=True):
+    force: bool = False
+
+
+def routes(api: Any, registry: Registry) -> list[Route]:
+    from adserver.control.api import ApiError, json_response
+    from adserver.validation import convert
+
+    def reader(who: Principal) -> None:
+        if who.role == "advertiser":
+            raise Forbidden("the model registry is for admin and read-only keys")
+
+    def admin(who: Principal) -> None:
+        if who.role != "admin" or not who.is_global:
+            raise Forbidden("changing models takes a global admin key")
+
+    def name_of(request: Request) -> str:
+        name = request.path_params["name"]
+        if name not in ctr.NAMES:
+            raise ApiError(404, "not_found", f"no model {name!r} (models: {', '.join(ctr.NAMES)})")
+        return name
+
+    def refused(e: Refused) -> Response:
+        return json_response({"error": {"status": 422, "code": "model_refused",
+                                        "message": str(e)}}, 422)
+
+    async def summary(request: Request, who: Principal) -> Response:
+        reader(who)
+        return json_response(await run_in_threadpool(registry.summary))
+
+    async def list_(request: Request, who: Principal) -> Response:
+        reader(who)
+        return json_response({"data": await run_in_threadpool(registry.list, name_of(request))})
+
+    async def get(request: Request, who: Principal) -> Response:
+        reader(who)
+        return json_response(await run_in_threadpool(
+            registry.get, name_of(request), request.path_params["version"]))
+
+    async def upload(request: Request, who: Principal) -> Response:
+        admin(who)
+        name = name_of(request)
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > MAX_UPLOAD:
+            raise ApiError(413, "too_large", f"model larger than {MAX_UPLOAD} bytes")
+        data = bytearray()
+        async for chunk in request.stream():
+            data += chunk
+            if len(data) > MAX_UPLOAD:
+                raise ApiError(413, "too_large", f"model larger than {MAX_UPLOAD} bytes")
+        label = request.query_params.get("label", "")[:200]
+        try:
+            row = await run_in_threadpool(_import_tar, registry, name, bytes(data), who, label)
+        except Refused as e:
+            return refused(e)
+        return json_response(row, 201)
+
+    async def activate(request: Request, who: Principal) -> Response:
+        admin(who)
+        name = name_of(request)
+        raw = await request.body()
+        try:
+            body = convert(Activate, msgspec.json.decode(raw)) if raw.strip() else Activate()
+        except msgspec.DecodeError as e:
+            raise ApiError(400, "malformed_json", f"body is not valid JSON: {e}") from None
+        try:
+            return json_response(await run_in_threadpool(
+                registry.activate, name, request.path_params["version"], who, body.force))
+        except Refused as e:
+            return refused(e)
+
+    async def rollback(request: Request, who: Principal) -> Response:
+        admin(who)
+        try:
+            return json_response(await run_in_threadpool(registry.rollback, name_of(request), who))
+        except Refused as e:
+            return refused(e)
+
+    async def shadow(request: Request, who: Principal) -> Response:
+        admin(who)
+        version = request.path_params.get("version")
+        try:
+            return json_response(await run_in_threadpool(
+                registry.shadow, name_of(request), version, who))
+        except Refused as e:
+            return refused(e)
+
+    base = "/v1/models/{name}"
+    one = base + "/versions/{version}"
+    h = api.handler
+    return [
+        Route("/v1/models", h(summary, False), methods=["GET"]),
+        Route(base + "/versions", h(list_, False), methods=["GET"]),
+        Route(base + "/versions", h(upload, False), methods=["PUT"]),
+        Route(one, h(get, False), methods=["GET"]),
+        Route(one + "/activate", h(activate, False), methods=["POST"]),
+        Route(one + "/shadow", h(shadow, False), methods=["POST"]),
+        Route(base + "/shadow", h(shadow, False), methods=["DELETE"]),
+        Route(base + "/rollback", h(rollback, False), methods=["POST"]),
+    ]
+
+
+def _import_tar(registry: Registry, name: str, data: bytes, who: Principal,
+                label: str) -> dict[str, Any]:
+    """Unpack an uploaded tar (its files at the top or in one directory) and import it."""
+    staging = os.path.join(registry.data_dir, "models")
+    os.makedirs(staging, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".upload-", dir=staging)
+    try:
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+                tar.extractall(tmp, filter="data")
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise Refused(f"the body is not a readable tar archive: {e}") from None
+        src = tmp
+        entries = [e for e in os.listdir(tmp) if not e.startswith(".")]
+        if "manifest.json" not in entries and len(entries) == 1 and \
+                os.path.isdir(os.path.join(tmp, entries[0])):
+            src = os.path.join(tmp, entries[0])
+        missing = [f for f in ("manifest.json", *ctr.FILES) if not os.path.isfile(os.path.join(src, f))]
+        if missing:
+            raise Refused(f"the archive lacks {', '.join(missing)}")
+        return registry.import_dir(name, src, "api", who, label)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def openapi_paths(errors: dict[str, Any]) -> dict[str, Any]:
+    """The registry's routes for the OpenAPI document (adserver/control/openapi.py)."""
+    obj = {"content": {"application/json": {"schema": {"type": "object"}}}}
+
+    def op(summary: str, op_id: str, ok: str = "200", **extra: Any) -> dict[str, Any]:
+        return {"tags": ["models"], "summary": summary, "operationId": op_id,
+                "responses": {ok: {"description": "OK", **obj},
+                              "422": {"description": "Refused: files or gate", **obj},
+                              **errors}, **extra}
+
+    name = {"name": "name", "in": "path", "required": True, "schema": {"enum": list(ctr.NAMES)}}
+    version = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
+    return {
+        "/v1/models": {"get": op("Active and shadow version of each model", "list_models")},
+        "/v1/models/{name}/versions": {
+            "parameters": [name],
+            "get": op("Every version of a model: status, metrics, reason", "list_model_versions"),
+            "put": op("Upload a version (a tar, optionally gzipped, of manifest.json, "
+                      "features.json, weights.npy); verified, gated, activated if it passes",
+                      "upload_model", "201",
+                      parameters=[{"name": "label", "in": "query", "schema": {"type": "string"}}],
+                      requestBody={"required": True, "content": {
+                          "application/gzip": {"schema": {"type": "string",
+                                                          "contentMediaType": "application/gzip"}},
+                          "application/x-tar": {"schema": {"type": "string",
+                                                           "contentMediaType": "application/x-tar"}}}})},
+        "/v1/models/{name}/versions/{version}": {
+            "parameters": [name, version],
+            "get": op("One version with its manifest", "get_model_version")},
+        "/v1/models/{name}/versions/{version}/activate": {
+            "parameters": [name, version],
+            "post": op("Activate a version if it passes the gate (force: skip the gate)",
+                       "activate_model", requestBody={"content": {"application/json": {
+                           "schema": {"type": "object", "properties": {
+                               "force": {"type": "boolean", "default": False}}}}}})},
+        "/v1/models/{name}/versions/{version}/shadow": {
+            "parameters": [name, version],
+            "post": op("Shadow a version: scored on live traffic and logged, not used",
+                       "shadow_model")},
+        "/v1/models/{name}/shadow": {
+            "parameters": [name],
+            "delete": op("Stop shadowing", "stop_shadow_model")},
+        "/v1/models/{name}/rollback": {
+            "parameters": [name],
+            "post": op("Re-activate the previously active version", "rollback_model")},
+    }

@@ -1,0 +1,87 @@
+"""Model jobs of the control process: import what ops drop into the models inbox, and
+retrain the CTR and CVR models from the logs every `train_interval_s` (0: never), each new
+version submitted to the registry's gate (adserver/control/registry.py).
+
+Inbox: `models/inbox/<ctr|cvr>/<any name>/` holding `manifest.json`, `features.json` and
+`weights.npy` (the layout `adserver train` writes). Move a complete directory in (a rename);
+one whose files changed in the last 2 s is left for the next pass. A directory whose files
+do not verify gets REJECTED.txt with the reason and stays; one that verifies is copied in as
+a new version, removed from the inbox and submitted (the registry row tells whether the gate
+let it activate).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+
+from adserver.control.auth import Principal
+from adserver.control.registry import Refused, Registry
+from adserver.learn import ctr, ctr_train
+
+log = logging.getLogger("adserver.models")
+CONTROL = Principal("control", "admin")
+SETTLE_S = 2.0
+
+
+class ModelJobs:
+    def __init__(self, registry: Registry, data_dir: str, train_interval_s: float):
+        self.registry, self.data_dir = registry, data_dir
+        self.interval = train_interval_s
+        self.last_train = time.time()  # the first training waits one interval
+        self.trained_on: dict[str, int] = {}  # model -> bytes of decision logs last time
+
+    def step(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        self.take_inbox(now)
+        if self.interval > 0 and now - self.last_train >= self.interval:
+            self.last_train = now
+            for name in ctr.NAMES:
+                self.train(name)
+
+    def take_inbox(self, now: float) -> list[str]:
+        """Import every settled directory in the inbox; returns the versions made."""
+        made = []
+        for name in ctr.NAMES:
+            inbox = ctr.inbox_root(self.data_dir, name)
+            if not os.path.isdir(inbox):
+                continue
+            for entry in sorted(os.listdir(inbox)):
+                src = os.path.join(inbox, entry)
+                if entry.startswith(".") or not os.path.isdir(src) or \
+                        os.path.exists(os.path.join(src, "REJECTED.txt")):
+                    continue
+                newest = max((os.path.getmtime(os.path.join(src, f))
+                              for f in os.listdir(src)), default=0.0)
+                if now - max(newest, os.path.getmtime(src)) < SETTLE_S:
+                    continue
+                try:
+                    row = self.registry.import_dir(name, src, "inbox", CONTROL, label=entry)
+                except Refused as e:
+                    with open(os.path.join(src, "REJECTED.txt"), "w") as out:
+                        out.write(f"{e}\n")
+                    log.error("%s model %s refused: %s", name, entry, e)
+                    continue
+                shutil.rmtree(src, ignore_errors=True)
+                made.append(row["version"])
+                log.info("%s model %s imported as %s: %s (%s)", name, entry, row["version"],
+                         row["status"], row["reason"])
+        return made
+
+    def train(self, name: str) -> str | None:
+        """Train `name` from the logs if they grew since last time; submit the version."""
+        size = sum(os.path.getsize(p) for p in ctr_train._segments(self.data_dir, "decisions"))
+        if size == self.trained_on.get(name):
+            return None
+        try:
+            version, _ = ctr_train.train(self.data_dir, ctr_train.Settings(
+                name=name, created_by="control trainer"))
+        except ctr_train.NotEnoughData as e:
+            log.info("%s model not trained: %s", name, e)
+            return None
+        self.trained_on[name] = size
+        row = self.registry.submit(name, version, "trainer", CONTROL)
+        log.info("%s model %s trained: %s (%s)", name, version, row["status"], row["reason"])
+        return version

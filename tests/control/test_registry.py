@@ -1,0 +1,115 @@
+"""The model registry: imports verify files, the gate refuses worse models, activation,
+rollback and shadow move the pointers workers read, and the inbox takes dropped models."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from adserver.control.auth import Principal
+from adserver.control.registry import Margins, Refused, Registry, gate
+from adserver.control.store import Store
+from adserver.control.trainer import ModelJobs
+from adserver.learn import ctr, ctr_train
+from adserver.learn.features import Spec
+
+WHO = Principal("test", "admin")
+GOOD = {"logloss": 0.10, "auc": 0.70, "calibration": 1.0}
+PRIOR = {"logloss": 0.12, "auc": 0.5, "calibration": 0.4}
+
+
+def make(root: Path, metrics: dict, baseline: dict | None = None, label: str = "") -> str:
+    """A small model directory under `root`; returns its path."""
+    w = np.random.default_rng(1).normal(0, 0.1, 256).astype(np.float32)
+    v = ctr.write("", "ctr", w, -3.5, Spec(bits=8), 1.0,
+                  {"metrics": metrics, "baseline": baseline or {"prior": PRIOR},
+                   "label": label}, root=str(root))
+    return str(root / v)
+
+
+@pytest.fixture
+def reg(tmp_path: Path) -> Registry:
+    store = Store(str(tmp_path / "data"))
+    return Registry(store, str(tmp_path / "data"), Margins())
+
+
+def test_gate_rules() -> None:
+    m = Margins(logloss=0.01, auc=0.005, calibration=0.25)
+    assert gate({"metrics": GOOD, "baseline": {"prior": PRIOR}}, None, m) is None
+    worse = {"metrics": {**GOOD, "logloss": 0.13}, "baseline": {"prior": PRIOR}}
+    assert "log loss" in gate(worse, None, m)  # type: ignore[operator]
+    active = {"version": "000001", "metrics": GOOD}
+    slightly = {"metrics": {**GOOD, "logloss": 0.1005, "auc": 0.697}}
+    assert gate(slightly, active, m) is None  # within the margins
+    assert "AUC" in gate({"metrics": {**GOOD, "auc": 0.69}}, active, m)  # type: ignore[operator]
+    assert "calibration" in gate({"metrics": {**GOOD, "calibration": 1.4}}, active, m)  # type: ignore[operator]
+    assert "no held-out" in gate({"metrics": {}}, active, m)  # type: ignore[operator]
+    # measured on the same examples beats the active model's own figures
+    same = {"metrics": {**GOOD, "logloss": 0.05},
+            "baseline": {"active": {"version": "000001", "logloss": 0.21, "auc": 0.6,
+                                    "candidate": {"logloss": 0.22, "auc": 0.6}}}}
+    assert "log loss 0.220000" in gate(same, active, m)  # type: ignore[operator]
+    same["baseline"]["active"]["candidate"]["logloss"] = 0.2  # type: ignore[index]
+    assert gate(same, active, m) is None
+
+
+def test_trained_model_activates_and_a_worse_one_is_refused(reg: Registry, sim_day: dict,
+                                                            tmp_path: Path) -> None:
+    version, _ = ctr_train.train(str(sim_day["data"]), ctr_train.Settings(
+        split="random", bits=16, min_examples=100), root=str(tmp_path / "out"))
+    row = reg.import_dir("ctr", str(tmp_path / "out" / version), "trainer", WHO)
+    assert row["status"] == "active" and ctr.pointer(reg.data_dir, "ctr") == row["version"]
+    first = row["version"]
+    bad = make(tmp_path / "up", {"logloss": 0.9, "auc": 0.5, "calibration": 1.0})
+    row = reg.import_dir("ctr", bad, "api", WHO)
+    assert row["status"] == "registered" and "gate: log loss" in row["reason"]
+    assert ctr.pointer(reg.data_dir, "ctr") == first  # the old model keeps serving
+    with pytest.raises(Refused, match="gate"):
+        reg.activate("ctr", row["version"], WHO)
+    forced = reg.activate("ctr", row["version"], WHO, force=True)
+    assert forced["status"] == "active" and "forced" in forced["reason"]
+    back = reg.rollback("ctr", WHO)
+    assert back["version"] == first and ctr.pointer(reg.data_dir, "ctr") == first
+    assert reg.get("ctr", row["version"])["status"] == "retired"
+    audit = reg.store.read("SELECT action FROM audit WHERE entity = 'models' ORDER BY id")
+    assert [a[0] for a in audit].count("activate") == 3
+
+
+def test_damaged_files_are_refused_and_nothing_is_kept(reg: Registry, tmp_path: Path) -> None:
+    path = make(tmp_path / "up", GOOD)
+    with open(os.path.join(path, "weights.npy"), "r+b") as f:
+        f.truncate(500)
+    with pytest.raises(Refused, match="checksum"):
+        reg.import_dir("ctr", path, "api", WHO)
+    assert reg.list("ctr") == [] and ctr.pointer(reg.data_dir, "ctr") is None
+    with pytest.raises(Refused, match="unknown model"):
+        reg.import_dir("nope", make(tmp_path / "up2", GOOD), "api", WHO)
+
+
+def test_shadow_and_stop(reg: Registry, tmp_path: Path) -> None:
+    a = reg.import_dir("ctr", make(tmp_path / "u", GOOD), "api", WHO)["version"]
+    b = reg.import_dir("ctr", make(tmp_path / "u", {**GOOD, "logloss": 0.5}), "api", WHO)
+    assert b["status"] == "registered"
+    out = reg.shadow("ctr", b["version"], WHO)
+    assert out == {"active": a, "shadow": b["version"], "versions": 2}
+    assert reg.get("ctr", b["version"])["status"] == "shadow"
+    assert reg.shadow("ctr", None, WHO)["shadow"] is None
+    assert reg.get("ctr", b["version"])["status"] == "retired"
+
+
+def test_inbox(reg: Registry, tmp_path: Path) -> None:
+    inbox = Path(ctr.inbox_root(reg.data_dir, "ctr"))
+    good = make(inbox, GOOD, label="ops-1")
+    broken = make(inbox, GOOD)
+    os.remove(os.path.join(broken, "features.json"))
+    jobs = ModelJobs(reg, reg.data_dir, 0)
+    assert jobs.take_inbox(time.time()) == []  # not settled yet: files just written
+    made = jobs.take_inbox(time.time() + 5)
+    assert len(made) == 1 and not os.path.exists(good)
+    assert reg.get("ctr", made[0])["status"] == "active"
+    assert "features.json" in Path(broken, "REJECTED.txt").read_text()
+    assert jobs.take_inbox(time.time() + 10) == []  # the rejected one is not retried

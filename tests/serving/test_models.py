@@ -1,0 +1,156 @@
+"""CTR models through the management API on a running `adserver run`: upload, gate, shadow,
+rollback; hot swap under traffic with no failed request; the auction and the decision
+records use the active model's pCTR; /metrics shows the versions."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from adserver.events.segment import read_records
+from adserver.learn import ctr
+from adserver.learn.features import Spec
+from tests.serving.conftest import Stack, golden_stack
+
+BODY = {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [2], "adTypes": [2],
+                        "count": 2}], "user": {"key": "model-shopper"}}
+GOOD = {"logloss": 0.10, "auc": 0.70, "calibration": 1.0}
+
+
+def model_tar(tmp: Path, seed: int, metrics: dict = GOOD, damage: bool = False) -> bytes:
+    w = np.random.default_rng(seed).normal(0, 0.5, 1 << 12).astype(np.float32)
+    version = ctr.write("", "ctr", w, -3.0, Spec(bits=12), 1.0,
+                        {"metrics": metrics, "baseline": {"prior": {"logloss": 0.2, "auc": 0.5}},
+                         "label": f"seed {seed}"}, root=str(tmp))
+    path = tmp / version
+    if damage:
+        with open(path / "weights.npy", "r+b") as f:
+            f.truncate(os.path.getsize(path / "weights.npy") // 2)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(path, arcname="model")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def mstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with golden_stack(tmp_path_factory.mktemp("models")) as s:
+        yield s
+
+
+def upload(s: Stack, data: bytes, label: str = "") -> httpx.Response:
+    return s.admin.put("/v1/models/ctr/versions", content=data, params={"label": label},
+                       headers={"content-type": "application/gzip"})
+
+
+def test_hot_swap_under_traffic(mstack: Stack, tmp_path: Path) -> None:
+    seen: list[tuple[int, str]] = []
+    stop = threading.Event()
+
+    def traffic() -> None:
+        with httpx.Client(base_url=mstack.decisions, timeout=10) as c:
+            deadline = time.monotonic() + 120  # bounded even if the test fails
+            while not stop.is_set() and time.monotonic() < deadline:
+                try:
+                    r = c.post("/api/v2", json=BODY)
+                    seen.append((r.status_code, r.headers.get("x-adserver-models", "")))
+                except Exception as e:  # counted as a failure below
+                    seen.append((0, repr(e)))
+
+    threads = [threading.Thread(target=traffic) for _ in range(2)]
+    for t in threads:
+        t.start()
+    delays, versions = [], []
+    try:
+        time.sleep(0.3)
+        for i in range(5):
+            r = upload(mstack, model_tar(tmp_path, i), f"swap {i}")
+            assert r.status_code == 201, r.text
+            assert r.json()["status"] == "active", r.json()
+            version = r.json()["version"]
+            versions.append(version)
+            delays.append(mstack.wait_for(lambda: seen[-1][1] == f"ctr={version}", 5))
+        # a truncated model is refused and the active one keeps serving
+        r = upload(mstack, model_tar(tmp_path, 99, damage=True))
+        assert r.status_code == 422 and "checksum" in r.json()["error"]["message"]
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    failures = [x for x in seen if x[0] != 200]
+    assert not failures, failures[:5]
+    assert len(seen) > 50
+    assert max(delays) < 1.0, delays  # the issue's bound: workers switch within 1 s
+    assert seen[-1][1] == f"ctr={versions[-1]}"
+    metrics = httpx.get(mstack.decisions + "/metrics").text
+    assert 'adserver_model_version{model="ctr",pid=' in metrics
+    assert f'role="active"}} {float(int(versions[-1]))}' in metrics
+
+
+def test_registry_api(mstack: Stack, tmp_path: Path) -> None:
+    a = mstack.admin
+    first = upload(mstack, model_tar(tmp_path, 10)).json()["version"]
+    worse = upload(mstack, model_tar(tmp_path, 11, {**GOOD, "logloss": 0.3}))
+    assert worse.status_code == 201 and worse.json()["status"] == "registered"
+    assert "gate: log loss" in worse.json()["reason"]
+    v = worse.json()["version"]
+    r = a.post(f"/v1/models/ctr/versions/{v}/activate")
+    assert r.status_code == 422 and "log loss" in r.json()["error"]["message"]
+    assert a.get("/v1/models").json()["ctr"]["active"] == first
+    # shadow: scored and logged beside the active model
+    assert a.post(f"/v1/models/ctr/versions/{v}/shadow").json()["shadow"] == v
+    mstack.wait_for(lambda: f"ctr_shadow={v}" in mstack.decide(BODY).headers.get(
+        "x-adserver-models", ""))
+    assert a.post(f"/v1/models/ctr/versions/{v}/activate", json={"force": True}).json()[
+        "status"] == "active"
+    assert a.post("/v1/models/ctr/rollback").json()["version"] == first
+    got = a.get(f"/v1/models/ctr/versions/{first}").json()
+    assert got["status"] == "active" and got["manifest"]["metrics"] == GOOD
+    assert got["manifest"]["label"] == "seed 10"
+    listed = a.get("/v1/models/ctr/versions").json()["data"]
+    assert {x["version"] for x in listed} >= {first, v}
+    assert a.delete("/v1/models/ctr/shadow").json()["shadow"] is None
+    # errors
+    assert a.put("/v1/models/ctr/versions", content=b"not a tar").status_code == 422
+    assert a.get("/v1/models/nope/versions").status_code == 404
+    assert a.get("/v1/models/ctr/versions/999999").status_code == 404
+    assert a.post("/v1/models/ctr/versions/bad/activate", content=b"{").status_code in (400, 404)
+    ro = a.post("/v1/keys", json={"role": "readonly"}).json()["key"]
+    with httpx.Client(base_url=mstack.api, headers={"X-Api-Key": ro}) as c:
+        assert c.get("/v1/models").status_code == 200
+        assert c.post("/v1/models/ctr/rollback").status_code == 403
+
+
+def test_decision_records_carry_the_models_predictions(mstack: Stack) -> None:
+    active = mstack.admin.get("/v1/models").json()["ctr"]["active"]
+    mstack.wait_for(lambda: mstack.decide(BODY).headers.get("x-adserver-models") ==
+                    f"ctr={active}")
+    r = mstack.decide({**BODY, "user": {"key": "record-models", "segments": ["a", "b"]}},
+                      headers={"user-agent": "Mozilla/5.0 (iPhone) Mobile"})
+    assert r.status_code == 200
+    found: list[dict] = []
+    deadline = time.monotonic() + 5
+    while not found and time.monotonic() < deadline:
+        time.sleep(0.1)
+        for seg in sorted((mstack.data_dir / "events").glob("w*/decisions-*.seg")):
+            found += [rec for _, rec in read_records(str(seg)) if rec["user"] == "record-models"]
+    rec = found[0]
+    assert rec["models"] == {"ctr": active}
+    assert rec["f"]["device"] == 2 and len(rec["f"]["segment"]) == 2
+    winners = rec["placements"][0][2]
+    model = ctr.load(str(mstack.data_dir), "ctr", active)
+    raw = {**rec["f"], "site": 1, "zone": 2, "category": 0}
+    want = model.predict(model.spec.context_arrays(raw),
+                         np.array([w[8] for w in winners], dtype=np.uint64))
+    assert [w[4] for w in winners] == pytest.approx(want.tolist(), abs=1e-6)
+    assert all(w[5] is None for w in winners)  # no shadow now
