@@ -58,7 +58,7 @@ def test_score(benchmark, impl, model: ctr.Model, ads: np.ndarray) -> None:
     idx = model.buckets(model.spec.context_arrays(RAW), ads)
     out = np.empty(N)
     benchmark.group = f"ctr: score {N} candidates ({idx.shape[1]} buckets each)"
-    benchmark(impl.score, model.weights, model.bias, idx, model.rate, out)
+    benchmark(impl.score, model.weights, model.bias, np.zeros(0), idx, model.rate, out)
 
 
 def test_predict(benchmark, model: ctr.Model, ads: np.ndarray) -> None:

@@ -79,9 +79,10 @@ def hash_feature(str name, str value, uint64_t seed=0):
 
 
 def feature_width(const uint64_t[:] ctx_field, Py_ssize_t n_ad_fields,
-                  const int32_t[:, :] crosses):
+                  const int32_t[:, :] crosses, bint singles=True):
     """How many features each candidate has: the columns `hash_features` fills."""
-    cdef Py_ssize_t k = ctx_field.shape[0] + n_ad_fields, c, j
+    cdef Py_ssize_t k = ctx_field.shape[0] + n_ad_fields if singles else 0
+    cdef Py_ssize_t c, j
     for c in range(crosses.shape[0]):
         for j in range(ctx_field.shape[0]):
             if ctx_field[j] == <uint64_t>crosses[c, 0]:
@@ -93,9 +94,11 @@ def feature_width(const uint64_t[:] ctx_field, Py_ssize_t n_ad_fields,
 @cython.wraparound(False)
 def hash_features(const uint64_t[:] ctx_field, const uint64_t[:] ctx_value,
                   const uint64_t[:] ad_field, const uint64_t[:, :] ad_values,
-                  const int32_t[:, :] crosses, uint64_t seed, int bits):
+                  const int32_t[:, :] crosses, uint64_t seed, int bits, bint singles=True):
     """(n candidates, width) int32 buckets in [0, 2**bits). `ad_values[i, a]` is candidate
-    i's value of field `ad_field[a]`; `crosses[c]` = (context field id, ad column)."""
+    i's value of field `ad_field[a]`; `crosses[c]` = (context field id, ad column). Without
+    `singles`, only the crosses' columns (the context and ad features' own buckets are then
+    summed apart: once per request, once per ad)."""
     if bits < 1 or bits > 30:
         raise ValueError("bits must be in 1..30")
     if ctx_field.shape[0] != ctx_value.shape[0]:
@@ -103,7 +106,7 @@ def hash_features(const uint64_t[:] ctx_field, const uint64_t[:] ctx_value,
     if ad_values.shape[1] != ad_field.shape[0]:
         raise ValueError("ad_values has a column per ad field")
     cdef Py_ssize_t n = ad_values.shape[0], nc = ctx_field.shape[0], na = ad_field.shape[0]
-    cdef Py_ssize_t width = feature_width(ctx_field, na, crosses)
+    cdef Py_ssize_t width = feature_width(ctx_field, na, crosses, singles)
     cdef Py_ssize_t i, j, a, c, k
     cdef uint64_t mask = (<uint64_t>1 << bits) - 1
     cdef uint64_t h
@@ -122,12 +125,14 @@ def hash_features(const uint64_t[:] ctx_field, const uint64_t[:] ctx_value,
         for a in range(na):
             ad_h[a] = cross(seed, ad_field[a])
         for i in range(n):
-            for j in range(nc):
-                out[i, j] = <int32_t>(ctx_h[j] & mask)
-            k = nc
-            for a in range(na):
-                out[i, k] = <int32_t>(cross(ad_h[a], ad_values[i, a]) & mask)
-                k += 1
+            k = 0
+            if singles:
+                for j in range(nc):
+                    out[i, j] = <int32_t>(ctx_h[j] & mask)
+                k = nc
+                for a in range(na):
+                    out[i, k] = <int32_t>(cross(ad_h[a], ad_values[i, a]) & mask)
+                    k += 1
             for c in range(crosses.shape[0]):
                 a = crosses[c, 1]
                 for j in range(nc):

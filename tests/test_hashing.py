@@ -70,16 +70,20 @@ def feature_cases(draw):  # type: ignore[no-untyped-def]
     nx = draw(st.integers(0, 3))
     crosses = np.array([[draw(fields), draw(st.integers(0, na - 1))] for _ in range(nx)],
                        dtype=np.int32).reshape(nx, 2)
-    return ctx_field, ctx_value, ad_field, ad_values, crosses, draw(u64), draw(st.integers(1, 30))
+    return (ctx_field, ctx_value, ad_field, ad_values, crosses, draw(u64), draw(st.integers(1, 30)),
+            draw(st.booleans()))
 
 
 @given(feature_cases())
 def test_hash_features_matches_twin(case) -> None:  # type: ignore[no-untyped-def]
     got = native.hash_features(*case)
     want = ref.hash_features(*case)
+    if not case[-1]:  # crosses only: the last columns of the full matrix
+        full = native.hash_features(*case[:-1])
+        assert np.array_equal(got, full[:, full.shape[1] - got.shape[1]:])
     assert got.dtype == np.int32 and got.shape == want.shape
     assert np.array_equal(got, want)
-    assert got.size == 0 or (got.min() >= 0 and got.max() < 2 ** case[-1])
+    assert got.size == 0 or (got.min() >= 0 and got.max() < 2 ** case[-2])
 
 
 def test_hash_features_layout() -> None:

@@ -1,7 +1,9 @@
 """CTR/CVR model kernels (Numba): logistic scoring over hashed features and FTRL-Proximal
 training. Twin: adserver/kernels/ctr_ref.py.
 
-`score`: p = sigmoid(bias + sum of the weights of a row's buckets), then recalibrated for
+`score`: p = sigmoid(bias + offsets[i] + sum of the weights of row i's buckets; `offsets`
+shape (0,) for none: the serving path sums the ad features' weights once per snapshot and
+model and passes them here), then recalibrated for
 negative downsampling: a model trained on all positives and a share `rate` of negatives
 predicts q = p / (p + (1 - p) rate), so p = q / (q + (1 - q) / rate).
 
@@ -38,10 +40,13 @@ def recalibrate(q, rate):
 
 
 @njit(cache=True, nogil=True)
-def score(weights, bias, idx, rate, out):
+def score(weights, bias, offsets, idx, rate, out):
     n, k = idx.shape
+    has_offsets = offsets.shape[0] == n
     for i in range(n):
         s = bias
+        if has_offsets:
+            s += offsets[i]
         for j in range(k):
             b = idx[i, j]
             if b >= 0:
@@ -98,4 +103,6 @@ def weights(z, nsq, alpha, beta, l1, l2, out):
 def warm() -> None:
     """Compile the serving kernel before the first request."""
     out = np.zeros(1)
-    score(np.zeros(4, dtype=np.float32), 0.0, np.zeros((1, 2), dtype=np.int32), 1.0, out)
+    for offsets in (np.zeros(0), np.zeros(1)):
+        score(np.zeros(4, dtype=np.float32), 0.0, offsets, np.zeros((1, 2), dtype=np.int32),
+              1.0, out)

@@ -15,9 +15,10 @@ def recalibrate(q: float, rate: float) -> float:
     return q if rate >= 1.0 else q / (q + (1.0 - q) / rate)
 
 
-def score(weights, bias, idx, rate, out) -> None:  # type: ignore[no-untyped-def]
+def score(weights, bias, offsets, idx, rate, out) -> None:  # type: ignore[no-untyped-def]
     for i, row in enumerate(idx.tolist()):
-        s = float(bias) + sum(float(weights[b]) for b in row if b >= 0)
+        s = float(bias) + (float(offsets[i]) if len(offsets) == len(idx) else 0.0)
+        s += sum(float(weights[b]) for b in row if b >= 0)
         out[i] = recalibrate(sigmoid(s), rate)
 
 

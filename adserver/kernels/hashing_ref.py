@@ -43,27 +43,32 @@ def hash_feature(name: str, value: str, seed: int = 0) -> int:
     return cross(hash_str(name, seed), hash_str(value, seed))
 
 
-def feature_width(ctx_field: np.ndarray, n_ad_fields: int, crosses: np.ndarray) -> int:
-    return len(ctx_field) + n_ad_fields + sum(
+def feature_width(ctx_field: np.ndarray, n_ad_fields: int, crosses: np.ndarray,
+                  singles: bool = True) -> int:
+    return (len(ctx_field) + n_ad_fields if singles else 0) + sum(
         int(f == c) for c in crosses[:, 0].tolist() for f in ctx_field.tolist())
 
 
 def hash_features(ctx_field: np.ndarray, ctx_value: np.ndarray, ad_field: np.ndarray,
-                  ad_values: np.ndarray, crosses: np.ndarray, seed: int, bits: int
-                  ) -> np.ndarray:
-    """Each candidate's feature buckets: context features, ad features, then crosses."""
+                  ad_values: np.ndarray, crosses: np.ndarray, seed: int, bits: int,
+                  singles: bool = True) -> np.ndarray:
+    """Each candidate's feature buckets: context features, ad features (unless not
+    `singles`), then crosses."""
     if not 1 <= bits <= 30:
         raise ValueError("bits must be in 1..30")
     mask = (1 << bits) - 1
     rows = []
     for values in ad_values.tolist():
-        feats = [cross(cross(seed, f), v) for f, v in zip(ctx_field.tolist(), ctx_value.tolist())]
-        feats += [cross(cross(seed, f), v) for f, v in zip(ad_field.tolist(), values)]
+        feats = []
+        if singles:
+            feats += [cross(cross(seed, f), v) for f, v in zip(ctx_field.tolist(),
+                                                               ctx_value.tolist())]
+            feats += [cross(cross(seed, f), v) for f, v in zip(ad_field.tolist(), values)]
         for cf, col in crosses.tolist():
             for f, v in zip(ctx_field.tolist(), ctx_value.tolist()):
                 if f == cf:
                     feats.append(cross(cross(cross(cross(seed, f), v), int(ad_field[col])),
                                        values[col]))
         rows.append([h & mask for h in feats])
-    width = feature_width(ctx_field, len(ad_field), crosses)
+    width = feature_width(ctx_field, len(ad_field), crosses, singles)
     return np.array(rows, dtype=np.int32).reshape(len(rows), width)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import time
 from typing import Any
 
@@ -32,6 +33,11 @@ from adserver.learn.features import Spec, SpecError
 
 FORMAT = 1
 NAMES = ("ctr", "cvr")
+NO_OFFSETS = np.zeros(0)
+NO_U64 = np.zeros(0, dtype=np.uint64)
+NO_CROSSES = np.zeros((0, 2), dtype=np.int32)
+ONE_EMPTY_AD = np.zeros((1, 0), dtype=np.uint64)
+CONTEXT_CACHE = 4096  # request contexts whose own weights are kept summed, per model
 FILES = ("features.json", "weights.npy")
 ACTIVE, SHADOW = "CURRENT", "SHADOW"
 
@@ -100,6 +106,17 @@ class Model:
         if not isinstance(self.rate, (int, float)) or not 0.0 < self.rate <= 1.0:
             raise ModelError("manifest.json: negative_rate must be in (0, 1]")
         self.bias, self.rate = float(self.bias), float(self.rate)
+        self._ad_logits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._contexts: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, float]] = {}
+        self._lock = threading.Lock()
+        # the crosses over only the ad columns they use (AD_ORDER positions `cross_cols`)
+        used = sorted({self.spec.ad_cols[a] for a in self.spec.cross_arr[:, 1].tolist()})
+        self.cross_cols = np.array(used, dtype=np.int64)
+        self.cross_field = np.array([features.AD[features.AD_ORDER[c]] for c in used],
+                                    dtype=np.uint64)
+        self.cross_arr = np.array(
+            [[cf, used.index(int(self.spec.ad_cols[a]))]
+             for cf, a in self.spec.cross_arr.tolist()], dtype=np.int32).reshape(-1, 2)
 
     def buckets(self, ctx: tuple[np.ndarray, np.ndarray], ads: np.ndarray) -> np.ndarray:
         """Feature buckets of candidates (`ads`: rows of the full ad feature matrix,
@@ -109,14 +126,81 @@ class Model:
                              s.cross_arr, s.seed, s.bits)
 
     def predict(self, ctx: tuple[np.ndarray, np.ndarray], ads: np.ndarray) -> np.ndarray:
+        """Predictions for candidates (every feature hashed here: training, evaluation)."""
         out = np.empty(ads.shape[0])
-        kernel.score(self.weights, self.bias, self.buckets(ctx, ads), self.rate, out)
+        kernel.score(self.weights, self.bias, NO_OFFSETS, self.buckets(ctx, ads), self.rate,
+                     out)
         return out
 
-    def warm(self) -> None:
+    # -- the serving path: the same sum, split by what varies --------------------------
+
+    def ad_logits(self, key: str, ad_features: np.ndarray) -> np.ndarray:
+        """Every ad row's sum of its own features' weights (they do not depend on the
+        request), computed once per snapshot (`key`) and kept for the last two."""
+        return self._per_ad(key, ad_features)[0]
+
+    def _per_ad(self, key: str, ad_features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ad logits, the ad columns crosses use) of a snapshot's ad rows."""
+        found = self._ad_logits.get(key)
+        if found is not None:
+            return found
+        with self._lock:  # the worker's warm-up thread and its requests may both ask
+            found = self._ad_logits.get(key)
+            if found is not None:
+                return found
+            s = self.spec
+            b = hash_features(NO_U64, NO_U64, s.ad_field,
+                              np.ascontiguousarray(ad_features[:, s.ad_cols]), NO_CROSSES,
+                              s.seed, s.bits)
+            found = (self.weights[b].sum(axis=1, dtype=np.float64),
+                     np.ascontiguousarray(ad_features[:, self.cross_cols]))
+            kept = dict(list(self._ad_logits.items())[-1:])
+            kept[key] = found
+            self._ad_logits = kept  # replaced, never mutated: readers need no lock
+        return found
+
+    def context(self, raw: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, float]:
+        """A request context's (field ids, values, bias + the sum of its own weights);
+        cached (pages repeat their contexts)."""
+        key = tuple(tuple(x) if isinstance(x, list) else x
+                    for x in (raw.get(n) for n in self.spec.context))
+        found = self._contexts.get(key)
+        if found is None:
+            s = self.spec
+            f, v = s.context_arrays(raw)
+            own = hash_features(f, v, NO_U64, ONE_EMPTY_AD, NO_CROSSES, s.seed, s.bits)
+            found = (f, v, self.bias + float(self.weights[own[0]].sum(dtype=np.float64)))
+            if len(self._contexts) >= CONTEXT_CACHE:
+                self._contexts = {}
+            self._contexts[key] = found
+        return found
+
+    def predict_rows(self, key: str, ad_features: np.ndarray,
+                     ctx: dict[str, Any] | tuple[np.ndarray, np.ndarray, float],
+                     rows: np.ndarray) -> np.ndarray:
+        """Predictions for ad rows of a snapshot (`ad_features`: its matrix, `key`: its
+        version) in a request context (raw, or `context(raw)` to reuse across calls): the
+        context's weights summed once, each ad's from `ad_logits`, only the crosses hashed
+        per candidate. Equals `predict`."""
+        s = self.spec
+        f, v, base = self.context(ctx) if isinstance(ctx, dict) else ctx
+        logits, crossed_values = self._per_ad(key, ad_features)
+        crossed = hash_features(f, v, self.cross_field, crossed_values[rows],
+                                self.cross_arr, s.seed, s.bits, False)
+        out = np.empty(rows.shape[0])
+        kernel.score(self.weights, base, logits[rows], crossed, self.rate, out)
+        return out
+
+    def warm(self, key: str = "", ad_features: np.ndarray | None = None) -> None:
+        """Compile the kernels (and, given a snapshot's ad features, sum its ad logits)."""
         kernel.warm()
-        self.predict(self.spec.context_arrays({"site": 1}),
-                     np.zeros((1, len(features.AD_ORDER)), dtype=np.uint64))
+        one = np.zeros((1, len(features.AD_ORDER)), dtype=np.uint64)
+        self.predict(self.spec.context_arrays({"site": 1}), one)
+        self.predict_rows("warm", one, {"site": 1}, np.zeros(1, dtype=np.int64))
+        self._ad_logits = {k: v for k, v in self._ad_logits.items() if k != "warm"}
+        self._contexts = {}
+        if ad_features is not None:
+            self.ad_logits(key, ad_features)
 
 
 def write(data_dir: str, name: str, weights: np.ndarray, bias: float, spec: Spec,

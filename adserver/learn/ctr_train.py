@@ -36,6 +36,7 @@ PRIORS = {"ctr": 0.01, "cvr": 0.001}  # the compiler's prior pCTR and pCVR
 # the active model is compared on held-out examples after its own training window, when
 # they hold at least this many positives (else the gate uses its own held-out metrics)
 MIN_COMPARED_POSITIVES = 5
+NO_OFFSETS = np.zeros(0)
 
 
 class NotEnoughData(Exception):
@@ -191,7 +192,7 @@ def _bias_shift(w: np.ndarray, full: np.ndarray, y: np.ndarray, rate: float) -> 
     lo, hi = -3.0, 3.0
     for _ in range(30):
         mid = (lo + hi) / 2
-        kernel.score(weights, float(w[-1]) + mid, full, rate, p)
+        kernel.score(weights, float(w[-1]) + mid, NO_OFFSETS, full, rate, p)
         lo, hi = (mid, hi) if p.mean() < target else (lo, mid)
     return (lo + hi) / 2
 
@@ -279,7 +280,7 @@ def train(data_dir: str, s: Settings, progress: bool = False, root: str | None =
     # held-out: the new model, what served, the prior, the active model
     ptr_h, idx_h, y_h = buckets(spec, ex, held_groups)
     p = np.empty(y_h.shape[0])
-    kernel.score(w[:-1].astype(np.float32), float(w[-1]), _padded(ptr_h, idx_h),
+    kernel.score(w[:-1].astype(np.float32), float(w[-1]), NO_OFFSETS, _padded(ptr_h, idx_h),
                  s.negative_rate, p)
     served = np.concatenate([ex.served[g] for g in held_groups])
     baseline: dict[str, Any] = {

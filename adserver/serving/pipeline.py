@@ -115,7 +115,8 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
         zone = int(plan.zone_ids[0]) if plan.zone_ids.shape[0] else 0
         category = score.page_category(snap, pctx)
         raw = {**feats, "site": plan.site_id, "zone": zone, "category": category}
-        ctr, cvr, shadow_ctr, shadow_cvr = score.predict(snap, ctx.models, raw, passing)
+        scorer = score.Scorer(snap, ctx.models, raw)
+        ctr, cvr = scorer.auction(passing)
         fates: list[dict[str, Any]] | None = [] if ctx.explain else None
         wins, min_ecpm = select.select(snap, plan, passing, ctx.rng, fates, boost, bids,
                                        ctr, cvr)
@@ -130,10 +131,7 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
         decisions[div] = (made or None) if plan.count > 1 else (made[0] if made else None)
         record_placements.append([
             div, sum(len(x) for x in lists),
-            [[d.ad_id, d.flight_id, int(round(w.clear * 1e6)), round(w.ecpm, 6),
-              _pick(ctr, w.pos, snap.columns["ad_prior_ctr"][w.row]), _pick(shadow_ctr, w.pos),
-              _pick(cvr, w.pos, snap.columns["ad_prior_cvr"][w.row]), _pick(shadow_cvr, w.pos),
-              snap.ad_features[w.row].tolist()] for d, w in zip(made, wins)],
+            _winners(snap, scorer, made, wins, ctr, cvr),
             int(round(min_ecpm * 1e6)), plan.site_id, zone, plan.network_id, category,
         ])
         if ctx.explain:
@@ -149,11 +147,19 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
     return response, record
 
 
-def _pick(values: np.ndarray, pos: int, default: Any = None) -> float | None:
-    """A winner's prediction (rounded for the record), else `default`."""
-    if values.shape[0] == 0:
-        return None if default is None else round(float(default), 6)
-    return round(float(values[pos]), 6)
+def _winners(snap: Snapshot, scorer: score.Scorer, made: list[kevel.Decision],
+             wins: list[select.Win], ctr: np.ndarray, cvr: np.ndarray) -> list[list[Any]]:
+    """The decision record's winners: ids, prices, pCTR and pCVR (score.Scorer.logged) and
+    the ad's model features."""
+    if not made:
+        return []
+    rows = np.array([w.row for w in wins[:len(made)]], dtype=np.int64)
+    pos = np.array([w.pos for w in wins[:len(made)]], dtype=np.int64)
+    used_ctr, sh_ctr, used_cvr, sh_cvr = scorer.logged(rows, pos, ctr, cvr)
+    feats = snap.ad_features[rows].tolist()
+    return [[d.ad_id, d.flight_id, int(round(w.clear * 1e6)), round(w.ecpm, 6), used_ctr[i],
+             sh_ctr[i], used_cvr[i], sh_cvr[i], feats[i]]
+            for i, (d, w) in enumerate(zip(made, wins))]
 
 
 def _candidates(snap: Snapshot, plan: resolve.Plan, tokens: list[int],

@@ -24,7 +24,7 @@ from adserver.learn.features import device_of
 from adserver.serving import metrics, pipeline
 from adserver.serving.eventlog import GroupCommit
 from adserver.serving.live import LiveView
-from adserver.serving.stages.score import NO_MODELS, Models
+from adserver.serving.stages.score import NO_MODELS, Models, prepare
 from adserver.signing import Signer, key_path, read_keys
 from adserver.snapshot.loader import Snapshot, SnapshotError
 from adserver.snapshot.writer import current_version
@@ -172,7 +172,8 @@ class Worker:
 
     def _load_model(self, name: str, version: str) -> ctr.Model:
         model = ctr.load(self.config.data_dir, name, version)
-        model.warm()
+        snap = self.snapshot
+        model.warm(snap.version, snap.ad_features) if snap is not None else model.warm()
         return model
 
     def _load_and_warm(self, version: str) -> Snapshot:
@@ -184,6 +185,7 @@ class Worker:
         ctx = pipeline.Context(time.time(), "http://warm", True, self.signer, self.rng,
                                np.zeros(0, dtype=np.int8), None)
         pipeline.decide(snap, req, ctx)
+        prepare(snap, self.models)  # the models' per-ad sums for this snapshot
         if snap.embedder is not None and snap.products is not None:  # compile the kernels
             req.search_term = "warm up"
             req.placements[0].ad_types = sorted(snap.sponsored_ad_types)[:1] or [1]  # type: ignore[index]

@@ -76,6 +76,7 @@ class Snapshot:
         self.targeting = _targeting.Targeting(c, self.meta["strings"])
         # every ad row's CTR-model fields (learn/features.AD_ORDER), for scoring and records
         self.ad_features = features.ad_matrix(c)
+        self.ad_rate = c["fl_rate"][c["ad_flight"]]  # each ad row's flight rate type
         self.keyword_bids: bool = bool(self.meta.get("keyword_bids"))
         # the product index this version was compiled against, and its embedding model
         self.products: ProductIndex | None = None

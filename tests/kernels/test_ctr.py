@@ -47,8 +47,9 @@ def test_score_matches_twin(seed: int, n: int, width: int, rate: float) -> None:
     w = rng.normal(0, 1, size=32).astype(np.float32)
     idx = rng.integers(-1, 32, size=(n, width)).astype(np.int32)  # -1: no feature
     got, want = np.zeros(n), np.zeros(n)
-    k.score(w, -2.0, idx, rate, got)
-    ref.score(w, -2.0, idx, rate, want)
+    offsets = rng.normal(0, 1, n) if seed % 2 else np.zeros(0)
+    k.score(w, -2.0, offsets, idx, rate, got)
+    ref.score(w, -2.0, offsets, idx, rate, want)
     assert np.allclose(got, want)
     assert ((got > 0) & (got < 1)).all()
 
@@ -76,7 +77,7 @@ def test_ftrl_learns_planted_weights() -> None:
     full = np.full((n, 5), -1, dtype=np.int32)
     for e, (a, b) in enumerate(zip(ptr[:-1], ptr[1:])):
         full[e, :b - a] = idx[a:b]
-    k.score(w[:-1].astype(np.float32), float(w[-1]), full, 1.0, p)
+    k.score(w[:-1].astype(np.float32), float(w[-1]), np.zeros(0), full, 1.0, p)
     base = y.mean()
     entropy = -(base * math.log(base) + (1 - base) * math.log(1 - base))
     loss = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))

@@ -90,3 +90,19 @@ def test_damaged_model_is_refused(tmp_path: str, damage: str, word: str) -> None
             json.dump(man, out)
     with pytest.raises(ctr.ModelError, match=word):
         ctr.Model(path)
+
+
+def test_serving_split_equals_the_full_sum(tmp_path: str) -> None:
+    rng = np.random.default_rng(4)
+    spec = Spec(bits=10)
+    w = rng.normal(0, 1, 1 << 10).astype(np.float32)
+    version = ctr.write(str(tmp_path), "ctr", w, -2.0, spec, 0.5, {})
+    m = ctr.load(str(tmp_path), "ctr", version)
+    ads = rng.integers(0, 50, size=(30, len(features.AD_ORDER))).astype(np.uint64)
+    raw = {"site": 3, "zone": 4, "hour_of_week": 5, "device": 2, "segment": [8, 9],
+           "token": [10, 11, 12], "category": 7}
+    rows = np.array([4, 0, 29, 4, 17])
+    full = m.predict(m.spec.context_arrays(raw), ads[rows])
+    split = m.predict_rows("snap-1", ads, raw, rows)
+    assert np.allclose(full, split, rtol=1e-9, atol=1e-12)
+    assert "snap-1" in m._ad_logits  # kept for the next request

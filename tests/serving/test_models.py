@@ -131,26 +131,66 @@ def test_registry_api(mstack: Stack, tmp_path: Path) -> None:
         assert c.post("/v1/models/ctr/rollback").status_code == 403
 
 
-def test_decision_records_carry_the_models_predictions(mstack: Stack) -> None:
-    active = mstack.admin.get("/v1/models").json()["ctr"]["active"]
-    mstack.wait_for(lambda: mstack.decide(BODY).headers.get("x-adserver-models") ==
-                    f"ctr={active}")
-    r = mstack.decide({**BODY, "user": {"key": "record-models", "segments": ["a", "b"]}},
-                      headers={"user-agent": "Mozilla/5.0 (iPhone) Mobile"})
-    assert r.status_code == 200
+def records_of(s: Stack, user: str) -> list[dict]:
     found: list[dict] = []
     deadline = time.monotonic() + 5
     while not found and time.monotonic() < deadline:
         time.sleep(0.1)
-        for seg in sorted((mstack.data_dir / "events").glob("w*/decisions-*.seg")):
-            found += [rec for _, rec in read_records(str(seg)) if rec["user"] == "record-models"]
-    rec = found[0]
-    assert rec["models"] == {"ctr": active}
+        for seg in sorted((s.data_dir / "events").glob("w*/decisions-*.seg")):
+            found += [rec for _, rec in read_records(str(seg)) if rec["user"] == user]
+    return found
+
+
+def test_decision_records_carry_the_models_predictions(mstack: Stack) -> None:
+    a = mstack.admin
+    active = a.get("/v1/models").json()["ctr"]["active"]
+    other = next(x["version"] for x in a.get("/v1/models/ctr/versions").json()["data"]
+                 if x["version"] != active and x["status"] != "refused")
+    assert a.post(f"/v1/models/ctr/versions/{other}/shadow").status_code == 200
+    header = f"ctr={active},ctr_shadow={other}"
+    mstack.wait_for(lambda: mstack.decide(BODY).headers.get("x-adserver-models") == header)
+    r = mstack.decide({**BODY, "user": {"key": "record-models", "segments": ["a", "b"]}},
+                      headers={"user-agent": "Mozilla/5.0 (iPhone) Mobile"})
+    assert r.status_code == 200
+    rec = records_of(mstack, "record-models")[0]
+    assert rec["models"] == {"ctr": active, "ctr_shadow": other}
     assert rec["f"]["device"] == 2 and len(rec["f"]["segment"]) == 2
     winners = rec["placements"][0][2]
-    model = ctr.load(str(mstack.data_dir), "ctr", active)
     raw = {**rec["f"], "site": 1, "zone": 2, "category": 0}
+    ads = np.array([w[8] for w in winners], dtype=np.uint64)
+    for version, at in ((active, 4), (other, 5)):  # shadowing: both, for every winner
+        model = ctr.load(str(mstack.data_dir), "ctr", version)
+        want = model.predict(model.spec.context_arrays(raw), ads)
+        assert [w[at] for w in winners] == pytest.approx(want.tolist(), abs=1e-6)
+    # without a shadow the record keeps what the auction used: these CPM winners' prior
+    assert a.delete("/v1/models/ctr/shadow").status_code == 200
+    mstack.wait_for(lambda: mstack.decide(BODY).headers.get("x-adserver-models") ==
+                    f"ctr={active}")
+    mstack.decide({**BODY, "user": {"key": "record-plain"}})
+    rec = records_of(mstack, "record-plain")[0]
+    assert rec["models"] == {"ctr": active}
+    assert [(w[4], w[5]) for w in rec["placements"][0][2]] == [(0.01, None)] * len(winners)
+
+
+def test_the_auction_ranks_cpc_ads_by_the_models_pctr(mstack: Stack) -> None:
+    active = mstack.admin.get("/v1/models").json()["ctr"]["active"]
+    body = {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [2], "adTypes": [1],
+                            "count": 2}], "searchTerm": "running shoes",
+            "user": {"key": "record-cpc"}, "includePricingData": True}
+    mstack.wait_for(lambda: mstack.decide(body).headers.get("x-adserver-models") ==
+                    f"ctr={active}")
+    r = mstack.decide(body)
+    made = r.json()["decisions"]["div0"]
+    assert {d["adId"] for d in made} == {4, 5}  # both CPC keyword ads
+    model = ctr.load(str(mstack.data_dir), "ctr", active)
+    rec = next(x for x in records_of(mstack, "record-cpc") if x["id"])
+    raw = {**rec["f"], "site": 1, "zone": 2, "category": 0}
+    winners = rec["placements"][0][2]
     want = model.predict(model.spec.context_arrays(raw),
                          np.array([w[8] for w in winners], dtype=np.uint64))
-    assert [w[4] for w in winners] == pytest.approx(want.tolist(), abs=1e-6)
-    assert all(w[5] is None for w in winners)  # no shadow now
+    for d, w, p in zip(made, winners, want.tolist()):
+        assert w[4] == pytest.approx(p, abs=1e-9)  # logged: the model's, not the prior
+        # eCPM = bid x pCTR x 1000 with the model's pCTR
+        assert d["pricing"]["eCPM"] == pytest.approx(d["pricing"]["price"] * p * 1000, rel=1e-5)
+    ranked = sorted(made, key=lambda d: -d["pricing"]["eCPM"])
+    assert [d["adId"] for d in made] == [d["adId"] for d in ranked]

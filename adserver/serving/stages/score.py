@@ -1,6 +1,8 @@
 """Stage 3b (between the filters and the auction): pCTR and pCVR of a placement's candidates
-from the active CTR and CVR models, and the shadow models' predictions, which are logged in
-the decision record beside the active ones and never reach the auction.
+from the active CTR and CVR models, where the auction needs them (CPC and CPA flights: a CPM
+bid's eCPM does not depend on them). The decision record keeps what the auction used and,
+while a shadow model runs, both models' predictions for every winner (the shadow's are never
+used).
 
 Without an active model the auction uses the ads' prior pCTR/pCVR (snapshot columns). The
 features (adserver/learn/features.py) are the request's context (site, zone, hour of week,
@@ -58,14 +60,73 @@ def page_category(snap: Snapshot, pctx: sponsored.Context | None) -> int:
     return 0
 
 
-def predict(snap: Snapshot, models: Models, raw: dict[str, Any], rows: np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(pCTR, pCVR, shadow pCTR, shadow pCVR) aligned with `rows`; NONE where no model."""
-    if not models.any or rows.shape[0] == 0:
-        return NONE, NONE, NONE, NONE
-    ads = snap.ad_features[rows]
-    out = []
+class Scorer:
+    """One placement's predictions: each model's request context is hashed and summed once,
+    then reused for the auction's candidates and for the winners."""
+
+    __slots__ = ("snap", "models", "raw", "contexts")
+
+    def __init__(self, snap: Snapshot, models: Models, raw: dict[str, Any]):
+        self.snap, self.models, self.raw = snap, models, raw
+        self.contexts: dict[int, Any] = {}
+
+    def _rows(self, model: Model, rows: np.ndarray) -> np.ndarray:
+        ctx = self.contexts.get(id(model))
+        if ctx is None:
+            ctx = self.contexts[id(model)] = model.context(self.raw)
+        return model.predict_rows(self.snap.version, self.snap.ad_features, ctx, rows)
+
+    def auction(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(pCTR, pCVR) for the auction, aligned with `rows`: the active model's prediction
+        for the candidates whose eCPM depends on it (CPC flights for pCTR, CPA for pCVR),
+        the prior for the others; NONE where no model is active (the auction then reads
+        the priors)."""
+        models = self.models
+        if rows.shape[0] == 0 or (models.ctr is None and models.cvr is None):
+            return NONE, NONE
+        c = self.snap.columns
+        rates = self.snap.ad_rate[rows]
+        out = []
+        for model, rate, prior in ((models.ctr, f.RATE_CPC, c["ad_prior_ctr"]),
+                                   (models.cvr, f.RATE_CPA, c["ad_prior_cvr"])):
+            if model is None:
+                out.append(NONE)
+                continue
+            values = prior[rows]
+            needed = rates == rate
+            if needed.any():
+                values[needed] = self._rows(model, rows[needed])
+            out.append(values)
+        return out[0], out[1]
+
+    def logged(self, rows: np.ndarray, pos: np.ndarray, ctr: np.ndarray, cvr: np.ndarray
+               ) -> list[list[Any]]:
+        """What the decision record keeps for the winners (`rows`, at `pos` in the auction's
+        arrays `ctr` and `cvr`): [pCTR, shadow pCTR, pCVR, shadow pCVR] lists. Without a
+        shadow model: what the auction used (the model's for CPC or CPA flights, else the
+        prior), and None. With one: both models' predictions for every winner, whatever
+        its rate type, so that the two can be compared."""
+        c = self.snap.columns
+        m = self.models
+        n = rows.shape[0]
+        if m.shadow_ctr is None and m.shadow_cvr is None:
+            return [(ctr[pos] if ctr.shape[0] else c["ad_prior_ctr"][rows]).tolist(), [None] * n,
+                    (cvr[pos] if cvr.shape[0] else c["ad_prior_cvr"][rows]).tolist(), [None] * n]
+        out: list[list[Any]] = []
+        for model, prior in ((m.ctr, c["ad_prior_ctr"]), (m.shadow_ctr, None),
+                             (m.cvr, c["ad_prior_cvr"]), (m.shadow_cvr, None)):
+            if model is not None:
+                out.append(self._rows(model, rows).tolist())
+            elif prior is not None:
+                out.append(prior[rows].tolist())
+            else:
+                out.append([None] * n)
+        return out
+
+
+def prepare(snap: Snapshot, models: Models) -> None:
+    """Sum each model's ad logits for a snapshot before it serves (else the first request
+    after a swap pays for it)."""
     for model in (models.ctr, models.cvr, models.shadow_ctr, models.shadow_cvr):
-        out.append(NONE if model is None else
-                   model.predict(model.spec.context_arrays(raw), ads))
-    return out[0], out[1], out[2], out[3]
+        if model is not None:
+            model.ad_logits(snap.version, snap.ad_features)
