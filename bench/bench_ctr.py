@@ -4,8 +4,10 @@
 
 One placement's scoring at serving: 200 candidates, a context of 12 features (site, zone,
 hour, device, 3 segments, 4 query tokens, category) and 5 ad fields with 6 crosses (the
-default feature specification: 29 buckets per candidate), 2^20 weights. `predict` is the
-decision path's whole cost per model (context arrays, gather, hash, score). FTRL: one pass
+default feature specification: 28 buckets per candidate), 2^20 weights. `predict` hashes
+every feature (training, evaluation); `predict_rows` is the decision path's cost per model
+(the context's and each ad's own weights summed ahead, only the 6 crosses hashed per
+candidate). FTRL: one pass
 over 20,000 examples of 25 buckets.
 """
 
@@ -62,8 +64,19 @@ def test_score(benchmark, impl, model: ctr.Model, ads: np.ndarray) -> None:
 
 
 def test_predict(benchmark, model: ctr.Model, ads: np.ndarray) -> None:
-    benchmark.group = f"ctr: predict {N} candidates (whole path)"
+    benchmark.group = f"ctr: predict {N} candidates"
     assert benchmark(model.predict, model.spec.context_arrays(RAW), ads).shape == (N,)
+
+
+def test_predict_rows(benchmark, model: ctr.Model) -> None:
+    """The serving path: N rows of a 100,000-ad snapshot, the context's and each ad's own
+    weights summed ahead (cached), only the crosses hashed per candidate."""
+    rng = np.random.default_rng(4)
+    table = rng.integers(1, 2**40, size=(100_000, len(features.AD_ORDER))).astype(np.uint64)
+    rows = np.sort(rng.choice(100_000, N, replace=False))
+    model.ad_logits("bench", table)
+    benchmark.group = f"ctr: predict {N} candidates"
+    assert benchmark(model.predict_rows, "bench", table, RAW, rows).shape == (N,)
 
 
 @pytest.mark.parametrize("impl", [kernel, twin], ids=["numba", "python"])

@@ -194,3 +194,29 @@ def test_the_auction_ranks_cpc_ads_by_the_models_pctr(mstack: Stack) -> None:
         assert d["pricing"]["eCPM"] == pytest.approx(d["pricing"]["price"] * p * 1000, rel=1e-5)
     ranked = sorted(made, key=lambda d: -d["pricing"]["eCPM"])
     assert [d["adId"] for d in made] == [d["adId"] for d in ranked]
+
+
+def test_a_worker_refuses_a_damaged_model_the_pointer_names(mstack: Stack) -> None:
+    """Fault injection past the registry (which never publishes a damaged version): the
+    worker verifies the files again, refuses them and keeps serving the old model."""
+    import shutil
+
+    from adserver import versions
+
+    root = Path(ctr.models_root(str(mstack.data_dir), "ctr"))
+    active = ctr.pointer(str(mstack.data_dir), "ctr")
+    bad = root / "999990"
+    shutil.copytree(root / str(active), bad)
+    with open(bad / "weights.npy", "r+b") as f:
+        f.truncate(100)
+    try:
+        versions.publish(str(root), "999990")
+        time.sleep(0.5)  # five polls
+        for _ in range(20):
+            r = mstack.decide(BODY)
+            assert r.status_code == 200 and r.headers["x-adserver-models"] == f"ctr={active}"
+        assert 'adserver_model_refused_total{model="ctr"} 1.0' in httpx.get(
+            mstack.decisions + "/metrics").text
+    finally:
+        versions.publish(str(root), str(active))
+        shutil.rmtree(bad)
