@@ -11,3 +11,8 @@ def hash_features(ctx_field: npt.NDArray[np.uint64], ctx_value: npt.NDArray[np.u
                   ad_field: npt.NDArray[np.uint64], ad_values: npt.NDArray[np.uint64],
                   crosses: npt.NDArray[np.int32], seed: int, bits: int,
                   singles: bool = True) -> npt.NDArray[np.int32]: ...
+def action_features(ctx_ids: npt.NDArray[np.uint64], ctx_vals: npt.NDArray[np.float64],
+                    act_ids: npt.NDArray[np.uint64], act_vals: npt.NDArray[np.float64],
+                    act_ptr: npt.NDArray[np.int64], bits: int
+                    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32],
+                               npt.NDArray[np.float64]]: ...

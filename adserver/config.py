@@ -74,6 +74,18 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """...and its AUC at most this much below the active model's..."""
     model_gate_calibration: Annotated[float, msgspec.Meta(gt=0, le=10)] = 0.25
     """...and its calibration (predicted / observed positives) within 1 +- this."""
+    personalizer_reward_wait_s: Annotated[float, msgspec.Meta(ge=0, le=2 * 86400)] = 600.0
+    """How long a rank waits for its rewards before it is learned from."""
+    personalizer_default_reward: Annotated[float, msgspec.Meta(ge=-1, le=1)] = 0.0
+    """The reward of a rank that got none within the wait time."""
+    personalizer_reward_aggregation: Literal["earliest", "sum"] = "earliest"
+    """Which rewards of an event count: the earliest, or their sum (clipped to [-1, 1])."""
+    personalizer_exploration: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
+    """Share of rank calls explored (epsilon-greedy)."""
+    personalizer_learn_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    """How often the control process learns from joined events and publishes a policy."""
+    personalizer_learning_rate: Annotated[float, msgspec.Meta(gt=0, le=10)] = 0.5
+    """Step size of the policy's importance-aware updates."""
 
     def check(self) -> list[FieldError]:
         errors = []

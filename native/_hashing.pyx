@@ -11,7 +11,7 @@
 import numpy as np
 cimport numpy as cnp
 cimport cython
-from libc.stdint cimport int32_t, uint64_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, uint64_t, uint8_t
 
 cnp.import_array()
 
@@ -141,3 +141,47 @@ def hash_features(const uint64_t[:] ctx_field, const uint64_t[:] ctx_value,
                         out[i, k] = <int32_t>(h & mask)
                         k += 1
     return out_arr
+
+
+# ---- contextual bandit features (adserver/learn/bandit.py) -----------------------------
+#
+# Each action's features: its own (id, value) pairs, then every (context, action) pair, whose
+# id is cross(context id, action id) and value the product of the two values.
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def action_features(const uint64_t[:] ctx_ids, const double[:] ctx_vals,
+                    const uint64_t[:] act_ids, const double[:] act_vals,
+                    const int64_t[:] act_ptr, int bits):
+    """(ptr, buckets, values): CSR rows of each action's features in [0, 2**bits)."""
+    if bits < 1 or bits > 30:
+        raise ValueError("bits must be in 1..30")
+    if ctx_ids.shape[0] != ctx_vals.shape[0] or act_ids.shape[0] != act_vals.shape[0]:
+        raise ValueError("ids and values differ in length")
+    cdef Py_ssize_t n = act_ptr.shape[0] - 1, nc = ctx_ids.shape[0], i, j, c, k = 0
+    if n < 0 or act_ptr[0] != 0 or act_ptr[n] != act_ids.shape[0]:
+        raise ValueError("act_ptr must run from 0 to len(act_ids)")
+    for i in range(n):
+        if act_ptr[i + 1] < act_ptr[i]:
+            raise ValueError("act_ptr must not decrease")
+    cdef Py_ssize_t total = act_ids.shape[0] * (1 + nc)
+    cdef uint64_t mask = (<uint64_t>1 << bits) - 1
+    ptr_arr = np.empty(n + 1, dtype=np.int64)
+    idx_arr = np.empty(total, dtype=np.int32)
+    val_arr = np.empty(total, dtype=np.float64)
+    cdef int64_t[:] ptr = ptr_arr
+    cdef int32_t[:] idx = idx_arr
+    cdef double[:] val = val_arr
+    with nogil:
+        ptr[0] = 0
+        for i in range(n):
+            for j in range(act_ptr[i], act_ptr[i + 1]):
+                idx[k] = <int32_t>(act_ids[j] & mask)
+                val[k] = act_vals[j]
+                k += 1
+                for c in range(nc):
+                    idx[k] = <int32_t>(cross(ctx_ids[c], act_ids[j]) & mask)
+                    val[k] = ctx_vals[c] * act_vals[j]
+                    k += 1
+            ptr[i + 1] = k
+    return ptr_arr, idx_arr, val_arr

@@ -37,6 +37,27 @@ STAT_COLUMNS = ("requests", "filled", "impressions", "viewable", "clicks", "conv
                 "gmv_micros", "over_cap_nanos")
 
 
+PERSONALIZER = ("pz_rank", "pz_mrank", "pz_reward", "pz_mreward", "pz_activate")
+
+
+def _personalizer(db: Any, rec: dict[str, Any]) -> None:
+    """Personalizer ranks, rewards and activations (serving/personalize.py) into the tables
+    the learner joins (control/personalizer.py); a replayed record changes nothing."""
+    t = rec["t"]
+    if t in ("pz_rank", "pz_mrank"):
+        payload = {k: v for k, v in rec.items() if k not in ("t", "id", "ts", "defer")}
+        db.execute("INSERT OR IGNORE INTO pz_ranks (id, at, multi, defer, payload) VALUES"
+                   " (?, ?, ?, ?, ?)", (rec["id"], rec["ts"], int(t == "pz_mrank"),
+                                        int(bool(rec.get("defer"))), json.dumps(payload)))
+    elif t == "pz_activate":
+        db.execute("INSERT OR IGNORE INTO pz_activations VALUES (?, ?)", (rec["event"], rec["ts"]))
+    elif db.execute("INSERT OR IGNORE INTO seen_events VALUES (?, ?)",
+                    (rec["id"], rec["ts"])).rowcount == 1:  # a reward counts once
+        rewards = [["", rec["value"]]] if t == "pz_reward" else rec["rewards"]
+        db.executemany("INSERT INTO pz_rewards VALUES (?, ?, ?, ?)",
+                       [(rec["event"], slot, rec["ts"], value) for slot, value in rewards])
+
+
 def hour_of(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H")
 
@@ -220,6 +241,8 @@ class Aggregator:
                           requests=1, filled=int(bool(winners)))
         elif t in ("imp", "click", "event"):
             self._tracking(db, rec, batch)
+        elif t in PERSONALIZER:
+            _personalizer(db, rec)
         elif t == "conv":
             if self._first_time(db, rec["id"], rec["ts"]):
                 attribution.credit(db, rec, batch, self.match)

@@ -1,7 +1,8 @@
 """The control process: the management API over the control store, the publisher that
 compiles a snapshot after every change, the catalog builder (product index), the aggregator
 that counts the workers' logs and projects caps and frequency counters into the live state,
-the key rotation, and the model jobs (inbox, retraining) with the model registry."""
+the key rotation, the model jobs (inbox, retraining) with the model registry, and the
+personalization learner."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from adserver.control.api import ManagementApi
 from adserver.control.caps import LiveProjector
 from adserver.control.catalog import CatalogBuilder
 from adserver.control.pacing import Pacer
+from adserver.control.personalizer import Learner
+from adserver.control.personalizer import Settings as LearnerSettings
 from adserver.control.publisher import Publisher
 from adserver.control.registry import Margins, Registry
 from adserver.control.store import Store
@@ -98,6 +101,11 @@ def run(config: Config, sock: socket.socket | None = None) -> None:
     registry = Registry(store, config.data_dir, Margins(
         config.model_gate_logloss, config.model_gate_auc, config.model_gate_calibration))
     _every(MODEL_JOBS_S, ModelJobs(registry, config.data_dir, config.train_interval_s).step)
+    learner = Learner(store, config.data_dir, LearnerSettings(
+        config.personalizer_reward_wait_s, config.personalizer_default_reward,
+        config.personalizer_reward_aggregation, config.personalizer_exploration,
+        config.personalizer_learning_rate))
+    _every(config.personalizer_learn_interval_s, learner.step)
     api = ManagementApi(store, config.admin_key, config.max_body_bytes, publisher.notify,
                         aggregate.pacer, catalog, registry)
     sock = sock or runtime.bind(config.api_host, config.api_port)

@@ -72,3 +72,23 @@ def hash_features(ctx_field: np.ndarray, ctx_value: np.ndarray, ad_field: np.nda
         rows.append([h & mask for h in feats])
     width = feature_width(ctx_field, len(ad_field), crosses, singles)
     return np.array(rows, dtype=np.int32).reshape(len(rows), width)
+
+
+def action_features(ctx_ids: np.ndarray, ctx_vals: np.ndarray, act_ids: np.ndarray,
+                    act_vals: np.ndarray, act_ptr: np.ndarray, bits: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each action's own features, then each (context, action feature) pair."""
+    if not 1 <= bits <= 30:
+        raise ValueError("bits must be in 1..30")
+    mask = (1 << bits) - 1
+    ptr, idx, val = [0], [], []
+    for a, b in zip(act_ptr[:-1].tolist(), act_ptr[1:].tolist()):
+        for j in range(a, b):
+            idx.append(int(act_ids[j]) & mask)
+            val.append(float(act_vals[j]))
+            for c, cv in zip(ctx_ids.tolist(), ctx_vals.tolist()):
+                idx.append(cross(c, int(act_ids[j])) & mask)
+                val.append(cv * float(act_vals[j]))
+        ptr.append(len(idx))
+    return (np.array(ptr, dtype=np.int64), np.array(idx, dtype=np.int32),
+            np.array(val, dtype=np.float64))

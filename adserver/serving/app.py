@@ -1,5 +1,6 @@
 """The decision server's routes: Kevel's POST /api/v2, the listings auctions (Topsort v2
-shape), beacons, health, readiness, metrics."""
+shape), Personalizer's rank/reward (serving/personalize.py), beacons, health, readiness,
+metrics."""
 
 from __future__ import annotations
 
@@ -145,10 +146,12 @@ def build(config: Config, worker: Worker) -> Starlette:
         yield
         await worker.stop()
 
-    from adserver.serving import beacons, listings
+    from adserver.serving import beacons, listings, personalize
 
     beacon = beacons.routes(worker)
     listing = listings.routes(worker, config)
+    personalizer = [Route(path, fn, methods=["POST"])
+                    for path, fn in personalize.routes(worker, config).items()]
     return Starlette(
         routes=[
             Route("/api/v2", decide, methods=["POST"]),
@@ -161,6 +164,7 @@ def build(config: Config, worker: Worker) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_route),
+            *personalizer,
         ],
         exception_handlers={404: not_found, 405: not_allowed},
         lifespan=lifespan,

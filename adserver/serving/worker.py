@@ -19,7 +19,8 @@ from adserver import livestate
 from adserver.config import Config
 from adserver.events.segment import SegmentWriter
 from adserver.kernels import auction
-from adserver.learn import ctr
+from adserver.kernels import bandit as bandit_kernels
+from adserver.learn import bandit, ctr
 from adserver.learn.features import device_of
 from adserver.serving import metrics, pipeline
 from adserver.serving.eventlog import GroupCommit
@@ -56,6 +57,8 @@ class Worker:
         self.models: Models = NO_MODELS
         self.model_pointers: dict[tuple[str, str], str | None] = {}
         self._devices: dict[str, int] = {}
+        self.policy = bandit.Policy()  # personalization (serving/personalize.py)
+        self.policy_refused: str | None = None
 
     def device(self, headers: Any) -> int:
         """The device class of a request's User-Agent (cached per distinct header)."""
@@ -69,6 +72,7 @@ class Worker:
 
     async def start(self) -> None:
         await asyncio.to_thread(auction.warm)
+        await asyncio.to_thread(bandit_kernels.warm)
         logdir = os.path.join(self.config.data_dir, "events", self.worker_id)
         self.records = SegmentWriter(logdir, "decisions")
         self.events = GroupCommit(SegmentWriter(logdir, "events"))
@@ -136,10 +140,17 @@ class Worker:
         metrics.snapshot_version.set(int(version))
 
     async def _maybe_swap_models(self) -> None:
-        """Load the CTR/CVR versions the registry's pointers name (active and shadow), verify
-        and warm them beside the ones serving, then swap one reference. A version that fails
-        verification is refused (the old model keeps serving) and not retried until the
-        pointer names another."""
+        """Load the personalization policy and the CTR/CVR versions the pointers name
+        (active and shadow), verify and warm them beside the ones serving, then swap one
+        reference. A version that fails verification is refused (the old one keeps serving)
+        and not retried until the pointer names another."""
+        policy = bandit.current(self.config.data_dir)
+        if policy is not None and policy != self.policy.version and policy != self.policy_refused:
+            try:
+                self.policy = await asyncio.to_thread(bandit.load, self.config.data_dir, policy)
+            except bandit.PolicyError as e:
+                self.policy_refused = policy
+                log.error("personalization policy %s refused: %s", policy, e)
         wanted = {(name, which): ctr.pointer(self.config.data_dir, name, which)
                   for name in ctr.NAMES for which in (ctr.ACTIVE, ctr.SHADOW)}
         if wanted == self.model_pointers:

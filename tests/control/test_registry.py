@@ -34,7 +34,9 @@ def make(root: Path, metrics: dict, baseline: dict | None = None, label: str = "
 @pytest.fixture
 def reg(tmp_path: Path) -> Registry:
     store = Store(str(tmp_path / "data"))
-    return Registry(store, str(tmp_path / "data"), Margins())
+    # the short simulated day holds out ~40 clicks: calibration is +-16 % noise there, so
+    # the test's gate allows +-50 % (the default, 25 %, is for real volumes)
+    return Registry(store, str(tmp_path / "data"), Margins(calibration=0.5))
 
 
 def test_gate_rules() -> None:
@@ -62,7 +64,8 @@ def test_trained_model_activates_and_a_worse_one_is_refused(reg: Registry, sim_d
     version, _ = ctr_train.train(str(sim_day["data"]), ctr_train.Settings(
         split="random", bits=16, min_examples=100), root=str(tmp_path / "out"))
     row = reg.import_dir("ctr", str(tmp_path / "out" / version), "trainer", WHO)
-    assert row["status"] == "active" and ctr.pointer(reg.data_dir, "ctr") == row["version"]
+    assert row["status"] == "active", row["reason"]
+    assert ctr.pointer(reg.data_dir, "ctr") == row["version"]
     first = row["version"]
     bad = make(tmp_path / "up", {"logloss": 0.9, "auc": 0.5, "calibration": 1.0})
     row = reg.import_dir("ctr", bad, "api", WHO)

@@ -1,0 +1,136 @@
+"""The personalization learner (control process): joins Personalizer ranks with their rewards
+once the reward wait time has passed, updates the policy and publishes a new version that the
+decision workers hot-swap (models/personalizer/CURRENT, polled every 100 ms).
+
+Joining (the aggregator has put ranks, rewards and activations into pz_* tables): a rank is
+learned from `reward_wait_s` after it was made. A deferred rank without an activation by
+then is dropped (the client never showed it). Its reward per slot is the earliest reward
+that came within the wait, or the sum of them (clipped to [-1, 1]) with aggregation "sum",
+else `default_reward`. Learning: each (slot of an) event's logged action row, with target the
+reward and importance 1 / the probability it was chosen with, takes an importance-aware
+squared-loss step (adserver/kernels/bandit.learn): an IPS-weighted reward regression, the
+"mtr" reduction of contextual bandits. The exploration the workers apply comes with the
+published version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from adserver import versions
+from adserver._hashing import action_features
+from adserver.control.store import Store
+from adserver.kernels import bandit as kernel
+from adserver.learn import bandit
+
+log = logging.getLogger("adserver.personalizer")
+BATCH = 5000
+
+
+@dataclasses.dataclass
+class Settings:
+    reward_wait_s: float = 600.0
+    default_reward: float = 0.0
+    aggregation: str = "earliest"
+    exploration: float = 0.2
+    learning_rate: float = 0.5
+
+
+class Learner:
+    def __init__(self, store: Store, data_dir: str, settings: Settings):
+        self.store, self.data_dir, self.s = store, data_dir, settings
+        version = bandit.current(data_dir)
+        self.policy = bandit.load(data_dir, version) if version else bandit.Policy()
+        self.learned = 0
+
+    def step(self, now: float | None = None) -> str | None:
+        """Learn from every rank whose wait is over; returns the version published, if
+        any."""
+        now = time.time() if now is None else now
+        rows = self.store.read(
+            "SELECT id, at, multi, defer, payload FROM pz_ranks WHERE learned = 0 AND at <= ?"
+            " ORDER BY at LIMIT ?", (now - self.s.reward_wait_s, BATCH))
+        if not rows:
+            return None
+        examples: list[tuple[Any, ...]] = []
+        done, dropped = [], []
+        for event_id, at, multi, defer, payload in rows:
+            if defer and not self.store.read(
+                    "SELECT 1 FROM pz_activations WHERE event_id = ? AND at <= ?",
+                    (event_id, at + self.s.reward_wait_s)):
+                dropped.append(event_id)
+                continue
+            rewards = self._rewards(event_id, at)
+            examples += self._examples(json.loads(payload), bool(multi), rewards)
+            done.append(event_id)
+        if examples:
+            self._learn(examples)
+        with self.store.transaction() as db:
+            db.executemany("UPDATE pz_ranks SET learned = 1 WHERE id = ?", [(e,) for e in done])
+            db.executemany("UPDATE pz_ranks SET learned = 2 WHERE id = ?",
+                           [(e,) for e in dropped])
+        if not examples:
+            return None
+        self.learned += len(examples)
+        exploration = bandit.Exploration(epsilon=self.s.exploration)
+        version = bandit.write(self.data_dir, self.policy.weights, self.policy.bits,
+                               exploration, {"learned_events": self.learned})
+        self.policy.version = version
+        versions.prune(bandit.models_root(self.data_dir), keep=5, min_age_s=60)
+        return version
+
+    def _rewards(self, event_id: str, at: float) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for slot, value in self.store.read(
+                "SELECT slot, value FROM pz_rewards WHERE event_id = ? AND at <= ?"
+                " ORDER BY at", (event_id, at + self.s.reward_wait_s)):
+            if slot not in out:
+                out[slot] = value
+            elif self.s.aggregation == "sum":
+                out[slot] = max(-1.0, min(1.0, out[slot] + value))
+        return out
+
+    def _examples(self, p: dict[str, Any], multi: bool, rewards: dict[str, float]
+                  ) -> list[tuple[Any, ...]]:
+        """(context arrays, action arrays, chosen, probability, reward) per slot learned."""
+        actions = [_Action(a["id"], a.get("features")) for a in p["actions"]]
+        acts = bandit.action_arrays(actions)
+        if not multi:
+            prob = p["probabilities"][p["chosen"]]
+            return [(bandit.context_arrays(p.get("context")), acts, p["chosen"], prob,
+                     rewards.get("", self.s.default_reward))]
+        out = []
+        for slot in p["slots"]:
+            if slot.get("probabilities") is None:  # no action was left: nothing was chosen
+                continue
+            out.append((bandit.context_arrays(p.get("context"), slot.get("features")), acts,
+                        slot["chosen"], slot["probabilities"][slot["chosen"]],
+                        rewards.get(slot["slot"], self.s.default_reward)))
+        return out
+
+    def _learn(self, examples: list[tuple[Any, ...]]) -> None:
+        ptrs, idxs, vals, targets, importance = [0], [], [], [], []
+        for ctx, acts, chosen, prob, reward in examples:
+            ptr, idx, val = action_features(ctx[0], ctx[1], acts[0], acts[1], acts[2],
+                                            self.policy.bits)
+            a, b = int(ptr[chosen]), int(ptr[chosen + 1])
+            idxs.append(idx[a:b])
+            vals.append(val[a:b])
+            ptrs.append(ptrs[-1] + b - a)
+            targets.append(reward)
+            importance.append(1.0 / max(prob, 1e-6))
+        kernel.learn(self.policy.weights, np.array(ptrs, dtype=np.int64),
+                     np.concatenate(idxs).astype(np.int32), np.concatenate(vals),
+                     np.array(targets), np.array(importance), self.s.learning_rate)
+
+
+@dataclasses.dataclass
+class _Action:
+    id: str
+    features: Any

@@ -1,0 +1,90 @@
+"""Contextual bandit kernels (Numba). Twin: adserver/kernels/bandit_ref.py.
+
+`scores`: each action's predicted reward, the dot product of the weights with its CSR row of
+feature buckets and values (adserver._hashing.action_features).
+
+`probabilities`: the exploration the policy applies to those scores, over the actions not
+excluded (`allowed`): epsilon-greedy (the best action gets 1 - epsilon + epsilon / n, every
+other epsilon / n; ties: the earliest, the baseline first) or softmax with inverse
+temperature `lam` (p proportional to exp(lam x score)). Excluded actions get 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+EPSILON_GREEDY, SOFTMAX = 0, 1
+
+
+@njit(cache=True, nogil=True)
+def scores(weights, ptr, idx, val, out):
+    for a in range(ptr.shape[0] - 1):
+        s = 0.0
+        for j in range(ptr[a], ptr[a + 1]):
+            s += weights[idx[j]] * val[j]
+        out[a] = s
+
+
+@njit(cache=True, nogil=True)
+def probabilities(s, allowed, kind, epsilon, lam, out):
+    n = s.shape[0]
+    m = 0
+    best = -1
+    for a in range(n):
+        out[a] = 0.0
+        if allowed[a]:
+            m += 1
+            if best < 0 or s[a] > s[best]:
+                best = a
+    if m == 0:
+        return
+    if kind == EPSILON_GREEDY:
+        for a in range(n):
+            if allowed[a]:
+                out[a] = epsilon / m
+        out[best] += 1.0 - epsilon
+        return
+    top = s[best]
+    total = 0.0
+    for a in range(n):
+        if allowed[a]:
+            out[a] = math.exp(lam * (s[a] - top))
+            total += out[a]
+    for a in range(n):
+        out[a] /= total
+
+
+@njit(cache=True, nogil=True)
+def learn(weights, ptr, idx, val, targets, importance, lr):
+    """One pass of importance-aware squared-loss updates (Karampatziakis and Langford,
+    2011): row e of the CSR matrix is the features of the action logged for example e,
+    `targets[e]` its reward and `importance[e]` 1 / the probability it was chosen with. The
+    step is the closed form of infinitely many small steps, so a large importance weight
+    moves the prediction toward the target without overshooting. Returns the squared error
+    summed before each update."""
+    total = 0.0
+    for e in range(ptr.shape[0] - 1):
+        a, b = ptr[e], ptr[e + 1]
+        pred = 0.0
+        norm = 0.0
+        for j in range(a, b):
+            pred += weights[idx[j]] * val[j]
+            norm += val[j] * val[j]
+        err = targets[e] - pred
+        total += err * err
+        if norm == 0.0:
+            continue
+        step = err * (1.0 - math.exp(-lr * importance[e] * norm)) / norm
+        for j in range(a, b):
+            weights[idx[j]] += step * val[j]
+    return total
+
+
+def warm() -> None:
+    w = np.zeros(4, dtype=np.float32)
+    out = np.zeros(1)
+    scores(w, np.array([0, 1]), np.zeros(1, dtype=np.int32), np.ones(1), out)
+    probabilities(out, np.ones(1, dtype=np.bool_), 0, 0.2, 1.0, np.zeros(1))

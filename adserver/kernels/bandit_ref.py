@@ -1,0 +1,49 @@
+"""Plain-Python twin of adserver/kernels/bandit.py, for the tests."""
+
+from __future__ import annotations
+
+import math
+
+EPSILON_GREEDY, SOFTMAX = 0, 1
+
+
+def scores(weights, ptr, idx, val, out) -> None:  # type: ignore[no-untyped-def]
+    for a in range(len(ptr) - 1):
+        out[a] = sum(float(weights[idx[j]]) * float(val[j]) for j in range(ptr[a], ptr[a + 1]))
+
+
+def probabilities(s, allowed, kind, epsilon, lam, out) -> None:  # type: ignore[no-untyped-def]
+    live = [a for a in range(len(s)) if allowed[a]]
+    for a in range(len(s)):
+        out[a] = 0.0
+    if not live:
+        return
+    best = max(live, key=lambda a: (s[a], -a))
+    if kind == EPSILON_GREEDY:
+        for a in live:
+            out[a] = epsilon / len(live) + (1.0 - epsilon if a == best else 0.0)
+        return
+    e = {a: math.exp(lam * (s[a] - s[best])) for a in live}
+    total = sum(e.values())
+    for a in live:
+        out[a] = e[a] / total
+
+
+def learn(weights, ptr, idx, val, targets, importance, lr) -> float:  # type: ignore[no-untyped-def]
+    total = 0.0
+    for e in range(len(ptr) - 1):
+        js = range(ptr[e], ptr[e + 1])
+        pred = sum(float(weights[idx[j]]) * float(val[j]) for j in js)
+        norm = sum(float(val[j]) ** 2 for j in js)
+        err = float(targets[e]) - pred
+        total += err * err
+        if norm == 0.0:
+            continue
+        step = err * (1.0 - math.exp(-lr * float(importance[e]) * norm)) / norm
+        for j in js:
+            weights[idx[j]] = weights[idx[j]] + step * float(val[j])
+    return total
+
+
+def warm() -> None:
+    pass

@@ -1,0 +1,189 @@
+"""Personalizer's runtime on the decision workers: rank, reward and activate, single- and
+multi-slot, under `/personalizer/v1.0/...` (azure-cognitiveservices-personalizer) and
+`/personalizer/...?api-version=...` (azure-ai-personalizer).
+
+Authenticated by `Ocp-Apim-Subscription-Key`: a live admin API key of ours. A rank is
+answered from the worker's policy (adserver/learn/bandit.py) and logged to its decision log
+(stream `decisions`, `{"t": "pz_rank", ...}`: context, actions, exclusions, the
+probabilities used, the chosen action); rewards and activations go to its event log (stream
+`events`, fsynced before the 204), to be joined with the ranks by the control process.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import msgspec
+import numpy as np
+from starlette.requests import Request
+from starlette.responses import Response
+
+from adserver import apikeys, clock
+from adserver.config import Config
+from adserver.learn import bandit
+from adserver.serving.worker import Worker
+from adserver.wire import personalizer as pz
+
+JSON = "application/json"
+HEADER = "ocp-apim-subscription-key"
+
+
+def error(status: int, code: str, message: str, target: str | None = None) -> Response:
+    return Response(pz.error_body(code, message, target), status, media_type=JSON)
+
+
+def routes(worker: Worker, config: Config) -> dict[str, Any]:
+    async def prelude(request: Request, decoder: Any) -> Any:
+        snap = worker.snapshot
+        if snap is None:
+            return error(503, "ServiceUnavailable", "the service is starting")
+        presented = request.headers.get(HEADER)
+        if not presented or apikeys.check(presented, config.admin_key or "", snap.keys,
+                                          ("admin",)) is None:
+            return error(401, "PermissionDenied",
+                         "Access denied: give a valid key in Ocp-Apim-Subscription-Key")
+        body = await request.body()
+        if len(body) > config.max_body_bytes:
+            return error(413, "BadRequest", f"body larger than {config.max_body_bytes} bytes")
+        if decoder is None:
+            return None
+        try:
+            return decoder.decode(body)
+        except msgspec.ValidationError as e:
+            text = str(e)
+            target = text.partition(" - at `$")[2].rstrip("`").lstrip(".") or None
+            return error(400, "BadRequest", text.partition(" - at `$")[0], target)
+        except msgspec.DecodeError as e:
+            return error(400, "BadRequest", f"the body is not valid JSON: {e}")
+
+    def rank_one(policy: bandit.Policy, ctx: tuple[np.ndarray, np.ndarray],
+                 acts: tuple[np.ndarray, ...], allowed: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, int]:
+        scores = policy.scores(policy.rows(ctx, acts))
+        p = policy.probabilities(scores, allowed)
+        return scores, p, bandit.draw(p, float(worker.rng.random()))
+
+    async def checked(request: Request, decoder: Any, check: Any) -> Any:
+        """The decoded body once `check` accepts it, else the error response."""
+        req = await prelude(request, decoder)
+        if isinstance(req, Response):
+            return req
+        try:
+            check(req)
+        except pz.Invalid as e:
+            return error(400, "BadRequest", e.message, e.target)
+        return req
+
+    async def rank(request: Request) -> Response:
+        req = await checked(request, pz.rank_decoder, pz.check_rank)
+        if isinstance(req, Response):
+            return req
+        policy = worker.policy
+        excluded = set(req.excluded_actions or ())
+        allowed = np.array([a.id not in excluded for a in req.actions])
+        ctx = bandit.context_arrays(req.context_features)
+        acts = bandit.action_arrays(req.actions)
+        scores, p, chosen = rank_one(policy, ctx, acts, allowed)
+        order = [chosen] + sorted((i for i in range(len(req.actions)) if i != chosen),
+                                  key=lambda i: (-p[i], -scores[i], i))
+        event_id = req.event_id or os.urandom(16).hex()
+        ids = [a.id for a in req.actions]
+        if worker.records is not None:
+            worker.records.append({
+                "t": "pz_rank", "id": event_id, "ts": clock.now(), "policy": policy.version,
+                "context": req.context_features, "actions": msgspec.to_builtins(req.actions),
+                "excluded": sorted(excluded), "probabilities": [round(float(x), 6) for x in p],
+                "chosen": chosen, "baseline": int(np.argmax(allowed)),
+                "defer": bool(req.defer_activation)})
+        out = pz.RankResponse(
+            ranking=[pz.RankedAction(ids[i], round(float(p[i]), 6)) for i in order],
+            event_id=event_id, reward_action_id=ids[chosen])
+        return Response(pz.encoder.encode(out), 201, media_type=JSON)
+
+    async def multislot_rank(request: Request) -> Response:
+        req = await checked(request, pz.multislot_decoder, pz.check_multislot)
+        if isinstance(req, Response):
+            return req
+        policy = worker.policy
+        acts = bandit.action_arrays(req.actions)
+        ids = [a.id for a in req.actions]
+        taken: set[int] = set()
+        slots, logged = [], []
+        for s in req.slots:
+            excluded = set(s.excluded_actions or ())
+            allowed = np.array([i not in taken and a not in excluded for i, a in enumerate(ids)])
+            if not allowed.any():  # every action is used up: the slot gets its baseline
+                slots.append(pz.SlotResponse(s.id, s.baseline_action))
+                logged.append({"slot": s.id, "chosen": ids.index(s.baseline_action),
+                               "probabilities": None})
+                continue
+            ctx = bandit.context_arrays(req.context_features, s.features)
+            _, p, chosen = rank_one(policy, ctx, acts, allowed)
+            taken.add(chosen)
+            slots.append(pz.SlotResponse(s.id, ids[chosen]))
+            logged.append({"slot": s.id, "features": s.features, "chosen": chosen,
+                           "baseline": ids.index(s.baseline_action),
+                           "probabilities": [round(float(x), 6) for x in p]})
+        event_id = req.event_id or os.urandom(16).hex()
+        if worker.records is not None:
+            worker.records.append({
+                "t": "pz_mrank", "id": event_id, "ts": clock.now(), "policy": policy.version,
+                "context": req.context_features, "actions": msgspec.to_builtins(req.actions),
+                "slots": logged, "defer": bool(req.defer_activation)})
+        out = pz.MultiSlotRankResponse(slots=slots, event_id=event_id)
+        return Response(pz.encoder.encode(out), 201, media_type=JSON)
+
+    async def log_event(record: dict[str, Any]) -> Response:
+        await worker.events.append({**record, "ts": clock.now()})  # type: ignore[union-attr]
+        return Response(status_code=204)
+
+    def event_id(request: Request) -> str | Response:
+        eid = request.path_params["event_id"]
+        if not eid or len(eid) > pz.MAX_ID:
+            return error(400, "BadRequest", f"an event id has 1 to {pz.MAX_ID} characters",
+                         "eventId")
+        return eid
+
+    async def reward(request: Request) -> Response:
+        req = await prelude(request, pz.reward_decoder)
+        eid = event_id(request)
+        if isinstance(req, Response) or isinstance(eid, Response):
+            return req if isinstance(req, Response) else eid  # type: ignore[return-value]
+        try:
+            pz.check_reward(req.value)
+        except pz.Invalid as e:
+            return error(400, "BadRequest", e.message, e.target)
+        return await log_event({"t": "pz_reward", "id": f"pr:{eid}:{os.urandom(6).hex()}",
+                                "event": eid, "value": req.value})
+
+    async def multislot_reward(request: Request) -> Response:
+        req = await prelude(request, pz.multislot_reward_decoder)
+        eid = event_id(request)
+        if isinstance(req, Response) or isinstance(eid, Response):
+            return req if isinstance(req, Response) else eid  # type: ignore[return-value]
+        try:
+            for i, r in enumerate(req.reward):
+                pz.check_reward(r.value, f"reward[{i}].value")
+        except pz.Invalid as e:
+            return error(400, "BadRequest", e.message, e.target)
+        return await log_event({"t": "pz_mreward", "id": f"pr:{eid}:{os.urandom(6).hex()}",
+                                "event": eid,
+                                "rewards": [[r.slot_id, r.value] for r in req.reward]})
+
+    async def activate(request: Request) -> Response:
+        got = await prelude(request, None)
+        eid = event_id(request)
+        if isinstance(got, Response) or isinstance(eid, Response):
+            return got if isinstance(got, Response) else eid  # type: ignore[return-value]
+        return await log_event({"t": "pz_activate", "id": f"pa:{eid}", "event": eid})
+
+    out: dict[str, Any] = {}
+    for base in ("/personalizer/v1.0", "/personalizer"):
+        out[base + "/rank"] = rank
+        out[base + "/events/{event_id:path}/reward"] = reward
+        out[base + "/events/{event_id:path}/activate"] = activate
+        out[base + "/multislot/rank"] = multislot_rank
+        out[base + "/multislot/events/{event_id:path}/reward"] = multislot_reward
+        out[base + "/multislot/events/{event_id:path}/activate"] = activate
+    return out
