@@ -404,6 +404,8 @@ class ManagementApi:
         if self.registry is not None:
             from adserver.control import models_api
             routes.extend(models_api.routes(self, self.registry))
+        from adserver.control import personalizer_api
+        routes.extend(personalizer_api.routes(self, self.store))
         for spec in SPECS.values():
             routes.extend(self.entity_routes(spec))
 

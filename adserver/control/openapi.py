@@ -185,9 +185,10 @@ def document() -> dict[str, Any]:
                               "201": _json(_ref("ProductOut"), "Created"), **ERRORS}},
         "delete": {"tags": tag, "summary": "Delete a product", "operationId": "delete_product",
                    "responses": {"200": _json(_ref("ProductOut"), "Deleted"), **ERRORS}}}
-    from adserver.control.models_api import openapi_paths
+    from adserver.control import models_api, personalizer_api
 
-    paths.update(openapi_paths(ERRORS))
+    paths.update(models_api.openapi_paths(ERRORS))
+    paths.update(personalizer_api.openapi_paths(ERRORS))
     paths["/v1/audit"] = {
         "get": {"tags": ["audit"], "summary": "Audit log, newest first",
                 "responses": {"200": _json({"type": "object"}, "Entries"), **ERRORS}}}

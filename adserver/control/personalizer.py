@@ -40,6 +40,9 @@ class Settings:
     aggregation: str = "earliest"
     exploration: float = 0.2
     learning_rate: float = 0.5
+    softmax: bool = False
+    lam: float = 10.0
+    mode: str = "Online"  # Online | Apprentice | LoggingOnly
 
 
 class Learner:
@@ -48,26 +51,60 @@ class Learner:
         version = bandit.current(data_dir)
         self.policy = bandit.load(data_dir, version) if version else bandit.Policy()
         self.learned = 0
+        self.apprentice = [0, 0]  # apprentice ranks where the policy's best was the baseline
+
+    def configure(self) -> bool:
+        """Apply the service configuration and policy set through the API (if any);
+        whether what the workers need (exploration, mode) changed."""
+        from adserver.control.personalizer_api import learner_settings, seconds
+
+        found = learner_settings(self.store)
+        if found is None:
+            return False
+        service, args = found
+        s = self.s
+        s.reward_wait_s = seconds(service.reward_wait_time)
+        s.default_reward = service.default_reward
+        s.aggregation = service.reward_aggregation
+        s.learning_rate = args.get("lr", s.learning_rate)
+        bits = args.get("bits", self.policy.bits)
+        if bits != self.policy.bits:  # another hash space: start over
+            self.policy = bandit.Policy(bits=bits)
+        wanted = (service.exploration_percentage, bool(args["softmax"]),
+                  args.get("lam", 10.0), service.learning_mode)
+        changed = wanted != (s.exploration, s.softmax, s.lam, s.mode)
+        s.exploration, s.softmax, s.lam, s.mode = wanted
+        return changed
 
     def step(self, now: float | None = None) -> str | None:
         """Learn from every rank whose wait is over; returns the version published, if
         any."""
         now = time.time() if now is None else now
+        changed = self.configure()
         rows = self.store.read(
             "SELECT id, at, multi, defer, payload FROM pz_ranks WHERE learned = 0 AND at <= ?"
             " ORDER BY at LIMIT ?", (now - self.s.reward_wait_s, BATCH))
         if not rows:
-            return None
+            return self._publish() if changed else None
         examples: list[tuple[Any, ...]] = []
         done, dropped = [], []
         for event_id, at, multi, defer, payload in rows:
+            decoded = json.loads(payload)
+            if decoded.get("mode") == "Apprentice":  # would the policy have chosen the same?
+                for x in decoded.get("slots") or [decoded]:
+                    if "best" in x:
+                        self.apprentice[0] += int(x["best"] == x["baseline"])
+                        self.apprentice[1] += 1
+            if decoded.get("mode") == "LoggingOnly":
+                done.append(event_id)  # kept for evaluation, never learned from
+                continue
             if defer and not self.store.read(
                     "SELECT 1 FROM pz_activations WHERE event_id = ? AND at <= ?",
                     (event_id, at + self.s.reward_wait_s)):
                 dropped.append(event_id)
                 continue
             rewards = self._rewards(event_id, at)
-            examples += self._examples(json.loads(payload), bool(multi), rewards)
+            examples += self._examples(decoded, bool(multi), rewards)
             done.append(event_id)
         if examples:
             self._learn(examples)
@@ -75,15 +112,29 @@ class Learner:
             db.executemany("UPDATE pz_ranks SET learned = 1 WHERE id = ?", [(e,) for e in done])
             db.executemany("UPDATE pz_ranks SET learned = 2 WHERE id = ?",
                            [(e,) for e in dropped])
-        if not examples:
+        if not examples and not changed:
             return None
         self.learned += len(examples)
-        exploration = bandit.Exploration(epsilon=self.s.exploration)
+        return self._publish()
+
+    def _publish(self) -> str:
+        s = self.s
+        exploration = bandit.Exploration(
+            kernel.SOFTMAX if s.softmax else kernel.EPSILON_GREEDY, s.exploration, s.lam)
         version = bandit.write(self.data_dir, self.policy.weights, self.policy.bits,
-                               exploration, {"learned_events": self.learned})
+                               exploration, {"learned_events": self.learned,
+                                             "learning_mode": s.mode,
+                                             "apprentice_match_rate": self.match_rate})
         self.policy.version = version
         versions.prune(bandit.models_root(self.data_dir), keep=5, min_age_s=60)
         return version
+
+    @property
+    def match_rate(self) -> float | None:
+        """Apprentice mode's match rate: how often the policy's own choice was the baseline
+        (Personalizer suggests going online at 60-80 %)."""
+        matched, total = self.apprentice
+        return round(matched / total, 4) if total else None
 
     def _rewards(self, event_id: str, at: float) -> dict[str, float]:
         out: dict[str, float] = {}

@@ -7,6 +7,7 @@ personalization learner."""
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
@@ -85,6 +86,18 @@ class Aggregation:
                 time.sleep(1.0)
 
 
+URL_FILE = "control.url"
+
+
+def publish_url(data_dir: str, url: str) -> None:
+    """Where the management API listens, for the decision workers' forwarded calls
+    (Personalizer administration): `<data dir>/control.url`, replaced atomically."""
+    tmp = os.path.join(data_dir, URL_FILE + ".tmp")
+    with open(tmp, "w") as out:
+        out.write(url.replace("//0.0.0.0:", "//127.0.0.1:") + "\n")
+    os.replace(tmp, os.path.join(data_dir, URL_FILE))
+
+
 def run(config: Config, sock: socket.socket | None = None) -> None:
     """Serve the control plane until interrupted (on `sock` when a parent bound it)."""
     store = Store(config.data_dir)
@@ -109,6 +122,7 @@ def run(config: Config, sock: socket.socket | None = None) -> None:
     api = ManagementApi(store, config.admin_key, config.max_body_bytes, publisher.notify,
                         aggregate.pacer, catalog, registry)
     sock = sock or runtime.bind(config.api_host, config.api_port)
+    publish_url(config.data_dir, runtime.url_of(sock))
     try:
         runtime.serve(api.app(), sock, "management API", config.log_level)
     finally:

@@ -91,8 +91,10 @@ class Policy:
     """Weights over hashed features, with the exploration applied when ranking."""
 
     def __init__(self, weights: np.ndarray | None = None, bits: int = DEFAULT_BITS,
-                 version: str = "0", exploration: Exploration | None = None):
+                 version: str = "0", exploration: Exploration | None = None,
+                 mode: str = "Online"):
         self.bits = bits
+        self.mode = mode  # Online | Apprentice | LoggingOnly (the service configuration)
         self.weights = weights if weights is not None else np.zeros(1 << bits, np.float32)
         self.version = version
         self.exploration = exploration or Exploration()
@@ -161,7 +163,8 @@ def load(data_dir: str, version: str) -> Policy:
         bits = int(m["bits"])
         if weights.dtype != np.float32 or weights.shape != (1 << bits,):
             raise PolicyError(f"policy {version}: weights {weights.dtype} {weights.shape}")
-        return Policy(weights, bits, version, Exploration(**m["exploration"]))
+        return Policy(weights, bits, version, Exploration(**m["exploration"]),
+                      m.get("learning_mode", "Online"))
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise PolicyError(f"policy {version}: {e}") from None
 

@@ -150,7 +150,8 @@ def build(config: Config, worker: Worker) -> Starlette:
 
     beacon = beacons.routes(worker)
     listing = listings.routes(worker, config)
-    personalizer = [Route(path, fn, methods=["POST"])
+    personalizer = [Route(path, fn, methods=["GET", "PUT", "DELETE", "POST"]
+                          if "{rest" in path else ["POST"])
                     for path, fn in personalize.routes(worker, config).items()]
     return Starlette(
         routes=[

@@ -11,7 +11,10 @@ probabilities used, the chosen action); rewards and activations go to its event 
 
 from __future__ import annotations
 
+import asyncio
 import os
+import urllib.error
+import urllib.request
 from typing import Any
 
 import msgspec
@@ -58,11 +61,18 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
             return error(400, "BadRequest", f"the body is not valid JSON: {e}")
 
     def rank_one(policy: bandit.Policy, ctx: tuple[np.ndarray, np.ndarray],
-                 acts: tuple[np.ndarray, ...], allowed: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray, int]:
+                 acts: tuple[np.ndarray, ...], allowed: np.ndarray, baseline: int
+                 ) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """(scores, the probabilities used, the chosen action, the policy's own best). In
+        Apprentice and LoggingOnly modes the baseline is returned, with probability 1."""
         scores = policy.scores(policy.rows(ctx, acts))
         p = policy.probabilities(scores, allowed)
-        return scores, p, bandit.draw(p, float(worker.rng.random()))
+        best = int(np.argmax(np.where(allowed, scores, -np.inf)))
+        if policy.mode != "Online":
+            p = np.zeros_like(p)
+            p[baseline] = 1.0
+            return scores, p, baseline, best
+        return scores, p, bandit.draw(p, float(worker.rng.random())), best
 
     async def checked(request: Request, decoder: Any, check: Any) -> Any:
         """The decoded body once `check` accepts it, else the error response."""
@@ -84,7 +94,8 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         allowed = np.array([a.id not in excluded for a in req.actions])
         ctx = bandit.context_arrays(req.context_features)
         acts = bandit.action_arrays(req.actions)
-        scores, p, chosen = rank_one(policy, ctx, acts, allowed)
+        baseline = int(np.argmax(allowed))  # the first action not excluded
+        scores, p, chosen, best = rank_one(policy, ctx, acts, allowed, baseline)
         order = [chosen] + sorted((i for i in range(len(req.actions)) if i != chosen),
                                   key=lambda i: (-p[i], -scores[i], i))
         event_id = req.event_id or os.urandom(16).hex()
@@ -94,7 +105,7 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
                 "t": "pz_rank", "id": event_id, "ts": clock.now(), "policy": policy.version,
                 "context": req.context_features, "actions": msgspec.to_builtins(req.actions),
                 "excluded": sorted(excluded), "probabilities": [round(float(x), 6) for x in p],
-                "chosen": chosen, "baseline": int(np.argmax(allowed)),
+                "chosen": chosen, "baseline": baseline, "best": best, "mode": policy.mode,
                 "defer": bool(req.defer_activation)})
         out = pz.RankResponse(
             ranking=[pz.RankedAction(ids[i], round(float(p[i]), 6)) for i in order],
@@ -119,18 +130,21 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
                                "probabilities": None})
                 continue
             ctx = bandit.context_arrays(req.context_features, s.features)
-            _, p, chosen = rank_one(policy, ctx, acts, allowed)
+            baseline = ids.index(s.baseline_action)
+            if not allowed[baseline]:  # taken or excluded: the first allowed stands in
+                baseline = int(np.argmax(allowed))
+            _, p, chosen, best = rank_one(policy, ctx, acts, allowed, baseline)
             taken.add(chosen)
             slots.append(pz.SlotResponse(s.id, ids[chosen]))
             logged.append({"slot": s.id, "features": s.features, "chosen": chosen,
-                           "baseline": ids.index(s.baseline_action),
+                           "baseline": baseline, "best": best,
                            "probabilities": [round(float(x), 6) for x in p]})
         event_id = req.event_id or os.urandom(16).hex()
         if worker.records is not None:
             worker.records.append({
                 "t": "pz_mrank", "id": event_id, "ts": clock.now(), "policy": policy.version,
                 "context": req.context_features, "actions": msgspec.to_builtins(req.actions),
-                "slots": logged, "defer": bool(req.defer_activation)})
+                "slots": logged, "mode": policy.mode, "defer": bool(req.defer_activation)})
         out = pz.MultiSlotRankResponse(slots=slots, event_id=event_id)
         return Response(pz.encoder.encode(out), 201, media_type=JSON)
 
@@ -178,8 +192,33 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
             return got if isinstance(got, Response) else eid  # type: ignore[return-value]
         return await log_event({"t": "pz_activate", "id": f"pa:{eid}", "event": eid})
 
+    async def forward(request: Request) -> Response:
+        """Administration calls go to the control process, the one writer of the store."""
+        got = await prelude(request, None)
+        if isinstance(got, Response):
+            return got
+        try:
+            with open(os.path.join(config.data_dir, "control.url")) as src:
+                control = src.read().strip()
+        except OSError:
+            return error(503, "ServiceUnavailable", "the control process is not running")
+        rest = request.path_params["rest"]
+        url = f"{control}/v1/personalizer/configurations/{rest}"
+        if request.url.query:
+            url += "?" + request.url.query
+        body = await request.body()
+        headers = {"X-Api-Key": request.headers[HEADER],
+                   "Content-Type": request.headers.get("content-type", JSON)}
+        try:
+            status, ctype, data = await asyncio.to_thread(
+                _call, request.method, url, body or None, headers)
+        except OSError as e:
+            return error(503, "ServiceUnavailable", f"the control process did not answer: {e}")
+        return Response(data, status, media_type=ctype)
+
     out: dict[str, Any] = {}
     for base in ("/personalizer/v1.0", "/personalizer"):
+        out[base + "/configurations/{rest:path}"] = forward
         out[base + "/rank"] = rank
         out[base + "/events/{event_id:path}/reward"] = reward
         out[base + "/events/{event_id:path}/activate"] = activate
@@ -187,3 +226,14 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         out[base + "/multislot/events/{event_id:path}/reward"] = multislot_reward
         out[base + "/multislot/events/{event_id:path}/activate"] = activate
     return out
+
+
+def _call(method: str, url: str, body: bytes | None, headers: dict[str, str]
+          ) -> tuple[int, str, bytes]:
+    """One HTTP call to the control process (standard library, in a worker thread)."""
+    req = urllib.request.Request(url, data=body, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.headers.get("content-type", JSON), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("content-type", JSON), e.read()

@@ -85,3 +85,45 @@ def test_a_deferred_rank_without_activation_is_not_learned(live: tuple[str, str]
         assert time.monotonic() < deadline, state
         time.sleep(0.2)
     assert state == {"deferred-never": 2, "deferred-shown": 1}
+
+
+def test_configuration_through_the_administration_client(live: tuple[str, str]) -> None:
+    from azure.ai.personalizer import PersonalizerAdministrationClient
+    from azure.core.exceptions import HttpResponseError
+
+    url, data = live
+    admin = PersonalizerAdministrationClient(url, AzureKeyCredential(ADMIN_KEY),
+                                             retry_total=0)
+    client = PersonalizerClient(url, AzureKeyCredential(ADMIN_KEY), retry_total=0)
+    config = admin.get_service_configuration()
+    assert config["rewardWaitTime"] == "PT10M" and config["learningMode"] == "Online"
+    config.update(rewardWaitTime="PT5S", explorationPercentage=0.3, learningMode="Apprentice",
+                  defaultReward=0.1)
+    out = admin.update_service_configuration(config)
+    assert out["learningMode"] == "Apprentice" and out["lastConfigurationEditDate"]
+    assert admin.get_service_configuration()["explorationPercentage"] == 0.3
+    # apprentice: the baseline (first action not excluded) comes back, with probability 1
+    deadline = time.monotonic() + 10
+    while True:
+        r = client.rank({"actions": ACTIONS, "excludedActions": ["x0"]})
+        if r["rewardActionId"] == "x1" and r["ranking"][0]["probability"] == 1.0:
+            break
+        assert time.monotonic() < deadline, r
+        time.sleep(0.2)
+    assert all(client.rank({"actions": ACTIONS, "excludedActions": ["x0"]})["rewardActionId"]
+               == "x1" for _ in range(20))
+    policy = admin.update_policy({"name": "softer", "arguments":
+                                  "--cb_explore_adf --softmax --lambda 5 -l 0.3"})
+    assert policy["name"] == "softer" and admin.get_policy()["name"] == "softer"
+    assert admin.reset_policy()["name"] == "default"
+    for bad, target in (({**config, "explorationPercentage": 2}, "explorationPercentage"),
+                        ({**config, "rewardWaitTime": "10 minutes"}, "rewardWaitTime"),
+                        ({**config, "rewardWaitTime": "PT1S"}, "rewardWaitTime"),
+                        ({**config, "learningMode": "Sometimes"}, "learningMode")):
+        with pytest.raises(HttpResponseError) as e:
+            admin.update_service_configuration(bad)
+        assert e.value.status_code == 400 and e.value.error.target == target
+    with pytest.raises(HttpResponseError) as e:
+        admin.update_policy({"name": "x", "arguments": "--epsilon lots"})
+    assert e.value.status_code == 400
+    admin.update_service_configuration({**config, "learningMode": "Online"})
