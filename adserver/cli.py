@@ -1,4 +1,4 @@
-"""The `adserver` command: control, serve, run, demo, seed, keys, simulate, train,
+"""The `adserver` command: control, serve, run, demo, seed, keys, simulate, train, evaluate,
 products."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from adserver import __version__
 from adserver import config as config_mod
+from adserver.cli_learn import cmd_evaluate, cmd_train
 from adserver.config import Config
 
 
@@ -98,6 +99,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--label", default="", help="a name for this version")
     p.add_argument("--out", help="write the model directory here instead of the models inbox")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("evaluate", help="offline evaluation of personalization policies over"
+                       " the logged rank and reward events")
+    _common(p)
+    p.add_argument("--start", help="ISO 8601 time (default: 7 days ago)")
+    p.add_argument("--end", help="ISO 8601 time (default: now)")
+    p.add_argument("--policy", action="append", default=[], metavar="NAME=ARGUMENTS",
+                   help='a candidate, e.g. greedy="--cb_explore_adf --epsilon 0" (repeatable)')
+    p.add_argument("--runs", type=int, default=200, help="bootstrap resamples (default 200)")
 
     keys = sub.add_parser("keys", help="create, list and revoke API keys")
     ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
@@ -246,43 +256,6 @@ def cmd_simulate(args: argparse.Namespace, config: Config) -> int:
                   f" (counting-noise floor {b['median_noise_floor']:.2%}), min utilization "
                   f"{b['min_utilization']:.2%}")
     print("  targets met: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in s["met"].items()))
-    return 0
-
-
-def cmd_train(args: argparse.Namespace, config: Config) -> int:
-    from adserver.learn import ctr, ctr_train
-    from adserver.learn.features import SpecError
-
-    if not 0 < args.holdout < 1 or not 0 < args.negative_rate <= 1 or args.epochs < 1:
-        print("adserver train: want 0 < --holdout < 1, 0 < --negative-rate <= 1, --epochs >= 1",
-              file=sys.stderr)
-        return 2
-    root = args.out or ctr.inbox_root(config.data_dir, args.model)
-    s = ctr_train.Settings(name=args.model, days=args.days, holdout=args.holdout,
-                           split=args.split, negative_rate=args.negative_rate,
-                           epochs=args.epochs, bits=args.bits, label=args.label,
-                           created_by=f"adserver train ({os.environ.get('USER', '?')})")
-    try:
-        version, info = ctr_train.train(config.data_dir, s, progress=not args.quiet, root=root)
-    except (ctr_train.NotEnoughData, SpecError) as e:
-        print(f"adserver train: {e}", file=sys.stderr)
-        return 1
-    t = info["training"]
-    print(f"trained {args.model} on {t['examples']:,} examples ({t['positives']:,} positives,"
-          f" {t['kept']:,} kept after downsampling); held out {info['metrics']['examples']:,}")
-    print(f"  {'':<22}{'log loss':>10}{'NE':>9}{'AUC':>8}{'calibration':>13}")
-    rows = [("this model", info["metrics"])] + [
-        (f"{k}" + (f" ({v['version']})" if "version" in v else ""), v)
-        for k, v in info["baseline"].items()]
-    for name, m in rows:
-        print(f"  {name:<22}{m['logloss']:>10.5f}{m['ne']:>9.4f}{m['auc']:>8.4f}"
-              f"{m['calibration']:>13.3f}")
-    where = os.path.join(root, version)
-    if args.out:
-        print(f"wrote {where}")
-    else:
-        print(f"wrote {where}: the control process verifies it, gates it against the active"
-              f" model and activates it if it passes (GET /v1/models/{args.model}/versions)")
     return 0
 
 
@@ -444,5 +417,6 @@ COMMANDS = {
     "keys": cmd_keys,
     "simulate": cmd_simulate,
     "train": cmd_train,
+    "evaluate": cmd_evaluate,
     "products": cmd_products,
 }

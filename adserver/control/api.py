@@ -59,11 +59,14 @@ class ManagementApi:
 
     def __init__(self, store: Store, bootstrap_key: str | None, max_body_bytes: int,
                  on_change: Callable[[], None] = lambda: None, pacer: Any = None,
-                 catalog_builder: Any = None, registry: Any = None):
+                 catalog_builder: Any = None, registry: Any = None,
+                 learner_settings: Any = None, learner: Any = None):
         self.store = store
         self.builder = catalog_builder  # adserver/control/catalog.CatalogBuilder, when it runs
         self.pacer = pacer  # adserver/control/pacing.Pacer, when the controller runs here
         self.registry = registry  # adserver/control/registry.Registry (model routes)
+        self.learner_settings = learner_settings  # control/personalizer.Settings
+        self.learner = learner  # control/personalizer.Learner
         self.on_change = on_change
         self.repo = Repository(store)
         self.catalog = products.Catalog(store, lambda network_id: model_dim(store.path))
@@ -405,7 +408,8 @@ class ManagementApi:
             from adserver.control import models_api
             routes.extend(models_api.routes(self, self.registry))
         from adserver.control import personalizer_api
-        routes.extend(personalizer_api.routes(self, self.store))
+        routes.extend(personalizer_api.routes(self, self.store, self.learner_settings,
+                                              self.learner))
         for spec in SPECS.values():
             routes.extend(self.entity_routes(spec))
 

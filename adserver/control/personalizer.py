@@ -16,10 +16,14 @@ published version.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import logging
+import os
+import threading
 import time
-from typing import Any
+import zipfile
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -52,6 +56,7 @@ class Learner:
         self.policy = bandit.load(data_dir, version) if version else bandit.Policy()
         self.learned = 0
         self.apprentice = [0, 0]  # apprentice ranks where the policy's best was the baseline
+        self.lock = threading.RLock()  # the learning thread and the model routes
 
     def configure(self) -> bool:
         """Apply the service configuration and policy set through the API (if any);
@@ -79,33 +84,24 @@ class Learner:
     def step(self, now: float | None = None) -> str | None:
         """Learn from every rank whose wait is over; returns the version published, if
         any."""
-        now = time.time() if now is None else now
+        with self.lock:
+            return self._step(time.time() if now is None else now)
+
+    def _step(self, now: float) -> str | None:
         changed = self.configure()
         rows = self.store.read(
             "SELECT id, at, multi, defer, payload FROM pz_ranks WHERE learned = 0 AND at <= ?"
             " ORDER BY at LIMIT ?", (now - self.s.reward_wait_s, BATCH))
         if not rows:
             return self._publish() if changed else None
-        examples: list[tuple[Any, ...]] = []
-        done, dropped = [], []
-        for event_id, at, multi, defer, payload in rows:
+        for _, _, _, _, payload in rows:
             decoded = json.loads(payload)
             if decoded.get("mode") == "Apprentice":  # would the policy have chosen the same?
                 for x in decoded.get("slots") or [decoded]:
                     if "best" in x:
                         self.apprentice[0] += int(x["best"] == x["baseline"])
                         self.apprentice[1] += 1
-            if decoded.get("mode") == "LoggingOnly":
-                done.append(event_id)  # kept for evaluation, never learned from
-                continue
-            if defer and not self.store.read(
-                    "SELECT 1 FROM pz_activations WHERE event_id = ? AND at <= ?",
-                    (event_id, at + self.s.reward_wait_s)):
-                dropped.append(event_id)
-                continue
-            rewards = self._rewards(event_id, at)
-            examples += self._examples(decoded, bool(multi), rewards)
-            done.append(event_id)
+        examples, done, dropped = join(self.store, self.s, rows)
         if examples:
             self._learn(examples)
         with self.store.transaction() as db:
@@ -116,6 +112,56 @@ class Learner:
             return None
         self.learned += len(examples)
         return self._publish()
+
+    # -- the model routes (control/personalizer_api.py): export, import, reset ---------
+
+    def export(self) -> bytes:
+        """The active policy as a zip of manifest.json and weights.npy."""
+        buf = io.BytesIO()
+        with self.lock:
+            weights = self.policy.weights.copy()
+            manifest = {"format": bandit.FORMAT, "bits": self.policy.bits,
+                        "version": self.policy.version, "learned_events": self.learned}
+        arr = io.BytesIO()
+        np.save(arr, weights)
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("manifest.json", json.dumps(manifest))
+            z.writestr("weights.npy", arr.getvalue())
+        return buf.getvalue()
+
+    def import_(self, data: bytes) -> str:
+        """Make an exported policy the active one (ValueError says what is wrong)."""
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
+                manifest = json.loads(z.read("manifest.json"))
+                weights = np.load(io.BytesIO(z.read("weights.npy")), allow_pickle=False)
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
+            raise ValueError(f"not an exported model (a zip of manifest.json and"
+                             f" weights.npy): {e}") from None
+        bits = manifest.get("bits")
+        if not isinstance(bits, int) or not 8 <= bits <= 24 or weights.dtype != np.float32 \
+                or weights.shape != (1 << bits,) or not np.isfinite(weights).all():
+            raise ValueError("the model's weights do not match its bits, or are not finite")
+        with self.lock:
+            self.policy = bandit.Policy(weights.copy(), bits)
+            return self._publish()
+
+    def reset(self) -> str:
+        with self.lock:
+            self.policy = bandit.Policy(bits=self.policy.bits)
+            self.learned = 0
+            return self._publish()
+
+    def properties(self) -> dict[str, Any]:
+        root = bandit.models_root(self.data_dir)
+        version = bandit.current(self.data_dir)
+        if version is None:
+            return {}
+        path = os.path.join(root, version)
+        made = os.path.getmtime(path)
+        from adserver.control.evaluations import iso
+        return {"creationTime": iso(made), "lastModifiedTime": iso(made), "version": version,
+                "learnedEvents": self.learned, "apprenticeMatchRate": self.match_rate}
 
     def _publish(self) -> str:
         s = self.s
@@ -136,38 +182,9 @@ class Learner:
         matched, total = self.apprentice
         return round(matched / total, 4) if total else None
 
-    def _rewards(self, event_id: str, at: float) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for slot, value in self.store.read(
-                "SELECT slot, value FROM pz_rewards WHERE event_id = ? AND at <= ?"
-                " ORDER BY at", (event_id, at + self.s.reward_wait_s)):
-            if slot not in out:
-                out[slot] = value
-            elif self.s.aggregation == "sum":
-                out[slot] = max(-1.0, min(1.0, out[slot] + value))
-        return out
-
-    def _examples(self, p: dict[str, Any], multi: bool, rewards: dict[str, float]
-                  ) -> list[tuple[Any, ...]]:
-        """(context arrays, action arrays, chosen, probability, reward) per slot learned."""
-        actions = [_Action(a["id"], a.get("features")) for a in p["actions"]]
-        acts = bandit.action_arrays(actions)
-        if not multi:
-            prob = p["probabilities"][p["chosen"]]
-            return [(bandit.context_arrays(p.get("context")), acts, p["chosen"], prob,
-                     rewards.get("", self.s.default_reward))]
-        out = []
-        for slot in p["slots"]:
-            if slot.get("probabilities") is None:  # no action was left: nothing was chosen
-                continue
-            out.append((bandit.context_arrays(p.get("context"), slot.get("features")), acts,
-                        slot["chosen"], slot["probabilities"][slot["chosen"]],
-                        rewards.get(slot["slot"], self.s.default_reward)))
-        return out
-
-    def _learn(self, examples: list[tuple[Any, ...]]) -> None:
+    def _learn(self, examples: list[Example]) -> None:
         ptrs, idxs, vals, targets, importance = [0], [], [], [], []
-        for ctx, acts, chosen, prob, reward in examples:
+        for ctx, acts, chosen, prob, reward, *_ in examples:
             ptr, idx, val = action_features(ctx[0], ctx[1], acts[0], acts[1], acts[2],
                                             self.policy.bits)
             a, b = int(ptr[chosen]), int(ptr[chosen + 1])
@@ -179,6 +196,81 @@ class Learner:
         kernel.learn(self.policy.weights, np.array(ptrs, dtype=np.int64),
                      np.concatenate(idxs).astype(np.int32), np.concatenate(vals),
                      np.array(targets), np.array(importance), self.s.learning_rate)
+
+
+class Example(NamedTuple):
+    """One learnable choice: a single-slot rank, or one slot of a multi-slot rank."""
+
+    ctx: tuple[np.ndarray, np.ndarray]
+    acts: tuple[np.ndarray, np.ndarray, np.ndarray]
+    chosen: int
+    prob: float  # the probability it was chosen with
+    reward: float
+    allowed: np.ndarray  # bool per action
+    baseline: int
+    at: float
+
+
+def join(store: Store, s: Settings, rows: list[Any]
+         ) -> tuple[list[Example], list[str], list[str]]:
+    """(examples, event ids used, event ids dropped) of pz_ranks rows (id, at, multi, defer,
+    payload) whose wait is over: logging-only ranks are used without examples, deferred
+    ranks never activated in time are dropped."""
+    examples: list[Example] = []
+    done, dropped = [], []
+    for event_id, at, multi, defer, payload in rows:
+        p = json.loads(payload)
+        if p.get("mode") == "LoggingOnly":
+            done.append(event_id)  # kept for evaluation, never learned from
+            continue
+        if defer and not store.read(
+                "SELECT 1 FROM pz_activations WHERE event_id = ? AND at <= ?",
+                (event_id, at + s.reward_wait_s)):
+            dropped.append(event_id)
+            continue
+        examples += examples_of(p, bool(multi), rewards_of(store, s, event_id, at), at, s)
+        done.append(event_id)
+    return examples, done, dropped
+
+
+def rewards_of(store: Store, s: Settings, event_id: str, at: float) -> dict[str, float]:
+    """Each slot's reward ('' for a single slot): the earliest within the wait, or the sum."""
+    out: dict[str, float] = {}
+    for slot, value in store.read(
+            "SELECT slot, value FROM pz_rewards WHERE event_id = ? AND at <= ?"
+            " ORDER BY at", (event_id, at + s.reward_wait_s)):
+        if slot not in out:
+            out[slot] = value
+        elif s.aggregation == "sum":
+            out[slot] = max(-1.0, min(1.0, out[slot] + value))
+    return out
+
+
+def examples_of(p: dict[str, Any], multi: bool, rewards: dict[str, float], at: float,
+                s: Settings) -> list[Example]:
+    actions = [_Action(a["id"], a.get("features")) for a in p["actions"]]
+    acts = bandit.action_arrays(actions)
+    n = len(actions)
+    if not multi:
+        excluded = set(p.get("excluded") or ())
+        allowed = np.array([a.id not in excluded for a in actions])
+        return [Example(bandit.context_arrays(p.get("context")), acts, p["chosen"],
+                        p["probabilities"][p["chosen"]], rewards.get("", s.default_reward),
+                        allowed, int(p.get("baseline", 0)), at)]
+    out = []
+    for slot in p["slots"]:
+        if slot.get("probabilities") is None:  # no action was left: nothing was chosen
+            continue
+        allowed = np.zeros(n, dtype=bool)
+        if "allowed" in slot:
+            allowed[slot["allowed"]] = True
+        else:
+            allowed = np.array(slot["probabilities"]) > 0
+        out.append(Example(bandit.context_arrays(p.get("context"), slot.get("features")), acts,
+                           slot["chosen"], slot["probabilities"][slot["chosen"]],
+                           rewards.get(slot["slot"], s.default_reward), allowed,
+                           int(slot.get("baseline", slot["chosen"])), at))
+    return out
 
 
 @dataclasses.dataclass

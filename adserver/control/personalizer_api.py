@@ -145,7 +145,9 @@ class Settings:
                        " 'reset', NULL, NULL, NULL, NULL)", (now(), who.key_id, name))
 
 
-def routes(api: Any, store: Store) -> list[Route]:
+def routes(api: Any, store: Store, defaults: Any = None, learner: Any = None) -> list[Route]:
+    """`defaults`: the process's learner settings (control/personalizer.Settings);
+    `learner`: its learner (control/personalizer.Learner), for the model routes."""
     settings = Settings(store)
 
     def ok(value: Any) -> Response:
@@ -199,10 +201,170 @@ def routes(api: Any, store: Store) -> list[Route]:
         await run_in_threadpool(settings.put, "policy", body, who)
         return ok(body)
 
+    class EvaluationRequest(msgspec.Struct, rename="camel"):
+        name: str
+        start_time: str
+        end_time: str
+        policies: list[PolicyConfiguration] = []
+        enable_policy_optimization: bool = False
+
+    def not_found(eid: str) -> Response:
+        return Response(error_body("ResourceNotFound", f"no evaluation {eid!r}"), 404,
+                        media_type="application/json")
+
+    async def evaluation(request: Request, who: Principal) -> Response:
+        from adserver.control import evaluations
+
+        admin(who)
+        eid = request.path_params["eid"]
+        if request.method in ("GET", "DELETE"):
+            rows = await run_in_threadpool(
+                store.read, "SELECT result FROM pz_evaluations WHERE id = ?", (eid,))
+            if not rows:
+                return not_found(eid)
+            if request.method == "GET":
+                return Response(rows[0][0], 200, media_type="application/json")
+            with store.transaction() as db:
+                db.execute("DELETE FROM pz_evaluations WHERE id = ?", (eid,))
+            return Response(status_code=204)
+        if not eid or len(eid) > 256:
+            return bad("an evaluation id has 1 to 256 characters", "evaluationId")
+        try:
+            body = await decode(request, EvaluationRequest)
+            start, end = (evaluations.parse_time(body.start_time),
+                          evaluations.parse_time(body.end_time))
+            for p in body.policies:
+                parse_arguments(p.arguments)
+        except Invalid as e:
+            return bad(e)
+        except ValueError as e:
+            return bad(f"startTime and endTime must be ISO 8601 times: {e}", "startTime")
+        if end <= start:
+            return bad("endTime must be after startTime", "endTime")
+        if store.read("SELECT 1 FROM pz_evaluations WHERE id = ?", (eid,)):
+            return Response(error_body("Conflict", f"evaluation {eid!r} exists"), 409,
+                            media_type="application/json")
+        learner = current_settings(store, defaults)
+        created = evaluations.iso(dt.datetime.now(dt.UTC).timestamp())
+        result = await run_in_threadpool(evaluations.evaluate, store, learner, start, end,
+                                         [(p.name, p.arguments) for p in body.policies])
+        doc = {"id": eid, "name": body.name, "startTime": evaluations.iso(start),
+               "endTime": evaluations.iso(end), "creationTime": created, "status": "Succeeded",
+               "evaluationType": "Manual", "events": result["events"],
+               "optimalPolicy": result["optimalPolicy"],
+               "content": {"startTime": evaluations.iso(start), "endTime": evaluations.iso(end),
+                           "intervalInMinutes": 0, "value": result["value"]}}
+        raw = msgspec.json.encode(doc).decode()
+        with store.transaction() as db:
+            db.execute("INSERT INTO pz_evaluations VALUES (?, ?, ?, ?)",
+                       (eid, created, msgspec.json.encode(body).decode(), raw))
+            db.execute("INSERT INTO audit (at, key_id, entity, entity_id, action, network_id,"
+                       " advertiser_id, before, after) VALUES (?, ?, 'personalizer', ?,"
+                       " 'evaluate', NULL, NULL, NULL, NULL)", (now(), who.key_id, eid))
+        return Response(raw, 200, media_type="application/json")
+
+    async def evaluation_list(request: Request, who: Principal) -> Response:
+        admin(who)
+        rows = await run_in_threadpool(
+            store.read, "SELECT result FROM pz_evaluations ORDER BY created_at DESC")
+        items = [msgspec.json.decode(r[0]) for r in rows]
+        for x in items:
+            x.pop("content", None)
+        return ok({"value": items, "nextLink": None})
+
+    class ApplyRequest(msgspec.Struct, rename="camel"):
+        evaluation_id: str
+        policy_name: str
+
+    async def apply(request: Request, who: Principal) -> Response:
+        admin(who)
+        try:
+            body = await decode(request, ApplyRequest)
+        except Invalid as e:
+            return bad(e)
+        rows = store.read("SELECT result FROM pz_evaluations WHERE id = ?", (body.evaluation_id,))
+        if not rows:
+            return not_found(body.evaluation_id)
+        found = [v for v in msgspec.json.decode(rows[0][0])["content"]["value"]
+                 if v["name"] == body.policy_name and v["policySource"] == "Custom"]
+        if not found:
+            return bad(f"evaluation {body.evaluation_id!r} has no candidate policy"
+                       f" {body.policy_name!r}", "policyName")
+        await run_in_threadpool(settings.put, "policy", PolicyConfiguration(
+            body.policy_name, found[0]["arguments"]), who)
+        return Response(status_code=204)
+
+    async def model(request: Request, who: Principal) -> Response:
+        """GET: the active policy as a zip (manifest.json, weights.npy); PUT: make such a zip
+        the policy (verified; learning continues from it); DELETE: start from zero."""
+        admin(who)
+        if learner is None:
+            return Response(error_body("ServiceUnavailable", "no learner here"), 503,
+                            media_type="application/json")
+        if request.method == "GET":
+            data = await run_in_threadpool(learner.export)
+            return Response(data, 200, media_type="application/octet-stream")
+        if request.method == "DELETE":
+            await run_in_threadpool(learner.reset)
+            return Response(status_code=204)
+        try:
+            await run_in_threadpool(learner.import_, await request.body())
+        except ValueError as e:
+            return bad(str(e), "body")
+        return Response(status_code=204)
+
+    async def model_properties(request: Request, who: Principal) -> Response:
+        admin(who)
+        return ok(learner.properties() if learner is not None else {})
+
+    async def logs(request: Request, who: Principal) -> Response:
+        admin(who)
+        if request.method == "DELETE":
+            with store.transaction() as db:
+                for table in ("pz_ranks", "pz_rewards", "pz_activations"):
+                    db.execute(f"DELETE FROM {table}")
+                db.execute("INSERT INTO audit (at, key_id, entity, entity_id, action,"
+                           " network_id, advertiser_id, before, after) VALUES (?, ?,"
+                           " 'personalizer', 'logs', 'delete', NULL, NULL, NULL, NULL)",
+                           (now(), who.key_id))
+            return Response(status_code=204)
+        low, high = store.read("SELECT min(at), max(at) FROM pz_ranks")[0]
+        from adserver.control.evaluations import iso
+        return ok({"dateRange": {"from": iso(low) if low else None,
+                                 "to": iso(high) if high else None}})
+
     base = "/v1/personalizer/configurations"
-    return [Route(base + "/service", api.handler(service, False), methods=["GET", "PUT"]),
+    return [Route(base + "/applyFromEvaluation", api.handler(apply, False), methods=["POST"]),
+            Route("/v1/personalizer/model", api.handler(model, False),
+                  methods=["GET", "PUT", "DELETE"]),
+            Route("/v1/personalizer/model/properties", api.handler(model_properties, False),
+                  methods=["GET"]),
+            Route("/v1/personalizer/logs", api.handler(logs, False), methods=["DELETE"]),
+            Route("/v1/personalizer/logs/properties", api.handler(logs, False),
+                  methods=["GET"]),
+            Route(base + "/service", api.handler(service, False), methods=["GET", "PUT"]),
             Route(base + "/policy", api.handler(policy, False),
+                  methods=["GET", "PUT", "DELETE"]),
+            Route("/v1/personalizer/evaluations", api.handler(evaluation_list, False),
+                  methods=["GET"]),
+            Route("/v1/personalizer/evaluations/{eid:path}", api.handler(evaluation, False),
                   methods=["GET", "PUT", "DELETE"])]
+
+
+def current_settings(store: Store, defaults: Any) -> Any:
+    """The learner's settings: the process's defaults with the stored configuration over."""
+    import dataclasses
+
+    from adserver.control.personalizer import Settings
+
+    s = dataclasses.replace(defaults) if defaults is not None else Settings()
+    found = learner_settings(store)
+    if found is not None:
+        service, args = found
+        s.reward_wait_s = seconds(service.reward_wait_time)
+        s.default_reward = service.default_reward
+        s.aggregation = service.reward_aggregation
+    return s
 
 
 def learner_settings(store: Store) -> tuple[ServiceConfiguration, dict[str, Any]] | None:
@@ -237,4 +399,25 @@ def openapi_paths(errors: dict[str, Any]) -> dict[str, Any]:
             "get": op("The learning policy {name, arguments}", "get_pz_policy"),
             "put": op("Replace it", "put_pz_policy", True),
             "delete": op("Back to the default policy", "reset_pz_policy")},
+        "/v1/personalizer/configurations/applyFromEvaluation": {
+            "post": op("Make an evaluated candidate the learning policy", "apply_pz_evaluation",
+                       True)},
+        "/v1/personalizer/evaluations": {
+            "get": op("Offline evaluations, newest first", "list_pz_evaluations")},
+        "/v1/personalizer/evaluations/{id}": {
+            "parameters": [{"name": "id", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "get": op("One evaluation with its results", "get_pz_evaluation"),
+            "put": op("Run an offline evaluation of candidate policies over a time window",
+                      "create_pz_evaluation", True),
+            "delete": op("Delete an evaluation", "delete_pz_evaluation")},
+        "/v1/personalizer/model": {
+            "get": op("Export the active policy (a zip)", "export_pz_model"),
+            "put": op("Import an exported policy", "import_pz_model"),
+            "delete": op("Reset the policy to zero weights", "reset_pz_model")},
+        "/v1/personalizer/model/properties": {
+            "get": op("The active policy's times and counts", "get_pz_model_properties")},
+        "/v1/personalizer/logs": {"delete": op("Delete the logged events", "delete_pz_logs")},
+        "/v1/personalizer/logs/properties": {
+            "get": op("The time range of the logged events", "get_pz_log_properties")},
     }

@@ -6,6 +6,7 @@ personalization learner."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -114,13 +115,14 @@ def run(config: Config, sock: socket.socket | None = None) -> None:
     registry = Registry(store, config.data_dir, Margins(
         config.model_gate_logloss, config.model_gate_auc, config.model_gate_calibration))
     _every(MODEL_JOBS_S, ModelJobs(registry, config.data_dir, config.train_interval_s).step)
-    learner = Learner(store, config.data_dir, LearnerSettings(
+    learner_settings = LearnerSettings(
         config.personalizer_reward_wait_s, config.personalizer_default_reward,
         config.personalizer_reward_aggregation, config.personalizer_exploration,
-        config.personalizer_learning_rate))
+        config.personalizer_learning_rate)
+    learner = Learner(store, config.data_dir, dataclasses.replace(learner_settings))
     _every(config.personalizer_learn_interval_s, learner.step)
     api = ManagementApi(store, config.admin_key, config.max_body_bytes, publisher.notify,
-                        aggregate.pacer, catalog, registry)
+                        aggregate.pacer, catalog, registry, learner_settings, learner)
     sock = sock or runtime.bind(config.api_host, config.api_port)
     publish_url(config.data_dir, runtime.url_of(sock))
     try:

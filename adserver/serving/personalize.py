@@ -30,6 +30,7 @@ from adserver.wire import personalizer as pz
 
 JSON = "application/json"
 HEADER = "ocp-apim-subscription-key"
+MAX_MODEL_BYTES = 80 << 20  # an imported model: 2^24 float32 weights, zipped
 
 
 def error(status: int, code: str, message: str, target: str | None = None) -> Response:
@@ -37,7 +38,7 @@ def error(status: int, code: str, message: str, target: str | None = None) -> Re
 
 
 def routes(worker: Worker, config: Config) -> dict[str, Any]:
-    async def prelude(request: Request, decoder: Any) -> Any:
+    async def prelude(request: Request, decoder: Any, limit: int = 0) -> Any:
         snap = worker.snapshot
         if snap is None:
             return error(503, "ServiceUnavailable", "the service is starting")
@@ -47,8 +48,9 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
             return error(401, "PermissionDenied",
                          "Access denied: give a valid key in Ocp-Apim-Subscription-Key")
         body = await request.body()
-        if len(body) > config.max_body_bytes:
-            return error(413, "BadRequest", f"body larger than {config.max_body_bytes} bytes")
+        limit = limit or config.max_body_bytes
+        if len(body) > limit:
+            return error(413, "BadRequest", f"body larger than {limit} bytes")
         if decoder is None:
             return None
         try:
@@ -138,6 +140,7 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
             slots.append(pz.SlotResponse(s.id, ids[chosen]))
             logged.append({"slot": s.id, "features": s.features, "chosen": chosen,
                            "baseline": baseline, "best": best,
+                           "allowed": np.flatnonzero(allowed).tolist(),
                            "probabilities": [round(float(x), 6) for x in p]})
         event_id = req.event_id or os.urandom(16).hex()
         if worker.records is not None:
@@ -194,7 +197,7 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
 
     async def forward(request: Request) -> Response:
         """Administration calls go to the control process, the one writer of the store."""
-        got = await prelude(request, None)
+        got = await prelude(request, None, MAX_MODEL_BYTES)
         if isinstance(got, Response):
             return got
         try:
@@ -202,8 +205,11 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
                 control = src.read().strip()
         except OSError:
             return error(503, "ServiceUnavailable", "the control process is not running")
-        rest = request.path_params["rest"]
-        url = f"{control}/v1/personalizer/configurations/{rest}"
+        path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+        rest = path[path.index("/personalizer/") + len("/personalizer/"):]
+        if rest.startswith("v1.0/"):
+            rest = rest[len("v1.0/"):]
+        url = f"{control}/v1/personalizer/{rest}"
         if request.url.query:
             url += "?" + request.url.query
         body = await request.body()
@@ -219,6 +225,12 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for base in ("/personalizer/v1.0", "/personalizer"):
         out[base + "/configurations/{rest:path}"] = forward
+        out[base + "/evaluations"] = forward
+        out[base + "/evaluations/{rest:path}"] = forward
+        out[base + "/model"] = forward
+        out[base + "/model/{rest:path}"] = forward
+        out[base + "/logs"] = forward
+        out[base + "/logs/{rest:path}"] = forward
         out[base + "/rank"] = rank
         out[base + "/events/{event_id:path}/reward"] = reward
         out[base + "/events/{event_id:path}/activate"] = activate

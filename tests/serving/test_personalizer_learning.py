@@ -87,6 +87,44 @@ def test_a_deferred_rank_without_activation_is_not_learned(live: tuple[str, str]
     assert state == {"deferred-never": 2, "deferred-shown": 1}
 
 
+def test_offline_evaluation_through_the_administration_client(live: tuple[str, str]) -> None:
+    import datetime as dt
+
+    from azure.ai.personalizer import PersonalizerAdministrationClient
+    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+    url, _ = live
+    admin = PersonalizerAdministrationClient(url, AzureKeyCredential(ADMIN_KEY),
+                                             retry_total=0)
+    now = dt.datetime.now(dt.UTC)
+    start, end = now - dt.timedelta(hours=1), now + dt.timedelta(minutes=1)
+    admin.create_evaluation("eval-1", {
+        "name": "greedy or not", "startTime": start.isoformat(), "endTime": end.isoformat(),
+        "policies": [{"name": "greedy", "arguments": "--cb_explore_adf --epsilon 0 -l 0.5"},
+                     {"name": "explorer", "arguments": "--cb_explore_adf --epsilon 0.6"}]})
+    got = admin.get_evaluation("eval-1", start_time=start, end_time=end)
+    assert got["status"] == "Succeeded" and got["events"] >= 400
+    value = {v["name"]: v for v in got["content"]["value"]}
+    assert set(value) == {"Online", "Baseline", "Random", "greedy", "explorer"}
+    reward = {k: v["summary"]["expectedReward"] for k, v in value.items()}
+    # the world's true values: random 0.275, always-the-first 0.333, the best 0.8
+    for name, truth in (("Random", 0.275), ("Baseline", 0.333)):
+        low, high = value[name]["summary"]["confidenceInterval"]
+        assert low - 0.03 <= truth <= high + 0.03, (name, value[name]["summary"])
+    assert reward["greedy"] > reward["explorer"] > reward["Random"] + 0.1, reward
+    assert got["optimalPolicy"] == "greedy"
+    assert {"ips", "snips", "dm", "dr"} <= set(value["greedy"]["estimates"])
+    listed = list(admin.list_evaluations())
+    assert [x["id"] for x in listed] == ["eval-1"]
+    with pytest.raises(HttpResponseError) as e:
+        admin.create_evaluation("eval-2", {"name": "x", "startTime": end.isoformat(),
+                                           "endTime": start.isoformat(), "policies": []})
+    assert e.value.status_code == 400
+    admin.delete_evaluation("eval-1")
+    with pytest.raises(ResourceNotFoundError):
+        admin.get_evaluation("eval-1", start_time=start, end_time=end)
+
+
 def test_configuration_through_the_administration_client(live: tuple[str, str]) -> None:
     from azure.ai.personalizer import PersonalizerAdministrationClient
     from azure.core.exceptions import HttpResponseError
@@ -127,3 +165,59 @@ def test_configuration_through_the_administration_client(live: tuple[str, str]) 
         admin.update_policy({"name": "x", "arguments": "--epsilon lots"})
     assert e.value.status_code == 400
     admin.update_service_configuration({**config, "learningMode": "Online"})
+
+
+def test_adserver_evaluate_prints_the_comparison(live: tuple[str, str]) -> None:
+    import subprocess
+    import sys
+
+    _, data = live
+    r = subprocess.run([sys.executable, "-m", "adserver", "evaluate", "--data-dir", data,
+                        "--policy", "greedy=--cb_explore_adf --epsilon 0", "--runs", "50"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "logged choices" in r.stdout and "greedy" in r.stdout and "Random" in r.stdout
+    bad = subprocess.run([sys.executable, "-m", "adserver", "evaluate", "--data-dir", data,
+                          "--policy", "nameless"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "NAME=ARGUMENTS" in bad.stderr
+
+
+def test_model_and_logs_administration(live: tuple[str, str]) -> None:
+    import datetime as dt
+    import io
+    import zipfile
+
+    from azure.ai.personalizer import PersonalizerAdministrationClient
+    from azure.core.exceptions import HttpResponseError
+
+    url, data = live
+    admin = PersonalizerAdministrationClient(url, AzureKeyCredential(ADMIN_KEY),
+                                             retry_total=0)
+    exported = b"".join(admin.export_model(signed=True))
+    with zipfile.ZipFile(io.BytesIO(exported)) as z:
+        weights = np.load(io.BytesIO(z.read("weights.npy")))
+    assert np.abs(weights).sum() > 0  # the learned policy
+    admin.reset_model()
+    props = admin.get_model_properties()
+    assert props["creationTime"] and props["learnedEvents"] == 0
+    admin.import_model(io.BytesIO(exported))
+    again = b"".join(admin.export_model())
+    with zipfile.ZipFile(io.BytesIO(again)) as z:
+        assert np.array_equal(np.load(io.BytesIO(z.read("weights.npy"))), weights)
+    with pytest.raises(HttpResponseError) as e:
+        admin.import_model(io.BytesIO(b"not a zip"))
+    assert e.value.status_code == 400
+    # apply an evaluation's candidate as the learning policy
+    now = dt.datetime.now(dt.UTC)
+    admin.create_evaluation("eval-apply", {
+        "name": "apply", "startTime": (now - dt.timedelta(hours=1)).isoformat(),
+        "endTime": (now + dt.timedelta(minutes=1)).isoformat(),
+        "policies": [{"name": "soft", "arguments": "--cb_explore_adf --softmax --lambda 4"}]})
+    admin.apply_from_evaluation({"evaluationId": "eval-apply", "policyName": "soft"})
+    assert admin.get_policy() == {"name": "soft",
+                                  "arguments": "--cb_explore_adf --softmax --lambda 4"}
+    admin.reset_policy()
+    logs = admin.get_log_properties()
+    assert logs["dateRange"]["from"] <= logs["dateRange"]["to"]
+    admin.delete_logs()
+    assert admin.get_log_properties()["dateRange"] == {"from": None, "to": None}
