@@ -84,8 +84,8 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Share of rank calls explored (epsilon-greedy)."""
     personalizer_learn_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
     """How often the control process learns from joined events and publishes a policy."""
-    personalizer_learning_rate: Annotated[float, msgspec.Meta(gt=0, le=10)] = 0.5
-    """Step size of the policy's importance-aware updates."""
+    personalizer_learning_rate: Annotated[float, msgspec.Meta(gt=0, le=10)] = 0.03
+    """Step size of the policy's (AdaGrad) updates: a step is at most this per weight."""
 
     def check(self) -> list[FieldError]:
         errors = []

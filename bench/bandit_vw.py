@@ -25,6 +25,7 @@ from adserver.learn import bandit
 
 USERS = [{"device": d, "interest": i} for d in ("mobile", "desktop") for i in
          ("sport", "cook", "tech")]
+LEARNING_RATE = 0.03  # the learner's default (ADSERVER_PERSONALIZER_LEARNING_RATE)
 ITEMS = [{"category": c, "price": p} for c in ("sport", "cook", "tech", "toys", "garden")
          for p in ("low", "high")]
 
@@ -41,8 +42,10 @@ def truth(rng: np.random.Generator) -> np.ndarray:
 
 
 class Ours:
-    def __init__(self) -> None:
+    def __init__(self, lr: float = LEARNING_RATE) -> None:
         self.policy = bandit.Policy(exploration=bandit.Exploration(epsilon=0.2))
+        self.acc = np.zeros_like(self.policy.weights)
+        self.lr = lr
         self.acts = bandit.action_arrays([_A(f"i{i}", [f]) for i, f in enumerate(ITEMS)])
         self.allowed = np.ones(len(ITEMS), dtype=bool)
 
@@ -55,8 +58,8 @@ class Ours:
 
     def learn(self, rows: tuple, a: int, prob: float, reward: float) -> None:
         s, e = int(rows[0][a]), int(rows[0][a + 1])
-        kernel.learn(self.policy.weights, np.array([0, e - s]), rows[1][s:e], rows[2][s:e],
-                     np.array([reward]), np.array([1.0 / prob]), 0.5)
+        kernel.learn(self.policy.weights, self.acc, np.array([0, e - s]), rows[1][s:e],
+                     rows[2][s:e], np.array([reward]), np.array([1.0 / prob]), self.lr)
 
 
 class VW:

@@ -31,7 +31,8 @@ def _replay(examples: list[Example], args: dict[str, Any]) -> dict[str, np.ndarr
     policy = bandit.Policy(bits=args.get("bits", bandit.DEFAULT_BITS), exploration=bandit.Exploration(
         kernel.SOFTMAX if args.get("softmax") else kernel.EPSILON_GREEDY,
         args.get("epsilon", 0.2), args.get("lam", 10.0)))
-    lr = args.get("lr", 0.5)
+    lr = args.get("lr", 0.03)
+    acc = np.zeros_like(policy.weights)
     n = len(examples)
     pi, q_logged, q_pi = np.zeros(n), np.zeros(n), np.zeros(n)
     for i, e in enumerate(examples):
@@ -42,7 +43,7 @@ def _replay(examples: list[Example], args: dict[str, Any]) -> dict[str, np.ndarr
         clipped = np.clip(scores, -1.0, 1.0)
         q_logged[i], q_pi[i] = clipped[e.chosen], float((probs * clipped).sum())
         a, b = int(rows[0][e.chosen]), int(rows[0][e.chosen + 1])
-        kernel.learn(policy.weights, np.array([0, b - a]), rows[1][a:b], rows[2][a:b],
+        kernel.learn(policy.weights, acc, np.array([0, b - a]), rows[1][a:b], rows[2][a:b],
                      np.array([e.reward]), np.array([1.0 / max(e.prob, 1e-6)]), lr)
     return {"pi": pi, "q_logged": q_logged, "q_pi": q_pi}
 

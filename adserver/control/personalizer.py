@@ -7,9 +7,9 @@ learned from `reward_wait_s` after it was made. A deferred rank without an activ
 then is dropped (the client never showed it). Its reward per slot is the earliest reward
 that came within the wait, or the sum of them (clipped to [-1, 1]) with aggregation "sum",
 else `default_reward`. Learning: each (slot of an) event's logged action row, with target the
-reward and importance 1 / the probability it was chosen with, takes an importance-aware
-squared-loss step (adserver/kernels/bandit.learn): an IPS-weighted reward regression, the
-"mtr" reduction of contextual bandits. The exploration the workers apply comes with the
+reward and importance 1 / the probability it was chosen with, takes an importance-weighted
+squared-loss step with per-weight adaptive rates (AdaGrad; adserver/kernels/bandit.learn):
+an IPS-weighted reward regression, the "mtr" reduction of contextual bandits. The exploration the workers apply comes with the
 published version.
 """
 
@@ -43,7 +43,7 @@ class Settings:
     default_reward: float = 0.0
     aggregation: str = "earliest"
     exploration: float = 0.2
-    learning_rate: float = 0.5
+    learning_rate: float = 0.03
     softmax: bool = False
     lam: float = 10.0
     mode: str = "Online"  # Online | Apprentice | LoggingOnly
@@ -57,6 +57,9 @@ class Learner:
         self.learned = 0
         self.apprentice = [0, 0]  # apprentice ranks where the policy's best was the baseline
         self.lock = threading.RLock()  # the learning thread and the model routes
+        # AdaGrad's per-weight sums of squared gradients (kernels/bandit.learn); kept in
+        # memory: after a restart the rates start high again (steps stay <= the rate)
+        self.acc = np.zeros_like(self.policy.weights)
 
     def configure(self) -> bool:
         """Apply the service configuration and policy set through the API (if any);
@@ -75,6 +78,7 @@ class Learner:
         bits = args.get("bits", self.policy.bits)
         if bits != self.policy.bits:  # another hash space: start over
             self.policy = bandit.Policy(bits=bits)
+            self.acc = np.zeros_like(self.policy.weights)
         wanted = (service.exploration_percentage, bool(args["softmax"]),
                   args.get("lam", 10.0), service.learning_mode)
         changed = wanted != (s.exploration, s.softmax, s.lam, s.mode)
@@ -144,11 +148,13 @@ class Learner:
             raise ValueError("the model's weights do not match its bits, or are not finite")
         with self.lock:
             self.policy = bandit.Policy(weights.copy(), bits)
+            self.acc = np.zeros_like(self.policy.weights)
             return self._publish()
 
     def reset(self) -> str:
         with self.lock:
             self.policy = bandit.Policy(bits=self.policy.bits)
+            self.acc = np.zeros_like(self.policy.weights)
             self.learned = 0
             return self._publish()
 
@@ -193,7 +199,7 @@ class Learner:
             ptrs.append(ptrs[-1] + b - a)
             targets.append(reward)
             importance.append(1.0 / max(prob, 1e-6))
-        kernel.learn(self.policy.weights, np.array(ptrs, dtype=np.int64),
+        kernel.learn(self.policy.weights, self.acc, np.array(ptrs, dtype=np.int64),
                      np.concatenate(idxs).astype(np.int32), np.concatenate(vals),
                      np.array(targets), np.array(importance), self.s.learning_rate)
 

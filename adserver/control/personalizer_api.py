@@ -64,7 +64,7 @@ class ServiceConfiguration(msgspec.Struct, rename="camel", omit_defaults=False):
 
 class PolicyConfiguration(msgspec.Struct, rename="camel"):
     name: str = "default"
-    arguments: str = "--cb_explore_adf --epsilon 0.2 --cb_type mtr -l 0.5 -b 18"
+    arguments: str = "--cb_explore_adf --epsilon 0.2 --cb_type mtr -l 0.03 -b 18"
 
 
 class Invalid(Exception):
@@ -111,7 +111,7 @@ def parse_arguments(text: str) -> dict[str, Any]:
         raise Invalid("--epsilon must be between 0 and 1", "arguments")
     if not 8 <= out.get("bits", 18) <= 24:
         raise Invalid("-b must be from 8 to 24", "arguments")
-    if not 0 < out.get("lr", 0.5) <= 10:
+    if not 0 < out.get("lr", 0.03) <= 10:
         raise Invalid("-l must be in (0, 10]", "arguments")
     return out
 

@@ -58,28 +58,28 @@ def probabilities(s, allowed, kind, epsilon, lam, out):
 
 
 @njit(cache=True, nogil=True)
-def learn(weights, ptr, idx, val, targets, importance, lr):
-    """One pass of importance-aware squared-loss updates (Karampatziakis and Langford,
-    2011): row e of the CSR matrix is the features of the action logged for example e,
-    `targets[e]` its reward and `importance[e]` 1 / the probability it was chosen with. The
-    step is the closed form of infinitely many small steps, so a large importance weight
-    moves the prediction toward the target without overshooting. Returns the squared error
-    summed before each update."""
+def learn(weights, acc, ptr, idx, val, targets, importance, lr):
+    """One pass of importance-weighted squared-loss updates with per-coordinate adaptive
+    rates (AdaGrad): row e of the CSR matrix is the features of the action logged for
+    example e, `targets[e]` its reward and `importance[e]` 1 / the probability it was chosen
+    with. g = importance x (target - prediction); each coordinate j accumulates (g x_j)^2 in
+    `acc` and moves lr x g x_j / sqrt(acc_j): a step is at most `lr` per coordinate however
+    large the importance, and the rates fall as evidence accumulates. Returns the squared
+    error summed before each update."""
     total = 0.0
     for e in range(ptr.shape[0] - 1):
         a, b = ptr[e], ptr[e + 1]
         pred = 0.0
-        norm = 0.0
         for j in range(a, b):
             pred += weights[idx[j]] * val[j]
-            norm += val[j] * val[j]
         err = targets[e] - pred
         total += err * err
-        if norm == 0.0:
-            continue
-        step = err * (1.0 - math.exp(-lr * importance[e] * norm)) / norm
+        g = importance[e] * err
         for j in range(a, b):
-            weights[idx[j]] += step * val[j]
+            gj = g * val[j]
+            acc[idx[j]] += gj * gj
+            if acc[idx[j]] > 0.0:
+                weights[idx[j]] += lr * gj / math.sqrt(acc[idx[j]])
     return total
 
 

@@ -29,19 +29,19 @@ def probabilities(s, allowed, kind, epsilon, lam, out) -> None:  # type: ignore[
         out[a] = e[a] / total
 
 
-def learn(weights, ptr, idx, val, targets, importance, lr) -> float:  # type: ignore[no-untyped-def]
+def learn(weights, acc, ptr, idx, val, targets, importance, lr) -> float:  # type: ignore[no-untyped-def]
     total = 0.0
     for e in range(len(ptr) - 1):
         js = range(ptr[e], ptr[e + 1])
         pred = sum(float(weights[idx[j]]) * float(val[j]) for j in js)
-        norm = sum(float(val[j]) ** 2 for j in js)
         err = float(targets[e]) - pred
         total += err * err
-        if norm == 0.0:
-            continue
-        step = err * (1.0 - math.exp(-lr * float(importance[e]) * norm)) / norm
+        g = float(importance[e]) * err
         for j in js:
-            weights[idx[j]] = weights[idx[j]] + step * float(val[j])
+            gj = g * float(val[j])
+            acc[idx[j]] = acc[idx[j]] + gj * gj
+            if acc[idx[j]] > 0.0:
+                weights[idx[j]] = weights[idx[j]] + lr * gj / math.sqrt(float(acc[idx[j]]))
     return total
 
 
