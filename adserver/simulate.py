@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-import functools
 import json
 import math
 import os
@@ -48,13 +47,18 @@ import numpy as np
 
 from adserver import clock, simreport
 from adserver.config import Config
+from adserver.simtruth import (  # noqa: F401  (re-exported: the world's truth)
+    CTR,
+    CVR,
+    DEVICE_SHARE,
+    DEVICE_SIGMA,
+    DEVICE_UA,
+    INTERESTS,
+    TRAFFIC,
+    shopper_traits,
+    true_ctr,
+)
 
-# share of a day's page views per UTC hour (the network runs in UTC): a storefront whose
-# evening peak is later and whose morning is busier than the controller's default curve
-TRAFFIC = np.array([
-    1.6, 1.0, 0.7, 0.5, 0.5, 0.7, 1.2, 2.4, 4.0, 4.6, 4.4, 4.2,
-    4.8, 4.9, 4.3, 4.1, 4.3, 5.0, 6.0, 7.2, 8.4, 8.6, 6.6, 3.6])
-TRAFFIC = TRAFFIC / TRAFFIC.sum()
 PAGES = {  # page: (share of page views, zone, [(placement, ad type, winners)])
     "home": (0.30, "home", [("banner", "banner", 1), ("native", "native", 1)]),
     "search": (0.30, "search", [("sponsored", "sponsored", 4), ("banner", "banner", 1)]),
@@ -64,16 +68,6 @@ PAGES = {  # page: (share of page views, zone, [(placement, ad type, winners)])
 MODES = (("even", 0.70), ("front_loaded", 0.15), ("custom", 0.05), ("asap", 0.10))
 BUSINESS_HOURS = [0.0] * 8 + [1.0] * 12 + [0.0] * 4
 RENDER = 0.95  # share of decisions whose impression pixel fires
-CTR = {"sponsored": (0.015, 0.05), "native": (0.005, 0.015), "banner": (0.002, 0.008)}
-CVR = 0.08  # purchases per click
-INTERESTS = ("deals", "parents", "pets", "fitness", "cooks", "tech")
-DEVICE_UA = {"mobile": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Mobile/15E148",
-             "desktop": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0 Safari/537.36",
-             "tablet": "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) Safari/604.1"}
-DEVICE_SHARE = {"mobile": 0.55, "desktop": 0.35, "tablet": 0.10}
-AUDIENCE_LIFT = (4.0, 0.4)  # CTR factor when the shopper holds the flight's interest, or not
-DEVICE_SIGMA = 0.8  # spread of a flight's device affinities (log-normal)
-HOUR_LIFT = np.array([0.8] * 7 + [1.0] * 11 + [1.25] * 6)
 ADMIN_KEY = "sim-admin-key-0123456789abcdef"
 
 
@@ -218,30 +212,6 @@ def seed_history(data_dir: str, world: dict[str, Any], s: Settings, day0: float,
             " campaign_id, flight_id, ad_id, creative_id, requests) VALUES (?, ?, ?, ?, 0, 0, 0,"
             " 0, 0, ?) ON CONFLICT DO UPDATE SET requests = requests + excluded.requests", rows)
     store.close()
-
-
-@functools.lru_cache(maxsize=None)
-def shopper_traits(n: int) -> tuple[str, tuple[int, ...]]:
-    """Shopper n's device and interests (fixed per shopper)."""
-    r = np.random.default_rng(1_000_003 + n)
-    device = str(r.choice(list(DEVICE_SHARE), p=list(DEVICE_SHARE.values())))
-    k = 1 + int(r.random() < 0.5)
-    return device, tuple(sorted(r.choice(len(INTERESTS), size=k, replace=False).tolist()))
-
-
-def _audience_norm() -> float:
-    """The mean audience factor over shoppers (so that a flight's mean CTR stays `ctr`)."""
-    held = 1.5 / len(INTERESTS)  # shoppers hold 1.5 interests of 6 on average
-    return held * AUDIENCE_LIFT[0] + (1 - held) * AUDIENCE_LIFT[1]
-
-
-def true_ctr(f: SimFlight, shopper: int, hour: int) -> float:
-    """The ground-truth click probability of flight f's ad shown to shopper n at an hour."""
-    device, interests = shopper_traits(shopper)
-    audience = AUDIENCE_LIFT[0] if f.interest in interests else AUDIENCE_LIFT[1]
-    hour_norm = float((HOUR_LIFT * TRAFFIC).sum())
-    return min(0.5, f.ctr * audience / _audience_norm() * f.device_lift[device]
-               * HOUR_LIFT[hour] / hour_norm)
 
 
 def page_views(world: dict[str, Any], rng: np.random.Generator, n: int

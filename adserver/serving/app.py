@@ -151,8 +151,8 @@ def build(config: Config, worker: Worker) -> Starlette:
     beacon = beacons.routes(worker)
     listing = listings.routes(worker, config)
     personalizer = [Route(path, fn, methods=["GET", "PUT", "DELETE", "POST"]
-                          if "{rest" in path or path.rsplit("/", 1)[1] in (
-                              "evaluations", "model", "logs") else ["POST"])
+                          if "{rest" in path or path.rsplit("/", 1)[1] in personalize.ADMIN
+                          else ["POST"])
                     for path, fn in personalize.routes(worker, config).items()]
     return Starlette(
         routes=[

@@ -30,6 +30,7 @@ from adserver.wire import personalizer as pz
 
 JSON = "application/json"
 HEADER = "ocp-apim-subscription-key"
+ADMIN = ("evaluations", "model", "logs")  # forwarded with configurations/... to the control
 MAX_MODEL_BYTES = 80 << 20  # an imported model: 2^24 float32 weights, zipped
 
 
@@ -162,38 +163,32 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
                          "eventId")
         return eid
 
-    async def reward(request: Request) -> Response:
-        req = await prelude(request, pz.reward_decoder)
+    async def on_event(request: Request, decoder: Any, check: Any, make: Any) -> Response:
+        """A reward or an activation: checked, then appended to the event log (204)."""
+        req = await (checked(request, decoder, check) if decoder is not None
+                     else prelude(request, None))
+        if isinstance(req, Response):
+            return req
         eid = event_id(request)
-        if isinstance(req, Response) or isinstance(eid, Response):
-            return req if isinstance(req, Response) else eid  # type: ignore[return-value]
-        try:
-            pz.check_reward(req.value)
-        except pz.Invalid as e:
-            return error(400, "BadRequest", e.message, e.target)
-        return await log_event({"t": "pz_reward", "id": f"pr:{eid}:{os.urandom(6).hex()}",
-                                "event": eid, "value": req.value})
+        if isinstance(eid, Response):
+            return eid
+        return await log_event(make(eid, req))
+
+    async def reward(request: Request) -> Response:
+        return await on_event(
+            request, pz.reward_decoder, lambda r: pz.check_reward(r.value),
+            lambda eid, r: {"t": "pz_reward", "id": f"pr:{eid}:{os.urandom(6).hex()}",
+                            "event": eid, "value": r.value})
 
     async def multislot_reward(request: Request) -> Response:
-        req = await prelude(request, pz.multislot_reward_decoder)
-        eid = event_id(request)
-        if isinstance(req, Response) or isinstance(eid, Response):
-            return req if isinstance(req, Response) else eid  # type: ignore[return-value]
-        try:
-            for i, r in enumerate(req.reward):
-                pz.check_reward(r.value, f"reward[{i}].value")
-        except pz.Invalid as e:
-            return error(400, "BadRequest", e.message, e.target)
-        return await log_event({"t": "pz_mreward", "id": f"pr:{eid}:{os.urandom(6).hex()}",
-                                "event": eid,
-                                "rewards": [[r.slot_id, r.value] for r in req.reward]})
+        return await on_event(
+            request, pz.multislot_reward_decoder, pz.check_multislot_reward,
+            lambda eid, r: {"t": "pz_mreward", "id": f"pr:{eid}:{os.urandom(6).hex()}",
+                            "event": eid, "rewards": [[x.slot_id, x.value] for x in r.reward]})
 
     async def activate(request: Request) -> Response:
-        got = await prelude(request, None)
-        eid = event_id(request)
-        if isinstance(got, Response) or isinstance(eid, Response):
-            return got if isinstance(got, Response) else eid  # type: ignore[return-value]
-        return await log_event({"t": "pz_activate", "id": f"pa:{eid}", "event": eid})
+        return await on_event(request, None, None, lambda eid, _: {
+            "t": "pz_activate", "id": f"pa:{eid}", "event": eid})
 
     async def forward(request: Request) -> Response:
         """Administration calls go to the control process, the one writer of the store."""
@@ -225,12 +220,8 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for base in ("/personalizer/v1.0", "/personalizer"):
         out[base + "/configurations/{rest:path}"] = forward
-        out[base + "/evaluations"] = forward
-        out[base + "/evaluations/{rest:path}"] = forward
-        out[base + "/model"] = forward
-        out[base + "/model/{rest:path}"] = forward
-        out[base + "/logs"] = forward
-        out[base + "/logs/{rest:path}"] = forward
+        for admin in ADMIN:
+            out[f"{base}/{admin}"] = out[f"{base}/{admin}/{{rest:path}}"] = forward
         out[base + "/rank"] = rank
         out[base + "/events/{event_id:path}/reward"] = reward
         out[base + "/events/{event_id:path}/activate"] = activate

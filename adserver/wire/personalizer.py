@@ -147,6 +147,11 @@ def check_reward(value: float, target: str = "value") -> None:
         raise Invalid(f"a reward must be between -1 and 1; got {value}", target)
 
 
+def check_multislot_reward(req: MultiSlotRewardRequest) -> None:
+    for i, r in enumerate(req.reward):
+        check_reward(r.value, f"reward[{i}].value")
+
+
 rank_decoder = msgspec.json.Decoder(RankRequest)
 multislot_decoder = msgspec.json.Decoder(MultiSlotRankRequest)
 reward_decoder = msgspec.json.Decoder(RewardRequest)
