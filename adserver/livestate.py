@@ -12,6 +12,8 @@ Keys:
 - `r:<network id>:<user key>`: msgpack list of the user's recent products (newest first,
   at most RECENT): the products of ads they clicked and of their purchases, from the
   `users` table of the control store (sponsored products on home and cart pages).
+- `pa:<UTC day>:<action id>`: msgpack int, how often the Personalizer action was shown that
+  day (for per-action daily caps, adserver/serving/personalize.py).
 - `u:<network id>:<user key>`: msgpack `[[level, id, unix time], ...]`, the user's counted
   impressions within the longest frequency-cap window, for the flights, campaigns and
   advertisers that carry a frequency cap (level 0 flight, 1 campaign, 2 advertiser).
@@ -50,6 +52,10 @@ PROFILES_LOADED = b"profiles-loaded"
 
 def recent_key(network_id: int, user: str) -> bytes:
     return f"r:{network_id}:{user}".encode()[:500]
+
+
+def action_key(day: str, action: str) -> bytes:
+    return f"pa:{day}:{action}".encode()[:500]
 
 
 def open_writer(data_dir: str) -> lmdb.Environment:

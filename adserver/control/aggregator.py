@@ -40,17 +40,35 @@ STAT_COLUMNS = ("requests", "filled", "impressions", "viewable", "clicks", "conv
 PERSONALIZER = ("pz_rank", "pz_mrank", "pz_reward", "pz_mreward", "pz_activate")
 
 
-def _personalizer(db: Any, rec: dict[str, Any]) -> None:
+def _chosen(payload: dict[str, Any]) -> list[str]:
+    """The action ids a logged rank showed."""
+    ids = [a["id"] for a in payload["actions"]]
+    slots = payload.get("slots")
+    return [ids[s["chosen"]] for s in slots] if slots else [ids[payload["chosen"]]]
+
+
+def _personalizer(db: Any, rec: dict[str, Any], batch: Batch) -> None:
     """Personalizer ranks, rewards and activations (serving/personalize.py) into the tables
-    the learner joins (control/personalizer.py); a replayed record changes nothing."""
+    the learner joins (control/personalizer.py), and each action's daily count of times
+    shown (a rank not deferred, or a deferred one once activated, whichever record comes
+    first); a replayed record changes nothing."""
     t = rec["t"]
     if t in ("pz_rank", "pz_mrank"):
         payload = {k: v for k, v in rec.items() if k not in ("t", "id", "ts", "defer")}
-        db.execute("INSERT OR IGNORE INTO pz_ranks (id, at, multi, defer, payload) VALUES"
-                   " (?, ?, ?, ?, ?)", (rec["id"], rec["ts"], int(t == "pz_mrank"),
-                                        int(bool(rec.get("defer"))), json.dumps(payload)))
+        new = db.execute(
+            "INSERT OR IGNORE INTO pz_ranks (id, at, multi, defer, payload) VALUES"
+            " (?, ?, ?, ?, ?)", (rec["id"], rec["ts"], int(t == "pz_mrank"),
+                                 int(bool(rec.get("defer"))), json.dumps(payload))).rowcount
+        if new and (not rec.get("defer") or db.execute(
+                "SELECT 1 FROM pz_activations WHERE event_id = ?", (rec["id"],)).fetchone()):
+            batch.shown(rec["ts"], _chosen(payload))
     elif t == "pz_activate":
-        db.execute("INSERT OR IGNORE INTO pz_activations VALUES (?, ?)", (rec["event"], rec["ts"]))
+        new = db.execute("INSERT OR IGNORE INTO pz_activations VALUES (?, ?)",
+                         (rec["event"], rec["ts"])).rowcount
+        row = db.execute("SELECT payload, defer FROM pz_ranks WHERE id = ?",
+                         (rec["event"],)).fetchone() if new else None
+        if row is not None and row[1]:
+            batch.shown(rec["ts"], _chosen(json.loads(row[0])))
     elif db.execute("INSERT OR IGNORE INTO seen_events VALUES (?, ?)",
                     (rec["id"], rec["ts"])).rowcount == 1:  # a reward counts once
         rewards = [["", rec["value"]]] if t == "pz_reward" else rec["rewards"]
@@ -73,6 +91,12 @@ class Batch:
         self.viewed: dict[tuple[int, str], list[str]] = defaultdict(list)
         self.recent: dict[tuple[int, str], list[str]] = {}  # their new recent lists
         self.bill = bill  # (event time, flight, spend) -> (billed, over the cap)
+        self.pz_shown: dict[tuple[str, str], int] = defaultdict(int)  # (day, action) -> n
+
+    def shown(self, ts: float, actions: list[str]) -> None:
+        day = dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d")
+        for a in actions:
+            self.pz_shown[(day, a)] += 1
 
     def add(self, ts: float, keys: tuple, **counts: int) -> None:
         spend = counts.get("spend_nanos")
@@ -180,6 +204,10 @@ class Aggregator:
                 return None
             self._write_stats(db, batch)
             self._write_profiles(db, batch)
+            db.executemany(
+                "INSERT INTO pz_action_days VALUES (?, ?, ?) ON CONFLICT (day, action) DO"
+                " UPDATE SET shown = shown + excluded.shown",
+                [(d, a, n) for (d, a), n in batch.pz_shown.items()])
         return batch
 
     def _write_profiles(self, db: Any, batch: Batch) -> None:
@@ -242,7 +270,7 @@ class Aggregator:
         elif t in ("imp", "click", "event"):
             self._tracking(db, rec, batch)
         elif t in PERSONALIZER:
-            _personalizer(db, rec)
+            _personalizer(db, rec, batch)
         elif t == "conv":
             if self._first_time(db, rec["id"], rec["ts"]):
                 attribution.credit(db, rec, batch, self.match)

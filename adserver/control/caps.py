@@ -69,6 +69,16 @@ class LiveProjector:
             for (network, user), recent in lists.items():
                 txn.put(livestate.recent_key(network, user), livestate.encode(recent))
 
+    def action_counts(self, shown: dict[tuple[str, str], int]) -> None:
+        """Project the daily counts of the Personalizer actions a pass touched."""
+        if not shown:
+            return
+        with self.env.begin(write=True) as txn:
+            for day, action in shown:
+                row = self.store.read("SELECT shown FROM pz_action_days WHERE day = ? AND"
+                                      " action = ?", (day, action))
+                txn.put(livestate.action_key(day, action), livestate.encode(row[0][0]))
+
     def caps(self, flights: set[int] | None, now: float) -> bool:
         """Re-evaluate the caps of `flights` (all capped flights when None); returns whether
         the paused set changed."""

@@ -75,6 +75,7 @@ class Aggregation:
         self.live.caps(batch.flights, now)
         self.live.frequency(batch.users, now)
         self.live.recent(batch.recent)
+        self.live.action_counts(batch.pz_shown)
         return len(batch.stats)
 
     def loop(self) -> None:

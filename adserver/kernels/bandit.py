@@ -83,8 +83,50 @@ def learn(weights, acc, ptr, idx, val, targets, importance, lr):
     return total
 
 
+@njit(cache=True, nogil=True)
+def floors(p, floor, allowed):
+    """Give each allowed action at least its `floor` share, taking the difference from the
+    others in proportion to what they have (a business rule's minimum exploration). When the
+    floors add up to more than 1 they are scaled to 1."""
+    n = p.shape[0]
+    need = 0.0
+    for a in range(n):
+        if allowed[a]:
+            need += floor[a]
+    scale = 1.0 / need if need > 1.0 else 1.0
+    lifted = np.zeros(n, dtype=np.bool_)
+    changed = True
+    while changed:  # lift those under their floor; the rest share what is left
+        changed = False
+        fixed = 0.0
+        rest = 0.0
+        for a in range(n):
+            if not allowed[a]:
+                continue
+            if lifted[a]:
+                fixed += floor[a] * scale
+            else:
+                rest += p[a]
+        left = 1.0 - fixed
+        for a in range(n):
+            if allowed[a] and not lifted[a]:
+                share = p[a] * left / rest if rest > 0.0 else 0.0
+                if share < floor[a] * scale:
+                    lifted[a] = True
+                    changed = True
+        if not changed:
+            for a in range(n):
+                if not allowed[a]:
+                    p[a] = 0.0
+                elif lifted[a]:
+                    p[a] = floor[a] * scale
+                else:
+                    p[a] = p[a] * left / rest if rest > 0.0 else left / max(1, n)
+
+
 def warm() -> None:
     w = np.zeros(4, dtype=np.float32)
     out = np.zeros(1)
     scores(w, np.array([0, 1]), np.zeros(1, dtype=np.int32), np.ones(1), out)
     probabilities(out, np.ones(1, dtype=np.bool_), 0, 0.2, 1.0, np.zeros(1))
+    floors(np.ones(1), np.zeros(1), np.ones(1, dtype=np.bool_))

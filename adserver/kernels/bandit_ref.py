@@ -45,5 +45,28 @@ def learn(weights, acc, ptr, idx, val, targets, importance, lr) -> float:  # typ
     return total
 
 
+def floors(p, floor, allowed) -> None:  # type: ignore[no-untyped-def]
+    live = [a for a in range(len(p)) if allowed[a]]
+    need = sum(float(floor[a]) for a in live)
+    scale = 1.0 / need if need > 1.0 else 1.0
+    lifted: set[int] = set()
+    while True:
+        left = 1.0 - sum(float(floor[a]) * scale for a in lifted)
+        rest = sum(float(p[a]) for a in live if a not in lifted)
+        under = {a for a in live if a not in lifted
+                 and (float(p[a]) * left / rest if rest > 0 else 0.0) < float(floor[a]) * scale}
+        if not under:
+            break
+        lifted |= under
+    out = [0.0] * len(p)
+    for a in live:
+        if a in lifted:
+            out[a] = float(floor[a]) * scale
+        else:
+            out[a] = float(p[a]) * left / rest if rest > 0 else left / max(1, len(p))
+    for a in range(len(p)):
+        p[a] = out[a]
+
+
 def warm() -> None:
     pass

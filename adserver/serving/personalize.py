@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -22,8 +23,9 @@ import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response
 
-from adserver import apikeys, clock
+from adserver import apikeys, clock, livestate
 from adserver.config import Config
+from adserver.kernels import bandit as bandit_kernels
 from adserver.learn import bandit
 from adserver.serving.worker import Worker
 from adserver.wire import personalizer as pz
@@ -63,13 +65,40 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         except msgspec.DecodeError as e:
             return error(400, "BadRequest", f"the body is not valid JSON: {e}")
 
+    def capped(actions: list[pz.RankableAction]) -> set[int]:
+        """The actions at their daily cap (counts from live.lmdb, projected by the control
+        process from every worker's logged choices: a cap can be passed by what the workers
+        choose before the next projection, about a second's worth)."""
+        out: set[int] = set()
+        live = worker.live
+        if live is None:
+            return out
+        day = time.strftime("%Y-%m-%d", time.gmtime(clock.now()))
+        with live.begin() as txn:
+            for i, a in enumerate(actions):
+                c = a.constraints
+                if c is not None and c.daily_cap is not None:
+                    shown = livestate.decode(txn.get(livestate.action_key(day, a.id))) or 0
+                    if shown >= c.daily_cap:
+                        out.add(i)
+        return out
+
+    def floors_of(actions: list[pz.RankableAction]) -> np.ndarray | None:
+        if not any(a.constraints is not None and a.constraints.min_share for a in actions):
+            return None
+        return np.array([(a.constraints.min_share or 0.0) if a.constraints else 0.0
+                         for a in actions])
+
     def rank_one(policy: bandit.Policy, ctx: tuple[np.ndarray, np.ndarray],
-                 acts: tuple[np.ndarray, ...], allowed: np.ndarray, baseline: int
-                 ) -> tuple[np.ndarray, np.ndarray, int, int]:
+                 acts: tuple[np.ndarray, ...], allowed: np.ndarray, baseline: int,
+                 floor: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int, int]:
         """(scores, the probabilities used, the chosen action, the policy's own best). In
-        Apprentice and LoggingOnly modes the baseline is returned, with probability 1."""
+        Apprentice and LoggingOnly modes the baseline is returned, with probability 1;
+        `floor`: each action's minimum share (its constraints)."""
         scores = policy.scores(policy.rows(ctx, acts))
         p = policy.probabilities(scores, allowed)
+        if floor is not None and policy.mode == "Online":
+            bandit_kernels.floors(p, floor, allowed)
         best = int(np.argmax(np.where(allowed, scores, -np.inf)))
         if policy.mode != "Online":
             p = np.zeros_like(p)
@@ -94,11 +123,17 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
             return req
         policy = worker.policy
         excluded = set(req.excluded_actions or ())
-        allowed = np.array([a.id not in excluded for a in req.actions])
+        at_cap = capped(req.actions)
+        allowed = np.array([a.id not in excluded and i not in at_cap
+                            for i, a in enumerate(req.actions)])
+        if not allowed.any():
+            return error(400, "BadRequest", "every action is excluded or at its daily cap",
+                         "actions")
         ctx = bandit.context_arrays(req.context_features)
         acts = bandit.action_arrays(req.actions)
         baseline = int(np.argmax(allowed))  # the first action not excluded
-        scores, p, chosen, best = rank_one(policy, ctx, acts, allowed, baseline)
+        scores, p, chosen, best = rank_one(policy, ctx, acts, allowed, baseline,
+                                           floors_of(req.actions))
         order = [chosen] + sorted((i for i in range(len(req.actions)) if i != chosen),
                                   key=lambda i: (-p[i], -scores[i], i))
         event_id = req.event_id or os.urandom(16).hex()
@@ -107,7 +142,8 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
             worker.records.append({
                 "t": "pz_rank", "id": event_id, "ts": clock.now(), "policy": policy.version,
                 "context": req.context_features, "actions": msgspec.to_builtins(req.actions),
-                "excluded": sorted(excluded), "probabilities": [round(float(x), 6) for x in p],
+                "excluded": sorted(excluded | {req.actions[i].id for i in at_cap}),
+                "probabilities": [round(float(x), 6) for x in p],
                 "chosen": chosen, "baseline": baseline, "best": best, "mode": policy.mode,
                 "defer": bool(req.defer_activation)})
         out = pz.RankResponse(
@@ -122,7 +158,8 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         policy = worker.policy
         acts = bandit.action_arrays(req.actions)
         ids = [a.id for a in req.actions]
-        taken: set[int] = set()
+        taken: set[int] = capped(req.actions)  # at their daily cap: in no slot
+        floor = floors_of(req.actions)
         slots, logged = [], []
         for s in req.slots:
             excluded = set(s.excluded_actions or ())
@@ -136,7 +173,7 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
             baseline = ids.index(s.baseline_action)
             if not allowed[baseline]:  # taken or excluded: the first allowed stands in
                 baseline = int(np.argmax(allowed))
-            _, p, chosen, best = rank_one(policy, ctx, acts, allowed, baseline)
+            _, p, chosen, best = rank_one(policy, ctx, acts, allowed, baseline, floor)
             taken.add(chosen)
             slots.append(pz.SlotResponse(s.id, ids[chosen]))
             logged.append({"slot": s.id, "features": s.features, "chosen": chosen,

@@ -17,9 +17,17 @@ MAX_SLOTS = 50
 MAX_ID = 256
 
 
+class Constraints(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    """Our extension: business rules for an action, enforced like ad frequency caps."""
+
+    daily_cap: int | None = None  # shown at most this often per UTC day (all workers)
+    min_share: float | None = None  # explored at least this share of rank calls
+
+
 class RankableAction(msgspec.Struct, rename="camel"):
     id: str
     features: list[dict[str, Any]] | None = None
+    constraints: Constraints | None = None
 
 
 class RankRequest(msgspec.Struct, rename="camel"):
@@ -111,6 +119,20 @@ def check_actions(actions: list[RankableAction], excluded: list[str] | None,
     for x in excluded or ():
         if x not in seen:
             raise Invalid(f"excluded action {x!r} is not among the actions", "excludedActions")
+    shares = 0.0
+    for i, a in enumerate(actions):
+        c = a.constraints
+        if c is None:
+            continue
+        if c.daily_cap is not None and c.daily_cap < 0:
+            raise Invalid("dailyCap must be at least 0", f"actions[{i}].constraints.dailyCap")
+        if c.min_share is not None:
+            if not 0.0 <= c.min_share <= 1.0:
+                raise Invalid("minShare must be between 0 and 1",
+                              f"actions[{i}].constraints.minShare")
+            shares += c.min_share
+    if shares > 1.0:
+        raise Invalid(f"the actions' minShare add up to {shares:.3g}, more than 1", "actions")
     if event_id is not None and (not event_id or len(event_id) > MAX_ID):
         raise Invalid(f"eventId must have 1 to {MAX_ID} characters", "eventId")
 

@@ -84,3 +84,22 @@ def test_a_large_importance_moves_a_coordinate_by_lr_at_most() -> None:
     for _ in range(3000):  # importances the policy gives (epsilon 0.2 over 10 actions: 50)
         k.learn(w, acc, ptr, idx, val, np.array([1.0]), np.array([50.0]), 0.03)
     assert w[0] + w[1] == pytest.approx(1.0, abs=0.05)  # converges on the target
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 10))
+def test_floors_match_twin_and_hold(seed: int, n: int) -> None:
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.ones(n)) if seed % 3 else np.eye(n)[0]
+    allowed = rng.random(n) < 0.8
+    allowed[0] = True
+    p[~allowed] = 0
+    p /= p.sum()
+    floor = np.where(rng.random(n) < 0.5, rng.uniform(0, 0.4, n), 0.0)
+    a, b = p.copy(), p.copy()
+    k.floors(a, floor, allowed)
+    ref.floors(b, floor, allowed)
+    assert np.allclose(a, b)
+    assert a.sum() == pytest.approx(1.0) and (a[~allowed] == 0).all()
+    scale = min(1.0, 1.0 / max(floor[allowed].sum(), 1e-12))
+    assert (a[allowed] >= floor[allowed] * scale - 1e-9).all()

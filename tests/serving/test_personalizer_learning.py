@@ -222,3 +222,38 @@ def test_model_and_logs_administration(live: tuple[str, str]) -> None:
     assert logs["dateRange"]["from"] <= logs["dateRange"]["to"]
     admin.delete_logs()
     assert admin.get_log_properties()["dateRange"] == {"from": None, "to": None}
+
+
+def test_business_constraints_daily_cap_and_minimum_share(live: tuple[str, str]) -> None:
+    url, _ = live
+    client = PersonalizerClient(url, AzureKeyCredential(ADMIN_KEY), retry_total=0)
+    from azure.core.exceptions import HttpResponseError
+
+    capped = [{"id": "promo", "features": [{"kind": "promo"}],
+               "constraints": {"dailyCap": 3}},
+              {"id": "plain", "features": [{"kind": "plain"}]}]
+    for _ in range(3):  # only the promo is allowed: shown three times
+        assert client.rank({"actions": capped, "excludedActions": ["plain"]})[
+            "rewardActionId"] == "promo"
+    deadline = time.monotonic() + 10  # the control process counts them (about a second)
+    while True:
+        try:
+            client.rank({"actions": capped, "excludedActions": ["plain"]})
+        except HttpResponseError as e:
+            assert e.status_code == 400 and "daily cap" in e.error.message
+            break
+        assert time.monotonic() < deadline, "the cap was never enforced"
+        time.sleep(0.2)
+    r = client.rank({"actions": capped})
+    assert r["rewardActionId"] == "plain"
+    assert {a["id"]: a["probability"] for a in r["ranking"]}["promo"] == 0
+    # a minimum share: the rule's floor holds whatever the policy prefers
+    shares = [{"id": f"s{i}", "features": [{"n": i}]} for i in range(4)]
+    shares[3]["constraints"] = {"minShare": 0.4}
+    for _ in range(5):
+        r = client.rank({"actions": shares})
+        assert {a["id"]: a["probability"] for a in r["ranking"]}["s3"] >= 0.4 - 1e-6
+    with pytest.raises(HttpResponseError) as e:
+        client.rank({"actions": [{"id": "a", "constraints": {"minShare": 0.7}},
+                                 {"id": "b", "constraints": {"minShare": 0.6}}]})
+    assert e.value.status_code == 400 and e.value.error.target == "actions"
