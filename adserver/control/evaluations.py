@@ -92,3 +92,19 @@ def parse_time(text: str) -> float:
     """An ISO 8601 time (a trailing Z allowed; naive means UTC) as a Unix time."""
     t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def importances(store: Store, learner: Any, start: float, end: float) -> list[dict[str, Any]]:
+    """Feature importances of the active policy over the window's logged ranks
+    (adserver/learn/bandit.importances)."""
+    import json
+
+    events = []
+    for (payload,) in store.read("SELECT payload FROM pz_ranks WHERE at >= ? AND at < ?"
+                                 " ORDER BY at LIMIT ?", (start, end, MAX_EVENTS)):
+        p = json.loads(payload)
+        for slot in p.get("slots") or [p]:
+            if slot.get("probabilities") is not None or "slots" not in p:
+                events.append((p.get("context"), p["actions"], slot["chosen"]))
+    policy = learner.policy if learner is not None else bandit.Policy()
+    return bandit.importances(policy, events)

@@ -227,8 +227,9 @@ def routes(api: Any, store: Store, defaults: Any = None, learner: Any = None) ->
             with store.transaction() as db:
                 db.execute("DELETE FROM pz_evaluations WHERE id = ?", (eid,))
             return Response(status_code=204)
-        if not eid or len(eid) > 256:
-            return bad("an evaluation id has 1 to 256 characters", "evaluationId")
+        if not eid or len(eid) > 256 or eid.startswith("fi:"):
+            return bad("an evaluation id has 1 to 256 characters and does not start with"
+                       " 'fi:'", "evaluationId")
         try:
             body = await decode(request, EvaluationRequest)
             start, end = (evaluations.parse_time(body.start_time),
@@ -266,7 +267,8 @@ def routes(api: Any, store: Store, defaults: Any = None, learner: Any = None) ->
     async def evaluation_list(request: Request, who: Principal) -> Response:
         admin(who)
         rows = await run_in_threadpool(
-            store.read, "SELECT result FROM pz_evaluations ORDER BY created_at DESC")
+            store.read, "SELECT result FROM pz_evaluations WHERE id NOT LIKE 'fi:%'"
+            " ORDER BY created_at DESC")
         items = [msgspec.json.decode(r[0]) for r in rows]
         for x in items:
             x.pop("content", None)
@@ -333,8 +335,60 @@ def routes(api: Any, store: Store, defaults: Any = None, learner: Any = None) ->
         return ok({"dateRange": {"from": iso(low) if low else None,
                                  "to": iso(high) if high else None}})
 
+    class ImportanceRequest(msgspec.Struct, rename="camel"):
+        name: str
+        start_time: str
+        end_time: str
+        description: str | None = None
+
+    async def importance(request: Request, who: Principal) -> Response:
+        from adserver.control import evaluations
+
+        admin(who)
+        fid = request.path_params["fid"]
+        if request.method in ("GET", "DELETE"):
+            rows = store.read("SELECT result FROM pz_evaluations WHERE id = ?", ("fi:" + fid,))
+            if not rows:
+                return not_found(fid)
+            if request.method == "GET":
+                return Response(rows[0][0], 200, media_type="application/json")
+            with store.transaction() as db:
+                db.execute("DELETE FROM pz_evaluations WHERE id = ?", ("fi:" + fid,))
+            return Response(status_code=204)
+        try:
+            body = await decode(request, ImportanceRequest)
+            start, end = (evaluations.parse_time(body.start_time),
+                          evaluations.parse_time(body.end_time))
+        except Invalid as e:
+            return bad(e)
+        except ValueError as e:
+            return bad(f"startTime and endTime must be ISO 8601 times: {e}", "startTime")
+        if end <= start:
+            return bad("endTime must be after startTime", "endTime")
+        scores = await run_in_threadpool(evaluations.importances, store, learner, start, end)
+        created = evaluations.iso(dt.datetime.now(dt.UTC).timestamp())
+        doc = {"id": fid, "name": body.name, "description": body.description,
+               "startTime": evaluations.iso(start), "endTime": evaluations.iso(end),
+               "creationTime": created, "status": "Succeeded", "featureScores": scores}
+        raw = msgspec.json.encode(doc).decode()
+        with store.transaction() as db:
+            db.execute("INSERT INTO pz_evaluations VALUES (?, ?, ?, ?) ON CONFLICT (id) DO"
+                       " UPDATE SET result = excluded.result", ("fi:" + fid, created,
+                                                                 msgspec.json.encode(body).decode(), raw))
+        return Response(raw, 200, media_type="application/json")
+
+    async def importance_list(request: Request, who: Principal) -> Response:
+        admin(who)
+        rows = store.read("SELECT result FROM pz_evaluations WHERE id LIKE 'fi:%'"
+                          " ORDER BY created_at DESC")
+        return ok({"value": [msgspec.json.decode(r[0]) for r in rows], "nextLink": None})
+
     base = "/v1/personalizer/configurations"
-    return [Route(base + "/applyFromEvaluation", api.handler(apply, False), methods=["POST"]),
+    return [Route("/v1/personalizer/featureImportances", api.handler(importance_list, False),
+                  methods=["GET"]),
+            Route("/v1/personalizer/featureImportances/{fid:path}",
+                  api.handler(importance, False), methods=["GET", "PUT", "DELETE"]),
+            Route(base + "/applyFromEvaluation", api.handler(apply, False), methods=["POST"]),
             Route("/v1/personalizer/model", api.handler(model, False),
                   methods=["GET", "PUT", "DELETE"]),
             Route("/v1/personalizer/model/properties", api.handler(model_properties, False),
@@ -417,6 +471,15 @@ def openapi_paths(errors: dict[str, Any]) -> dict[str, Any]:
             "delete": op("Reset the policy to zero weights", "reset_pz_model")},
         "/v1/personalizer/model/properties": {
             "get": op("The active policy's times and counts", "get_pz_model_properties")},
+        "/v1/personalizer/featureImportances": {
+            "get": op("Feature importance jobs", "list_pz_feature_importances")},
+        "/v1/personalizer/featureImportances/{id}": {
+            "parameters": [{"name": "id", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "get": op("One job's feature scores", "get_pz_feature_importance"),
+            "put": op("Score the active policy's features over a time window",
+                      "create_pz_feature_importance", True),
+            "delete": op("Delete a job", "delete_pz_feature_importance")},
         "/v1/personalizer/logs": {"delete": op("Delete the logged events", "delete_pz_logs")},
         "/v1/personalizer/logs/properties": {
             "get": op("The time range of the logged events", "get_pz_log_properties")},

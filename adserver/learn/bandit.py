@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from adserver import versions
-from adserver._hashing import action_features, hash_feature, hash_str
+from adserver._hashing import action_features, cross, hash_feature, hash_str
 from adserver.kernels import bandit as kernel
 
 SEED = 0x5045  # feature hashing seed of the personalization models
@@ -29,8 +29,15 @@ DEFAULT_BITS = 18
 
 
 def flatten(objects: list[dict[str, Any]] | None, out_ids: list[int],
-            out_vals: list[float]) -> None:
-    """Append the features of Personalizer feature objects to (ids, values)."""
+            out_vals: list[float], out_names: list[str] | None = None) -> None:
+    """Append the features of Personalizer feature objects to (ids, values), and their
+    names (`path=value`, or `path` for a number) to `out_names` when given."""
+
+    def add(ident: int, value: float, name: str) -> None:
+        out_ids.append(ident)
+        out_vals.append(value)
+        if out_names is not None:
+            out_names.append(name)
 
     def walk(prefix: str, value: Any) -> None:
         if value is None:
@@ -42,14 +49,12 @@ def flatten(objects: list[dict[str, Any]] | None, out_ids: list[int],
             for v in value:
                 walk(prefix, v)
         elif isinstance(value, bool):
-            out_ids.append(hash_feature(prefix, "true" if value else "false", SEED))
-            out_vals.append(1.0)
+            text = "true" if value else "false"
+            add(hash_feature(prefix, text, SEED), 1.0, f"{prefix}={text}")
         elif isinstance(value, (int, float)):
-            out_ids.append(hash_str(prefix, SEED))
-            out_vals.append(float(value))
+            add(hash_str(prefix, SEED), float(value), prefix)
         else:
-            out_ids.append(hash_feature(prefix, str(value), SEED))
-            out_vals.append(1.0)
+            add(hash_feature(prefix, str(value), SEED), 1.0, f"{prefix}={value}")
 
     for obj in objects or ():
         walk("", obj)
@@ -171,3 +176,30 @@ def load(data_dir: str, version: str) -> Policy:
 
 def current(data_dir: str) -> str | None:
     return versions.current(models_root(data_dir))
+
+
+def importances(policy: Policy, events: list[tuple[Any, Any, int]]) -> list[dict[str, Any]]:
+    """Each feature's share of the policy's scores over `events` (context feature objects,
+    actions, the chosen action's index): the mean absolute weight x value of every bucket a
+    context feature (namespace "context") or an action feature ("action") takes part in, for
+    the chosen action, normalized to sum to 1, largest first."""
+    mask = (1 << policy.bits) - 1
+    totals: dict[tuple[str, str], float] = {}
+    for context, actions, chosen in events:
+        c_ids: list[int] = []
+        c_vals: list[float] = []
+        c_names: list[str] = []
+        flatten(context, c_ids, c_vals, c_names)
+        a = actions[chosen]
+        a_ids, a_vals, a_names = [hash_feature("_action", a["id"], SEED)], [1.0], ["_action"]
+        flatten(a.get("features"), a_ids, a_vals, a_names)
+        for ai, av, an in zip(a_ids, a_vals, a_names):
+            own = abs(float(policy.weights[ai & mask]) * av)
+            totals[("action", an)] = totals.get(("action", an), 0.0) + own
+            for ci, cv, cn in zip(c_ids, c_vals, c_names):
+                part = abs(float(policy.weights[cross(ci, ai) & mask]) * cv * av) / 2
+                totals[("context", cn)] = totals.get(("context", cn), 0.0) + part
+                totals[("action", an)] = totals.get(("action", an), 0.0) + part
+    whole = sum(totals.values()) or 1.0
+    return [{"featureName": name, "namespace": ns, "score": round(v / whole, 6)}
+            for (ns, name), v in sorted(totals.items(), key=lambda kv: -kv[1])]

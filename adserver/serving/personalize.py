@@ -32,7 +32,7 @@ from adserver.wire import personalizer as pz
 
 JSON = "application/json"
 HEADER = "ocp-apim-subscription-key"
-ADMIN = ("evaluations", "model", "logs")  # forwarded with configurations/... to the control
+ADMIN = ("evaluations", "model", "logs", "featureImportances")  # forwarded with configurations/... to the control
 MAX_MODEL_BYTES = 80 << 20  # an imported model: 2^24 float32 weights, zipped
 
 

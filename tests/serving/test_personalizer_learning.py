@@ -183,6 +183,31 @@ def test_adserver_evaluate_prints_the_comparison(live: tuple[str, str]) -> None:
     assert bad.returncode == 2 and "NAME=ARGUMENTS" in bad.stderr
 
 
+def test_feature_importances(live: tuple[str, str]) -> None:
+    import datetime as dt
+
+    from azure.ai.personalizer import PersonalizerAdministrationClient
+
+    url, _ = live
+    admin = PersonalizerAdministrationClient(url, AzureKeyCredential(ADMIN_KEY),
+                                             retry_total=0)
+    now = dt.datetime.now(dt.UTC)
+    admin.create_feature_importance("fi-1", {
+        "name": "what matters", "startTime": (now - dt.timedelta(hours=1)).isoformat(),
+        "endTime": (now + dt.timedelta(minutes=1)).isoformat()})
+    got = admin.get_feature_importance("fi-1")
+    assert got["status"] == "Succeeded"
+    scores = got["featureScores"]
+    assert sum(x["score"] for x in scores) == pytest.approx(1.0, abs=1e-4)
+    names = {(x["namespace"], x["featureName"]) for x in scores}
+    assert ("context", "user.type=a") in names and ("action", "kind=k0") in names
+    top = [x for x in scores if x["namespace"] == "context"][0]
+    assert top["featureName"].startswith("user.type=")  # the only context there is
+    assert [x["id"] for x in admin.list_feature_importances()] == ["fi-1"]
+    admin.delete_feature_importance("fi-1")
+    assert list(admin.list_feature_importances()) == []
+
+
 def test_model_and_logs_administration(live: tuple[str, str]) -> None:
     import datetime as dt
     import io
