@@ -141,13 +141,17 @@ def wait_ready(url: str) -> None:
     raise RuntimeError("decision server not ready")
 
 
-def wrk(url: str, body: bytes, seconds: int) -> dict[str, float]:
+def wrk(url: str, body: bytes, seconds: int, path: str = "/api/v2",
+        header: tuple[str, str] | None = None) -> dict[str, float]:
     with tempfile.NamedTemporaryFile("wb", delete=False) as f:
         f.write(body)
     script = os.path.join(ROOT, "bench", "post.lua")
+    env = {**os.environ, "BODY": f.name}
+    if header:
+        env.update(HEADER_NAME=header[0], HEADER_VALUE=header[1])
     out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c32", f"-d{seconds}s",
-                          "--latency", "-s", script, url + "/api/v2"],
-                         env={**os.environ, "BODY": f.name}, capture_output=True, text=True)
+                          "--latency", "-s", script, url + path],
+                         env=env, capture_output=True, text=True)
     os.unlink(f.name)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out.stdout).group(1))  # type: ignore[union-attr]
     return {"rps": round(rps)}
