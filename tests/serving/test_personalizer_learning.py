@@ -219,6 +219,13 @@ def test_model_and_logs_administration(live: tuple[str, str]) -> None:
     url, data = live
     admin = PersonalizerAdministrationClient(url, AzureKeyCredential(ADMIN_KEY),
                                              retry_total=0)
+    # the apprentice ranks of the configuration test are learned from once their wait is
+    # over; the match rate (the policy's own choice = the baseline) is then reported
+    deadline = time.monotonic() + 20
+    while admin.get_model_properties().get("apprenticeMatchRate") is None:
+        assert time.monotonic() < deadline, admin.get_model_properties()
+        time.sleep(0.5)
+    assert 0 <= admin.get_model_properties()["apprenticeMatchRate"] <= 1
     exported = b"".join(admin.export_model(signed=True))
     with zipfile.ZipFile(io.BytesIO(exported)) as z:
         weights = np.load(io.BytesIO(z.read("weights.npy")))
