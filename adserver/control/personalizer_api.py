@@ -67,6 +67,26 @@ class PolicyConfiguration(msgspec.Struct, rename="camel"):
     arguments: str = "--cb_explore_adf --epsilon 0.2 --cb_type mtr -l 0.03 -b 18"
 
 
+class EvaluationRequest(msgspec.Struct, rename="camel"):
+    name: str
+    start_time: str
+    end_time: str
+    policies: list[PolicyConfiguration] = []
+    enable_policy_optimization: bool = False
+
+
+class ApplyRequest(msgspec.Struct, rename="camel"):
+    evaluation_id: str
+    policy_name: str
+
+
+class ImportanceRequest(msgspec.Struct, rename="camel"):
+    name: str
+    start_time: str
+    end_time: str
+    description: str | None = None
+
+
 class Invalid(Exception):
     def __init__(self, message: str, target: str):
         super().__init__(message)
@@ -201,16 +221,34 @@ def routes(api: Any, store: Store, defaults: Any = None, learner: Any = None) ->
         await run_in_threadpool(settings.put, "policy", body, who)
         return ok(body)
 
-    class EvaluationRequest(msgspec.Struct, rename="camel"):
-        name: str
-        start_time: str
-        end_time: str
-        policies: list[PolicyConfiguration] = []
-        enable_policy_optimization: bool = False
-
     def not_found(eid: str) -> Response:
         return Response(error_body("ResourceNotFound", f"no evaluation {eid!r}"), 404,
                         media_type="application/json")
+
+    async def stored(request: Request, key: str, shown: str) -> Response:
+        """GET or DELETE a kept job (an evaluation, or a feature importance under 'fi:')."""
+        rows = await run_in_threadpool(
+            store.read, "SELECT result FROM pz_evaluations WHERE id = ?", (key,))
+        if not rows:
+            return not_found(shown)
+        if request.method == "GET":
+            return Response(rows[0][0], 200, media_type="application/json")
+        with store.transaction() as db:
+            db.execute("DELETE FROM pz_evaluations WHERE id = ?", (key,))
+        return Response(status_code=204)
+
+    def window(body: Any) -> tuple[float, float]:
+        """(start, end) of a job's body; Invalid names the bad field."""
+        from adserver.control.evaluations import parse_time
+
+        try:
+            start, end = parse_time(body.start_time), parse_time(body.end_time)
+        except ValueError as e:
+            raise Invalid(f"startTime and endTime must be ISO 8601 times: {e}",
+                          "startTime") from None
+        if end <= start:
+            raise Invalid("endTime must be after startTime", "endTime")
+        return start, end
 
     async def evaluation(request: Request, who: Principal) -> Response:
         from adserver.control import evaluations
@@ -218,36 +256,23 @@ def routes(api: Any, store: Store, defaults: Any = None, learner: Any = None) ->
         admin(who)
         eid = request.path_params["eid"]
         if request.method in ("GET", "DELETE"):
-            rows = await run_in_threadpool(
-                store.read, "SELECT result FROM pz_evaluations WHERE id = ?", (eid,))
-            if not rows:
-                return not_found(eid)
-            if request.method == "GET":
-                return Response(rows[0][0], 200, media_type="application/json")
-            with store.transaction() as db:
-                db.execute("DELETE FROM pz_evaluations WHERE id = ?", (eid,))
-            return Response(status_code=204)
+            return await stored(request, eid, eid)
         if not eid or len(eid) > 256 or eid.startswith("fi:"):
             return bad("an evaluation id has 1 to 256 characters and does not start with"
                        " 'fi:'", "evaluationId")
         try:
             body = await decode(request, EvaluationRequest)
-            start, end = (evaluations.parse_time(body.start_time),
-                          evaluations.parse_time(body.end_time))
+            start, end = window(body)
             for p in body.policies:
                 parse_arguments(p.arguments)
         except Invalid as e:
             return bad(e)
-        except ValueError as e:
-            return bad(f"startTime and endTime must be ISO 8601 times: {e}", "startTime")
-        if end <= start:
-            return bad("endTime must be after startTime", "endTime")
         if store.read("SELECT 1 FROM pz_evaluations WHERE id = ?", (eid,)):
             return Response(error_body("Conflict", f"evaluation {eid!r} exists"), 409,
                             media_type="application/json")
-        learner = current_settings(store, defaults)
+        joined = current_settings(store, defaults)
         created = evaluations.iso(dt.datetime.now(dt.UTC).timestamp())
-        result = await run_in_threadpool(evaluations.evaluate, store, learner, start, end,
+        result = await run_in_threadpool(evaluations.evaluate, store, joined, start, end,
                                          [(p.name, p.arguments) for p in body.policies])
         doc = {"id": eid, "name": body.name, "startTime": evaluations.iso(start),
                "endTime": evaluations.iso(end), "creationTime": created, "status": "Succeeded",
@@ -273,10 +298,6 @@ def routes(api: Any, store: Store, defaults: Any = None, learner: Any = None) ->
         for x in items:
             x.pop("content", None)
         return ok({"value": items, "nextLink": None})
-
-    class ApplyRequest(msgspec.Struct, rename="camel"):
-        evaluation_id: str
-        policy_name: str
 
     async def apply(request: Request, who: Principal) -> Response:
         admin(who)
@@ -335,36 +356,18 @@ def routes(api: Any, store: Store, defaults: Any = None, learner: Any = None) ->
         return ok({"dateRange": {"from": iso(low) if low else None,
                                  "to": iso(high) if high else None}})
 
-    class ImportanceRequest(msgspec.Struct, rename="camel"):
-        name: str
-        start_time: str
-        end_time: str
-        description: str | None = None
-
     async def importance(request: Request, who: Principal) -> Response:
         from adserver.control import evaluations
 
         admin(who)
         fid = request.path_params["fid"]
         if request.method in ("GET", "DELETE"):
-            rows = store.read("SELECT result FROM pz_evaluations WHERE id = ?", ("fi:" + fid,))
-            if not rows:
-                return not_found(fid)
-            if request.method == "GET":
-                return Response(rows[0][0], 200, media_type="application/json")
-            with store.transaction() as db:
-                db.execute("DELETE FROM pz_evaluations WHERE id = ?", ("fi:" + fid,))
-            return Response(status_code=204)
+            return await stored(request, "fi:" + fid, fid)
         try:
             body = await decode(request, ImportanceRequest)
-            start, end = (evaluations.parse_time(body.start_time),
-                          evaluations.parse_time(body.end_time))
+            start, end = window(body)
         except Invalid as e:
             return bad(e)
-        except ValueError as e:
-            return bad(f"startTime and endTime must be ISO 8601 times: {e}", "startTime")
-        if end <= start:
-            return bad("endTime must be after startTime", "endTime")
         scores = await run_in_threadpool(evaluations.importances, store, learner, start, end)
         created = evaluations.iso(dt.datetime.now(dt.UTC).timestamp())
         doc = {"id": fid, "name": body.name, "description": body.description,
