@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -46,6 +48,35 @@ class Stack:
                 raise AssertionError(f"not true after {timeout}s")
             time.sleep(0.02)
         return time.monotonic() - started
+
+
+@contextlib.contextmanager
+def traffic(url: str, body: dict, observe: Callable[[httpx.Response], Any],
+            threads: int = 2, limit_s: float = 120) -> Iterator[list[Any]]:
+    """Decision requests from `threads` threads until the block ends (and never longer than
+    `limit_s`); yields the list of `observe(response)` values, in arrival order, with
+    (0, "", error text) for a request (or an observation) that raised."""
+    seen: list[Any] = []
+    stop = threading.Event()
+
+    def loop() -> None:
+        with httpx.Client(base_url=url, timeout=10) as c:
+            deadline = time.monotonic() + limit_s  # bounded even if the test fails
+            while not stop.is_set() and time.monotonic() < deadline:
+                try:
+                    seen.append(observe(c.post("/api/v2", json=body)))
+                except Exception as e:  # counted as a failure by the caller
+                    seen.append((0, "", repr(e)))
+
+    workers = [threading.Thread(target=loop) for _ in range(threads)]
+    for t in workers:
+        t.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        for t in workers:
+            t.join()
 
 
 def build_golden_network(admin: httpx.Client) -> None:

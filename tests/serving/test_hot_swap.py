@@ -2,45 +2,25 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import httpx
 
-from tests.serving.conftest import Stack
+from tests.serving.conftest import Stack, traffic
 
 BODY = {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [2], "adTypes": [2]}]}
 PUBLISHES = 20
 
 
 def test_publishes_under_traffic(stack: Stack) -> None:
-    seen: list[tuple[int, str, str]] = []
-    stop = threading.Event()
+    def observe(r: httpx.Response) -> tuple[int, str, str]:
+        title = r.json()["decisions"]["div0"]["contents"][0]["data"]["title"]
+        return r.status_code, r.headers["x-adserver-snapshot"], title
 
-    def traffic() -> None:
-        with httpx.Client(base_url=stack.decisions, timeout=10) as c:
-            deadline = time.monotonic() + 120  # bounded even if the test fails
-            while not stop.is_set() and time.monotonic() < deadline:
-                try:
-                    r = c.post("/api/v2", json=BODY)
-                    title = r.json()["decisions"]["div0"]["contents"][0]["data"]["title"]
-                    seen.append((r.status_code, r.headers["x-adserver-snapshot"], title))
-                except Exception as e:  # counted as a failure below
-                    seen.append((0, "", repr(e)))
-
-    threads = [threading.Thread(target=traffic) for _ in range(2)]
-    for t in threads:
-        t.start()
     delays = []
-    try:
+    with traffic(stack.decisions, BODY, observe) as seen:
         for i in range(PUBLISHES):
             title = f"swap {i}"
             assert stack.admin.patch("/v1/creatives/2", json={"title": title}).status_code == 200
             delays.append(stack.wait_for(lambda: bool(seen) and seen[-1][2] == title, 5))
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
     failures = [s for s in seen if s[0] != 200]
     assert not failures, failures[:5]
     assert len(seen) > PUBLISHES * 5

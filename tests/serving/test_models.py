@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import os
 import tarfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 from adserver.events.segment import read_records
 from adserver.learn import ctr
 from adserver.learn.features import Spec
-from tests.serving.conftest import Stack, golden_stack
+from tests.serving.conftest import Stack, golden_stack, traffic
 
 BODY = {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [2], "adTypes": [2],
                         "count": 2}], "user": {"key": "model-shopper"}}
@@ -53,24 +52,9 @@ def upload(s: Stack, data: bytes, label: str = "") -> httpx.Response:
 
 
 def test_hot_swap_under_traffic(mstack: Stack, tmp_path: Path) -> None:
-    seen: list[tuple[int, str]] = []
-    stop = threading.Event()
-
-    def traffic() -> None:
-        with httpx.Client(base_url=mstack.decisions, timeout=10) as c:
-            deadline = time.monotonic() + 120  # bounded even if the test fails
-            while not stop.is_set() and time.monotonic() < deadline:
-                try:
-                    r = c.post("/api/v2", json=BODY)
-                    seen.append((r.status_code, r.headers.get("x-adserver-models", "")))
-                except Exception as e:  # counted as a failure below
-                    seen.append((0, repr(e)))
-
-    threads = [threading.Thread(target=traffic) for _ in range(2)]
-    for t in threads:
-        t.start()
     delays, versions = [], []
-    try:
+    with traffic(mstack.decisions, BODY,
+                 lambda r: (r.status_code, r.headers.get("x-adserver-models", ""))) as seen:
         time.sleep(0.3)
         for i in range(5):
             r = upload(mstack, model_tar(tmp_path, i), f"swap {i}")
@@ -83,10 +67,6 @@ def test_hot_swap_under_traffic(mstack: Stack, tmp_path: Path) -> None:
         r = upload(mstack, model_tar(tmp_path, 99, damage=True))
         assert r.status_code == 422 and "checksum" in r.json()["error"]["message"]
         time.sleep(0.3)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
     failures = [x for x in seen if x[0] != 200]
     assert not failures, failures[:5]
     assert len(seen) > 50
