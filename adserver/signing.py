@@ -16,11 +16,13 @@ the file when it changes.
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import json
 import os
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -103,12 +105,23 @@ class Signer:
         self.secrets = {k: _unb64(v["secret"]) for k, v in keys["keys"].items()}
         self.ttl_s = ttl_s
         self.encoder = msgpack.Encoder()
+        # the keyed state after the secret, copied per token (HMAC's key setup done once)
+        self._mac = hmac.new(self.secrets[self.kid], digestmod=hashlib.sha256)
 
     def sign(self, kind: int, fields: list[Any], now: float | None = None) -> str:
-        exp = int((now or time.time()) + self.ttl_s)
-        payload = self.encoder.encode([TOKEN_VERSION, self.kid, exp, kind, *fields])
-        mac = hmac.digest(self.secrets[self.kid], payload, "sha256")[:MAC_BYTES]
-        return f"{_b64(payload)}.{_b64(mac)}"
+        return self.signing(kind, now)(fields)
+
+    def signing(self, kind: int, now: float | None = None) -> Callable[[list[Any]], str]:
+        """A function signing tokens of one kind and expiry (one response's winners)."""
+        head = [TOKEN_VERSION, self.kid, int((now or time.time()) + self.ttl_s), kind]
+        encode, mac = self.encoder.encode, self._mac
+
+        def sign(fields: list[Any]) -> str:
+            payload = encode(head + fields)
+            h = mac.copy()
+            h.update(payload)
+            return f"{_b64(payload)}.{_b64(h.digest()[:MAC_BYTES])}"
+        return sign
 
     def verify(self, token: str, now: float | None = None
                ) -> tuple[str, int, list[Any]]:

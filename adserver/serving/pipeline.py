@@ -149,17 +149,25 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
 
 def _winners(snap: Snapshot, scorer: score.Scorer, made: list[kevel.Decision],
              wins: list[select.Win], ctr: np.ndarray, cvr: np.ndarray) -> list[list[Any]]:
-    """The decision record's winners: ids, prices, pCTR and pCVR (score.Scorer.logged) and
-    the ad's model features."""
+    """The decision record's winners: ids, prices, pCTR and pCVR (what the auction used, or
+    with a shadow model score.Scorer.logged) and the ad's model features."""
     if not made:
         return []
-    rows = np.array([w.row for w in wins[:len(made)]], dtype=np.int64)
-    pos = np.array([w.pos for w in wins[:len(made)]], dtype=np.int64)
-    used_ctr, sh_ctr, used_cvr, sh_cvr = scorer.logged(rows, pos, ctr, cvr)
-    feats = snap.ad_features[rows].tolist()
-    return [[d.ad_id, d.flight_id, int(round(w.clear * 1e6)), round(w.ecpm, 6), used_ctr[i],
-             sh_ctr[i], used_cvr[i], sh_cvr[i], feats[i]]
-            for i, (d, w) in enumerate(zip(made, wins))]
+    wins = wins[:len(made)]
+    ads = [snap.ad(w.row) for w in wins]
+    if scorer.models.shadow_ctr is None and scorer.models.shadow_cvr is None:
+        # what the auction used: the model's prediction where it scored, else the prior
+        used_ctr = ctr[[w.pos for w in wins]].tolist() if ctr.shape[0] else \
+            [a.prior_ctr for a in ads]
+        used_cvr = cvr[[w.pos for w in wins]].tolist() if cvr.shape[0] else \
+            [a.prior_cvr for a in ads]
+        sh_ctr = sh_cvr = [None] * len(wins)
+    else:
+        used_ctr, sh_ctr, used_cvr, sh_cvr = scorer.logged(
+            np.array([w.row for w in wins], dtype=np.int64))
+    return [[a.ad_id, a.flight_id, int(round(w.clear * 1e6)), round(w.ecpm, 6), used_ctr[i],
+             sh_ctr[i], used_cvr[i], sh_cvr[i], a.features]
+            for i, (a, w) in enumerate(zip(ads, wins))]
 
 
 def _candidates(snap: Snapshot, plan: resolve.Plan, tokens: list[int],

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import os
 import weakref
-from typing import Any
+from typing import Any, NamedTuple
 
 import lmdb
+import msgspec
 import numpy as np
 from msgspec import msgpack
 
@@ -38,6 +39,21 @@ def _catalog(path: str) -> Any:
 
 class SnapshotError(Exception):
     """A version that cannot be served (missing or damaged files)."""
+
+
+class Ad(NamedTuple):
+    """An ad row's ids, contents and logged fields (Snapshot.ad)."""
+
+    ad_id: int
+    creative_id: int
+    flight_id: int
+    campaign_id: int
+    advertiser_id: int
+    contents: msgspec.Raw  # Kevel contents JSON
+    dest: str  # the creative's (or product's) click destination
+    features: list[int]  # learn/features.AD_ORDER values, as the decision record logs them
+    prior_ctr: float
+    prior_cvr: float
 
 
 class Snapshot:
@@ -87,6 +103,7 @@ class Snapshot:
             self.products, self.embedder = _product_index(root, self.meta["products"])
         self.no_pause = np.zeros(0, dtype=np.int8)
         self._contents: dict[tuple[bytes, int], tuple[bytes, str]] = {}
+        self._ads: dict[int, Ad] = {}
         # plain-Python copies of the per-priority values read one at a time when responding
         # and explaining (cheaper than numpy scalar access)
         self.prio = {name: c[name].tolist() for name in ("prio_id", "prio_selection")}
@@ -112,6 +129,22 @@ class Snapshot:
         if self.columns["ad_product"][row] < 0:
             return self.creative(creative_id)
         return self._entry(b"ap", int(self.columns["ad_id"][row]), "product contents of ad")
+
+    def ad(self, row: int) -> Ad:
+        """What responding and logging need of an ad row, read once per version (winners
+        repeat: a few plain-Python fields beat six numpy fancy-index reads per winner)."""
+        found = self._ads.get(row)
+        if found is None:
+            c = self.columns
+            fl = int(c["ad_flight"][row])
+            creative = int(c["ad_creative"][row])
+            contents, dest = self.contents(row, creative)
+            found = self._ads[row] = Ad(
+                int(c["ad_id"][row]), creative, int(c["fl_id"][fl]), int(c["fl_campaign"][fl]),
+                int(c["fl_advertiser"][fl]), msgspec.Raw(contents), dest,
+                self.ad_features[row].tolist(), float(c["ad_prior_ctr"][row]),
+                float(c["ad_prior_cvr"][row]))
+        return found
 
     def creative(self, creative_id: int) -> tuple[bytes, str]:
         """(Kevel contents JSON, click URL) of a creative, cached per version."""

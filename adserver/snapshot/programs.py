@@ -162,3 +162,23 @@ def daypart_mask(dayparts: list[Any]) -> tuple[int, int, int]:
 
 
 NO_PROPERTIES = Properties(None)
+_PROPERTIES: dict[tuple[Any, ...], Properties] = {}
+PROPERTIES_CACHE = 4096
+
+
+def properties(props: dict[str, Any] | None) -> Properties:
+    """`Properties(props)`, shared between requests whose properties are the same flat
+    scalars (placements repeat them: page types, categories); never modified after."""
+    if not props:
+        return NO_PROPERTIES
+    # with the value types: True == 1 and hash alike, but compare as "true" and "1"
+    key = (*props.items(), *map(type, props.values()))
+    try:
+        found = _PROPERTIES.get(key)
+    except TypeError:  # a list or object value: not hashable, flatten it each time
+        return Properties(props)
+    if found is None:
+        if len(_PROPERTIES) >= PROPERTIES_CACHE:
+            _PROPERTIES.clear()
+        found = _PROPERTIES[key] = Properties(props)
+    return found

@@ -12,7 +12,7 @@ from adserver import _targeting
 from adserver.expr import parse
 from adserver.kernels import targeting_ref
 from adserver.snapshot import format as f
-from adserver.snapshot.programs import Properties, compile_expr
+from adserver.snapshot.programs import Properties, compile_expr, properties
 from tests.kernels.generate import props, queries, snapshots
 from tests.test_expr import trees
 
@@ -116,3 +116,16 @@ def test_compiled_program_means_what_the_expression_says(tree: tuple, properties
 )
 def test_semantics_examples(expr: str, properties: dict, expected: bool) -> None:
     assert targeting_ref.eval_ast(parse(expr), properties) is expected
+
+
+def test_request_properties_are_shared_only_when_they_compare_alike() -> None:
+    """Placements repeat their properties, so their flattened form is kept; a boolean and
+    the number 1 (equal and hashing alike in Python) still compare as "true" and "1"."""
+    first = properties({"page_type": "search", "n": 1})
+    assert properties({"page_type": "search", "n": 1}) is first
+    assert properties({"page_type": "search", "n": True}).str.tolist() != first.str.tolist()
+    assert properties({"page_type": "search", "n": 1.0}).str.tolist() == first.str.tolist()
+    nested = properties({"tags": ["a", "b"]})  # a list value: flattened each time, alike
+    assert nested is not properties({"tags": ["a", "b"]})
+    assert nested.key.tolist() == properties({"tags": ["a", "b"]}).key.tolist()
+    assert properties({}) is properties(None)

@@ -14,7 +14,7 @@ import numpy as np
 
 from adserver.serving.stages.resolve import Plan
 from adserver.snapshot.loader import Snapshot
-from adserver.snapshot.programs import NO_PROPERTIES, Properties
+from adserver.snapshot.programs import properties
 from adserver.snapshot.query import Query
 
 EMPTY = np.zeros(0, dtype=np.int32)
@@ -50,7 +50,7 @@ def run(snap: Snapshot, plan: Plan, lists: list[np.ndarray], q: Query, used: Use
     q.forced_campaign = p.campaign_id or 0
     q.forced_flight = p.flight_id or 0
     q.forced_ad = p.ad_id or 0
-    q.props = Properties(p.properties) if p.properties else NO_PROPERTIES
+    q.props = properties(p.properties)
     if used.flights:
         q.used_flights = np.array(used.flights, dtype=np.int64)
         q.used_campaigns = np.array(used.campaigns, dtype=np.int64)
@@ -64,9 +64,8 @@ def run(snap: Snapshot, plan: Plan, lists: list[np.ndarray], q: Query, used: Use
         return passing, considered, reasons, np.full(passing.shape[0], n_matched > 0)
     counts = np.zeros(len(lists), dtype=np.int64)  # passing rows per list, in list order
     passing, reasons = snap.targeting.filter_lists(lists, q, paused, explain, limit, counts)
-    mask = np.zeros(passing.shape[0], dtype=bool)
-    mask[:int(counts[:n_matched].sum())] = True
-    return passing, considered, reasons, mask
+    return passing, considered, reasons, \
+        np.arange(passing.shape[0]) < sum(counts.tolist()[:n_matched])
 
 
 NONE_MATCHED = np.zeros(0, dtype=bool)

@@ -10,11 +10,6 @@ One token serves a winner's impression, click and event URLs: the path names the
 
 from __future__ import annotations
 
-from typing import Any
-
-import msgspec
-import numpy as np
-
 from adserver.serving.stages.resolve import Plan
 from adserver.serving.stages.select import Win
 from adserver.signing import Signer
@@ -32,39 +27,32 @@ def decisions(snap: Snapshot, wins: list[Win], plan: Plan, pricing: bool, bot_fi
     """The Kevel decisions of a placement's winners, in slot order."""
     if not wins:
         return []
-    c = snap.columns
-    rows = np.array([w.row for w in wins], dtype=np.int64)
-    flights = c["ad_flight"][rows]
-    ad_ids, creatives = c["ad_id"][rows].tolist(), c["ad_creative"][rows].tolist()
-    flight_ids = c["fl_id"][flights].tolist()
-    campaigns, advertisers = c["fl_campaign"][flights].tolist(), c["fl_advertiser"][flights].tolist()
     p = plan.placement
     zone = int(plan.zone_ids[0]) if plan.zone_ids.shape[0] else 0
     event_ids = list(p.event_ids or ())
+    prio_ids = snap.prio["prio_id"]
+    sign = signer.signing(TOKEN_KIND, now)
     out = []
-    for i, win in enumerate(wins):
-        contents, dest = snap.contents(win.row, creatives[i])
-        fields: list[Any] = [request_id, ad_ids[i], flight_ids[i], creatives[i], campaigns[i],
-                             advertisers[i], plan.div, int(round(win.clear * 1_000_000)),
-                             win.rate, user_key, int(bot_filter), plan.site_id, zone,
-                             plan.network_id, p.click_url or dest, event_ids]
+    for win in wins:
+        ad = snap.ad(win.row)
         # one token per winner: the path says which event it is; custom events must be
         # among those the placement asked for, which the token lists
-        token = signer.sign(TOKEN_KIND, fields, now)
+        token = sign([request_id, ad.ad_id, ad.flight_id, ad.creative_id, ad.campaign_id,
+                      ad.advertiser_id, plan.div, int(round(win.clear * 1_000_000)),
+                      win.rate, user_key, int(bot_filter), plan.site_id, zone,
+                      plan.network_id, p.click_url or ad.dest, event_ids])
         price = None
         if pricing:
             revenue = win.clear / 1000.0 if win.rate == f.RATE_CPM else (
                 win.clear if win.rate in (f.RATE_CPC, f.RATE_CPA) else 0.0)
-            price = kevel.Pricing(price=win.bid, clear_price=round(win.clear, 6),
-                                  revenue=round(revenue, 9), rate_type=KEVEL_RATE[win.rate],
-                                  e_cpm=round(win.ecpm, 6))
+            price = kevel.Pricing(win.bid, round(win.clear, 6), round(revenue, 9),
+                                  KEVEL_RATE[win.rate], round(win.ecpm, 6))
         out.append(kevel.Decision(
-            ad_id=ad_ids[i], advertiser_id=advertisers[i], creative_id=creatives[i],
-            flight_id=flight_ids[i], campaign_id=campaigns[i],
-            priority_id=snap.prio["prio_id"][win.prio], click_url=f"{base_url}/r?t={token}",
-            impression_url=f"{base_url}/i.gif?t={token}", contents=msgspec.Raw(contents),
-            events=[kevel.Event(id=e, url=f"{base_url}/e.gif?t={token}&e={e}")
-                    for e in event_ids],
-            pricing=price,
+            ad.ad_id, ad.advertiser_id, ad.creative_id, ad.flight_id, ad.campaign_id,
+            prio_ids[win.prio], f"{base_url}/r?t={token}", f"{base_url}/i.gif?t={token}",
+            ad.contents,
+            [kevel.Event(e, f"{base_url}/e.gif?t={token}&e={e}") for e in event_ids]
+            if event_ids else [],
+            price,
         ))
     return out

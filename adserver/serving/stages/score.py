@@ -99,19 +99,13 @@ class Scorer:
             out.append(values)
         return out[0], out[1]
 
-    def logged(self, rows: np.ndarray, pos: np.ndarray, ctr: np.ndarray, cvr: np.ndarray
-               ) -> list[list[Any]]:
-        """What the decision record keeps for the winners (`rows`, at `pos` in the auction's
-        arrays `ctr` and `cvr`): [pCTR, shadow pCTR, pCVR, shadow pCVR] lists. Without a
-        shadow model: what the auction used (the model's for CPC or CPA flights, else the
-        prior), and None. With one: both models' predictions for every winner, whatever
-        its rate type, so that the two can be compared."""
+    def logged(self, rows: np.ndarray) -> list[list[Any]]:
+        """While a shadow model runs, what the decision record keeps for the winners `rows`:
+        [pCTR, shadow pCTR, pCVR, shadow pCVR] lists, both models' predictions for every
+        winner whatever its rate type, so that the two can be compared (without a shadow the
+        record keeps what the auction used: pipeline._winners)."""
         c = self.snap.columns
         m = self.models
-        n = rows.shape[0]
-        if m.shadow_ctr is None and m.shadow_cvr is None:
-            return [(ctr[pos] if ctr.shape[0] else c["ad_prior_ctr"][rows]).tolist(), [None] * n,
-                    (cvr[pos] if cvr.shape[0] else c["ad_prior_cvr"][rows]).tolist(), [None] * n]
         out: list[list[Any]] = []
         for model, prior in ((m.ctr, c["ad_prior_ctr"]), (m.shadow_ctr, None),
                              (m.cvr, c["ad_prior_cvr"]), (m.shadow_cvr, None)):
@@ -120,7 +114,7 @@ class Scorer:
             elif prior is not None:
                 out.append(prior[rows].tolist())
             else:
-                out.append([None] * n)
+                out.append([None] * rows.shape[0])
         return out
 
 

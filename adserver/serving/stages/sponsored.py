@@ -187,7 +187,16 @@ def product_rows(snap: Snapshot, network_id: int, product_ids: list[str]) -> np.
 
 NO_VECTOR = np.zeros(0, dtype=np.float32)
 NO_QUALITY = (np.zeros(0, dtype=np.int64), np.zeros(0))
-NO_AVAILABLE = np.zeros(0, dtype=np.int8)
+NO_REASONS = np.zeros(0, dtype=np.int8)
+_TYPES: dict[tuple[int, ...], np.ndarray] = {}
+
+
+def _types(types: tuple[int, ...]) -> np.ndarray:
+    """A placement's sponsored ad types as the kernel's array (a handful of distinct ones)."""
+    found = _TYPES.get(types)
+    if found is None:
+        found = _TYPES[types] = np.array(types, dtype=np.int64)
+    return found
 
 
 def gate(snap: Snapshot, rows: np.ndarray, ctx: Context, matched: np.ndarray,
@@ -197,7 +206,8 @@ def gate(snap: Snapshot, rows: np.ndarray, ctx: Context, matched: np.ndarray,
     kernel adserver/kernels/sponsored.gate (its docstring has the rules). Rows of other ad
     types pass with boost 1; `matched` marks rows from keyword or category lists. Without an
     active context nothing is measured: only availability and one ad per product count.
-    `measured` (explain) receives each sponsored row's relevance."""
+    `measured` (explain) receives each sponsored row's relevance; without it the dropped
+    rows are not listed."""
     n = rows.shape[0]
     if n == 0:
         return rows, np.zeros(0), EMPTY, np.zeros(0, dtype=np.int8)
@@ -208,12 +218,13 @@ def gate(snap: Snapshot, rows: np.ndarray, ctx: Context, matched: np.ndarray,
     reasons = np.empty(n, dtype=np.int8)
     kernel.gate(rows, matched, c["ad_type"], c["ad_product"], c["ad_relevancy"], c["ad_flight"],
                 c["fl_rate"], c["fl_price"], c["ad_prior_ctr"], c["ad_prior_cvr"],
-                np.array(ctx.types, dtype=np.int64), index.vectors,  # type: ignore[union-attr]
+                _types(ctx.types), index.vectors,  # type: ignore[union-attr]
                 index.available, ctx.vector if ctx.vector is not None else NO_VECTOR,  # type: ignore[union-attr]
                 ctx.confidence, ctx.active, qrows, qscores, ctx.quality is not None,
                 ctx.exclude, threshold, alpha, boost, reasons, rel)
     keep = reasons == kernel.KEPT
-    if measured is not None:
-        ours = np.isin(c["ad_type"][rows], ctx.types)
-        measured.update(zip(rows[ours].tolist(), np.round(rel[ours], 4).tolist()))
+    if measured is None:  # the dropped ones only matter to explain
+        return rows[keep], boost[keep], EMPTY, NO_REASONS
+    ours = np.isin(c["ad_type"][rows], ctx.types)
+    measured.update(zip(rows[ours].tolist(), np.round(rel[ours], 4).tolist()))
     return rows[keep], boost[keep], rows[~keep], reasons[~keep]
