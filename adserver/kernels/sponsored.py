@@ -45,13 +45,13 @@ def gate(rows, matched, ad_type, ad_product, ad_relevancy, ad_flight, fl_rate, f
                 ours = True
                 break
         r = 0.0 if active else 1.0
-        if d > 0 and p >= 0:
+        if matched[i]:
+            r = 1.0
+        elif d > 0 and p >= 0:  # (a matched row's vector is never read: random pages)
             s = 0.0
             for j in range(d):
                 s += float(query[j]) * float(vectors[p, j])
             r = s * confidence
-        if matched[i]:
-            r = 1.0
         r = min(max(r, 0.0), 1.0)
         avail = p < 0 or available[p] != 0
         relevant = r >= threshold and p != exclude

@@ -170,18 +170,38 @@ def _winners(snap: Snapshot, scorer: score.Scorer, made: list[kevel.Decision],
             for i, (a, w) in enumerate(zip(ads, wins))]
 
 
+CANDIDATES_CACHE = 20000
+
+
 def _candidates(snap: Snapshot, plan: resolve.Plan, tokens: list[int],
                 pctx: sponsored.Context | None, k: int) -> tuple[list[np.ndarray], int]:
     """A placement's candidate lists, and how many of the first ones are matches (keyword,
-    category, or a listings auction's own candidates when no query measures them)."""
+    category, or a listings auction's own candidates when no query measures them). Cached
+    per snapshot and what they depend on (storefronts repeat placements, queries and pages;
+    callers must not modify them)."""
     if pctx is not None and pctx.candidates is not None:  # a listings auction's own
         lists = [pctx.candidates] if pctx.candidates.shape[0] else []
         return lists, (len(lists) if pctx.vector is None else 0)
+    p = plan.placement
+    key = None
+    if pctx is None or pctx.vector is None or pctx.key is not None:
+        key = (plan.network_id, tuple(p.ad_types or ()), plan.site_id, tuple(p.zone_ids or ()),
+               tuple(tokens), None if pctx is None else
+               (pctx.types, tuple(pctx.categories), pctx.key), k)
+        found = snap.candidates.get(key)
+        if found is not None:
+            return found
     if pctx is None or not pctx.active:
-        return candidates.lists(snap, plan, tokens), 0
-    lists = candidates.lists(snap, plan, tokens, pctx.types)
-    lists += snap.lists(sponsored.category_keys(plan, pctx))
-    return lists + sponsored.retrieved(snap, plan, pctx, k), len(lists)
+        found = candidates.lists(snap, plan, tokens), 0
+    else:
+        lists = candidates.lists(snap, plan, tokens, pctx.types)
+        lists += snap.lists(sponsored.category_keys(plan, pctx))
+        found = lists + sponsored.retrieved(snap, plan, pctx, k), len(lists)
+    if key is not None:
+        if len(snap.candidates) >= CANDIDATES_CACHE:
+            snap.candidates.clear()
+        snap.candidates[key] = found
+    return found
 
 
 def _explain(snap: Snapshot, plan: resolve.Plan, rows: np.ndarray, reasons: Any,
