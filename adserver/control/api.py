@@ -309,6 +309,7 @@ class ManagementApi:
         return json_response({
             "flight_id": id_, "mode": st.mode, "paced": st.mode != "asap",
             "metric": st.metric, "goal": _round(st.goal), "plan": _round(st.plan),
+            "day_plan": _round(st.day_plan),
             "actual": _round(st.actual), "throttle": round(st.throttle, 6),
             "allowance_per_worker": _round(st.allowance),
             "lifetime_delivered": _round(st.lifetime_delivered),

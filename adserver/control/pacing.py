@@ -21,6 +21,15 @@ request's auctions) so that it is on plan HORIZON_S from now, moving at most one
 per interval. Workers draw once per flight and request (adserver/snapshot/query.throttle_unit)
 and leave bids untouched, so the auction stays honest.
 
+Re-basing. A flight found behind its plan after an interval at full throttle lacked supply
+(a competitor with a higher bid took the night's traffic, a CPC flight drew no clicks):
+the controller did all it could. Its plan in force then re-bases on what it delivered and
+spreads the rest of the goal over what remains of the day's curve, so the shortfall is not
+chased in one burst when supply returns; behind while throttled, the plan stays and the
+throttle rises. An hour's planned delivery is what the plan in force at its start asked of
+it (the slots the status's hourly plan and the simulator's slot deviation compare delivery
+with): a re-base moves the hours after it, never one already begun.
+
 Hard caps. Money first: the aggregator bills up to a spend cap and no further (the event that
 crosses it is billed what remained, later ones nothing; adserver/control/aggregator.Billing).
 Delivery is held at the cap too, although the cap projection (adserver/control/caps.py) only
@@ -103,6 +112,31 @@ def cap_units(metric: str, value: Any) -> int:
 
 # ---- the controller -------------------------------------------------------------------------
 
+def _plan(st: FlightState, goal: float, frac: float) -> float:
+    """Planned delivery at the moment the day's plan reaches share `frac`, under the plan in
+    force: from the delivery it was re-based at, the rest of the goal in proportion to what
+    remains of the day's curve (the day's own plan until the first re-base)."""
+    if frac <= st.base_frac or st.base_frac >= 1.0 or goal <= st.base_actual:
+        return st.base_actual  # (a goal lowered below what was delivered asks no more)
+    return st.base_actual + (goal - st.base_actual) * (frac - st.base_frac) / (1.0 - st.base_frac)
+
+
+def _hourly(st: FlightState, now: float, midnight: float, goal: float, frac: Any
+            ) -> list[float]:
+    """Cumulative planned delivery at the end of each local hour: what the plan in force at
+    its start asked of each hour up to this one (_replan), then the plan in force."""
+    out, total = [], 0.0
+    hour = min(23, int((now - midnight) // 3600))
+    for h in range(24):
+        if h <= hour:
+            total += float(st.slots[h])
+        else:
+            total += _plan(st, goal, frac(midnight + (h + 1) * 3600.0)) - _plan(
+                st, goal, frac(midnight + h * 3600.0))
+        out.append(float(total))
+    return out
+
+
 @dataclass
 class FlightState:
     """What the controller remembers of a flight between steps."""
@@ -115,6 +149,13 @@ class FlightState:
     last_actual: float = 0.0
     last_t: float = 0.0
     day: float = 0.0  # local midnight the counters belong to
+    # the plan in force: (share of the day's plan, delivery) it was re-based at; see _plan
+    base_frac: float = 0.0
+    base_actual: float = 0.0
+    # each local hour's planned delivery, fixed at its first step (NaN: not yet), and the
+    # time of the last step today (0: none yet)
+    slots: np.ndarray = field(default_factory=lambda: np.full(24, np.nan))
+    plan_t: float = 0.0
 
 
 @dataclass
@@ -125,7 +166,7 @@ class Status:
     mode: str
     metric: str | None
     goal: float | None  # today's goal in the metric's units (currency for spend)
-    plan: float | None  # planned delivery by now
+    plan: float | None  # planned delivery by now: the plan in force (re-based, see _replan)
     actual: float  # delivered today
     throttle: float
     allowance: float | None  # per worker this interval, when near a hard cap
@@ -134,6 +175,7 @@ class Status:
     day_start: float
     hourly_plan: list[float] = field(default_factory=list)  # cumulative, end of each hour
     forecast_trust: float = 0.0
+    day_plan: float | None = None  # the day's own plan by now, before any re-base
 
 
 @dataclass
@@ -261,8 +303,10 @@ class Pacer:
         for fl in flights:
             st = self.state.setdefault(fl.id, FlightState())
             midnight, weekday = local_day(fl.time_zone, now)
-            if st.day != midnight:  # a new local day: the counters start again
+            if st.day != midnight:  # a new local day: the counters and the plan start again
                 st.day, st.last_actual, st.last_t = midnight, 0.0, now
+                st.base_frac = st.base_actual = st.plan_t = 0.0
+                st.slots = np.full(24, np.nan)
             goal, metric = self._goal(fl, now, midnight, today, lifetime)
             done = today.get(fl.id, {})
             actual = float(done.get(metric, 0)) if metric else 0.0
@@ -275,17 +319,18 @@ class Pacer:
                 curve = even_curve(weights, midnight, fl.start, fl.end)
                 shape = self._shapes[key] = (traffic, trust, curve)
             traffic, trust, curve = shape
-            plan = None
+            plan = day_plan = None
             hourly: list[float] = []
             if goal is not None and fl.mode != "asap":
-                frac = bend(at(curve, midnight, now, fl.start, fl.end), fl.mode)
-                ahead = bend(at(curve, midnight, now + max(HORIZON_S, 2 * self.interval),
-                                fl.start, fl.end), fl.mode)
-                plan = goal * frac
+                def frac(t: float) -> float:
+                    return float(bend(at(curve, midnight, t, fl.start, fl.end), fl.mode))
+                plan = self._replan(st, now, midnight, actual, goal, frac)
+                day_plan = goal * frac(now)
+                ahead = _plan(st, goal, frac(now + max(HORIZON_S, 2 * self.interval)))
                 hour = min(23, int((now - midnight) // 3600))
                 level = 24.0 * float(traffic[hour]) * float(fl.allowed[weekday * 24 + hour])
-                st.throttle = self._control(st, now, actual, goal * ahead, level)
-                hourly = (goal * bend(curve[1:], fl.mode)).tolist()
+                st.throttle = self._control(st, now, actual, ahead, level)
+                hourly = _hourly(st, now, midnight, goal, frac)
             else:
                 st.throttle = 1.0
                 st.last_actual, st.last_t = actual, now
@@ -305,7 +350,7 @@ class Pacer:
                 lifetime_delivered=float(lifetime.get(fl.id, {}).get(life_metric, 0))
                 * _scale(life_metric),
                 updated_at=now, day_start=midnight, hourly_plan=[h * scale for h in hourly],
-                forecast_trust=trust)
+                forecast_trust=trust, day_plan=None if day_plan is None else day_plan * scale)
         for fid in list(self.state):
             if fid not in status:
                 del self.state[fid]
@@ -317,6 +362,26 @@ class Pacer:
             txn.put(livestate.GRANTS, livestate.encode(
                 {"n": self.grant, "lead": self.grant % workers, "flights": grants}))
         return status
+
+    def _replan(self, st: FlightState, now: float, midnight: float, actual: float,
+                goal: float, frac: Any) -> float:
+        """The plan for `now`. An hour's planned delivery is fixed at its first step (by the
+        plan in force then: the slots the status's hourly plan and the simulator's slot
+        deviation compare delivery with). Then, when the flight fell behind at full throttle
+        (its supply fell short, not the controller), the plan re-bases on what was delivered
+        and spreads the rest of the goal over the rest of the day's curve: the next hours
+        carry the shortfall, none chases it in one burst."""
+        plan = _plan(st, goal, frac(now))
+        hour = min(23, int((now - midnight) // 3600))
+        for h in range(hour + 1):
+            if np.isnan(st.slots[h]):
+                st.slots[h] = _plan(st, goal, frac(midnight + (h + 1) * 3600.0)) - _plan(
+                    st, goal, frac(midnight + h * 3600.0))
+        if st.plan_t > 0.0 and st.throttle >= 1.0 and actual < plan and frac(now) < 1.0:
+            st.base_frac, st.base_actual = frac(now), actual
+            plan = actual
+        st.plan_t = now
+        return plan
 
     def _control(self, st: FlightState, now: float, actual: float, target: float,
                  level: float) -> float:

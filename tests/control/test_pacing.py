@@ -209,8 +209,44 @@ def test_pacing_status_has_the_plan_and_the_forecast_learns(world: World) -> Non
     world.pacer.forecast.loaded_at = -np.inf
     st_ = world.pacer.step(t + 2)[fid]
     assert st_.forecast_trust == 1.0 and st_.metric == "impressions"
-    assert st_.goal == 24000 and st_.plan == pytest.approx(12000, rel=0.01)  # flat: half
-    assert st_.hourly_plan[5] == pytest.approx(6000, rel=0.01)
+    assert st_.goal == 24000 and st_.day_plan == pytest.approx(12000, rel=0.01)  # flat: half
+    # the hours up to noon were planned at the first step, on the default curve
+    assert st_.hourly_plan[5] == pytest.approx(24000 * pacing.DEFAULT_DIURNAL[:6].sum())
+    # nothing delivered at full throttle: the plan in force re-based on what was delivered,
+    # the whole goal ahead along the learned (flat) curve from noon
+    assert st_.plan == 0.0
+    assert st_.hourly_plan[-1] - st_.hourly_plan[12] == pytest.approx(24000 * 11 / 12, rel=1e-3)
+
+
+def test_shortfall_at_full_throttle_is_spread_not_chased(world: World) -> None:
+    """Behind plan at full throttle (the supply fell short, not the controller): the plan
+    re-bases on what was delivered and spreads the rest over the remaining day, so the
+    flight does not burst when supply returns; hours gone by keep what was asked of them.
+    Behind while held back, the plan stays and the throttle rises to catch up."""
+    starved, held = world.flight(name="starved"), world.flight(name="held")
+    w = plans.hour_weights("even", pacing.DEFAULT_DIURNAL, [], np.ones(24))
+
+    def day(t: float) -> float:
+        return plans.planned_fraction(w, MIDNIGHT, t, 0, np.inf, "even")
+
+    t0 = MIDNIGHT + 2 * 3600
+    world.pacer.step(t0)  # both start at full throttle, on plan (nothing planned at 0 h)
+    world.pacer.state[held].throttle = 0.2
+    t = MIDNIGHT + 8 * 3600  # six hours on: neither delivered anything
+    status = world.pacer.step(t)
+    s = status[starved]
+    assert s.day_plan == pytest.approx(100 * day(t))
+    assert s.plan == 0.0  # re-based: nothing is owed for the hours gone by ...
+    # ... which keep what the plan asked of them, as does the hour just begun
+    hour = 3600.0
+    assert s.hourly_plan[8] == pytest.approx(100 * day(t + hour))
+    # the whole goal follows the rest of the curve from 8 h, from the next hour on
+    assert s.hourly_plan[-1] - s.hourly_plan[8] == pytest.approx(
+        100 * (1 - day(t + hour)) / (1 - day(t)))
+    assert s.hourly_plan[13] - s.hourly_plan[8] == pytest.approx(
+        100 * (day(t + 6 * hour) - day(t + hour)) / (1 - day(t)))
+    h = status[held]  # throttled when it fell behind: owes the day's plan, speeds up
+    assert h.plan == pytest.approx(100 * day(t)) and h.throttle > 0.2
 
 
 def test_worker_view_applies_throttles_and_spends_its_allowance(world: World,
