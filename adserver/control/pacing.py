@@ -121,20 +121,21 @@ def _plan(st: FlightState, goal: float, frac: float) -> float:
     return st.base_actual + (goal - st.base_actual) * (frac - st.base_frac) / (1.0 - st.base_frac)
 
 
-def _hourly(st: FlightState, now: float, midnight: float, goal: float, frac: Any
-            ) -> list[float]:
+def _steps(st: FlightState, goal: float, bounds: np.ndarray) -> np.ndarray:
+    """What the plan in force asks of each local hour (`bounds`: the day's plan share at
+    the 25 hour boundaries): _plan over the boundaries, differenced."""
+    if st.base_frac >= 1.0 or goal <= st.base_actual:
+        return np.zeros(24)
+    share = np.clip(bounds - st.base_frac, 0.0, None) / (1.0 - st.base_frac)
+    return np.diff((goal - st.base_actual) * share)
+
+
+def _hourly(st: FlightState, hour: int, goal: float, bounds: np.ndarray) -> list[float]:
     """Cumulative planned delivery at the end of each local hour: what the plan in force at
-    its start asked of each hour up to this one (_replan), then the plan in force."""
-    out, total = [], 0.0
-    hour = min(23, int((now - midnight) // 3600))
-    for h in range(24):
-        if h <= hour:
-            total += float(st.slots[h])
-        else:
-            total += _plan(st, goal, frac(midnight + (h + 1) * 3600.0)) - _plan(
-                st, goal, frac(midnight + h * 3600.0))
-        out.append(float(total))
-    return out
+    its start asked of each hour up to `hour`, the current one (_replan), then the plan in
+    force."""
+    slots = np.where(np.arange(24) <= hour, st.slots, _steps(st, goal, bounds))
+    return np.cumsum(slots).tolist()
 
 
 @dataclass
@@ -301,7 +302,9 @@ class Pacer:
         status: dict[int, Status] = {}
         self.grant += 1
         for fl in flights:
-            st = self.state.setdefault(fl.id, FlightState())
+            st = self.state.get(fl.id)
+            if st is None:
+                st = self.state[fl.id] = FlightState()
             midnight, weekday = local_day(fl.time_zone, now)
             if st.day != midnight:  # a new local day: the counters and the plan start again
                 st.day, st.last_actual, st.last_t = midnight, 0.0, now
@@ -322,15 +325,16 @@ class Pacer:
             plan = day_plan = None
             hourly: list[float] = []
             if goal is not None and fl.mode != "asap":
-                def frac(t: float) -> float:
-                    return float(bend(at(curve, midnight, t, fl.start, fl.end), fl.mode))
-                plan = self._replan(st, now, midnight, actual, goal, frac)
-                day_plan = goal * frac(now)
-                ahead = _plan(st, goal, frac(now + max(HORIZON_S, 2 * self.interval)))
+                frac = float(bend(at(curve, midnight, now, fl.start, fl.end), fl.mode))
+                ahead = float(bend(at(curve, midnight, now + max(HORIZON_S, 2 * self.interval),
+                                      fl.start, fl.end), fl.mode))
+                bounds = bend(curve, fl.mode)
                 hour = min(23, int((now - midnight) // 3600))
+                plan = self._replan(st, now, hour, actual, goal, frac, bounds)
+                day_plan = goal * frac
                 level = 24.0 * float(traffic[hour]) * float(fl.allowed[weekday * 24 + hour])
-                st.throttle = self._control(st, now, actual, ahead, level)
-                hourly = _hourly(st, now, midnight, goal, frac)
+                st.throttle = self._control(st, now, actual, _plan(st, goal, ahead), level)
+                hourly = _hourly(st, hour, goal, bounds)
             else:
                 st.throttle = 1.0
                 st.last_actual, st.last_t = actual, now
@@ -363,22 +367,21 @@ class Pacer:
                 {"n": self.grant, "lead": self.grant % workers, "flights": grants}))
         return status
 
-    def _replan(self, st: FlightState, now: float, midnight: float, actual: float,
-                goal: float, frac: Any) -> float:
-        """The plan for `now`. An hour's planned delivery is fixed at its first step (by the
-        plan in force then: the slots the status's hourly plan and the simulator's slot
-        deviation compare delivery with). Then, when the flight fell behind at full throttle
-        (its supply fell short, not the controller), the plan re-bases on what was delivered
-        and spreads the rest of the goal over the rest of the day's curve: the next hours
-        carry the shortfall, none chases it in one burst."""
-        plan = _plan(st, goal, frac(now))
-        hour = min(23, int((now - midnight) // 3600))
-        for h in range(hour + 1):
-            if np.isnan(st.slots[h]):
-                st.slots[h] = _plan(st, goal, frac(midnight + (h + 1) * 3600.0)) - _plan(
-                    st, goal, frac(midnight + h * 3600.0))
-        if st.plan_t > 0.0 and st.throttle >= 1.0 and actual < plan and frac(now) < 1.0:
-            st.base_frac, st.base_actual = frac(now), actual
+    def _replan(self, st: FlightState, now: float, hour: int, actual: float, goal: float,
+                frac: float, bounds: np.ndarray) -> float:
+        """The plan for `now` (`frac`: the day's plan share now; `bounds`: at the 25 hour
+        boundaries). An hour's planned delivery is fixed at its first step (by the plan in
+        force then: the slots the status's hourly plan and the simulator's slot deviation
+        compare delivery with). Then, when the flight fell behind at full throttle (its
+        supply fell short, not the controller), the plan re-bases on what was delivered and
+        spreads the rest of the goal over the rest of the day's curve: the next hours carry
+        the shortfall, none chases it in one burst."""
+        plan = _plan(st, goal, frac)
+        todo = np.isnan(st.slots[:hour + 1])
+        if todo.any():
+            st.slots[:hour + 1][todo] = _steps(st, goal, bounds)[:hour + 1][todo]
+        if st.plan_t > 0.0 and st.throttle >= 1.0 and actual < plan and frac < 1.0:
+            st.base_frac, st.base_actual = frac, actual
             plan = actual
         st.plan_t = now
         return plan
