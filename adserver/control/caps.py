@@ -27,6 +27,29 @@ def local_midnight_hour(time_zone: str, now: float) -> str:
     return midnight.astimezone(dt.UTC).strftime("%Y-%m-%dT%H")
 
 
+def ledger_sums(store: Store, ids: list[int], since: str | None
+                ) -> dict[int, dict[str, int]]:
+    """Per flight of `ids` with any ledger row (from the report hour `since`, or ever):
+    {"spend": nano-units, "impressions": n, "clicks": n}, in one grouped query per 500."""
+    out: dict[int, dict[str, int]] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        sql = ("SELECT flight_id, SUM(spend_nanos), SUM(impressions), SUM(clicks)"
+               f" FROM stats_hourly WHERE flight_id IN ({','.join('?' * len(chunk))})")
+        params: list[Any] = list(chunk)
+        if since is not None:
+            sql += " AND hour >= ?"
+            params.append(since)
+        for fid, spend, imps, clicks in store.read(sql + " GROUP BY flight_id", params):
+            out[fid] = {"spend": spend or 0, "impressions": imps or 0, "clicks": clicks or 0}
+    return out
+
+
+def _totals(sums: dict[int, dict[str, int]], fid: int) -> tuple[int, int, int]:
+    got = sums.get(fid)
+    return (got["spend"], got["impressions"], got["clicks"]) if got else (0, 0, 0)
+
+
 def _reached(cap_json: str | None, totals: tuple[int, int, int]) -> bool:
     if not cap_json:
         return False
@@ -94,14 +117,20 @@ class LiveProjector:
         paused = dict(self.paused)
         if flights is None:
             paused = {}
-        for fid, daily, lifetime, tz in self.store.read(sql, params):
-            total = "SELECT COALESCE(SUM(spend_nanos), 0), COALESCE(SUM(impressions), 0)," \
-                    " COALESCE(SUM(clicks), 0) FROM stats_hourly WHERE flight_id = ?"
+        rows = self.store.read(sql, params)
+        ever = ledger_sums(self.store, [r[0] for r in rows if r[2]], None)
+        by_tz: dict[str, list[int]] = {}
+        for fid, daily, _lifetime, tz in rows:
+            if daily:
+                by_tz.setdefault(tz, []).append(fid)
+        today: dict[int, dict[str, int]] = {}
+        for tz, ids in by_tz.items():
+            today.update(ledger_sums(self.store, ids, local_midnight_hour(tz, now)))
+        for fid, daily, lifetime, tz in rows:
             why = None
-            if lifetime and _reached(lifetime, tuple(self.store.read(total, (fid,))[0])):
+            if lifetime and _reached(lifetime, _totals(ever, fid)):
                 why = "lifetime cap"
-            elif daily and _reached(daily, tuple(self.store.read(
-                    total + " AND hour >= ?", (fid, local_midnight_hour(tz, now)))[0])):
+            elif daily and _reached(daily, _totals(today, fid)):
                 why = "daily cap"
             if why:
                 paused[fid] = why

@@ -63,6 +63,7 @@ from typing import Any
 import numpy as np
 
 from adserver import livestate
+from adserver.control.caps import ledger_sums
 from adserver.control.plans import Forecast, at, bend, even_curve, hour_weights, local_day
 from adserver.control.schema import SPECS, from_row
 from adserver.control.store import Store
@@ -133,9 +134,12 @@ def _steps(st: FlightState, goal: float, bounds: np.ndarray) -> np.ndarray:
 def _hourly(st: FlightState, hour: int, goal: float, bounds: np.ndarray) -> list[float]:
     """Cumulative planned delivery at the end of each local hour: what the plan in force at
     its start asked of each hour up to `hour`, the current one (_replan), then the plan in
-    force."""
-    slots = np.where(np.arange(24) <= hour, st.slots, _steps(st, goal, bounds))
-    return np.cumsum(slots).tolist()
+    force (kept until one of them changes: most steps change none)."""
+    key = (hour, goal, st.base_frac, st.base_actual, bounds.tobytes())
+    if st.hourly_key != key:
+        slots = np.where(np.arange(24) <= hour, st.slots, _steps(st, goal, bounds))
+        st.hourly, st.hourly_key = np.cumsum(slots).tolist(), key
+    return st.hourly
 
 
 @dataclass
@@ -157,6 +161,8 @@ class FlightState:
     # time of the last step today (0: none yet)
     slots: np.ndarray = field(default_factory=lambda: np.full(24, np.nan))
     plan_t: float = 0.0
+    hourly: list[float] = field(default_factory=list)  # _hourly's last answer, and its key
+    hourly_key: tuple[Any, ...] = ()
 
 
 @dataclass
@@ -320,15 +326,14 @@ class Pacer:
                 weights = hour_weights(fl.mode, traffic, fl.curve,
                                        fl.allowed[weekday * 24:(weekday + 1) * 24])
                 curve = even_curve(weights, midnight, fl.start, fl.end)
-                shape = self._shapes[key] = (traffic, trust, curve)
-            traffic, trust, curve = shape
+                shape = self._shapes[key] = (traffic, trust, curve, bend(curve, fl.mode))
+            traffic, trust, curve, bounds = shape
             plan = day_plan = None
             hourly: list[float] = []
             if goal is not None and fl.mode != "asap":
                 frac = float(bend(at(curve, midnight, now, fl.start, fl.end), fl.mode))
                 ahead = float(bend(at(curve, midnight, now + max(HORIZON_S, 2 * self.interval),
                                       fl.start, fl.end), fl.mode))
-                bounds = bend(curve, fl.mode)
                 hour = min(23, int((now - midnight) // 3600))
                 plan = self._replan(st, now, hour, actual, goal, frac, bounds)
                 day_plan = goal * frac
@@ -460,22 +465,8 @@ class Pacer:
         out: dict[int, dict[str, int]] = {}
         for tz, ids in by_tz.items():
             midnight = dt.datetime.fromtimestamp(local_day(tz, now)[0], dt.UTC)
-            out.update(self._sums(ids, midnight.strftime("%Y-%m-%dT%H")))
+            out.update(ledger_sums(self.store, ids, midnight.strftime("%Y-%m-%dT%H")))
         return out
 
     def _delivered_lifetime(self, flights: list[_Flight]) -> dict[int, dict[str, int]]:
-        return self._sums([fl.id for fl in flights if fl.lifetime], None)
-
-    def _sums(self, ids: list[int], since: str | None) -> dict[int, dict[str, int]]:
-        out: dict[int, dict[str, int]] = {}
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            sql = ("SELECT flight_id, SUM(spend_nanos), SUM(impressions), SUM(clicks)"
-                   f" FROM stats_hourly WHERE flight_id IN ({','.join('?' * len(chunk))})")
-            params: list[Any] = list(chunk)
-            if since is not None:
-                sql += " AND hour >= ?"
-                params.append(since)
-            for fid, spend, imps, clicks in self.store.read(sql + " GROUP BY flight_id", params):
-                out[fid] = {"spend": spend or 0, "impressions": imps or 0, "clicks": clicks or 0}
-        return out
+        return ledger_sums(self.store, [fl.id for fl in flights if fl.lifetime], None)
