@@ -113,22 +113,21 @@ def cap_units(metric: str, value: Any) -> int:
 
 # ---- the controller -------------------------------------------------------------------------
 
-def _plan(st: FlightState, goal: float, frac: float) -> float:
-    """Planned delivery at the moment the day's plan reaches share `frac`, under the plan in
-    force: from the delivery it was re-based at, the rest of the goal in proportion to what
-    remains of the day's curve (the day's own plan until the first re-base)."""
-    if frac <= st.base_frac or st.base_frac >= 1.0 or goal <= st.base_actual:
-        return st.base_actual  # (a goal lowered below what was delivered asks no more)
-    return st.base_actual + (goal - st.base_actual) * (frac - st.base_frac) / (1.0 - st.base_frac)
+def _plan(st: FlightState, goal: float, frac: Any) -> Any:
+    """Planned delivery when the day's plan reaches share `frac` (a share, or an array of
+    them), under the plan in force: from the delivery it was re-based at, the rest of the goal
+    in proportion to what remains of the day's curve (the day's own plan until the first
+    re-base; a goal lowered below what was delivered asks no more)."""
+    if st.base_frac >= 1.0 or goal <= st.base_actual:
+        return st.base_actual + 0.0 * frac
+    return st.base_actual + (goal - st.base_actual) * np.maximum(
+        frac - st.base_frac, 0.0) / (1.0 - st.base_frac)
 
 
 def _steps(st: FlightState, goal: float, bounds: np.ndarray) -> np.ndarray:
     """What the plan in force asks of each local hour (`bounds`: the day's plan share at
-    the 25 hour boundaries): _plan over the boundaries, differenced."""
-    if st.base_frac >= 1.0 or goal <= st.base_actual:
-        return np.zeros(24)
-    share = np.clip(bounds - st.base_frac, 0.0, None) / (1.0 - st.base_frac)
-    return np.diff((goal - st.base_actual) * share)
+    the 25 hour boundaries)."""
+    return np.diff(_plan(st, goal, bounds))
 
 
 def _hourly(st: FlightState, hour: int, goal: float, bounds: np.ndarray) -> list[float]:
@@ -338,7 +337,8 @@ class Pacer:
                 plan = self._replan(st, now, hour, actual, goal, frac, bounds)
                 day_plan = goal * frac
                 level = 24.0 * float(traffic[hour]) * float(fl.allowed[weekday * 24 + hour])
-                st.throttle = self._control(st, now, actual, _plan(st, goal, ahead), level)
+                st.throttle = self._control(st, now, actual, float(_plan(st, goal, ahead)),
+                                           level)
                 hourly = _hourly(st, hour, goal, bounds)
             else:
                 st.throttle = 1.0
@@ -381,7 +381,7 @@ class Pacer:
         supply fell short, not the controller), the plan re-bases on what was delivered and
         spreads the rest of the goal over the rest of the day's curve: the next hours carry
         the shortfall, none chases it in one burst."""
-        plan = _plan(st, goal, frac)
+        plan = float(_plan(st, goal, frac))
         todo = np.isnan(st.slots[:hour + 1])
         if todo.any():
             st.slots[:hour + 1][todo] = _steps(st, goal, bounds)[:hour + 1][todo]

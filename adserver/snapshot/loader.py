@@ -103,7 +103,6 @@ class Snapshot:
         if self.meta.get("products"):
             self.products, self.embedder = _product_index(root, self.meta["products"])
         self.no_pause = np.zeros(0, dtype=np.int8)
-        self._contents: dict[tuple[bytes, int], tuple[bytes, str]] = {}
         self._ads: dict[int, Ad] = {}
         # plain-Python copies of the per-priority values read one at a time when responding
         # and explaining (cheaper than numpy scalar access)
@@ -124,22 +123,21 @@ class Snapshot:
         post_rows = self.columns["post_rows"]
         return [post_rows[a:b] for a, b in (self.posting.get(k, (0, 0)) for k in keys) if b > a]
 
-    def contents(self, row: int, creative_id: int) -> tuple[bytes, str]:
-        """(Kevel contents JSON, click URL) of an ad row: its product's when it promotes one
-        the product index holds, else its creative's; cached per version."""
-        if self.columns["ad_product"][row] < 0:
-            return self.creative(creative_id)
-        return self._entry(b"ap", int(self.columns["ad_id"][row]), "product contents of ad")
-
     def ad(self, row: int) -> Ad:
         """What responding and logging need of an ad row, read once per version (winners
-        repeat: a few plain-Python fields beat six numpy fancy-index reads per winner)."""
+        repeat: a few plain-Python fields beat six numpy fancy-index reads per winner). Its
+        contents are its product's when it promotes one the product index holds, else its
+        creative's."""
         found = self._ads.get(row)
         if found is None:
             c = self.columns
             fl = int(c["ad_flight"][row])
             creative = int(c["ad_creative"][row])
-            contents, dest = self.contents(row, creative)
+            if c["ad_product"][row] < 0:
+                contents, dest = self._entry(b"cr", creative, "creative")
+            else:
+                contents, dest = self._entry(b"ap", int(c["ad_id"][row]),
+                                             "product contents of ad")
             found = self._ads[row] = Ad(
                 int(c["ad_id"][row]), creative, int(c["fl_id"][fl]), int(c["fl_campaign"][fl]),
                 int(c["fl_advertiser"][fl]), msgspec.Raw(contents), dest,
@@ -147,19 +145,13 @@ class Snapshot:
                 float(c["ad_prior_cvr"][row]))
         return found
 
-    def creative(self, creative_id: int) -> tuple[bytes, str]:
-        """(Kevel contents JSON, click URL) of a creative, cached per version."""
-        return self._entry(b"cr", creative_id, "creative")
-
     def _entry(self, prefix: bytes, ident: int, what: str) -> tuple[bytes, str]:
-        found = self._contents.get((prefix, ident))
-        if found is None:
-            raw = self.txn.get(prefix + ident.to_bytes(8, "big"))
-            if raw is None:
-                raise SnapshotError(f"{what} {ident} missing from {self.version}")
-            contents, click = msgpack.decode(raw)
-            found = self._contents[(prefix, ident)] = (contents, click)
-        return found
+        """(Kevel contents JSON, click URL) stored under a catalog key."""
+        raw = self.txn.get(prefix + ident.to_bytes(8, "big"))
+        if raw is None:
+            raise SnapshotError(f"{what} {ident} missing from {self.version}")
+        contents, click = msgpack.decode(raw)
+        return contents, click
 
 
 _indexes: dict[str, tuple[ProductIndex, Model]] = {}
