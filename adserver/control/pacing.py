@@ -28,7 +28,11 @@ spreads the rest of the goal over what remains of the day's curve, so the shortf
 chased in one burst when supply returns; behind while throttled, the plan stays and the
 throttle rises. An hour's planned delivery is what the plan in force at its start asked of
 it (the slots the status's hourly plan and the simulator's slot deviation compare delivery
-with): a re-base moves the hours after it, never one already begun.
+with): a re-base moves the hours after it, never one already begun. A flight short of supply
+at full throttle for the whole last hour (LIMITED_S) is planned no more for the hour
+beginning than its supply estimate delivers at full throttle in it: the plan is a forecast
+of what the flight will deliver, and what it could not win last hour it is not expected to
+win in this one. The status's day_plan keeps the day's own plan beside it.
 
 Hard caps. Money first: the aggregator bills up to a spend cap and no further (the event that
 crosses it is billed what remained, later ones nothing; adserver/control/aggregator.Billing).
@@ -75,6 +79,7 @@ STEP_UP = 1.0  # per interval a throttle rises to at most p * (1 + STEP_UP) + ST
 STEP_DOWN = 0.5  # ... and falls to at least p * (1 - STEP_DOWN)
 STEP_MIN = 0.02
 SUPPLY_HALF_LIFE_S = 1800.0  # memory of the supply estimate (deliveries per exposure)
+LIMITED_S = 3000.0  # short of supply at full throttle this long: an hour's plan is capped
 ALLOWANCE_SHARE = 0.002  # a hard-cap allowance per worker and interval: 0.2 % of the cap
 NEAR_ALLOWANCES = 3  # grants start when the remainder is within this many per worker
 FORECAST_DAYS = 28  # logged requests the forecast learns from
@@ -130,14 +135,17 @@ def _steps(st: FlightState, goal: float, bounds: np.ndarray) -> np.ndarray:
     return np.diff(_plan(st, goal, bounds))
 
 
-def _hourly(st: FlightState, hour: int, goal: float, bounds: np.ndarray) -> list[float]:
-    """Cumulative planned delivery at the end of each local hour: what the plan in force at
-    its start asked of each hour up to `hour`, the current one (_replan), then the plan in
-    force (kept until one of them changes: most steps change none)."""
-    key = (hour, goal, st.base_frac, st.base_actual, bounds.tobytes())
-    if st.hourly_key != key:
+def _hourly(st: FlightState, hour: int, goal: float, bounds: np.ndarray, scale: float
+            ) -> list[float]:
+    """Cumulative planned delivery at the end of each local hour, times `scale`: what the
+    plan in force at its start asked of each hour up to `hour`, the current one (_replan),
+    then the plan in force (kept until one of them changes: most steps change none; `bounds`
+    is the day's shape, cached, so one object while it holds)."""
+    key = (hour, goal, st.base_frac, st.base_actual, id(bounds), scale)
+    if st.hourly_key != key or st.hourly_bounds is not bounds:
         slots = np.where(np.arange(24) <= hour, st.slots, _steps(st, goal, bounds))
-        st.hourly, st.hourly_key = np.cumsum(slots).tolist(), key
+        st.hourly, st.hourly_key = (np.cumsum(slots) * scale).tolist(), key
+        st.hourly_bounds = bounds
     return st.hourly
 
 
@@ -156,12 +164,16 @@ class FlightState:
     # the plan in force: (share of the day's plan, delivery) it was re-based at; see _plan
     base_frac: float = 0.0
     base_actual: float = 0.0
-    # each local hour's planned delivery, fixed at its first step (NaN: not yet), and the
-    # time of the last step today (0: none yet)
+    # each local hour's planned delivery, fixed at its first step (NaN: not yet), the time
+    # of the last step today (0: none yet), and since when the flight has been behind at
+    # full throttle at every step (0: it is not)
     slots: np.ndarray = field(default_factory=lambda: np.full(24, np.nan))
     plan_t: float = 0.0
+    limited_since: float = 0.0
     hourly: list[float] = field(default_factory=list)  # _hourly's last answer, and its key
     hourly_key: tuple[Any, ...] = ()
+    hourly_bounds: Any = None
+    filled: int = 0  # slots[:filled] are fixed
 
 
 @dataclass
@@ -306,15 +318,16 @@ class Pacer:
         grants: list[list[Any]] = []
         status: dict[int, Status] = {}
         self.grant += 1
+        days = {tz: local_day(tz, now) for tz in {fl.time_zone for fl in flights}}
         for fl in flights:
             st = self.state.get(fl.id)
             if st is None:
                 st = self.state[fl.id] = FlightState()
-            midnight, weekday = local_day(fl.time_zone, now)
+            midnight, weekday = days[fl.time_zone]
             if st.day != midnight:  # a new local day: the counters and the plan start again
                 st.day, st.last_actual, st.last_t = midnight, 0.0, now
-                st.base_frac = st.base_actual = st.plan_t = 0.0
-                st.slots = np.full(24, np.nan)
+                st.base_frac = st.base_actual = st.plan_t = st.limited_since = 0.0
+                st.slots, st.filled = np.full(24, np.nan), 0
             goal, metric = self._goal(fl, now, midnight, today, lifetime)
             done = today.get(fl.id, {})
             actual = float(done.get(metric, 0)) if metric else 0.0
@@ -334,12 +347,12 @@ class Pacer:
                 ahead = float(bend(at(curve, midnight, now + max(HORIZON_S, 2 * self.interval),
                                       fl.start, fl.end), fl.mode))
                 hour = min(23, int((now - midnight) // 3600))
-                plan = self._replan(st, now, hour, actual, goal, frac, bounds)
-                day_plan = goal * frac
                 level = 24.0 * float(traffic[hour]) * float(fl.allowed[weekday * 24 + hour])
+                plan = self._replan(st, now, hour, actual, goal, frac, bounds, level)
+                day_plan = goal * frac
                 st.throttle = self._control(st, now, actual, float(_plan(st, goal, ahead)),
                                            level)
-                hourly = _hourly(st, hour, goal, bounds)
+                hourly = _hourly(st, hour, goal, bounds, _scale(metric))
             else:
                 st.throttle = 1.0
                 st.last_actual, st.last_t = actual, now
@@ -358,7 +371,7 @@ class Pacer:
                 allowance=None if allowance is None else allowance[0] * _scale(allowance[2]),
                 lifetime_delivered=float(lifetime.get(fl.id, {}).get(life_metric, 0))
                 * _scale(life_metric),
-                updated_at=now, day_start=midnight, hourly_plan=[h * scale for h in hourly],
+                updated_at=now, day_start=midnight, hourly_plan=hourly,
                 forecast_trust=trust, day_plan=None if day_plan is None else day_plan * scale)
         for fid in list(self.state):
             if fid not in status:
@@ -373,19 +386,32 @@ class Pacer:
         return status
 
     def _replan(self, st: FlightState, now: float, hour: int, actual: float, goal: float,
-                frac: float, bounds: np.ndarray) -> float:
+                frac: float, bounds: np.ndarray, level: float) -> float:
         """The plan for `now` (`frac`: the day's plan share now; `bounds`: at the 25 hour
-        boundaries). An hour's planned delivery is fixed at its first step (by the plan in
-        force then: the slots the status's hourly plan and the simulator's slot deviation
-        compare delivery with). Then, when the flight fell behind at full throttle (its
-        supply fell short, not the controller), the plan re-bases on what was delivered and
-        spreads the rest of the goal over the rest of the day's curve: the next hours carry
-        the shortfall, none chases it in one burst."""
+        boundaries; `level`: the forecast's traffic level this hour, 1 = the day's mean).
+
+        An hour's planned delivery is fixed at its first step, by the plan in force then
+        (the slots the status's hourly plan and the simulator's slot deviation compare
+        delivery with), and no higher than the flight can deliver: when it has been short of
+        supply at full throttle for LIMITED_S (a competitor with a higher bid takes the
+        night's traffic), the hour asks at most what its supply estimate delivers at full
+        throttle. Then, when the flight fell behind at full throttle (its supply fell short,
+        not the controller), the plan re-bases on what was delivered and spreads the rest of
+        the goal over the rest of the day's curve: the next hours carry the shortfall, none
+        chases it in one burst."""
         plan = float(_plan(st, goal, frac))
-        todo = np.isnan(st.slots[:hour + 1])
-        if todo.any():
-            st.slots[:hour + 1][todo] = _steps(st, goal, bounds)[:hour + 1][todo]
-        if st.plan_t > 0.0 and st.throttle >= 1.0 and actual < plan and frac < 1.0:
+        limited = st.plan_t > 0.0 and st.throttle >= 1.0 and actual < plan and frac < 1.0
+        if not limited:
+            st.limited_since = 0.0
+        elif st.limited_since == 0.0:
+            st.limited_since = st.plan_t  # behind at full throttle since the last step
+        if st.filled <= hour:
+            steps = _steps(st, goal, bounds)
+            if limited and now - st.limited_since >= LIMITED_S and st.exposure > 0.0:
+                steps[hour] = min(steps[hour], st.delivered / st.exposure * level * 3600.0)
+            st.slots[st.filled:hour + 1] = steps[st.filled:hour + 1]
+            st.filled = hour + 1
+        if limited:
             st.base_frac, st.base_actual = frac, actual
             plan = actual
         st.plan_t = now

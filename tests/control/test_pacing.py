@@ -249,6 +249,32 @@ def test_shortfall_at_full_throttle_is_spread_not_chased(world: World) -> None:
     assert h.plan == pytest.approx(100 * day(t)) and h.throttle > 0.2
 
 
+def test_an_hour_after_one_short_of_supply_asks_what_supply_delivers(world: World) -> None:
+    """Short of supply at full throttle for a whole hour, a flight's next hour is planned at
+    what its supply estimate delivers at full throttle (nothing, when it won nothing), not
+    at the day's curve; the hour it was first found short in keeps the plan's ask."""
+    starved, half = world.flight(name="starved"), world.flight(name="half")
+    level = 24.0 * pacing.DEFAULT_DIURNAL
+    t = MIDNIGHT + 2 * 3600
+    for _ in range(2 * 60 + 1):  # 2:00 to 4:00, a step a minute
+        world.pacer.step(t)
+        # `half` delivers half of what the day's plan asks of these hours, per unit of traffic
+        world.deliver(half, t, spend=0.5 * 100 * pacing.DEFAULT_DIURNAL[2] / 60
+                      * level[int((t - MIDNIGHT) // 3600)] / level[2])
+        t += 60
+    status = world.pacer.step(t)
+    slots = np.diff([0.0] + status[starved].hourly_plan)
+    assert slots[2] == pytest.approx(100 * pacing.DEFAULT_DIURNAL[2])  # first found short
+    assert slots[3] == 0.0 and slots[4] == 0.0  # won nothing at full throttle for an hour
+    assert slots[5] > 100 * pacing.DEFAULT_DIURNAL[5]  # later hours carry the goal
+    assert status[starved].throttle == 1.0
+    h = np.diff([0.0] + status[half].hourly_plan)
+    assert h[3] == pytest.approx(0.5 * 100 * pacing.DEFAULT_DIURNAL[3], rel=0.05)
+    assert h[4] == pytest.approx(0.5 * 100 * pacing.DEFAULT_DIURNAL[4], rel=0.05)
+    assert status[half].day_plan == pytest.approx(
+        100 * pacing.DEFAULT_DIURNAL[:4].sum(), rel=0.02)
+
+
 def test_worker_view_applies_throttles_and_spends_its_allowance(world: World,
                                                                  tmp_path: Any) -> None:
     from adserver.control.compiler import compile_snapshot
