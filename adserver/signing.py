@@ -40,6 +40,17 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _pads(secret: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA256's two keyed hash states (RFC 2104: SHA-256 of the key padded to the block
+    and xored with 0x36, resp. 0x5c), set up once per key and copied per token: the same MAC
+    as `hmac`, in about half its time per token (no HMAC object per token)."""
+    if len(secret) > 64:
+        secret = hashlib.sha256(secret).digest()
+    key = secret.ljust(64, b"\0")
+    return (hashlib.sha256(bytes(b ^ 0x36 for b in key)),
+            hashlib.sha256(bytes(b ^ 0x5C for b in key)))
+
+
 def key_path(data_dir: str) -> str:
     return os.path.join(data_dir, "keys", "tracking.json")
 
@@ -105,8 +116,7 @@ class Signer:
         self.secrets = {k: _unb64(v["secret"]) for k, v in keys["keys"].items()}
         self.ttl_s = ttl_s
         self.encoder = msgpack.Encoder()
-        # the keyed state after the secret, copied per token (HMAC's key setup done once)
-        self._mac = hmac.new(self.secrets[self.kid], digestmod=hashlib.sha256)
+        self._pads = _pads(self.secrets[self.kid])
 
     def sign(self, kind: int, fields: list[Any], now: float | None = None) -> str:
         return self.signing(kind, now)(fields)
@@ -114,13 +124,16 @@ class Signer:
     def signing(self, kind: int, now: float | None = None) -> Callable[[list[Any]], str]:
         """A function signing tokens of one kind and expiry (one response's winners)."""
         head = [TOKEN_VERSION, self.kid, int((now or time.time()) + self.ttl_s), kind]
-        encode, mac = self.encoder.encode, self._mac
+        encode = self.encoder.encode
+        inner, outer = self._pads
 
         def sign(fields: list[Any]) -> str:
             payload = encode(head + fields)
-            h = mac.copy()
+            h = inner.copy()
             h.update(payload)
-            return f"{_b64(payload)}.{_b64(h.digest()[:MAC_BYTES])}"
+            o = outer.copy()
+            o.update(h.digest())
+            return f"{_b64(payload)}.{_b64(o.digest()[:MAC_BYTES])}"
         return sign
 
     def verify(self, token: str, now: float | None = None

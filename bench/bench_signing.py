@@ -1,4 +1,4 @@
-"""The response stage's tracking tokens (stdlib HMAC-SHA256 over msgpack: C already, so no
+"""The response stage's tracking tokens (HMAC-SHA256 from hashlib's precomputed key pads over
 compiled twin; the figure is what a decision pays per winner).
 
     ./dev bench -k signing
