@@ -28,6 +28,8 @@ def report(world: dict[str, Any], stats: dict[str, Any], settings: dict[str, Any
         spent = float(hourly.sum())
         cumulative = np.array(stats["plans"].get(f.id) or [0.0] * 24)
         planned = np.diff(np.concatenate([[0.0], cumulative]))
+        day = stats.get("day_plans", {}).get(f.id) or []
+        day_planned = np.diff(np.concatenate([[0.0], day])) if day else None
         # what counting alone costs: hourly spend arrives in events of about `event` each,
         # so even a perfect plan-follower deviates by about sqrt(planned x event) an hour
         event = 0.75 * (f.bid / 1000 if f.rate == "cpm" else f.bid)
@@ -42,6 +44,9 @@ def report(world: dict[str, Any], stats: dict[str, Any], settings: dict[str, Any
             "overspend": round(max(0.0, spent - f.budget) / f.budget, 4) if f.budget else 0.0,
             "omega": None if f.mode == "asap" else round(omega(hourly, planned), 4),
             "omega_noise_floor": None if f.mode == "asap" else round(floor, 4),
+            # against the day's own plan (before re-bases and supply caps)
+            "omega_day_plan": None if f.mode == "asap" or day_planned is None
+            else round(omega(hourly, day_planned), 4),
             "exhausted_at_h": None if f.exhausted_at is None else round(f.exhausted_at, 2),
             "min_throttle": round(min(f.throttles), 4) if f.throttles else 1.0,
             "final_throttle": round(f.throttles[-1], 4) if f.throttles else 1.0,
@@ -58,6 +63,9 @@ def report(world: dict[str, Any], stats: dict[str, Any], settings: dict[str, Any
         "median_omega": _median([r["omega"] for r in paced if r["rate"] == rate]),
         "median_noise_floor": _median([r["omega_noise_floor"] for r in paced
                                        if r["rate"] == rate]),
+        "median_omega_day_plan": _median([r["omega_day_plan"] for r in paced
+                                          if r["rate"] == rate
+                                          and r["omega_day_plan"] is not None]),
         "min_utilization": _min([r["utilization"] for r in over if r["rate"] == rate])}
         for rate in ("cpm", "cpc")}
     summary = {
@@ -72,6 +80,8 @@ def report(world: dict[str, Any], stats: dict[str, Any], settings: dict[str, Any
         "utilization_p10_where_supply_allows": float(np.percentile(
             [r["utilization"] for r in over], 10)) if over else None,
         "median_omega_paced": median_omega, "omega_target": 0.05, "by_rate": by_rate,
+        "median_omega_day_plan": _median([r["omega_day_plan"] for r in paced
+                                          if r["omega_day_plan"] is not None]),
         "even_exhausted_before_90pct": len(early),
         "met": {
             "overspend": bool(worst_over <= 0.01),

@@ -437,6 +437,7 @@ async def run_day(data_dir: str, world: dict[str, Any], s: Settings, day0: float
     stats["errors"] = errors[:20]
     stats["error_count"] = len(errors)
     stats["plans"] = {fid: st.hourly_plan for fid, st in final.items()}
+    stats["day_plans"] = {fid: st.day_hourly_plan for fid, st in final.items()}
     spent = _hourly_spend(store, day0)
     stats["over_cap"] = {fid: float(v.sum()) for fid, v in
                          _hourly_spend(store, day0, "over_cap_nanos").items()}

@@ -21,6 +21,10 @@ def test_the_day_ran_without_errors(day: dict) -> None:
     assert s["errors"] == 0 and s["page_views"] > 3000 and s["flights"] == 14
     assert Path(day["root"] / "pacing.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (day["root"] / "report.json").stat().st_size > 0
+    # every paced flight is measured against the plan in force and the day's own plan
+    for f in day["flights"]:
+        if f["mode"] != "asap":
+            assert f["omega"] is not None and f["omega_day_plan"] is not None, f
 
 
 def test_billing_never_exceeds_the_cap_and_delivery_stays_within_the_bound(day: dict) -> None:

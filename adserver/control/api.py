@@ -315,6 +315,7 @@ class ManagementApi:
             "lifetime_delivered": _round(st.lifetime_delivered),
             "day_start": _iso(st.day_start), "updated_at": _iso(st.updated_at),
             "hourly_plan": [round(x, 9) for x in st.hourly_plan],
+            "day_hourly_plan": [round(x, 9) for x in st.day_hourly_plan],
             "hourly_actual": cumulative, "forecast_trust": round(st.forecast_trust, 3)})
 
     # -- the catalog --------------------------------------------------------------------

@@ -194,6 +194,15 @@ class Status:
     hourly_plan: list[float] = field(default_factory=list)  # cumulative, end of each hour
     forecast_trust: float = 0.0
     day_plan: float | None = None  # the day's own plan by now, before any re-base
+    day_bounds: Any = field(default=None, repr=False)  # its shares at the 25 hour boundaries
+
+    @property
+    def day_hourly_plan(self) -> list[float]:
+        """The day's own plan, cumulative at the end of each hour (before any re-base or
+        supply cap; beside hourly_plan, the plan in force)."""
+        if self.goal is None or self.day_bounds is None:
+            return []
+        return (self.goal * np.asarray(self.day_bounds)[1:]).tolist()
 
 
 @dataclass
@@ -372,7 +381,8 @@ class Pacer:
                 lifetime_delivered=float(lifetime.get(fl.id, {}).get(life_metric, 0))
                 * _scale(life_metric),
                 updated_at=now, day_start=midnight, hourly_plan=hourly,
-                forecast_trust=trust, day_plan=None if day_plan is None else day_plan * scale)
+                forecast_trust=trust, day_plan=None if day_plan is None else day_plan * scale,
+                day_bounds=None if plan is None else bounds)
         for fid in list(self.state):
             if fid not in status:
                 del self.state[fid]

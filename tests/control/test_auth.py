@@ -142,4 +142,7 @@ def test_pacing_state_is_scoped_like_its_flight(adv: httpx.Client, world: dict) 
     assert body["paced"] and body["mode"] == "even" and body["metric"] == "spend"
     assert body["goal"] == 100.25 and body["actual"] == 0 and 0 <= body["throttle"] <= 1
     assert len(body["hourly_plan"]) == 24 and body["hourly_plan"][-1] == pytest.approx(100.25)
+    day = body["day_hourly_plan"]  # the day's own plan: non-decreasing, to the goal
+    assert len(day) == 24 and day[-1] == pytest.approx(100.25)
+    assert all(a <= b for a, b in zip(day, day[1:])) and body["day_plan"] <= day[-1]
     assert body["plan"] <= body["goal"]
