@@ -28,11 +28,12 @@ spreads the rest of the goal over what remains of the day's curve, so the shortf
 chased in one burst when supply returns; behind while throttled, the plan stays and the
 throttle rises. An hour's planned delivery is what the plan in force at its start asked of
 it (the slots the status's hourly plan and the simulator's slot deviation compare delivery
-with): a re-base moves the hours after it, never one already begun. A flight short of supply
-at full throttle for the whole last hour (LIMITED_S) is planned no more for the hour
-beginning than its supply estimate delivers at full throttle in it: the plan is a forecast
-of what the flight will deliver, and what it could not win last hour it is not expected to
-win in this one. The status's day_plan keeps the day's own plan beside it.
+with): a re-base moves the hours after it, never one already begun. A flight mostly at full
+throttle lately whose supply estimate is clearly short of an hour's ask (short even with a
+few more events than it got) is planned no more for that hour than the estimate delivers at
+full throttle: the plan is a forecast of delivery, and what the flight could not win in the
+last hour or so it is not expected to win in the next. The status's day_plan and
+day_hourly_plan keep the day's own plan beside it.
 
 Hard caps. Money first: the aggregator bills up to a spend cap and no further (the event that
 crosses it is billed what remained, later ones nothing; adserver/control/aggregator.Billing).
@@ -79,7 +80,8 @@ STEP_UP = 1.0  # per interval a throttle rises to at most p * (1 + STEP_UP) + ST
 STEP_DOWN = 0.5  # ... and falls to at least p * (1 - STEP_DOWN)
 STEP_MIN = 0.02
 SUPPLY_HALF_LIFE_S = 1800.0  # memory of the supply estimate (deliveries per exposure)
-LIMITED_S = 3000.0  # short of supply at full throttle this long: an hour's plan is capped
+LIMITED_THROTTLE = 0.75  # an hour's plan is capped at the supply estimate (see _replan)
+SHORT_EVENTS = 3.0  # ... when even this many more events would leave it short
 ALLOWANCE_SHARE = 0.002  # a hard-cap allowance per worker and interval: 0.2 % of the cap
 NEAR_ALLOWANCES = 3  # grants start when the remainder is within this many per worker
 FORECAST_DAYS = 28  # logged requests the forecast learns from
@@ -158,18 +160,17 @@ class FlightState:
     # the forecast's traffic level (1 = the day's mean), both decayed (SUPPLY_HALF_LIFE_S)
     delivered: float = 0.0
     exposure: float = 0.0
+    reach: float = 0.0  # exposure at full throttle: seconds x traffic level, decayed alike
     last_actual: float = 0.0
     last_t: float = 0.0
     day: float = 0.0  # local midnight the counters belong to
     # the plan in force: (share of the day's plan, delivery) it was re-based at; see _plan
     base_frac: float = 0.0
     base_actual: float = 0.0
-    # each local hour's planned delivery, fixed at its first step (NaN: not yet), the time
-    # of the last step today (0: none yet), and since when the flight has been behind at
-    # full throttle at every step (0: it is not)
+    # each local hour's planned delivery, fixed at its first step (NaN: not yet), and the
+    # time of the last step today (0: none yet)
     slots: np.ndarray = field(default_factory=lambda: np.full(24, np.nan))
     plan_t: float = 0.0
-    limited_since: float = 0.0
     hourly: list[float] = field(default_factory=list)  # _hourly's last answer, and its key
     hourly_key: tuple[Any, ...] = ()
     hourly_bounds: Any = None
@@ -335,7 +336,7 @@ class Pacer:
             midnight, weekday = days[fl.time_zone]
             if st.day != midnight:  # a new local day: the counters and the plan start again
                 st.day, st.last_actual, st.last_t = midnight, 0.0, now
-                st.base_frac = st.base_actual = st.plan_t = st.limited_since = 0.0
+                st.base_frac = st.base_actual = st.plan_t = 0.0
                 st.slots, st.filled = np.full(24, np.nan), 0
             goal, metric = self._goal(fl, now, midnight, today, lifetime)
             done = today.get(fl.id, {})
@@ -357,7 +358,8 @@ class Pacer:
                                       fl.start, fl.end), fl.mode))
                 hour = min(23, int((now - midnight) // 3600))
                 level = 24.0 * float(traffic[hour]) * float(fl.allowed[weekday * 24 + hour])
-                plan = self._replan(st, now, hour, actual, goal, frac, bounds, level)
+                unit = float(unit_cost(metric or "", fl.rate_type, fl.price_micros) or 1)
+                plan = self._replan(st, now, hour, actual, goal, frac, bounds, level, unit)
                 day_plan = goal * frac
                 st.throttle = self._control(st, now, actual, float(_plan(st, goal, ahead)),
                                            level)
@@ -396,32 +398,31 @@ class Pacer:
         return status
 
     def _replan(self, st: FlightState, now: float, hour: int, actual: float, goal: float,
-                frac: float, bounds: np.ndarray, level: float) -> float:
+                frac: float, bounds: np.ndarray, level: float, unit: float) -> float:
         """The plan for `now` (`frac`: the day's plan share now; `bounds`: at the 25 hour
-        boundaries; `level`: the forecast's traffic level this hour, 1 = the day's mean).
+        boundaries; `level`: the forecast's traffic level this hour, 1 = the day's mean;
+        `unit`: what one event adds to the goal's metric, at most).
 
         An hour's planned delivery is fixed at its first step, by the plan in force then
         (the slots the status's hourly plan and the simulator's slot deviation compare
-        delivery with), and no higher than the flight can deliver: when it has been short of
-        supply at full throttle for LIMITED_S (a competitor with a higher bid takes the
-        night's traffic), the hour asks at most what its supply estimate delivers at full
-        throttle. Then, when the flight fell behind at full throttle (its supply fell short,
-        not the controller), the plan re-bases on what was delivered and spreads the rest of
-        the goal over the rest of the day's curve: the next hours carry the shortfall, none
-        chases it in one burst."""
+        delivery with), and no more than the flight's supply delivers: when it was at full
+        throttle most of the time lately (LIMITED_THROTTLE of its exposure) and its supply
+        estimate falls short of the hour's ask even with SHORT_EVENTS more events (a
+        competitor with a higher bid takes the night's traffic; not an unlucky hour), the
+        hour asks what the estimate delivers at full throttle. Then, when the flight fell
+        behind at full throttle (its supply fell short, not the controller), the plan
+        re-bases on what was delivered and spreads the rest of the goal over the rest of the
+        day's curve: the next hours carry the shortfall, none chases it in one burst."""
         plan = float(_plan(st, goal, frac))
-        limited = st.plan_t > 0.0 and st.throttle >= 1.0 and actual < plan and frac < 1.0
-        if not limited:
-            st.limited_since = 0.0
-        elif st.limited_since == 0.0:
-            st.limited_since = st.plan_t  # behind at full throttle since the last step
         if st.filled <= hour:
             steps = _steps(st, goal, bounds)
-            if limited and now - st.limited_since >= LIMITED_S and st.exposure > 0.0:
-                steps[hour] = min(steps[hour], st.delivered / st.exposure * level * 3600.0)
+            if st.exposure > 0.0 and st.exposure >= LIMITED_THROTTLE * st.reach:
+                per_hour = level * 3600.0 / st.exposure
+                if (st.delivered + SHORT_EVENTS * unit) * per_hour < steps[hour]:
+                    steps[hour] = st.delivered * per_hour
             st.slots[st.filled:hour + 1] = steps[st.filled:hour + 1]
             st.filled = hour + 1
-        if limited:
+        if st.plan_t > 0.0 and st.throttle >= 1.0 and actual < plan and frac < 1.0:
             st.base_frac, st.base_actual = frac, actual
             plan = actual
         st.plan_t = now
@@ -442,6 +443,7 @@ class Pacer:
             keep = 0.5 ** (dt_s / SUPPLY_HALF_LIFE_S)
             st.delivered = keep * st.delivered + max(0.0, actual - st.last_actual)
             st.exposure = keep * st.exposure + st.throttle * dt_s * level
+            st.reach = keep * st.reach + dt_s * level
         st.last_actual, st.last_t = actual, now
         need = target - actual
         supply = st.delivered / st.exposure if st.exposure > 0 and st.delivered > 0 else 0.0
