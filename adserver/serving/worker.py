@@ -8,6 +8,7 @@ Requests in flight keep the version they started with.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -82,6 +83,13 @@ class Worker:
             await self._maybe_swap_models()
         except Exception:
             log.exception("could not load the published snapshot; will retry")
+        # what is loaded by now (modules, compiled kernels, the first snapshot) lives about as
+        # long as the process: keep it out of the cycle collector's full passes, each of which
+        # otherwise stalls serving for 70-110 ms here (most of it Numba's own objects). A
+        # snapshot swapped out later is freed by reference counting (it holds no cycles;
+        # tests/snapshot/test_snapshot.py), frozen or not.
+        gc.collect()
+        gc.freeze()
         self.tasks = [asyncio.create_task(self._watch()), asyncio.create_task(self._flush())]
 
     async def stop(self) -> None:

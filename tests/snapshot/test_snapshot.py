@@ -63,3 +63,53 @@ def test_damaged_version_is_refused(store: Store, tmp_path: Path) -> None:
     (tmp_path / "snapshots" / v / "ad_id.npy").unlink()
     with pytest.raises(SnapshotError):
         Snapshot(str(tmp_path), v)
+
+
+def test_a_snapshot_used_for_decisions_is_freed_without_the_cycle_collector(
+        store: Store, tmp_path: Path) -> None:
+    """Workers freeze what they loaded at start out of the cycle collector's full passes; a
+    snapshot swapped out later must then be freed by reference counting alone: after
+    decisions of every kind (sponsored with a query, display, explain) filled its caches,
+    it holds no reference cycle."""
+    import gc
+    import json
+    import time
+    import weakref
+
+    import numpy as np
+
+    from adserver.control import catalog
+    from adserver.serving import pipeline
+    from adserver.signing import Signer, ensure_keys
+    from adserver.wire import kevel
+
+    data = str(tmp_path)
+    model = catalog.ensure_model(store, data)
+    assert model is not None
+    catalog.build(store, data, model, compiler.sponsored(compiler.read_inputs(store)), None,
+                  progress=False)
+    compiler.compile_snapshot(store, data)
+    snap = load_current(data)
+    assert snap is not None and snap.products is not None
+    signer = Signer(ensure_keys(data))
+    bodies = [
+        {"placements": [{"divName": "s", "networkId": 1, "siteId": 1, "adTypes": [1],
+                         "count": 4, "properties": {"page_type": "search"}}],
+         "user": {"key": "u1"}, "searchTerm": "coffee beans", "includePricingData": True},
+        {"placements": [{"divName": "b", "networkId": 1, "siteId": 1, "adTypes": [2, 3]}]},
+    ]
+    filled = 0
+    for explain in (False, True):
+        for body in bodies:
+            ctx = pipeline.Context(time.time(), "http://t", explain, signer,
+                                   np.random.default_rng(1), np.zeros(0, dtype=np.int8), None)
+            response, _ = pipeline.decide(snap, kevel.decoder.decode(json.dumps(body)), ctx)
+            filled += sum(1 for d in response.decisions.values() if d)
+    assert filled >= 2 and snap._ads  # its caches hold something
+    ref = weakref.ref(snap)
+    gc.disable()
+    try:
+        del snap, ctx, response
+        assert ref() is None
+    finally:
+        gc.enable()
