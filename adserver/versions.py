@@ -54,6 +54,7 @@ def seal(root: str, tmp: str, version: str, files: list[str]) -> None:
 def publish(root: str, version: str, pointer: str = "CURRENT") -> None:
     """Point `<root>/CURRENT` (or another pointer file) at `version` atomically; an empty
     `version` points at nothing."""
+    os.makedirs(root, exist_ok=True)
     tmp = os.path.join(root, pointer + ".tmp")
     with open(tmp, "w") as out:
         out.write(version + "\n" if version else "")

@@ -113,3 +113,14 @@ def test_a_snapshot_used_for_decisions_is_freed_without_the_cycle_collector(
         assert ref() is None
     finally:
         gc.enable()
+
+
+def test_a_pointer_can_be_published_before_its_directory_exists(tmp_path: Path) -> None:
+    """Pointing a model kind at nothing (or at a version) works on a fresh data directory."""
+    from adserver import versions
+
+    root = str(tmp_path / "models" / "ctr")
+    versions.publish(root, "")
+    assert versions.current(root) is None
+    versions.publish(root, "00000003")
+    assert versions.current(root) == "00000003"
