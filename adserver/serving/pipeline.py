@@ -22,8 +22,10 @@ from adserver.signing import Signer
 from adserver.snapshot import format as f
 from adserver.snapshot.loader import Snapshot
 from adserver.snapshot.programs import geo_id
-from adserver.snapshot.query import Query, frequency, phrases, segment_ids
+from adserver.snapshot.query import EMPTY_I64, Query, frequency, phrases, segment_ids
 from adserver.wire import kevel
+
+NO_GEO = (0, 0, 0, 0)
 
 
 class Context:
@@ -61,11 +63,12 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
     geo = req.geo
     q = Query(
         now=int(ctx.now),
-        blocked_creatives=np.array(req.blocked_creatives or (), dtype=np.int64),
+        blocked_creatives=np.array(req.blocked_creatives, dtype=np.int64)
+        if req.blocked_creatives else EMPTY_I64,
         segments=segment_ids(user.segments if user is not None and personalized else None),
         personalized=personalized,
-        geo=tuple(geo_id(getattr(geo, part, None)) for part in ("country", "region", "metro",
-                                                             "city")),
+        geo=NO_GEO if geo is None else (geo_id(geo.country), geo_id(geo.region),
+                                        geo_id(geo.metro), geo_id(geo.city)),
         phrase_ptr=ptr, phrase_tok=tok,
     )
     if ctx.throttle is not None:

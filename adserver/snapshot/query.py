@@ -14,6 +14,7 @@ EMPTY_U64 = np.zeros(0, dtype=np.uint64)
 EMPTY_I8 = np.zeros(0, dtype=np.int8)
 EMPTY_F8 = np.zeros(0, dtype=np.float64)
 EMPTY_F4 = np.zeros(0, dtype=np.float32)
+NO_PHRASE_PTR = np.zeros(1, dtype=np.int64)
 
 
 class Query:
@@ -36,7 +37,7 @@ class Query:
         self.segments = EMPTY_U64
         self.personalized = True
         self.geo = (0, 0, 0, 0)
-        self.phrase_ptr = np.zeros(1, dtype=np.int64)
+        self.phrase_ptr = NO_PHRASE_PTR
         self.phrase_tok = EMPTY_U64
         self.props = NO_PROPERTIES
         self.used_flights = self.used_campaigns = EMPTY_I64
@@ -50,7 +51,7 @@ class Query:
             setattr(self, k, v)
 
 
-NO_PHRASES = (np.zeros(1, dtype=np.int64), EMPTY_U64)
+NO_PHRASES = (NO_PHRASE_PTR, EMPTY_U64)
 _seen_phrases: dict[tuple[str, tuple[str, ...]], tuple[np.ndarray, np.ndarray]] = {}
 PHRASE_CACHE = 20000  # search queries are heavily skewed: most repeat
 
