@@ -168,7 +168,7 @@ def _winners(snap: Snapshot, scorer: score.Scorer, made: list[kevel.Decision],
     else:
         used_ctr, sh_ctr, used_cvr, sh_cvr = scorer.logged(
             np.array([w.row for w in wins], dtype=np.int64))
-    return [[a.ad_id, a.flight_id, int(round(w.clear * 1e6)), round(w.ecpm, 6), used_ctr[i],
+    return [[a.ad_id, a.flight_id, int(round(w.clear * 1e6)), w.ecpm, used_ctr[i],
              sh_ctr[i], used_cvr[i], sh_cvr[i], a.features]
             for i, (a, w) in enumerate(zip(ads, wins))]
 
