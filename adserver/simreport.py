@@ -48,6 +48,8 @@ def report(world: dict[str, Any], stats: dict[str, Any], settings: dict[str, Any
             "omega_day_plan": None if f.mode == "asap" or day_planned is None
             else round(omega(hourly, day_planned), 4),
             "exhausted_at_h": None if f.exhausted_at is None else round(f.exhausted_at, 2),
+            "hourly_spend": [round(float(x), 6) for x in hourly],
+            "hourly_plan": [round(float(x), 6) for x in planned],
             "min_throttle": round(min(f.throttles), 4) if f.throttles else 1.0,
             "final_throttle": round(f.throttles[-1], 4) if f.throttles else 1.0,
         })

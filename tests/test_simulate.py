@@ -25,6 +25,8 @@ def test_the_day_ran_without_errors(day: dict) -> None:
     for f in day["flights"]:
         if f["mode"] != "asap":
             assert f["omega"] is not None and f["omega_day_plan"] is not None, f
+        assert len(f["hourly_spend"]) == len(f["hourly_plan"]) == 24
+        assert sum(f["hourly_spend"]) == pytest.approx(f["spent"], abs=1e-4)
 
 
 def test_billing_never_exceeds_the_cap_and_delivery_stays_within_the_bound(day: dict) -> None:
