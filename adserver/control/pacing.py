@@ -13,6 +13,12 @@ delivered by each moment of the day:
 - custom: the flight's own 24 hourly weights (`pacing_curve`), in the network's time zone;
 - asap: no plan; the flight enters every auction until a cap stops it.
 
+Even and front-loaded plans follow the traffic the flight can win, not all of it: the
+controller keeps, per local hour of the day, what the flight delivered per unit of exposure
+on the days before (_winnable); an hour where it clearly won less than its usual supply (a
+higher bidder takes the night's traffic) gets that much less of the plan, so the goal is
+planned where it can be delivered, and the hours it cannot win are not planned to fail.
+
 The curves and the forecast are in adserver/control/plans.py. The controller runs in the
 control process every INTERVAL_S. Per paced flight it compares the delivery counted in the
 ledger with the plan, estimates what the flight would deliver per second at full throttle,
@@ -82,6 +88,7 @@ STEP_MIN = 0.02
 SUPPLY_HALF_LIFE_S = 1800.0  # memory of the supply estimate (deliveries per exposure)
 LIMITED_THROTTLE = 0.75  # an hour's plan is capped at the supply estimate (see _replan)
 SHORT_EVENTS = 3.0  # ... when even this many more events would leave it short
+HOURS_DECAY = 0.5  # weight of each earlier day in what a flight could win per hour
 ALLOWANCE_SHARE = 0.002  # a hard-cap allowance per worker and interval: 0.2 % of the cap
 NEAR_ALLOWANCES = 3  # grants start when the remainder is within this many per worker
 FORECAST_DAYS = 28  # logged requests the forecast learns from
@@ -151,6 +158,23 @@ def _hourly(st: FlightState, hour: int, goal: float, bounds: np.ndarray, scale: 
     return st.hourly
 
 
+def _winnable(st: FlightState, unit: float) -> np.ndarray | None:
+    """Per local hour, how much of its usual supply (deliveries per unit of exposure over
+    the whole day) the flight could win at that hour on the days before, at most 1: near 0
+    where higher bidders took the traffic. Optimistic where evidence is thin (SHORT_EVENTS
+    more events than were seen), so an hour is discounted only on clear evidence, and 1 where
+    there is none (a new flight, a daypart it did not run in). None before a day is seen."""
+    delivered, exposure = st.hour_delivered, st.hour_exposure
+    total = float(exposure.sum())
+    if total <= 0.0 or float(delivered.sum()) <= 0.0:
+        return None
+    mean = float(delivered.sum()) / total
+    seen = exposure > 0.0
+    w = np.ones(24)
+    w[seen] = np.minimum(1.0, (delivered[seen] + SHORT_EVENTS * unit) / exposure[seen] / mean)
+    return w
+
+
 @dataclass
 class FlightState:
     """What the controller remembers of a flight between steps."""
@@ -161,6 +185,13 @@ class FlightState:
     delivered: float = 0.0
     exposure: float = 0.0
     reach: float = 0.0  # exposure at full throttle: seconds x traffic level, decayed alike
+    # per local hour of the day, deliveries and exposure on the days before (each earlier
+    # day weighing HOURS_DECAY as much), and today's share of the flight's usual supply it
+    # could win at each hour, learned from them at the day's first step (see _winnable)
+    hour_delivered: np.ndarray = field(default_factory=lambda: np.zeros(24))
+    hour_exposure: np.ndarray = field(default_factory=lambda: np.zeros(24))
+    winnable: np.ndarray | None = None
+    learned_day: float = 0.0
     last_actual: float = 0.0
     last_t: float = 0.0
     day: float = 0.0  # local midnight the counters belong to
@@ -339,6 +370,13 @@ class Pacer:
                 st.base_frac = st.base_actual = st.plan_t = 0.0
                 st.slots, st.filled = np.full(24, np.nan), 0
             goal, metric = self._goal(fl, now, midnight, today, lifetime)
+            unit = float(unit_cost(metric or "", fl.rate_type, fl.price_micros) or 1)
+            if st.learned_day != midnight:  # once a day: what the days before showed
+                st.winnable = _winnable(st, unit) if fl.mode in ("even", "front_loaded") \
+                    else None
+                st.hour_delivered *= HOURS_DECAY
+                st.hour_exposure *= HOURS_DECAY
+                st.learned_day = midnight
             done = today.get(fl.id, {})
             actual = float(done.get(metric, 0)) if metric else 0.0
             key = (fl.id, midnight, self.forecast.loaded_at, self._flights_version)
@@ -347,6 +385,8 @@ class Pacer:
                 traffic, trust = self.forecast.day(fl.network_id, fl.sites, fl.zones, weekday)
                 weights = hour_weights(fl.mode, traffic, fl.curve,
                                        fl.allowed[weekday * 24:(weekday + 1) * 24])
+                if st.winnable is not None:
+                    weights = weights * st.winnable
                 curve = even_curve(weights, midnight, fl.start, fl.end)
                 shape = self._shapes[key] = (traffic, trust, curve, bend(curve, fl.mode))
             traffic, trust, curve, bounds = shape
@@ -358,11 +398,10 @@ class Pacer:
                                       fl.start, fl.end), fl.mode))
                 hour = min(23, int((now - midnight) // 3600))
                 level = 24.0 * float(traffic[hour]) * float(fl.allowed[weekday * 24 + hour])
-                unit = float(unit_cost(metric or "", fl.rate_type, fl.price_micros) or 1)
                 plan = self._replan(st, now, hour, actual, goal, frac, bounds, level, unit)
                 day_plan = goal * frac
                 st.throttle = self._control(st, now, actual, float(_plan(st, goal, ahead)),
-                                           level)
+                                           level, hour)
                 hourly = _hourly(st, hour, goal, bounds, _scale(metric))
             else:
                 st.throttle = 1.0
@@ -429,7 +468,7 @@ class Pacer:
         return plan
 
     def _control(self, st: FlightState, now: float, actual: float, target: float,
-                 level: float) -> float:
+                 level: float, hour: int) -> float:
         """The bounded-step rule: the throttle that delivers what the plan wants by the
         horizon at the estimated supply, at most one step away from the last one.
 
@@ -441,9 +480,12 @@ class Pacer:
         dt_s = now - st.last_t if st.last_t else 0.0
         if dt_s > 0:
             keep = 0.5 ** (dt_s / SUPPLY_HALF_LIFE_S)
-            st.delivered = keep * st.delivered + max(0.0, actual - st.last_actual)
-            st.exposure = keep * st.exposure + st.throttle * dt_s * level
+            got, exposed = max(0.0, actual - st.last_actual), st.throttle * dt_s * level
+            st.delivered = keep * st.delivered + got
+            st.exposure = keep * st.exposure + exposed
             st.reach = keep * st.reach + dt_s * level
+            st.hour_delivered[hour] += got
+            st.hour_exposure[hour] += exposed
         st.last_actual, st.last_t = actual, now
         need = target - actual
         supply = st.delivered / st.exposure if st.exposure > 0 and st.delivered > 0 else 0.0

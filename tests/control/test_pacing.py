@@ -288,6 +288,34 @@ def test_an_hour_after_one_short_of_supply_asks_what_supply_delivers(world: Worl
     assert status[clicks].throttle == 1.0 and c[3] > 0.0 and c[4] > 0.0
 
 
+def test_the_next_days_plan_follows_the_supply_the_flight_could_win(world: World) -> None:
+    """A flight that won nothing at full throttle before 8:00 (higher bidders took the
+    night) is planned, the next day, to deliver its goal where it can win: (almost) nothing
+    before 8:00; a flight that could win all day keeps the traffic curve. Custom curves are
+    the advertiser's own and stay as they are."""
+    blocked, open_, custom = (world.flight(name="blocked"), world.flight(name="open"),
+                              world.flight(name="custom", pacing="custom",
+                                           pacing_curve=[1.0] * 24))
+    supply = 2 * 100 / 86400  # spend per second at full throttle and mean traffic: twice
+    t, status = MIDNIGHT, {}  # what a day's goal needs
+    while t < MIDNIGHT + 86400:  # day one: every 5 minutes, deliver what the throttle lets in
+        status = world.pacer.step(t)
+        level = 24 * pacing.DEFAULT_DIURNAL[int((t - MIDNIGHT) // 3600)]
+        for fid in (blocked, open_, custom):
+            if fid != blocked or t >= MIDNIGHT + 8 * 3600:
+                world.deliver(fid, t, spend=status[fid].throttle * 300 * level * supply)
+        t += 300
+    day2 = world.pacer.step(MIDNIGHT + 86400 + 1)
+    b = np.diff([0.0] + day2[blocked].day_hourly_plan)
+    o = np.diff([0.0] + day2[open_].day_hourly_plan)
+    assert b[:8].sum() < 0.01 * 100 and b.sum() == pytest.approx(100)
+    assert b[8:] == pytest.approx(100 * pacing.DEFAULT_DIURNAL[8:] / pacing.DEFAULT_DIURNAL[8:].sum(),
+                                  rel=0.02)
+    assert o == pytest.approx(100 * pacing.DEFAULT_DIURNAL, rel=0.02)
+    assert np.diff([0.0] + day2[custom].day_hourly_plan) == pytest.approx([100 / 24] * 24)
+    assert world.pacer.state[blocked].winnable[:8].max() < 0.05
+
+
 def test_worker_view_applies_throttles_and_spends_its_allowance(world: World,
                                                                  tmp_path: Any) -> None:
     from adserver.control.compiler import compile_snapshot
