@@ -79,6 +79,8 @@ def parser() -> argparse.ArgumentParser:
                    help="simulated seconds between pacing controller steps")
     p.add_argument("--history-days", type=int, default=7,
                    help="days of logged traffic the forecast learns from")
+    p.add_argument("--days", type=int, default=1,
+                   help="days simulated one after another; the report is the last one's")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--plot", metavar="PNG", help="draw planned vs actual spend curves here")
     p.add_argument("--report", metavar="JSON", help="write the per-flight report here")
@@ -224,7 +226,8 @@ def cmd_run(args: argparse.Namespace, config: Config, socks: dict[str, Any] | No
 def cmd_simulate(args: argparse.Namespace, config: Config) -> int:
     from adserver.simulate import Settings, simulate
 
-    for name, lo in (("flights", 2), ("requests", 100), ("workers", 1), ("interval", 1)):
+    for name, lo in (("flights", 2), ("requests", 100), ("workers", 1), ("interval", 1),
+                     ("days", 1)):
         if getattr(args, name) < lo:
             print(f"adserver simulate: --{name} must be at least {lo}", file=sys.stderr)
             return 2
@@ -237,7 +240,7 @@ def cmd_simulate(args: argparse.Namespace, config: Config) -> int:
             return 2
     settings = Settings(flights=args.flights, requests=args.requests, workers=args.workers,
                         interval=args.interval, history_days=args.history_days,
-                        seed=args.seed, plot=args.plot, report=args.report,
+                        days=args.days, seed=args.seed, plot=args.plot, report=args.report,
                         progress=not args.quiet)
     result = simulate(config.data_dir, settings)
     s = result["summary"]

@@ -21,6 +21,9 @@ and each worker's view of the live state. Only the shoppers are synthetic:
   device (a per-flight affinity for mobile, desktop or tablet; the shopper's User-Agent
   says which) and this hour (evenings click more): signal a CTR model can learn.
 
+With `days` > 1 the same day repeats on the same clock, workers, ledger and controller (which
+learns from the days before what each flight can win per hour); the report is the last day's.
+
 The report per flight: budget utilization, overspend, slot deviation Ω (the root mean square
 over the day's 24 hourly slots of actual minus planned spend, divided by the mean planned
 slot), and when its budget ran out. The summary checks the targets: overspend <= 1 % for every
@@ -78,6 +81,7 @@ class Settings:
     workers: int = 2
     interval: float = 30.0  # simulated seconds between controller steps
     history_days: int = 7
+    days: int = 1  # simulated one after another (the controller learns); the last is reported
     under_share: float = 0.25
     seed: int = 1
     date: str = "2026-12-02"  # the simulated day (UTC)
@@ -384,11 +388,17 @@ async def run_day(data_dir: str, world: dict[str, Any], s: Settings, day0: float
         for a in apps:
             await lifespans.enter_async_context(a.router.lifespan_context(a))
         clients = [Asgi(a) for a in apps]
-        steps = int(86400 / s.interval)
+        per_day = int(86400 / s.interval)
+        steps = per_day * s.days
         n = 0
+        start = day0  # of the day being simulated
         for step in range(steps):
             t0 = day0 + step * s.interval
             sim.t = t0
+            if step and step % per_day == 0:  # another day: only the last one is reported
+                start, n = day0 + (step // per_day) * 86400.0, 0
+                for f in world["flights"]:
+                    f.throttles, f.exhausted_at = [], None
             # the control plane: count what the logs hold, project caps, pace
             for w in workers:
                 if w.records is not None:
@@ -406,9 +416,9 @@ async def run_day(data_dir: str, world: dict[str, Any], s: Settings, day0: float
                 one = f.bid / 1000 if f.rate == "cpm" else f.bid
                 if f.exhausted_at is None and (fid in live.paused
                                                or st.actual >= f.budget - one):
-                    f.exhausted_at = (t0 - day0) / 3600
+                    f.exhausted_at = (t0 - start) / 3600
             # the shoppers of this interval, in small concurrent batches
-            hour = int((t0 - day0) // 3600)
+            hour = int((t0 - start) // 3600)
             want = rng.poisson(s.requests * TRAFFIC[hour] * s.interval / 3600)
             views = page_views(world, rng, int(want))
             for b in range(0, len(views), 64):
@@ -419,16 +429,16 @@ async def run_day(data_dir: str, world: dict[str, Any], s: Settings, day0: float
                                        for j, body in enumerate(batch)))
                 n += len(batch)
             stats["steps"] += 1
-            if s.progress and step % max(1, steps // 24) == 0:
-                print(f"simulate: {hour:02d}:00  {n:,} page views"
+            if s.progress and step % max(1, per_day // 24) == 0:
+                print(f"simulate: day {step // per_day + 1} {hour:02d}:00  {n:,} page views"
                       f"  {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
-        sim.t = day0 + 86400 - 1
+        sim.t = start + 86400 - 1
         for w in workers:
             if w.records is not None:
                 w.records.flush()
         while aggregator.run_once() is not None:
             pass
-        final = pacer.step(day0 + 86400 - 1)
+        final = pacer.step(start + 86400 - 1)
         stats["page_views"] = n
     finally:
         await lifespans.aclose()
@@ -438,9 +448,9 @@ async def run_day(data_dir: str, world: dict[str, Any], s: Settings, day0: float
     stats["error_count"] = len(errors)
     stats["plans"] = {fid: st.hourly_plan for fid, st in final.items()}
     stats["day_plans"] = {fid: st.day_hourly_plan for fid, st in final.items()}
-    spent = _hourly_spend(store, day0)
+    spent = _hourly_spend(store, start)
     stats["over_cap"] = {fid: float(v.sum()) for fid, v in
-                         _hourly_spend(store, day0, "over_cap_nanos").items()}
+                         _hourly_spend(store, start, "over_cap_nanos").items()}
     store.close()
     stats["spent"] = spent
     return stats

@@ -50,3 +50,18 @@ def test_throttles_stay_in_bounds_and_move_the_right_way(day: dict) -> None:
             assert f["final_throttle"] == 1.0 or f["utilization"] >= 0.99, f
     # asap flights are never throttled
     assert all(f["min_throttle"] == 1.0 for f in day["flights"] if f["mode"] == "asap")
+
+
+def test_a_second_day_is_reported_on_its_own(tmp_path: Path) -> None:
+    """`--days 2`: the controller carries what it learned into the second day; the report
+    is that day's alone (its page views, its spend against its own daily caps)."""
+    from adserver.simulate import Settings, simulate
+
+    result = simulate(str(tmp_path / "data"), Settings(
+        flights=8, requests=2000, workers=1, interval=900.0, seed=5, days=2, progress=False))
+    s = result["summary"]
+    assert s["errors"] == 0 and 1500 < s["page_views"] < 2600  # one day's worth
+    assert s["max_overspend"] <= 0.01
+    for f in result["flights"]:
+        assert f["spent"] <= f["budget"] + 1e-9
+        assert f["exhausted_at_h"] is None or 0.0 <= f["exhausted_at_h"] <= 24.0
