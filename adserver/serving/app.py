@@ -11,9 +11,10 @@ from typing import Any
 
 import msgspec
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from adserver import apikeys, clock
 from adserver.config import Config
@@ -54,6 +55,40 @@ def may_explain(snap: Snapshot, config: Config, presented: str | None,
                                              roles) is not None
 
 
+JSON_HEADER = (b"content-type", JSON.encode())
+
+
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """A request's body from its ASGI messages (a small POST comes in one), or None once it
+    grows past `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        if not message.get("more_body", False):
+            return b"".join(chunks + [chunk]) if chunks else chunk
+        chunks.append(chunk)
+
+
+class AsgiEndpoint:
+    """A route endpoint Starlette calls as a plain ASGI app (a function would be wrapped as
+    a Request -> Response handler)."""
+
+    __slots__ = ("app",)
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
 def build(config: Config, worker: Worker) -> Starlette:
     max_body = config.max_body_bytes
     decoder = kevel.decoder
@@ -62,50 +97,63 @@ def build(config: Config, worker: Worker) -> Starlette:
     relevance = (config.relevance_threshold, config.relevance_alpha, config.retrieval_k)
     bases: dict[tuple[str, str], str] = {}  # (scheme, Host header) -> tracking URL base
 
-    def base_url(request: Request) -> str:
+    def base_url(scope: Scope, host: str) -> str:
         if config.public_url:
             return config.public_url
-        key = (request.scope["scheme"], request.headers.get("host", ""))
+        key = (scope["scheme"], host)
         found = bases.get(key)
         if found is None:  # parse once per Host a client sends, not per request
             if len(bases) > 64:
                 bases.clear()
-            found = bases[key] = f"{request.url.scheme}://{request.url.netloc}"
+            url = Request(scope).url
+            found = bases[key] = f"{url.scheme}://{url.netloc}"
         return found
 
-    async def decide(request: Request) -> Response:
+    async def decide(scope: Scope, receive: Receive, send: Send) -> None:
+        # a plain ASGI endpoint (Starlette's Request and Response cost ~15 us a request
+        # here); error answers still go through `error`
         started = time.perf_counter()
         snap = worker.snapshot
         if snap is None or worker.signer is None:
-            return error(503, "not_ready", "no snapshot loaded yet")
-        declared = request.headers.get("content-length")
+            return await error(503, "not_ready", "no snapshot loaded yet")(scope, receive, send)
+        declared = presented = None
+        ua = host = ""
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                declared = value
+            elif name == b"user-agent":
+                ua = value.decode("latin-1")
+            elif name == b"x-adzerk-explain":
+                presented = value.decode("latin-1")
+            elif name == b"host":
+                host = value.decode("latin-1")
         if declared and declared.isdigit() and int(declared) > max_body:
-            return error(413, "too_large", f"body larger than {max_body} bytes")
-        body = await request.body()
-        if len(body) > max_body:
-            return error(413, "too_large", f"body larger than {max_body} bytes")
+            return await too_large(scope, receive, send)
+        body = await read_body(receive, max_body)
+        if body is None:
+            return await too_large(scope, receive, send)
         try:
             req = decoder.decode(body)
         except msgspec.ValidationError as e:
             field, message = _field_of(e)
             tally.bad += 1
-            return error(400, "invalid", message, field)
+            return await error(400, "invalid", message, field)(scope, receive, send)
         except msgspec.DecodeError as e:
             tally.bad += 1
-            return error(400, "malformed_json", f"body is not valid JSON: {e}")
-        explain = may_explain(snap, config, request.headers.get("x-adzerk-explain"))
-        base = base_url(request)
+            return await error(400, "malformed_json", f"body is not valid JSON: {e}")(
+                scope, receive, send)
+        explain = may_explain(snap, config, presented)
         view = worker.view
-        ctx = pipeline.Context(clock.now(), base, explain, worker.signer, worker.rng,
-                               view.paused_for(snap), worker.live, config.max_candidates,
-                               view.throttle_for(snap), view if view.left else None,
-                               relevance)
-        ctx.models, ctx.device = worker.models, worker.device(request.headers)
+        ctx = pipeline.Context(clock.now(), base_url(scope, host), explain, worker.signer,
+                               worker.rng, view.paused_for(snap), worker.live,
+                               config.max_candidates, view.throttle_for(snap),
+                               view if view.left else None, relevance)
+        ctx.models, ctx.device = worker.models, worker.device({"user-agent": ua})
         try:
             response, record = pipeline.decide(snap, req, ctx)
         except BadRequest as e:
             tally.bad += 1
-            return error(400, "invalid", e.message, e.field)
+            return await error(400, "invalid", e.message, e.field)(scope, receive, send)
         if worker.records is not None and not req.notrack:
             worker.records.append(record)
         for div in response.decisions.values():
@@ -115,10 +163,15 @@ def build(config: Config, worker: Worker) -> Starlette:
                 tally.unfilled += 1
         tally.ok += 1
         tally.seconds.append(time.perf_counter() - started)
-        headers = {"x-adserver-snapshot": snap.version}
+        out = encoder.encode(response)
+        headers = [(b"content-length", str(len(out)).encode()), JSON_HEADER,
+                   (b"x-adserver-snapshot", snap.version.encode())]
         if ctx.models.header:
-            headers["x-adserver-models"] = ctx.models.header
-        return Response(encoder.encode(response), 200, media_type=JSON, headers=headers)
+            headers.append((b"x-adserver-models", ctx.models.header.encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": out})
+
+    too_large = error(413, "too_large", f"body larger than {max_body} bytes")
 
     async def healthz(request: Request) -> Response:
         return Response(b'{"status":"ok"}', media_type=JSON)
@@ -156,7 +209,7 @@ def build(config: Config, worker: Worker) -> Starlette:
                     for path, fn in personalize.routes(worker, config).items()]
     return Starlette(
         routes=[
-            Route("/api/v2", decide, methods=["POST"]),
+            Route("/api/v2", AsgiEndpoint(decide), methods=["POST"]),
             Route("/v2/auctions", listing["/v2/auctions"], methods=["POST"]),
             Route("/v2/events", listing["/v2/events"], methods=["POST"]),
             Route("/i.gif", beacon["/i.gif"]),

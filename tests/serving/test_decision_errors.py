@@ -47,6 +47,27 @@ def test_oversized_body_is_413(stack: Stack) -> None:
     assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
 
 
+def test_a_chunked_body_is_read_whole_and_held_to_the_limit(stack: Stack) -> None:
+    """Without a Content-Length the body arrives in pieces: a small one is decided, one past
+    the limit is refused as it grows."""
+    import json
+
+    raw = json.dumps({"placements": [{**P, "zoneIds": [1]}]}).encode()
+
+    def pieces(data: bytes, size: int):  # httpx sends a generator chunked
+        for i in range(0, len(data), size):
+            yield data[i:i + size]
+
+    r = stack.client.post("/api/v2", content=pieces(raw, 7),
+                          headers={"content-type": "application/json"})
+    assert "content-length" not in r.request.headers
+    assert r.status_code == 200 and r.json()["decisions"]["div0"]["adId"] == 1
+    big = json.dumps({"placements": [P], "keywords": ["x" * 1000] * 300}).encode()
+    r = stack.client.post("/api/v2", content=pieces(big, 4096),
+                          headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+
+
 def test_unknown_fields_are_ignored_like_kevel(stack: Stack) -> None:
     r = stack.decide({"placements": [{**P, "zoneIds": [1], "somethingNew": 1}], "extra": True})
     assert r.status_code == 200 and r.json()["decisions"]["div0"]["adId"] == 1
