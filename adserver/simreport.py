@@ -136,7 +136,9 @@ def plot(stats: dict[str, Any], result: dict[str, Any], path: str) -> None:
     for ax in axes[-1]:
         ax.set_xlabel("hour of the day (UTC)", fontsize=8)
     summary = result["summary"]
-    fig.suptitle(f"Simulated day: {summary['flights']} flights, {summary['page_views']:,} page "
+    days = int(result.get("settings", {}).get("days", 1))
+    which = f"day {days} of {days}" if days > 1 else "day"
+    fig.suptitle(f"Simulated {which}: {summary['flights']} flights, {summary['page_views']:,} page "
                  f"views; max overspend {summary['max_overspend']:.2%}, median Ω "
                  f"{(summary['median_omega_paced'] or 0):.1%}", fontsize=11)
     fig.tight_layout()
