@@ -115,8 +115,10 @@ def plot(stats: dict[str, Any], result: dict[str, Any], path: str) -> None:
     for mode, supply, k in (("even", "over", 4), ("front_loaded", "over", 2),
                             ("custom", "over", 1), ("asap", "over", 1), ("even", "under", 2),
                             ("front_loaded", "under", 1), ("custom", "under", 1)):
-        chosen += [r["flight"] for r in result["flights"]
-                   if r["mode"] == mode and r["supply"] == supply][:k]
+        pool = [r for r in result["flights"] if r["mode"] == mode and r["supply"] == supply]
+        by_rate = [[r["flight"] for r in pool if r["rate"] == rate] for rate in ("cpm", "cpc")]
+        mixed = [fid for pair in zip(*by_rate) for fid in pair]  # CPM and CPC by turns
+        chosen += (mixed + [fid for ids in by_rate for fid in ids if fid not in mixed])[:k]
     fig, axes = plt.subplots(3, 4, figsize=(16, 10), sharex=True)
     hours = np.arange(25)
     for ax, fid in zip(axes.flat, chosen):
