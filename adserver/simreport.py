@@ -20,7 +20,7 @@ def omega(actual: np.ndarray, planned: np.ndarray) -> float:
 
 def report(world: dict[str, Any], stats: dict[str, Any], settings: dict[str, Any]
            ) -> dict[str, Any]:
-    from adserver.control import pacing
+    from adserver.control import caps
 
     rows = []
     for f in world["flights"]:
@@ -76,7 +76,7 @@ def report(world: dict[str, Any], stats: dict[str, Any], settings: dict[str, Any
         "errors": stats["error_count"],
         "max_overspend": worst_over, "overspend_target": 0.01,
         "max_delivered_over_cap": float(max(r["over_cap"] / r["budget"] for r in rows)),
-        "delivery_bound": f"{settings['workers']} workers x (the larger of {pacing.ALLOWANCE_SHARE:.1%}"
+        "delivery_bound": f"{settings['workers']} workers x (the larger of {caps.ALLOWANCE_SHARE:.1%}"
                           f" of the cap and one decision's cost, plus one decision's cost)",
         "min_utilization_where_supply_allows": min_util, "utilization_target": 0.98,
         "utilization_p10_where_supply_allows": float(np.percentile(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from adserver.control import pacing
+from adserver.control import caps
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_billing_never_exceeds_the_cap_and_delivery_stays_within_the_bound(day: 
     for f in day["flights"]:
         assert f["spent"] <= f["budget"] + 1e-9, f  # billed: never over
         one = f["bid"] / 1000 if f["rate"] == "cpm" else f["bid"]  # one decision's cost
-        allowance = max(f["budget"] * pacing.ALLOWANCE_SHARE, one)
+        allowance = max(f["budget"] * caps.ALLOWANCE_SHARE, one)
         assert f["over_cap"] <= workers * (allowance + one) + 1e-9, f  # shown, not billed
 
 

@@ -4,6 +4,25 @@ each user's recent impressions for frequency caps.
 Caps: a flight's daily cap counts from midnight in its network's time zone (rounded to the
 hour: report rows are hourly), its lifetime cap over all time; spend, impressions or clicks.
 A flight at or over a cap is paused until the day rolls over (daily) or its cap is raised.
+
+Hard caps. Money first: the aggregator bills up to a spend cap and no further (the event that
+crosses it is billed what remained, later ones nothing; adserver/control/aggregator.Billing).
+Delivery is held at the cap too, although the cap projection (adserver/control/caps.py) only
+sees the ledger, which lags the decisions: near a cap (when what remains is within
+NEAR_ALLOWANCES allowances per worker), the controller grants every worker an allowance per
+interval, min(A, remaining / workers), where A is the larger of ALLOWANCE_SHARE of the cap and
+one decision's largest cost (the bid of a CPM impression, of a CPC click or CPA conversion; 1
+for impression and click caps); while anything remains, one worker in turn (the lead) gets
+at least one decision's worth. A worker counts that largest cost for each decision it makes
+for the flight and stops choosing the flight when nothing is left. Grants add up to at most
+the ledger's remainder plus one decision, so what the ledger has not yet seen when it grants
+is the previous interval's, and
+
+    delivered <= cap + workers x (A + one decision's cost)
+
+provided the ledger trails the decisions by less than one interval (the aggregator tails the
+logs every 0.1 s); billed spend never exceeds the cap. Once the ledger catches up the
+remainder is zero, nothing is granted and the projection pauses the flight.
 """
 
 from __future__ import annotations
@@ -172,3 +191,51 @@ class LiveProjector:
                     txn.put(key, livestate.encode(entries))
                 else:
                     txn.delete(key)
+
+
+# ---- hard-cap allowances: the pacing controller grants them (adserver/control/pacing.py) ---
+ALLOWANCE_SHARE = 0.002  # a hard-cap allowance per worker and interval: 0.2 % of the cap
+NEAR_ALLOWANCES = 3  # grants start when the remainder is within this many per worker
+
+def unit_cost(metric: str, rate_type: str, price_micros: int) -> int:
+    """The most one decision can add to a cap of `metric`: nano-units for spend (a CPM price
+    in micro-units per thousand is that many nano-units per impression), else 1."""
+    if metric != "spend":
+        return 1
+    if rate_type == "cpm":
+        return int(price_micros)
+    if rate_type in ("cpc", "cpa"):
+        return int(price_micros) * 1000
+    return 0
+
+
+def cap_units(metric: str, value: Any) -> int:
+    """A cap's value in ledger units (spend in nano-units)."""
+    return int(round(float(value) * 1e9)) if metric == "spend" else int(value)
+
+
+def grant(flight_id: int, rate_type: str, price_micros: int,
+          caps: tuple[tuple[tuple[str, int] | None, dict[int, dict[str, int]]], ...],
+          workers: int) -> tuple[int, int, str, int] | None:
+    """(allowance per worker, one decision's largest cost, metric, the lead worker's
+    allowance) when a flight is near one of its `caps` ((metric, cap in ledger units) or None,
+    with the ledger's delivery per flight it counts against). A is the larger of
+    ALLOWANCE_SHARE of the cap and one decision's cost; while anything remains, one worker
+    (the lead, rotating with the grant number) gets at least one decision's worth of it."""
+    best: tuple[int, int, str, int] | None = None
+    for cap, done in caps:
+        if cap is None:
+            continue
+        metric, value = cap
+        cost = unit_cost(metric, rate_type, price_micros)
+        if cost <= 0:
+            continue
+        remaining = value - int(done.get(flight_id, {}).get(metric, 0))
+        size = max(int(value * ALLOWANCE_SHARE), cost)
+        if remaining > NEAR_ALLOWANCES * workers * size:
+            continue
+        allowance = max(0, min(size, remaining // workers))
+        lead = max(allowance, min(cost, max(0, remaining)))
+        if best is None or allowance + lead < best[0] + best[3]:
+            best = (allowance, cost, metric, lead)
+    return best

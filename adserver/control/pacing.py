@@ -41,24 +41,8 @@ full throttle: the plan is a forecast of delivery, and what the flight could not
 last hour or so it is not expected to win in the next. The status's day_plan and
 day_hourly_plan keep the day's own plan beside it.
 
-Hard caps. Money first: the aggregator bills up to a spend cap and no further (the event that
-crosses it is billed what remained, later ones nothing; adserver/control/aggregator.Billing).
-Delivery is held at the cap too, although the cap projection (adserver/control/caps.py) only
-sees the ledger, which lags the decisions: near a cap (when what remains is within
-NEAR_ALLOWANCES allowances per worker), the controller grants every worker an allowance per
-interval, min(A, remaining / workers), where A is the larger of ALLOWANCE_SHARE of the cap and
-one decision's largest cost (the bid of a CPM impression, of a CPC click or CPA conversion; 1
-for impression and click caps); while anything remains, one worker in turn (the lead) gets
-at least one decision's worth. A worker counts that largest cost for each decision it makes
-for the flight and stops choosing the flight when nothing is left. Grants add up to at most
-the ledger's remainder plus one decision, so what the ledger has not yet seen when it grants
-is the previous interval's, and
-
-    delivered <= cap + workers x (A + one decision's cost)
-
-provided the ledger trails the decisions by less than one interval (the aggregator tails the
-logs every 0.1 s); billed spend never exceeds the cap. Once the ledger catches up the
-remainder is zero, nothing is granted and the projection pauses the flight.
+Hard caps (what the controller grants each worker near a cap, and the bound on delivery
+that follows) are in adserver/control/caps.py.
 """
 
 from __future__ import annotations
@@ -74,7 +58,7 @@ from typing import Any
 import numpy as np
 
 from adserver import livestate
-from adserver.control.caps import ledger_sums
+from adserver.control.caps import cap_units, grant, ledger_sums, unit_cost
 from adserver.control.plans import Forecast, at, bend, even_curve, hour_weights, local_day
 from adserver.control.schema import SPECS, from_row
 from adserver.control.store import Store
@@ -89,8 +73,6 @@ SUPPLY_HALF_LIFE_S = 1800.0  # memory of the supply estimate (deliveries per exp
 LIMITED_THROTTLE = 0.75  # an hour's plan is capped at the supply estimate (see _replan)
 SHORT_EVENTS = 3.0  # ... when even this many more events would leave it short
 HOURS_DECAY = 0.5  # weight of each earlier day in what a flight could win per hour
-ALLOWANCE_SHARE = 0.002  # a hard-cap allowance per worker and interval: 0.2 % of the cap
-NEAR_ALLOWANCES = 3  # grants start when the remainder is within this many per worker
 FORECAST_DAYS = 28  # logged requests the forecast learns from
 FORECAST_REFRESH_S = 600.0
 TRUSTED_HOURS = 168  # hours of logged traffic after which the learned curve is fully trusted
@@ -103,16 +85,6 @@ DEFAULT_DIURNAL = DEFAULT_DIURNAL / DEFAULT_DIURNAL.sum()
 
 
 
-def unit_cost(metric: str, rate_type: str, price_micros: int) -> int:
-    """The most one decision can add to a cap of `metric`: nano-units for spend (a CPM price
-    in micro-units per thousand is that many nano-units per impression), else 1."""
-    if metric != "spend":
-        return 1
-    if rate_type == "cpm":
-        return int(price_micros)
-    if rate_type in ("cpc", "cpa"):
-        return int(price_micros) * 1000
-    return 0
 
 
 def _scale(metric: str | None) -> float:
@@ -120,9 +92,6 @@ def _scale(metric: str | None) -> float:
     return 1e-9 if metric == "spend" else 1.0
 
 
-def cap_units(metric: str, value: Any) -> int:
-    """A cap's value in ledger units (spend in nano-units)."""
-    return int(round(float(value) * 1e9)) if metric == "spend" else int(value)
 
 
 # ---- the controller -------------------------------------------------------------------------
@@ -150,7 +119,7 @@ def _hourly(st: FlightState, hour: int, goal: float, bounds: np.ndarray, scale: 
     plan in force at its start asked of each hour up to `hour`, the current one (_replan),
     then the plan in force (kept until one of them changes: most steps change none; `bounds`
     is the day's shape, cached, so one object while it holds)."""
-    key = (hour, goal, st.base_frac, st.base_actual, id(bounds), scale)
+    key = (hour, goal, st.base_frac, st.base_actual, scale)
     if st.hourly_key != key or st.hourly_bounds is not bounds:
         slots = np.where(np.arange(24) <= hour, st.slots, _steps(st, goal, bounds))
         st.hourly, st.hourly_key = (np.cumsum(slots) * scale).tolist(), key
@@ -408,7 +377,8 @@ class Pacer:
                 st.last_actual, st.last_t = actual, now
             if st.throttle < 1.0:
                 throttles.append([fl.id, round(st.throttle, 6)])
-            allowance = self._allowance(fl, today, lifetime, workers)
+            allowance = grant(fl.id, fl.rate_type, fl.price_micros,
+                              ((fl.daily, today), (fl.lifetime, lifetime)), workers)
             if allowance is not None:
                 grants.append([fl.id, allowance[0], allowance[1], allowance[3]])
             scale = _scale(metric)
@@ -513,30 +483,6 @@ class Pacer:
         if not goals:
             return None, (fl.lifetime[0] if fl.lifetime else None)
         return min(goals)
-
-    def _allowance(self, fl: _Flight, today: dict, lifetime: dict, workers: int
-                   ) -> tuple[int, int, str, int] | None:
-        """(allowance per worker, one decision's largest cost, metric, the lead worker's
-        allowance) when near a cap. A is the larger of ALLOWANCE_SHARE of the cap and one
-        decision's cost; while anything remains, one worker (the lead, rotating with the
-        grant number) gets at least one decision's worth of it."""
-        best: tuple[int, int, str, int] | None = None
-        for cap, done in ((fl.daily, today), (fl.lifetime, lifetime)):
-            if cap is None:
-                continue
-            metric, value = cap
-            cost = unit_cost(metric, fl.rate_type, fl.price_micros)
-            if cost <= 0:
-                continue
-            remaining = value - int(done.get(fl.id, {}).get(metric, 0))
-            size = max(int(value * ALLOWANCE_SHARE), cost)
-            if remaining > NEAR_ALLOWANCES * workers * size:
-                continue
-            grant = max(0, min(size, remaining // workers))
-            lead = max(grant, min(cost, max(0, remaining)))
-            if best is None or grant + lead < best[0] + best[3]:
-                best = (grant, cost, metric, lead)
-        return best
 
     def _delivered_today(self, flights: list[_Flight], now: float) -> dict[int, dict[str, int]]:
         by_tz: dict[str, list[int]] = {}

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adserver import livestate
-from adserver.control import pacing, plans
+from adserver.control import caps, pacing, plans
 from adserver.control.auth import Principal
 from adserver.control.repo import Repository
 from adserver.control.schema import SPECS
@@ -174,7 +174,7 @@ def test_allowances_only_near_the_cap_and_never_above_the_remainder(world: World
     with world.env.begin() as txn:
         grants = livestate.decode(txn.get(livestate.GRANTS))
     (gid, allowance, cost, lead), = grants["flights"]
-    size = int(100e9 * pacing.ALLOWANCE_SHARE)  # 0.20 in nano-units
+    size = int(100e9 * caps.ALLOWANCE_SHARE)  # 0.20 in nano-units
     assert gid == fid and cost == 2_000_000  # one impression of a 2.00 CPM, in nanos
     assert allowance == lead == min(size, int(0.5e9) // 2)
     world.deliver(fid, t, spend=0.5)  # at the cap: nothing more is granted
