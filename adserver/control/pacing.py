@@ -58,7 +58,13 @@ from typing import Any
 import numpy as np
 
 from adserver import livestate
-from adserver.control.caps import cap_units, grant, ledger_sums, unit_cost
+from adserver.control.caps import (
+    cap_units,
+    grant,
+    ledger_sums,
+    local_midnight_hour,
+    unit_cost,
+)
 from adserver.control.plans import Forecast, at, bend, even_curve, hour_weights, local_day
 from adserver.control.schema import SPECS, from_row
 from adserver.control.store import Store
@@ -490,8 +496,7 @@ class Pacer:
             by_tz.setdefault(fl.time_zone, []).append(fl.id)
         out: dict[int, dict[str, int]] = {}
         for tz, ids in by_tz.items():
-            midnight = dt.datetime.fromtimestamp(local_day(tz, now)[0], dt.UTC)
-            out.update(ledger_sums(self.store, ids, midnight.strftime("%Y-%m-%dT%H")))
+            out.update(ledger_sums(self.store, ids, local_midnight_hour(tz, now)))
         return out
 
     def _delivered_lifetime(self, flights: list[_Flight]) -> dict[int, dict[str, int]]:

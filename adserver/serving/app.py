@@ -148,7 +148,7 @@ def build(config: Config, worker: Worker) -> Starlette:
                                worker.rng, view.paused_for(snap), worker.live,
                                config.max_candidates, view.throttle_for(snap),
                                view if view.left else None, relevance)
-        ctx.models, ctx.device = worker.models, worker.device({"user-agent": ua})
+        ctx.models, ctx.device = worker.models, worker.device(ua)
         try:
             response, record = pipeline.decide(snap, req, ctx)
         except BadRequest as e:

@@ -204,7 +204,7 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
                                    worker.rng, worker.view.paused_for(snap), worker.live,
                                    config.max_candidates, worker.view.throttle_for(snap),
                                    worker.view if worker.view.left else None, relevance)
-            ctx.models, ctx.device = worker.models, worker.device(request.headers)
+            ctx.models, ctx.device = worker.models, worker.device(request.headers.get("user-agent") or "")
             try:
                 result, record = run_auction(snap, network, a, ctx)
             except BadRequest as e:

@@ -61,9 +61,8 @@ class Worker:
         self.policy = bandit.Policy()  # personalization (serving/personalize.py)
         self.policy_refused: str | None = None
 
-    def device(self, headers: Any) -> int:
-        """The device class of a request's User-Agent (cached per distinct header)."""
-        ua = headers.get("user-agent") or ""
+    def device(self, ua: str) -> int:
+        """The device class of a request's User-Agent header (cached per distinct one)."""
         found = self._devices.get(ua)
         if found is None:
             if len(self._devices) > 4096:
