@@ -386,7 +386,7 @@ async def run_day(data_dir: str, world: dict[str, Any], s: Settings, day0: float
     lifespans = contextlib.AsyncExitStack()
     try:
         for a in apps:
-            await lifespans.enter_async_context(a.router.lifespan_context(a))
+            await lifespans.enter_async_context(a.app.router.lifespan_context(a.app))
         clients = [Asgi(a) for a in apps]
         per_day = int(86400 / s.interval)
         steps = per_day * s.days

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from tests.serving.conftest import Stack
@@ -50,8 +53,6 @@ def test_oversized_body_is_413(stack: Stack) -> None:
 def test_a_chunked_body_is_read_whole_and_held_to_the_limit(stack: Stack) -> None:
     """Without a Content-Length the body arrives in pieces: a small one is decided, one past
     the limit is refused as it grows."""
-    import json
-
     raw = json.dumps({"placements": [{**P, "zoneIds": [1]}]}).encode()
 
     def pieces(data: bytes, size: int):  # httpx sends a generator chunked
@@ -77,3 +78,49 @@ def test_wrong_method_and_route(stack: Stack) -> None:
     assert stack.client.get("/api/v2").status_code == 405
     r = stack.client.get("/nope")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_an_unexpected_failure_is_a_json_500_and_the_worker_serves_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decision route is called ahead of Starlette's error middleware: a bug in the
+    pipeline (injected here: nothing in the real one is known to raise) must still answer a
+    JSON 500, be logged, and leave the worker serving."""
+    import asyncio
+
+    from adserver.config import Config
+    from adserver.control import compiler
+    from adserver.control.seed import Scale, seed
+    from adserver.control.store import Store
+    from adserver.serving import app as app_mod
+    from adserver.serving import pipeline
+    from adserver.serving.worker import Worker
+    from adserver.signing import ensure_keys
+    from adserver.simulate import Asgi
+
+    data = str(tmp_path)
+    store = Store(data)
+    seed(store, Scale(ads=60, products=100, users=10), progress=False)
+    ensure_keys(data)
+    compiler.compile_snapshot(store, data)
+    config = Config(data_dir=data, admin_key="k" * 32, public_url="http://t")
+    front = app_mod.build(config, Worker(config, "w0"))
+    body = json.dumps({"placements": [{"networkId": 1, "siteId": 1, "adTypes": [2, 3]}]})
+    real = pipeline.decide
+
+    def broken(*args: object, **kw: object) -> object:
+        raise RuntimeError("injected")
+
+    async def run() -> list[tuple[int, bytes]]:
+        client = Asgi(front)
+        async with front.app.router.lifespan_context(front.app):
+            monkeypatch.setattr(pipeline, "decide", broken)
+            first = await client.call("POST", "/api/v2", body.encode())
+            monkeypatch.setattr(pipeline, "decide", real)
+            second = await client.call("POST", "/api/v2", body.encode())
+            third = await client.call("GET", "/api/v2")
+        return [first, second, third]
+
+    (s1, b1), (s2, b2), (s3, _) = asyncio.run(run())
+    assert s1 == 500 and json.loads(b1)["error"]["code"] == "internal"
+    assert s2 == 200 and "div0" in json.loads(b2)["decisions"]
+    assert s3 == 405  # other methods still reach the router
