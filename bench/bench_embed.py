@@ -52,12 +52,13 @@ def test_relevance_gate(benchmark, impl) -> None:
     rng = np.random.default_rng(2)
     n, ads = 300, 100_000
     vectors = rng.standard_normal((50_000, 64)).astype(np.float32)
-    args = (rng.integers(0, ads, n).astype(np.int32), rng.random(n) < 0.3,
+    args = (rng.integers(0, ads, n).astype(np.int32), 90,
             np.ones(ads, dtype=np.int64), rng.integers(0, 50_000, ads),
             np.zeros(ads, dtype=np.int16), rng.integers(0, 100, ads).astype(np.int32),
             np.full(100, 2, dtype=np.int8), np.full(100, 500_000), np.full(ads, 0.01),
             np.full(ads, 0.001), np.array([1]), vectors, np.ones(50_000, dtype=np.int8),
             vectors[0], 0.9, True, np.zeros(0, dtype=np.int64), np.zeros(0), False, -1, 0.3,
-            1.0, np.empty(n), np.empty(n, dtype=np.int8), np.empty(n))
+            1.0, np.empty(n, dtype=np.int32), np.empty(n), np.empty(n, dtype=np.int8),
+            np.empty(n))
     benchmark.group = "relevance gate: 300 candidates x 64 dims"
     benchmark((sponsored if impl == "numba" else sponsored_ref).gate, *args)

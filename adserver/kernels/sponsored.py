@@ -1,12 +1,14 @@
 """The sponsored-product relevance gate (Numba). Twin: adserver/kernels/sponsored_ref.py.
 
 For each candidate row (of a placement's passing rows), in `reasons` 0 (kept) or why it is
-dropped, in `boost` the factor its auction quality gets, in `rel` its relevance:
+dropped and in `rel` its relevance; the kept rows, in order, go to `out_rows` and the factor
+their auction quality gets to `out_boost` (both as long as `rows`; one call returns what
+the auction needs, where numpy masks over the results cost more than the kernel's loop):
 
 - rows whose ad type is not in `types` are kept with boost 1 (other formats in the placement);
 - relevance: 0 with an active context, 1 without; cosine of `query` and the product's vector
-  times `confidence` when there is a query vector (shape (0,) for none); 1 for `matched`
-  rows (keyword or category matches); clipped to [0, 1]. With `use_quality`, the retailer's
+  times `confidence` when there is a query vector (shape (0,) for none); 1 for the first
+  `n_matched` rows (keyword or category matches); clipped to [0, 1]. With `use_quality`, the retailer's
   score for the product (sorted `qrows`, `qscores`; 1 when absent) instead, and no threshold;
 - kept: relevance >= `threshold`, not the `exclude` product row, and available (NOT_RELEVANT
   or UNAVAILABLE otherwise);
@@ -27,12 +29,14 @@ RATE_CPM, RATE_CPC, RATE_CPA = 1, 2, 3
 
 
 @njit(cache=True, nogil=True)
-def gate(rows, matched, ad_type, ad_product, ad_relevancy, ad_flight, fl_rate, fl_price,
+def gate(rows, n_matched, ad_type, ad_product, ad_relevancy, ad_flight, fl_rate, fl_price,
          prior_ctr, prior_cvr, types, vectors, available, query, confidence, active,
-         qrows, qscores, use_quality, exclude, threshold, alpha, boost, reasons, rel):
+         qrows, qscores, use_quality, exclude, threshold, alpha, out_rows, out_boost, reasons,
+         rel):
     n = rows.shape[0]
     d = query.shape[0]
     score = np.zeros(n)
+    boost = np.empty(n)
     prows = np.empty(n, dtype=np.int64)
     kept = 0
     for i in range(n):
@@ -45,7 +49,7 @@ def gate(rows, matched, ad_type, ad_product, ad_relevancy, ad_flight, fl_rate, f
                 ours = True
                 break
         r = 0.0 if active else 1.0
-        if matched[i]:
+        if i < n_matched:
             r = 1.0
         elif d > 0 and p >= 0:  # (a matched row's vector is never read: random pages)
             s = 0.0
@@ -105,4 +109,10 @@ def gate(rows, matched, ad_type, ad_product, ad_relevancy, ad_flight, fl_rate, f
                     reasons[order[m]] = DEDUPED
                     kept -= 1
         i = k
+    m = 0
+    for i in range(n):
+        if reasons[i] == KEPT:
+            out_rows[m] = rows[i]
+            out_boost[m] = boost[i]
+            m += 1
     return kept

@@ -15,17 +15,19 @@ from adserver.kernels.sponsored import (
 )
 
 
-def gate(rows, matched, ad_type, ad_product, ad_relevancy, ad_flight, fl_rate, fl_price,
+def gate(rows, n_matched, ad_type, ad_product, ad_relevancy, ad_flight, fl_rate, fl_price,
          prior_ctr, prior_cvr, types, vectors, available, query, confidence, active,
-         qrows, qscores, use_quality, exclude, threshold, alpha, boost, reasons, rel):
+         qrows, qscores, use_quality, exclude, threshold, alpha, out_rows, out_boost, reasons,
+         rel):
     types = set(types.tolist())
+    boost = [1.0] * len(rows)
     contest: dict[int, list[tuple[float, int]]] = {}
     for i, row in enumerate(rows.tolist()):
         p = int(ad_product[row])
         r = 0.0 if active else 1.0
         if len(query) and p >= 0:
             r = sum(float(a) * float(b) for a, b in zip(query, vectors[p])) * confidence
-        if matched[i]:
+        if i < n_matched:
             r = 1.0
         r = min(max(r, 0.0), 1.0)
         avail = p < 0 or available[p] != 0
@@ -54,4 +56,7 @@ def gate(rows, matched, ad_type, ad_product, ad_relevancy, ad_flight, fl_rate, f
         for _, i in entries:
             if i != best:
                 reasons[i] = DEDUPED
-    return sum(1 for x in reasons[:len(rows)] if x == KEPT)
+    kept = [i for i in range(len(rows)) if reasons[i] == KEPT]
+    for m, i in enumerate(kept):
+        out_rows[m], out_boost[m] = rows[i], boost[i]
+    return len(kept)

@@ -105,14 +105,15 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
             q.u_level, q.u_id, q.u_ts = frequency(entry)
         limit = sponsored.candidate_limit(ctx.limit, plan.count) if pctx is not None \
             and pctx.active else ctx.limit
-        passing, rows, reasons, matched = eligible.run(snap, plan, lists, q, used, ctx.paused,
+        passing, rows, reasons, n_from_matches = eligible.run(snap, plan, lists, q, used, ctx.paused,
                                                        ctx.explain, limit, n_matched)
         boost = select.NONE
         gated = None
         measured: dict[int, float] | None = {} if ctx.explain else None
         if pctx is not None and passing.shape[0]:
             passing, boost, dropped, why = sponsored.gate(
-                snap, passing, pctx, matched, ctx.relevance[0], ctx.relevance[1], measured)  # type: ignore[arg-type]
+                snap, passing, pctx, n_from_matches, ctx.relevance[0], ctx.relevance[1],
+                measured)
             gated = (dropped, why)
         bids = eligible.keyword_bids(snap, passing, q)
         zone = int(plan.zone_ids[0]) if plan.zone_ids.shape[0] else 0

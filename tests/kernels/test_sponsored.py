@@ -25,8 +25,7 @@ def cases(draw: st.DrawFn) -> dict:
     qrows = np.array(sorted(draw(st.sets(st.integers(0, n_prod - 1), max_size=n_prod))),
                      dtype=np.int64)
     return dict(
-        rows=rows, matched=np.array(draw(st.lists(st.booleans(), min_size=len(rows),
-                                                  max_size=len(rows))), dtype=bool),
+        rows=rows, n_matched=draw(st.integers(0, len(rows))),
         ad_type=rng.integers(1, 3, n_ads).astype(np.int64),
         ad_product=rng.integers(-1, n_prod, n_ads).astype(np.int64),
         ad_relevancy=np.where(rng.random(n_ads) < 0.2, rng.integers(1, 1001, n_ads),
@@ -49,10 +48,12 @@ def cases(draw: st.DrawFn) -> dict:
 
 
 def run(impl, case: dict) -> tuple:
+    """(how many kept, their boosts, each row's relevance, each row's reason, the kept rows)"""
     n = case["rows"].shape[0]
-    boost, rel, reasons = np.empty(n), np.empty(n), np.empty(n, dtype=np.int8)
-    kept = impl.gate(*case.values(), boost, reasons, rel)
-    return kept, boost, rel, reasons
+    out_rows, boost = np.full(n, -1, dtype=np.int32), np.full(n, -1.0)
+    rel, reasons = np.empty(n), np.empty(n, dtype=np.int8)
+    kept = impl.gate(*case.values(), out_rows, boost, reasons, rel)
+    return kept, boost[:kept], rel, reasons, out_rows[:kept]
 
 
 @settings(max_examples=400, deadline=None)
@@ -61,6 +62,7 @@ def test_gate_matches_twin(case: dict) -> None:
     got, want = run(kernel, case), run(twin, case)
     assert got[0] == want[0]
     assert got[3].tolist() == want[3].tolist()
+    assert got[4].tolist() == want[4].tolist() == case["rows"][got[3] == kernel.KEPT].tolist()
     # float32 vectors: the kernel's loop may fuse multiply and add; agree to float32 precision
     assert got[1] == pytest.approx(want[1], rel=1e-6, abs=1e-6)
     assert got[2] == pytest.approx(want[2], rel=1e-6, abs=1e-6)
@@ -69,8 +71,8 @@ def test_gate_matches_twin(case: dict) -> None:
 def test_gate_rules() -> None:
     v = np.array([[1, 0], [0.8, 0.6], [0, 1]], dtype=np.float32)
     case = dict(
-        rows=np.array([0, 1, 2, 3, 4, 5], dtype=np.int32),
-        matched=np.array([False, False, False, True, False, False]),
+        rows=np.array([3, 0, 1, 2, 4, 5], dtype=np.int32),  # row 3 matched by keyword
+        n_matched=1,
         ad_type=np.array([1, 1, 1, 1, 1, 9], dtype=np.int64),  # row 5: another format
         ad_product=np.array([0, 1, 2, 2, 1, -1], dtype=np.int64),
         ad_relevancy=np.array([0, 0, 0, 0, 500, 0], dtype=np.int16),
@@ -81,14 +83,15 @@ def test_gate_rules() -> None:
         available=np.array([1, 1, 1], dtype=np.int8), query=v[0], confidence=1.0, active=True,
         qrows=np.zeros(0, dtype=np.int64), qscores=np.zeros(0), use_quality=False, exclude=-1,
         threshold=0.3, alpha=1.0)
-    kept, boost, rel, reasons = run(kernel, case)
-    assert rel.tolist() == pytest.approx([1.0, 0.8, 0.0, 1.0, 0.8, 0.0])  # 5: no product
+    kept, boost, rel, reasons, rows = run(kernel, case)
+    assert rel.tolist() == pytest.approx([1.0, 1.0, 0.8, 0.0, 0.8, 0.0])  # 5: no product
     # row 2: not relevant; row 3: matched by keyword, so relevant; rows 1 and 4 promote the
     # same product and row 4 bids 3x with half the boost (Kevel score 500): row 4 stays
-    assert reasons.tolist() == [0, kernel.DEDUPED, kernel.NOT_RELEVANT, 0, 0, 0]
-    assert boost.tolist() == pytest.approx([1.0, 0.8, 0.0, 1.0, 0.5, 1.0]) and kept == 4
+    assert reasons.tolist() == [0, 0, kernel.DEDUPED, kernel.NOT_RELEVANT, 0, 0]
+    assert kept == 4 and rows.tolist() == [3, 0, 4, 5]
+    assert boost.tolist() == pytest.approx([1.0, 1.0, 0.5, 1.0])
     case["available"] = np.array([0, 1, 1], dtype=np.int8)
     case["exclude"] = 2
-    _, _, _, reasons = run(kernel, case)
-    assert reasons.tolist()[:4] == [kernel.UNAVAILABLE, kernel.DEDUPED, kernel.NOT_RELEVANT,
+    reasons = run(kernel, case)[3]
+    assert reasons.tolist()[:4] == [kernel.NOT_RELEVANT, kernel.UNAVAILABLE, kernel.DEDUPED,
                                     kernel.NOT_RELEVANT]

@@ -2,8 +2,8 @@
 
 Assumes the candidate posting lists and the request-wide Query parts. Returns the passing
 rows in list order, with explain a reason code per candidate
-(adserver/snapshot/format.REASONS), and which passing rows came from matched lists (keyword
-and category matches of a sponsored-product placement).
+(adserver/snapshot/format.REASONS), and how many passing rows (the first ones) came from
+matched lists (keyword and category matches of a sponsored-product placement).
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ class Used:
 
 def run(snap: Snapshot, plan: Plan, lists: list[np.ndarray], q: Query, used: Used,
         paused: np.ndarray, explain: bool, limit: int, n_matched: int = 0
-        ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
-    """(passing rows, rows considered, reasons per considered row or None, whether each
-    passing row came from one of the first `n_matched` lists). At most `limit` passing rows
-    are taken from each list (0: no limit; explain considers everything)."""
+        ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
+    """(passing rows, rows considered, reasons per considered row or None, how many of the
+    passing rows (the first ones) came from the first `n_matched` lists). At most `limit`
+    passing rows are taken from each list (0: no limit; explain considers everything)."""
     p = plan.placement
     q.site_id = plan.site_id
     q.zone_ids = plan.zone_ids
@@ -57,18 +57,14 @@ def run(snap: Snapshot, plan: Plan, lists: list[np.ndarray], q: Query, used: Use
         q.used_advertisers = np.array(used.advertisers, dtype=np.int64)
         q.used_creatives = np.array(used.creatives, dtype=np.int64)
     if not lists:
-        return EMPTY, EMPTY, (np.zeros(0, dtype=np.int8) if explain else None), NONE_MATCHED
+        return EMPTY, EMPTY, (np.zeros(0, dtype=np.int8) if explain else None), 0
     considered = (lists[0] if len(lists) == 1 else np.concatenate(lists)) if explain else EMPTY
     if n_matched in (0, len(lists)):
         passing, reasons = snap.targeting.filter_lists(lists, q, paused, explain, limit)
-        return passing, considered, reasons, np.full(passing.shape[0], n_matched > 0)
+        return passing, considered, reasons, passing.shape[0] if n_matched else 0
     counts = np.zeros(len(lists), dtype=np.int64)  # passing rows per list, in list order
     passing, reasons = snap.targeting.filter_lists(lists, q, paused, explain, limit, counts)
-    return passing, considered, reasons, \
-        np.arange(passing.shape[0]) < sum(counts.tolist()[:n_matched])
-
-
-NONE_MATCHED = np.zeros(0, dtype=bool)
+    return passing, considered, reasons, sum(counts.tolist()[:n_matched])
 
 
 NO_BIDS = np.zeros(0)
