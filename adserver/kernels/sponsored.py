@@ -28,6 +28,16 @@ KEPT, DEDUPED, NOT_RELEVANT, UNAVAILABLE = 0, 11, 18, 19
 RATE_CPM, RATE_CPC, RATE_CPA = 1, 2, 3
 
 
+@njit(cache=True, nogil=True, fastmath=True)
+def _dot(query, vectors, p):
+    """query . vectors[p], in float64. fastmath lets the sum be reassociated (vectorized):
+    a plain loop's chain of dependent additions cost ~4 us for 32 products x 64 dims."""
+    s = 0.0
+    for j in range(query.shape[0]):
+        s += float(query[j]) * float(vectors[p, j])
+    return s
+
+
 @njit(cache=True, nogil=True)
 def gate(rows, n_matched, ad_type, ad_product, ad_relevancy, ad_flight, fl_rate, fl_price,
          prior_ctr, prior_cvr, types, vectors, available, query, confidence, active,
@@ -52,10 +62,7 @@ def gate(rows, n_matched, ad_type, ad_product, ad_relevancy, ad_flight, fl_rate,
         if i < n_matched:
             r = 1.0
         elif d > 0 and p >= 0:  # (a matched row's vector is never read: random pages)
-            s = 0.0
-            for j in range(d):
-                s += float(query[j]) * float(vectors[p, j])
-            r = s * confidence
+            r = _dot(query, vectors, p) * confidence
         r = min(max(r, 0.0), 1.0)
         avail = p < 0 or available[p] != 0
         relevant = r >= threshold and p != exclude
