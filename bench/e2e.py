@@ -14,8 +14,8 @@ measures each request kind without and with it, switching the model pointer betw
 
 Latency at fixed rates is shown twice: as the client saw it (from when each request was due:
 queueing, loopback and the Python client's own delays included) and as the server saw it
-(the worker's `adserver_decision_seconds` histogram over the run: from the decision handler's
-start to its response, so without the time a request waited for the worker's event loop;
+(the worker's `adserver_decision_seconds` histogram over the run: from when the worker read
+the request, the wait for its event loop included, to the response handed to the socket;
 p50/p99 interpolated within the histogram's buckets, the share within 2 ms exact).
 """
 

@@ -3,7 +3,10 @@ PROMETHEUS_MULTIPROC_DIR is set by `adserver serve` before any worker imports th
 
 from __future__ import annotations
 
+import bisect
+import collections
 import os
+from collections.abc import Sequence
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -18,7 +21,9 @@ from prometheus_client import (
 LATENCY_BUCKETS = (0.0001, 0.0002, 0.0003, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003,
                    0.005, 0.01, 0.025, 0.05, 0.1)
 
-decision_seconds = Histogram("adserver_decision_seconds", "Server time per decision request",
+decision_seconds = Histogram("adserver_decision_seconds",
+                             "Server time per decision request, from the worker reading it "
+                             "(event-loop wait included) to its response",
                              buckets=LATENCY_BUCKETS)
 decisions = Counter("adserver_decision_requests", "Decision requests answered", ["status"])
 placements = Counter("adserver_placements", "Placements decided", ["filled"])
@@ -63,8 +68,26 @@ class Tally:
                            (UNFILLED, unfilled)):
             if n:
                 counter.inc(n)
-        for s in seconds:
-            decision_seconds.observe(s)
+        observe_many(decision_seconds, seconds)
+
+
+def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
+    """`histogram.observe(v)` for each value, as one update per bucket and one of the sum:
+    at 2,000 decisions/s, 100 single observations every 50 ms stalled the worker ~0.5 ms
+    (tests/serving/test_metrics.py checks the result is the same). Falls back to observing
+    one by one if prometheus_client's histogram ever stops having these parts."""
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(buckets) != len(bounds):
+        for v in values:
+            histogram.observe(v)
+        return
+    if not values:
+        return
+    total.inc(sum(values))
+    for i, n in collections.Counter(bisect.bisect_left(bounds, v) for v in values).items():
+        buckets[i].inc(n)
 
 
 TALLY = Tally()
