@@ -21,7 +21,7 @@ def test_targeting(benchmark, demo, impl) -> None:
     snap, _ = demo
     kernel = impl.Targeting(snap.columns, snap.meta["strings"])
     rows = np.arange(len(snap.columns["ad_id"]), dtype=np.int32)
-    ptr, tok = phrases("organic coffee beans", ["coffee"])
+    ptr, tok, _ = phrases("organic coffee beans", ["coffee"])
     q = Query(now=int(time.time()), hour_of_week=40, site_id=1,
               zone_ids=np.array([11], dtype=np.int64), phrase_ptr=ptr, phrase_tok=tok,
               props=Properties({"page_type": "search", "device": "mobile"}))

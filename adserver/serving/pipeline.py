@@ -10,6 +10,7 @@ meanwhile.
 
 from __future__ import annotations
 
+import itertools
 import os
 from typing import Any
 
@@ -26,6 +27,10 @@ from adserver.snapshot.query import EMPTY_I64, Query, frequency, phrases, segmen
 from adserver.wire import kevel
 
 NO_GEO = (0, 0, 0, 0)
+# request ids: 32 hex digits, a random half per process and a counter (unique without a
+# getrandom call per request; they name decisions, they are not secrets: tokens are signed)
+_ID_PREFIX = os.urandom(8).hex()
+_ids = itertools.count()
 
 
 class Context:
@@ -55,11 +60,11 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
            ) -> tuple[kevel.DecisionResponse, dict[str, Any]]:
     """Answer a decision request; returns the response and the decision record."""
     divs = resolve.check(req)
-    request_id = os.urandom(16).hex()
+    request_id = f"{_ID_PREFIX}{next(_ids):016x}"
     user = req.user
     user_key = user.key if user is not None and user.key else "ue-" + os.urandom(16).hex()
     personalized = not (req.consent and req.consent.get("gdpr") is False)
-    ptr, tok = phrases(req.search_term, req.keywords)
+    ptr, tok, tokens = phrases(req.search_term, req.keywords)
     geo = req.geo
     q = Query(
         now=int(ctx.now),
@@ -74,7 +79,6 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
     if ctx.throttle is not None:
         q.throttle = ctx.throttle
         q.seed = int(ctx.rng.bit_generator.random_raw())
-    tokens = sorted(set(tok.tolist()))
     # the CTR/CVR models' request context (learn/features.py), also logged for training
     feats = {"hour_of_week": hour_of_week(ctx.now), "device": ctx.device,
              "segment": q.segments.tolist(), "token": tokens}
@@ -96,7 +100,8 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
             continue
         pctx = ctx.listings[div] if ctx.listings else sponsored.context(snap, req, plan,
                                                                          ctx.live)
-        lists, n_matched = _candidates(snap, plan, tokens, pctx, ctx.relevance[2])
+        lists, n_matched, n_candidates = _candidates(snap, plan, tokens, pctx,
+                                                     ctx.relevance[2])
         if ctx.live is not None and snap.columns["fcap_level"].shape[0] and user is not None \
                 and user.key and plan.network_id not in freq_read:
             freq_read.add(plan.network_id)
@@ -116,9 +121,10 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
                 measured)
             gated = (dropped, why)
         bids = eligible.keyword_bids(snap, passing, q)
-        zone = int(plan.zone_ids[0]) if plan.zone_ids.shape[0] else 0
+        zone = plan.zone
         category = score.page_category(snap, pctx)
-        raw = {**feats, "site": plan.site_id, "zone": zone, "category": category}
+        raw = {**feats, "site": plan.site_id, "zone": zone, "category": category} \
+            if ctx.models.any else {}
         scorer = score.Scorer(snap, ctx.models, raw)
         ctr, cvr = scorer.auction(passing)
         fates: list[dict[str, Any]] | None = [] if ctx.explain else None
@@ -127,14 +133,15 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
         made = respond.decisions(snap, wins, plan, bool(req.include_pricing_data),
                                  bool(req.enable_bot_filtering), request_id, user_key,
                                  ctx.base_url, ctx.signer, ctx.now)
-        for d in made:
-            used.add(d)
+        if i + 1 < len(divs):  # what later placements of the request must not repeat
+            for d in made:
+                used.add(d)
         if ctx.budget is not None and made:  # near a hard cap: count against the allowance
             ctx.budget.charge([d.flight_id for d in made])
             ctx.paused = ctx.budget.paused_for(snap)
         decisions[div] = (made or None) if plan.count > 1 else (made[0] if made else None)
         record_placements.append([
-            div, sum(len(x) for x in lists),
+            div, n_candidates,
             _winners(snap, scorer, made, wins, ctr, cvr),
             int(round(min_ecpm * 1e6)), plan.site_id, zone, plan.network_id, category,
         ])
@@ -178,14 +185,15 @@ CANDIDATES_CACHE = 20000
 
 
 def _candidates(snap: Snapshot, plan: resolve.Plan, tokens: list[int],
-                pctx: sponsored.Context | None, k: int) -> tuple[list[np.ndarray], int]:
-    """A placement's candidate lists, and how many of the first ones are matches (keyword,
-    category, or a listings auction's own candidates when no query measures them). Cached
+                pctx: sponsored.Context | None, k: int) -> tuple[list[np.ndarray], int, int]:
+    """A placement's candidate lists, how many of the first ones are matches (keyword,
+    category, or a listings auction's own candidates when no query measures them), and how
+    many rows they hold in all. Cached
     per snapshot and what they depend on (storefronts repeat placements, queries and pages;
     callers must not modify them)."""
     if pctx is not None and pctx.candidates is not None:  # a listings auction's own
         lists = [pctx.candidates] if pctx.candidates.shape[0] else []
-        return lists, (len(lists) if pctx.vector is None else 0)
+        return lists, (len(lists) if pctx.vector is None else 0), pctx.candidates.shape[0]
     p = plan.placement
     key = None
     if pctx is None or pctx.vector is None or pctx.key is not None:
@@ -196,11 +204,13 @@ def _candidates(snap: Snapshot, plan: resolve.Plan, tokens: list[int],
         if found is not None:
             return found
     if pctx is None or not pctx.active:
-        found = candidates.lists(snap, plan, tokens), 0
+        lists, matches = candidates.lists(snap, plan, tokens), 0
     else:
         lists = candidates.lists(snap, plan, tokens, pctx.types)
         lists += snap.lists(sponsored.category_keys(plan, pctx))
-        found = lists + sponsored.retrieved(snap, plan, pctx, k), len(lists)
+        matches = len(lists)
+        lists += sponsored.retrieved(snap, plan, pctx, k)
+    found = lists, matches, sum(x.shape[0] for x in lists)
     if key is not None:
         if len(snap.candidates) >= CANDIDATES_CACHE:
             snap.candidates.clear()

@@ -51,14 +51,15 @@ class Query:
             setattr(self, k, v)
 
 
-NO_PHRASES = (NO_PHRASE_PTR, EMPTY_U64)
-_seen_phrases: dict[tuple[str, tuple[str, ...]], tuple[np.ndarray, np.ndarray]] = {}
+NO_PHRASES: tuple[np.ndarray, np.ndarray, list[int]] = (NO_PHRASE_PTR, EMPTY_U64, [])
+_seen_phrases: dict[tuple[str, tuple[str, ...]], tuple[np.ndarray, np.ndarray, list[int]]] = {}
 PHRASE_CACHE = 20000  # search queries are heavily skewed: most repeat
 
 
-def phrases(search_term: str | None, keywords: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
-    """(ptr, tokens) of the request's phrases: the search term first, then each keyword
-    (cached: callers must not modify the arrays)."""
+def phrases(search_term: str | None, keywords: list[str] | None
+            ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """(ptr, tokens, the distinct tokens sorted) of the request's phrases: the search term
+    first, then each keyword (cached: callers must not modify them)."""
     if not search_term and not keywords:
         return NO_PHRASES
     key = (search_term or "", tuple(keywords or ()))
@@ -71,13 +72,13 @@ def phrases(search_term: str | None, keywords: list[str] | None) -> tuple[np.nda
 
 
 def _phrases(search_term: str | None, keywords: list[str] | None
-             ) -> tuple[np.ndarray, np.ndarray]:
+             ) -> tuple[np.ndarray, np.ndarray, list[int]]:
     parts = [token_ids(search_term or "")] + [token_ids(k) for k in keywords or ()]
     parts = [p for p in parts if len(p)]
     ptr = np.zeros(len(parts) + 1, dtype=np.int64)
     np.cumsum([len(p) for p in parts], out=ptr[1:])
-    tok = np.concatenate(parts) if parts else EMPTY_U64
-    return ptr, tok.astype(np.uint64)
+    tok = (np.concatenate(parts) if parts else EMPTY_U64).astype(np.uint64)
+    return ptr, tok, sorted(set(tok.tolist()))
 
 
 def segment_ids(segments: list[Any] | None) -> np.ndarray:

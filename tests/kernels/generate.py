@@ -109,7 +109,7 @@ def queries(draw: Any) -> Query:
     def ids(lo: int, hi: int) -> np.ndarray:
         return np.array(draw(st.lists(st.integers(lo, hi), max_size=3)), dtype=np.int64)
 
-    ptr, tok = phrases(draw(st.none() | st.lists(words, max_size=4).map(" ".join)),
+    ptr, tok, _ = phrases(draw(st.none() | st.lists(words, max_size=4).map(" ".join)),
                        draw(st.lists(st.lists(words, min_size=1, max_size=2).map(" ".join),
                                      max_size=2)))
     return Query(

@@ -27,8 +27,8 @@ class BadRequest(Exception):
 class Plan:
     """A placement the snapshot can serve."""
 
-    __slots__ = ("index", "div", "placement", "network_id", "site_id", "zone_ids", "count",
-                 "hour_of_week")
+    __slots__ = ("index", "div", "placement", "network_id", "site_id", "zone_ids", "zone",
+                 "count", "hour_of_week")
 
     def __init__(self, index: int, div: str, placement: Placement, network_id: int,
                  zone_ids: np.ndarray, hour_of_week: int):
@@ -36,6 +36,7 @@ class Plan:
         self.network_id = network_id
         self.site_id = placement.site_id
         self.zone_ids = zone_ids
+        self.zone = placement.zone_ids[0] if placement.zone_ids else 0  # the first, or 0
         self.count = placement.count or 1
         self.hour_of_week = hour_of_week
 
@@ -48,21 +49,19 @@ def check(req: DecisionRequest) -> list[str]:
         raise BadRequest("placements", f"at most {MAX_PLACEMENTS} placements")
     divs: list[str] = []
     for i, p in enumerate(req.placements):
-        at = f"placements[{i}]"
         if not p.ad_types:
-            raise BadRequest(f"{at}.adTypes", "at least one ad type is required")
+            raise BadRequest(f"placements[{i}].adTypes", "at least one ad type is required")
         if p.site_id is None:
-            raise BadRequest(f"{at}.siteId", "required")
+            raise BadRequest(f"placements[{i}].siteId", "required")
         if p.count is not None and not 1 <= p.count <= MAX_COUNT:
-            raise BadRequest(f"{at}.count", f"must be from 1 to {MAX_COUNT}")
-        for name in ("floor_price", "floor_cpc"):
-            value = getattr(p, name)
-            if value is not None and not value >= 0:
-                camel = "floorPrice" if name == "floor_price" else "floorCpc"
-                raise BadRequest(f"{at}.{camel}", "must be a non-negative number")
+            raise BadRequest(f"placements[{i}].count", f"must be from 1 to {MAX_COUNT}")
+        if p.floor_price is not None and not p.floor_price >= 0:
+            raise BadRequest(f"placements[{i}].floorPrice", "must be a non-negative number")
+        if p.floor_cpc is not None and not p.floor_cpc >= 0:
+            raise BadRequest(f"placements[{i}].floorCpc", "must be a non-negative number")
         div = p.div_name or f"div{i}"
         if div in divs:
-            raise BadRequest(f"{at}.divName", f"duplicate divName {div!r}")
+            raise BadRequest(f"placements[{i}].divName", f"duplicate divName {div!r}")
         divs.append(div)
     return divs
 
@@ -98,4 +97,13 @@ def placement(snap: Snapshot, index: int, div: str, p: Placement, now: float,
             return f"unknown zone {z} on site {p.site_id}"
     if tz not in hours:
         hours[tz] = hour_of_week(tz, now)
-    return Plan(index, div, p, network_id, np.array(zones, dtype=np.int64), hours[tz])
+    key = tuple(zones)
+    array = _zone_arrays.get(key)
+    if array is None:  # placements repeat their zones (callers must not modify the array)
+        if len(_zone_arrays) >= 10000:
+            _zone_arrays.clear()
+        array = _zone_arrays[key] = np.array(zones, dtype=np.int64)
+    return Plan(index, div, p, network_id, array, hours[tz])
+
+
+_zone_arrays: dict[tuple[int, ...], np.ndarray] = {}

@@ -28,7 +28,7 @@ def decisions(snap: Snapshot, wins: list[Win], plan: Plan, pricing: bool, bot_fi
     if not wins:
         return []
     p = plan.placement
-    zone = int(plan.zone_ids[0]) if plan.zone_ids.shape[0] else 0
+    zone = plan.zone
     event_ids = list(p.event_ids or ())
     prio_ids = snap.prio["prio_id"]
     sign = signer.signing(TOKEN_KIND, now)
