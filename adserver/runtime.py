@@ -16,18 +16,72 @@ import uvicorn
 # the scope key holding when the worker read a request's first bytes (time.perf_counter())
 RECEIVED = "adserver.received"
 
+# requests whose response head and body go out in one write (one send(2) instead of two)
+COALESCED = {("POST", "/api/v2")}
+
+
+class _OneWrite:
+    """The transport a response of a COALESCED route writes to: its first write (uvicorn's
+    response head) is held and goes out with the next one (the body); anything else passes
+    through to the real transport."""
+
+    __slots__ = ("transport", "head", "written")
+
+    def __init__(self, transport: Any):
+        self.transport, self.head, self.written = transport, None, False
+
+    def write(self, data: bytes) -> None:
+        if not self.written:
+            self.written, self.head = True, data
+            return
+        head, self.head = self.head, None
+        if head is not None:
+            self.transport.writelines((head, data))
+        else:
+            self.transport.write(data)
+
+    def flush(self) -> None:
+        if self.head is not None:
+            head, self.head = self.head, None
+            self.transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     class StampedHttpTools(HttpToolsProtocol):
         """uvicorn's httptools protocol, stamping each request's scope with when its
         message began to be parsed (inside data_received): a handler that reads the stamp
-        measures the time the request then waited for the event loop, not only its own
-        (tests/test_runtime.py checks the stamp arrives)."""
+        measures the time the request then waited for the event loop, not only its own.
+        Responses of COALESCED routes (the decision route: a head and one body) are written
+        with one system call, not two (~7 % of a decision's CPU here), except when the
+        client waits for `100 Continue` (that must go out alone). tests/test_runtime.py
+        checks all of it against this uvicorn."""
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
             self.scope[RECEIVED] = time.perf_counter()  # type: ignore[literal-required]
+
+        def on_headers_complete(self) -> None:
+            super().on_headers_complete()
+            cycle = getattr(self, "cycle", None)
+            scope = self.scope
+            if cycle is not None and cycle.scope is scope and not self.expect_100_continue \
+                    and (scope.get("method"), scope.get("path")) in COALESCED:
+                cycle.transport = _OneWrite(self.transport)
+
+        def on_response_complete(self) -> None:
+            cycle = getattr(self, "cycle", None)
+            if cycle is not None and isinstance(cycle.transport, _OneWrite):
+                cycle.transport.flush()  # (a head without a body: never held past here)
+            super().on_response_complete()
 
     HTTP: Any = StampedHttpTools
 except ImportError:  # another uvicorn layout: no stamps; handlers time themselves
