@@ -1,6 +1,8 @@
-"""The bare-app floor: the same server stack (Starlette on uvicorn, uvloop, httptools) that
-only decodes a decision request with the same typed decoder and answers a body of a given
-size. What a decision costs beyond this is what the ad server itself costs.
+"""The bare-app floor: the same server stack the decision route runs on (uvicorn with the
+project's httptools protocol, uvloop, a plain ASGI endpoint ahead of Starlette's router, as
+adserver/serving/app.Front does) that only reads and decodes a decision request with the
+same typed decoder and answers a body of a given size with the same headers. What a
+decision costs beyond this is what the ad server itself costs.
 
     python -m bench.floor --port 0 --size 800
 """
@@ -8,24 +10,27 @@ size. What a decision costs beyond this is what the ad server itself costs.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from adserver import runtime
+from adserver.serving.app import JSON_HEADER, Front, read_body
 from adserver.wire import kevel
 
 
-def app(size: int) -> Starlette:
+def app(size: int) -> Front:
     body = b'{"pad":"' + b"x" * max(0, size - 10) + b'"}'
+    headers = [(b"content-length", str(len(body)).encode()), JSON_HEADER,
+               (b"x-adserver-snapshot", b"00000001")]
 
-    async def decide(request: Request) -> Response:
-        kevel.decoder.decode(await request.body())
-        return Response(body, media_type="application/json")
+    async def decide(scope: Any, receive: Any, send: Any) -> None:
+        raw = await read_body(receive, 1 << 20)
+        kevel.decoder.decode(raw or b"")
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
-    return Starlette(routes=[Route("/api/v2", decide, methods=["POST"])])
+    return Front(decide, Starlette(routes=[]))
 
 
 def main() -> None:
