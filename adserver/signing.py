@@ -16,6 +16,7 @@ the file when it changes.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -32,8 +33,12 @@ TOKEN_VERSION = 1
 MAC_BYTES = 16
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    """base64url without padding (base64.urlsafe_b64encode's result, in fewer steps)."""
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
 
 
 def _unb64(text: str) -> bytes:

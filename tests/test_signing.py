@@ -68,3 +68,9 @@ def test_refusals(tmp_path: Path) -> None:
     assert s.verify("nonsense")[0] == "malformed"
     assert s.verify("")[0] == "malformed"
     assert (tmp_path / "keys" / "tracking.json").stat().st_mode & 0o777 == 0o600
+
+
+@given(st.binary(max_size=200))
+def test_b64_is_urlsafe_base64_without_padding(data: bytes) -> None:
+    assert signing._b64(data) == base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    assert signing._unb64(signing._b64(data)) == data
