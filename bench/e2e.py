@@ -12,6 +12,11 @@ run. Prints a markdown table for BENCHMARKS.md. Loopback only; every run is boun
 measures each request kind without and with it, switching the model pointer between the two
 (the worker swaps it in within 100 ms).
 
+`sponsored` repeats one search, so after the first request the worker's per-snapshot caches
+(query embedding, retrieval, candidate lists) answer it; `search-mix` sends searches as a
+storefront would (bench.e2e.search_mix: head queries that repeat, a long tail that does
+not, many users), fresh draws for every run.
+
 Latency at fixed rates is shown twice: as the client saw it (from when each request was due:
 queueing, loopback and the Python client's own delays included) and as the server saw it
 (the worker's `adserver_decision_seconds` histogram over the run: from when the worker read
@@ -57,6 +62,38 @@ BODIES = {
         "user": {"key": "u0000042", "segments": ["fitness"]}, "searchTerm": "organic coffee",
         "includePricingData": True},
 }
+
+
+def search_mix(n: int, seed: int) -> list[bytes]:
+    """`n` sponsored-product searches as a storefront sends them: 80 % from 300 head queries
+    (Zipf, s = 1: most repeat, and the worker's caches serve them), 20 % from a long tail
+    of brand + adjective + product + variant queries that seldom repeat (embedding and HNSW
+    search each time), each from one of the seeded users. Another `seed`, other queries."""
+    import random
+
+    from adserver.control.seed_names import ADJECTIVES, BRAND_HEADS, CATEGORIES, VARIANTS
+
+    rng = random.Random(seed)
+    nouns = [x.lower() for v in CATEGORIES.values() for x in v]
+    head = [*nouns, *(f"{a.lower()} {x}" for a in ADJECTIVES for x in nouns)]
+    random.Random(0).shuffle(head)  # the same head queries whatever the seed
+    head = head[:300]
+    weights = [1 / (r + 1) for r in range(len(head))]
+    out = []
+    for _ in range(n):
+        if rng.random() < 0.8:
+            query = rng.choices(head, weights)[0]
+        else:
+            query = " ".join((rng.choice(BRAND_HEADS).lower(), rng.choice(ADJECTIVES).lower(),
+                              rng.choice(nouns), rng.choice(VARIANTS).lower()))
+        body = {**BODIES["sponsored"], "searchTerm": query,
+                "user": {"key": f"u{rng.randrange(1_000_000):07d}"}}
+        out.append(json.dumps(body).encode())
+    return out
+
+
+# request kinds made of many bodies: name -> (bodies for a run of n requests, given a seed)
+MIXES = {"search-mix": search_mix}
 
 
 def prepare(data: str, scale: str) -> None:
@@ -148,18 +185,26 @@ def wait_ready(url: str) -> None:
     raise RuntimeError("decision server not ready")
 
 
-def wrk(url: str, body: bytes, seconds: int, path: str = "/api/v2",
+def wrk(url: str, body: bytes | list[bytes], seconds: int, path: str = "/api/v2",
         header: tuple[str, str] | None = None) -> dict[str, float]:
+    """Saturation with wrk: one body, or a list of bodies sent in turn."""
+    bodies = [body] if isinstance(body, bytes) else body
     with tempfile.NamedTemporaryFile("wb", delete=False) as f:
-        f.write(body)
+        f.write(bodies[0])
     script = os.path.join(ROOT, "bench", "post.lua")
     env = {**os.environ, "BODY": f.name}
+    if len(bodies) > 1:
+        with tempfile.NamedTemporaryFile("wb", delete=False) as many:
+            many.write(b"\n".join(bodies) + b"\n")
+        env["BODIES"] = many.name
     if header:
         env.update(HEADER_NAME=header[0], HEADER_VALUE=header[1])
     out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c32", f"-d{seconds}s",
                           "--latency", "-s", script, url + path],
                          env=env, capture_output=True, text=True)
     os.unlink(f.name)
+    if "BODIES" in env:
+        os.unlink(env["BODIES"])
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out.stdout).group(1))  # type: ignore[union-attr]
     return {"rps": round(rps)}
 
@@ -232,13 +277,20 @@ def main() -> None:
     results = {}
     try:
         wait_ready(url)
-        runs = [(name, m) for name in BODIES for m in
+        runs = [(name, m) for name in [*BODIES, *MIXES] for m in
                 {"none": [None], "ctr": [model], "both": [None, model]}[args.model]]
+        seed = 0
         for name, version in runs:
-            body = BODIES[name]
             if args.only and name not in args.only.split(","):
                 continue
-            raw = json.dumps(body).encode()
+            mix = MIXES.get(name)
+
+            def bodies(n: int) -> bytes | list[bytes]:
+                nonlocal seed  # each run its own draw: the long tail stays unseen
+                seed += 1
+                return mix(n, seed) if mix else raw  # noqa: B023
+
+            raw = json.dumps(BODIES[name]).encode() if name in BODIES else bodies(1)[0]
             use_model(data, version, url, raw)
             if args.model == "both":
                 name = f"{name} ({'CTR model' if version else 'prior pCTR'})"
@@ -251,14 +303,15 @@ def main() -> None:
             try:  # alternate, three rounds each: the machine is noisy; keep the medians
                 for _ in range(3):
                     floors.append(wrk(floor_url, raw, args.seconds)["rps"])
-                    sats.append(wrk(url, raw, args.seconds)["rps"])
+                    sats.append(wrk(url, bodies(5000 * args.seconds), args.seconds)["rps"])
             finally:
                 stop(floor)
             floor_rps, sat = sorted(floors)[1], sorted(sats)[1]
             rates = []
             for r in args.rates.split(","):
                 before = server_histogram(url)
-                rates.append(loadgen.run(url + "/api/v2", raw, float(r), args.seconds))
+                n = int(float(r) * args.seconds) + 1
+                rates.append(loadgen.run(url + "/api/v2", bodies(n), float(r), args.seconds))
                 time.sleep(0.5)  # the worker adds its tallies to the histogram every 50 ms
                 rates[-1].update(server_side(before, server_histogram(url)))
             results[name] = {"request_bytes": len(raw), "response_bytes": size,

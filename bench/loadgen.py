@@ -15,15 +15,16 @@ import numpy as np
 import uvloop
 
 
-async def _conn(host: str, port: int, payload: bytes, due: asyncio.Queue,
+async def _conn(host: str, port: int, payloads: list[bytes], due: asyncio.Queue,
                 sent: list[float], out: list[float], errors: list[int]) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while True:
-            t = await due.get()
-            if t is None:
+            item = await due.get()
+            if item is None:
                 return
-            writer.write(payload)
+            t, i = item
+            writer.write(payloads[i % len(payloads)])
             head = await reader.readuntil(b"\r\n\r\n")
             length = 0
             status = int(head[9:12])
@@ -39,18 +40,20 @@ async def _conn(host: str, port: int, payload: bytes, due: asyncio.Queue,
         writer.close()
 
 
-async def timed(url: str, body: bytes, rate: float, seconds: float, connections: int = 32
-                ) -> tuple[np.ndarray, np.ndarray, int, float]:
-    """(due times, latencies in s, non-200 answers, achieved rate) of one run."""
+async def timed(url: str, body: bytes | list[bytes], rate: float, seconds: float,
+                connections: int = 32) -> tuple[np.ndarray, np.ndarray, int, float]:
+    """(due times, latencies in s, non-200 answers, achieved rate) of one run; with a list of
+    bodies, request i sends body i (cycling)."""
     u = urlparse(url)
-    payload = (f"POST {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nContent-Type: application/json"
-               f"\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    payloads = [(f"POST {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nContent-Type: application/json"
+                 f"\r\nContent-Length: {len(b)}\r\n\r\n").encode() + b
+                for b in ([body] if isinstance(body, bytes) else body)]
     due: asyncio.Queue = asyncio.Queue()
     sent: list[float] = []
     out: list[float] = []
     errors: list[int] = []
-    workers = [asyncio.create_task(_conn(u.hostname or "127.0.0.1", u.port or 80, payload, due,
-                                         sent, out, errors)) for _ in range(connections)]
+    workers = [asyncio.create_task(_conn(u.hostname or "127.0.0.1", u.port or 80, payloads,
+                                         due, sent, out, errors)) for _ in range(connections)]
     start = time.perf_counter()
     n = int(rate * seconds)
     for i in range(n):
@@ -58,7 +61,7 @@ async def timed(url: str, body: bytes, rate: float, seconds: float, connections:
         delay = at - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        due.put_nowait(at)
+        due.put_nowait((at, i))
     for _ in workers:
         due.put_nowait(None)
     await asyncio.gather(*workers)
@@ -66,8 +69,8 @@ async def timed(url: str, body: bytes, rate: float, seconds: float, connections:
     return np.array(sent), np.array(out), len(errors), len(out) / elapsed
 
 
-def run(url: str, body: bytes, rate: float, seconds: float, connections: int = 32
-        ) -> dict[str, float]:
+def run(url: str, body: bytes | list[bytes], rate: float, seconds: float,
+        connections: int = 32) -> dict[str, float]:
     """Latency percentiles (ms) and achieved throughput at a fixed offered rate."""
     _, lat, errors, achieved = uvloop.run(timed(url, body, rate, seconds, connections))
     ms = lat * 1000

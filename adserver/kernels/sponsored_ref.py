@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import bisect
 
+import numpy as np
+
 from adserver.kernels.sponsored import (
     DEDUPED,
     KEPT,
@@ -60,3 +62,12 @@ def gate(rows, n_matched, ad_type, ad_product, ad_relevancy, ad_flight, fl_rate,
     for m, i in enumerate(kept):
         out_rows[m], out_boost[m] = rows[i], boost[i]
     return len(kept)
+
+
+def product_ads(prows, sp_prow, sp_ptr, sp_rows, ad_type, types):
+    where = {int(p): k for k, p in enumerate(sp_prow.tolist())}
+    wanted = set(types.tolist())
+    out = [int(sp_rows[j]) for p in prows.tolist() if p in where
+           for j in range(sp_ptr[where[p]], sp_ptr[where[p] + 1])
+           if int(ad_type[sp_rows[j]]) in wanted]
+    return np.array(out, dtype=sp_rows.dtype)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -74,10 +75,12 @@ def phrases(search_term: str | None, keywords: list[str] | None
 def _phrases(search_term: str | None, keywords: list[str] | None
              ) -> tuple[np.ndarray, np.ndarray, list[int]]:
     parts = [token_ids(search_term or "")] + [token_ids(k) for k in keywords or ()]
-    parts = [p for p in parts if len(p)]
-    ptr = np.zeros(len(parts) + 1, dtype=np.int64)
-    np.cumsum([len(p) for p in parts], out=ptr[1:])
-    tok = (np.concatenate(parts) if parts else EMPTY_U64).astype(np.uint64)
+    parts = [p for p in parts if p.shape[0]]
+    if not parts:
+        return NO_PHRASES
+    # (few and small arrays: each numpy call here costs more than the work it does)
+    ptr = np.array([0, *itertools.accumulate(p.shape[0] for p in parts)], dtype=np.int64)
+    tok = parts[0] if len(parts) == 1 else np.concatenate(parts)
     return ptr, tok, sorted(set(tok.tolist()))
 
 

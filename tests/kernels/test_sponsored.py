@@ -95,3 +95,26 @@ def test_gate_rules() -> None:
     reasons = run(kernel, case)[3]
     assert reasons.tolist()[:4] == [kernel.NOT_RELEVANT, kernel.UNAVAILABLE, kernel.DEDUPED,
                                     kernel.NOT_RELEVANT]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_product_ads_matches_twin(data: st.DataObject) -> None:
+    """The ads of retrieved products: in the products' order, each product's ads in its own
+    order, only the wanted types; products without sponsored ads (or repeated) as given."""
+    n_prod = data.draw(st.integers(1, 20))
+    ads_of = {p: data.draw(st.lists(st.integers(0, 29), max_size=4))
+              for p in sorted(data.draw(st.sets(st.integers(0, n_prod - 1))))}
+    sp_prow = np.array(sorted(ads_of), dtype=np.int64)
+    sp_ptr = np.cumsum([0] + [len(ads_of[p]) for p in sorted(ads_of)]).astype(np.int64)
+    sp_rows = np.array([r for p in sorted(ads_of) for r in ads_of[p]], dtype=np.int32)
+    ad_type = np.array(data.draw(st.lists(st.integers(1, 3), min_size=30, max_size=30)),
+                       dtype=np.int64)
+    types = np.array(data.draw(st.sampled_from([[1], [1, 2], [3]])), dtype=np.int64)
+    prows = np.array(data.draw(st.lists(st.integers(0, n_prod - 1), max_size=12)),
+                     dtype=np.int64)
+    got = kernel.product_ads(prows, sp_prow, sp_ptr, sp_rows, ad_type, types)
+    want = twin.product_ads(prows, sp_prow, sp_ptr, sp_rows, ad_type, types)
+    assert got.dtype == np.int32 and got.tolist() == want.tolist()
+    assert want.tolist() == [r for p in prows.tolist() for r in ads_of.get(p, [])
+                             if ad_type[r] in types.tolist()]
