@@ -64,6 +64,9 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Sponsored products rank by bid x pCTR x relevance^alpha (0: relevance only gates)."""
     retrieval_k: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
     """Nearest sponsored products retrieved per placement (HNSW)."""
+    hnsw_ef: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 128
+    """HNSW search breadth (ef; never less than retrieval_k): higher finds more of the true
+    nearest products and costs more per uncached query (BENCHMARKS.md, retrieval)."""
     train_interval_s: Annotated[float, msgspec.Meta(ge=0)] = 3600.0
     """How often the control process retrains the CTR and CVR models from the logs (when
     they grew), each new version going through the gate (0: never; `adserver train`)."""

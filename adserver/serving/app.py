@@ -123,7 +123,8 @@ def build(config: Config, worker: Worker) -> Front:
     decoder = kevel.decoder
     encoder = kevel.encoder
     tally = metrics.TALLY
-    relevance = (config.relevance_threshold, config.relevance_alpha, config.retrieval_k)
+    relevance = (config.relevance_threshold, config.relevance_alpha, config.retrieval_k,
+                 config.hnsw_ef)
     bases: dict[tuple[str, str], str] = {}  # (scheme, Host header) -> tracking URL base
 
     def base_url(scope: Scope, host: str) -> str:

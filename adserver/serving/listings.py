@@ -170,7 +170,8 @@ def _epoch(text: str | None) -> float | None:
 def routes(worker: Worker, config: Config) -> dict[str, Any]:
     from adserver.serving.app import _field_of, error
 
-    relevance = (config.relevance_threshold, config.relevance_alpha, config.retrieval_k)
+    relevance = (config.relevance_threshold, config.relevance_alpha, config.retrieval_k,
+                 config.hnsw_ef)
 
     async def prelude(request: Request, decoder: Any) -> tuple[Snapshot, int, Any] | Response:
         snap = worker.snapshot

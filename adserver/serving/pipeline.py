@@ -42,7 +42,7 @@ class Context:
     def __init__(self, now: float, base_url: str, explain: bool, signer: Signer,
                  rng: np.random.Generator, paused: np.ndarray, live: Any, limit: int = 0,
                  throttle: np.ndarray | None = None, budget: Any = None,
-                 relevance: tuple[float, float, int] = (0.3, 1.0, 50)):
+                 relevance: tuple[float, float, int, int] = (0.3, 1.0, 50, 128)):
         self.now, self.base_url, self.explain, self.signer, self.rng = (
             now, base_url, explain, signer, rng)
         self.paused = paused  # flight rows a cap paused (empty: none)
@@ -50,7 +50,8 @@ class Context:
         self.limit = limit  # eligible ads taken per posting list (0: all)
         self.throttle = throttle  # pacing throttle per flight row, or None (all at 1)
         self.budget = budget  # the worker's LiveView when it holds hard-cap allowances
-        self.relevance = relevance  # sponsored products: (threshold, alpha, retrieval k)
+        # sponsored products: (threshold, alpha, retrieval k, HNSW ef)
+        self.relevance = relevance
         self.listings: dict[str, Any] | None = None  # divName -> sponsored.Context given
         self.models: score.Models = score.NO_MODELS  # the worker's CTR/CVR models
         self.device = 0  # learn/features.DEVICES, from the User-Agent
@@ -101,7 +102,7 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
         pctx = ctx.listings[div] if ctx.listings else sponsored.context(snap, req, plan,
                                                                          ctx.live)
         lists, n_matched, n_candidates = _candidates(snap, plan, tokens, pctx,
-                                                     ctx.relevance[2])
+                                                     *ctx.relevance[2:])
         if ctx.live is not None and snap.columns["fcap_level"].shape[0] and user is not None \
                 and user.key and plan.network_id not in freq_read:
             freq_read.add(plan.network_id)
@@ -185,7 +186,8 @@ CANDIDATES_CACHE = 20000
 
 
 def _candidates(snap: Snapshot, plan: resolve.Plan, tokens: list[int],
-                pctx: sponsored.Context | None, k: int) -> tuple[list[np.ndarray], int, int]:
+                pctx: sponsored.Context | None, k: int, ef: int
+                ) -> tuple[list[np.ndarray], int, int]:
     """A placement's candidate lists, how many of the first ones are matches (keyword,
     category, or a listings auction's own candidates when no query measures them), and how
     many rows they hold in all. Cached
@@ -199,7 +201,7 @@ def _candidates(snap: Snapshot, plan: resolve.Plan, tokens: list[int],
     if pctx is None or pctx.vector is None or pctx.key is not None:
         key = (plan.network_id, tuple(p.ad_types or ()), plan.site_id, tuple(p.zone_ids or ()),
                tuple(tokens), None if pctx is None else
-               (pctx.types, tuple(pctx.categories), pctx.key), k)
+               (pctx.types, tuple(pctx.categories), pctx.key), k, ef)
         found = snap.candidates.get(key)
         if found is not None:
             return found
@@ -209,7 +211,7 @@ def _candidates(snap: Snapshot, plan: resolve.Plan, tokens: list[int],
         lists = candidates.lists(snap, plan, tokens, pctx.types)
         lists += snap.lists(sponsored.category_keys(plan, pctx))
         matches = len(lists)
-        lists += sponsored.retrieved(snap, plan, pctx, k)
+        lists += sponsored.retrieved(snap, plan, pctx, k, ef)
     found = lists, matches, sum(x.shape[0] for x in lists)
     if key is not None:
         if len(snap.candidates) >= CANDIDATES_CACHE:

@@ -10,8 +10,8 @@ keys, stable across versions). Snapshots name the product index version they wer
 against, so a worker always pairs a snapshot with the index its ad -> product rows point at.
 
 HNSW parameters (the numbers in one place, as hnswlib's ALGO_PARAMS.md describes them):
-M = 32 links per node, ef_construction = 400, ef = EF (128) at query time, raised to k when
-k is larger. Chosen on the 1M-product benchmark catalog, whose embeddings form very tight
+M = 32 links per node, ef_construction = 400, ef = EF (128; the decision server's
+ADSERVER_HNSW_EF) at query time, raised to k when k is larger. Chosen on the 1M-product benchmark catalog, whose embeddings form very tight
 clusters (titles that differ in one word): M 16 / ef_construction 200 / ef 64 reached recall@10
 0.84 there; these settings 0.975 at ~1.6x the query time. Measured recall and latency:
 BENCHMARKS.md (`bench/ann.py`).
@@ -133,19 +133,18 @@ class ProductIndex:
             found = self._products[row] = msgpack.decode(raw)
         return found
 
-    def search(self, network_id: int, vector: np.ndarray, k: int
+    def search(self, network_id: int, vector: np.ndarray, k: int, ef: int = EF
                ) -> tuple[np.ndarray, np.ndarray]:
         """(rows, cosine similarities) of the k sponsored products nearest to `vector` in a
-        network, best first (fewer when the network has fewer)."""
+        network, best first (fewer when the network has fewer), searching `ef` wide (at
+        least k)."""
         g = self.graphs.get(network_id)
         if g is None or k <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         k = min(k, g.get_current_count())
-        if k > EF:
-            g.set_ef(k)
+        if g.ef != max(ef, k):
+            g.set_ef(max(ef, k))
         labels, dist = g.knn_query(vector, k=k)
-        if k > EF:
-            g.set_ef(EF)
         return self.rows(labels[0].astype(np.uint64)), (1.0 - dist[0]).astype(np.float32)
 
 

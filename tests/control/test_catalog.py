@@ -56,15 +56,19 @@ def test_hnsw_recall_at_10_against_brute_force(tmp_path: str) -> None:
     index = px.ProductIndex(data, version)
     assert len(index) == 20000 and index.manifest["graphs"]["1"]["count"] == 10000
     spons_rows = np.array(sorted(index.row(1, pid) for pid in sponsored[1]))
-    hits = 0
+    hits = narrow = 0
     for q in queries:
         rows, sims = index.search(1, q, 10)
         exact = spons_rows[np.argsort(-(index.vectors[spons_rows] @ q))[:10]]
         hits += len(set(rows.tolist()) & set(exact.tolist()))
         assert sims.tolist() == sorted(sims.tolist(), reverse=True)
         assert sims == pytest.approx(index.vectors[rows] @ q, abs=1e-4)
+        # ADSERVER_HNSW_EF: a search never narrower than k; a narrow one finds less
+        narrow += len(set(index.search(1, q, 10, ef=1)[0].tolist()) & set(exact.tolist()))
+        assert index.graphs[1].ef == 10
     recall = hits / (10 * len(queries))
     assert recall >= 0.95, recall
+    assert narrow < hits
     # every result is a sponsored product of the network
     assert set(index.search(1, queries[0], 50)[0].tolist()) <= set(spons_rows.tolist())
     assert index.search(2, queries[0], 10)[0].shape == (0,)
