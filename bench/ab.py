@@ -28,7 +28,7 @@ import time
 
 import httpx
 
-from bench.e2e import BODIES, ROOT, prepare
+from bench.e2e import BODIES, MIXES, ROOT, prepare
 
 
 def _start(src: str, data: str, port: int) -> subprocess.Popen:
@@ -60,11 +60,13 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _wrk(port: int, body_file: str, seconds: int) -> tuple[int, float]:
+def _wrk(port: int, body_file: str, seconds: int, bodies: str | None = None
+         ) -> tuple[int, float]:
+    env = {**os.environ, "BODY": body_file, **({"BODIES": bodies} if bodies else {})}
     out = subprocess.run(
         ["taskset", "-c", "1", "wrk", "-t1", "-c32", f"-d{seconds}s", "-s",
          os.path.join(ROOT, "bench", "post.lua"), f"http://127.0.0.1:{port}/api/v2"],
-        env={**os.environ, "BODY": body_file}, capture_output=True, text=True).stdout
+        env=env, capture_output=True, text=True).stdout
     done = re.search(r"(\d+) requests in", out)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if done is None or rps is None:
@@ -76,15 +78,22 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", required=True, help="the other checkout (a git worktree)")
     ap.add_argument("--new", default=ROOT, help="default: this checkout")
-    ap.add_argument("--kind", choices=BODIES, default="sponsored")
+    ap.add_argument("--kind", choices=[*BODIES, *MIXES], default="sponsored",
+                    help="a request kind of bench.e2e (a mix: each side gets the same draw)")
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--seconds", type=int, default=3)
     ap.add_argument("--scale", choices=["demo", "bench"], default="bench")
     args = ap.parse_args()
     data = os.path.join(tempfile.gettempdir(), f"adserver-bench-{args.scale}")
     prepare(data, args.scale)
+    mix = MIXES[args.kind](60000, 1) if args.kind in MIXES else None
     with tempfile.NamedTemporaryFile("wb", delete=False, suffix=".json") as f:
-        f.write(json.dumps(BODIES[args.kind]).encode())
+        f.write(mix[0] if mix else json.dumps(BODIES[args.kind]).encode())
+    bodies = None
+    if mix:
+        with tempfile.NamedTemporaryFile("wb", delete=False, suffix=".txt") as many:
+            many.write(b"\n".join(mix) + b"\n")
+        bodies = many.name
     sides = {"base": (args.base, 18181), "new": (args.new, 18182)}
     procs = {name: _start(src, data, port) for name, (src, port) in sides.items()}
     rps: dict[str, list[float]] = {name: [] for name in sides}
@@ -92,12 +101,12 @@ def main() -> None:
     try:
         for name, (_, port) in sides.items():
             _ready(port)
-            _wrk(port, f.name, 2)  # warm: JIT caches, the snapshot's pages, the caches
+            _wrk(port, f.name, 2, bodies)  # warm: JIT caches, the snapshot's pages, caches
         for r in range(args.rounds):
             for name, (_, port) in sides.items():
                 pid = _worker(procs[name].pid)
                 before = _cpu_seconds(pid)
-                n, rate = _wrk(port, f.name, args.seconds)
+                n, rate = _wrk(port, f.name, args.seconds, bodies)
                 rps[name].append(rate)
                 cpu[name].append((_cpu_seconds(pid) - before) / max(1, n) * 1e6)
             print(f"round {r + 1}: " + "  ".join(
@@ -107,6 +116,8 @@ def main() -> None:
             p.terminate()
             p.wait(10)
         os.unlink(f.name)
+        if bodies:
+            os.unlink(bodies)
     med = {k: (statistics.median(rps[k]), statistics.median(cpu[k])) for k in sides}
     for k, (r, c) in med.items():
         print(f"{k}: median {r:,.0f}/s, {c:.0f} us worker CPU per request")
