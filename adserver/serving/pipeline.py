@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -185,12 +186,13 @@ def _winners(snap: Snapshot, scorer: score.Scorer, made: list[kevel.Decision],
 CANDIDATES_CACHE = 20000
 
 
-def _candidates(snap: Snapshot, plan: resolve.Plan, tokens: list[int],
+def _candidates(snap: Snapshot, plan: resolve.Plan, tokens: Sequence[int],
                 pctx: sponsored.Context | None, k: int, ef: int
-                ) -> tuple[list[np.ndarray], int, int]:
+                ) -> tuple[Sequence[np.ndarray], int, int]:
     """A placement's candidate lists, how many of the first ones are matches (keyword,
     category, or a listings auction's own candidates when no query measures them), and how
-    many rows they hold in all. Cached
+    many rows they hold in all. Cached (as tuples of arrays and ints: once the cycle collector
+    has seen such an entry it stops tracking it, so full passes do not grow with the caches)
     per snapshot and what they depend on (storefronts repeat placements, queries and pages;
     callers must not modify them)."""
     if pctx is not None and pctx.candidates is not None:  # a listings auction's own
@@ -212,7 +214,7 @@ def _candidates(snap: Snapshot, plan: resolve.Plan, tokens: list[int],
         lists += snap.lists(sponsored.category_keys(plan, pctx))
         matches = len(lists)
         lists += sponsored.retrieved(snap, plan, pctx, k, ef)
-    found = lists, matches, sum(x.shape[0] for x in lists)
+    found = tuple(lists), matches, sum(x.shape[0] for x in lists)
     if key is not None:
         if len(snap.candidates) >= CANDIDATES_CACHE:
             snap.candidates.clear()

@@ -51,7 +51,7 @@ class Ad(NamedTuple):
     advertiser_id: int
     contents: msgspec.Raw  # Kevel contents JSON
     dest: str  # the creative's (or product's) click destination
-    features: list[int]  # learn/features.AD_ORDER values, as the decision record logs them
+    features: tuple[int, ...]  # learn/features.AD_ORDER values, as the decision record logs them
     prior_ctr: float
     prior_cvr: float
 
@@ -141,7 +141,7 @@ class Snapshot:
             found = self._ads[row] = Ad(
                 int(c["ad_id"][row]), creative, int(c["fl_id"][fl]), int(c["fl_campaign"][fl]),
                 int(c["fl_advertiser"][fl]), msgspec.Raw(contents), dest,
-                self.ad_features[row].tolist(), float(c["ad_prior_ctr"][row]),
+                tuple(self.ad_features[row].tolist()), float(c["ad_prior_ctr"][row]),
                 float(c["ad_prior_cvr"][row]))
         return found
 

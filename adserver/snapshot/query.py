@@ -52,13 +52,14 @@ class Query:
             setattr(self, k, v)
 
 
-NO_PHRASES: tuple[np.ndarray, np.ndarray, list[int]] = (NO_PHRASE_PTR, EMPTY_U64, [])
-_seen_phrases: dict[tuple[str, tuple[str, ...]], tuple[np.ndarray, np.ndarray, list[int]]] = {}
+NO_PHRASES: tuple[np.ndarray, np.ndarray, tuple[int, ...]] = (NO_PHRASE_PTR, EMPTY_U64, ())
+_seen_phrases: dict[tuple[str, tuple[str, ...]],
+                    tuple[np.ndarray, np.ndarray, tuple[int, ...]]] = {}
 PHRASE_CACHE = 20000  # search queries are heavily skewed: most repeat
 
 
 def phrases(search_term: str | None, keywords: list[str] | None
-            ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+            ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
     """(ptr, tokens, the distinct tokens sorted) of the request's phrases: the search term
     first, then each keyword (cached: callers must not modify them)."""
     if not search_term and not keywords:
@@ -73,7 +74,7 @@ def phrases(search_term: str | None, keywords: list[str] | None
 
 
 def _phrases(search_term: str | None, keywords: list[str] | None
-             ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+             ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
     parts = [token_ids(search_term or "")] + [token_ids(k) for k in keywords or ()]
     parts = [p for p in parts if p.shape[0]]
     if not parts:
@@ -81,7 +82,7 @@ def _phrases(search_term: str | None, keywords: list[str] | None
     # (few and small arrays: each numpy call here costs more than the work it does)
     ptr = np.array([0, *itertools.accumulate(p.shape[0] for p in parts)], dtype=np.int64)
     tok = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    return ptr, tok, sorted(set(tok.tolist()))
+    return ptr, tok, tuple(sorted(set(tok.tolist())))
 
 
 def segment_ids(segments: list[Any] | None) -> np.ndarray:

@@ -8,6 +8,7 @@ matched lists (keyword and category matches of a sponsored-product placement).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,7 @@ class Used:
         self.creatives.append(d.creative_id)
 
 
-def run(snap: Snapshot, plan: Plan, lists: list[np.ndarray], q: Query, used: Used,
+def run(snap: Snapshot, plan: Plan, lists: Sequence[np.ndarray], q: Query, used: Used,
         paused: np.ndarray, explain: bool, limit: int, n_matched: int = 0
         ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
     """(passing rows, rows considered, reasons per considered row or None, how many of the
@@ -60,10 +61,12 @@ def run(snap: Snapshot, plan: Plan, lists: list[np.ndarray], q: Query, used: Use
         return EMPTY, EMPTY, (np.zeros(0, dtype=np.int8) if explain else None), 0
     considered = (lists[0] if len(lists) == 1 else np.concatenate(lists)) if explain else EMPTY
     if n_matched in (0, len(lists)):
-        passing, reasons = snap.targeting.filter_lists(lists, q, paused, explain, limit)
+        passing, reasons = snap.targeting.filter_lists(list(lists), q, paused, explain,
+                                                       limit)
         return passing, considered, reasons, passing.shape[0] if n_matched else 0
     counts = np.zeros(len(lists), dtype=np.int64)  # passing rows per list, in list order
-    passing, reasons = snap.targeting.filter_lists(lists, q, paused, explain, limit, counts)
+    passing, reasons = snap.targeting.filter_lists(list(lists), q, paused, explain, limit,
+                                                   counts)
     return passing, considered, reasons, sum(counts.tolist()[:n_matched])
 
 

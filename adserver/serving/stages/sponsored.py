@@ -137,17 +137,17 @@ def category_keys(plan: Plan, ctx: Context) -> list[int]:
 
 
 def retrieved(snap: Snapshot, plan: Plan, ctx: Context, k: int, ef: int = 128
-              ) -> list[np.ndarray]:
+              ) -> tuple[np.ndarray, ...]:
     """Ad rows of the k sponsored products nearest the context (HNSW search breadth `ef`),
     nearest first, as a candidate list, limited to the placement's sponsored ad types; cached
     per snapshot and context (callers must not modify the arrays)."""
     if ctx.vector is None:
-        return []
+        return ()
     key = (plan.network_id, ctx.types, k, ef, ctx.key) if ctx.key is not None else None
     found = snap.retrieved.get(key) if key is not None else None
     if found is None:  # searches and pages repeat: keep what they retrieved, per snapshot
         rows, _ = snap.products.search(plan.network_id, ctx.vector, k, ef)  # type: ignore[union-attr]
-        found = product_lists(snap, rows, ctx.types)
+        found = tuple(product_lists(snap, rows, ctx.types))  # (untracked by the GC once seen)
         if key is not None:
             if len(snap.retrieved) >= RETRIEVED_CACHE:
                 snap.retrieved.clear()
