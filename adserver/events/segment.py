@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -23,7 +24,9 @@ MAX_RECORD = 16 << 20
 
 
 class SegmentWriter:
-    """Appends records for one stream of one worker; `flush(fsync)` makes them durable."""
+    """Appends records for one stream of one worker; `flush(fsync)` makes them durable.
+    `append` and `take` belong to the event loop's thread; `write` may run in another
+    (one at a time: a lock keeps a shutdown's final flush after a write in flight)."""
 
     def __init__(self, directory: str, stream: str, max_bytes: int = 64 << 20,
                  max_age_s: float = 3600.0):
@@ -36,6 +39,7 @@ class SegmentWriter:
         self.file: Any = None
         self.size = 0
         self.opened = 0.0
+        self._lock = threading.Lock()
         self._open_next()
 
     def _open_next(self) -> None:
@@ -67,16 +71,16 @@ class SegmentWriter:
         return data
 
     def write(self, data: bytes, fsync: bool) -> int:
-        """Write bytes taken from the queue, rotating first when the segment is full or old.
-        Call from one thread at a time."""
+        """Write bytes taken from the queue, rotating first when the segment is full or old."""
         if not data:
             return 0
-        if self.size >= self.max_bytes or time.monotonic() - self.opened > self.max_age_s:
-            self._open_next()
-        self.file.write(data)
-        self.size += len(data)
-        if fsync:
-            os.fsync(self.file.fileno())
+        with self._lock:
+            if self.size >= self.max_bytes or time.monotonic() - self.opened > self.max_age_s:
+                self._open_next()
+            self.file.write(data)
+            self.size += len(data)
+            if fsync:
+                os.fsync(self.file.fileno())
         return len(data)
 
     def flush(self, fsync: bool = False) -> int:
@@ -85,7 +89,8 @@ class SegmentWriter:
 
     def close(self) -> None:
         self.flush(fsync=True)
-        self.file.close()
+        with self._lock:
+            self.file.close()
 
 
 def read_records(path: str, offset: int = 0) -> Iterator[tuple[int, Any]]:

@@ -214,5 +214,10 @@ class Worker:
         while True:
             await asyncio.sleep(RECORD_FLUSH_S)
             if self.records is not None:
-                self.records.flush()
+                data = self.records.take()
+                if data:  # in a thread: a write held up by the kernel's writeback of dirty
+                    try:  # pages must not stall serving (it did, after heavy load)
+                        await asyncio.to_thread(self.records.write, data, False)
+                    except OSError:
+                        log.exception("decision records could not be written")
             metrics.TALLY.flush()
