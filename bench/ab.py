@@ -86,23 +86,29 @@ def main() -> None:
     args = ap.parse_args()
     data = os.path.join(tempfile.gettempdir(), f"adserver-bench-{args.scale}")
     prepare(data, args.scale)
-    mix = MIXES[args.kind](60000, 1) if args.kind in MIXES else None
+    mix = MIXES.get(args.kind)
     with tempfile.NamedTemporaryFile("wb", delete=False, suffix=".json") as f:
-        f.write(mix[0] if mix else json.dumps(BODIES[args.kind]).encode())
-    bodies = None
-    if mix:
-        with tempfile.NamedTemporaryFile("wb", delete=False, suffix=".txt") as many:
-            many.write(b"\n".join(mix) + b"\n")
-        bodies = many.name
+        f.write(mix(1, 0)[0] if mix else json.dumps(BODIES[args.kind]).encode())
+    bodies = tempfile.NamedTemporaryFile("wb", delete=False, suffix=".txt").name if mix \
+        else None
+
+    def draw(seed: int) -> None:
+        """A fresh draw of the mix for a round, the same for both sides (wrk starts its
+        list over every run: one list for all rounds would be served from the caches)."""
+        if mix and bodies:
+            with open(bodies, "wb") as out:
+                out.write(b"\n".join(mix(4000 * args.seconds, seed)) + b"\n")
     sides = {"base": (args.base, 18181), "new": (args.new, 18182)}
     procs = {name: _start(src, data, port) for name, (src, port) in sides.items()}
     rps: dict[str, list[float]] = {name: [] for name in sides}
     cpu: dict[str, list[float]] = {name: [] for name in sides}
     try:
+        draw(0)
         for name, (_, port) in sides.items():
             _ready(port)
             _wrk(port, f.name, 2, bodies)  # warm: JIT caches, the snapshot's pages, caches
         for r in range(args.rounds):
+            draw(r + 1)
             for name, (_, port) in sides.items():
                 pid = _worker(procs[name].pid)
                 before = _cpu_seconds(pid)
