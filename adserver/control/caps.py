@@ -214,6 +214,15 @@ def cap_units(metric: str, value: Any) -> int:
     return int(round(float(value) * 1e9)) if metric == "spend" else int(value)
 
 
+def parse_cap(raw: str | None) -> tuple[str, int] | None:
+    """A flight's stored cap (JSON `{"metric", "value"}`) as (metric, value in ledger units),
+    or None without one."""
+    if not raw:
+        return None
+    cap = json.loads(raw)
+    return cap["metric"], cap_units(cap["metric"], cap["value"])
+
+
 def grant(flight_id: int, rate_type: str, price_micros: int,
           caps: tuple[tuple[tuple[str, int] | None, dict[int, dict[str, int]]], ...],
           workers: int) -> tuple[int, int, str, int] | None:

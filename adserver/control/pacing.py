@@ -48,7 +48,6 @@ that follows) are in adserver/control/caps.py.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import os
 import time
@@ -58,13 +57,7 @@ from typing import Any
 import numpy as np
 
 from adserver import livestate
-from adserver.control.caps import (
-    cap_units,
-    grant,
-    ledger_sums,
-    local_midnight_hour,
-    unit_cost,
-)
+from adserver.control.caps import grant, ledger_sums, local_midnight_hour, parse_cap, unit_cost
 from adserver.control.plans import Forecast, at, bend, even_curve, hour_weights, local_day
 from adserver.control.schema import SPECS, from_row
 from adserver.control.store import Store
@@ -230,13 +223,6 @@ class _Flight:
     lifetime: tuple[str, int] | None
 
 
-def _cap(raw: str | None) -> tuple[str, int] | None:
-    if not raw:
-        return None
-    cap = json.loads(raw)
-    return cap["metric"], cap_units(cap["metric"], cap["value"])
-
-
 def _ts(text: str | None) -> float:
     if not text:
         return math.inf
@@ -302,7 +288,7 @@ class Pacer:
                 curve=[float(x) for x in fl.pacing_curve], sites=list(fl.site_ids),
                 zones=list(fl.zone_ids), allowed=allowed, start=_ts(row["start"]), end=end,
                 rate_type=fl.rate_type, price_micros=row["price_micros"],
-                daily=_cap(row["daily_cap"]), lifetime=_cap(row["lifetime_cap"])))
+                daily=parse_cap(row["daily_cap"]), lifetime=parse_cap(row["lifetime_cap"])))
         return out
 
     def _workers(self, now: float) -> int:
