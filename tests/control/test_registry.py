@@ -34,9 +34,11 @@ def make(root: Path, metrics: dict, baseline: dict | None = None, label: str = "
 @pytest.fixture
 def reg(tmp_path: Path) -> Registry:
     store = Store(str(tmp_path / "data"))
-    # the short simulated day holds out ~40 clicks: calibration is +-16 % noise there, so
-    # the test's gate allows +-50 % (the default, 25 %, is for real volumes)
-    return Registry(store, str(tmp_path / "data"), Margins(calibration=0.5))
+    # the short simulated day holds out 30-50 clicks and trains on ~150: its calibration came
+    # out anywhere from 0.69 to 1.54 across runs (the simulation is not deterministic: its
+    # workers poll in real time), so the test's gate allows +-100 % (the default, 25 %, is
+    # for real volumes); what this test checks is activation and a refusal on log loss
+    return Registry(store, str(tmp_path / "data"), Margins(calibration=1.0))
 
 
 def test_gate_rules() -> None:
