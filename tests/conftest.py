@@ -24,6 +24,20 @@ def sim_day(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 @pytest.fixture(scope="session")
+def ctr_day(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A simulated day with enough clicks to train and judge a CTR model on (~90 held out of
+    ~450; `sim_day`'s 20-50 held-out clicks made calibration checks flaky), ~20 s."""
+    from adserver.simulate import Settings, simulate
+
+    root = tmp_path_factory.mktemp("ctr-sim")
+    settings = Settings(flights=14, requests=12000, workers=2, interval=600.0, seed=5,
+                        plot=None, report=None, progress=False)
+    result = simulate(str(root / "data"), settings)
+    result["data"] = root / "data"
+    return result
+
+
+@pytest.fixture(scope="session")
 def control(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a real control process on an ephemeral port, over an empty store."""
     data = tmp_path_factory.mktemp("control")

@@ -34,11 +34,10 @@ def make(root: Path, metrics: dict, baseline: dict | None = None, label: str = "
 @pytest.fixture
 def reg(tmp_path: Path) -> Registry:
     store = Store(str(tmp_path / "data"))
-    # the short simulated day holds out 30-50 clicks and trains on ~150: its calibration came
-    # out anywhere from 0.69 to 1.54 across runs (the simulation is not deterministic: its
-    # workers poll in real time), so the test's gate allows +-100 % (the default, 25 %, is
-    # for real volumes); what this test checks is activation and a refusal on log loss
-    return Registry(store, str(tmp_path / "data"), Margins(calibration=1.0))
+    # the simulated day holds out ~90 clicks (+-10 % noise in calibration; the simulation is
+    # not deterministic), so the test's gate allows +-50 % (the default, 25 %, is for real
+    # volumes); what this test checks is activation and a refusal on log loss
+    return Registry(store, str(tmp_path / "data"), Margins(calibration=0.5))
 
 
 def test_gate_rules() -> None:
@@ -61,9 +60,9 @@ def test_gate_rules() -> None:
     assert gate(same, active, m) is None
 
 
-def test_trained_model_activates_and_a_worse_one_is_refused(reg: Registry, sim_day: dict,
+def test_trained_model_activates_and_a_worse_one_is_refused(reg: Registry, ctr_day: dict,
                                                             tmp_path: Path) -> None:
-    version, _ = ctr_train.train(str(sim_day["data"]), ctr_train.Settings(
+    version, _ = ctr_train.train(str(ctr_day["data"]), ctr_train.Settings(
         split="random", bits=16, min_examples=100), root=str(tmp_path / "out"))
     row = reg.import_dir("ctr", str(tmp_path / "out" / version), "trainer", WHO)
     assert row["status"] == "active", row["reason"]

@@ -10,10 +10,10 @@ from adserver.learn import ctr, ctr_train
 
 
 @pytest.fixture(scope="module")
-def trained(sim_day: dict, tmp_path_factory: pytest.TempPathFactory) -> tuple[ctr.Model, dict]:
+def trained(ctr_day: dict, tmp_path_factory: pytest.TempPathFactory) -> tuple[ctr.Model, dict]:
     out = tmp_path_factory.mktemp("trained")
     s = ctr_train.Settings(split="random", bits=18, min_examples=100)
-    version, info = ctr_train.train(str(sim_day["data"]), s, root=str(out))
+    version, info = ctr_train.train(str(ctr_day["data"]), s, root=str(out))
     return ctr.Model(str(out / version)), info
 
 
@@ -24,16 +24,17 @@ def test_training_beats_the_prior_on_held_out_examples(trained: tuple) -> None:
     assert m["logloss"] < prior["logloss"] * 0.97  # the prior 0.01 is far from ~2.5 %
     assert m["logloss"] < served["logloss"]  # nothing was active: the prior served
     assert m["auc"] > 0.6  # ranks clicks above non-clicks (prior: 0.5, a constant)
-    # 30-50 held-out clicks from a model trained on ~150: 0.69-1.54 seen across runs
-    assert 0.4 < m["calibration"] < 2.0
+    # ~90 held-out clicks (+-10 % noise) from a model trained on ~360 (on a day a third this
+    # size, 0.69-1.54 was seen across runs)
+    assert 0.6 < m["calibration"] < 1.6
     assert m["ne"] < prior["ne"]
     assert info["training"]["kept"] < info["training"]["examples"]  # negatives downsampled
 
 
-def test_model_files_verify_and_predict_like_training(trained: tuple, sim_day: dict) -> None:
+def test_model_files_verify_and_predict_like_training(trained: tuple, ctr_day: dict) -> None:
     model, info = trained
     assert model.spec.bits == 18 and model.rate == 0.25
-    ex = ctr_train.collect(str(sim_day["data"]), ctr_train.Settings())
+    ex = ctr_train.collect(str(ctr_day["data"]), ctr_train.Settings())
     p = ctr_train.predict(model, ex, range(len(ex.ads)))
     assert p.shape[0] == ex.count and ((p > 0) & (p < 1)).all()
     # recalibrated for downsampling: the mean prediction lands near the observed rate
