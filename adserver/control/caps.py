@@ -197,6 +197,7 @@ class LiveProjector:
 ALLOWANCE_SHARE = 0.002  # a hard-cap allowance per worker and interval: 0.2 % of the cap
 NEAR_ALLOWANCES = 3  # grants start when the remainder is within this many per worker
 
+
 def unit_cost(metric: str, rate_type: str, price_micros: int) -> int:
     """The most one decision can add to a cap of `metric`: nano-units for spend (a CPM price
     in micro-units per thousand is that many nano-units per impression), else 1."""

@@ -83,14 +83,9 @@ DEFAULT_DIURNAL = np.array([
 DEFAULT_DIURNAL = DEFAULT_DIURNAL / DEFAULT_DIURNAL.sum()
 
 
-
-
-
 def _scale(metric: str | None) -> float:
     """Ledger units to the API's: nano-units to currency for spend."""
     return 1e-9 if metric == "spend" else 1.0
-
-
 
 
 # ---- the controller -------------------------------------------------------------------------

@@ -186,7 +186,7 @@ def _winners(snap: Snapshot, scorer: score.Scorer, made: list[kevel.Decision],
 CANDIDATES_CACHE = 20000
 
 
-def _candidates(snap: Snapshot, plan: resolve.Plan, tokens: Sequence[int],
+def _candidates(snap: Snapshot, plan: resolve.Plan, tokens: tuple[int, ...],
                 pctx: sponsored.Context | None, k: int, ef: int
                 ) -> tuple[Sequence[np.ndarray], int, int]:
     """A placement's candidate lists, how many of the first ones are matches (keyword,
@@ -202,7 +202,7 @@ def _candidates(snap: Snapshot, plan: resolve.Plan, tokens: Sequence[int],
     key = None
     if pctx is None or pctx.vector is None or pctx.key is not None:
         key = (plan.network_id, tuple(p.ad_types or ()), plan.site_id, tuple(p.zone_ids or ()),
-               tuple(tokens), None if pctx is None else
+               tokens, None if pctx is None else
                (pctx.types, tuple(pctx.categories), pctx.key), k, ef)
         found = snap.candidates.get(key)
         if found is not None:

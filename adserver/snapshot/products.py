@@ -11,9 +11,10 @@ against, so a worker always pairs a snapshot with the index its ad -> product ro
 
 HNSW parameters (the numbers in one place, as hnswlib's ALGO_PARAMS.md describes them):
 M = 32 links per node, ef_construction = 400, ef = EF (128; the decision server's
-ADSERVER_HNSW_EF) at query time, raised to k when k is larger. Chosen on the 1M-product benchmark catalog, whose embeddings form very tight
-clusters (titles that differ in one word): M 16 / ef_construction 200 / ef 64 reached recall@10
-0.84 there; these settings 0.975 at ~1.6x the query time. Measured recall and latency:
+ADSERVER_HNSW_EF) at query time, raised to k when k is larger. Chosen on the 1M-product
+benchmark catalog, whose embeddings form very tight clusters (titles that differ in one
+word): M 16 / ef_construction 200 / ef 64 reached recall@10 0.84 there; these settings 0.975
+at ~1.6x the query time. Measured recall and latency:
 BENCHMARKS.md (`bench/ann.py`).
 """
 

@@ -136,7 +136,7 @@ def category_keys(plan: Plan, ctx: Context) -> list[int]:
     return [f.posting_key("cat", plan.network_id, t, c) for t in ctx.types for c in ctx.categories]
 
 
-def retrieved(snap: Snapshot, plan: Plan, ctx: Context, k: int, ef: int = 128
+def retrieved(snap: Snapshot, plan: Plan, ctx: Context, k: int, ef: int
               ) -> tuple[np.ndarray, ...]:
     """Ad rows of the k sponsored products nearest the context (HNSW search breadth `ef`),
     nearest first, as a candidate list, limited to the placement's sponsored ad types; cached
@@ -147,7 +147,7 @@ def retrieved(snap: Snapshot, plan: Plan, ctx: Context, k: int, ef: int = 128
     found = snap.retrieved.get(key) if key is not None else None
     if found is None:  # searches and pages repeat: keep what they retrieved, per snapshot
         rows, _ = snap.products.search(plan.network_id, ctx.vector, k, ef)  # type: ignore[union-attr]
-        found = tuple(product_lists(snap, rows, ctx.types))  # (untracked by the GC once seen)
+        found = product_lists(snap, rows, ctx.types)
         if key is not None:
             if len(snap.retrieved) >= RETRIEVED_CACHE:
                 snap.retrieved.clear()
@@ -156,17 +156,18 @@ def retrieved(snap: Snapshot, plan: Plan, ctx: Context, k: int, ef: int = 128
 
 
 def product_lists(snap: Snapshot, prows: np.ndarray, types: tuple[int, ...]
-                  ) -> list[np.ndarray]:
+                  ) -> tuple[np.ndarray, ...]:
     """The ads of the given product rows that are of one of `types`, as one candidate list
-    in the order of `prows` (each product's ads best first); empty: no list. (The Numba
+    in the order of `prows` (each product's ads best first); empty: no list. A tuple, as
+    the caches hold it (the cycle collector stops tracking it once seen). (The Numba
     kernel: the numpy version of the same took ~60 us for 50 products, most of it in the
     overhead of ten calls on small arrays.)"""
     c = snap.columns
     if c["sp_prow"].shape[0] == 0 or prows.shape[0] == 0:
-        return []
+        return ()
     rows = kernel.product_ads(prows.astype(np.int64, copy=False), c["sp_prow"], c["sp_ptr"],
                               c["sp_rows"], c["ad_type"], _types(types))
-    return [rows] if rows.shape[0] else []
+    return (rows,) if rows.shape[0] else ()
 
 
 def product_rows(snap: Snapshot, network_id: int, product_ids: list[str]) -> np.ndarray:
