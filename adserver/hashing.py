@@ -4,6 +4,6 @@ The work is done by the compiled module `adserver._hashing`; its plain-Python tw
 `adserver.kernels.hashing_ref`.
 """
 
-from adserver._hashing import cross, hash_feature, hash_str, hash_strs
+from adserver._hashing import cross, hash_feature, hash_str, hash_strs, text_features
 
-__all__ = ["cross", "hash_feature", "hash_str", "hash_strs"]
+__all__ = ["cross", "hash_feature", "hash_str", "hash_strs", "text_features"]

@@ -57,6 +57,68 @@ def hash_strs(list items, uint64_t seed=0):
     return out
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def text_features(list words, uint64_t buckets, float word_weight, float gram_weight,
+                  uint64_t word_seed, uint64_t gram_seed, int gram):
+    """(bucket ids int64, kind weights float32) of a text's normalised words for the hashed
+    embedding model (adserver/learn/embed.py): each word's hash, then, word by word, the
+    hash of each run of `gram` characters of "<word>", all modulo `buckets`. A character
+    run's UTF-8 bytes are a slice of the padded word's UTF-8 bytes between character starts,
+    so no gram string is built (the Python version, of ~30 small strings and five numpy
+    calls, took ~50 us a query)."""
+    if buckets < 1 or gram < 1:
+        raise ValueError("buckets and gram must be at least 1")
+    cdef Py_ssize_t nw = len(words), i, j, c, nb, nchars, total = nw
+    cdef bytes b
+    cdef const uint8_t* data
+    encoded = []
+    for i in range(nw):
+        b = ("<" + <str?>words[i] + ">").encode("utf-8")
+        encoded.append(b)
+        # characters: the bytes that do not continue a UTF-8 sequence
+        data = <const uint8_t*><char*>b
+        nchars = 0
+        for j in range(len(b)):
+            if (data[j] & 0xC0) != 0x80:
+                nchars += 1
+        if nchars >= gram:
+            total += nchars - gram + 1
+    ids_arr = np.empty(total, dtype=np.int64)
+    kinds_arr = np.empty(total, dtype=np.float32)
+    cdef int64_t[:] ids = ids_arr
+    cdef float[:] kinds = kinds_arr
+    cdef Py_ssize_t k = nw
+    cdef Py_ssize_t starts[256]
+    for i in range(nw):
+        ids[i] = <int64_t>(_hash_str(<str>words[i], word_seed) % buckets)
+        kinds[i] = word_weight
+    for i in range(nw):
+        b = <bytes>encoded[i]
+        data = <const uint8_t*><char*>b
+        nb = len(b)
+        c = 0
+        for j in range(nb):
+            if (data[j] & 0xC0) != 0x80:
+                if c < 256:
+                    starts[c] = j
+                c += 1
+        if c > 255:  # a very long word: its grams one by one (as the Python version)
+            padded = b.decode("utf-8")
+            for j in range(c - gram + 1):
+                ids[k] = <int64_t>(_hash_str(padded[j:j + gram], gram_seed) % buckets)
+                kinds[k] = gram_weight
+                k += 1
+            continue
+        starts[c] = nb
+        for j in range(c - gram + 1):
+            ids[k] = <int64_t>(_hash_bytes(data + starts[j], starts[j + gram] - starts[j],
+                                           gram_seed) % buckets)
+            kinds[k] = gram_weight
+            k += 1
+    return ids_arr, kinds_arr
+
+
 cpdef uint64_t cross(uint64_t a, uint64_t b) noexcept nogil:
     """Hash of the ordered pair (a, b): the id of a feature cross."""
     return fmix64(a ^ (b + GOLDEN + (a << 6) + (a >> 2)))

@@ -35,6 +35,34 @@ def test_hash_strs_matches_twin(items: list[str], seed: int) -> None:
     assert np.array_equal(out, ref.hash_strs(items, seed))
 
 
+@given(st.lists(st.text(min_size=1, max_size=12) | st.text(min_size=250, max_size=300),
+                max_size=8),
+       st.integers(min_value=1, max_value=2**20), st.floats(0, 4, width=32),
+       st.floats(0, 4, width=32), u64, u64, st.integers(min_value=1, max_value=5))
+def test_text_features_match_twin(words: list[str], buckets: int, ww: float, gw: float,
+                                  wseed: int, gseed: int, gram: int) -> None:
+    # any Unicode (multi-byte characters: grams are characters, not bytes), words shorter
+    # than a gram, and words past the kernel's 255-character fast path
+    ids, kinds = native.text_features(words, buckets, ww, gw, wseed, gseed, gram)
+    want_ids, want_kinds = ref.text_features(words, buckets, ww, gw, wseed, gseed, gram)
+    assert ids.dtype == np.int64 and kinds.dtype == np.float32
+    assert np.array_equal(ids, want_ids)
+    assert np.array_equal(kinds, want_kinds)
+
+
+def test_text_features_shapes_and_refusals() -> None:
+    ids, kinds = native.text_features(["ab", "é"], 1 << 18, 1.0, 0.5, 7, 9, 3)
+    # "ab": its word, then "<ab", "ab>"; "é": its word, then "<é>"
+    assert ids.tolist() == [native.hash_str("ab", 7) % (1 << 18),
+                            native.hash_str("é", 7) % (1 << 18),
+                            *(native.hash_str(g, 9) % (1 << 18) for g in ("<ab", "ab>", "<é>"))]
+    assert kinds.tolist() == [1.0, 1.0, 0.5, 0.5, 0.5]
+    with pytest.raises(ValueError):
+        native.text_features(["a"], 0, 1.0, 1.0, 0, 0, 3)
+    with pytest.raises(TypeError):
+        native.text_features(["a", 3], 8, 1.0, 1.0, 0, 0, 3)  # type: ignore[list-item]
+
+
 def test_values_are_pinned() -> None:
     # Ids are persisted in snapshots and models: a change here breaks every stored file.
     assert native.hash_str("") == 0x9775A911A90DCF7A

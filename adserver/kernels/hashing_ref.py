@@ -35,6 +35,16 @@ def hash_strs(items: list[str], seed: int = 0) -> np.ndarray:
     return np.array([hash_str(s, seed) for s in items], dtype=np.uint64)
 
 
+def text_features(words: list[str], buckets: int, word_weight: float, gram_weight: float,
+                  word_seed: int, gram_seed: int, gram: int) -> tuple[np.ndarray, np.ndarray]:
+    grams = [g for w in words for p in [f"<{w}>"] for g in
+             (p[i:i + gram] for i in range(len(p) - gram + 1))]
+    ids = [hash_str(w, word_seed) % buckets for w in words] + \
+        [hash_str(g, gram_seed) % buckets for g in grams]
+    kinds = [word_weight] * len(words) + [gram_weight] * len(grams)
+    return np.array(ids, dtype=np.int64), np.array(kinds, dtype=np.float32)
+
+
 def cross(a: int, b: int) -> int:
     return fmix64(a ^ ((b + GOLDEN + ((a << 6) & MASK) + (a >> 2)) & MASK))
 

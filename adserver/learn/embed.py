@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from adserver import versions
-from adserver.hashing import hash_strs
+from adserver.hashing import text_features
 from adserver.kernels import embed as kernel
 from adserver.text import tokens
 from adserver.versions import sha256_file
@@ -49,23 +49,15 @@ class ModelError(Exception):
     """A model directory that cannot be used (named file and reason)."""
 
 
-def grams(word: str) -> list[str]:
-    padded = f"<{word}>"
-    return [padded[i:i + GRAM] for i in range(len(padded) - GRAM + 1)]
-
-
 def hashed_features(text: str, buckets: int, word_weight: float, gram_weight: float
                     ) -> tuple[np.ndarray, np.ndarray]:
-    """(bucket ids, kind weights) of a text under the hashed model, repeats kept."""
+    """(bucket ids, kind weights) of a text under the hashed model, repeats kept: the words'
+    ids, then the character 3-grams of each "<word>" (Cython: adserver._hashing.text_features;
+    its twin is adserver/kernels/hashing_ref.text_features)."""
     words = tokens(text)
     if not words:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-    chars = [g for w in words for g in grams(w)]
-    ids = np.concatenate([hash_strs(words, WORD_SEED), hash_strs(chars, GRAM_SEED)])
-    ids = (ids % np.uint64(buckets)).astype(np.int64)
-    kinds = np.full(ids.shape[0], gram_weight, dtype=np.float32)
-    kinds[:len(words)] = word_weight
-    return ids, kinds
+    return text_features(words, buckets, word_weight, gram_weight, WORD_SEED, GRAM_SEED, GRAM)
 
 
 def product_text(title: str, brand: str, category: list[str]) -> str:
