@@ -18,6 +18,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from adserver.snapshot import products
+
 LATENCY_BUCKETS = (0.0001, 0.0002, 0.0003, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003,
                    0.005, 0.01, 0.025, 0.05, 0.1)
 
@@ -36,6 +38,9 @@ refused_tokens = Counter("adserver_refused_tokens", "Tracking tokens refused, ne
 swap_failures = Counter("adserver_snapshot_swap_failures", "Snapshot versions refused")
 model_version = Gauge("adserver_model_version", "CTR/CVR model version serving (0: none)",
                       ["model", "role"], multiprocess_mode="liveall")
+retrieval_searches = Counter("adserver_retrieval_searches",
+                             "Nearest-neighbour (HNSW) searches run for sponsored products: "
+                             "retrieval cache misses")
 model_failures = Counter("adserver_model_refused", "Model versions a worker refused to load",
                          ["model"])
 
@@ -53,11 +58,12 @@ class Tally:
     In multiprocess mode each Prometheus update writes a memory-mapped file under a lock
     (~3 us); a decision made four of them."""
 
-    __slots__ = ("ok", "bad", "filled", "unfilled", "seconds")
+    __slots__ = ("ok", "bad", "filled", "unfilled", "seconds", "searched")
 
     def __init__(self) -> None:
         self.ok = self.bad = self.filled = self.unfilled = 0
         self.seconds: list[float] = []
+        self.searched = 0  # products.searches_run() at the last flush
 
     def flush(self) -> None:
         ok, bad, filled, unfilled, seconds = (self.ok, self.bad, self.filled, self.unfilled,
@@ -69,6 +75,10 @@ class Tally:
             if n:
                 counter.inc(n)
         observe_many(decision_seconds, seconds)
+        searched = products.searches_run()
+        if searched > self.searched:
+            retrieval_searches.inc(searched - self.searched)
+            self.searched = searched
 
 
 def observe_many(histogram: Histogram, values: Sequence[float]) -> None:

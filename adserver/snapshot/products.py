@@ -39,6 +39,12 @@ PRODUCT_SEED = 0x70726F64
 M = 32
 EF_CONSTRUCTION = 400
 EF = 128
+NEAREST_CACHE = 20000  # remembered searches per index version
+_run = [0]  # HNSW searches run in this process, every index version (metrics)
+
+
+def searches_run() -> int:
+    return _run[0]
 ARRAYS = ("keys", "network", "available", "seq", "vectors")
 
 _catalogs: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
@@ -102,6 +108,11 @@ class ProductIndex:
         # cache misses a label at 1,000,000 products)
         self._labels: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._products: dict[int, dict[str, Any]] = {}
+        # what `nearest` found, per (network, k, ef, context key): searches repeat, and this
+        # index outlives the snapshots that name it (a bid or budget change publishes a new
+        # snapshot over the same index; its retrieval need not be redone)
+        self._nearest: dict[Any, tuple[np.ndarray, np.ndarray]] = {}
+        self.searches = 0  # HNSW searches run (a cache miss each)
         if graphs:
             for net in self.manifest.get("graphs", {}):
                 g = hnswlib.Index(space="ip", dim=self.dim)
@@ -145,6 +156,8 @@ class ProductIndex:
         """(rows, cosine similarities) of the k sponsored products nearest to `vector` in a
         network, best first (fewer when the network has fewer), searching `ef` wide (at
         least k)."""
+        self.searches += 1
+        _run[0] += 1
         g = self.graphs.get(network_id)
         if g is None or k <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
@@ -155,6 +168,22 @@ class ProductIndex:
         sorted_labels, rows = self._labels[network_id]
         found = labels[0].astype(np.uint64)
         return rows[np.searchsorted(sorted_labels, found)], (1.0 - dist[0]).astype(np.float32)
+
+
+    def nearest(self, network_id: int, vector: np.ndarray, k: int, ef: int, key: Any
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """`search`, remembered under `key` (what the vector came from: a query text, a
+        viewed product; None: not remembered) for as long as this index version serves.
+        Callers must not modify the arrays."""
+        if key is None:
+            return self.search(network_id, vector, k, ef)
+        full = (network_id, k, ef, key)
+        found = self._nearest.get(full)
+        if found is None:
+            if len(self._nearest) >= NEAREST_CACHE:
+                self._nearest.clear()
+            found = self._nearest[full] = self.search(network_id, vector, k, ef)
+        return found
 
 
 def load_current(data_dir: str, graphs: bool = True) -> ProductIndex | None:

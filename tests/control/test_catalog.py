@@ -118,3 +118,33 @@ def test_product_vectors_must_match_the_model(tmp_path: str) -> None:
     result = cat.batch(ADMIN, 1, [{"id": "Y", "title": "y", "price": 1, "vector": [1.0] * 3}],
                        [])
     assert result.upserted == 0 and result.rejected[0].fields[0].field == "vector"
+
+
+def test_nearest_remembers_searches_per_context(tmp_path: str) -> None:
+    # the index outlives the snapshots that name it: what a search found is kept under what
+    # the vector came from, so a new snapshot over the same index does not search again
+    both = clustered(600, 6, seed=3)
+    store, data, model = world(tmp_path, both[:500])
+    index = px.ProductIndex(data, catalog.build(store, data, model,
+                                                {1: {f"P{i:06d}" for i in range(0, 500, 3)}}))
+    q, other = both[500], both[501]
+    rows, sims = index.nearest(1, q, 10, 64, ("q", "running shoes"))
+    assert index.searches == 1
+    again = index.nearest(1, q, 10, 64, ("q", "running shoes"))
+    assert index.searches == 1 and again[0] is rows and again[1] is sims
+    assert np.array_equal(rows, index.search(1, q, 10, 64)[0])
+    index.searches = 0
+    # another context, k, ef or network is another search; no key: never remembered
+    index.nearest(1, other, 10, 64, ("q", "trail shoes"))
+    index.nearest(1, q, 5, 64, ("q", "running shoes"))
+    index.nearest(1, q, 10, 128, ("q", "running shoes"))
+    index.nearest(2, q, 10, 64, ("q", "running shoes"))
+    index.nearest(1, q, 10, 64, None)
+    index.nearest(1, q, 10, 64, None)
+    assert index.searches == 6
+    px.NEAREST_CACHE, saved = 3, px.NEAREST_CACHE
+    try:  # bounded: full, it starts over
+        index.nearest(1, other, 10, 64, ("q", "x"))
+        assert len(index._nearest) == 1
+    finally:
+        px.NEAREST_CACHE = saved

@@ -4,6 +4,7 @@ product pages answered by a real decision worker."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
@@ -101,3 +102,32 @@ def test_home_page_follows_what_the_user_clicked(shop: Shop) -> None:
         assert time.monotonic() < deadline, shop.shown(count=20, user="shopper-yoga")
         time.sleep(0.1)
     assert set(shop.shown(count=20, user="someone-else")) == everything
+
+
+def test_retrieval_is_kept_across_snapshot_swaps(shop: Shop) -> None:
+    # what a search retrieved is kept by the product index, which a new snapshot over the
+    # same index shares: a flight edited (a new snapshot) costs no new HNSW search
+    def searches() -> float:
+        text = shop.client.get("/metrics").text
+        found = re.search(r"^adserver_retrieval_searches_total (\S+)$", text, re.M)
+        assert found, "no retrieval search counter"
+        return float(found.group(1))
+
+    query = "dark roast whole bean coffee"
+    before = shop.shown(search=query)
+    assert before and set(before) <= set(shop.ads["Coffee"]) | {shop.keyword_ad}
+    n = searches()
+    assert n >= 1
+    shown = shop.decide(search=query)
+    assert searches() == n  # the same snapshot: its own cache
+    flight = shop.admin.get(f"/v1/ads/{shop.ads['Yoga'][0]}").json()["flight_id"]
+    r = shop.admin.patch(f"/v1/flights/{flight}", json={"name": "renamed: new snapshot"})
+    assert r.status_code == 200, r.text
+    deadline = time.monotonic() + 15
+    while shop.decide().headers["x-adserver-snapshot"] == shown.headers["x-adserver-snapshot"]:
+        assert time.monotonic() < deadline, "the edit published no snapshot"
+        time.sleep(0.05)
+    assert shop.shown(search=query) == before
+    assert searches() == n  # a new snapshot, the same product index: no search
+    assert set(shop.shown(search="wireless headphones")) == set(shop.ads["Headphones"])
+    assert searches() == n + 1  # a query not seen before is searched

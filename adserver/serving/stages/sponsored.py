@@ -146,7 +146,9 @@ def retrieved(snap: Snapshot, plan: Plan, ctx: Context, k: int, ef: int
     key = (plan.network_id, ctx.types, k, ef, ctx.key) if ctx.key is not None else None
     found = snap.retrieved.get(key) if key is not None else None
     if found is None:  # searches and pages repeat: keep what they retrieved, per snapshot
-        rows, _ = snap.products.search(plan.network_id, ctx.vector, k, ef)  # type: ignore[union-attr]
+        # (the products found are kept by the index, which later snapshots share; their
+        # ads are this snapshot's)
+        rows, _ = snap.products.nearest(plan.network_id, ctx.vector, k, ef, ctx.key)  # type: ignore[union-attr]
         found = product_lists(snap, rows, ctx.types)
         if key is not None:
             if len(snap.retrieved) >= RETRIEVED_CACHE:
