@@ -21,7 +21,9 @@ Latency at fixed rates is shown twice: as the client saw it (from when each requ
 queueing, loopback and the Python client's own delays included) and as the server saw it
 (the worker's `adserver_decision_seconds` histogram over the run: from when the worker read
 the request, the wait for its event loop included, to the response handed to the socket;
-p50/p99 interpolated within the histogram's buckets, the share within 2 ms exact).
+p50/p99 interpolated within the histogram's buckets, the share within 2 ms exact), with the
+p99 of its two parts: the wait for the event loop (`adserver_decision_wait_seconds`) and the
+handler's own time (`adserver_decision_handler_seconds`).
 """
 
 from __future__ import annotations
@@ -209,40 +211,54 @@ def wrk(url: str, body: bytes | list[bytes], seconds: int, path: str = "/api/v2"
     return {"rps": round(rps)}
 
 
-def server_histogram(url: str) -> dict[float, float]:
-    """The worker's decision-time histogram (cumulative count per upper bound in seconds),
-    from its /metrics."""
-    out: dict[float, float] = {}
+HISTOGRAMS = {"server": "adserver_decision_seconds", "wait": "adserver_decision_wait_seconds",
+              "handler": "adserver_decision_handler_seconds"}
+
+
+def server_histogram(url: str) -> dict[str, dict[float, float]]:
+    """The worker's decision-time histograms (HISTOGRAMS: cumulative count per upper bound
+    in seconds), from its /metrics."""
+    out: dict[str, dict[float, float]] = {k: {} for k in HISTOGRAMS}
+    by_name = {v: k for k, v in HISTOGRAMS.items()}
     for line in httpx.get(url + "/metrics", timeout=10).text.splitlines():
-        m = re.match(r'adserver_decision_seconds_bucket\{le="([^"]+)"\} ([0-9.e+]+)', line)
-        if m:
-            out[float(m.group(1))] = out.get(float(m.group(1)), 0.0) + float(m.group(2))
+        m = re.match(r'(adserver_decision\w*seconds)_bucket\{le="([^"]+)"\} ([0-9.e+]+)', line)
+        if m and m.group(1) in by_name:
+            h = out[by_name[m.group(1)]]
+            h[float(m.group(2))] = h.get(float(m.group(2)), 0.0) + float(m.group(3))
     return out
 
 
-def server_side(before: dict[float, float], after: dict[float, float]) -> dict[str, float]:
-    """Server time per decision over a run (the histogram's difference): p50 and p99 by linear
-    interpolation within the buckets, and the share of decisions within 2 ms (a bucket
-    bound, so exact)."""
-    bounds = sorted(after)
-    counts = [after[b] - before.get(b, 0.0) for b in bounds]
-    total = counts[-1] if counts else 0.0
-    if total <= 0:
-        return {}
+def quantile(bounds: list[float], counts: list[float], q: float) -> float:
+    """The q-quantile in ms of a cumulative histogram, interpolated within its bucket."""
+    total = counts[-1]
+    lo, below = 0.0, 0.0
+    for b, c in zip(bounds, counts):
+        if c >= q * total:
+            if math.isinf(b):
+                return lo * 1e3
+            return (lo + (b - lo) * (q * total - below) / max(c - below, 1e-9)) * 1e3
+        lo, below = b, c
+    return lo * 1e3
 
-    def quantile(q: float) -> float:
-        lo, below = 0.0, 0.0
-        for b, c in zip(bounds, counts):
-            if c >= q * total:
-                if math.isinf(b):
-                    return lo * 1e3
-                return (lo + (b - lo) * (q * total - below) / max(c - below, 1e-9)) * 1e3
-            lo, below = b, c
-        return lo * 1e3
 
-    within = next(c for b, c in zip(bounds, counts) if b >= 0.002) / total
-    return {"server_p50": round(quantile(0.5), 3), "server_p99": round(quantile(0.99), 3),
-            "server_within_2ms": round(within, 4)}
+def server_side(before: dict[str, dict[float, float]], after: dict[str, dict[float, float]]
+                ) -> dict[str, float]:
+    """Server time per decision over a run (the histograms' differences): p50 and p99 by
+    linear interpolation within the buckets, the share of decisions within 2 ms (a bucket
+    bound, so exact), and the p99 of its two parts, the wait for the worker's event loop and
+    the handler's own time."""
+    out: dict[str, float] = {}
+    for kind, hist in after.items():
+        bounds = sorted(hist)
+        counts = [hist[b] - before[kind].get(b, 0.0) for b in bounds]
+        if not counts or counts[-1] <= 0:
+            continue
+        out[f"{kind}_p99"] = round(quantile(bounds, counts, 0.99), 3)
+        if kind == "server":
+            out["server_p50"] = round(quantile(bounds, counts, 0.5), 3)
+            out["server_within_2ms"] = round(
+                next(c for b, c in zip(bounds, counts) if b >= 0.002) / counts[-1], 4)
+    return out
 
 
 def stop(p: subprocess.Popen) -> None:
@@ -328,13 +344,14 @@ def main() -> None:
               f" | {r['floor_rps']}/s | {r['ratio']}x |")
     print()
     print("| request | offered/s | achieved/s | p50 ms | p99 ms | p99.9 ms | errors"
-          " | server p50 ms | server p99 ms | server <= 2 ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          " | server p50 ms | server p99 ms | server <= 2 ms | wait p99 ms | handler p99 ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         for x in r["rates"]:
             print(f"| {name} | {x['offered']:.0f} | {x['achieved']} | {x['p50']} | {x['p99']}"
                   f" | {x['p99.9']} | {x['errors']} | {x.get('server_p50', '')}"
-                  f" | {x.get('server_p99', '')} | {x.get('server_within_2ms', 0):.2%} |")
+                  f" | {x.get('server_p99', '')} | {x.get('server_within_2ms', 0):.2%}"
+                  f" | {x.get('wait_p99', '')} | {x.get('handler_p99', '')} |")
 
 
 if __name__ == "__main__":

@@ -157,8 +157,10 @@ def build(config: Config, worker: Worker) -> Front:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": out})
         # server time: from when the worker read the request (waiting for the event loop
-        # included) to the response handed to the socket
-        tally.seconds.append(time.perf_counter() - scope.get(RECEIVED, started))
+        # included) to the response handed to the socket; and the wait
+        received = scope.get(RECEIVED, started)
+        tally.seconds.append(time.perf_counter() - received)
+        tally.waits.append(started - received)
 
     async def _decide(scope: Scope, receive: Receive
                       ) -> tuple[bytes, list[tuple[bytes, bytes]]]:

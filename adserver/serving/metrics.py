@@ -27,6 +27,15 @@ decision_seconds = Histogram("adserver_decision_seconds",
                              "Server time per decision request, from the worker reading it "
                              "(event-loop wait included) to its response",
                              buckets=LATENCY_BUCKETS)
+decision_wait_seconds = Histogram(
+    "adserver_decision_wait_seconds",
+    "Part of the server time spent waiting for the worker's event loop: from reading the "
+    "request to its handler starting (grows as the worker nears saturation)",
+    buckets=LATENCY_BUCKETS)
+decision_handler_seconds = Histogram(
+    "adserver_decision_handler_seconds",
+    "Part of the server time spent deciding: from the handler starting to the response "
+    "handed to the socket", buckets=LATENCY_BUCKETS)
 decisions = Counter("adserver_decision_requests", "Decision requests answered", ["status"])
 placements = Counter("adserver_placements", "Placements decided", ["filled"])
 snapshot_version = Gauge("adserver_snapshot_version", "Snapshot version being served",
@@ -58,23 +67,26 @@ class Tally:
     In multiprocess mode each Prometheus update writes a memory-mapped file under a lock
     (~3 us); a decision made four of them."""
 
-    __slots__ = ("ok", "bad", "filled", "unfilled", "seconds", "searched")
+    __slots__ = ("ok", "bad", "filled", "unfilled", "seconds", "waits", "searched")
 
     def __init__(self) -> None:
         self.ok = self.bad = self.filled = self.unfilled = 0
-        self.seconds: list[float] = []
+        self.seconds: list[float] = []  # server time per answered decision
+        self.waits: list[float] = []  # of which waiting for the event loop (same order)
         self.searched = 0  # products.searches_run() at the last flush
 
     def flush(self) -> None:
-        ok, bad, filled, unfilled, seconds = (self.ok, self.bad, self.filled, self.unfilled,
-                                              self.seconds)
+        ok, bad, filled, unfilled, seconds, waits = (
+            self.ok, self.bad, self.filled, self.unfilled, self.seconds, self.waits)
         self.ok = self.bad = self.filled = self.unfilled = 0
-        self.seconds = []
+        self.seconds, self.waits = [], []
         for counter, n in ((DECIDED_OK, ok), (DECIDED_BAD, bad), (FILLED, filled),
                            (UNFILLED, unfilled)):
             if n:
                 counter.inc(n)
         observe_many(decision_seconds, seconds)
+        observe_many(decision_wait_seconds, waits)
+        observe_many(decision_handler_seconds, [t - w for t, w in zip(seconds, waits)])
         searched = products.searches_run()
         if searched > self.searched:
             retrieval_searches.inc(searched - self.searched)

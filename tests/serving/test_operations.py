@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import time
+
+import pytest
 
 from adserver.events.segment import read_records
 from tests.serving.conftest import Stack
@@ -22,6 +25,31 @@ def test_metrics_exposition(stack: Stack) -> None:
     assert 'adserver_placements_total{filled="yes"}' in text
     version = stack.client.get("/readyz").json()["snapshot"]
     assert f"adserver_snapshot_version {float(int(version))}" in text
+
+
+def _sample(text: str, name: str) -> float:
+    found = re.search(rf"^{name} (\S+)$", text, re.M)
+    assert found, name
+    return float(found.group(1))
+
+
+def test_server_time_splits_into_waiting_and_deciding(stack: Stack) -> None:
+    # adserver_decision_seconds (from the worker reading a request) = the wait for its event
+    # loop + the handler's own time; each answered decision is counted in all three
+    names = ["adserver_decision_seconds", "adserver_decision_wait_seconds",
+             "adserver_decision_handler_seconds"]
+    text = stack.client.get("/metrics").text
+    before = {n: (_sample(text, n + "_count"), _sample(text, n + "_sum")) for n in names}
+    body = {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [1], "adTypes": [2]}]}
+    for _ in range(20):
+        assert stack.decide(body).status_code == 200
+    text = stack.client.get("/metrics").text
+    count = {n: _sample(text, n + "_count") - before[n][0] for n in names}
+    total = {n: _sample(text, n + "_sum") - before[n][1] for n in names}
+    assert set(count.values()) == {20.0}, count
+    server, wait, handler = (total[n] for n in names)
+    assert wait >= 0 and 0 < handler <= server
+    assert wait + handler == pytest.approx(server, rel=1e-6, abs=1e-9)
 
 
 def test_decision_records(stack: Stack) -> None:
