@@ -9,7 +9,11 @@ active model's (or, with none active, the constant prior's) by more than the mar
 
 - log loss at most `logloss` (relative) above the reference's,
 - AUC at most `auc` (absolute) below,
-- calibration (predicted / observed positives) within 1 +- `calibration`.
+- calibration (predicted / observed positives) within 1 +- `calibration`, or +- two
+  standard errors of the observed count (2 / sqrt(held-out positives)) where that is wider:
+  with 20 held-out clicks a perfectly calibrated model measures outside +-25 % one time in
+  four (Poisson noise), and a small network's good models must not be refused on noise; from
+  64 positives on, the configured margin is the one that applies.
 
 The reference is the active model scored on those of the candidate's held-out examples that
 it never trained on (newer than its training window), beside the candidate on the same
@@ -68,8 +72,11 @@ def gate(candidate: dict[str, Any], active: dict[str, Any] | None,
     else:
         ref, against = base.get("prior") or {}, "the prior pCTR on the same examples"
     cal = m["calibration"]
-    if math.isnan(cal) or abs(cal - 1.0) > margins.calibration:
-        return f"calibration {cal:.3f} is outside 1 +- {margins.calibration}"
+    margin = calibration_margin(margins.calibration, m.get("positives"))
+    if math.isnan(cal) or abs(cal - 1.0) > margin:
+        why = "" if margin == margins.calibration else \
+            f" (two standard errors at {m['positives']} held-out positives)"
+        return f"calibration {cal:.3f} is outside 1 +- {margin:.3g}{why}"
     if isinstance(ref.get("logloss"), (int, float)) and \
             m["logloss"] > ref["logloss"] * (1 + margins.logloss):
         return (f"log loss {m['logloss']:.6f} is worse than {ref['logloss']:.6f} of {against}"
@@ -79,6 +86,15 @@ def gate(candidate: dict[str, Any], active: dict[str, Any] | None,
         return (f"AUC {m['auc']:.4f} is below {ref['auc']:.4f} of {against}"
                 f" (margin {margins.auc})")
     return None
+
+
+def calibration_margin(configured: float, positives: Any) -> float:
+    """The calibration margin a candidate is held to: the configured one, widened to two
+    standard errors of its held-out positive count (Poisson: 1 / sqrt(count)) when that is
+    wider. A manifest without a count is held to the configured margin."""
+    if isinstance(positives, int) and not isinstance(positives, bool) and positives > 0:
+        return max(configured, 2.0 / math.sqrt(positives))
+    return configured
 
 
 class Registry:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from adserver.control.auth import Principal
-from adserver.control.registry import Margins, Refused, Registry, gate
+from adserver.control.registry import Margins, Refused, Registry, calibration_margin, gate
 from adserver.control.store import Store
 from adserver.control.trainer import ModelJobs
 from adserver.learn import ctr, ctr_train
@@ -51,6 +51,16 @@ def test_gate_rules() -> None:
     assert "AUC" in gate({"metrics": {**GOOD, "auc": 0.69}}, active, m)  # type: ignore[operator]
     assert "calibration" in gate({"metrics": {**GOOD, "calibration": 1.4}}, active, m)  # type: ignore[operator]
     assert "no held-out" in gate({"metrics": {}}, active, m)  # type: ignore[operator]
+    # calibration is judged against the noise of the held-out count: at 16 positives the
+    # margin is two standard errors (+-0.5), from 64 on the configured one
+    few = {"metrics": {**GOOD, "calibration": 1.4, "positives": 16}}
+    assert gate(few, active, m) is None
+    assert "outside 1 +- 0.5 (two standard errors at 16" in gate(  # type: ignore[operator]
+        {"metrics": {**GOOD, "calibration": 0.45, "positives": 16}}, active, m)
+    assert "outside 1 +- 0.25" in gate(  # type: ignore[operator]
+        {"metrics": {**GOOD, "calibration": 1.3, "positives": 64}}, active, m)
+    assert calibration_margin(0.25, 400) == 0.25 and calibration_margin(0.25, 4) == 1.0
+    assert calibration_margin(0.25, None) == calibration_margin(0.25, 0) == 0.25
     # measured on the same examples beats the active model's own figures
     same = {"metrics": {**GOOD, "logloss": 0.05},
             "baseline": {"active": {"version": "000001", "logloss": 0.21, "auc": 0.6,
