@@ -40,12 +40,8 @@ M = 32
 EF_CONSTRUCTION = 400
 EF = 128
 NEAREST_CACHE = 20000  # remembered searches per index version
-_run = [0]  # HNSW searches run in this process, every index version (metrics)
-
-
-def searches_run() -> int:
-    return _run[0]
 ARRAYS = ("keys", "network", "available", "seq", "vectors")
+_run = [0]  # HNSW searches run in this process, every index version (metrics)
 
 _catalogs: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 
@@ -156,11 +152,11 @@ class ProductIndex:
         """(rows, cosine similarities) of the k sponsored products nearest to `vector` in a
         network, best first (fewer when the network has fewer), searching `ef` wide (at
         least k)."""
-        self.searches += 1
-        _run[0] += 1
         g = self.graphs.get(network_id)
         if g is None or k <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        self.searches += 1
+        _run[0] += 1
         k = min(k, g.get_current_count())
         if g.ef != max(ef, k):
             g.set_ef(max(ef, k))
@@ -168,7 +164,6 @@ class ProductIndex:
         sorted_labels, rows = self._labels[network_id]
         found = labels[0].astype(np.uint64)
         return rows[np.searchsorted(sorted_labels, found)], (1.0 - dist[0]).astype(np.float32)
-
 
     def nearest(self, network_id: int, vector: np.ndarray, k: int, ef: int, key: Any
                 ) -> tuple[np.ndarray, np.ndarray]:
@@ -184,6 +179,11 @@ class ProductIndex:
                 self._nearest.clear()
             found = self._nearest[full] = self.search(network_id, vector, k, ef)
         return found
+
+
+def searches_run() -> int:
+    """HNSW searches run in this process so far (adserver_retrieval_searches_total)."""
+    return _run[0]
 
 
 def load_current(data_dir: str, graphs: bool = True) -> ProductIndex | None:
