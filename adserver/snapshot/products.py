@@ -108,7 +108,6 @@ class ProductIndex:
         # index outlives the snapshots that name it (a bid or budget change publishes a new
         # snapshot over the same index; its retrieval need not be redone)
         self._nearest: dict[Any, tuple[np.ndarray, np.ndarray]] = {}
-        self.searches = 0  # HNSW searches run (a cache miss each)
         if graphs:
             for net in self.manifest.get("graphs", {}):
                 g = hnswlib.Index(space="ip", dim=self.dim)
@@ -155,7 +154,6 @@ class ProductIndex:
         g = self.graphs.get(network_id)
         if g is None or k <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        self.searches += 1
         _run[0] += 1
         k = min(k, g.get_current_count())
         if g.ef != max(ef, k):
