@@ -23,7 +23,8 @@ queueing, loopback and the Python client's own delays included) and as the serve
 the request, the wait for its event loop included, to the response handed to the socket;
 p50/p99 interpolated within the histogram's buckets, the share within 2 ms exact), with the
 p99 of its two parts: the wait for the event loop (`adserver_decision_wait_seconds`) and the
-handler's own time (`adserver_decision_handler_seconds`).
+handler's own time (`adserver_decision_handler_seconds`), and how busy the worker was (its CPU
+time over the run's wall time: at a fixed rate the p99 follows it).
 """
 
 from __future__ import annotations
@@ -261,6 +262,23 @@ def server_side(before: dict[str, dict[float, float]], after: dict[str, dict[flo
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (/proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as src:
+        fields = src.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def worker_pid(server: subprocess.Popen) -> int | None:
+    """The decision worker `adserver serve --workers 1` started (its only child)."""
+    try:
+        with open(f"/proc/{server.pid}/task/{server.pid}/children") as src:
+            children = src.read().split()
+    except OSError:
+        return None
+    return int(children[0]) if len(children) == 1 else None
+
+
 def stop(p: subprocess.Popen) -> None:
     p.terminate()
     try:
@@ -293,6 +311,7 @@ def main() -> None:
     results = {}
     try:
         wait_ready(url)
+        worker = worker_pid(server)
         runs = [(name, m) for name in [*BODIES, *MIXES] for m in
                 {"none": [None], "ctr": [model], "both": [None, model]}[args.model]]
         seed = 0
@@ -327,7 +346,13 @@ def main() -> None:
             for r in args.rates.split(","):
                 before = server_histogram(url)
                 n = int(float(r) * args.seconds) + 1
-                rates.append(loadgen.run(url + "/api/v2", bodies(n), float(r), args.seconds))
+                payload = bodies(n)
+                busy = cpu_seconds(worker) if worker else 0.0
+                began = time.monotonic()
+                rates.append(loadgen.run(url + "/api/v2", payload, float(r), args.seconds))
+                if worker:  # the share of one core the worker used over the run
+                    rates[-1]["busy"] = round(
+                        (cpu_seconds(worker) - busy) / (time.monotonic() - began), 3)
                 time.sleep(0.5)  # the worker adds its tallies to the histogram every 50 ms
                 rates[-1].update(server_side(before, server_histogram(url)))
             results[name] = {"request_bytes": len(raw), "response_bytes": size,
@@ -344,14 +369,16 @@ def main() -> None:
               f" | {r['floor_rps']}/s | {r['ratio']}x |")
     print()
     print("| request | offered/s | achieved/s | p50 ms | p99 ms | p99.9 ms | errors"
-          " | server p50 ms | server p99 ms | server <= 2 ms | wait p99 ms | handler p99 ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          " | server p50 ms | server p99 ms | server <= 2 ms | wait p99 ms | handler p99 ms"
+          " | worker busy |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         for x in r["rates"]:
+            busy = f"{x['busy']:.0%}" if "busy" in x else ""
             print(f"| {name} | {x['offered']:.0f} | {x['achieved']} | {x['p50']} | {x['p99']}"
                   f" | {x['p99.9']} | {x['errors']} | {x.get('server_p50', '')}"
                   f" | {x.get('server_p99', '')} | {x.get('server_within_2ms', 0):.2%}"
-                  f" | {x.get('wait_p99', '')} | {x.get('handler_p99', '')} |")
+                  f" | {x.get('wait_p99', '')} | {x.get('handler_p99', '')} | {busy} |")
 
 
 if __name__ == "__main__":
