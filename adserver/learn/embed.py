@@ -54,10 +54,8 @@ def hashed_features(text: str, buckets: int, word_weight: float, gram_weight: fl
     """(bucket ids, kind weights) of a text under the hashed model, repeats kept: the words'
     ids, then the character 3-grams of each "<word>" (Cython: adserver._hashing.text_features;
     its twin is adserver/kernels/hashing_ref.text_features)."""
-    words = tokens(text)
-    if not words:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-    return text_features(words, buckets, word_weight, gram_weight, WORD_SEED, GRAM_SEED, GRAM)
+    return text_features(tokens(text), buckets, word_weight, gram_weight, WORD_SEED, GRAM_SEED,
+                         GRAM)
 
 
 def product_text(title: str, brand: str, category: list[str]) -> str:
