@@ -10,6 +10,11 @@ median worker CPU time per request (from /proc, so time the machine's neighbours
 the worker between requests does not count), and the ratios new/base. Rounds alternate so
 that drifts in the machine's speed hit both sides alike; single saturation figures from
 separate runs here differ by 20 % and more. Loopback only; every round is bounded in time.
+
+`--rate R` sends R requests/s open-loop (bench/loadgen.py) instead of wrk's closed loop,
+and reports the server-side p99 per side beside the CPU per request: the regime of the
+latency goal, where each request wakes an idle worker and pays its per-request costs alone
+(wrk keeps 32 requests in flight, which hides a part of them).
 The base checkout needs the native extensions: copy the built .so files when native/ is
 unchanged, else build them there.
 """
@@ -28,7 +33,8 @@ import time
 
 import httpx
 
-from bench.e2e import BODIES, MIXES, ROOT, prepare
+from bench import loadgen
+from bench.e2e import BODIES, MIXES, ROOT, prepare, server_histogram, server_side
 
 
 def _start(src: str, data: str, port: int) -> subprocess.Popen:
@@ -83,9 +89,13 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--seconds", type=int, default=3)
     ap.add_argument("--scale", choices=["demo", "bench"], default="bench")
+    ap.add_argument("--rate", type=float, default=0,
+                    help="open loop at this many requests/s (default: wrk, closed loop)")
     args = ap.parse_args()
     data = os.path.join(tempfile.gettempdir(), f"adserver-bench-{args.scale}")
     prepare(data, args.scale)
+    if args.rate:
+        os.sched_setaffinity(0, {1})  # the open-loop client runs here: beside wrk's CPU
     mix = MIXES.get(args.kind)
     with tempfile.NamedTemporaryFile("wb", delete=False, suffix=".json") as f:
         f.write(mix(1, 0)[0] if mix else json.dumps(BODIES[args.kind]).encode())
@@ -102,6 +112,7 @@ def main() -> None:
     procs = {name: _start(src, data, port) for name, (src, port) in sides.items()}
     rps: dict[str, list[float]] = {name: [] for name in sides}
     cpu: dict[str, list[float]] = {name: [] for name in sides}
+    p99: dict[str, list[float]] = {name: [] for name in sides}
     try:
         draw(0)
         for name, (_, port) in sides.items():
@@ -112,11 +123,24 @@ def main() -> None:
             for name, (_, port) in sides.items():
                 pid = _worker(procs[name].pid)
                 before = _cpu_seconds(pid)
-                n, rate = _wrk(port, f.name, args.seconds, bodies)
+                if args.rate:
+                    hist = server_histogram(f"http://127.0.0.1:{port}")
+                    body = mix(int(args.rate * args.seconds) + 1, r + 1) if mix else \
+                        json.dumps(BODIES[args.kind]).encode()
+                    done = loadgen.run(f"http://127.0.0.1:{port}/api/v2", body, args.rate,
+                                       args.seconds)
+                    n, rate = int(args.rate * args.seconds), float(done["achieved"])
+                    cpu[name].append((_cpu_seconds(pid) - before) / max(1, n) * 1e6)
+                    time.sleep(0.3)  # the worker adds its tallies to the histogram every 50 ms
+                    p99[name].append(server_side(
+                        hist, server_histogram(f"http://127.0.0.1:{port}"))["server_p99"])
+                else:
+                    n, rate = _wrk(port, f.name, args.seconds, bodies)
+                    cpu[name].append((_cpu_seconds(pid) - before) / max(1, n) * 1e6)
                 rps[name].append(rate)
-                cpu[name].append((_cpu_seconds(pid) - before) / max(1, n) * 1e6)
             print(f"round {r + 1}: " + "  ".join(
-                f"{k} {rps[k][-1]:,.0f}/s {cpu[k][-1]:.0f} us" for k in sides), flush=True)
+                f"{k} {rps[k][-1]:,.0f}/s {cpu[k][-1]:.0f} us" +
+                (f" p99 {p99[k][-1]} ms" if args.rate else "") for k in sides), flush=True)
     finally:
         for p in procs.values():
             p.terminate()
@@ -126,7 +150,8 @@ def main() -> None:
             os.unlink(bodies)
     med = {k: (statistics.median(rps[k]), statistics.median(cpu[k])) for k in sides}
     for k, (r, c) in med.items():
-        print(f"{k}: median {r:,.0f}/s, {c:.0f} us worker CPU per request")
+        print(f"{k}: median {r:,.0f}/s, {c:.0f} us worker CPU per request" +
+              (f", server p99 {statistics.median(p99[k]):.2f} ms" if args.rate else ""))
     print(f"new/base: throughput {med['new'][0] / med['base'][0]:.3f}, "
           f"CPU per request {med['new'][1] / med['base'][1]:.3f}")
 

@@ -3,6 +3,7 @@ it, and the decision route's responses go out in one write."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -13,26 +14,47 @@ import httpx
 import pytest
 
 APP = textwrap.dedent("""
-    import json, time
+    import asyncio, json, time
     from adserver import runtime
 
-    async def app(scope, receive, send):
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        stamp = scope.get(runtime.RECEIVED)
-        out = json.dumps({"age": None if stamp is None else time.perf_counter() - stamp,
-                          "got": len(body)}).encode()
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(out)).encode())]})
-        await send({"type": "http.response.body", "body": out})
+    SERVED = []
 
+    class App:
+        async def __call__(self, scope, receive, send):
+            if scope["type"] != "http":
+                return
+            if scope["path"] == "/slow":
+                await asyncio.sleep(0.05)
+            body = b""
+            while True:
+                message = await receive()
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+            stamp = scope.get(runtime.RECEIVED)
+            out = json.dumps({"via": "asgi", "path": scope["path"], "got": len(body),
+                              "age": None if stamp is None else time.perf_counter() - stamp,
+                              "served": SERVED[-1:]}).encode()
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(out)).encode())]})
+            await send({"type": "http.response.body", "body": out})
+
+    def answer(headers, body, scheme, server):
+        if body is None:
+            return 413, [(b"content-length", b"2")], b"{}"
+        if body == b"boom":
+            raise RuntimeError("a bug in the answer")
+        out = json.dumps({"via": "lane", "got": len(body), "scheme": scheme,
+                          "host": dict(headers).get(b"host", b"").decode()}).encode()
+        return 200, [(b"content-type", b"application/json"),
+                     (b"content-length", str(len(out)).encode())], out
+
+    def served(status, received, started, ended):
+        SERVED.append([status, received <= started <= ended, ended - received])
+
+    app = App()
+    app.lane = runtime.Lane(b"POST", b"/api/v2", 100_000, answer, served)
     sock = runtime.bind("127.0.0.1", 0)
     runtime.serve(app, sock, "test app", "warning")
 """)
@@ -52,8 +74,12 @@ def url() -> Iterator[str]:
 def test_requests_carry_when_the_worker_read_them(url: str) -> None:
     with httpx.Client(base_url=url, timeout=10) as client:
         ages = [client.get(f"/{i}").json()["age"] for i in range(3)]  # keep-alive: 3 on one
-    # a stamp per request (not one per connection), taken before the app ran
-    assert all(a is not None and 0 <= a < 1.0 for a in ages), ages
+        # a stamp per request (not one per connection), taken before the app ran
+        assert all(a is not None and 0 <= a < 1.0 for a in ages), ages
+        # the lane's answers are timed from the same stamp: read <= started <= written
+        client.post("/api/v2", content=b"abc")
+        status, ordered, seconds = client.get("/x").json()["served"][0]
+        assert status == 200 and ordered and 0 <= seconds < 1.0
 
 
 def test_decision_route_responses_are_whole_on_one_connection(url: str) -> None:
@@ -63,6 +89,7 @@ def test_decision_route_responses_are_whole_on_one_connection(url: str) -> None:
         for size in (0, 10, 70_000, 3):
             r = client.post("/api/v2", content=b"x" * size)
             assert r.status_code == 200 and r.json()["got"] == size
+            assert r.json()["via"] == "lane" and r.headers["date"]  # uvicorn's default header
         assert client.post("/other", content=b"abc").json()["got"] == 3
         assert client.head("/api/v2").status_code == 200
 
@@ -81,3 +108,78 @@ def test_expect_100_continue_is_not_held(url: str) -> None:
             assert chunk, data
             data += chunk
         assert data.startswith(b"HTTP/1.1 200")
+
+
+def exchange(url: str, raw: bytes, responses: int) -> list[tuple[bytes, dict[bytes, bytes], bytes]]:
+    """Send raw bytes on one connection and read `responses` whole responses (head fields,
+    body); also returns whether the server closed the connection after them."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    out = []
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(raw)
+        data = b""
+        while len(out) < responses:
+            while b"\r\n\r\n" not in data:
+                chunk = s.recv(65536)
+                assert chunk, (out, data)
+                data += chunk
+            head, _, data = data.partition(b"\r\n\r\n")
+            status, *lines = head.split(b"\r\n")
+            fields = dict(line.lower().split(b": ", 1) for line in lines)
+            n = int(fields[b"content-length"])
+            while len(data) < n:
+                chunk = s.recv(65536)
+                assert chunk
+                data += chunk
+            out.append((status, fields, data[:n]))
+            data = data[n:]
+        s.settimeout(1)
+        try:
+            closed = s.recv(1) == b""
+        except TimeoutError:
+            closed = False
+    out.append((b"closed" if closed else b"open", {}, b""))
+    return out
+
+
+def post(path: str = "/api/v2", body: bytes = b"abc", version: bytes = b"1.1",
+         extra: bytes = b"") -> bytes:
+    return (b"POST " + path.encode() + b" HTTP/" + version + b"\r\nHost: shop.test\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n" + extra + b"\r\n" + body)
+
+
+def test_the_lane_answers_only_what_uvicorn_would_answer_the_same(url: str) -> None:
+    """The decision lane takes POST /api/v2 and nothing else: a query string, another
+    method or a client waiting for `100 Continue` go the ASGI way."""
+    got = exchange(url, post() + post("/api/v2?x=1") + post("/other") +
+                   b"GET /api/v2 HTTP/1.1\r\nHost: t\r\n\r\n", 4)
+    assert [json.loads(b)["via"] for _, _, b in got[:4]] == ["lane", "asgi", "asgi", "asgi"]
+    assert got[4][0] == b"open"  # keep-alive
+
+
+def test_pipelined_requests_are_answered_in_order(url: str) -> None:
+    """A lane request behind one uvicorn still holds waits its turn (and goes the ASGI
+    way); one ahead of it is answered first."""
+    got = exchange(url, post(body=b"1") + b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n" +
+                   post(body=b"22") + post(body=b"333"), 4)
+    bodies = [json.loads(b) for _, _, b in got[:4]]
+    assert [(b["via"], b.get("path"), b["got"]) for b in bodies] == [
+        ("lane", None, 1), ("asgi", "/slow", 0), ("asgi", "/api/v2", 2), ("asgi", "/api/v2", 3)]
+
+
+def test_the_lane_closes_when_the_client_asks_and_for_http_1_0(url: str) -> None:
+    for raw in (post(extra=b"Connection: close\r\n"), post(version=b"1.0")):
+        (status, fields, body), (state, _, _) = exchange(url, raw, 1)
+        assert status == b"HTTP/1.1 200 OK" and json.loads(body)["via"] == "lane"
+        assert fields[b"connection"] == b"close" and state == b"closed"
+
+
+def test_the_lane_sees_the_size_limit_proxy_scheme_and_errors(url: str) -> None:
+    got = exchange(url, post(body=b"x" * 100_001) + post(extra=b"X-Forwarded-Proto: https\r\n")
+                   + post(), 3)
+    assert got[0][0] == b"HTTP/1.1 413 Request Entity Too Large"  # the answer saw None
+    # from 127.0.0.1 (uvicorn's trusted proxy by default) X-Forwarded-Proto is the scheme
+    assert [json.loads(b)["scheme"] for _, _, b in got[1:3]] == ["https", "http"]
+    assert json.loads(got[1][2])["host"] == "shop.test"
+    (status, fields, _), (state, _, _) = exchange(url, post(body=b"boom"), 1)
+    assert status.startswith(b"HTTP/1.1 500") and state == b"closed"

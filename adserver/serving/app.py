@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from adserver import apikeys, clock
 from adserver.config import Config
-from adserver.runtime import RECEIVED
+from adserver.runtime import RECEIVED, Lane
 from adserver.serving import metrics, pipeline
 from adserver.serving.stages.resolve import BadRequest
 from adserver.serving.worker import Worker
@@ -32,14 +32,20 @@ log = logging.getLogger("adserver.worker")
 _error_encoder = msgspec.json.Encoder()
 
 
-def error(status: int, code: str, message: str, field: str | None = None,
-          fields: list[FieldError] | None = None) -> Response:
+def error_body(status: int, code: str, message: str, field: str | None = None,
+               fields: list[FieldError] | None = None) -> bytes:
+    """The JSON error document every route answers with."""
     body: dict[str, Any] = {"status": status, "code": code, "message": message}
     if field:
         body["fields"] = [{"field": field, "message": message}]
     if fields:
         body["fields"] = [{"field": f.field, "message": f.message} for f in fields]
-    return Response(_error_encoder.encode({"error": body}), status, media_type=JSON)
+    return _error_encoder.encode({"error": body})
+
+
+def error(status: int, code: str, message: str, field: str | None = None,
+          fields: list[FieldError] | None = None) -> Response:
+    return Response(error_body(status, code, message, field, fields), status, media_type=JSON)
 
 
 def _field_of(err: msgspec.ValidationError) -> tuple[str, str]:
@@ -92,23 +98,24 @@ class AsgiEndpoint:
         await self.app(scope, receive, send)
 
 
-class Answered(Exception):
-    """An error answer decided before the decision itself (raised inside the route)."""
+class Refused(Exception):
+    """An error answer of the decision route, decided before the decision itself."""
 
-    def __init__(self, response: Response):
-        self.response = response
+    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+        self.status, self.body = status, error_body(status, code, message, field)
 
 
 class Front:
     """The worker's ASGI app: `POST /api/v2`, the hot path, goes straight to its endpoint;
     everything else (and the lifespan) to the Starlette app, whose router also holds the
     decision route so that other methods get its 405 and a mounted app (root_path) its
-    routing."""
+    routing. `lane` is the same endpoint for the project's protocol to answer without
+    ASGI (adserver/runtime.Lane); the endpoint serves the requests the lane does not take."""
 
-    __slots__ = ("decide", "app")
+    __slots__ = ("decide", "app", "lane")
 
-    def __init__(self, decide: Any, app: Starlette):
-        self.decide, self.app = decide, app
+    def __init__(self, decide: Any, app: Starlette, lane: Lane | None = None):
+        self.decide, self.app, self.lane = decide, app, lane
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == "/api/v2" \
@@ -127,76 +134,94 @@ def build(config: Config, worker: Worker) -> Front:
                  config.hnsw_ef)
     bases: dict[tuple[str, str], str] = {}  # (scheme, Host header) -> tracking URL base
 
-    def base_url(scope: Scope, host: str) -> str:
+    def base_url(scheme: str, host: str, server: tuple[str, int] | None) -> str:
         if config.public_url:
             return config.public_url
-        key = (scope["scheme"], host)
+        key = (scheme, host)
         found = bases.get(key)
         if found is None:  # parse once per Host a client sends, not per request
             if len(bases) > 64:
                 bases.clear()
-            url = Request(scope).url
+            url = Request({"type": "http", "scheme": scheme, "server": server, "path": "/",
+                           "query_string": b"", "root_path": "",
+                           "headers": [(b"host", host.encode("latin-1"))] if host else []}).url
             found = bases[key] = f"{url.scheme}://{url.netloc}"
         return found
 
-    async def decide(scope: Scope, receive: Receive, send: Send) -> None:
-        # a plain ASGI endpoint, called by Front ahead of Starlette's middleware and router
-        # (Starlette's Request and Response cost ~15 us a request here, its middleware and
-        # routing ~30 us more); error answers still go through `error`
-        started = time.perf_counter()
-        try:
-            out, headers = await _decide(scope, receive)
-        except Answered as e:
-            return await e.response(scope, receive, send)
-        except ClientDisconnect:
-            return
-        except Exception:  # answered as JSON like every other error, and logged
-            log.exception("decision failed")
-            return await error(500, "internal", "the decision failed; see the server log")(
-                scope, receive, send)
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": out})
-        # server time: from when the worker read the request (waiting for the event loop
-        # included) to the response handed to the socket; and the wait
-        received = scope.get(RECEIVED, started)
-        tally.seconds.append(time.perf_counter() - received)
-        tally.waits.append(started - received)
+    def served(status: int, received: float, started: float, ended: float) -> None:
+        # server time of a decision: from when the worker read the request (the wait for
+        # the event loop included) to the response handed to the socket; and the wait
+        if status == 200:
+            tally.seconds.append(ended - received)
+            tally.waits.append(started - received)
 
-    async def _decide(scope: Scope, receive: Receive
-                      ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
-        snap = worker.snapshot
-        if snap is None or worker.signer is None:
-            raise Answered(error(503, "not_ready", "no snapshot loaded yet"))
-        declared = presented = None
-        ua = host = ""
+    async def decide(scope: Scope, receive: Receive, send: Send) -> None:
+        # the plain ASGI endpoint, called by Front ahead of Starlette's middleware and
+        # router (Starlette's Request and Response cost ~15 us a request here, its
+        # middleware and routing ~30 us more), for the requests the protocol's lane does
+        # not answer itself
+        started = time.perf_counter()
+        declared = None
         for name, value in scope["headers"]:
             if name == b"content-length":
                 declared = value
-            elif name == b"user-agent":
+        body = None
+        if not (declared and declared.isdigit() and int(declared) > max_body):
+            try:
+                body = await read_body(receive, max_body)
+            except ClientDisconnect:
+                return
+        status, headers, out = answer(scope["headers"], body, scope["scheme"],
+                                      scope.get("server"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": out})
+        served(status, scope.get(RECEIVED, started), started, time.perf_counter())
+
+    def answer(headers: list[tuple[bytes, bytes]], body: bytes | None, scheme: str,
+               server: tuple[str, int] | None) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """The decision route's answer to a request's headers and body (None: larger than
+        the limit): (status, response headers, body). Never raises: errors are answered as
+        JSON (500s logged)."""
+        try:
+            return _decide(headers, body, scheme, server)
+        except Refused as e:
+            status, out = e.status, e.body
+        except Exception:  # answered as JSON like every other error, and logged
+            log.exception("decision failed")
+            status, out = 500, error_body(500, "internal",
+                                          "the decision failed; see the server log")
+        return status, [(b"content-length", str(len(out)).encode()), JSON_HEADER], out
+
+    def _decide(headers: list[tuple[bytes, bytes]], body: bytes | None, scheme: str,
+                server: tuple[str, int] | None
+                ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        snap = worker.snapshot
+        if snap is None or worker.signer is None:
+            raise Refused(503, "not_ready", "no snapshot loaded yet")
+        presented = None
+        ua = host = ""
+        for name, value in headers:
+            if name == b"user-agent":
                 ua = value.decode("latin-1")
             elif name == b"x-adzerk-explain":
                 presented = value.decode("latin-1")
             elif name == b"host":
                 host = value.decode("latin-1")
-        if declared and declared.isdigit() and int(declared) > max_body:
-            raise Answered(too_large)
-        body = await read_body(receive, max_body)
         if body is None:
-            raise Answered(too_large)
+            raise Refused(413, "too_large", f"body larger than {max_body} bytes")
         try:
             req = decoder.decode(body)
         except msgspec.ValidationError as e:
             field, message = _field_of(e)
             tally.bad += 1
-            raise Answered(error(400, "invalid", message, field)) from None
+            raise Refused(400, "invalid", message, field) from None
         except msgspec.DecodeError as e:
             tally.bad += 1
-            raise Answered(error(400, "malformed_json", f"body is not valid JSON: {e}")) \
-                from None
+            raise Refused(400, "malformed_json", f"body is not valid JSON: {e}") from None
         explain = may_explain(snap, config, presented)
         view = worker.view
-        ctx = pipeline.Context(clock.now(), base_url(scope, host), explain, worker.signer,
-                               worker.rng, view.paused_for(snap), worker.live,
+        ctx = pipeline.Context(clock.now(), base_url(scheme, host, server), explain,
+                               worker.signer, worker.rng, view.paused_for(snap), worker.live,
                                config.max_candidates, view.throttle_for(snap),
                                view if view.left else None, relevance)
         ctx.models, ctx.device = worker.models, worker.device(ua)
@@ -204,7 +229,7 @@ def build(config: Config, worker: Worker) -> Front:
             response, record = pipeline.decide(snap, req, ctx)
         except BadRequest as e:
             tally.bad += 1
-            raise Answered(error(400, "invalid", e.message, e.field)) from None
+            raise Refused(400, "invalid", e.message, e.field) from None
         if worker.records is not None and not req.notrack:
             worker.records.append(record)
         for div in response.decisions.values():
@@ -214,13 +239,11 @@ def build(config: Config, worker: Worker) -> Front:
                 tally.unfilled += 1
         tally.ok += 1
         out = encoder.encode(response)
-        headers = [(b"content-length", str(len(out)).encode()), JSON_HEADER,
-                   (b"x-adserver-snapshot", snap.version.encode())]
+        extra = [(b"content-length", str(len(out)).encode()), JSON_HEADER,
+                 (b"x-adserver-snapshot", snap.version.encode())]
         if ctx.models.header:
-            headers.append((b"x-adserver-models", ctx.models.header.encode()))
-        return out, headers
-
-    too_large = error(413, "too_large", f"body larger than {max_body} bytes")
+            extra.append((b"x-adserver-models", ctx.models.header.encode()))
+        return 200, extra, out
 
     async def healthz(request: Request) -> Response:
         return Response(b'{"status":"ok"}', media_type=JSON)
@@ -256,6 +279,7 @@ def build(config: Config, worker: Worker) -> Front:
                           if "{rest" in path or path.rsplit("/", 1)[1] in personalize.ADMIN
                           else ["POST"])
                     for path, fn in personalize.routes(worker, config).items()]
+    lane = Lane(b"POST", b"/api/v2", max_body, answer, served)
     return Front(decide, Starlette(
         routes=[
             Route("/api/v2", AsgiEndpoint(decide), methods=["POST"]),
@@ -272,4 +296,4 @@ def build(config: Config, worker: Worker) -> Front:
         ],
         exception_handlers={404: not_found, 405: not_allowed},
         lifespan=lifespan,
-    ))
+    ), lane)
