@@ -118,10 +118,23 @@ try:
         lane_body: bytearray | None = None  # a lane request's body while it is read
         lane_pending = 0  # lane answers queued, not yet written
         lane_closing = False  # shutdown asked while answers were queued
+        lane_timer: Any = None  # the lane's keep-alive timer: armed once, looked at lazily
+        lane_last = 0.0  # loop time of the last lane answer, or of data read after one
 
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self.lane, self.trusted = _lane_of(self.app)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self.lane_timer is not None:
+                self.lane_timer.cancel()
+                self.lane_timer = None
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            if self.lane_timer is not None:
+                self.lane_last = self.loop.time()
+            super().data_received(data)
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
@@ -199,14 +212,32 @@ try:
             if not keep:
                 transport.close()
                 return
-            # the keep-alive timeout, as uvicorn's on_response_complete arms it, unless a
-            # request is in uvicorn's hands (its end will; and calling that here would
-            # start a request queued behind it too early)
+            # the keep-alive timeout: uvicorn arms a timer after each response and cancels
+            # it on the next data (~3 us a request); the lane arms one when there is none
+            # and, when it fires, closes only a connection idle that long (lane_idle). Not
+            # uvicorn's on_response_complete: that would also start a request queued behind
+            # one still in uvicorn's hands, too early.
+            self.lane_last = self.loop.time()
+            if self.lane_timer is None:
+                self.lane_timer = self.loop.call_later(self.timeout_keep_alive, self.lane_idle)
+
+        def lane_idle(self) -> None:
+            """The lane's keep-alive timeout: close the connection when nothing was read or
+            answered for `timeout_keep_alive` seconds and no request is in flight; else look
+            again when that could first be true. A timer of uvicorn's own (armed after a
+            response of its path) takes over."""
+            self.lane_timer = None
+            if self.transport.is_closing() or self.timeout_keep_alive_task is not None:
+                return
             cycle = self.cycle
-            if cycle is None or cycle.response_complete:
-                self._unset_keepalive_if_required()
-                self.timeout_keep_alive_task = self.loop.call_later(
-                    self.timeout_keep_alive, self.timeout_keep_alive_handler)
+            left = self.lane_last + self.timeout_keep_alive - self.loop.time()
+            if self.lane_pending or self.lane_body is not None \
+                    or (cycle is not None and not cycle.response_complete):
+                left = self.timeout_keep_alive
+            if left > 0:
+                self.lane_timer = self.loop.call_later(left, self.lane_idle)
+                return
+            self.transport.close()
 
         def shutdown(self) -> None:
             if self.lane_pending:  # answer what was read, then close
@@ -241,8 +272,9 @@ def url_of(sock: socket.socket) -> str:
 
 
 def serve(app: Any, sock: socket.socket, what: str, log_level: str = "info",
-          announce: bool = True) -> None:
-    """Serve `app` on a bound socket until SIGINT/SIGTERM; announce the URL on stdout."""
+          announce: bool = True, keep_alive_s: float = 5.0) -> None:
+    """Serve `app` on a bound socket until SIGINT/SIGTERM; announce the URL on stdout. An
+    idle keep-alive connection is closed after `keep_alive_s` (uvicorn's default)."""
     config = uvicorn.Config(
         app,
         loop="uvloop",
@@ -251,6 +283,7 @@ def serve(app: Any, sock: socket.socket, what: str, log_level: str = "info",
         log_level=log_level,
         access_log=False,
         server_header=False,
+        timeout_keep_alive=keep_alive_s,
     )
     server = uvicorn.Server(config)
     if announce:

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -56,7 +57,7 @@ APP = textwrap.dedent("""
     app = App()
     app.lane = runtime.Lane(b"POST", b"/api/v2", 100_000, answer, served)
     sock = runtime.bind("127.0.0.1", 0)
-    runtime.serve(app, sock, "test app", "warning")
+    runtime.serve(app, sock, "test app", "warning", keep_alive_s=1.0)
 """)
 
 
@@ -133,7 +134,7 @@ def exchange(url: str, raw: bytes, responses: int) -> list[tuple[bytes, dict[byt
                 data += chunk
             out.append((status, fields, data[:n]))
             data = data[n:]
-        s.settimeout(1)
+        s.settimeout(0.3)  # (the keep-alive timeout is 1 s)
         try:
             closed = s.recv(1) == b""
         except TimeoutError:
@@ -183,3 +184,19 @@ def test_the_lane_sees_the_size_limit_proxy_scheme_and_errors(url: str) -> None:
     assert json.loads(got[1][2])["host"] == "shop.test"
     (status, fields, _), (state, _, _) = exchange(url, post(body=b"boom"), 1)
     assert status.startswith(b"HTTP/1.1 500") and state == b"closed"
+
+
+def test_idle_keep_alive_connections_close_after_the_timeout(url: str) -> None:
+    """The lane's keep-alive timer closes a connection idle for the timeout (1 s here) after
+    its last answer, not one that keeps asking; as uvicorn's path does for its routes."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    for first in (post(), b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n"):
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            for raw in (first, post(), post()):  # 1.2 s in all, never 1 s idle
+                s.sendall(raw)
+                assert s.recv(65536).startswith(b"HTTP/1.1 200")
+                time.sleep(0.6)
+            s.settimeout(3)
+            began = time.monotonic()
+            assert s.recv(1) == b""  # closed by the server
+            assert time.monotonic() - began < 1.0  # 0.6 s of the second already waited
