@@ -14,7 +14,8 @@ separate runs here differ by 20 % and more. Loopback only; every round is bounde
 `--rate R` sends R requests/s open-loop (bench/loadgen.py) instead of wrk's closed loop,
 and reports the server-side p99 per side beside the CPU per request: the regime of the
 latency goal, where each request wakes an idle worker and pays its per-request costs alone
-(wrk keeps 32 requests in flight, which hides a part of them).
+(wrk keeps 32 requests in flight, which hides a part of them). The client's vCPU is kept
+awake (bench/loadgen.awake: else waking it stalls the server's writes now and then).
 The base checkout needs the native extensions: copy the built .so files when native/ is
 unchanged, else build them there.
 """
@@ -127,8 +128,9 @@ def main() -> None:
                     hist = server_histogram(f"http://127.0.0.1:{port}")
                     body = mix(int(args.rate * args.seconds) + 1, r + 1) if mix else \
                         json.dumps(BODIES[args.kind]).encode()
-                    done = loadgen.run(f"http://127.0.0.1:{port}/api/v2", body, args.rate,
-                                       args.seconds)
+                    with loadgen.awake(1):
+                        done = loadgen.run(f"http://127.0.0.1:{port}/api/v2", body, args.rate,
+                                           args.seconds)
                     n, rate = int(args.rate * args.seconds), float(done["achieved"])
                     cpu[name].append((_cpu_seconds(pid) - before) / max(1, n) * 1e6)
                     time.sleep(0.3)  # the worker adds its tallies to the histogram every 50 ms

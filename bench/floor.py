@@ -1,8 +1,9 @@
 """The bare-app floor: the same server stack the decision route runs on (uvicorn with the
-project's httptools protocol, uvloop, a plain ASGI endpoint ahead of Starlette's router, as
-adserver/serving/app.Front does) that only reads and decodes a decision request with the
-same typed decoder and answers a body of a given size with the same headers. What a
-decision costs beyond this is what the ad server itself costs.
+project's httptools protocol and its lane for POST /api/v2, uvloop, a plain ASGI endpoint
+ahead of Starlette's router for what the lane does not take, as adserver/serving/app.Front
+does) that only decodes a decision request with the same typed decoder and answers a body
+of a given size with the same headers. What a decision costs beyond this is what the ad
+server itself costs.
 
     python -m bench.floor --port 0 --size 800
 """
@@ -30,7 +31,13 @@ def app(size: int) -> Front:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    return Front(decide, Starlette(routes=[]))
+    def answer(request_headers: Any, raw: bytes | None, scheme: str, server: Any
+               ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        kevel.decoder.decode(raw or b"")
+        return 200, headers, body
+
+    return Front(decide, Starlette(routes=[]),
+                 runtime.Lane(b"POST", b"/api/v2", 1 << 20, answer, lambda *times: None))
 
 
 def main() -> None:
