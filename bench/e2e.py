@@ -24,10 +24,14 @@ the request, the wait for its event loop included, to the response handed to the
 p50/p99 interpolated within the histogram's buckets, the share within 2 ms exact), with the
 p99 of its two parts: the wait for the event loop (`adserver_decision_wait_seconds`) and the
 handler's own time (`adserver_decision_handler_seconds`), and how busy the worker was (its CPU
-time over the run's wall time: at a fixed rate the p99 follows it). Each rate runs with the
-load generator's vCPU kept awake and left idle (`--client-vcpu`): on this VM, a response
-that must wake the client's halted vCPU holds the server's write(2) for ~1 ms now and then
-(bench/loadgen.awake has the evidence), which a client across a network never causes.
+time over the run's wall time: at a fixed rate the p99 follows it). Requests leave on
+schedule (the client's own lateness p99 is shown: tens of us), evenly spaced by default or
+as Poisson arrivals (`--arrivals poisson|both`: bursts as independent users make them,
+which queue at any server: the same utilization gives a higher p99). The load generator's
+vCPU is kept awake (`--client-vcpu idle|both` to leave it idle between responses): on this
+VM, a response that must wake the client's halted vCPU holds the server's write(2) for ~1
+ms now and then (bench/loadgen.awake has the evidence), which a client across a network
+never causes.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 import httpx
 
@@ -291,7 +296,27 @@ def stop(p: subprocess.Popen) -> None:
         p.kill()
 
 
-CLIENT_VCPU = {"awake": ["awake"], "idle": ["idle"], "both": ["awake", "idle"]}
+BOTH = {"awake": ["awake"], "idle": ["idle"], "both": ["awake", "idle"],
+        "uniform": ["uniform"], "poisson": ["poisson"], "both arrivals": ["uniform", "poisson"]}
+
+
+def fixed_rate(url: str, worker: int | None, bodies: Any, rate: float, seconds: int,
+               arrivals: str, client: str) -> dict[str, Any]:
+    """One open-loop run: the client's figures, the server's (its histograms' difference)
+    and how busy the worker was (its CPU time over the run's wall time)."""
+    with loadgen.awake(1) if client == "awake" else contextlib.nullcontext():
+        before = server_histogram(url)
+        payload = bodies(int(rate * seconds) + 1)
+        busy = cpu_seconds(worker) if worker else 0.0
+        began = time.monotonic()
+        out: dict[str, Any] = loadgen.run(url + "/api/v2", payload, rate, seconds,
+                                          arrivals=arrivals, seed=int(began))
+        if worker:
+            out["busy"] = round((cpu_seconds(worker) - busy) / (time.monotonic() - began), 3)
+    out["client"], out["arrivals"] = client, arrivals
+    time.sleep(0.5)  # the worker adds its tallies to its histograms every 50 ms
+    out.update(server_side(before, server_histogram(url)))
+    return out
 
 
 def main() -> None:
@@ -301,12 +326,16 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--rates", default="500,1000,2000")
     ap.add_argument("--only", help="comma list of request kinds to measure (default: all)")
-    ap.add_argument("--client-vcpu", choices=list(CLIENT_VCPU), default="both",
+    ap.add_argument("--client-vcpu", choices=["awake", "idle", "both"], default="awake",
                     help="fixed rates with the load generator's vCPU kept awake (see "
                          "bench/loadgen.awake), left idle between responses, or both")
+    ap.add_argument("--arrivals", choices=["uniform", "poisson", "both"], default="uniform",
+                    help="fixed rates with evenly spaced requests, Poisson arrivals, or both")
     ap.add_argument("--model", choices=["none", "ctr", "both"], default="none",
                     help="serve without a CTR model, with one, or measure both")
     args = ap.parse_args()
+    if args.arrivals == "both":
+        args.arrivals = "both arrivals"
     if shutil.which("wrk") is None or shutil.which("taskset") is None:
         raise SystemExit("bench.e2e needs wrk and taskset: apt-get install wrk util-linux")
     os.sched_setaffinity(0, {1})
@@ -354,21 +383,10 @@ def main() -> None:
             floor_rps, sat = sorted(floors)[1], sorted(sats)[1]
             rates = []
             for r in args.rates.split(","):
-                for client in CLIENT_VCPU[args.client_vcpu]:
-                    with loadgen.awake(1) if client == "awake" else contextlib.nullcontext():
-                        before = server_histogram(url)
-                        n = int(float(r) * args.seconds) + 1
-                        payload = bodies(n)
-                        busy = cpu_seconds(worker) if worker else 0.0
-                        began = time.monotonic()
-                        rates.append(loadgen.run(url + "/api/v2", payload, float(r),
-                                                 args.seconds))
-                        if worker:  # the share of one core the worker used over the run
-                            rates[-1]["busy"] = round(
-                                (cpu_seconds(worker) - busy) / (time.monotonic() - began), 3)
-                    rates[-1]["client"] = client
-                    time.sleep(0.5)  # the worker adds its tallies to its histograms every 50 ms
-                    rates[-1].update(server_side(before, server_histogram(url)))
+                for arrivals in BOTH[args.arrivals]:
+                    for client in BOTH[args.client_vcpu]:
+                        rates.append(fixed_rate(url, worker, bodies, float(r), args.seconds,
+                                                arrivals, client))
             results[name] = {"request_bytes": len(raw), "response_bytes": size,
                              "floor_rps": floor_rps, "saturation_rps": sat,
                              "ratio": round(floor_rps / sat, 2), "rates": rates}
@@ -382,15 +400,15 @@ def main() -> None:
         print(f"| {name} | {r['request_bytes']}/{r['response_bytes']} | {r['saturation_rps']}/s"
               f" | {r['floor_rps']}/s | {r['ratio']}x |")
     print()
-    print("| request | offered/s | client vCPU | achieved/s | p50 ms | p99 ms | p99.9 ms | errors"
-          " | server p50 ms | server p99 ms | server <= 2 ms | wait p99 ms | handler p99 ms"
-          " | worker busy |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| request | offered/s | arrivals | client vCPU | client late p99 ms | achieved/s"
+          " | p50 ms | p99 ms | p99.9 ms | errors | server p50 ms | server p99 ms"
+          " | server <= 2 ms | wait p99 ms | handler p99 ms | worker busy |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         for x in r["rates"]:
             busy = f"{x['busy']:.0%}" if "busy" in x else ""
-            print(f"| {name} | {x['offered']:.0f} | {x['client']} | {x['achieved']} | {x['p50']}"
-                  f" | {x['p99']}"
+            print(f"| {name} | {x['offered']:.0f} | {x['arrivals']} | {x['client']}"
+                  f" | {x['late_p99']} | {x['achieved']} | {x['p50']} | {x['p99']}"
                   f" | {x['p99.9']} | {x['errors']} | {x.get('server_p50', '')}"
                   f" | {x.get('server_p99', '')} | {x.get('server_within_2ms', 0):.2%}"
                   f" | {x.get('wait_p99', '')} | {x.get('handler_p99', '')} | {busy} |")

@@ -58,7 +58,7 @@ def main() -> None:
         pub.join()
     finally:
         stop(server)
-    sent, lat, errors, _ = samples
+    sent, lat, errors, _, _ = samples
     near = np.zeros(len(sent), dtype=bool)
     for t in swaps:  # a worker polls every 100 ms, then loads and warms: watch 1.5 s
         near |= (sent >= t) & (sent < t + 1.5)
