@@ -59,11 +59,10 @@ class Lane:
     middleware: `answer(headers, body, scheme, server)` returns (status, headers, body) and
     never raises; `served(status, received, started, ended)` is told the answer's status and
     the request's times (time.perf_counter(): read, answer started, response handed to the
-    socket). An app
-    offers one as its `lane` attribute (under uvicorn's middleware: the protocol looks
-    through `.app` attributes). At 2,000 requests/s here, uvicorn's per-request path (scope,
-    cycle, task, receive/send, middleware) costs ~65 us more CPU a request than this lane
-    (bench/README: the floor against the lane)."""
+    socket). An app offers one as its `lane` attribute (under uvicorn's middleware: the
+    protocol looks through `.app` attributes). At 2,000 requests/s here, uvicorn's
+    per-request path (scope, cycle, task, receive/send, middleware) costs ~65 us more CPU a
+    request than this lane (BENCHMARKS.md: the floor app on each)."""
 
     __slots__ = ("method", "path", "max_body", "answer", "served")
 
@@ -198,7 +197,8 @@ try:
                 out = b"Internal Server Error"
                 status, extra, keep = 500, [(b"content-type", b"text/plain; charset=utf-8"),
                                             (b"content-length", b"21")], False
-            keep = keep and not (self.lane_closing and self.lane_pending == 0)
+            keep = keep and not (self.lane_closing and self.lane_pending == 0
+                                 and self.lane_body is None)
             head = [STATUS_LINE[status]]
             for name, value in self.server_state.default_headers:
                 head += (name, b": ", value, b"\r\n")
@@ -240,8 +240,8 @@ try:
             self.transport.close()
 
         def shutdown(self) -> None:
-            if self.lane_pending:  # answer what was read, then close
-                self.lane_closing = True
+            if self.lane_pending or self.lane_body is not None:  # answer what was (being)
+                self.lane_closing = True  # read, then close
                 return
             super().shutdown()
 

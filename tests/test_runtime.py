@@ -111,6 +111,25 @@ def test_expect_100_continue_is_not_held(url: str) -> None:
         assert data.startswith(b"HTTP/1.1 200")
 
 
+def read_response(s: socket.socket, data: bytes = b""
+                  ) -> tuple[tuple[bytes, dict[bytes, bytes], bytes], bytes]:
+    """One whole response (status line, head fields, body) from a socket, and the bytes
+    read past it."""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        assert chunk, data
+        data += chunk
+    head, _, data = data.partition(b"\r\n\r\n")
+    status, *lines = head.split(b"\r\n")
+    fields = dict(line.lower().split(b": ", 1) for line in lines)
+    n = int(fields[b"content-length"])
+    while len(data) < n:
+        chunk = s.recv(65536)
+        assert chunk
+        data += chunk
+    return (status, fields, data[:n]), data[n:]
+
+
 def exchange(url: str, raw: bytes, responses: int) -> list[tuple[bytes, dict[bytes, bytes], bytes]]:
     """Send raw bytes on one connection and read `responses` whole responses (head fields,
     body); also returns whether the server closed the connection after them."""
@@ -120,20 +139,8 @@ def exchange(url: str, raw: bytes, responses: int) -> list[tuple[bytes, dict[byt
         s.sendall(raw)
         data = b""
         while len(out) < responses:
-            while b"\r\n\r\n" not in data:
-                chunk = s.recv(65536)
-                assert chunk, (out, data)
-                data += chunk
-            head, _, data = data.partition(b"\r\n\r\n")
-            status, *lines = head.split(b"\r\n")
-            fields = dict(line.lower().split(b": ", 1) for line in lines)
-            n = int(fields[b"content-length"])
-            while len(data) < n:
-                chunk = s.recv(65536)
-                assert chunk
-                data += chunk
-            out.append((status, fields, data[:n]))
-            data = data[n:]
+            response, data = read_response(s, data)
+            out.append(response)
         s.settimeout(0.3)  # (the keep-alive timeout is 1 s)
         try:
             closed = s.recv(1) == b""
@@ -194,9 +201,38 @@ def test_idle_keep_alive_connections_close_after_the_timeout(url: str) -> None:
         with socket.create_connection((host, int(port)), timeout=5) as s:
             for raw in (first, post(), post()):  # 1.2 s in all, never 1 s idle
                 s.sendall(raw)
-                assert s.recv(65536).startswith(b"HTTP/1.1 200")
+                (status, _, _), rest = read_response(s)
+                assert status == b"HTTP/1.1 200 OK" and rest == b""
                 time.sleep(0.6)
             s.settimeout(3)
             began = time.monotonic()
             assert s.recv(1) == b""  # closed by the server
             assert time.monotonic() - began < 1.0  # 0.6 s of the second already waited
+
+
+def test_shutdown_answers_a_lane_request_being_read_then_closes() -> None:
+    """SIGTERM while a lane request's body is half read: the request is answered (with
+    `connection: close`) and the server then exits."""
+    proc = subprocess.Popen([sys.executable, "-c", APP], stdout=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().rsplit(" on ", 1)[1].strip()  # type: ignore[union-attr]
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(b"POST /api/v2 HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n12345")
+            time.sleep(0.3)
+            proc.terminate()
+            time.sleep(0.3)
+            s.sendall(b"67890")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and b"connection: close" in head.lower()
+        assert json.loads(body)["got"] == 10
+        proc.wait(timeout=10)  # (uvicorn re-raises the signal once it has shut down)
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
