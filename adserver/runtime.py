@@ -105,7 +105,8 @@ try:
         answer is queued on the event loop (call_soon: like a task, it waits its turn, so
         the stamp still measures the wait) and written in one system call with uvicorn's
         default headers (date). The lane is taken only when uvicorn's path would answer
-        the same: not when the client waits for `100 Continue`, asks for an upgrade, the
+        the same: not when the client waits for `100 Continue`, asks for an upgrade,
+        declares a body over the limit (the ASGI path answers 413 without reading it), the
         app is mounted under a root path, or an earlier request on the connection is still
         in uvicorn's hands (pipelining keeps its order). Keep-alive, HTTP/1.0 and
         `Connection: close`, the keep-alive timeout, X-Forwarded-Proto from a trusted proxy
@@ -145,7 +146,7 @@ try:
             if lane is not None and self.url == lane.path and not self.expect_100_continue \
                     and self.parser.get_method() == lane.method and not self.root_path \
                     and (cycle is None or cycle.response_complete) \
-                    and not self.parser.should_upgrade():
+                    and not self.parser.should_upgrade() and not self._declared_too_large():
                 self.lane_body = bytearray()
                 return
             self.lane_body = None
@@ -155,6 +156,14 @@ try:
             if cycle is not None and cycle.scope is scope and not self.expect_100_continue \
                     and (scope.get("method"), scope.get("path")) in COALESCED:
                 cycle.transport = _OneWrite(self.transport)
+
+        def _declared_too_large(self) -> bool:
+            """Whether the request declares a body over the lane's limit: uvicorn's path
+            answers that 413 at once, without waiting for the body."""
+            for name, value in self.headers:
+                if name == b"content-length":
+                    return not value.isdigit() or int(value) > self.lane.max_body  # type: ignore[union-attr]
+            return False
 
         def on_body(self, body: bytes) -> None:
             buf = self.lane_body

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,21 @@ def test_oversized_body_is_413(stack: Stack) -> None:
     big = {"placements": [P], "keywords": ["x" * 1000] * 300}
     r = stack.client.post("/api/v2", json=big)
     assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+
+
+def test_a_declared_oversized_body_is_refused_before_it_is_sent(stack: Stack) -> None:
+    """A Content-Length over the limit is answered 413 at once: the server does not wait
+    for (or read) a body it will refuse."""
+    host, port = stack.decisions.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(b"POST /api/v2 HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 100000000\r\n\r\n")
+        data = b""
+        while b"too_large" not in data:
+            chunk = s.recv(65536)  # times out (fails) if the server waits for the body
+            assert chunk, data
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 413")
 
 
 def test_a_chunked_body_is_read_whole_and_held_to_the_limit(stack: Stack) -> None:
