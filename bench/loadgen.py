@@ -70,7 +70,7 @@ class _Conn(asyncio.Protocol):
     def send(self, payload: bytes, due: float) -> None:
         self.due = due
         self.transport.write(payload)  # type: ignore[union-attr]
-        self.gen.sent_at.append(time.perf_counter() - due)
+        self.gen.late.append(time.perf_counter() - due)
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf
@@ -108,7 +108,7 @@ class _Schedule:
         self.backlog: collections.deque[tuple[float, int]] = collections.deque()
         self.due: list[float] = []
         self.latency: list[float] = []
-        self.sent_at: list[float] = []  # how late each request was sent, in s
+        self.late: list[float] = []  # how late each request was sent, in s
         self.errors = 0
         self.errors_lost = 0  # requests in flight on a connection that closed
         self.open = 0
@@ -160,8 +160,8 @@ async def timed(url: str, body: bytes | list[bytes], rate: float, seconds: float
                 for b in ([body] if isinstance(body, bytes) else body)]
     loop = asyncio.get_running_loop()
     gen = _Schedule(payloads)
-    for _ in range(connections):
-        conn = _Conn(gen)
+    conns = [_Conn(gen) for _ in range(connections)]
+    for conn in conns:
         await loop.create_connection(lambda c=conn: c, u.hostname or "127.0.0.1", u.port or 80)
         gen.idle.append(conn)
         gen.open += 1
@@ -190,12 +190,12 @@ async def timed(url: str, body: bytes | list[bytes], rate: float, seconds: float
     except asyncio.TimeoutError:
         pass  # what has not come back by now counts as failed
     elapsed = clock() - start
-    for conn in [*gen.idle]:
+    for conn in conns:  # (one still waiting for a response too)
         if conn.transport is not None:
             conn.transport.close()
     failed = gen.errors + (n - len(gen.latency) - gen.errors_lost)
     return (np.array(gen.due), np.array(gen.latency), failed, len(gen.latency) / elapsed,
-            np.array(gen.sent_at))
+            np.array(gen.late))
 
 
 def run(url: str, body: bytes | list[bytes], rate: float, seconds: float,
