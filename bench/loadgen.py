@@ -23,6 +23,7 @@ import asyncio
 import collections
 import contextlib
 import gc
+import os
 import subprocess
 import sys
 import time
@@ -33,21 +34,27 @@ import numpy as np
 import uvloop
 
 _SPIN = """
-import os, sys, time
-os.sched_setaffinity(0, {int(sys.argv[1])})
-os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-end = time.monotonic() + float(sys.argv[2])
+import sys, time
+end = time.monotonic() + float(sys.argv[1])
 while time.monotonic() < end:
     for _ in range(100000):
         pass
 """
 
 
+def _idle_on(cpu: int) -> None:
+    os.sched_setaffinity(0, {cpu})
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
 @contextlib.contextmanager
 def awake(cpu: int, limit_s: float = 900.0) -> Iterator[None]:
     """Keep `cpu` from halting for the duration (a SCHED_IDLE busy loop pinned to it, which
-    stops by itself after `limit_s` should this process die first)."""
-    spin = subprocess.Popen([sys.executable, "-c", _SPIN, str(cpu), str(limit_s)])
+    stops by itself after `limit_s` should this process die first). Pinned and idle from
+    before its interpreter starts: its start-up competes with nothing."""
+    spin = subprocess.Popen([sys.executable, "-S", "-c", _SPIN, str(limit_s)],
+                            preexec_fn=lambda: _idle_on(cpu))
+    time.sleep(0.2)  # (running by the time the caller's run starts)
     try:
         yield
     finally:
