@@ -65,6 +65,34 @@ def test_filter_matches_twin(arrays: dict, q, data: st.DataObject) -> None:
     # keyword bids of the passing rows: the best matched keyword's own bid, else -1
     passing, _ = kernel.filter(rows, q, paused, False)
     assert kernel.keyword_bids(passing, q).tolist() == twin.keyword_bids(passing, q).tolist()
+    # strided inputs (the kernel reads arrays by pointer: it must copy these, not misread)
+    strided = np.repeat(rows, 2)[::2]
+    q.zone_ids = np.repeat(q.zone_ids, 2)[::2]
+    got, got_r = kernel.filter(strided, q, np.repeat(paused, 2)[::2], True)
+    want, want_r = twin.filter(rows, q, paused, True)
+    assert got.tolist() == want.tolist() and got_r.tolist() == want_r.tolist()
+
+
+@settings(max_examples=5, deadline=None)
+@given(snapshots())
+def test_filter_refuses_arrays_of_another_dtype(arrays: dict) -> None:
+    """The kernel reads a request's arrays by pointer: a wrong dtype is a clear error, never
+    a misread."""
+    from adserver.snapshot.query import Query
+
+    kernel, _ = _pair(arrays)
+    q = Query()
+    rows = np.zeros(1, dtype=np.int32)
+    paused = np.zeros(0, dtype=np.int8)
+    q.zone_ids = np.zeros(1, dtype=np.int32)  # int64 expected
+    with pytest.raises(ValueError, match="int64"):
+        kernel.filter(rows, q, paused)
+    q.zone_ids = np.zeros(1, dtype=np.int64)
+    with pytest.raises(ValueError, match="int32"):
+        kernel.filter(rows.astype(np.int64), q, paused)
+    with pytest.raises(ValueError, match="counts"):
+        kernel.filter_lists([rows], q, paused, False, 0, np.zeros(1, np.int32))
+    assert kernel.filter(rows, q, paused)[0].tolist() in ([], [0])  # and the right ones pass
 
 
 def test_throttle_lets_a_flight_through_at_its_rate() -> None:
