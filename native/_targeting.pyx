@@ -59,71 +59,7 @@ cdef inline double throttle_unit(uint64_t seed, int64_t f) noexcept nogil:
     return <double>(z >> 11) * (1.0 / 9007199254740992.0)
 
 
-# A request's arrays are read through plain (pointer, length) views: a typed memoryview
-# per array and call costs ~0.3 us warm and ~2 us with cold caches (buffer protocol, format
-# checks), ~20 of them per filter call, where reading the array's fields costs next to
-# nothing. The snapshot's columns stay memoryviews, bound once per snapshot.
-ctypedef struct I64s:
-    const int64_t* p
-    Py_ssize_t n
-
-ctypedef struct U64s:
-    const uint64_t* p
-    Py_ssize_t n
-
-ctypedef struct F8s:
-    const double* p
-    Py_ssize_t n
-
-ctypedef struct I8s:
-    const int8_t* p
-    Py_ssize_t n
-
-
-_DTYPES = {cnp.NPY_INT8: "int8", cnp.NPY_INT32: "int32", cnp.NPY_INT64: "int64",
-           cnp.NPY_UINT64: "uint64", cnp.NPY_FLOAT32: "float32", cnp.NPY_FLOAT64: "float64"}
-
-
-cdef const void* _data(object o, int typenum, Py_ssize_t* n, list keep) except NULL:
-    """The data of a 1-D array of one dtype (a C-contiguous copy, kept alive in `keep`, when
-    it is strided), its length in `n`; ValueError for another dtype or shape, as a typed
-    memoryview would raise."""
-    cdef cnp.ndarray a
-    if not isinstance(o, cnp.ndarray):
-        o = np.asarray(o)
-    a = <cnp.ndarray>o
-    if cnp.PyArray_TYPE(a) != typenum or cnp.PyArray_NDIM(a) != 1:
-        raise ValueError(f"expected a 1-D array of {_DTYPES.get(typenum, typenum)}, got "
-                         f"{a.dtype} with {a.ndim} dimensions")
-    if not cnp.PyArray_IS_C_CONTIGUOUS(a):
-        a = np.ascontiguousarray(a)
-        keep.append(a)
-    n[0] = cnp.PyArray_DIM(a, 0)
-    return cnp.PyArray_DATA(a)
-
-
-cdef inline I64s _i64(object o, list keep) except *:
-    cdef I64s v
-    v.p = <const int64_t*>_data(o, cnp.NPY_INT64, &v.n, keep)
-    return v
-
-
-cdef inline U64s _u64(object o, list keep) except *:
-    cdef U64s v
-    v.p = <const uint64_t*>_data(o, cnp.NPY_UINT64, &v.n, keep)
-    return v
-
-
-cdef inline F8s _f8(object o, list keep) except *:
-    cdef F8s v
-    v.p = <const double*>_data(o, cnp.NPY_FLOAT64, &v.n, keep)
-    return v
-
-
-cdef inline I8s _i8(object o, list keep) except *:
-    cdef I8s v
-    v.p = <const int8_t*>_data(o, cnp.NPY_INT8, &v.n, keep)
-    return v
+from views cimport I64s, U64s, F8s, I8s, _data, _i64, _u64, _f8, _i8
 
 
 cdef inline bint has_i64(I64s xs, int64_t x) noexcept nogil:
