@@ -296,8 +296,9 @@ def stop(p: subprocess.Popen) -> None:
         p.kill()
 
 
-BOTH = {"awake": ["awake"], "idle": ["idle"], "both": ["awake", "idle"],
-        "uniform": ["uniform"], "poisson": ["poisson"], "both arrivals": ["uniform", "poisson"]}
+def each(choice: str, options: list[str]) -> list[str]:
+    """The options a `both`-or-one flag asks for."""
+    return options if choice == "both" else [choice]
 
 
 def fixed_rate(url: str, worker: int | None, bodies: Any, rate: float, seconds: int,
@@ -334,8 +335,6 @@ def main() -> None:
     ap.add_argument("--model", choices=["none", "ctr", "both"], default="none",
                     help="serve without a CTR model, with one, or measure both")
     args = ap.parse_args()
-    if args.arrivals == "both":
-        args.arrivals = "both arrivals"
     if shutil.which("wrk") is None or shutil.which("taskset") is None:
         raise SystemExit("bench.e2e needs wrk and taskset: apt-get install wrk util-linux")
     os.sched_setaffinity(0, {1})
@@ -383,8 +382,8 @@ def main() -> None:
             floor_rps, sat = sorted(floors)[1], sorted(sats)[1]
             rates = []
             for r in args.rates.split(","):
-                for arrivals in BOTH[args.arrivals]:
-                    for client in BOTH[args.client_vcpu]:
+                for arrivals in each(args.arrivals, ["uniform", "poisson"]):
+                    for client in each(args.client_vcpu, ["awake", "idle"]):
                         rates.append(fixed_rate(url, worker, bodies, float(r), args.seconds,
                                                 arrivals, client))
             results[name] = {"request_bytes": len(raw), "response_bytes": size,
