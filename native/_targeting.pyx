@@ -59,7 +59,7 @@ cdef inline double throttle_unit(uint64_t seed, int64_t f) noexcept nogil:
     return <double>(z >> 11) * (1.0 / 9007199254740992.0)
 
 
-from views cimport I64s, U64s, F8s, I8s, _data, _i64, _u64, _f8, _i8
+from views cimport I64s, U64s, F8s, I8s, _data, _out, _i64, _u64, _f8, _i8
 
 
 cdef inline bint has_i64(I64s xs, int64_t x) noexcept nogil:
@@ -332,14 +332,8 @@ cdef class Targeting:
         cdef I8s paused = _i8(paused_obj, keep)
         cdef const float* thr = <const float*>_data(q.throttle, cnp.NPY_FLOAT32, &n_thr, keep)
         cdef int64_t* counts = NULL
-        if counts_obj is not None:  # written: must be the caller's own array, not a copy
-            if not isinstance(counts_obj, cnp.ndarray) \
-                    or cnp.PyArray_TYPE(<cnp.ndarray>counts_obj) != cnp.NPY_INT64 \
-                    or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>counts_obj) \
-                    or not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>counts_obj) \
-                    or cnp.PyArray_DIM(<cnp.ndarray>counts_obj, 0) < len(lists):
-                raise ValueError("counts: a writable int64 array with one entry per list")
-            counts = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>counts_obj)
+        if counts_obj is not None:  # one entry per list
+            counts = <int64_t*>_out(counts_obj, cnp.NPY_INT64, len(lists), "counts")
         cdef uint64_t seed = q.seed
         cdef cnp.ndarray out_arr = np.empty(n, dtype=np.int32)
         cdef int32_t* out = <int32_t*>cnp.PyArray_DATA(out_arr)

@@ -43,6 +43,18 @@ cdef inline const void* _data(object o, int typenum, Py_ssize_t* n, list keep) e
     return cnp.PyArray_DATA(a)
 
 
+cdef inline void* _out(object o, int typenum, Py_ssize_t n, str name) except NULL:
+    """The data of an output array: the caller's own 1-D, C-contiguous, writable array of one
+    dtype with at least `n` entries (never a copy); ValueError naming it otherwise."""
+    if not isinstance(o, cnp.ndarray) or cnp.PyArray_TYPE(<cnp.ndarray>o) != typenum \
+            or cnp.PyArray_NDIM(<cnp.ndarray>o) != 1 \
+            or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>o) \
+            or not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>o) or cnp.PyArray_DIM(<cnp.ndarray>o, 0) < n:
+        raise ValueError(f"{name}: a writable, contiguous 1-D array of "
+                         f"{cnp.PyArray_DescrFromType(typenum)} with at least {n} entries")
+    return cnp.PyArray_DATA(<cnp.ndarray>o)
+
+
 cdef inline I64s _i64(object o, list keep) except *:
     cdef I64s v
     v.p = <const int64_t*>_data(o, cnp.NPY_INT64, &v.n, keep)

@@ -1,4 +1,26 @@
-"""Plain-Python twin of adserver/kernels/sponsored.py, written as the rules read."""
+"""Plain-Python twins of the sponsored-product kernels, written as the rules read: the
+relevance gate (Cython) and the ads of retrieved products (Numba, adserver/kernels/sponsored.py).
+
+`gate` (native/_sponsored.pyx, `Gate.run`, with the snapshot's columns bound once):
+
+For each candidate row (of a placement's passing rows), in `reasons` 0 (kept) or why it is
+dropped and in `rel` its relevance; the kept rows, in order, go to `out_rows` and the factor
+their auction quality gets to `out_boost` (both as long as `rows`; one call returns what
+the auction needs, where numpy masks over the results cost more than the kernel's loop):
+
+- rows whose ad type is not in `types` are kept with boost 1 (other formats in the placement);
+- relevance: 0 with an active context, 1 without; cosine of `query` and the product's vector
+  times `confidence` when there is a query vector (shape (0,) for none); 1 for the first
+  `n_matched` rows (keyword or category matches); clipped to [0, 1]. With `use_quality`, the retailer's
+  score for the product (sorted `qrows`, `qscores`; 1 when absent) instead, and no threshold;
+- kept: relevance >= `threshold`, not the `exclude` product row, and available (NOT_RELEVANT
+  or UNAVAILABLE otherwise);
+- boost: (the ad's Kevel relevancy score / 1000 when it has one, else relevance) ^ `alpha`;
+- one ad per product: among kept rows promoting the same product, only the highest static eCPM
+  (price x prior quality x boost; ties: the earlier row) stays, the others are DEDUPED.
+
+Returns how many rows are kept.
+"""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ import msgspec
 import numpy as np
 from msgspec import msgpack
 
-from adserver import _targeting
+from adserver import _sponsored, _targeting
 from adserver.learn import embed, features
 from adserver.learn.embed import Model
 from adserver.snapshot import format as f
@@ -100,8 +100,10 @@ class Snapshot:
         self.sponsored_ad_types: frozenset[int] = frozenset(self.meta.get("sponsored_ad_types", ()))
         self.retrieved: dict[Any, list[np.ndarray]] = {}  # serving/stages/sponsored.retrieved
         self.candidates: dict[Any, Any] = {}  # serving/pipeline._candidates
+        self.gate: _sponsored.Gate | None = None  # the relevance gate, bound to both
         if self.meta.get("products"):
             self.products, self.embedder = _product_index(root, self.meta["products"])
+            self.gate = _sponsored.Gate(c, self.products.vectors, self.products.available)
         self.no_pause = np.zeros(0, dtype=np.int8)
         self._ads: dict[int, Ad] = {}
         # plain-Python copies of the per-priority values read one at a time when responding

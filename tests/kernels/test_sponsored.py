@@ -1,5 +1,6 @@
-"""The sponsored-product relevance gate (Numba) against its plain-Python twin, and its rules
-on a hand-made case."""
+"""The sponsored-product kernels against their plain-Python twins: the relevance gate
+(Cython, native/_sponsored.pyx) with its rules on a hand-made case and its argument checks,
+and the ads of retrieved products (Numba)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adserver.kernels import sponsored as kernel
+from adserver import _sponsored as kernel
+from adserver.kernels import sponsored as numba_kernels
 from adserver.kernels import sponsored_ref as twin
 
 
@@ -97,6 +99,48 @@ def test_gate_rules() -> None:
                                     kernel.NOT_RELEVANT]
 
 
+def test_gate_reason_codes_shared() -> None:
+    """The Cython module's codes are the ones the rest of the server reads."""
+    assert (kernel.KEPT, kernel.DEDUPED, kernel.NOT_RELEVANT, kernel.UNAVAILABLE) == (
+        numba_kernels.KEPT, numba_kernels.DEDUPED, numba_kernels.NOT_RELEVANT,
+        numba_kernels.UNAVAILABLE)
+
+
+def test_gate_checks_its_arrays() -> None:
+    """Wrong dtypes, short or read-only outputs and a query of another dimension raise
+    ValueError naming the array; strided inputs are read as they are."""
+    v = np.eye(3, dtype=np.float32)
+    columns = {"ad_type": np.ones(4, dtype=np.int64), "ad_product": np.arange(4) % 3,
+               "ad_relevancy": np.zeros(4, dtype=np.int16),
+               "ad_flight": np.zeros(4, dtype=np.int32), "fl_rate": np.array([1], dtype=np.int8),
+               "fl_price": np.array([1_000_000]), "ad_prior_ctr": np.full(4, 0.01),
+               "ad_prior_cvr": np.full(4, 0.001)}
+    gate = kernel.Gate(columns, v, np.ones(3, dtype=np.int8))
+    rows = np.array([0, 1, 2, 3], dtype=np.int32)
+
+    def call(rows=rows, query=v[0], outs=None):
+        n = rows.shape[0]
+        outs = outs or (np.empty(n, dtype=np.int32), np.empty(n), np.empty(n, dtype=np.int8),
+                        np.empty(n))
+        kept = gate.run(rows, 0, np.array([1]), query, 1.0, True, np.zeros(0, dtype=np.int64),
+                        np.zeros(0), False, -1, 0.5, 1.0, *outs)
+        return kept, outs[0][:kept].tolist()
+
+    assert call() == (1, [0])  # rows 0 and 3 promote product 0: one ad per product
+    assert call(rows=np.array([1, 3, 2, 0], dtype=np.int32)[::3]) == (1, [0])  # rows 1, 0
+    with pytest.raises(ValueError, match="int32"):
+        call(rows=rows.astype(np.int64))
+    with pytest.raises(ValueError, match="query: 2 dimensions"):
+        call(query=np.ones(2, dtype=np.float32))
+    with pytest.raises(ValueError, match="out_boost"):
+        call(outs=(np.empty(4, dtype=np.int32), np.empty(3), np.empty(4, dtype=np.int8),
+                   np.empty(4)))
+    frozen = np.empty(4, dtype=np.int8)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="reasons"):
+        call(outs=(np.empty(4, dtype=np.int32), np.empty(4), frozen, np.empty(4)))
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_product_ads_matches_twin(data: st.DataObject) -> None:
@@ -113,7 +157,7 @@ def test_product_ads_matches_twin(data: st.DataObject) -> None:
     types = np.array(data.draw(st.sampled_from([[1], [1, 2], [3]])), dtype=np.int64)
     prows = np.array(data.draw(st.lists(st.integers(0, n_prod - 1), max_size=12)),
                      dtype=np.int64)
-    got = kernel.product_ads(prows, sp_prow, sp_ptr, sp_rows, ad_type, types)
+    got = numba_kernels.product_ads(prows, sp_prow, sp_ptr, sp_rows, ad_type, types)
     want = twin.product_ads(prows, sp_prow, sp_ptr, sp_rows, ad_type, types)
     assert got.dtype == np.int32 and got.tolist() == want.tolist()
     assert want.tolist() == [r for p in prows.tolist() for r in ads_of.get(p, [])

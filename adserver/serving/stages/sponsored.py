@@ -197,8 +197,8 @@ def _types(types: tuple[int, ...]) -> np.ndarray:
 def gate(snap: Snapshot, rows: np.ndarray, ctx: Context, n_matched: int,
          threshold: float, alpha: float, measured: dict[int, float] | None = None
          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(kept rows, their relevance^alpha, dropped rows, their reason codes): the Numba
-    kernel adserver/kernels/sponsored.gate (its docstring has the rules). Rows of other ad
+    """(kept rows, their relevance^alpha, dropped rows, their reason codes): the Cython
+    kernel native/_sponsored.pyx (the rules: adserver/kernels/sponsored_ref.gate). Rows of other ad
     types pass with boost 1; the first `n_matched` rows came from keyword or category lists.
     Without an active context nothing is measured: only availability and one ad per product
     count. `measured` (explain) receives each sponsored row's relevance; without it the
@@ -206,20 +206,16 @@ def gate(snap: Snapshot, rows: np.ndarray, ctx: Context, n_matched: int,
     n = rows.shape[0]
     if n == 0:
         return rows, np.zeros(0), EMPTY, np.zeros(0, dtype=np.int8)
-    c = snap.columns
-    index = snap.products
     qrows, qscores = ctx.quality if ctx.quality is not None else NO_QUALITY
     kept_rows, boost, rel = np.empty(n, dtype=rows.dtype), np.empty(n), np.empty(n)
     reasons = np.empty(n, dtype=np.int8)
-    kept = kernel.gate(rows, n_matched, c["ad_type"], c["ad_product"], c["ad_relevancy"],
-                       c["ad_flight"], c["fl_rate"], c["fl_price"], c["ad_prior_ctr"],
-                       c["ad_prior_cvr"], _types(ctx.types), index.vectors,  # type: ignore[union-attr]
-                       index.available, ctx.vector if ctx.vector is not None else NO_VECTOR,  # type: ignore[union-attr]
-                       ctx.confidence, ctx.active, qrows, qscores, ctx.quality is not None,
-                       ctx.exclude, threshold, alpha, kept_rows, boost, reasons, rel)
+    kept = snap.gate.run(rows, n_matched, _types(ctx.types),  # type: ignore[union-attr]
+                         ctx.vector if ctx.vector is not None else NO_VECTOR, ctx.confidence,
+                         ctx.active, qrows, qscores, ctx.quality is not None, ctx.exclude,
+                         threshold, alpha, kept_rows, boost, reasons, rel)
     if measured is None:  # the dropped ones only matter to explain
         return kept_rows[:kept], boost[:kept], EMPTY, NO_REASONS
-    ours = np.isin(c["ad_type"][rows], ctx.types)
+    ours = np.isin(snap.columns["ad_type"][rows], ctx.types)
     measured.update(zip(rows[ours].tolist(), np.round(rel[ours], 4).tolist()))
     dropped = reasons != kernel.KEPT
     return kept_rows[:kept], boost[:kept], rows[dropped], reasons[dropped]

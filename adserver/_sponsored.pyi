@@ -1,0 +1,34 @@
+from collections.abc import Mapping
+
+import numpy as np
+import numpy.typing as npt
+
+KEPT: int
+DEDUPED: int
+NOT_RELEVANT: int
+UNAVAILABLE: int
+
+class Gate:
+    def __init__(self, columns: Mapping[str, np.ndarray], vectors: npt.NDArray[np.float32],
+                 available: npt.NDArray[np.int8]) -> None: ...
+    def run(
+        self,
+        rows: npt.NDArray[np.int32],
+        n_matched: int,
+        types: npt.NDArray[np.int64],
+        query: npt.NDArray[np.float32],
+        confidence: float,
+        active: bool,
+        qrows: npt.NDArray[np.int64],
+        qscores: npt.NDArray[np.float64],
+        use_quality: bool,
+        exclude: int,
+        threshold: float,
+        alpha: float,
+        out_rows: npt.NDArray[np.int32],
+        out_boost: npt.NDArray[np.float64],
+        reasons: npt.NDArray[np.int8],
+        rel: npt.NDArray[np.float64],
+    ) -> int: ...
+
+def gate(*args: object) -> int: ...
