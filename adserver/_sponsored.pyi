@@ -9,8 +9,8 @@ NOT_RELEVANT: int
 UNAVAILABLE: int
 
 class Gate:
-    def __init__(self, columns: Mapping[str, np.ndarray], vectors: npt.NDArray[np.float32],
-                 available: npt.NDArray[np.int8]) -> None: ...
+    def __init__(self, records: tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]],
+                 vectors: npt.NDArray[np.float32], available: npt.NDArray[np.int8]) -> None: ...
     def run(
         self,
         rows: npt.NDArray[np.int32],
@@ -31,4 +31,6 @@ class Gate:
         rel: npt.NDArray[np.float64],
     ) -> int: ...
 
+def from_columns(columns: Mapping[str, np.ndarray], vectors: npt.NDArray[np.float32],
+                 available: npt.NDArray[np.int8]) -> Gate: ...
 def gate(*args: object) -> int: ...

@@ -4,8 +4,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+def records(columns: Mapping[str, np.ndarray]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]: ...
+
 class Targeting:
     def __init__(self, columns: Mapping[str, np.ndarray], strings: list[str]) -> None: ...
+    @property
+    def records(self) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]: ...
     def filter(
         self,
         rows: npt.NDArray[np.int32],

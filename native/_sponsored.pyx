@@ -2,17 +2,18 @@
 # auction, and the factor their quality gets (the rules: adserver/kernels/sponsored_ref.py,
 # the plain-Python twin that tests compare this with, and adserver/serving/stages/sponsored).
 #
-# A `Gate` binds the snapshot's ad and flight columns and its product index's vectors and
-# availability once per snapshot; a call passes only the request's arrays (by pointer,
-# native/views.pxd). With cold caches, the call's fixed cost is what a decision pays for it:
+# A `Gate` binds the snapshot's hot ad and flight records (native/records.pxd: the filter
+# has just read the same ones) and its product index's vectors and availability once per
+# snapshot; a call passes only the request's arrays (by pointer, native/views.pxd). With cold caches, the call's fixed cost is what a decision pays for it:
 # a Numba function taking the 26 arrays and scalars paid ~20 us to dispatch and ~40 more to
 # allocate and sort before reading a row.
 
 import numpy as np
 cimport numpy as cnp
-from libc.stdint cimport int8_t, int16_t, int32_t, int64_t
+from libc.stdint cimport int8_t, int32_t, int64_t
 from libc.stdlib cimport qsort, malloc, free
 
+from records cimport AdRec, FlightRec, _records
 from views cimport _data, _out
 
 cnp.import_array()
@@ -52,29 +53,23 @@ cdef inline bint _has(const int64_t* xs, Py_ssize_t n, int64_t x) noexcept nogil
 
 
 cdef class Gate:
-    """The relevance gate over one snapshot's columns and one product index."""
-    cdef const int64_t[:] ad_type
-    cdef const int64_t[:] ad_product
-    cdef const int16_t[:] ad_relevancy
-    cdef const int32_t[:] ad_flight
-    cdef const int8_t[:] fl_rate
-    cdef const int64_t[:] fl_price
-    cdef const double[:] prior_ctr
-    cdef const double[:] prior_cvr
+    """The relevance gate over one snapshot's records and one product index."""
+    cdef object records  # (ads, flights) arrays, kept alive
+    cdef const AdRec* ads
+    cdef const FlightRec* fls
     cdef const float[:, ::1] vectors
     cdef const int8_t[:] available
     cdef Entry* entries  # scratch for the contest, grown as needed (one caller at a time)
     cdef Py_ssize_t capacity
 
-    def __init__(self, columns, vectors, available):
-        """`columns` maps the snapshot's column names to arrays; `vectors` (float32, one row
-        per product, unit length; zero rows: no embedding) and `available` (int8) are the
-        product index's."""
-        g = columns.__getitem__
-        self.ad_type = g("ad_type"); self.ad_product = g("ad_product")
-        self.ad_relevancy = g("ad_relevancy"); self.ad_flight = g("ad_flight")
-        self.fl_rate = g("fl_rate"); self.fl_price = g("fl_price")
-        self.prior_ctr = g("ad_prior_ctr"); self.prior_cvr = g("ad_prior_cvr")
+    def __init__(self, records, vectors, available):
+        """`records`: the snapshot's (ads, flights) hot records (`Targeting.records`);
+        `vectors` (float32, one row per product, unit length; zero rows: no embedding) and
+        `available` (int8) are the product index's."""
+        cdef Py_ssize_t n
+        self.records = tuple(records)
+        self.ads = <const AdRec*>_records(self.records[0], sizeof(AdRec), &n, "ads")
+        self.fls = <const FlightRec*>_records(self.records[1], sizeof(FlightRec), &n, "flights")
         v = np.ascontiguousarray(vectors, dtype=np.float32)  # (a memory map stays one)
         self.vectors = v if v.ndim == 2 else v.reshape(v.shape[0], 0)
         self.available = available
@@ -125,15 +120,15 @@ cdef class Gate:
                              f"{self.vectors.shape[1]}")
         cdef Entry* entries = self._scratch(n)
         cdef Py_ssize_t n_entries = 0, kept = 0
-        cdef int32_t row
-        cdef int64_t p, f
-        cdef int8_t rate
+        cdef const AdRec* a
+        cdef const FlightRec* fl
+        cdef int64_t p
         cdef double r, s0, s1, s2, s3, rank, boost, quality
         cdef bint avail, relevant
         cdef const float* v
         for i in range(n):
-            row = rows[i]
-            p = self.ad_product[row]
+            a = &self.ads[rows[i]]
+            p = a.product
             r = 0.0 if active else 1.0
             if i < n_matched:
                 r = 1.0
@@ -168,24 +163,23 @@ cdef class Gate:
                     r = qscores[lo]
                 relevant = p != exclude
             rel[i] = r
-            if not _has(types, n_types, self.ad_type[row]):  # another format: passes
+            if not _has(types, n_types, a.type):  # another format: passes
                 out_boost[i] = 1.0
                 reasons[i] = R_KEPT
                 continue
-            rank = self.ad_relevancy[row] / 1000.0 if self.ad_relevancy[row] > 0 else r
+            rank = a.relevancy / 1000.0 if a.relevancy > 0 else r
             boost = rank ** alpha if alpha != 1.0 else rank
             out_boost[i] = boost  # (compacted below)
             if relevant and avail:
                 reasons[i] = R_KEPT
                 if p >= 0:
-                    f = self.ad_flight[row]
-                    rate = self.fl_rate[f]
-                    quality = 1.0 if rate == RATE_CPM else (
-                        self.prior_ctr[row] * 1000.0 if rate == RATE_CPC else (
-                            self.prior_cvr[row] * 1000.0 if rate == RATE_CPA else 0.0))
+                    fl = &self.fls[a.flight]
+                    quality = 1.0 if fl.rate == RATE_CPM else (
+                        a.prior_ctr * 1000.0 if fl.rate == RATE_CPC else (
+                            a.prior_cvr * 1000.0 if fl.rate == RATE_CPA else 0.0))
                     entries[n_entries].product = p
                     entries[n_entries].i = i
-                    entries[n_entries].score = self.fl_price[f] * quality * boost
+                    entries[n_entries].score = fl.price * quality * boost
                     n_entries += 1
             else:
                 reasons[i] = R_UNAVAILABLE if not avail else R_NOT_RELEVANT
@@ -212,14 +206,30 @@ cdef class Gate:
         return kept
 
 
+def from_columns(columns, vectors, available):
+    """A Gate over the given columns alone (those the gate reads; the records' other fields
+    are zero): for tests and benchmarks, where the server binds the filter's records."""
+    from adserver._targeting import records
+    n_ads, n_fl = len(columns["ad_type"]), len(columns["fl_rate"])
+    full = {"fl_daypart": np.zeros((n_fl, 3), dtype=np.uint64),
+            "fl_dedupe": np.zeros(n_fl, dtype=np.int8)}
+    for name in ("ad_id", "ad_creative"):
+        full[name] = np.zeros(n_ads, dtype=np.int64)
+    for name in ("fl_start", "fl_end"):
+        full[name] = np.zeros(n_fl, dtype=np.int64)
+    for name in ("site", "zone", "seg", "geo", "kw", "expr", "fcap"):
+        full[f"fl_{name}_ptr"] = np.zeros(n_fl + 1, dtype=np.int64)
+    full.update(columns)
+    return Gate(records(full), vectors, available)
+
+
 def gate(rows, n_matched, ad_type, ad_product, ad_relevancy, ad_flight, fl_rate, fl_price,
          prior_ctr, prior_cvr, types, vectors, available, query, confidence, active, qrows,
          qscores, use_quality, exclude, threshold, alpha, out_rows, out_boost, reasons, rel):
-    """`Gate.run` with every column passed in: the twin's signature, for tests and
-    benchmarks."""
+    """`Gate.run` with every column it reads passed in: the twin's signature."""
     columns = {"ad_type": ad_type, "ad_product": ad_product, "ad_relevancy": ad_relevancy,
                "ad_flight": ad_flight, "fl_rate": fl_rate, "fl_price": fl_price,
                "ad_prior_ctr": prior_ctr, "ad_prior_cvr": prior_cvr}
-    return Gate(columns, vectors, available).run(
+    return from_columns(columns, vectors, available).run(
         rows, n_matched, types, query, confidence, active, qrows, qscores, use_quality,
         exclude, threshold, alpha, out_rows, out_boost, reasons, rel)

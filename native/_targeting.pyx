@@ -9,7 +9,7 @@
 
 import numpy as np
 cimport numpy as cnp
-from libc.stdint cimport int8_t, int32_t, int64_t, uint64_t
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint64_t
 
 cnp.import_array()
 
@@ -60,6 +60,62 @@ cdef inline double throttle_unit(uint64_t seed, int64_t f) noexcept nogil:
 
 
 from views cimport I64s, U64s, F8s, I8s, _data, _out, _i64, _u64, _f8, _i8
+from records cimport AdRec, FlightRec, _records
+
+
+cdef inline int32_t _i32(int64_t x, str what) except? -1:
+    if x < 0 or x > 2147483647:
+        raise ValueError(f"{what}: {x} is beyond the hot records' 32-bit ranges")
+    return <int32_t>x
+
+
+def records(columns):
+    """(ads, flights): the hot records (native/records.pxd) of a snapshot's columns, as
+    64-byte aligned uint8 arrays: one 64-byte record per ad row, one 128-byte record per
+    flight. The filter keeps its scratch in the ad records: each Targeting builds its own."""
+    if sizeof(AdRec) != 64 or sizeof(FlightRec) != 128:
+        raise RuntimeError("hot records: the compiler laid the structs out unexpectedly")
+    g = columns.__getitem__
+    cdef const int32_t[:] ad_flight = g("ad_flight")
+    cdef const int64_t[:] ad_id = g("ad_id"), ad_creative = g("ad_creative")
+    cdef const int64_t[:] ad_type = g("ad_type"), ad_product = g("ad_product")
+    cdef const int16_t[:] ad_relevancy = g("ad_relevancy")
+    cdef const double[:] prior_ctr = g("ad_prior_ctr"), prior_cvr = g("ad_prior_cvr")
+    cdef const int64_t[:] start = g("fl_start"), end = g("fl_end"), price = g("fl_price")
+    cdef const int8_t[:] dedupe = g("fl_dedupe"), rate = g("fl_rate")
+    cdef const uint64_t[:, :] daypart = g("fl_daypart")
+    cdef const int64_t[:] site = g("fl_site_ptr"), zone = g("fl_zone_ptr"), seg = g("fl_seg_ptr")
+    cdef const int64_t[:] geo = g("fl_geo_ptr"), kw = g("fl_kw_ptr"), expr = g("fl_expr_ptr")
+    cdef const int64_t[:] fcap = g("fl_fcap_ptr")
+    cdef Py_ssize_t n_ads = ad_flight.shape[0], n_fl = start.shape[0], i, n
+    ads_arr, fl_arr = _aligned(n_ads * sizeof(AdRec)), _aligned(n_fl * sizeof(FlightRec))
+    cdef AdRec* ads = <AdRec*>_records(ads_arr, sizeof(AdRec), &n, "ads")
+    cdef FlightRec* fls = <FlightRec*>_records(fl_arr, sizeof(FlightRec), &n, "flights")
+    for i in range(n_ads):
+        ads[i].ad_id = ad_id[i]; ads[i].creative = ad_creative[i]; ads[i].type = ad_type[i]
+        ads[i].product = ad_product[i]; ads[i].prior_ctr = prior_ctr[i]
+        ads[i].prior_cvr = prior_cvr[i]; ads[i].flight = ad_flight[i]; ads[i].seen = 0
+        ads[i].relevancy = ad_relevancy[i]
+    for i in range(n_fl):
+        fls[i].start = start[i]; fls[i].end = end[i]
+        fls[i].site_lo = _i32(site[i], "sites"); fls[i].site_hi = _i32(site[i + 1], "sites")
+        fls[i].zone_lo = _i32(zone[i], "zones"); fls[i].zone_hi = _i32(zone[i + 1], "zones")
+        fls[i].seg_lo = _i32(seg[i], "segments"); fls[i].seg_hi = _i32(seg[i + 1], "segments")
+        fls[i].geo_lo = _i32(geo[i], "geo"); fls[i].geo_hi = _i32(geo[i + 1], "geo")
+        fls[i].kw_lo = _i32(kw[i], "keywords"); fls[i].kw_hi = _i32(kw[i + 1], "keywords")
+        fls[i].expr_lo = _i32(expr[i], "programs"); fls[i].expr_hi = _i32(expr[i + 1], "programs")
+        fls[i].fcap_lo = _i32(fcap[i], "caps"); fls[i].fcap_hi = _i32(fcap[i + 1], "caps")
+        fls[i].dedupe = dedupe[i]; fls[i].rate = rate[i]; fls[i].price = price[i]
+        fls[i].daypart[0] = daypart[i, 0]; fls[i].daypart[1] = daypart[i, 1]
+        fls[i].daypart[2] = daypart[i, 2]
+    return ads_arr, fl_arr
+
+
+cdef object _aligned(Py_ssize_t nbytes):
+    """A zeroed uint8 array of `nbytes` whose data starts on a 64-byte boundary."""
+    raw = np.zeros(nbytes + 64, dtype=np.uint8)
+    cdef Py_ssize_t off = (-<Py_ssize_t>cnp.PyArray_DATA(<cnp.ndarray>raw)) & 63
+    return raw[off:off + nbytes]
 
 
 cdef inline bint has_i64(I64s xs, int64_t x) noexcept nogil:
@@ -81,86 +137,78 @@ cdef inline bint has_u64(U64s xs, uint64_t x) noexcept nogil:
 cdef class Targeting:
     """The filter over one snapshot's columns (built once per snapshot load)."""
 
-    cdef const int32_t[:] ad_flight
-    cdef const int64_t[:] ad_creative
-    cdef const int64_t[:] ad_id
     cdef const int64_t[:] fl_id
     cdef const int64_t[:] fl_campaign
     cdef const int64_t[:] fl_advertiser
-    cdef const int64_t[:] fl_start
-    cdef const int64_t[:] fl_end
-    cdef const int8_t[:] fl_dedupe
-    cdef const int64_t[:] fl_site_ptr
     cdef const int64_t[:] fl_site_val
-    cdef const int64_t[:] fl_zone_ptr
     cdef const int64_t[:] fl_zone_val
-    cdef const int64_t[:] fl_seg_ptr
     cdef const uint64_t[:] fl_seg_val
-    cdef const int64_t[:] fl_geo_ptr
     cdef const uint64_t[:] geo_country
     cdef const uint64_t[:] geo_region
     cdef const uint64_t[:] geo_metro
     cdef const uint64_t[:] geo_city
     cdef const int8_t[:] geo_exclude
-    cdef const uint64_t[:, :] fl_daypart
-    cdef const int64_t[:] fl_kw_ptr
     cdef const int64_t[:] kw_tok_ptr
     cdef const uint64_t[:] kw_tok
     cdef const int8_t[:] kw_match
     cdef const int8_t[:] kw_negative
     cdef const int64_t[:] kw_bid
-    cdef const int64_t[:] fl_price
-    cdef const int64_t[:] fl_fcap_ptr
     cdef const int8_t[:] fcap_level
     cdef const int32_t[:] fcap_count
     cdef const int64_t[:] fcap_window
-    cdef const int64_t[:] fl_expr_ptr
     cdef const int8_t[:] ins_op
     cdef const uint64_t[:] ins_key
     cdef const double[:] ins_num
     cdef const uint64_t[:] ins_str
     cdef const int32_t[:] ins_arg
     cdef list strings
-    cdef int32_t[:] seen
+    cdef object ads_arr, fl_arr  # the hot records (native/records.pxd) and their data
+    cdef AdRec* ads
+    cdef FlightRec* fls
+    cdef Py_ssize_t n_ads
     cdef int32_t generation
     cdef int8_t[:] stack
 
     def __init__(self, columns, list strings):
         """`columns` maps the snapshot's column names to arrays (mmaps are fine)."""
         g = columns.__getitem__
-        self.ad_flight = g("ad_flight"); self.ad_creative = g("ad_creative"); self.ad_id = g("ad_id")
+        cdef Py_ssize_t n_fl
+        self.ads_arr, self.fl_arr = records(columns)
+        self.ads = <AdRec*>_records(self.ads_arr, sizeof(AdRec), &self.n_ads, "ads")
+        self.fls = <FlightRec*>_records(self.fl_arr, sizeof(FlightRec), &n_fl, "flights")
         self.fl_id = g("fl_id"); self.fl_campaign = g("fl_campaign")
-        self.fl_advertiser = g("fl_advertiser"); self.fl_start = g("fl_start")
-        self.fl_end = g("fl_end"); self.fl_dedupe = g("fl_dedupe")
-        self.fl_site_ptr = g("fl_site_ptr"); self.fl_site_val = g("fl_site_val")
-        self.fl_zone_ptr = g("fl_zone_ptr"); self.fl_zone_val = g("fl_zone_val")
-        self.fl_seg_ptr = g("fl_seg_ptr"); self.fl_seg_val = g("fl_seg_val")
-        self.fl_geo_ptr = g("fl_geo_ptr"); self.geo_country = g("geo_country")
+        self.fl_advertiser = g("fl_advertiser")
+        self.fl_site_val = g("fl_site_val")
+        self.fl_zone_val = g("fl_zone_val")
+        self.fl_seg_val = g("fl_seg_val")
+        self.geo_country = g("geo_country")
         self.geo_region = g("geo_region"); self.geo_metro = g("geo_metro")
         self.geo_city = g("geo_city"); self.geo_exclude = g("geo_exclude")
-        self.fl_daypart = g("fl_daypart")
-        self.fl_kw_ptr = g("fl_kw_ptr"); self.kw_tok_ptr = g("kw_tok_ptr")
+        self.kw_tok_ptr = g("kw_tok_ptr")
         self.kw_tok = g("kw_tok"); self.kw_match = g("kw_match")
         self.kw_negative = g("kw_negative"); self.kw_bid = g("kw_bid")
-        self.fl_price = g("fl_price")
-        self.fl_fcap_ptr = g("fl_fcap_ptr"); self.fcap_level = g("fcap_level")
+        self.fcap_level = g("fcap_level")
         self.fcap_count = g("fcap_count"); self.fcap_window = g("fcap_window")
-        self.fl_expr_ptr = g("fl_expr_ptr"); self.ins_op = g("ins_op")
+        self.ins_op = g("ins_op")
         self.ins_key = g("ins_key"); self.ins_num = g("ins_num"); self.ins_str = g("ins_str")
         self.ins_arg = g("ins_arg")
         self.strings = strings
-        self.seen = np.zeros(max(1, self.ad_flight.shape[0]), dtype=np.int32)
         self.generation = 0
         ptr = np.asarray(g("fl_expr_ptr"))
         longest = int(np.max(np.diff(ptr))) if ptr.shape[0] > 1 else 0
         self.stack = np.zeros(max(1, longest), dtype=np.int8)
+
+    @property
+    def records(self):
+        """(ads, flights): this filter's hot records, which the relevance gate reads too."""
+        return self.ads_arr, self.fl_arr
 
     cdef bint _capped(self, int64_t f, int64_t now, I8s ulevel, I64s uid,
                       F8s uts) noexcept:
         cdef int64_t c, ident, seen
         cdef Py_ssize_t j
         cdef int8_t level
-        for c in range(self.fl_fcap_ptr[f], self.fl_fcap_ptr[f + 1]):
+        for c in range(self.fls[f].fcap_lo, self.fls[f].fcap_hi):
             level = self.fcap_level[c]
             ident = self.fl_id[f] if level == 0 else (
                 self.fl_campaign[f] if level == 1 else self.fl_advertiser[f])
@@ -240,7 +288,7 @@ cdef class Targeting:
     cdef bint _program(self, int64_t f, U64s pkey, F8s pnum, U64s pstr, list praw):
         cdef int64_t i, top = 0, n, j
         cdef int8_t op, acc
-        for i in range(self.fl_expr_ptr[f], self.fl_expr_ptr[f + 1]):
+        for i in range(self.fls[f].expr_lo, self.fls[f].expr_hi):
             op = self.ins_op[i]
             if op == OP_AND or op == OP_OR:
                 n = self.ins_arg[i]
@@ -274,18 +322,18 @@ cdef class Targeting:
         cdef cnp.ndarray out_arr = np.full(n_rows, -1.0)
         cdef double* out = <double*>cnp.PyArray_DATA(out_arr)
         for i in range(n_rows):
-            f = self.ad_flight[rows[i]]
+            f = self.ads[rows[i]].flight
             best = -1
             own = False
-            for k in range(self.fl_kw_ptr[f], self.fl_kw_ptr[f + 1]):
+            for k in range(self.fls[f].kw_lo, self.fls[f].kw_hi):
                 if self.kw_negative[k] or not self._keyword(k, pptr, ptok):
                     continue
                 if self.kw_bid[k] >= 0:
                     own = True
                     if self.kw_bid[k] > best:
                         best = self.kw_bid[k]
-                elif self.fl_price[f] > best:
-                    best = self.fl_price[f]
+                elif self.fls[f].price > best:
+                    best = self.fls[f].price
             if own:
                 out[i] = best / 1e6
         return out_arr
@@ -340,12 +388,15 @@ cdef class Targeting:
         cdef cnp.ndarray reasons_arr = np.zeros(n if explain else 0, dtype=np.int8)
         cdef int8_t* reasons = <int8_t*>cnp.PyArray_DATA(reasons_arr)
         cdef int32_t row
+        cdef AdRec* a
+        cdef const FlightRec* fl
         cdef int64_t f, k, j, lo, hi
         cdef int8_t reason, d
         cdef bint ok, has_pos, any_pos, incl, incl_ok, excl, m
         self.generation += 1
         if self.generation == 2147483647:
-            self.seen[:] = 0
+            for i in range(self.n_ads):
+                self.ads[i].seen = 0
             self.generation = 1
         if explain:
             limit = 0
@@ -354,25 +405,27 @@ cdef class Targeting:
             taken = 0
             for i in range(n_rows):
                 row = rows[i]
-                f = self.ad_flight[row]
+                a = &self.ads[row]
+                f = a.flight
+                fl = &self.fls[f]
                 reason = PASS
-                if self.seen[row] == self.generation:
+                if a.seen == self.generation:
                     reason = DUPLICATE
                 elif paused.n > 0 and paused.p[f] != 0:
                     reason = PAUSED
                 elif ulevel.n > 0 and self._capped(f, now, ulevel, uid, uts):
                     reason = FREQUENCY
-                elif now < self.fl_start[f] or now >= self.fl_end[f]:
+                elif now < fl.start or now >= fl.end:
                     reason = DATES
                 else:
-                    lo = self.fl_site_ptr[f]; hi = self.fl_site_ptr[f + 1]
+                    lo = fl.site_lo; hi = fl.site_hi
                     ok = lo == hi
                     for j in range(lo, hi):
                         if self.fl_site_val[j] == site:
                             ok = True
                             break
                     if ok:
-                        lo = self.fl_zone_ptr[f]; hi = self.fl_zone_ptr[f + 1]
+                        lo = fl.zone_lo; hi = fl.zone_hi
                         ok = lo == hi
                         for j in range(lo, hi):
                             if has_i64(zones, self.fl_zone_val[j]):
@@ -382,19 +435,19 @@ cdef class Targeting:
                         reason = SITE_ZONE
                     elif ((forced_c != 0 and self.fl_campaign[f] != forced_c)
                           or (forced_f != 0 and self.fl_id[f] != forced_f)
-                          or (forced_a != 0 and self.ad_id[row] != forced_a)):
+                          or (forced_a != 0 and a.ad_id != forced_a)):
                         reason = FORCED
-                    elif has_i64(blocked, self.ad_creative[row]):
+                    elif blocked.n > 0 and has_i64(blocked, a.creative):
                         reason = BLOCKED
                 if reason == PASS:
-                    d = self.fl_dedupe[f]
+                    d = fl.dedupe
                     if ((d == 1 and has_i64(used_f, self.fl_id[f]))
                             or (d == 2 and has_i64(used_c, self.fl_campaign[f]))
                             or (d == 3 and has_i64(used_a, self.fl_advertiser[f]))
-                            or (d == 4 and has_i64(used_cr, self.ad_creative[row]))):
+                            or (d == 4 and has_i64(used_cr, a.creative))):
                         reason = DEDUPED
                 if reason == PASS:
-                    lo = self.fl_seg_ptr[f]; hi = self.fl_seg_ptr[f + 1]
+                    lo = fl.seg_lo; hi = fl.seg_hi
                     if lo != hi:
                         ok = False
                         if personal:
@@ -406,7 +459,7 @@ cdef class Targeting:
                             reason = SEGMENTS
                 if reason == PASS:
                     incl = False; incl_ok = False; excl = False
-                    for j in range(self.fl_geo_ptr[f], self.fl_geo_ptr[f + 1]):
+                    for j in range(fl.geo_lo, fl.geo_hi):
                         m = (g_country != 0 and self.geo_country[j] == g_country
                              and (self.geo_region[j] == 0 or self.geo_region[j] == g_region)
                              and (self.geo_metro[j] == 0 or self.geo_metro[j] == g_metro)
@@ -419,11 +472,11 @@ cdef class Targeting:
                     if excl or (incl and not incl_ok):
                         reason = GEO
                 if reason == PASS:
-                    if not (self.fl_daypart[f, how >> 6] >> (how & 63)) & 1:
+                    if not (fl.daypart[how >> 6] >> (how & 63)) & 1:
                         reason = DAYPART
                 if reason == PASS:
                     has_pos = False; any_pos = False
-                    for k in range(self.fl_kw_ptr[f], self.fl_kw_ptr[f + 1]):
+                    for k in range(fl.kw_lo, fl.kw_hi):
                         if self.kw_negative[k]:
                             if self._keyword(k, pptr, ptok):
                                 reason = KEYWORDS
@@ -434,14 +487,14 @@ cdef class Targeting:
                                 any_pos = True
                     if reason == PASS and has_pos and not any_pos:
                         reason = KEYWORDS
-                if reason == PASS and self.fl_expr_ptr[f] != self.fl_expr_ptr[f + 1]:
+                if reason == PASS and fl.expr_lo != fl.expr_hi:
                     if not self._program(f, pkey, pnum, pstr, praw):
                         reason = CUSTOM
                 if reason == PASS and n_thr > 0 and thr[f] < 1.0:
                     if throttle_unit(seed, f) >= thr[f]:
                         reason = THROTTLED
                 if reason != DUPLICATE:
-                    self.seen[row] = self.generation
+                    a.seen = self.generation
                 if explain:
                     reasons[base + i] = reason
                 if reason == PASS:

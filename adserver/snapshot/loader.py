@@ -103,7 +103,8 @@ class Snapshot:
         self.gate: _sponsored.Gate | None = None  # the relevance gate, bound to both
         if self.meta.get("products"):
             self.products, self.embedder = _product_index(root, self.meta["products"])
-            self.gate = _sponsored.Gate(c, self.products.vectors, self.products.available)
+            self.gate = _sponsored.Gate(self.targeting.records, self.products.vectors,
+                                        self.products.available)
         self.no_pause = np.zeros(0, dtype=np.int8)
         self._ads: dict[int, Ad] = {}
         # plain-Python copies of the per-priority values read one at a time when responding

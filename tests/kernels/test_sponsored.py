@@ -115,7 +115,7 @@ def test_gate_checks_its_arrays() -> None:
                "ad_flight": np.zeros(4, dtype=np.int32), "fl_rate": np.array([1], dtype=np.int8),
                "fl_price": np.array([1_000_000]), "ad_prior_ctr": np.full(4, 0.01),
                "ad_prior_cvr": np.full(4, 0.001)}
-    gate = kernel.Gate(columns, v, np.ones(3, dtype=np.int8))
+    gate = kernel.from_columns(columns, v, np.ones(3, dtype=np.int8))
     rows = np.array([0, 1, 2, 3], dtype=np.int32)
 
     def call(rows=rows, query=v[0], outs=None):
@@ -139,6 +139,9 @@ def test_gate_checks_its_arrays() -> None:
     frozen.flags.writeable = False
     with pytest.raises(ValueError, match="reasons"):
         call(outs=(np.empty(4, dtype=np.int32), np.empty(4), frozen, np.empty(4)))
+    with pytest.raises(ValueError, match="ads: records"):
+        kernel.Gate((np.zeros(64, dtype=np.int64), np.zeros(0, dtype=np.uint8)), v,
+                    np.ones(3, dtype=np.int8))
 
 
 @settings(max_examples=300, deadline=None)
