@@ -14,9 +14,8 @@ import msgspec
 import numpy as np
 import pytest
 
-from adserver.kernels import auction, auction_ref, targeting_ref
+from adserver.kernels import auction_ref, targeting_ref
 from adserver.serving import pipeline
-from adserver.serving.stages import select
 from adserver.wire import kevel
 from bench.conftest import requests
 
@@ -41,9 +40,9 @@ def test_pipeline(benchmark, demo, impl: str, monkeypatch: pytest.MonkeyPatch) -
     if impl == "twins":
         monkeypatch.setattr(snap, "targeting",
                             targeting_ref.Targeting(snap.columns, snap.meta["strings"]))
-        monkeypatch.setattr(select, "k", auction_ref)
-    else:
-        auction.warm()
+        monkeypatch.setattr(snap, "waterfall", auction_ref.Waterfall(
+            snap.columns, snap.prio_order, snap.columns["prio_selection"],
+            snap.columns["prio_second"], snap.prio_floor_cpm, snap.prio_floor_cpc))
     benchmark.group = "pipeline: 200 requests x 2 placements"
     filled = benchmark(_run, snap, signer)
     assert filled > 0

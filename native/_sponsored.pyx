@@ -207,20 +207,10 @@ cdef class Gate:
 
 
 def from_columns(columns, vectors, available):
-    """A Gate over the given columns alone (those the gate reads; the records' other fields
-    are zero): for tests and benchmarks, where the server binds the filter's records."""
-    from adserver._targeting import records
-    n_ads, n_fl = len(columns["ad_type"]), len(columns["fl_rate"])
-    full = {"fl_daypart": np.zeros((n_fl, 3), dtype=np.uint64),
-            "fl_dedupe": np.zeros(n_fl, dtype=np.int8)}
-    for name in ("ad_id", "ad_creative"):
-        full[name] = np.zeros(n_ads, dtype=np.int64)
-    for name in ("fl_start", "fl_end"):
-        full[name] = np.zeros(n_fl, dtype=np.int64)
-    for name in ("site", "zone", "seg", "geo", "kw", "expr", "fcap"):
-        full[f"fl_{name}_ptr"] = np.zeros(n_fl + 1, dtype=np.int64)
-    full.update(columns)
-    return Gate(records(full), vectors, available)
+    """A Gate over the given columns alone (the records' other fields zero): for tests and
+    benchmarks, where the server binds the filter's records."""
+    from adserver._targeting import partial_records
+    return Gate(partial_records(columns), vectors, available)
 
 
 def gate(rows, n_matched, ad_type, ad_product, ad_relevancy, ad_flight, fl_rate, fl_price,

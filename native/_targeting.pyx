@@ -80,6 +80,7 @@ def records(columns):
     cdef const int64_t[:] ad_id = g("ad_id"), ad_creative = g("ad_creative")
     cdef const int64_t[:] ad_type = g("ad_type"), ad_product = g("ad_product")
     cdef const int16_t[:] ad_relevancy = g("ad_relevancy")
+    cdef const int32_t[:] ad_weight = g("ad_weight"), priority = g("fl_priority")
     cdef const double[:] prior_ctr = g("ad_prior_ctr"), prior_cvr = g("ad_prior_cvr")
     cdef const int64_t[:] start = g("fl_start"), end = g("fl_end"), price = g("fl_price")
     cdef const int8_t[:] dedupe = g("fl_dedupe"), rate = g("fl_rate")
@@ -95,7 +96,7 @@ def records(columns):
         ads[i].ad_id = ad_id[i]; ads[i].creative = ad_creative[i]; ads[i].type = ad_type[i]
         ads[i].product = ad_product[i]; ads[i].prior_ctr = prior_ctr[i]
         ads[i].prior_cvr = prior_cvr[i]; ads[i].flight = ad_flight[i]; ads[i].seen = 0
-        ads[i].relevancy = ad_relevancy[i]
+        ads[i].relevancy = ad_relevancy[i]; ads[i].weight = ad_weight[i]
     for i in range(n_fl):
         fls[i].start = start[i]; fls[i].end = end[i]
         fls[i].site_lo = _i32(site[i], "sites"); fls[i].site_hi = _i32(site[i + 1], "sites")
@@ -106,9 +107,31 @@ def records(columns):
         fls[i].expr_lo = _i32(expr[i], "programs"); fls[i].expr_hi = _i32(expr[i + 1], "programs")
         fls[i].fcap_lo = _i32(fcap[i], "caps"); fls[i].fcap_hi = _i32(fcap[i + 1], "caps")
         fls[i].dedupe = dedupe[i]; fls[i].rate = rate[i]; fls[i].price = price[i]
+        fls[i].priority = priority[i]
         fls[i].daypart[0] = daypart[i, 0]; fls[i].daypart[1] = daypart[i, 1]
         fls[i].daypart[2] = daypart[i, 2]
     return ads_arr, fl_arr
+
+
+def partial_records(columns):
+    """`records` of the columns given, every other field zero: for kernels' tests and
+    benchmarks, which pass only the columns a kernel reads (the server builds every field).
+    The ad and flight counts come from `ad_flight` and from `fl_rate` or `fl_price`."""
+    n_ads = len(columns["ad_flight"])
+    n_fl = len(columns["fl_rate"] if "fl_rate" in columns else columns["fl_price"])
+    full = {"fl_daypart": np.zeros((n_fl, 3), dtype=np.uint64)}
+    for name, dtype in (("ad_id", np.int64), ("ad_creative", np.int64), ("ad_type", np.int64),
+                        ("ad_product", np.int64), ("ad_prior_ctr", np.float64),
+                        ("ad_prior_cvr", np.float64), ("ad_relevancy", np.int16),
+                        ("ad_weight", np.int32)):
+        full[name] = np.zeros(n_ads, dtype=dtype)
+    for name, dtype in (("fl_start", np.int64), ("fl_end", np.int64), ("fl_price", np.int64),
+                        ("fl_dedupe", np.int8), ("fl_rate", np.int8), ("fl_priority", np.int32)):
+        full[name] = np.zeros(n_fl, dtype=dtype)
+    for name in ("site", "zone", "seg", "geo", "kw", "expr", "fcap"):
+        full[f"fl_{name}_ptr"] = np.zeros(n_fl + 1, dtype=np.int64)
+    full.update(columns)
+    return records(full)
 
 
 cdef object _aligned(Py_ssize_t nbytes):

@@ -1,10 +1,10 @@
-# Hot records: what the candidate filter and the relevance gate read of an ad row and of a
-# flight, side by side in one 64-byte record per ad and a 128-byte one per flight (built
+# Hot records: what the candidate filter, the relevance gate and the auction read of an ad
+# row and of a flight, side by side in one 64-byte record per ad and a 128-byte one per flight (built
 # from the snapshot's columns when it loads: adserver._targeting.records).
 #
 # The snapshot stores a column per field (adserver/snapshot/format.py). A row walked with
-# cold caches then costs a cache miss per column read: ~14 for an ad row through the filter
-# and the gate. From the records it costs ~3: the ad's line, its flight's first line (every
+# cold caches then costs a cache miss per column read: ~20 for an ad row through the filter,
+# the gate and the auction. From the records it costs ~3: the ad's line, its flight's first line (every
 # check the filter makes of most rows) and, for the rows that get that far, the flight's
 # second. Rarely read fields (forced ids, dedupe and frequency-cap identities, the lists the
 # ranges point into) stay columns.
@@ -22,7 +22,8 @@ ctypedef struct AdRec:  # 64 bytes
     int32_t flight
     int32_t seen  # the filter's scratch: the call that last saw this row
     int16_t relevancy
-    char _pad[6]
+    char _pad[2]
+    int32_t weight  # lottery weight
 
 ctypedef struct FlightRec:  # 128 bytes; [lo, hi) ranges into the snapshot's value columns
     # first line: what the filter checks of every row
@@ -32,7 +33,8 @@ ctypedef struct FlightRec:  # 128 bytes; [lo, hi) ranges into the snapshot's val
     int32_t kw_lo, kw_hi
     int8_t dedupe
     int8_t rate
-    char _pad1[6]
+    char _pad1[2]
+    int32_t priority  # row in the snapshot's priorities
     # second line
     int32_t expr_lo, expr_hi, fcap_lo, fcap_hi
     int64_t price

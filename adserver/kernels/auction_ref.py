@@ -1,4 +1,5 @@
-"""Plain-Python twin of adserver/kernels/auction.py, written as the rules read."""
+"""Plain-Python twin of the auction, lottery and waterfall (native/_auction.pyx), written as
+the rules in adserver/kernels/auction.py read."""
 
 from __future__ import annotations
 
@@ -131,3 +132,19 @@ def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_
     if detail.shape[1] == n:
         detail[0], detail[1], detail[2] = reasons, ecpm, reached
     return np.array(wins, dtype=np.float64).reshape(len(wins), 7), min_ecpm
+
+
+class Waterfall:
+    """`waterfall` bound to a snapshot's columns and priorities, as the kernel's `Waterfall`
+    is (a pipeline of twins uses it)."""
+
+    def __init__(self, columns, prio_order, prio_selection, prio_second, prio_floor_cpm,
+                 prio_floor_cpc):
+        self.columns = [columns[name] for name in (
+            "ad_flight", "fl_priority", "fl_rate", "fl_price", "ad_prior_ctr", "ad_prior_cvr",
+            "ad_weight")]
+        self.prios = (prio_order, prio_selection, prio_second, prio_floor_cpm, prio_floor_cpc)
+
+    def run(self, rows, floor_cpm, floor_cpc, uniforms, k, detail, bids, boost, ctr, cvr):
+        return waterfall(rows, *self.columns, *self.prios, floor_cpm, floor_cpc, uniforms, k,
+                         detail, bids, boost, ctr, cvr)

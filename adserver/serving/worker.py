@@ -19,7 +19,6 @@ import numpy as np
 from adserver import livestate
 from adserver.config import Config
 from adserver.events.segment import SegmentWriter
-from adserver.kernels import auction
 from adserver.kernels import bandit as bandit_kernels
 from adserver.learn import bandit, ctr
 from adserver.learn.features import device_of
@@ -71,7 +70,6 @@ class Worker:
         return found
 
     async def start(self) -> None:
-        await asyncio.to_thread(auction.warm)
         await asyncio.to_thread(bandit_kernels.warm)
         logdir = os.path.join(self.config.data_dir, "events", self.worker_id)
         self.records = SegmentWriter(logdir, "decisions")

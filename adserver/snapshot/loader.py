@@ -17,7 +17,7 @@ import msgspec
 import numpy as np
 from msgspec import msgpack
 
-from adserver import _sponsored, _targeting
+from adserver import _auction, _sponsored, _targeting
 from adserver.learn import embed, features
 from adserver.learn.embed import Model
 from adserver.snapshot import format as f
@@ -114,6 +114,10 @@ class Snapshot:
         self.prio_order = np.lexsort((c["prio_id"], c["prio_tier"])).astype(np.int32)
         self.prio_floor_cpm = c["prio_floor_cpm"] / 1e6
         self.prio_floor_cpc = c["prio_floor_cpc"] / 1e6
+        # the auction kernel, bound to the filter's records and these priorities
+        self.waterfall: _auction.Waterfall = _auction.Waterfall(
+            self.targeting.records, self.prio_order, c["prio_selection"], c["prio_second"],
+            self.prio_floor_cpm, self.prio_floor_cpc)
 
     def _verify(self) -> None:
         """Every file the manifest names has its checksum (a torn or damaged copy is refused)."""

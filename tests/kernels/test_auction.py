@@ -1,4 +1,5 @@
-"""The Numba auction and lottery against their plain-Python twins, and the pricing rules."""
+"""The auction, lottery and priority waterfall (Cython, native/_auction.pyx) against their
+plain-Python twins, and the pricing rules."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adserver.kernels import auction as kernel
+from adserver import _auction as kernel
+from adserver.kernels import auction as rules
 from adserver.kernels import auction_ref as twin
 
-RATES = [kernel.RATE_FLAT, kernel.RATE_CPM, kernel.RATE_CPC, kernel.RATE_CPA]
+RATES = [rules.RATE_FLAT, rules.RATE_CPM, rules.RATE_CPC, rules.RATE_CPA]
 
 
 @st.composite
@@ -87,13 +89,13 @@ def run(prices: list[float], rates: list[int], k: int = 1, floor_cpm: float = 0.
 def test_second_price_is_next_ecpm_plus_a_cent() -> None:
     winners, clear, ecpm, reasons, min_ecpm = run([5.0, 3.0, 1.0], [1, 1, 1])
     assert winners.tolist() == [0] and clear.tolist() == pytest.approx([3.01])
-    assert reasons.tolist() == [kernel.PASS, kernel.OUTBID, kernel.OUTBID]
+    assert reasons.tolist() == [rules.PASS, rules.OUTBID, rules.OUTBID]
     assert min_ecpm == pytest.approx(5.01)
 
 
 def test_cpc_against_cpm_ranks_by_ecpm_and_prices_in_own_units() -> None:
     # CPC 0.40 at pCTR 1 % is an eCPM of 4.00; it beats a 3.00 CPM and pays 3.00 / 10 + 0.01
-    winners, clear, ecpm, _, _ = run([0.40, 3.0], [kernel.RATE_CPC, kernel.RATE_CPM])
+    winners, clear, ecpm, _, _ = run([0.40, 3.0], [rules.RATE_CPC, rules.RATE_CPM])
     assert winners.tolist() == [0] and ecpm.tolist() == pytest.approx([4.0, 3.0])
     assert clear.tolist() == pytest.approx([0.31])
 
@@ -101,9 +103,9 @@ def test_cpc_against_cpm_ranks_by_ecpm_and_prices_in_own_units() -> None:
 def test_alone_pays_the_floor_and_floors_exclude() -> None:
     winners, clear, _, reasons, min_ecpm = run([5.0, 0.4], [1, 1], floor_cpm=0.5)
     assert winners.tolist() == [0] and clear.tolist() == pytest.approx([0.5])
-    assert reasons.tolist()[1] == kernel.FLOOR and min_ecpm == pytest.approx(5.01)
-    winners, clear, _, reasons, _ = run([0.15], [kernel.RATE_CPC], floor_cpc=0.2)
-    assert winners.tolist() == [] and reasons.tolist() == [kernel.FLOOR]
+    assert reasons.tolist()[1] == rules.FLOOR and min_ecpm == pytest.approx(5.01)
+    winners, clear, _, reasons, _ = run([0.15], [rules.RATE_CPC], floor_cpc=0.2)
+    assert winners.tolist() == [] and reasons.tolist() == [rules.FLOOR]
 
 
 def test_gsp_fills_slots_in_rank_order() -> None:
@@ -123,11 +125,11 @@ def test_price_never_above_bid_and_first_price_without_second_pricing() -> None:
 def test_relevance_boost_ranks_and_prices_gsp() -> None:
     # CPC 1.00 at relevance 0.5 (eCPM 5) loses to CPC 0.80 at relevance 1 (eCPM 8); the
     # winner pays the least bid that keeps its rank: 5 / (10 x 1) + 0.01
-    winners, clear, ecpm, _, _ = run([1.0, 0.8], [kernel.RATE_CPC] * 2, boost=[0.5, 1.0])
+    winners, clear, ecpm, _, _ = run([1.0, 0.8], [rules.RATE_CPC] * 2, boost=[0.5, 1.0])
     assert winners.tolist() == [1] and ecpm.tolist() == pytest.approx([5.0, 8.0])
     assert clear.tolist() == pytest.approx([0.51])
     # a keyword bid replaces the flight's price; -1 keeps it
-    winners, clear, ecpm, _, _ = run([1.0, 0.8], [kernel.RATE_CPC] * 2, bids=[2.0, -1.0])
+    winners, clear, ecpm, _, _ = run([1.0, 0.8], [rules.RATE_CPC] * 2, bids=[2.0, -1.0])
     assert winners.tolist() == [0] and ecpm.tolist() == pytest.approx([20.0, 8.0])
     assert clear.tolist() == pytest.approx([0.81])
 
@@ -173,6 +175,6 @@ def test_waterfall_matches_twin(case: tuple, explain: bool) -> None:
     assert got.tolist() == want.tolist() and float(got_min) == float(want_min)
     assert got_detail.tolist() == want_detail.tolist()
     k = case[-2]
-    positions = got[:, kernel.W_POS].astype(int).tolist()
+    positions = got[:, rules.W_POS].astype(int).tolist()
     assert len(got) <= k and len(set(positions)) == len(positions)
-    assert got[:, kernel.W_ROW].tolist() == case[0][positions].tolist()
+    assert got[:, rules.W_ROW].tolist() == case[0][positions].tolist()

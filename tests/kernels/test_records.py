@@ -10,11 +10,11 @@ from adserver import _targeting
 
 AD = np.dtype([("ad_id", "<i8"), ("creative", "<i8"), ("type", "<i8"), ("product", "<i8"),
                ("prior_ctr", "<f8"), ("prior_cvr", "<f8"), ("flight", "<i4"), ("seen", "<i4"),
-               ("relevancy", "<i2"), ("pad", "V6")])
+               ("relevancy", "<i2"), ("pad", "V2"), ("weight", "<i4")])
 RANGES = ("site", "zone", "seg", "geo", "kw")
 FLIGHT = np.dtype([("start", "<i8"), ("end", "<i8"),
                    *((f"{r}_{e}", "<i4") for r in RANGES for e in ("lo", "hi")),
-                   ("dedupe", "i1"), ("rate", "i1"), ("pad1", "V6"),
+                   ("dedupe", "i1"), ("rate", "i1"), ("pad1", "V2"), ("priority", "<i4"),
                    *((f"{r}_{e}", "<i4") for r in ("expr", "fcap") for e in ("lo", "hi")),
                    ("price", "<i8"), ("daypart", "<u8", (3,)), ("pad2", "V16")])
 
@@ -31,6 +31,8 @@ def columns(n_ads: int, n_fl: int, seed: int = 0) -> dict[str, np.ndarray]:
         "ad_prior_ctr": rng.random(n_ads), "ad_prior_cvr": rng.random(n_ads),
         "ad_flight": rng.integers(0, n_fl, n_ads).astype(np.int32),
         "ad_relevancy": rng.integers(0, 1001, n_ads).astype(np.int16),
+        "ad_weight": rng.integers(0, 1000, n_ads).astype(np.int32),
+        "fl_priority": rng.integers(0, 9, n_fl).astype(np.int32),
         "fl_start": rng.integers(0, 2**40, n_fl), "fl_end": rng.integers(0, 2**62, n_fl),
         "fl_dedupe": rng.integers(0, 5, n_fl).astype(np.int8),
         "fl_rate": rng.integers(0, 4, n_fl).astype(np.int8),
@@ -51,10 +53,10 @@ def test_records_hold_the_columns(n_ads: int, n_fl: int) -> None:
     for field, column in (("ad_id", "ad_id"), ("creative", "ad_creative"), ("type", "ad_type"),
                           ("product", "ad_product"), ("prior_ctr", "ad_prior_ctr"),
                           ("prior_cvr", "ad_prior_cvr"), ("flight", "ad_flight"),
-                          ("relevancy", "ad_relevancy")):
+                          ("relevancy", "ad_relevancy"), ("weight", "ad_weight")):
         assert a[field].tolist() == c[column].tolist(), field
     assert not a["seen"].any()
-    for field in ("start", "end", "dedupe", "rate", "price", "daypart"):
+    for field in ("start", "end", "dedupe", "rate", "price", "daypart", "priority"):
         assert f[field].tolist() == c[f"fl_{field}"].tolist(), field
     for r in (*RANGES, "expr", "fcap"):
         assert f[f"{r}_lo"].tolist() == c[f"fl_{r}_ptr"][:-1].tolist(), r

@@ -1,8 +1,8 @@
 """Stage 4: fill a placement's slots down the priority waterfall.
 
 Assumes the rows that passed the filter. Priorities are tried in tier order (then id); each
-fills what slots remain by weighted lottery or by auction, all in one Numba kernel
-(adserver/kernels/auction.waterfall).
+fills what slots remain by weighted lottery or by auction, all in one Cython kernel bound
+to the snapshot (native/_auction.pyx; the rules: adserver/kernels/auction.py).
 Returns the winners in slot order, and with explain the fate of every candidate.
 """
 
@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from adserver.kernels import auction as k
 from adserver.kernels.auction import D_ECPM, D_REACHED, D_REASON, OUTBID
 from adserver.serving.stages.resolve import Plan
 from adserver.snapshot.loader import Snapshot
@@ -41,14 +40,11 @@ def select(snap: Snapshot, plan: Plan, rows: np.ndarray, rng: np.random.Generato
     n = rows.shape[0]
     if n == 0:
         return [], 0.0
-    c = snap.columns
     p = plan.placement
     detail = np.zeros((3, n)) if explain is not None else NO_DETAIL
-    won, min_ecpm = k.waterfall(
-        rows, c["ad_flight"], c["fl_priority"], c["fl_rate"], c["fl_price"], c["ad_prior_ctr"],
-        c["ad_prior_cvr"], c["ad_weight"], snap.prio_order, c["prio_selection"],
-        c["prio_second"], snap.prio_floor_cpm, snap.prio_floor_cpc, p.floor_price or 0.0,
-        p.floor_cpc or 0.0, rng.random(n + plan.count), plan.count, detail, bids, boost, ctr, cvr)
+    won, min_ecpm = snap.waterfall.run(rows, p.floor_price or 0.0, p.floor_cpc or 0.0,
+                                       rng.random(n + plan.count), plan.count, detail, bids,
+                                       boost, ctr, cvr)
     wins = [Win(int(row), int(pos), int(prio), ecpm, bid, clear, int(rate))
             for row, pos, prio, ecpm, clear, bid, rate in won.tolist()]
     if explain is not None:
