@@ -61,12 +61,30 @@ cdef class Gate:
     cdef const int8_t[:] available
     cdef Entry* entries  # scratch for the contest, grown as needed (one caller at a time)
     cdef Py_ssize_t capacity
+    cdef object sp  # the sponsored products' ads: (sp_prow, sp_ptr, sp_rows), kept alive
+    cdef const int64_t* sp_prow
+    cdef const int64_t* sp_ptr
+    cdef const int32_t* sp_rows
+    cdef Py_ssize_t n_sp
 
-    def __init__(self, records, vectors, available):
+    def __init__(self, records, vectors, available, sp=None):
         """`records`: the snapshot's (ads, flights) hot records (`Targeting.records`);
         `vectors` (float32, one row per product, unit length; zero rows: no embedding) and
-        `available` (int8) are the product index's."""
-        cdef Py_ssize_t n
+        `available` (int8) are the product index's; `sp`: the snapshot's (sp_prow, sp_ptr,
+        sp_rows) columns (the product rows that have sponsored ads, sorted, and each one's
+        ad rows, best first; None: none)."""
+        cdef Py_ssize_t n, n_ptr, n_rows
+        cdef list keep = []
+        if sp is None:
+            sp = (np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64),
+                  np.zeros(0, dtype=np.int32))
+        self.sp_prow = <const int64_t*>_data(sp[0], cnp.NPY_INT64, &self.n_sp, keep)
+        self.sp_ptr = <const int64_t*>_data(sp[1], cnp.NPY_INT64, &n_ptr, keep)
+        self.sp_rows = <const int32_t*>_data(sp[2], cnp.NPY_INT32, &n_rows, keep)
+        if n_ptr != self.n_sp + 1 or (n_ptr and self.sp_ptr[self.n_sp] != n_rows):
+            raise ValueError("sp: sp_ptr needs one entry per product and one more, the last"
+                             " the length of sp_rows")
+        self.sp = (tuple(sp), keep)
         self.records = tuple(records)
         self.ads = <const AdRec*>_records(self.records[0], sizeof(AdRec), &n, "ads")
         self.fls = <const FlightRec*>_records(self.records[1], sizeof(FlightRec), &n, "flights")
@@ -206,11 +224,56 @@ cdef class Gate:
         return kept
 
 
+    def product_ads(self, prows_obj, types_obj):
+        """The ad rows (int32) of the given product rows (int64) whose type is in `types`
+        (int64), in the order of `prows`, each product's ads best first; products without
+        sponsored ads give none."""
+        cdef list keep = []
+        cdef Py_ssize_t n, n_types, i, lo, hi, mid, j, total = 0, m = 0
+        cdef const int64_t* prows = <const int64_t*>_data(prows_obj, cnp.NPY_INT64, &n, keep)
+        cdef const int64_t* types = <const int64_t*>_data(types_obj, cnp.NPY_INT64, &n_types,
+                                                          keep)
+        cdef Py_ssize_t* found = <Py_ssize_t*>malloc(max(n, 1) * sizeof(Py_ssize_t))
+        if found == NULL:
+            raise MemoryError()
+        cdef cnp.npy_intp size
+        cdef cnp.ndarray out_arr
+        cdef int32_t* out
+        try:
+            for i in range(n):  # each product's place among those with sponsored ads
+                lo = 0
+                hi = self.n_sp
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if self.sp_prow[mid] < prows[i]:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                found[i] = lo if lo < self.n_sp and self.sp_prow[lo] == prows[i] else -1
+                if found[i] >= 0:
+                    total += self.sp_ptr[lo + 1] - self.sp_ptr[lo]
+            size = total
+            out_arr = cnp.PyArray_EMPTY(1, &size, cnp.NPY_INT32, 0)
+            out = <int32_t*>cnp.PyArray_DATA(out_arr)
+            for i in range(n):
+                if found[i] < 0:
+                    continue
+                for j in range(self.sp_ptr[found[i]], self.sp_ptr[found[i] + 1]):
+                    if _has(types, n_types, self.ads[self.sp_rows[j]].type):
+                        out[m] = self.sp_rows[j]
+                        m += 1
+        finally:
+            free(found)
+        return out_arr if m == total else out_arr[:m]
+
+
 def from_columns(columns, vectors, available):
     """A Gate over the given columns alone (the records' other fields zero): for tests and
     benchmarks, where the server binds the filter's records."""
     from adserver._targeting import partial_records
-    return Gate(partial_records(columns), vectors, available)
+    sp = tuple(columns[k] for k in ("sp_prow", "sp_ptr", "sp_rows")) \
+        if "sp_prow" in columns else None
+    return Gate(partial_records(columns), vectors, available, sp)
 
 
 def gate(rows, n_matched, ad_type, ad_product, ad_relevancy, ad_flight, fl_rate, fl_price,

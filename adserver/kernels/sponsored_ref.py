@@ -1,5 +1,10 @@
-"""Plain-Python twins of the sponsored-product kernels, written as the rules read: the
-relevance gate (Cython) and the ads of retrieved products (Numba, adserver/kernels/sponsored.py).
+"""Plain-Python twins of the sponsored-product kernels (native/_sponsored.pyx, `Gate`), written
+as the rules read: the relevance gate and the ads of retrieved products.
+
+`product_ads` (`Gate.product_ads`, the snapshot's columns bound): the ad rows of the given
+product rows (`sp_prow`: the product rows that have sponsored ads, sorted; `sp_ptr`/`sp_rows`:
+each one's ad rows, best first), in the order of `prows`, keeping only ads whose type is in
+`types`.
 
 `gate` (native/_sponsored.pyx, `Gate.run`, with the snapshot's columns bound once):
 

@@ -104,7 +104,8 @@ class Snapshot:
         if self.meta.get("products"):
             self.products, self.embedder = _product_index(root, self.meta["products"])
             self.gate = _sponsored.Gate(self.targeting.records, self.products.vectors,
-                                        self.products.available)
+                                        self.products.available,
+                                        (c["sp_prow"], c["sp_ptr"], c["sp_rows"]))
         self.no_pause = np.zeros(0, dtype=np.int8)
         self._ads: dict[int, Ad] = {}
         # plain-Python copies of the per-priority values read one at a time when responding

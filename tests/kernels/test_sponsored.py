@@ -1,6 +1,6 @@
-"""The sponsored-product kernels against their plain-Python twins: the relevance gate
-(Cython, native/_sponsored.pyx) with its rules on a hand-made case and its argument checks,
-and the ads of retrieved products (Numba)."""
+"""The sponsored-product kernels (Cython, native/_sponsored.pyx) against their plain-Python
+twins: the relevance gate with its rules on a hand-made case and its argument checks, and
+the ads of retrieved products."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adserver import _sponsored as kernel
-from adserver.kernels import sponsored as numba_kernels
+from adserver.kernels import sponsored as codes
 from adserver.kernels import sponsored_ref as twin
 
 
@@ -102,8 +102,8 @@ def test_gate_rules() -> None:
 def test_gate_reason_codes_shared() -> None:
     """The Cython module's codes are the ones the rest of the server reads."""
     assert (kernel.KEPT, kernel.DEDUPED, kernel.NOT_RELEVANT, kernel.UNAVAILABLE) == (
-        numba_kernels.KEPT, numba_kernels.DEDUPED, numba_kernels.NOT_RELEVANT,
-        numba_kernels.UNAVAILABLE)
+        codes.KEPT, codes.DEDUPED, codes.NOT_RELEVANT,
+        codes.UNAVAILABLE)
 
 
 def test_gate_checks_its_arrays() -> None:
@@ -160,7 +160,11 @@ def test_product_ads_matches_twin(data: st.DataObject) -> None:
     types = np.array(data.draw(st.sampled_from([[1], [1, 2], [3]])), dtype=np.int64)
     prows = np.array(data.draw(st.lists(st.integers(0, n_prod - 1), max_size=12)),
                      dtype=np.int64)
-    got = numba_kernels.product_ads(prows, sp_prow, sp_ptr, sp_rows, ad_type, types)
+    gate = kernel.from_columns({"sp_prow": sp_prow, "sp_ptr": sp_ptr, "sp_rows": sp_rows,
+                                "ad_type": ad_type, "ad_flight": np.zeros(30, dtype=np.int32),
+                                "fl_rate": np.zeros(1, dtype=np.int8)},
+                               np.zeros((1, 0), dtype=np.float32), np.ones(1, dtype=np.int8))
+    got = gate.product_ads(prows, types)
     want = twin.product_ads(prows, sp_prow, sp_ptr, sp_rows, ad_type, types)
     assert got.dtype == np.int32 and got.tolist() == want.tolist()
     assert want.tolist() == [r for p in prows.tolist() for r in ads_of.get(p, [])

@@ -161,14 +161,12 @@ def product_lists(snap: Snapshot, prows: np.ndarray, types: tuple[int, ...]
                   ) -> tuple[np.ndarray, ...]:
     """The ads of the given product rows that are of one of `types`, as one candidate list
     in the order of `prows` (each product's ads best first); empty: no list. A tuple, as
-    the caches hold it (the cycle collector stops tracking it once seen). (The Numba
-    kernel: the numpy version of the same took ~60 us for 50 products, most of it in the
-    overhead of ten calls on small arrays.)"""
-    c = snap.columns
-    if c["sp_prow"].shape[0] == 0 or prows.shape[0] == 0:
+    the caches hold it (the cycle collector stops tracking it once seen). (One kernel call,
+    `Gate.product_ads`: the numpy version of the same took ~60 us for 50 products, most of
+    it in the overhead of ten calls on small arrays.)"""
+    if snap.columns["sp_prow"].shape[0] == 0 or prows.shape[0] == 0:
         return ()
-    rows = kernel.product_ads(prows.astype(np.int64, copy=False), c["sp_prow"], c["sp_ptr"],
-                              c["sp_rows"], c["ad_type"], _types(types))
+    rows = snap.gate.product_ads(prows.astype(np.int64, copy=False), _types(types))  # type: ignore[union-attr]
     return (rows,) if rows.shape[0] else ()
 
 
