@@ -4,9 +4,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-def records(columns: Mapping[str, np.ndarray]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]: ...
-def partial_records(columns: Mapping[str, np.ndarray]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]: ...
-
 class Targeting:
     def __init__(self, columns: Mapping[str, np.ndarray], strings: list[str]) -> None: ...
     @property

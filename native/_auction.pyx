@@ -310,7 +310,7 @@ def from_columns(columns, prio_order, prio_selection, prio_second, prio_floor_cp
                  prio_floor_cpc):
     """A Waterfall over the given columns alone (the records' other fields zero): for tests
     and benchmarks, where the server binds the filter's records."""
-    from adserver._targeting import partial_records
+    from adserver._records import partial_records
     return Waterfall(partial_records(columns), prio_order, prio_selection, prio_second,
                      prio_floor_cpm, prio_floor_cpc)
 

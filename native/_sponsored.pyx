@@ -270,7 +270,7 @@ cdef class Gate:
 def from_columns(columns, vectors, available):
     """A Gate over the given columns alone (the records' other fields zero): for tests and
     benchmarks, where the server binds the filter's records."""
-    from adserver._targeting import partial_records
+    from adserver._records import partial_records
     sp = tuple(columns[k] for k in ("sp_prow", "sp_ptr", "sp_rows")) \
         if "sp_prow" in columns else None
     return Gate(partial_records(columns), vectors, available, sp)

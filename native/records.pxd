@@ -1,6 +1,6 @@
 # Hot records: what the candidate filter, the relevance gate and the auction read of an ad
 # row and of a flight, side by side in one 64-byte record per ad and a 128-byte one per flight (built
-# from the snapshot's columns when it loads: adserver._targeting.records).
+# from the snapshot's columns when it loads: adserver._records.records).
 #
 # The snapshot stores a column per field (adserver/snapshot/format.py). A row walked with
 # cold caches then costs a cache miss per column read: ~20 for an ad row through the filter,
@@ -43,7 +43,7 @@ ctypedef struct FlightRec:  # 128 bytes; [lo, hi) ranges into the snapshot's val
 
 
 cdef inline void* _records(object o, size_t size, Py_ssize_t* n, str name) except NULL:
-    """The records in `o` (a uint8 array from adserver._targeting.records, 64-byte aligned,
+    """The records in `o` (a uint8 array from adserver._records.records, 64-byte aligned,
     whole records of `size` bytes), their count in `n`; ValueError naming it otherwise."""
     if not isinstance(o, cnp.ndarray) or cnp.PyArray_TYPE(<cnp.ndarray>o) != cnp.NPY_UINT8 \
             or cnp.PyArray_NDIM(<cnp.ndarray>o) != 1 \
@@ -51,6 +51,6 @@ cdef inline void* _records(object o, size_t size, Py_ssize_t* n, str name) excep
             or cnp.PyArray_DIM(<cnp.ndarray>o, 0) % size != 0 \
             or (cnp.PyArray_DIM(<cnp.ndarray>o, 0) > 0
                 and <size_t>cnp.PyArray_DATA(<cnp.ndarray>o) % 64 != 0):
-        raise ValueError(f"{name}: records as adserver._targeting.records builds them")
+        raise ValueError(f"{name}: records as adserver._records.records builds them")
     n[0] = cnp.PyArray_DIM(<cnp.ndarray>o, 0) // size
     return cnp.PyArray_DATA(<cnp.ndarray>o)

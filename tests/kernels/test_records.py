@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adserver import _targeting
+from adserver import _records
 
 AD = np.dtype([("ad_id", "<i8"), ("creative", "<i8"), ("type", "<i8"), ("product", "<i8"),
                ("prior_ctr", "<f8"), ("prior_cvr", "<f8"), ("flight", "<i4"), ("seen", "<i4"),
@@ -45,7 +45,7 @@ def columns(n_ads: int, n_fl: int, seed: int = 0) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("n_ads,n_fl", [(0, 0), (1, 1), (257, 31)])
 def test_records_hold_the_columns(n_ads: int, n_fl: int) -> None:
     c = columns(n_ads, n_fl)
-    ads, flights = _targeting.records(c)
+    ads, flights = _records.records(c)
     assert n_ads == 0 or ads.ctypes.data % 64 == 0
     assert n_fl == 0 or flights.ctypes.data % 64 == 0
     assert ads.nbytes == 64 * n_ads and flights.nbytes == 128 * n_fl
@@ -67,4 +67,4 @@ def test_records_refuse_ranges_beyond_32_bits() -> None:
     c = columns(2, 2)
     c["fl_kw_ptr"] = np.array([0, 2**31, 2**31], dtype=np.int64)
     with pytest.raises(ValueError, match="keywords: 2147483648"):
-        _targeting.records(c)
+        _records.records(c)
