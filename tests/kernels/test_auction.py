@@ -178,3 +178,34 @@ def test_waterfall_matches_twin(case: tuple, explain: bool) -> None:
     positions = got[:, rules.W_POS].astype(int).tolist()
     assert len(got) <= k and len(set(positions)) == len(positions)
     assert got[:, rules.W_ROW].tolist() == case[0][positions].tolist()
+
+
+def test_waterfall_checks_its_arrays() -> None:
+    """A wrong dtype, too few uniforms, a detail array of another shape or priority arrays
+    of different lengths raise ValueError naming the argument; strided rows are read as
+    they are."""
+    columns = {"ad_flight": np.arange(4, dtype=np.int32), "fl_priority": np.zeros(4, np.int32),
+               "fl_rate": np.ones(4, dtype=np.int8),
+               "fl_price": np.array([1, 4, 2, 3]) * 1_000_000}
+    prios = (np.zeros(1, dtype=np.int32), np.ones(1, dtype=np.int8), np.ones(1, dtype=np.int8),
+             np.zeros(1), np.zeros(1))
+    waterfall = kernel.from_columns(columns, *prios)
+    none = np.zeros(0)
+
+    def run(rows=np.arange(4, dtype=np.int32), uniforms=np.zeros(6), detail=np.zeros((3, 0))):
+        return waterfall.run(rows, 0.0, 0.0, uniforms, 2, detail, none, none, none, none)
+
+    won, _ = run()
+    assert won[:, rules.W_ROW].tolist() == [1, 3]  # the two highest CPM bids
+    won, _ = run(rows=np.array([2, 1, 0, 3, 3, 0], dtype=np.int32)[::2])  # rows 2, 0, 3
+    assert won[:, rules.W_ROW].tolist() == [3, 2] and won[:, rules.W_POS].tolist() == [2, 0]
+    with pytest.raises(ValueError, match="int32"):
+        run(rows=np.arange(4))
+    with pytest.raises(ValueError, match="uniforms: 4 \\+ 2"):
+        run(uniforms=np.zeros(5))
+    with pytest.raises(ValueError, match="detail"):
+        run(detail=np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="detail"):
+        run(detail=np.zeros((4, 3)).T)  # (3, 4) but not C-contiguous
+    with pytest.raises(ValueError, match="priorities"):
+        kernel.from_columns(columns, prios[0], np.ones(2, dtype=np.int8), *prios[2:])
