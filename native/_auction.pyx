@@ -81,7 +81,7 @@ cdef class Waterfall:
         """`records`: the snapshot's (ads, flights) hot records (`Targeting.records`);
         priorities: their order (int32 rows, tier then id), selection (int8: 0 lottery, 1
         auction), second pricing (int8) and floors (float64, currency units)."""
-        cdef Py_ssize_t n, n_sel, n_sec, n_cpm, n_cpc
+        cdef Py_ssize_t n, n_sel, n_sec, n_cpm, n_cpc, j
         cdef list keep = [tuple(records)]
         self.ads = <const AdRec*>_records(keep[0][0], sizeof(AdRec), &n, "ads")
         self.fls = <const FlightRec*>_records(keep[0][1], sizeof(FlightRec), &n, "flights")
@@ -92,6 +92,13 @@ cdef class Waterfall:
         self.prio_floor_cpc = <const double*>_data(prio_floor_cpc, cnp.NPY_FLOAT64, &n_cpc, keep)
         if not self.n_prio == n_sel == n_sec == n_cpm == n_cpc:
             raise ValueError("priorities: every array needs one entry per priority")
+        for j in range(self.n_prio):
+            if self.prio_order[j] < 0 or self.prio_order[j] >= self.n_prio:
+                raise ValueError(f"prio_order: {self.prio_order[j]} is not a priority row")
+        for j in range(len(keep[0][1]) // sizeof(FlightRec)):
+            if self.fls[j].priority < 0 or self.fls[j].priority >= self.n_prio:
+                raise ValueError(f"fl_priority: flight row {j} names priority"
+                                 f" {self.fls[j].priority} of {self.n_prio}")
         keep += [prio_order, prio_selection, prio_second, prio_floor_cpm, prio_floor_cpc]
         self.keep = keep
 

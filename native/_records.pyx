@@ -38,6 +38,25 @@ def records(columns):
     cdef const int64_t[:] geo = g("fl_geo_ptr"), kw = g("fl_kw_ptr"), expr = g("fl_expr_ptr")
     cdef const int64_t[:] fcap = g("fl_fcap_ptr")
     cdef Py_ssize_t n_ads = ad_flight.shape[0], n_fl = start.shape[0], i, n
+    for name, col, want in (
+            ("ad_id", ad_id, n_ads), ("ad_creative", ad_creative, n_ads),
+            ("ad_type", ad_type, n_ads), ("ad_product", ad_product, n_ads),
+            ("ad_relevancy", ad_relevancy, n_ads), ("ad_weight", ad_weight, n_ads),
+            ("ad_prior_ctr", prior_ctr, n_ads), ("ad_prior_cvr", prior_cvr, n_ads),
+            ("fl_end", end, n_fl), ("fl_price", price, n_fl), ("fl_dedupe", dedupe, n_fl),
+            ("fl_rate", rate, n_fl), ("fl_priority", priority, n_fl),
+            ("fl_site_ptr", site, n_fl + 1), ("fl_zone_ptr", zone, n_fl + 1),
+            ("fl_seg_ptr", seg, n_fl + 1), ("fl_geo_ptr", geo, n_fl + 1),
+            ("fl_kw_ptr", kw, n_fl + 1), ("fl_expr_ptr", expr, n_fl + 1),
+            ("fl_fcap_ptr", fcap, n_fl + 1)):
+        if len(col) != want:
+            raise ValueError(f"{name}: {len(col)} entries where {want} were expected")
+    if daypart.shape[0] != n_fl or daypart.shape[1] < 3:
+        raise ValueError(f"fl_daypart: shape ({daypart.shape[0]}, {daypart.shape[1]}) where"
+                         f" ({n_fl}, 3) was expected")
+    for i in range(n_ads):
+        if ad_flight[i] < 0 or ad_flight[i] >= n_fl:
+            raise ValueError(f"ad_flight: row {i} names flight {ad_flight[i]} of {n_fl}")
     ads_arr, fl_arr = _aligned(n_ads * sizeof(AdRec)), _aligned(n_fl * sizeof(FlightRec))
     cdef AdRec* ads = <AdRec*>_records(ads_arr, sizeof(AdRec), &n, "ads")
     cdef FlightRec* fls = <FlightRec*>_records(fl_arr, sizeof(FlightRec), &n, "flights")

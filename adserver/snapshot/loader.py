@@ -89,7 +89,10 @@ class Snapshot:
             int(k): (int(a), int(b))
             for k, a, b in zip(c["post_key"], c["post_ptr"][:-1], c["post_ptr"][1:])
         }
-        self.targeting = _targeting.Targeting(c, self.meta["strings"])
+        try:  # the kernels bind the columns (a damaged snapshot fails here, not in a request)
+            self.targeting = _targeting.Targeting(c, self.meta["strings"])
+        except (ValueError, TypeError) as e:
+            raise SnapshotError(f"snapshot {version}: {e}") from e
         # every ad row's CTR-model fields (learn/features.AD_ORDER), for scoring and records
         self.ad_features = features.ad_matrix(c)
         self.ad_rate = c["fl_rate"][c["ad_flight"]]  # each ad row's flight rate type
@@ -103,9 +106,12 @@ class Snapshot:
         self.gate: _sponsored.Gate | None = None  # the relevance gate, bound to both
         if self.meta.get("products"):
             self.products, self.embedder = _product_index(root, self.meta["products"])
-            self.gate = _sponsored.Gate(self.targeting.records, self.products.vectors,
-                                        self.products.available,
-                                        (c["sp_prow"], c["sp_ptr"], c["sp_rows"]))
+            try:
+                self.gate = _sponsored.Gate(self.targeting.records, self.products.vectors,
+                                            self.products.available,
+                                            (c["sp_prow"], c["sp_ptr"], c["sp_rows"]))
+            except (ValueError, TypeError) as e:
+                raise SnapshotError(f"snapshot {version}: {e}") from e
         self.no_pause = np.zeros(0, dtype=np.int8)
         self._ads: dict[int, Ad] = {}
         # plain-Python copies of the per-priority values read one at a time when responding
@@ -116,9 +122,12 @@ class Snapshot:
         self.prio_floor_cpm = c["prio_floor_cpm"] / 1e6
         self.prio_floor_cpc = c["prio_floor_cpc"] / 1e6
         # the auction kernel, bound to the filter's records and these priorities
-        self.waterfall: _auction.Waterfall = _auction.Waterfall(
-            self.targeting.records, self.prio_order, c["prio_selection"], c["prio_second"],
-            self.prio_floor_cpm, self.prio_floor_cpc)
+        try:
+            self.waterfall: _auction.Waterfall = _auction.Waterfall(
+                self.targeting.records, self.prio_order, c["prio_selection"],
+                c["prio_second"], self.prio_floor_cpm, self.prio_floor_cpc)
+        except (ValueError, TypeError) as e:
+            raise SnapshotError(f"snapshot {version}: {e}") from e
 
     def _verify(self) -> None:
         """Every file the manifest names has its checksum (a torn or damaged copy is refused)."""

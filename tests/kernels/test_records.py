@@ -68,3 +68,14 @@ def test_records_refuse_ranges_beyond_32_bits() -> None:
     c["fl_kw_ptr"] = np.array([0, 2**31, 2**31], dtype=np.int64)
     with pytest.raises(ValueError, match="keywords: 2147483648"):
         _records.records(c)
+
+
+@pytest.mark.parametrize("column,size,message", [
+    ("ad_type", 3, "ad_type: 3 entries where 2 were expected"),
+    ("fl_geo_ptr", 2, "fl_geo_ptr: 2 entries where 3 were expected"),
+])
+def test_records_refuse_columns_of_other_lengths(column: str, size: int, message: str) -> None:
+    c = columns(2, 2)
+    c[column] = np.zeros(size, dtype=c[column].dtype)
+    with pytest.raises(ValueError, match=message):
+        _records.records(c)

@@ -65,6 +65,33 @@ def test_damaged_version_is_refused(store: Store, tmp_path: Path) -> None:
         Snapshot(str(tmp_path), v)
 
 
+@pytest.mark.parametrize("column,value,message", [
+    ("ad_flight", 10**6, "ad_flight: row 0 names flight 1000000"),
+    ("fl_priority", 99, "fl_priority: flight row 0 names priority 99"),
+])
+def test_inconsistent_columns_are_refused_at_load(store: Store, tmp_path: Path, column: str,
+                                                 value: int, message: str) -> None:
+    """Columns whose checksums match but whose rows point nowhere (a compiler bug, a
+    hand-edited file) are refused when the kernels bind them, not read out of bounds in a
+    request."""
+    import json
+
+    import numpy as np
+
+    from adserver.versions import sha256_file
+
+    v = compiler.compile_snapshot(store, str(tmp_path))
+    folder = tmp_path / "snapshots" / v
+    values = np.load(folder / f"{column}.npy")
+    values[0] = value
+    np.save(folder / f"{column}.npy", values)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["checksums"][f"{column}.npy"] = sha256_file(str(folder / f"{column}.npy"))
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SnapshotError, match=message):
+        Snapshot(str(tmp_path), v)
+
+
 def test_a_snapshot_used_for_decisions_is_freed_without_the_cycle_collector(
         store: Store, tmp_path: Path) -> None:
     """Workers freeze what they loaded at start out of the cycle collector's full passes; a
