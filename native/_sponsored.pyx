@@ -91,6 +91,22 @@ cdef class Gate:
         v = np.ascontiguousarray(vectors, dtype=np.float32)  # (a memory map stays one)
         self.vectors = v if v.ndim == 2 else v.reshape(v.shape[0], 0)
         self.available = available
+        # rows are read without bounds checks: refuse data that points nowhere, here
+        cdef Py_ssize_t n_prod = self.vectors.shape[0], i
+        cdef Py_ssize_t n_ads = len(self.records[0]) // sizeof(AdRec)
+        if self.available.shape[0] != n_prod:
+            raise ValueError(f"available: {self.available.shape[0]} entries for {n_prod}"
+                             " product vectors")
+        for i in range(n_ads):
+            if self.ads[i].product >= n_prod:
+                raise ValueError(f"ad_product: ad row {i} names product row"
+                                 f" {self.ads[i].product} of {n_prod}")
+        for i in range(self.n_sp):
+            if self.sp_prow[i] < 0 or self.sp_prow[i] >= n_prod:
+                raise ValueError(f"sp_prow: {self.sp_prow[i]} is not a product row")
+        for i in range(n_rows):
+            if self.sp_rows[i] < 0 or self.sp_rows[i] >= n_ads:
+                raise ValueError(f"sp_rows: {self.sp_rows[i]} is not an ad row")
 
     def __dealloc__(self):
         free(self.entries)

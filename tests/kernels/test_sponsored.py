@@ -139,6 +139,11 @@ def test_gate_checks_its_arrays() -> None:
     frozen.flags.writeable = False
     with pytest.raises(ValueError, match="reasons"):
         call(outs=(np.empty(4, dtype=np.int32), np.empty(4), frozen, np.empty(4)))
+    with pytest.raises(ValueError, match="ad_product: ad row 1 names product row 3 of 3"):
+        kernel.from_columns({**columns, "ad_product": np.array([0, 3, 1, 2])}, v,
+                            np.ones(3, dtype=np.int8))
+    with pytest.raises(ValueError, match="available: 2 entries for 3"):
+        kernel.from_columns(columns, v, np.ones(2, dtype=np.int8))
     with pytest.raises(ValueError, match="ads: records"):
         kernel.Gate((np.zeros(64, dtype=np.int64), np.zeros(0, dtype=np.uint8)), v,
                     np.ones(3, dtype=np.int8))
@@ -163,7 +168,8 @@ def test_product_ads_matches_twin(data: st.DataObject) -> None:
     gate = kernel.from_columns({"sp_prow": sp_prow, "sp_ptr": sp_ptr, "sp_rows": sp_rows,
                                 "ad_type": ad_type, "ad_flight": np.zeros(30, dtype=np.int32),
                                 "fl_rate": np.zeros(1, dtype=np.int8)},
-                               np.zeros((1, 0), dtype=np.float32), np.ones(1, dtype=np.int8))
+                               np.zeros((n_prod, 0), dtype=np.float32),
+                               np.ones(n_prod, dtype=np.int8))
     got = gate.product_ads(prows, types)
     want = twin.product_ads(prows, sp_prow, sp_ptr, sp_rows, ad_type, types)
     assert got.dtype == np.int32 and got.tolist() == want.tolist()
