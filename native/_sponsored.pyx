@@ -290,15 +290,3 @@ def from_columns(columns, vectors, available):
     sp = tuple(columns[k] for k in ("sp_prow", "sp_ptr", "sp_rows")) \
         if "sp_prow" in columns else None
     return Gate(partial_records(columns), vectors, available, sp)
-
-
-def gate(rows, n_matched, ad_type, ad_product, ad_relevancy, ad_flight, fl_rate, fl_price,
-         prior_ctr, prior_cvr, types, vectors, available, query, confidence, active, qrows,
-         qscores, use_quality, exclude, threshold, alpha, out_rows, out_boost, reasons, rel):
-    """`Gate.run` with every column it reads passed in: the twin's signature."""
-    columns = {"ad_type": ad_type, "ad_product": ad_product, "ad_relevancy": ad_relevancy,
-               "ad_flight": ad_flight, "fl_rate": fl_rate, "fl_price": fl_price,
-               "ad_prior_ctr": prior_ctr, "ad_prior_cvr": prior_cvr}
-    return from_columns(columns, vectors, available).run(
-        rows, n_matched, types, query, confidence, active, qrows, qscores, use_quality,
-        exclude, threshold, alpha, out_rows, out_boost, reasons, rel)

@@ -8,11 +8,64 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adserver import _auction as kernel
+from adserver import _auction
 from adserver.kernels import auction as rules
 from adserver.kernels import auction_ref as twin
 
 RATES = [rules.RATE_FLAT, rules.RATE_CPM, rules.RATE_CPC, rules.RATE_CPA]
+
+
+class kernel:  # the Cython kernel with the twin's signatures, as a module would
+    """`_auction.Waterfall` called as the twin's `waterfall`, `auction` (a waterfall of one
+    auction priority) and `lottery` (of one lottery priority)."""
+
+    from_columns = staticmethod(_auction.from_columns)
+
+    @staticmethod
+    def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_cvr,
+                  ad_weight, prio_order, prio_selection, prio_second, prio_floor_cpm,
+                  prio_floor_cpc, floor_cpm, floor_cpc, uniforms, k, detail, bids, boost, ctr,
+                  cvr):
+        columns = {"ad_flight": ad_flight, "fl_priority": fl_priority, "fl_rate": fl_rate,
+                   "fl_price": fl_price, "ad_prior_ctr": prior_ctr, "ad_prior_cvr": prior_cvr,
+                   "ad_weight": ad_weight}
+        return _auction.from_columns(
+            columns, prio_order, prio_selection, prio_second,
+            np.asarray(prio_floor_cpm, dtype=np.float64),
+            np.asarray(prio_floor_cpc, dtype=np.float64)).run(
+            rows, floor_cpm, floor_cpc, uniforms, k, detail, bids, boost, ctr, cvr)
+
+    @staticmethod
+    def auction(rows, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr, floor_cpm,
+                floor_cpc, tiebreak, k, second_price, bids, boost, ctr, cvr):
+        n = len(rows)
+        detail = np.zeros((3, n))
+        won, min_ecpm = kernel.waterfall(
+            rows, ad_flight, np.zeros(len(fl_rate), dtype=np.int32), fl_rate, fl_price,
+            prior_ctr, prior_cvr, np.zeros(len(ad_flight), dtype=np.int32),
+            np.zeros(1, dtype=np.int32), np.ones(1, dtype=np.int8),
+            np.array([1 if second_price else 0], dtype=np.int8), np.zeros(1), np.zeros(1),
+            floor_cpm, floor_cpc, np.concatenate([np.asarray(tiebreak, dtype=np.float64),
+                                                  np.zeros(k)]), k, detail, bids, boost,
+            ctr, cvr)
+        # with no candidate the waterfall runs no auction; an auction's answer is its floor
+        return (won[:, 1].astype(np.int64), won[:, 4].copy(), detail[1].copy(),
+                detail[0].astype(np.int8), min_ecpm if n else floor_cpm)
+
+    @staticmethod
+    def lottery(rows, ad_weight, uniforms, k):
+        n, n_ads = len(rows), len(ad_weight)
+        detail = np.zeros((3, n))
+        none = np.zeros(0)
+        won, _ = kernel.waterfall(
+            rows, np.zeros(n_ads, dtype=np.int32), np.zeros(1, dtype=np.int32),
+            np.ones(1, dtype=np.int8), np.zeros(1, dtype=np.int64), np.zeros(n_ads),
+            np.zeros(n_ads), ad_weight, np.zeros(1, dtype=np.int32), np.zeros(1, dtype=np.int8),
+            np.zeros(1, dtype=np.int8), np.zeros(1), np.zeros(1), 0.0, 0.0,
+            np.concatenate([np.zeros(n), np.asarray(uniforms, dtype=np.float64)[:k],
+                            np.zeros(max(0, k - len(uniforms)))]), k, detail,
+            none, none, none, none)
+        return won[:, 1].astype(np.int64), detail[0].astype(np.int8)
 
 
 @st.composite

@@ -9,9 +9,30 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adserver import _sponsored as kernel
+from adserver import _sponsored
 from adserver.kernels import sponsored as codes
 from adserver.kernels import sponsored_ref as twin
+
+
+class kernel:  # the Cython kernel with the twin's signature, as a module would
+    """`_sponsored.Gate.run` called as the twin's `gate`, every column it reads passed in."""
+
+    KEPT, DEDUPED, NOT_RELEVANT, UNAVAILABLE = (
+        _sponsored.KEPT, _sponsored.DEDUPED, _sponsored.NOT_RELEVANT, _sponsored.UNAVAILABLE)
+    Gate = _sponsored.Gate
+    from_columns = staticmethod(_sponsored.from_columns)
+
+    @staticmethod
+    def gate(rows, n_matched, ad_type, ad_product, ad_relevancy, ad_flight, fl_rate, fl_price,
+             prior_ctr, prior_cvr, types, vectors, available, query, confidence, active,
+             qrows, qscores, use_quality, exclude, threshold, alpha, out_rows, out_boost,
+             reasons, rel):
+        columns = {"ad_type": ad_type, "ad_product": ad_product,
+                   "ad_relevancy": ad_relevancy, "ad_flight": ad_flight, "fl_rate": fl_rate,
+                   "fl_price": fl_price, "ad_prior_ctr": prior_ctr, "ad_prior_cvr": prior_cvr}
+        return _sponsored.from_columns(columns, vectors, available).run(
+            rows, n_matched, types, query, confidence, active, qrows, qscores, use_quality,
+            exclude, threshold, alpha, out_rows, out_boost, reasons, rel)
 
 
 @st.composite
