@@ -89,13 +89,6 @@ class Snapshot:
             int(k): (int(a), int(b))
             for k, a, b in zip(c["post_key"], c["post_ptr"][:-1], c["post_ptr"][1:])
         }
-        try:  # the kernels bind the columns (a damaged snapshot fails here, not in a request)
-            self.targeting = _targeting.Targeting(c, self.meta["strings"])
-        except (ValueError, TypeError) as e:
-            raise SnapshotError(f"snapshot {version}: {e}") from e
-        # every ad row's CTR-model fields (learn/features.AD_ORDER), for scoring and records
-        self.ad_features = features.ad_matrix(c)
-        self.ad_rate = c["fl_rate"][c["ad_flight"]]  # each ad row's flight rate type
         self.keyword_bids: bool = bool(self.meta.get("keyword_bids"))
         # the product index this version was compiled against, and its embedding model
         self.products: ProductIndex | None = None
@@ -103,15 +96,8 @@ class Snapshot:
         self.sponsored_ad_types: frozenset[int] = frozenset(self.meta.get("sponsored_ad_types", ()))
         self.retrieved: dict[Any, list[np.ndarray]] = {}  # serving/stages/sponsored.retrieved
         self.candidates: dict[Any, Any] = {}  # serving/pipeline._candidates
-        self.gate: _sponsored.Gate | None = None  # the relevance gate, bound to both
         if self.meta.get("products"):
             self.products, self.embedder = _product_index(root, self.meta["products"])
-            try:
-                self.gate = _sponsored.Gate(self.targeting.records, self.products.vectors,
-                                            self.products.available,
-                                            (c["sp_prow"], c["sp_ptr"], c["sp_rows"]))
-            except (ValueError, TypeError) as e:
-                raise SnapshotError(f"snapshot {version}: {e}") from e
         self.no_pause = np.zeros(0, dtype=np.int8)
         self._ads: dict[int, Ad] = {}
         # plain-Python copies of the per-priority values read one at a time when responding
@@ -121,13 +107,28 @@ class Snapshot:
         self.prio_order = np.lexsort((c["prio_id"], c["prio_tier"])).astype(np.int32)
         self.prio_floor_cpm = c["prio_floor_cpm"] / 1e6
         self.prio_floor_cpc = c["prio_floor_cpc"] / 1e6
-        # the auction kernel, bound to the filter's records and these priorities
+        self._bind_kernels()
+        # every ad row's CTR-model fields (learn/features.AD_ORDER), for scoring and records
+        self.ad_features = features.ad_matrix(c)
+        self.ad_rate = c["fl_rate"][c["ad_flight"]]  # each ad row's flight rate type
+
+    def _bind_kernels(self) -> None:
+        """The native kernels, bound once to this version's columns: the filter (which
+        builds the hot records), the relevance gate (the records and the product index) and
+        the auction waterfall (the records and the priorities). They read rows without
+        bounds checks, so data that points nowhere is refused here, not in a request."""
+        c = self.columns
         try:
-            self.waterfall: _auction.Waterfall = _auction.Waterfall(
+            self.targeting = _targeting.Targeting(c, self.meta["strings"])
+            self.gate: _sponsored.Gate | None = None if self.products is None else \
+                _sponsored.Gate(self.targeting.records, self.products.vectors,
+                                self.products.available,
+                                (c["sp_prow"], c["sp_ptr"], c["sp_rows"]))
+            self.waterfall = _auction.Waterfall(
                 self.targeting.records, self.prio_order, c["prio_selection"],
                 c["prio_second"], self.prio_floor_cpm, self.prio_floor_cpc)
         except (ValueError, TypeError) as e:
-            raise SnapshotError(f"snapshot {version}: {e}") from e
+            raise SnapshotError(f"snapshot {self.version}: {e}") from e
 
     def _verify(self) -> None:
         """Every file the manifest names has its checksum (a torn or damaged copy is refused)."""
