@@ -239,9 +239,13 @@ def test_model_and_logs_administration(live: tuple[str, str]) -> None:
     with zipfile.ZipFile(io.BytesIO(exported)) as z:
         weights = np.load(io.BytesIO(z.read("weights.npy")))
     assert np.abs(weights).sum() > 0  # the learned policy
+    before = admin.get_model_properties()
     admin.reset_model()
     props = admin.get_model_properties()
-    assert props["creationTime"] and props["learnedEvents"] == 0
+    # a fresh model; events whose rewards came due just then may already be learned into it
+    # (the learner runs every 0.3 s here: a fresh-clone run once saw 10)
+    assert props["creationTime"] > before["creationTime"]
+    assert props["learnedEvents"] < min(50, before["learnedEvents"]), (before, props)
     admin.import_model(io.BytesIO(exported))
     again = b"".join(admin.export_model())
     with zipfile.ZipFile(io.BytesIO(again)) as z:
