@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import httpx
+
+from adserver import clock
+
+# The test flight ends at midnight, Berlin winter time, on the first of January two years on
+# from today (by the project's clock): open on any date the suite runs, with a zone to convert.
+END_YEAR = dt.datetime.fromtimestamp(clock.now(), dt.UTC).year + 2
+END = f"{END_YEAR}-01-01T00:00:00+01:00"
+END_UTC = f"{END_YEAR - 1}-12-31T23:00:00Z"
 
 
 def created(client: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -34,7 +43,7 @@ def build(admin: httpx.Client, name: str = "Test net") -> dict[str, Any]:
                                                      "name": "Spring"})
     n["flight"] = created(admin, "/v1/flights", {
         "campaign_id": n["campaign"]["id"], "priority_id": n["priority"]["id"], "name": "F1",
-        "start": "2026-01-01T00:00:00Z", "end": "2027-01-01T00:00:00+01:00",
+        "start": "2026-01-01T00:00:00Z", "end": END,
         "rate_type": "cpm", "price": 2.5,
         "daily_cap": {"metric": "spend", "value": "100.25"},
         "keywords": [{"text": "shoes", "match": "phrase"}],

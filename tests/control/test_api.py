@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.control.network import build, created
+from tests.control.network import END_UTC, build, created
 
 
 def errors_of(r: httpx.Response) -> dict[str, str]:
@@ -18,7 +18,7 @@ def test_full_network_round_trip(admin: httpx.Client) -> None:
     flight = admin.get(f"/v1/flights/{n['flight']['id']}").json()
     assert flight["price"] == 2.5
     assert flight["daily_cap"] == {"metric": "spend", "value": 100.25}
-    assert flight["end"] == "2026-12-31T23:00:00Z"  # stored and shown in UTC
+    assert flight["end"] == END_UTC  # stored and shown in UTC
     assert flight["keywords"] == [{"text": "shoes", "match": "phrase", "negative": False,
                                    "bid": None}]
     assert flight["archived"] is False and flight["id"] == n["flight"]["id"]

@@ -387,8 +387,10 @@ def test_billing_stops_at_a_spend_cap(world: World) -> None:
     assert imps == 7 and spend == 10_000_000 and over == 4_000_000
     from adserver.control import reports
 
-    rows = reports.run(world.store, ADMIN, reports.parse({"group_by": "flight",
-                                                          "interval": "none"}))
+    day = dt.datetime.fromtimestamp(MIDNIGHT, dt.UTC)  # the day written, named explicitly
+    rows = reports.run(world.store, ADMIN, reports.parse({
+        "group_by": "flight", "interval": "none", "from": day.isoformat(),
+        "to": (day + dt.timedelta(days=1)).isoformat()}))
     mine = [r for r in rows if r["flight_id"] == fid]
     assert mine[0]["spend"] == Decimal("0.010000")
     assert mine[0]["delivered_over_cap"] == Decimal("0.004000")

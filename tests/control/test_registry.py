@@ -4,7 +4,6 @@ rollback and shadow move the pointers workers read, and the inbox takes dropped 
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -121,9 +120,10 @@ def test_inbox(reg: Registry, tmp_path: Path) -> None:
     broken = make(inbox, GOOD)
     os.remove(os.path.join(broken, "features.json"))
     jobs = ModelJobs(reg, reg.data_dir, 0)
-    assert jobs.take_inbox(time.time()) == []  # not settled yet: files just written
-    made = jobs.take_inbox(time.time() + 5)
+    written = max(p.stat().st_mtime for p in inbox.rglob("*"))  # by the files' own clock
+    assert jobs.take_inbox(written) == []  # not settled yet: files just written
+    made = jobs.take_inbox(written + 5)
     assert len(made) == 1 and not os.path.exists(good)
     assert reg.get("ctr", made[0])["status"] == "active"
     assert "features.json" in Path(broken, "REJECTED.txt").read_text()
-    assert jobs.take_inbox(time.time() + 10) == []  # the rejected one is not retried
+    assert jobs.take_inbox(written + 10) == []  # the rejected one is not retried

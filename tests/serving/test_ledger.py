@@ -172,20 +172,29 @@ def test_store_path(ledger: Stack) -> None:
     assert Path(ledger.data_dir / "live.lmdb").exists()
 
 
+def report_row(stack: Stack, flight: int) -> dict:
+    rows = stack.admin.get("/v1/reports", params={"group_by": "advertiser,flight",
+                                                  "interval": "none"}).json()["data"]
+    return next((r for r in rows if r["flight_id"] == flight), {"clicks": 0})
+
+
 def test_reports_group_scope_and_csv(ledger: Stack) -> None:
-    d = served(ledger, home("report-user"))
+    """Stands alone: its own impression and click on flight 1 (Acme) and an impression on
+    flight 2 (Zeta), whatever ran before it."""
+    clicks = report_row(ledger, 1)["clicks"]
+    d = served(ledger, home("report-user", flightId=1))
     assert d is not None
     httpx.get(d["impressionUrl"], headers=BROWSER)
     httpx.get(d["clickUrl"], headers=BROWSER)
-
-    def flight_row() -> dict | None:
-        rows = ledger.admin.get("/v1/reports", params={"group_by": "advertiser,flight",
-                                                       "interval": "none"}).json()["data"]
-        return next((r for r in rows if r["flight_id"] == 1 and r["clicks"] >= 2), None)
-
-    until(lambda: flight_row() is not None)
-    row = flight_row()
-    assert row is not None and row["advertiser_id"] == 1
+    z = served(ledger, {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [2],
+                                        "adTypes": [2], "flightId": 2}],
+                        "user": {"key": "report-user"}})
+    assert z is not None and z["advertiserId"] == 2
+    httpx.get(z["impressionUrl"], headers=BROWSER)
+    until(lambda: report_row(ledger, 1)["clicks"] > clicks
+          and report_row(ledger, 2).get("impressions", 0) > 0)
+    row = report_row(ledger, 1)
+    assert row["advertiser_id"] == 1
     assert row["spend"] > 0
     assert row["ctr"] == pytest.approx(row["clicks"] / row["impressions"])
     assert row["ecpm"] == pytest.approx(row["spend"] * 1000 / row["impressions"])

@@ -51,6 +51,21 @@ def upload(s: Stack, data: bytes, label: str = "") -> httpx.Response:
                        headers={"content-type": "application/gzip"})
 
 
+@pytest.fixture(scope="module")
+def models(mstack: Stack, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """Two good versions uploaded (the second active), for the tests that need an active
+    model and another one, whichever of this module's tests ran before."""
+    tmp = tmp_path_factory.mktemp("model-files")
+    made = []
+    for seed in (20, 21):
+        r = upload(mstack, model_tar(tmp, seed), f"fixture {seed}")
+        assert r.status_code == 201 and r.json()["status"] == "active", r.text
+        made.append(r.json()["version"])
+    mstack.wait_for(lambda: mstack.decide(BODY).headers.get("x-adserver-models") ==
+                    f"ctr={made[-1]}")
+    return made
+
+
 def test_hot_swap_under_traffic(mstack: Stack, tmp_path: Path) -> None:
     delays, versions = [], []
     with traffic(mstack.decisions, BODY,
@@ -121,7 +136,7 @@ def records_of(s: Stack, user: str) -> list[dict]:
     return found
 
 
-def test_decision_records_carry_the_models_predictions(mstack: Stack) -> None:
+def test_decision_records_carry_the_models_predictions(mstack: Stack, models: list[str]) -> None:
     a = mstack.admin
     active = a.get("/v1/models").json()["ctr"]["active"]
     other = next(x["version"] for x in a.get("/v1/models/ctr/versions").json()["data"]
@@ -152,18 +167,18 @@ def test_decision_records_carry_the_models_predictions(mstack: Stack) -> None:
     assert [(w[4], w[5]) for w in rec["placements"][0][2]] == [(0.01, None)] * len(winners)
 
 
-def test_the_auction_ranks_cpc_ads_by_the_models_pctr(mstack: Stack) -> None:
+def test_the_auction_ranks_cpc_ads_by_the_models_pctr(mstack: Stack, models: list[str]) -> None:
     active = mstack.admin.get("/v1/models").json()["ctr"]["active"]
     body = {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [2], "adTypes": [1],
                             "count": 2}], "searchTerm": "running shoes",
             "user": {"key": "record-cpc"}, "includePricingData": True}
     mstack.wait_for(lambda: mstack.decide(body).headers.get("x-adserver-models") ==
                     f"ctr={active}")
-    r = mstack.decide(body)
+    r = mstack.decide({**body, "user": {"key": "record-cpc-scored"}})  # on that model
     made = r.json()["decisions"]["div0"]
     assert {d["adId"] for d in made} == {4, 5}  # both CPC keyword ads
     model = ctr.load(str(mstack.data_dir), "ctr", active)
-    rec = next(x for x in records_of(mstack, "record-cpc") if x["id"])
+    rec = next(x for x in records_of(mstack, "record-cpc-scored") if x["id"])
     raw = {**rec["f"], "site": 1, "zone": 2, "category": 0}
     winners = rec["placements"][0][2]
     want = model.predict(model.spec.context_arrays(raw),
@@ -176,7 +191,8 @@ def test_the_auction_ranks_cpc_ads_by_the_models_pctr(mstack: Stack) -> None:
     assert [d["adId"] for d in made] == [d["adId"] for d in ranked]
 
 
-def test_a_worker_refuses_a_damaged_model_the_pointer_names(mstack: Stack) -> None:
+def test_a_worker_refuses_a_damaged_model_the_pointer_names(mstack: Stack,
+                                                           models: list[str]) -> None:
     """Fault injection past the registry (which never publishes a damaged version): the
     worker verifies the files again, refuses them and keeps serving the old model."""
     import shutil

@@ -4,9 +4,11 @@ workers; the learned policy beats the random and the baseline policies in a simu
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,20 +22,30 @@ ITEMS = ["x0", "x1", "x2", "x3"]
 # true click probability of each item per user type: each type has one favourite
 TRUTH = {"a": [0.8, 0.1, 0.1, 0.1], "b": [0.1, 0.8, 0.1, 0.1], "c": [0.1, 0.1, 0.1, 0.8]}
 ACTIONS = [{"id": i, "features": [{"kind": f"k{n}"}]} for n, i in enumerate(ITEMS)]
-# when the simulated world's plays ended (the offline evaluation reads those events only:
-# later tests log ranks whose rewards do not follow the world)
-PLAYED: dict[str, float] = {}
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    data = tmp_path_factory.mktemp("personalize")
-    env = env_for(str(data), ADSERVER_PERSONALIZER_REWARD_WAIT_S="0.3",
+@contextlib.contextmanager
+def stack(data: str) -> Iterator[tuple[str, str]]:
+    env = env_for(data, ADSERVER_PERSONALIZER_REWARD_WAIT_S="0.3",
                   ADSERVER_PERSONALIZER_LEARN_INTERVAL_S="0.3")
     with running(["run", "--api-port", "0", "--port", "0"], env, want=2) as proc:
         url = proc.urls["decision API"]
         wait_ready(url)
-        yield url, str(data)
+        yield url, data
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A stack the tests here share: none changes its configuration, model or logs."""
+    with stack(str(tmp_path_factory.mktemp("personalize"))) as s:
+        yield s
+
+
+@pytest.fixture
+def fresh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A stack of its own, for a test that changes the configuration, model or logs."""
+    with stack(str(tmp_path_factory.mktemp("personalize-own"))) as s:
+        yield s
 
 
 def play(client: PersonalizerClient, rng: np.random.Generator, n: int) -> list[float]:
@@ -49,22 +61,33 @@ def play(client: PersonalizerClient, rng: np.random.Generator, n: int) -> list[f
     return got
 
 
-def test_the_learned_policy_beats_random_and_baseline(live: tuple[str, str]) -> None:
-    url, data = live
+@pytest.fixture(scope="module")
+def world(live: tuple[str, str]) -> dict[str, Any]:
+    """The simulated world played once on the shared stack, whichever test asks first:
+    400 plays while the policy explores and learns, then 300 more; with the time span of
+    the plays (the offline evaluation reads those events only: other tests log ranks whose
+    rewards do not follow the world)."""
+    url, _ = live
     client = PersonalizerClient(url, AzureKeyCredential(ADMIN_KEY), retry_total=0)
     rng = np.random.default_rng(3)
+    started = time.time()
     before = play(client, rng, 400)  # explores; the control process learns meanwhile
     time.sleep(1.5)  # the last rewards wait 0.3 s, learning runs every 0.3 s
     after = play(client, rng, 300)
-    PLAYED["until"] = time.time()
+    return {"before": before, "after": after, "from": started, "until": time.time()}
+
+
+def test_the_learned_policy_beats_random_and_baseline(live: tuple[str, str],
+                                                      world: dict[str, Any]) -> None:
+    url, data = live
     random_policy = float(np.mean([np.mean(v) for v in TRUTH.values()]))  # 0.275
     baseline = float(np.mean([v[0] for v in TRUTH.values()]))  # always the first: 0.333
-    learned = float(np.mean(after))
+    learned = float(np.mean(world["after"]))
     # epsilon-greedy at 20 %: the favourite 85 % of the time -> about 0.70
-    print(f"average reward: first 400 {np.mean(before):.3f}, next 300 {learned:.3f},"
+    print(f"average reward: first 400 {np.mean(world['before']):.3f}, next 300 {learned:.3f},"
           f" random {random_policy:.3f}, baseline {baseline:.3f}")
     assert learned > baseline + 0.15 and learned > random_policy + 0.15, (
-        np.mean(before), learned)
+        np.mean(world["before"]), learned)
     db = sqlite3.connect(f"file:{data}/control.sqlite3?mode=ro", uri=True)
     learned_events = db.execute("SELECT count(*) FROM pz_ranks WHERE learned = 1").fetchone()[0]
     db.close()
@@ -91,7 +114,8 @@ def test_a_deferred_rank_without_activation_is_not_learned(live: tuple[str, str]
     assert state == {"deferred-never": 2, "deferred-shown": 1}
 
 
-def test_offline_evaluation_through_the_administration_client(live: tuple[str, str]) -> None:
+def test_offline_evaluation_through_the_administration_client(live: tuple[str, str],
+                                                              world: dict[str, Any]) -> None:
     import datetime as dt
 
     from azure.ai.personalizer import PersonalizerAdministrationClient
@@ -100,9 +124,8 @@ def test_offline_evaluation_through_the_administration_client(live: tuple[str, s
     url, _ = live
     admin = PersonalizerAdministrationClient(url, AzureKeyCredential(ADMIN_KEY),
                                              retry_total=0)
-    assert "until" in PLAYED, "runs after test_the_learned_policy_beats_random_and_baseline"
-    end = dt.datetime.fromtimestamp(PLAYED["until"], dt.UTC)
-    start = end - dt.timedelta(hours=1)
+    start = dt.datetime.fromtimestamp(world["from"], dt.UTC)
+    end = dt.datetime.fromtimestamp(world["until"], dt.UTC)
     admin.create_evaluation("eval-1", {
         "name": "greedy or not", "startTime": start.isoformat(), "endTime": end.isoformat(),
         "policies": [{"name": "greedy", "arguments": "--cb_explore_adf --epsilon 0 -l 0.5"},
@@ -135,11 +158,11 @@ def test_offline_evaluation_through_the_administration_client(live: tuple[str, s
         admin.get_evaluation("eval-1", start_time=start, end_time=end)
 
 
-def test_configuration_through_the_administration_client(live: tuple[str, str]) -> None:
+def test_configuration_through_the_administration_client(fresh: tuple[str, str]) -> None:
     from azure.ai.personalizer import PersonalizerAdministrationClient
     from azure.core.exceptions import HttpResponseError
 
-    url, data = live
+    url, data = fresh
     admin = PersonalizerAdministrationClient(url, AzureKeyCredential(ADMIN_KEY),
                                              retry_total=0)
     client = PersonalizerClient(url, AzureKeyCredential(ADMIN_KEY), retry_total=0)
@@ -177,7 +200,8 @@ def test_configuration_through_the_administration_client(live: tuple[str, str]) 
     admin.update_service_configuration({**config, "learningMode": "Online"})
 
 
-def test_adserver_evaluate_prints_the_comparison(live: tuple[str, str]) -> None:
+def test_adserver_evaluate_prints_the_comparison(live: tuple[str, str],
+                                                 world: dict[str, Any]) -> None:
     import subprocess
     import sys
 
@@ -192,7 +216,7 @@ def test_adserver_evaluate_prints_the_comparison(live: tuple[str, str]) -> None:
     assert bad.returncode == 2 and "NAME=ARGUMENTS" in bad.stderr
 
 
-def test_feature_importances(live: tuple[str, str]) -> None:
+def test_feature_importances(live: tuple[str, str], world: dict[str, Any]) -> None:
     import datetime as dt
 
     from azure.ai.personalizer import PersonalizerAdministrationClient
@@ -217,7 +241,7 @@ def test_feature_importances(live: tuple[str, str]) -> None:
     assert list(admin.list_feature_importances()) == []
 
 
-def test_model_and_logs_administration(live: tuple[str, str]) -> None:
+def test_model_and_logs_administration(fresh: tuple[str, str]) -> None:
     import datetime as dt
     import io
     import zipfile
@@ -225,11 +249,23 @@ def test_model_and_logs_administration(live: tuple[str, str]) -> None:
     from azure.ai.personalizer import PersonalizerAdministrationClient
     from azure.core.exceptions import HttpResponseError
 
-    url, data = live
+    url, data = fresh
     admin = PersonalizerAdministrationClient(url, AzureKeyCredential(ADMIN_KEY),
                                              retry_total=0)
-    # the apprentice ranks of the configuration test are learned from once their wait is
-    # over; the match rate (the policy's own choice = the baseline) is then reported
+    client = PersonalizerClient(url, AzureKeyCredential(ADMIN_KEY), retry_total=0)
+    play(client, np.random.default_rng(4), 60)  # a policy learned from something
+    # apprentice ranks are learned from once their wait is over; the match rate (the
+    # policy's own choice = the baseline) is then reported
+    config = admin.get_service_configuration()
+    admin.update_service_configuration({**config, "learningMode": "Apprentice",
+                                        "rewardWaitTime": "PT5S"})
+    deadline = time.monotonic() + 10
+    while client.rank({"actions": ACTIONS})["ranking"][0]["probability"] != 1.0:
+        assert time.monotonic() < deadline, "apprentice mode never reached the worker"
+        time.sleep(0.2)
+    for _ in range(5):  # apprentice ranks: the baseline, with probability 1
+        r = client.rank({"actions": ACTIONS})
+        client.reward(r["eventId"], {"value": 1.0})
     deadline = time.monotonic() + 20
     while admin.get_model_properties().get("apprenticeMatchRate") is None:
         assert time.monotonic() < deadline, admin.get_model_properties()

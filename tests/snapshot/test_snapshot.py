@@ -47,7 +47,9 @@ def test_only_eligible_ads_are_compiled(store: Store, tmp_path: Path) -> None:
 def test_prune_keeps_the_newest(store: Store, tmp_path: Path) -> None:
     versions = [compiler.compile_snapshot(store, str(tmp_path)) for _ in range(5)]
     removed = writer.prune(str(tmp_path), keep=3, min_age_s=0)
-    assert removed == versions[:2]
+    # each compile prunes too, versions older than 30 s by the clock against the files' times:
+    # on a machine whose clock and file times disagree, they went then
+    assert set(removed) <= set(versions[:2])
     left = sorted(n for n in os.listdir(tmp_path / "snapshots") if n.isdigit())
     assert left == versions[2:]
 
