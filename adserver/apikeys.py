@@ -46,3 +46,44 @@ def check(presented: str, bootstrap: str | None, keys: dict[str, list],
     if not (key and parts and key[3] in roles and matches(parts[1], key[1], key[2])):
         return None
     return key[4] or UNSCOPED
+
+
+class Caller:
+    """Who presented a key: its role, network (UNSCOPED for none) and advertiser (None for
+    none), as the snapshot's key table says."""
+
+    __slots__ = ("role", "network", "advertiser")
+
+    def __init__(self, role: str, network: int, advertiser: int | None):
+        self.role, self.network, self.advertiser = role, network, advertiser
+
+    def may_see(self, network: int, advertiser: int | None = None) -> bool:
+        """Whether the key's scope covers `network` (and `advertiser`, when given)."""
+        if self.network not in (UNSCOPED, network):
+            return False
+        return self.advertiser is None or advertiser is None or self.advertiser == advertiser
+
+
+def identify(presented: str | None, bootstrap: str | None, keys: dict[str, list]
+             ) -> Caller | None:
+    """The caller a presented key stands for, or None when it is not a live key."""
+    if not presented:
+        return None
+    if is_bootstrap(presented, bootstrap):
+        return Caller("admin", UNSCOPED, None)
+    parts = split(presented)
+    key = keys.get(parts[0]) if parts else None
+    if not (key and parts and matches(parts[1], key[1], key[2])):
+        return None
+    return Caller(key[3], key[4] or UNSCOPED, key[5] if len(key) > 5 else None)
+
+
+def presented_key(headers: object) -> str | None:
+    """The API key a request carries: `X-Api-Key`, Kevel's `X-Adzerk-ApiKey`, or
+    `Authorization: Bearer <key>` (a Starlette Headers or any mapping of lower-case names)."""
+    get = headers.get  # type: ignore[attr-defined]
+    key = get("x-api-key") or get("x-adzerk-apikey")
+    if key:
+        return key
+    auth = get("authorization") or ""
+    return auth[7:].strip() or None if auth[:7].lower() == "bearer " else None

@@ -6,6 +6,7 @@ Every invalid setting is reported at once, named as the user wrote it, before an
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 import zoneinfo
@@ -57,6 +58,16 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A conversion credits an ad promoting the same product, or any product of its brand."""
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
     """Largest request body accepted; larger ones get 413."""
+    max_event_multiplier: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 100
+    """Largest `eventMultiplier` a revenue-adjusting beacon may carry (server to server,
+    with a network admin key)."""
+    max_revenue_adjustment: Annotated[float, msgspec.Meta(gt=0, le=1_000_000)] = 1000.0
+    """Largest `override` or `additional` revenue of one beacon, in the network's currency."""
+    metrics_allow: str = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+    """Client networks (comma-separated CIDRs) that may read the decision port's /metrics
+    without a key ("" : none; "0.0.0.0/0,::/0": anyone)."""
+    metrics_key: Annotated[str, msgspec.Meta(min_length=16)] | None = None
+    """A bearer token that lets any client read /metrics (`Authorization: Bearer <key>`)."""
     relevance_threshold: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.3
     """Least relevance (cosine of the query and the product, 0-1) a sponsored product needs
     to be shown for a search, product or category page."""
@@ -90,6 +101,10 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     personalizer_learning_rate: Annotated[float, msgspec.Meta(gt=0, le=10)] = 0.03
     """Step size of the policy's (AdaGrad) updates: a step is at most this per weight."""
 
+    def metrics_networks(self) -> tuple[Any, ...]:
+        """`metrics_allow` parsed (ValueError when it is not CIDRs)."""
+        return _networks(self.metrics_allow)
+
     def check(self) -> list[FieldError]:
         errors = []
         try:
@@ -99,9 +114,18 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         if self.key_grace_hours < self.token_ttl_hours:
             errors.append(FieldError("key_grace_hours", "must be at least token_ttl_hours, or "
                                      "tracking URLs would stop verifying before they expire"))
+        try:
+            self.metrics_networks()
+        except ValueError as e:
+            errors.append(FieldError("metrics_allow", f"not a list of CIDR networks: {e}"))
         if self.api_port == self.port and self.port != 0 and self.host == self.api_host:
             errors.append(FieldError("api_port", "must differ from port"))
         return errors
+
+
+def _networks(text: str) -> tuple[Any, ...]:
+    return tuple(ipaddress.ip_network(part.strip(), strict=False)
+                 for part in text.split(",") if part.strip())
 
 
 SETTINGS = tuple(f.name for f in msgspec.structs.fields(Config))

@@ -16,11 +16,17 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from adserver.expr import ExprError, parse
-from adserver.validation import FieldError
+from adserver.validation import SAFE_URL, FieldError
 
 Id = Annotated[int, msgspec.Meta(ge=1, le=2**62)]
+MAX_BID = 100_000
+"""Largest bid or flat fee of a flight: a click at this CPC is 1e14 nanos, so a pass of the
+aggregator (20,000 records at most) cannot overflow int64 whatever it holds."""
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Url = Annotated[str, msgspec.Meta(max_length=2048)]
+ClickUrl = Annotated[str, msgspec.Meta(
+    max_length=2048, pattern=f"{SAFE_URL}|^$",
+    description="where a click goes: an absolute http or https URL (or empty)")]
 Money = Annotated[
     Decimal,
     msgspec.Meta(
@@ -189,6 +195,10 @@ class Flight(Entity, kw_only=True):
         errors = []
         if self.end is not None and self.end <= self.start:
             errors.append(FieldError("end", "must be after start"))
+        if self.price > MAX_BID:
+            errors.append(FieldError("price", f"must be at most {MAX_BID:,}"))
+        errors += [FieldError(f"keywords[{i}].bid", f"must be at most {MAX_BID:,}")
+                   for i, k in enumerate(self.keywords) if k.bid is not None and k.bid > MAX_BID]
         for name in ("daily_cap", "lifetime_cap"):
             cap = getattr(self, name)
             if cap is not None and cap.metric != "spend" and cap.value != int(cap.value):
@@ -216,7 +226,7 @@ class Creative(Entity, kw_only=True):
     name: Name
     kind: Literal["image", "html", "native", "product"]
     status: Literal["draft", "pending", "approved", "rejected"] = "draft"
-    click_url: Url = ""
+    click_url: ClickUrl = ""
     image_url: Url = ""
     title: Annotated[str, msgspec.Meta(max_length=500)] = ""
     body: Annotated[str, msgspec.Meta(max_length=65536)] = ""

@@ -8,7 +8,9 @@ Every Decimal in a validated Struct is money: non-negative, at most six decimal 
 
 from __future__ import annotations
 
+import datetime
 import decimal
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -17,6 +19,10 @@ import msgspec
 T = TypeVar("T", bound=msgspec.Struct)
 
 MONEY_PLACES = 6
+EARLIEST, LATEST = datetime.datetime(1971, 1, 1), datetime.datetime(2199, 12, 31)
+"""The times a field takes (a year-1 date would overflow when moved to UTC)."""
+MONEY_MAX = 10**9
+"""Largest amount of money any field takes: as nanos (x 1e9) it still fits in int64."""
 
 
 class FieldError(msgspec.Struct, frozen=True):
@@ -45,14 +51,20 @@ def _msgspec_message(err: msgspec.ValidationError, field: str) -> FieldError:
 
 
 def decimal_errors(obj: Any, path: str = "") -> Iterator[FieldError]:
-    """Money rules over every Decimal reachable from a Struct, list or dict."""
+    """Money rules over every Decimal, and the range of every datetime, reachable from a
+    Struct, list or dict."""
     if isinstance(obj, decimal.Decimal):
         if not obj.is_finite():
             yield FieldError(path, "must be a finite amount")
         elif obj < 0:
             yield FieldError(path, "must not be negative")
+        elif obj > MONEY_MAX:
+            yield FieldError(path, f"must be at most {MONEY_MAX:,}")
         elif obj.as_tuple().exponent < -MONEY_PLACES:  # type: ignore[operator]
             yield FieldError(path, f"at most {MONEY_PLACES} decimal places")
+    elif isinstance(obj, datetime.datetime):
+        if not EARLIEST <= obj.replace(tzinfo=None) <= LATEST:
+            yield FieldError(path, f"must lie between {EARLIEST.year} and {LATEST.year}")
     elif isinstance(obj, msgspec.Struct):
         for name in obj.__struct_fields__:
             yield from decimal_errors(getattr(obj, name), f"{path}.{name}" if path else name)
@@ -112,3 +124,58 @@ def convert(
     if errors:
         raise Invalid(errors)
     return obj
+
+
+MAX_DEPTH = 32
+"""Deepest nesting of arrays and objects a JSON body may have."""
+INT64 = 2**63 - 1
+
+
+def check_json(value: Any, max_depth: int = MAX_DEPTH) -> None:
+    """Raise Invalid naming the place where a decoded JSON value nests deeper than
+    `max_depth` or holds an integer outside int64 (what SQLite and msgpack can store)."""
+    stack: list[tuple[Any, str, int]] = [(value, "$", 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, dict):
+            if depth >= max_depth:
+                raise Invalid([FieldError(path, f"nested deeper than {max_depth} levels")])
+            stack.extend((v, f"{path}.{k}", depth + 1) for k, v in item.items())
+        elif isinstance(item, list):
+            if depth >= max_depth:
+                raise Invalid([FieldError(path, f"nested deeper than {max_depth} levels")])
+            stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(item))
+        elif isinstance(item, int) and not isinstance(item, bool) and not -INT64 <= item <= INT64:
+            raise Invalid([FieldError(path.removeprefix("$.") or "$",
+                                      "integer out of range (at most 2^63 - 1 in size)")])
+
+
+def json_body(raw: bytes, max_depth: int = MAX_DEPTH) -> Any:
+    """A request body decoded as JSON, or Invalid ("$": not JSON, nested too deep, an
+    integer beyond int64) with the place named."""
+    try:
+        value = msgspec.json.decode(raw)
+    except RecursionError:
+        raise Invalid([FieldError("$", f"nested deeper than {max_depth} levels")]) from None
+    except msgspec.DecodeError as e:
+        raise Invalid([FieldError("$", f"body is not valid JSON: {e}")]) from None
+    check_json(value, max_depth)
+    return value
+
+
+SAFE_URL = r"(?i)^https?://[^/\s@:\\][^\s\\]*$"
+"""An absolute http(s) URL with a host: what a click may be sent on to (never
+`javascript:`, `data:`, a scheme-relative `//host` or a bare path)."""
+_safe_url = re.compile(SAFE_URL)
+
+
+def safe_url(url: str) -> bool:
+    return len(url) <= 4096 and _safe_url.match(url) is not None
+
+
+def ascii_int(raw: str, max_digits: int = 18) -> int | None:
+    """`raw` as a non-negative integer when it is 1 to `max_digits` ASCII digits, else None
+    (str.isdigit() also takes '²' and '١', which int() then refuses or reads)."""
+    if 0 < len(raw) <= max_digits and raw.isascii() and raw.isdigit():
+        return int(raw)
+    return None

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 ADMIN_KEY = "test-admin-key-0123456789"
-URL = re.compile(r"adserver: (?P<what>.+?) on (?P<url>http://\S+)")
+# scheme, host and port only: two processes' lines can interleave on the shared output
+URL = re.compile(r"adserver: (?P<what>.+?) on (?P<url>https?://(?:\[[0-9a-fA-F:]+\]|[\w.-]+):\d+)")
 
 
 class Proc:

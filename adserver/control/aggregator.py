@@ -21,8 +21,11 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from msgspec import msgpack
+
 from adserver import livestate
-from adserver.control import attribution
+from adserver.control import attribution, quarantine
+from adserver.control.quarantine import DATA_ERRORS, Poison
 from adserver.control.caps import local_midnight_hour
 from adserver.control.store import Store
 from adserver.events.segment import read_records
@@ -92,6 +95,19 @@ class Batch:
         self.recent: dict[tuple[int, str], list[str]] = {}  # their new recent lists
         self.bill = bill  # (event time, flight, spend) -> (billed, over the cap)
         self.pz_shown: dict[tuple[str, str], int] = defaultdict(int)  # (day, action) -> n
+
+    def merge(self, other: Batch) -> Batch:
+        """This batch with `other`'s effects added (both already written): for projecting
+        what a record-by-record replay changed."""
+        for key, row in other.stats.items():
+            for name, value in row.items():
+                self.stats[key][name] += value
+        self.flights |= other.flights
+        self.users |= other.users
+        self.recent.update(other.recent)
+        for key, n in other.pz_shown.items():
+            self.pz_shown[key] += n
+        return self
 
     def shown(self, ts: float, actions: list[str]) -> None:
         day = dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d")
@@ -172,6 +188,65 @@ def _spend_cap(raw: str | None) -> int | None:
     return int(Decimal(str(cap["value"])) * 10**9) if cap["metric"] == "spend" else None
 
 
+ID_MAX = 2**62
+MONEY_MICROS_MAX = 10**13  # 10,000,000 in currency units (serving/beacons.MAX_AMOUNT)
+
+
+def _int(rec: dict[str, Any], name: str, low: int, high: int, default: Any = None) -> None:
+    value = rec.get(name, default)
+    if type(value) is not int or not low <= value <= high:
+        raise Poison(f"{name}: {value!r} is not an integer from {low} to {high}")
+
+
+def check_record(stream: str, rec: Any) -> None:
+    """Raise Poison unless `rec` has the shape and ranges its kind needs. The edges check all
+    of this already; a record written by an older version, or a bug, must not reach the
+    ledger (every total stays an integer far below 2^63)."""
+    if not isinstance(rec, dict):
+        raise Poison(f"not a record: {type(rec).__name__}")
+    ts = rec.get("ts")
+    if type(ts) not in (int, float) or not 1e9 <= ts <= 2**33:
+        raise Poison(f"ts: {ts!r} is not a time")
+    t = rec.get("t")
+    if t in ("imp", "click", "event"):
+        for name in ("ad", "flight", "creative", "campaign", "advertiser", "site", "zone",
+                     "network"):
+            _int(rec, name, 0, ID_MAX)
+        _int(rec, "price", 0, 100_000 * 1_000_000)  # entities.MAX_BID in micros
+        _int(rec, "rate", 0, 16)
+        _int(rec, "mult", 1, 10_000, 1)
+        _int(rec, "ev", -1, 1_000_000)
+        for name in ("override", "additional", "gmv"):
+            _int(rec, name, 0, MONEY_MICROS_MAX, 0)
+        for name in ("id", "user"):
+            if not isinstance(rec.get(name), str):
+                raise Poison(f"{name}: not a string")
+    elif t == "conv":
+        _int(rec, "network", 0, ID_MAX)
+        _int(rec, "revenue", 0, MONEY_MICROS_MAX, 0)
+        items = rec.get("items")
+        if not isinstance(items, list) or not items:
+            raise Poison("items: not a list of items")
+        for item in items:
+            if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], str)
+                    and type(item[1]) is int and 0 <= item[1] <= MONEY_MICROS_MAX
+                    and type(item[2]) is int and 1 <= item[2] <= 100_000):
+                raise Poison(f"items: {item!r} is not [product id, micros, quantity]")
+    elif t == "d":
+        for placement in rec.get("placements") or ():
+            for value in placement[4:7]:
+                if type(value) is not int or not 0 <= value <= ID_MAX:
+                    raise Poison(f"placements: site/zone/network {value!r} is not an id")
+
+
+def _network_of(rec: Any) -> int | None:
+    if isinstance(rec, dict):
+        net = rec.get("network")
+        if type(net) is int and 0 <= net <= ID_MAX:
+            return net
+    return None
+
+
 class Aggregator:
     def __init__(self, store: Store, data_dir: str, attribution_match: str = "product"):
         self.store = store
@@ -186,9 +261,36 @@ class Aggregator:
         return sorted(n for n in os.listdir(d) if n.startswith(stream + "-") and n.endswith(".seg"))
 
     def run_once(self, limit: int = 20000) -> Batch | None:
-        """Apply up to `limit` new records in one transaction; None when there were none."""
+        """Apply up to `limit` new records in one transaction; None when there were none.
+        A record that cannot be counted is quarantined and skipped (`isolate`)."""
+        try:
+            return self._pass(limit)
+        except DATA_ERRORS:
+            log.exception("an aggregator pass failed on its data: replaying it record by"
+                          " record to quarantine the record")
+            return self.isolate(limit)
+
+    def isolate(self, limit: int) -> Batch | None:
+        """Apply the next records one transaction each until one fails with a data error;
+        quarantine that one (its offset moves past it) and stop. Returns what was applied."""
+        done: Batch | None = None
+        for _ in range(limit):
+            try:
+                batch = self._pass(1)
+            except DATA_ERRORS as e:
+                self._pass(1, quarantine=f"{type(e).__name__}: {e}")
+                return done or Batch()
+            if batch is None:
+                break
+            done = batch if done is None else done.merge(batch)
+        return done
+
+    def _pass(self, limit: int, quarantine: str | None = None) -> Batch | None:
+        """One pass in one transaction; with `quarantine`, the first record read is not
+        applied but quarantined with that reason."""
         if not os.path.isdir(self.root):
             return None
+        self.quarantine_next = quarantine
         n = 0
         with self.store.transaction() as db:
             self.billing.begin(db)
@@ -212,7 +314,7 @@ class Aggregator:
 
     def _write_profiles(self, db: Any, batch: Batch) -> None:
         """Push what users clicked and bought onto their recent products (users table)."""
-        stamp = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+        stamp = quarantine.stamp()
         for (network, user), seen in batch.viewed.items():
             row = db.execute("SELECT recent_products FROM users WHERE network_id = ? AND"
                              " user_key = ?", (network, user)).fetchone()
@@ -235,9 +337,21 @@ class Aggregator:
         n = 0
         while True:
             path = os.path.join(self.root, worker, segment)
-            end = offset
-            for end, rec in read_records(path, offset):
-                self._apply(db, rec, batch)
+            end = start = offset
+            for end, payload in read_records(path, offset, raw=True):
+                where = f"{worker}/{segment}@{start}"
+                start = end
+                if self.quarantine_next is not None:
+                    self._quarantine(db, stream, where, payload, self.quarantine_next)
+                    self.quarantine_next = None
+                else:
+                    rec = msgpack.decode(payload)
+                    try:
+                        check_record(stream, rec)
+                    except Poison as e:
+                        self._quarantine(db, stream, where, payload, str(e))
+                    else:
+                        self._apply(db, rec, batch)
                 n += 1
                 if n >= limit:
                     break
@@ -254,6 +368,15 @@ class Aggregator:
             ' DO UPDATE SET segment = excluded.segment, "offset" = excluded."offset"',
             (worker, stream, segment, offset))
         return n
+
+    def _quarantine(self, db: Any, stream: str, where: str, payload: bytes,
+                    reason: str) -> None:
+        try:
+            rec = msgpack.decode(payload)
+            text = json.dumps(rec, default=repr)[:100_000]
+        except Exception:
+            rec, text = None, payload[:50_000].hex()
+        quarantine.add(db, f"{stream}/{where}", stream, _network_of(rec), reason, text)
 
     # -- applying records ------------------------------------------------------------------
 

@@ -18,13 +18,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from adserver.control import auth, openapi, products
+from adserver.control import auth, openapi, products, quarantine
 from adserver.control import reports as report_queries
 from adserver.control.auth import Authenticator, Principal
 from adserver.control.repo import MAX_LIMIT, Forbidden, NotFound, Repository
 from adserver.control.schema import SPECS, EntitySpec
 from adserver.control.store import Store
-from adserver.validation import FieldError, Invalid, convert
+from adserver.validation import FieldError, Invalid, ascii_int, convert, json_body
 
 _encoder = msgspec.json.Encoder(decimal_format="number")
 KEY_HEADERS = ("x-api-key", "x-adzerk-apikey")
@@ -106,7 +106,8 @@ class ManagementApi:
 
     async def body(self, request: Request) -> Any:
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self.max_body:
+        size = ascii_int(declared) if declared else None
+        if size is not None and size > self.max_body:
             raise ApiError(413, "too_large", f"body larger than {self.max_body} bytes")
         raw = b""
         async for chunk in request.stream():
@@ -114,14 +115,16 @@ class ManagementApi:
             if len(raw) > self.max_body:
                 raise ApiError(413, "too_large", f"body larger than {self.max_body} bytes")
         try:
-            return msgspec.json.decode(raw)
-        except msgspec.DecodeError as e:
-            raise ApiError(400, "malformed_json", f"body is not valid JSON: {e}") from None
+            return json_body(raw)  # depth and int64 checked too: never a RecursionError
+        except Invalid as e:
+            raise ApiError(400, "malformed_json", e.errors[0].message, e.errors) from None
 
     @staticmethod
     def path_id(request: Request) -> int:
         raw = request.path_params["id"]
-        if not raw.isdigit() or len(raw) > 18:
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # not '²' nor '١'
+            raise ApiError(404, "not_found", f"no object with id {raw!r}")
+        if int(raw) == 0:
             raise ApiError(404, "not_found", f"no object with id {raw!r}")
         return int(raw)
 
@@ -240,7 +243,7 @@ class ManagementApi:
 
         def work() -> auth.KeyInfo:
             with self.store.transaction() as db:
-                info = auth.revoke_key(db, key_id)
+                info = auth.revoke_key(db, key_id, who.key_id)
                 if info is None or (who.network_id and info.network_id != who.network_id):
                     raise NotFound(f"key {key_id} not found")
                 return info
@@ -257,6 +260,9 @@ class ManagementApi:
         if who.network_id is not None:
             clauses.append("network_id = ?")
             params.append(who.network_id)
+        if who.advertiser_id is not None:  # a read-only key of one advertiser: its rows only
+            clauses.append("advertiser_id = ?")
+            params.append(who.advertiser_id)
         for name in ("entity", "entity_id", "key_id", "action"):
             if name in q:
                 clauses.append(f"{name} = ?")
@@ -269,6 +275,21 @@ class ManagementApi:
         sql = f"SELECT * FROM audit WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT ?"
         rows = await run_in_threadpool(self.store.read, sql, [*params, limit])
         return json_response({"data": [_audit_entry(r) for r in rows]})
+
+    async def quarantined(self, request: Request, who: Principal) -> Response:
+        """What the aggregator could not count and the pacer could not pace (admin and
+        read-only keys; a network's keys see its own)."""
+        if who.role == "advertiser" or who.advertiser_id is not None:
+            raise Forbidden("the quarantine is for admin and read-only keys of a network")
+        q = request.query_params
+        errors: list[FieldError] = []
+        limit = _int_param(q.get("limit", "100"), "limit", 1, MAX_LIMIT, errors)
+        after = _int_param(q.get("after_id", "0"), "after_id", 0, 2**62, errors)
+        if errors:
+            raise Invalid(errors)
+        rows = await run_in_threadpool(quarantine.listing, self.store, who.network_id, limit,
+                                       after)
+        return json_response({"data": rows})
 
     async def reports(self, request: Request, who: Principal) -> Response:
         params = report_queries.parse(request.query_params)
@@ -325,7 +346,7 @@ class ManagementApi:
 
         def network(request: Request) -> int:
             raw = request.path_params["network_id"]
-            if not raw.isdigit() or len(raw) > 18:
+            if ascii_int(raw) is None:
                 raise ApiError(404, "not_found", f"no network {raw!r}")
             return int(raw)
 
@@ -403,6 +424,7 @@ class ManagementApi:
             Route("/v1/keys/{key_id}/revoke", self.handler(self.revoke), methods=["POST"]),
             Route("/v1/audit", self.handler(self.audit), methods=["GET"]),
             Route("/v1/reports", self.handler(self.reports), methods=["GET"]),
+            Route("/v1/quarantine", self.handler(self.quarantined), methods=["GET"]),
             Route("/v1/flights/{id}/pacing", self.handler(self.pacing), methods=["GET"]),
         ]
         routes.extend(self.product_routes())
@@ -459,7 +481,9 @@ def _iso(ts: float) -> str:
 
 
 def _int_param(raw: str, name: str, lo: int, hi: int, errors: list[FieldError]) -> int:
-    if not raw.lstrip("-").isdigit() or not lo <= int(raw) <= hi:
+    digits = raw[1:] if raw[:1] == "-" else raw
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 18 \
+            or not lo <= int(raw) <= hi:
         errors.append(FieldError(name, f"must be an integer from {lo} to {hi}"))
         return lo
     return int(raw)

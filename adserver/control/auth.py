@@ -69,7 +69,20 @@ def create_key(
          created_by),
     )
     row = db.execute("SELECT * FROM api_keys WHERE id = ?", (cur.lastrowid,)).fetchone()
-    return f"ak_{key_id}_{secret}", key_info(row)
+    info = key_info(row)
+    _audit_key(db, created_by, "create", None, info)
+    return f"ak_{key_id}_{secret}", info
+
+
+def _audit_key(db: sqlite3.Connection, by: str, action: str, before: KeyInfo | None,
+               after: KeyInfo) -> None:
+    """An audit row for a key's creation or revocation (never its secret)."""
+    enc = msgspec.json.encode
+    db.execute(
+        "INSERT INTO audit (at, key_id, entity, entity_id, action, network_id, advertiser_id,"
+        " before, after) VALUES (?, ?, 'keys', ?, ?, ?, ?, ?, ?)",
+        (now(), by, after.key_id, action, after.network_id, after.advertiser_id,
+         None if before is None else enc(before).decode(), enc(after).decode()))
 
 
 def key_info(row: sqlite3.Row) -> KeyInfo:
@@ -80,16 +93,19 @@ def list_keys(store: Store) -> list[KeyInfo]:
     return [key_info(r) for r in store.read("SELECT * FROM api_keys ORDER BY id")]
 
 
-def revoke_key(db: sqlite3.Connection, key_id: str) -> KeyInfo | None:
-    """Revoke by key id (or numeric id); None when there is no such key."""
+def revoke_key(db: sqlite3.Connection, key_id: str, by: str = "cli") -> KeyInfo | None:
+    """Revoke by key id (or numeric id), audited as done by `by`; None when there is no
+    such key."""
     row = db.execute(
         "SELECT * FROM api_keys WHERE key_id = ? OR CAST(id AS TEXT) = ?", (key_id, key_id)
     ).fetchone()
     if row is None:
         return None
     if row["revoked_at"] is None:
+        before = key_info(row)
         db.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ?", (now(), row["id"]))
         row = db.execute("SELECT * FROM api_keys WHERE id = ?", (row["id"],)).fetchone()
+        _audit_key(db, by, "revoke", before, key_info(row))
     return key_info(row)
 
 

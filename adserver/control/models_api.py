@@ -34,6 +34,7 @@ from adserver.control.auth import Principal
 from adserver.control.registry import Refused, Registry
 from adserver.control.repo import Forbidden
 from adserver.learn import ctr
+from adserver.validation import ascii_int
 
 MAX_UPLOAD = 320 << 20  # weights of 2^26 float32 buckets and their companions
 
@@ -81,7 +82,8 @@ def routes(api: Any, registry: Registry) -> list[Route]:
         admin(who)
         name = name_of(request)
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > MAX_UPLOAD:
+        size = ascii_int(declared) if declared else None
+        if size is not None and size > MAX_UPLOAD:
             raise ApiError(413, "too_large", f"model larger than {MAX_UPLOAD} bytes")
         data = bytearray()
         async for chunk in request.stream():

@@ -57,6 +57,8 @@ from typing import Any
 import numpy as np
 
 from adserver import livestate
+from adserver.control import quarantine
+from adserver.control.quarantine import DATA_ERRORS, Poison
 from adserver.control.caps import grant, ledger_sums, local_midnight_hour, parse_cap, unit_cost
 from adserver.control.plans import Forecast, at, bend, even_curve, hour_weights, local_day
 from adserver.control.schema import SPECS, from_row
@@ -216,6 +218,7 @@ class _Flight:
     price_micros: int
     daily: tuple[str, int] | None  # (metric, cap in ledger units)
     lifetime: tuple[str, int] | None
+    broken: bool = False  # could not be read (quarantined): held back
 
 
 def _ts(text: str | None) -> float:
@@ -268,23 +271,40 @@ class Pacer:
         for row in self.store.read(
                 "SELECT * FROM flights WHERE archived = 0 AND is_active = 1"
                 " AND (daily_cap IS NOT NULL OR lifetime_cap IS NOT NULL)"):
-            fl: Any = from_row(spec, row)
-            end = _ts(row["end"])
-            allowed = np.zeros(168)
-            if fl.dayparts:
-                for part in fl.dayparts:
-                    for d in part.days:
-                        allowed[d * 24 + part.start_hour:d * 24 + part.end_hour] = 1.0
-            else:
-                allowed[:] = 1.0
-            out.append(_Flight(
-                id=row["id"], network_id=row["network_id"],
-                time_zone=zones.get(row["network_id"], "UTC"), mode=fl.pacing,
-                curve=[float(x) for x in fl.pacing_curve], sites=list(fl.site_ids),
-                zones=list(fl.zone_ids), allowed=allowed, start=_ts(row["start"]), end=end,
-                rate_type=fl.rate_type, price_micros=row["price_micros"],
-                daily=parse_cap(row["daily_cap"]), lifetime=parse_cap(row["lifetime_cap"])))
+            try:
+                out.append(self._read_flight(spec, row, zones))
+            except DATA_ERRORS as e:  # a flight that cannot be read is held back alone
+                quarantine.flight(self.store, row["id"], row["network_id"], e)
+                out.append(_Flight(id=row["id"], network_id=row["network_id"], time_zone="UTC",
+                                   mode="even", curve=[], sites=[], zones=[],
+                                   allowed=np.zeros(168), start=0.0, end=float("inf"),
+                                   rate_type="cpm", price_micros=0, daily=None, lifetime=None,
+                                   broken=True))
         return out
+
+    def _read_flight(self, spec: Any, row: Any, zones: dict[int, str]) -> _Flight:
+        daily, lifetime = parse_cap(row["daily_cap"]), parse_cap(row["lifetime_cap"])
+        for name, cap in (("daily_cap", daily), ("lifetime_cap", lifetime)):
+            if cap is not None and not 0 <= cap[1] <= 2**62:  # the ledger's int64 totals
+                raise Poison(f"{name}: {cap[1]} {cap[0]} is past what the ledger counts")
+        if not 0 <= row["price_micros"] <= 2**62:
+            raise Poison(f"price_micros: {row['price_micros']} out of range")
+        fl: Any = from_row(spec, row)
+        end = _ts(row["end"])
+        allowed = np.zeros(168)
+        if fl.dayparts:
+            for part in fl.dayparts:
+                for d in part.days:
+                    allowed[d * 24 + part.start_hour:d * 24 + part.end_hour] = 1.0
+        else:
+            allowed[:] = 1.0
+        return _Flight(
+            id=row["id"], network_id=row["network_id"],
+            time_zone=zones.get(row["network_id"], "UTC"), mode=fl.pacing,
+            curve=[float(x) for x in fl.pacing_curve], sites=list(fl.site_ids),
+            zones=list(fl.zone_ids), allowed=allowed, start=_ts(row["start"]), end=end,
+            rate_type=fl.rate_type, price_micros=row["price_micros"], daily=daily,
+            lifetime=lifetime)
 
     def _workers(self, now: float) -> int:
         """The configured worker count, or more when more have logged in the last 10 min."""
@@ -317,70 +337,20 @@ class Pacer:
         self.grant += 1
         days = {tz: local_day(tz, now) for tz in {fl.time_zone for fl in flights}}
         for fl in flights:
-            st = self.state.get(fl.id)
-            if st is None:
-                st = self.state[fl.id] = FlightState()
-            midnight, weekday = days[fl.time_zone]
-            if st.day != midnight:  # a new local day: the counters and the plan start again
-                st.day, st.last_actual, st.last_t = midnight, 0.0, now
-                st.base_frac = st.base_actual = st.plan_t = 0.0
-                st.slots, st.filled = np.full(24, np.nan), 0
-            goal, metric = self._goal(fl, now, midnight, today, lifetime)
-            unit = float(unit_cost(metric or "", fl.rate_type, fl.price_micros) or 1)
-            if st.learned_day != midnight:  # once a day: what the days before showed
-                st.winnable = _winnable(st, unit) if fl.mode in ("even", "front_loaded") \
-                    else None
-                st.hour_delivered *= HOURS_DECAY
-                st.hour_exposure *= HOURS_DECAY
-                st.learned_day = midnight
-            done = today.get(fl.id, {})
-            actual = float(done.get(metric, 0)) if metric else 0.0
-            key = (fl.id, midnight, self.forecast.loaded_at, self._flights_version)
-            shape = self._shapes.get(key)
-            if shape is None:  # the day's shape changes with the forecast or the flight only
-                traffic, trust = self.forecast.day(fl.network_id, fl.sites, fl.zones, weekday)
-                weights = hour_weights(fl.mode, traffic, fl.curve,
-                                       fl.allowed[weekday * 24:(weekday + 1) * 24])
-                if st.winnable is not None:
-                    weights = weights * st.winnable
-                curve = even_curve(weights, midnight, fl.start, fl.end)
-                shape = self._shapes[key] = (traffic, trust, curve, bend(curve, fl.mode))
-            traffic, trust, curve, bounds = shape
-            plan = day_plan = None
-            hourly: list[float] = []
-            if goal is not None and fl.mode != "asap":
-                frac = float(bend(at(curve, midnight, now, fl.start, fl.end), fl.mode))
-                ahead = float(bend(at(curve, midnight, now + max(HORIZON_S, 2 * self.interval),
-                                      fl.start, fl.end), fl.mode))
-                hour = min(23, int((now - midnight) // 3600))
-                level = 24.0 * float(traffic[hour]) * float(fl.allowed[weekday * 24 + hour])
-                plan = self._replan(st, now, hour, actual, goal, frac, bounds, level, unit)
-                day_plan = goal * frac
-                st.throttle = self._control(st, now, actual, float(_plan(st, goal, ahead)),
-                                           level, hour)
-                hourly = _hourly(st, hour, goal, bounds, _scale(metric))
-            else:
-                st.throttle = 1.0
-                st.last_actual, st.last_t = actual, now
-            if st.throttle < 1.0:
-                throttles.append([fl.id, round(st.throttle, 6)])
-            allowance = grant(fl.id, fl.rate_type, fl.price_micros,
-                              ((fl.daily, today), (fl.lifetime, lifetime)), workers)
-            if allowance is not None:
-                grants.append([fl.id, allowance[0], allowance[1], allowance[3]])
-            scale = _scale(metric)
-            life_metric = fl.lifetime[0] if fl.lifetime else "spend"
-            status[fl.id] = Status(
-                flight_id=fl.id, mode=fl.mode, metric=metric,
-                goal=None if goal is None else goal * scale,
-                plan=None if plan is None else plan * scale, actual=actual * scale,
-                throttle=st.throttle,
-                allowance=None if allowance is None else allowance[0] * _scale(allowance[2]),
-                lifetime_delivered=float(lifetime.get(fl.id, {}).get(life_metric, 0))
-                * _scale(life_metric),
-                updated_at=now, day_start=midnight, hourly_plan=hourly,
-                forecast_trust=trust, day_plan=None if day_plan is None else day_plan * scale,
-                day_bounds=None if plan is None else bounds)
+            if fl.broken:
+                throttles.append([fl.id, 0.0])
+                continue
+            try:
+                throttle, granted, status[fl.id] = self._step_flight(
+                    fl, now, days[fl.time_zone], today, lifetime, workers)
+            except DATA_ERRORS as e:  # one flight's bad data stops no other's pacing
+                quarantine.flight(self.store, fl.id, fl.network_id, e)
+                throttles.append([fl.id, 0.0])  # held back: it cannot be paced or capped
+                continue
+            if throttle is not None:
+                throttles.append(throttle)
+            if granted is not None:
+                grants.append(granted)
         for fid in list(self.state):
             if fid not in status:
                 del self.state[fid]
@@ -392,6 +362,74 @@ class Pacer:
             txn.put(livestate.GRANTS, livestate.encode(
                 {"n": self.grant, "lead": self.grant % workers, "flights": grants}))
         return status
+
+    def _step_flight(self, fl: _Flight, now: float, day: tuple[float, int],
+                     today: dict[int, dict[str, int]], lifetime: dict[int, dict[str, int]],
+                     workers: int) -> tuple[list[Any] | None, list[Any] | None, Status]:
+        """One flight's control step: (its throttle entry, its grant entry, its status)."""
+        st = self.state.get(fl.id)
+        if st is None:
+            st = self.state[fl.id] = FlightState()
+        midnight, weekday = day
+        if st.day != midnight:  # a new local day: the counters and the plan start again
+            st.day, st.last_actual, st.last_t = midnight, 0.0, now
+            st.base_frac = st.base_actual = st.plan_t = 0.0
+            st.slots, st.filled = np.full(24, np.nan), 0
+        goal, metric = self._goal(fl, now, midnight, today, lifetime)
+        unit = float(unit_cost(metric or "", fl.rate_type, fl.price_micros) or 1)
+        if st.learned_day != midnight:  # once a day: what the days before showed
+            st.winnable = _winnable(st, unit) if fl.mode in ("even", "front_loaded") \
+                else None
+            st.hour_delivered *= HOURS_DECAY
+            st.hour_exposure *= HOURS_DECAY
+            st.learned_day = midnight
+        done = today.get(fl.id, {})
+        actual = float(done.get(metric, 0)) if metric else 0.0
+        key = (fl.id, midnight, self.forecast.loaded_at, self._flights_version)
+        shape = self._shapes.get(key)
+        if shape is None:  # the day's shape changes with the forecast or the flight only
+            traffic, trust = self.forecast.day(fl.network_id, fl.sites, fl.zones, weekday)
+            weights = hour_weights(fl.mode, traffic, fl.curve,
+                                   fl.allowed[weekday * 24:(weekday + 1) * 24])
+            if st.winnable is not None:
+                weights = weights * st.winnable
+            curve = even_curve(weights, midnight, fl.start, fl.end)
+            shape = self._shapes[key] = (traffic, trust, curve, bend(curve, fl.mode))
+        traffic, trust, curve, bounds = shape
+        plan = day_plan = None
+        hourly: list[float] = []
+        if goal is not None and fl.mode != "asap":
+            frac = float(bend(at(curve, midnight, now, fl.start, fl.end), fl.mode))
+            ahead = float(bend(at(curve, midnight, now + max(HORIZON_S, 2 * self.interval),
+                                  fl.start, fl.end), fl.mode))
+            hour = min(23, int((now - midnight) // 3600))
+            level = 24.0 * float(traffic[hour]) * float(fl.allowed[weekday * 24 + hour])
+            plan = self._replan(st, now, hour, actual, goal, frac, bounds, level, unit)
+            day_plan = goal * frac
+            st.throttle = self._control(st, now, actual, float(_plan(st, goal, ahead)),
+                                       level, hour)
+            hourly = _hourly(st, hour, goal, bounds, _scale(metric))
+        else:
+            st.throttle = 1.0
+            st.last_actual, st.last_t = actual, now
+        throttle = [fl.id, round(st.throttle, 6)] if st.throttle < 1.0 else None
+        allowance = grant(fl.id, fl.rate_type, fl.price_micros,
+                          ((fl.daily, today), (fl.lifetime, lifetime)), workers)
+        granted = None if allowance is None else [fl.id, allowance[0], allowance[1],
+                                                  allowance[3]]
+        scale = _scale(metric)
+        life_metric = fl.lifetime[0] if fl.lifetime else "spend"
+        return throttle, granted, Status(
+            flight_id=fl.id, mode=fl.mode, metric=metric,
+            goal=None if goal is None else goal * scale,
+            plan=None if plan is None else plan * scale, actual=actual * scale,
+            throttle=st.throttle,
+            allowance=None if allowance is None else allowance[0] * _scale(allowance[2]),
+            lifetime_delivered=float(lifetime.get(fl.id, {}).get(life_metric, 0))
+            * _scale(life_metric),
+            updated_at=now, day_start=midnight, hourly_plan=hourly,
+            forecast_trust=trust, day_plan=None if day_plan is None else day_plan * scale,
+            day_bounds=None if plan is None else bounds)
 
     def _replan(self, st: FlightState, now: float, hour: int, actual: float, goal: float,
                 frac: float, bounds: np.ndarray, level: float, unit: float) -> float:

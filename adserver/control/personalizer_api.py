@@ -178,8 +178,11 @@ def routes(api: Any, store: Store, defaults: Any = None, learner: Any = None) ->
         return Response(error_body("BadRequest", msg, tgt), 400, media_type="application/json")
 
     def admin(who: Principal) -> None:
-        if who.role != "admin":
-            raise Forbidden("Personalizer administration takes an admin key")
+        # one policy, configuration and log for the installation (like a Personalizer
+        # resource): only a key of no network and no advertiser administers it
+        if who.role != "admin" or not who.is_global:
+            raise Forbidden("Personalizer administration takes an unscoped admin key (the"
+                            " policy serves every network)")
 
     async def decode(request: Request, kind: type) -> Any:
         raw = await request.body()
@@ -329,12 +332,20 @@ def routes(api: Any, store: Store, defaults: Any = None, learner: Any = None) ->
             return Response(data, 200, media_type="application/octet-stream")
         if request.method == "DELETE":
             await run_in_threadpool(learner.reset)
+            await run_in_threadpool(audit_model, who, "reset")
             return Response(status_code=204)
         try:
             await run_in_threadpool(learner.import_, await request.body())
         except ValueError as e:
             return bad(str(e), "body")
+        await run_in_threadpool(audit_model, who, "import")
         return Response(status_code=204)
+
+    def audit_model(who: Principal, action: str) -> None:
+        with store.transaction() as db:
+            db.execute("INSERT INTO audit (at, key_id, entity, entity_id, action, network_id,"
+                       " advertiser_id, before, after) VALUES (?, ?, 'personalizer', 'model',"
+                       " ?, NULL, NULL, NULL, NULL)", (now(), who.key_id, action))
 
     async def model_properties(request: Request, who: Principal) -> Response:
         admin(who)

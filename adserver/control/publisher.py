@@ -18,6 +18,7 @@ from adserver.control.store import Store
 log = logging.getLogger("adserver.publisher")
 QUIET_S = 0.15
 MAX_DELAY_S = 0.5
+KEYS_POLL_S = 0.5  # a key revoked from the command line reaches the workers within ~1.5 s
 
 
 class Publisher:
@@ -42,9 +43,24 @@ class Publisher:
         self.changed.set()
         self.thread.join(10)
 
+    def keys_version(self) -> tuple:
+        """What the snapshot's key table depends on: a key created or revoked by another
+        process (`adserver keys revoke`) changes it without notifying this one."""
+        return tuple(self.store.read("SELECT COUNT(*), MAX(created_at), MAX(revoked_at),"
+                                     " COUNT(revoked_at) FROM api_keys")[0])
+
     def _loop(self) -> None:
+        keys = self.keys_version()
         while not self.stopping:
-            self.changed.wait()
+            try:
+                if not self.changed.wait(KEYS_POLL_S):
+                    if self.keys_version() == keys:
+                        continue
+                    log.info("API keys changed outside this process: publishing them")
+                keys = self.keys_version()
+            except Exception:  # the store is busy or gone: try again at the next poll
+                log.exception("reading the API keys' version failed")
+                continue
             if self.stopping:
                 return
             first = time.monotonic()

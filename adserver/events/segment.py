@@ -93,8 +93,9 @@ class SegmentWriter:
             self.file.close()
 
 
-def read_records(path: str, offset: int = 0) -> Iterator[tuple[int, Any]]:
-    """(offset after the record, record) for each whole, intact record from `offset`."""
+def read_records(path: str, offset: int = 0, raw: bool = False) -> Iterator[tuple[int, Any]]:
+    """(offset after the record, record) for each whole, intact record from `offset`; with
+    `raw`, the record's msgpack bytes (undecoded: the caller decides what a bad one costs)."""
     with open(path, "rb") as src:
         src.seek(offset)
         data = src.read()
@@ -107,5 +108,5 @@ def read_records(path: str, offset: int = 0) -> Iterator[tuple[int, Any]]:
         payload = data[pos + HEADER.size:end]
         if zlib.crc32(payload) != crc:
             return
-        yield offset + end, msgpack.decode(payload)
+        yield offset + end, payload if raw else msgpack.decode(payload)
         pos = end

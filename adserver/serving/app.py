@@ -5,6 +5,8 @@ metrics."""
 from __future__ import annotations
 
 import contextlib
+import hmac
+import ipaddress
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -56,12 +58,15 @@ def _field_of(err: msgspec.ValidationError) -> tuple[str, str]:
     return "$", text.replace("`", "")
 
 
-def may_explain(snap: Snapshot, config: Config, presented: str | None,
-                roles: tuple[str, ...] = ("admin", "readonly")) -> bool:
-    """Whether `presented` is a live key of one of `roles` (the bootstrap key is an admin
-    key) per the snapshot's copy of the key table: explain wants admin or read-only."""
-    return bool(presented) and apikeys.check(presented, config.admin_key, snap.keys,  # type: ignore[arg-type]
-                                             roles) is not None
+EXPLAIN_ROLES = ("admin", "readonly", "advertiser")
+
+
+def explainer(snap: Snapshot, config: Config, presented: str | None) -> apikeys.Caller | None:
+    """Who may see an explain for the key in `X-Adzerk-Explain` (per the snapshot's copy of
+    the key table; the bootstrap key is an unscoped admin key): the pipeline explains only
+    placements of the key's network, and only the ads of its advertiser when it has one."""
+    caller = apikeys.identify(presented, config.admin_key, snap.keys)
+    return caller if caller is not None and caller.role in EXPLAIN_ROLES else None
 
 
 JSON_HEADER = (b"content-type", JSON.encode())
@@ -218,7 +223,7 @@ def build(config: Config, worker: Worker) -> Front:
         except msgspec.DecodeError as e:
             tally.bad += 1
             raise Refused(400, "malformed_json", f"body is not valid JSON: {e}") from None
-        explain = may_explain(snap, config, presented)
+        explain = explainer(snap, config, presented) if presented else None
         view = worker.view
         ctx = pipeline.Context(clock.now(), base_url(scheme, host, server), explain,
                                worker.signer, worker.rng, view.paused_for(snap), worker.live,
@@ -243,6 +248,8 @@ def build(config: Config, worker: Worker) -> Front:
                  (b"x-adserver-snapshot", snap.version.encode())]
         if ctx.models.header:
             extra.append((b"x-adserver-models", ctx.models.header.encode()))
+        if presented and explain is None:  # say why no explain came back
+            extra.append((b"x-adserver-explain", b"refused: not a live API key"))
         return 200, extra, out
 
     async def healthz(request: Request) -> Response:
@@ -255,7 +262,22 @@ def build(config: Config, worker: Worker) -> Front:
                             media_type=JSON)
         return error(503, "not_ready", "no snapshot loaded yet")
 
+    metrics_networks = config.metrics_networks()
+
     async def metrics_route(request: Request) -> Response:
+        """Prometheus exposition, for the allowed client networks or the metrics key."""
+        host = request.client.host if request.client else ""
+        try:
+            address = ipaddress.ip_address(host)
+            allowed = any(address in net for net in metrics_networks)
+        except ValueError:
+            allowed = False
+        auth = request.headers.get("authorization", "")
+        if not allowed and not (config.metrics_key and auth[:7].lower() == "bearer " and
+                                hmac.compare_digest(auth[7:].strip().encode(),
+                                                    config.metrics_key.encode())):
+            return error(403, "forbidden", "metrics are for the allowed networks"
+                         " (ADSERVER_METRICS_ALLOW) or the metrics key")
         data, content_type = metrics.exposition()
         return Response(data, media_type=content_type)
 
@@ -273,7 +295,7 @@ def build(config: Config, worker: Worker) -> Front:
 
     from adserver.serving import beacons, listings, personalize
 
-    beacon = beacons.routes(worker)
+    beacon = beacons.routes(worker, config)
     listing = listings.routes(worker, config)
     personalizer = [Route(path, fn, methods=["GET", "PUT", "DELETE", "POST"]
                           if "{rest" in path or path.rsplit("/", 1)[1] in personalize.ADMIN
@@ -285,9 +307,9 @@ def build(config: Config, worker: Worker) -> Front:
             Route("/api/v2", AsgiEndpoint(decide), methods=["POST"]),
             Route("/v2/auctions", listing["/v2/auctions"], methods=["POST"]),
             Route("/v2/events", listing["/v2/events"], methods=["POST"]),
-            Route("/i.gif", beacon["/i.gif"]),
-            Route("/e.gif", beacon["/e.gif"]),
-            Route("/r", beacon["/r"]),
+            Route("/i.gif", beacon["/i.gif"], methods=["GET", "POST"]),
+            Route("/e.gif", beacon["/e.gif"], methods=["GET", "POST"]),
+            Route("/r", beacon["/r"], methods=["GET", "POST"]),
             Route("/v1/conversions", beacon["/v1/conversions"], methods=["POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

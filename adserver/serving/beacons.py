@@ -19,11 +19,12 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from adserver import clock
+from adserver import apikeys, clock
+from adserver.config import Config
 from adserver.serving import bots, metrics
 from adserver.serving.stages.respond import TOKEN_KIND
 from adserver.serving.worker import Worker
-from adserver.validation import FieldError, Invalid, convert
+from adserver.validation import FieldError, Invalid, ascii_int, convert, json_body, safe_url
 from adserver.wire.kevel import EVENT_CLICK, EVENT_VIEW
 
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -32,29 +33,42 @@ FIELDS = ("req", "ad", "flight", "creative", "campaign", "advertiser", "div", "p
           "rate", "user", "botf", "site", "zone", "network")
 
 
-def _micros(raw: str, name: str) -> int:
+MAX_AMOUNT = 10_000_000
+"""Largest amount (a price, a revenue, a GMV) one record may carry, in currency units: with
+at most 20,000 records in an aggregator pass, no sum of nanos in one pass nears 2^63."""
+ADJUSTMENTS = ("override", "additional", "eventMultiplier", "gmv")
+
+
+def _micros(raw: str, name: str, limit: float) -> int:
     try:
-        value = Decimal(raw)
+        value = Decimal(raw) if raw.isascii() else Decimal("nan")
     except InvalidOperation:
         raise Invalid([FieldError(name, "must be a decimal amount")]) from None
-    if not value.is_finite() or value < 0 or value > 10**9:
-        raise Invalid([FieldError(name, "must be an amount from 0 to 1e9")])
+    if not value.is_finite() or value < 0 or value > Decimal(str(limit)):
+        raise Invalid([FieldError(name, f"must be an amount from 0 to {limit:g}")])
+    if value != value.quantize(Decimal("0.000001")):
+        raise Invalid([FieldError(name, "at most 6 decimal places")])
     return int(value * 1_000_000)
 
 
-def _params(request: Request) -> dict[str, Any]:
-    """The revenue parameters the published client may append to a tracking URL."""
-    q = request.query_params
+def _params(q: Any, config: Config) -> dict[str, Any]:
+    """The revenue adjustments a tracking URL carries (Kevel's pixel parameters), range
+    checked: the caller must be allowed to set them (see `adjust`)."""
     out: dict[str, Any] = {}
-    for name in ("override", "additional", "gmv"):
+    for name in ("override", "additional"):
         if q.get(name):
-            out[name] = _micros(q[name], name)
+            out[name] = _micros(q[name], name, config.max_revenue_adjustment)
+    if q.get("gmv"):
+        out["gmv"] = _micros(q["gmv"], "gmv", MAX_AMOUNT)
     if q.get("eventMultiplier"):
-        raw = q["eventMultiplier"]
-        if not raw.isdigit() or not 1 <= int(raw) <= 10000:
-            raise Invalid([FieldError("eventMultiplier", "must be an integer from 1 to 10000")])
+        raw, top = q["eventMultiplier"], config.max_event_multiplier
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 6 and 1 <= int(raw) <= top):
+            raise Invalid([FieldError("eventMultiplier", f"must be an integer from 1 to {top}")])
         out["mult"] = int(raw)
     return out
+
+
+Id = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
 
 
 class ConversionItem(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -68,11 +82,21 @@ class Conversion(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     order_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     user_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    network_id: Annotated[int, msgspec.Meta(ge=1)]
+    network_id: Id
     items: Annotated[list[ConversionItem], msgspec.Meta(min_length=1, max_length=1000)]
     revenue: Decimal | None = None
-    occurred_at: float | None = None
+    occurred_at: Annotated[float, msgspec.Meta(ge=0, le=2**33)] | None = None
     """Unix time of the purchase (default: when it is received)."""
+
+    def check(self) -> list[FieldError]:
+        """Amounts within MAX_AMOUNT, the items' total too."""
+        errors = [FieldError(f"items[{n}].unit_price", f"must be at most {MAX_AMOUNT:,}")
+                  for n, i in enumerate(self.items) if i.unit_price > MAX_AMOUNT]
+        if self.revenue is not None and self.revenue > MAX_AMOUNT:
+            errors.append(FieldError("revenue", f"must be at most {MAX_AMOUNT:,}"))
+        if not errors and sum(i.unit_price * i.quantity for i in self.items) > MAX_AMOUNT:
+            errors.append(FieldError("items", f"the items total more than {MAX_AMOUNT:,}"))
+        return errors
 
 
 def verify(worker: Worker, kind: str, token: str | None, event_raw: str = ""
@@ -93,7 +117,7 @@ def verify(worker: Worker, kind: str, token: str | None, event_raw: str = ""
             f"tracking token refused: {verdict}"
     event = {"imp": EVENT_VIEW, "click": EVENT_CLICK}.get(kind)
     if event is None:
-        event = int(event_raw) if event_raw.isdigit() else -1
+        event = ascii_int(event_raw, 9) or -1
         if event not in fields[len(FIELDS) + 1]:
             metrics.refused_tokens.labels("event not asked for").inc()
             return "400", fields, event, "event id not among those the decision asked for"
@@ -114,29 +138,57 @@ async def append(worker: Worker, kind: str, fields: list[Any], event: int, bot: 
     metrics.beacons.labels(kind, "bot" if bot else "ok").inc()
 
 
-def routes(worker: Worker) -> dict[str, Any]:
-    from adserver.serving.app import error, may_explain  # the app module owns the JSON errors
+def adjust(worker: Worker, config: Config, request: Request, fields: list[Any]
+           ) -> dict[str, Any]:
+    """The revenue adjustments of a beacon, allowed only server to server: a POST with an
+    admin API key of the flight's network (a browser cannot set them, nor can anyone who
+    copies a tracking URL). Raises Invalid (400) or Forbidden (403)."""
+    q = request.query_params
+    if not any(q.get(name) for name in ADJUSTMENTS):
+        return {}
+    field = next(name for name in ADJUSTMENTS if q.get(name))
+    if request.method != "POST":
+        raise Forbidden(field, "revenue adjustments are accepted only server to server: POST"
+                        " the tracking URL with an admin API key of the flight's network")
+    snap = worker.snapshot
+    caller = apikeys.identify(apikeys.presented_key(request.headers), config.admin_key,
+                              snap.keys if snap is not None else {})
+    if caller is None or caller.role != "admin" \
+            or not caller.may_see(fields[FIELDS.index("network")]):
+        raise Forbidden(field, "revenue adjustments need an admin API key of the flight's"
+                        " network (X-Api-Key)")
+    return _params(q, config)
 
-    async def record(kind: str, token: str | None, request: Request, extra: dict[str, Any]
-                     ) -> tuple[str, list[Any]] | Response:
+
+class Forbidden(Exception):
+    def __init__(self, field: str, message: str):
+        self.field, self.message = field, message
+
+
+def routes(worker: Worker, config: Config) -> dict[str, Any]:
+    from adserver.serving.app import error  # the app module owns the JSON errors
+
+    async def record(kind: str, request: Request) -> tuple[str, list[Any]] | Response:
         if worker.signer is None or worker.events is None:
             return error(503, "not_ready", "not ready")
-        verdict, fields, event, message = verify(worker, kind, token,
-                                                 request.query_params.get("e", ""))
+        q = request.query_params
+        verdict, fields, event, message = verify(worker, kind, q.get("t"), q.get("e", ""))
         if verdict == "expired":
             return "expired", fields
         if verdict != "ok":
             return error(int(verdict), "bad_token", message)
+        try:
+            extra = adjust(worker, config, request, fields)
+        except Invalid as e:
+            return error(400, "invalid", e.errors[0].message, e.errors[0].field)
+        except Forbidden as e:
+            return error(403, "forbidden", e.message, e.field)
         bot = bots.why_invalid(request.headers) if fields[FIELDS.index("botf")] else None
         await append(worker, kind, fields, event, bot is not None, extra)
         return "ok", fields
 
     async def pixel(request: Request, kind: str) -> Response:
-        try:
-            extra = _params(request)
-        except Invalid as e:
-            return error(400, "invalid", e.errors[0].message, e.errors[0].field)
-        done = await record(kind, request.query_params.get("t"), request, extra)
+        done = await record(kind, request)
         if isinstance(done, Response):
             return done
         return Response(GIF, media_type="image/gif", headers=NO_CACHE)
@@ -148,36 +200,39 @@ def routes(worker: Worker) -> dict[str, Any]:
         return await pixel(request, "event")
 
     async def click(request: Request) -> Response:
-        try:
-            extra = _params(request)
-        except Invalid as e:
-            return error(400, "invalid", e.errors[0].message, e.errors[0].field)
-        done = await record("click", request.query_params.get("t"), request, extra)
+        done = await record("click", request)
         if isinstance(done, Response):
             return done
         dest = done[1][len(FIELDS)]
         if not dest:
             return Response(status_code=204, headers=NO_CACHE)
+        if not safe_url(dest):  # signed before destinations were checked
+            metrics.refused_tokens.labels("unsafe destination").inc()
+            return Response(status_code=204, headers=NO_CACHE)
         return Response(status_code=302, headers={"location": dest, **NO_CACHE})
 
     async def conversion(request: Request) -> Response:
         snap = worker.snapshot
-        presented = request.headers.get("x-api-key") or request.headers.get("x-adzerk-apikey")
         if snap is None or worker.events is None:
             return error(503, "not_ready", "not ready")
-        if not may_explain(snap, worker.config, presented, roles=("admin",)):
+        caller = apikeys.identify(apikeys.presented_key(request.headers), config.admin_key,
+                                  snap.keys)
+        if caller is None or caller.role != "admin":
             return error(401, "unauthorized", "an admin API key is required")
         try:
-            body = msgspec.json.decode(await request.body())
-        except msgspec.DecodeError as e:
-            return error(400, "malformed_json", f"body is not valid JSON: {e}")
+            body = json_body(await request.body())
+        except Invalid as e:
+            return error(400, "malformed_json", e.errors[0].message, e.errors[0].field)
         try:
             conv = convert(Conversion, body)
         except Invalid as e:
             return error(400, "invalid", "invalid conversion", fields=e.errors)
+        if not caller.may_see(conv.network_id) or conv.network_id not in snap.networks:
+            return error(404, "not_found", f"no network {conv.network_id} for this key",
+                         "network_id")
+        total = sum((i.unit_price * i.quantity for i in conv.items), Decimal(0))
         items = [[i.product_id, int(i.unit_price * 1_000_000), i.quantity] for i in conv.items]
-        revenue = conv.revenue if conv.revenue is not None else sum(
-            (i.unit_price * i.quantity for i in conv.items), Decimal(0))
+        revenue = conv.revenue if conv.revenue is not None else total
         await worker.events.append({
             "t": "conv", "id": f"o:{conv.network_id}:{conv.order_id}",
             "ts": conv.occurred_at or clock.now(), "order": conv.order_id,

@@ -51,19 +51,19 @@ class Unauthorized(Exception):
     pass
 
 
-def network_of(snap: Snapshot, config: Config, request: Request) -> int:
-    """The marketplace a request's key speaks for (Unauthorized when none)."""
-    auth = request.headers.get("authorization", "")
-    presented = auth[7:].strip() if auth[:7].lower() == "bearer " else \
-        request.headers.get("x-api-key")
+def network_of(snap: Snapshot, config: Config, request: Request,
+               roles: tuple[str, ...] = ("admin", "readonly")) -> int:
+    """The marketplace a request's key speaks for (Unauthorized when none, or when the key
+    is not of one of `roles`: reporting events writes, so it takes an admin key)."""
+    presented = apikeys.presented_key(request.headers)
     if not presented:
         raise Unauthorized("send an API key as Authorization: Bearer <key>")
-    network = apikeys.check(presented, config.admin_key, snap.keys, ("admin", "readonly"))
+    network = apikeys.check(presented, config.admin_key, snap.keys, roles)
     if network is None:
-        raise Unauthorized("invalid API key, or not an admin or read-only key")
+        raise Unauthorized(f"invalid API key, or not a key of role {' or '.join(roles)}")
     if network == apikeys.UNSCOPED:
         raw = request.query_params.get("network_id", "")
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
             raise BadRequest("network_id", "an unscoped key must name the network")
         network = int(raw)
     if network not in snap.networks:
@@ -173,12 +173,13 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
     relevance = (config.relevance_threshold, config.relevance_alpha, config.retrieval_k,
                  config.hnsw_ef)
 
-    async def prelude(request: Request, decoder: Any) -> tuple[Snapshot, int, Any] | Response:
+    async def prelude(request: Request, decoder: Any, roles: tuple[str, ...] = ("admin", "readonly")
+                      ) -> tuple[Snapshot, int, Any] | Response:
         snap = worker.snapshot
         if snap is None or worker.signer is None or worker.events is None:
             return error(503, "not_ready", "no snapshot loaded yet")
         try:
-            network = network_of(snap, config, request)
+            network = network_of(snap, config, request, roles)
         except Unauthorized as e:
             return error(401, "unauthorized", str(e))
         except BadRequest as e:
@@ -218,7 +219,7 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
                         media_type="application/json")
 
     async def events(request: Request) -> Response:
-        got = await prelude(request, topsort.events_decoder)
+        got = await prelude(request, topsort.events_decoder, ("admin",))  # it writes
         if isinstance(got, Response):
             return got
         snap, network, body = got
@@ -252,6 +253,10 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
                 continue
             items = [[i.product_id, int(round(i.unit_price * 1e6)), i.quantity]
                      for i in p.items]
+            if sum(i[1] * i[2] for i in items) > beacons.MAX_AMOUNT * 1_000_000:
+                rejected.append({"id": p.id, "reason": "the purchase's items total more than"
+                                 f" {beacons.MAX_AMOUNT:,}"})
+                continue
             pending.append(worker.events.append({  # type: ignore[union-attr]
                 "t": "conv", "id": f"o:{network}:{p.id}", "ts": ts, "order": p.id,
                 "user": p.opaque_user_id, "network": network, "items": items,

@@ -2,7 +2,9 @@
 multi-slot, under `/personalizer/v1.0/...` (azure-cognitiveservices-personalizer) and
 `/personalizer/...?api-version=...` (azure-ai-personalizer).
 
-Authenticated by `Ocp-Apim-Subscription-Key`: a live admin API key of ours. A rank is
+Authenticated by `Ocp-Apim-Subscription-Key`: a live admin API key of ours (event ids are
+kept per network: see `namespace`; administration, forwarded to the control process, takes
+an unscoped admin key: the policy is the installation's). A rank is
 answered from the worker's policy (adserver/learn/bandit.py) and logged to its decision log
 (stream `decisions`, `{"t": "pz_rank", ...}`: context, actions, exclusions, the
 probabilities used, the chosen action); rewards and activations go to its event log (stream
@@ -64,6 +66,15 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
             return error(400, "BadRequest", text.partition(" - at `$")[0], target)
         except msgspec.DecodeError as e:
             return error(400, "BadRequest", f"the body is not valid JSON: {e}")
+
+    def namespace(request: Request) -> str:
+        """Event ids are kept per network: a key of network N ranks and rewards `nN:<id>`
+        (an unscoped key the bare id), so no key can reward, activate or collide with the
+        events of another network. Called after `prelude` accepted the key."""
+        snap = worker.snapshot
+        network = apikeys.check(request.headers.get(HEADER) or "", config.admin_key or "",
+                                snap.keys if snap is not None else {}, ("admin",))
+        return "" if not network else f"n{network}:"
 
     def capped(actions: list[pz.RankableAction]) -> set[int]:
         """The actions at their daily cap (counts from live.lmdb, projected by the control
@@ -140,7 +151,8 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         ids = [a.id for a in req.actions]
         if worker.records is not None:
             worker.records.append({
-                "t": "pz_rank", "id": event_id, "ts": clock.now(), "policy": policy.version,
+                "t": "pz_rank", "id": namespace(request) + event_id, "ts": clock.now(),
+                "policy": policy.version,
                 "context": req.context_features, "actions": msgspec.to_builtins(req.actions),
                 "excluded": sorted(excluded | {req.actions[i].id for i in at_cap}),
                 "probabilities": [round(float(x), 6) for x in p],
@@ -183,7 +195,8 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         event_id = req.event_id or os.urandom(16).hex()
         if worker.records is not None:
             worker.records.append({
-                "t": "pz_mrank", "id": event_id, "ts": clock.now(), "policy": policy.version,
+                "t": "pz_mrank", "id": namespace(request) + event_id, "ts": clock.now(),
+                "policy": policy.version,
                 "context": req.context_features, "actions": msgspec.to_builtins(req.actions),
                 "slots": logged, "mode": policy.mode, "defer": bool(req.defer_activation)})
         out = pz.MultiSlotRankResponse(slots=slots, event_id=event_id)
@@ -209,7 +222,7 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         eid = event_id(request)
         if isinstance(eid, Response):
             return eid
-        return await log_event(make(eid, req))
+        return await log_event(make(namespace(request) + eid, req))
 
     async def reward(request: Request) -> Response:
         return await on_event(

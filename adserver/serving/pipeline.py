@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from adserver import livestate
+from adserver.apikeys import UNSCOPED, Caller
 from adserver.learn.features import hour_of_week
 from adserver.serving.stages import candidates, eligible, resolve, respond, score, select, sponsored
 from adserver.signing import Signer
@@ -34,18 +35,22 @@ _ID_PREFIX = os.urandom(8).hex()
 _ids = itertools.count()
 
 
+EVERYTHING = Caller("admin", UNSCOPED, None)  # an explain of everything (warm-up, tests)
+
+
 class Context:
     """Per-request facts that are not in the body."""
 
     __slots__ = ("now", "base_url", "explain", "signer", "rng", "paused", "live", "limit",
                  "throttle", "budget", "relevance", "listings", "models", "device")
 
-    def __init__(self, now: float, base_url: str, explain: bool, signer: Signer,
+    def __init__(self, now: float, base_url: str, explain: bool | Caller | None, signer: Signer,
                  rng: np.random.Generator, paused: np.ndarray, live: Any, limit: int = 0,
                  throttle: np.ndarray | None = None, budget: Any = None,
                  relevance: tuple[float, float, int, int] = (0.3, 1.0, 50, 128)):
-        self.now, self.base_url, self.explain, self.signer, self.rng = (
-            now, base_url, explain, signer, rng)
+        # explain: None (none), a caller (what its key may read) or True (everything)
+        self.explain = EVERYTHING if explain is True else (explain or None)
+        self.now, self.base_url, self.signer, self.rng = now, base_url, signer, rng
         self.paused = paused  # flight rows a cap paused (empty: none)
         self.live = live  # live.lmdb for frequency counters, or None
         self.limit = limit  # eligible ads taken per posting list (0: all)
@@ -149,7 +154,7 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
         ])
         if ctx.explain:
             explain[div] = _explain(snap, plan, rows, reasons, fates or [], wins, gated,
-                                    measured)
+                                    measured, ctx.explain)
     response = kevel.DecisionResponse(user=kevel.UserKey(key=user_key), decisions=decisions,
                                       explain=explain if ctx.explain else None)
     record = {"t": "d", "id": request_id, "ts": ctx.now, "user": user_key,
@@ -225,8 +230,16 @@ def _candidates(snap: Snapshot, plan: resolve.Plan, tokens: tuple[int, ...],
 def _explain(snap: Snapshot, plan: resolve.Plan, rows: np.ndarray, reasons: Any,
              fates: list[dict[str, Any]], wins: list[select.Win],
              gated: tuple[np.ndarray, np.ndarray] | None = None,
-             measured: dict[int, float] | None = None) -> dict[str, Any]:
+             measured: dict[int, float] | None = None, caller: Any = None) -> dict[str, Any]:
+    """The explain of one placement, as much of it as `caller` (an apikeys.Caller; None: all
+    of it) may read: nothing of another network's placement, only its own ads for a key of
+    one advertiser."""
     c = snap.columns
+    p = plan.placement
+    if caller is not None and not caller.may_see(plan.network_id):
+        return {"placement": {"divName": plan.div}, "buckets": [], "rtb_log": [],
+                "results": [], "error": "not explained: this key may not read this network"}
+    mine = None if caller is None else caller.advertiser
     results = []
     if gated is not None:  # relevance gate: the filter passed them, so they hold PASS
         why = dict(zip(gated[0].tolist(), gated[1].tolist()))
@@ -242,13 +255,16 @@ def _explain(snap: Snapshot, plan: resolve.Plan, rows: np.ndarray, reasons: Any,
             out["relevance"] = measured[row]
         return out
 
+    def visible(row: int) -> bool:
+        return mine is None or int(c["fl_advertiser"][int(c["ad_flight"][row])]) == mine
+
     for row, reason in zip(rows.tolist(), (reasons if reasons is not None else []).tolist()):
-        if reason not in (f.PASS, f.DUPLICATE):
+        if reason not in (f.PASS, f.DUPLICATE) and visible(row):
             results.append({**ids(row), "result": f.REASONS[reason]})
     for fate in fates:
-        extra = {k: v for k, v in fate.items() if k not in ("row", "reason")}
-        results.append({**ids(fate["row"]), **extra, "result": f.REASONS[fate["reason"]]})
-    p = plan.placement
+        if visible(fate["row"]):
+            extra = {k: v for k, v in fate.items() if k not in ("row", "reason")}
+            results.append({**ids(fate["row"]), **extra, "result": f.REASONS[fate["reason"]]})
     return {
         "placement": {"divName": plan.div, "networkId": p.network_id, "siteId": p.site_id,
                       "zoneIds": plan.zone_ids.tolist(), "adTypes": p.ad_types,

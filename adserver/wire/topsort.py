@@ -78,7 +78,7 @@ class Tracked(msgspec.Struct, rename="camel"):
 
 class Item(msgspec.Struct, rename="camel"):
     product_id: Text
-    unit_price: Annotated[float, msgspec.Meta(ge=0, le=1e9)]
+    unit_price: Annotated[float, msgspec.Meta(ge=0, le=1e7)]
     quantity: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1
     resolved_bid_id: str | None = None
     vendor_id: str | None = None

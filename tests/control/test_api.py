@@ -31,8 +31,61 @@ def test_money_is_exact(admin: httpx.Client) -> None:
     r = admin.patch(f"/v1/flights/{n['flight']['id']}", json={"price": "0.000001"})
     assert r.status_code == 200, r.text
     assert r.text.count('"price":0.000001') == 1
-    r = admin.patch(f"/v1/flights/{n['flight']['id']}", json={"price": "1234567.891011"})
-    assert '"price":1234567.891011' in r.text
+    r = admin.patch(f"/v1/flights/{n['flight']['id']}", json={"price": "98765.891011"})
+    assert '"price":98765.891011' in r.text
+    r = admin.patch(f"/v1/flights/{n['flight']['id']}", json={
+        "lifetime_cap": {"metric": "spend", "value": "987654321.123456"}})
+    assert '"value":987654321.123456' in r.text
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"price": "100000.000001"}, "price"),  # past the largest bid
+    ({"price": 1e30}, "price"),
+    ({"keywords": [{"text": "x", "bid": "250000"}]}, "keywords[0].bid"),
+    ({"daily_cap": {"metric": "impressions", "value": 1e30}}, "daily_cap.value"),
+    ({"lifetime_cap": {"metric": "spend", "value": "1000000000.5"}}, "lifetime_cap.value"),
+    ({"start": "0001-01-01T00:00:00+01:00"}, "start"),
+    ({"end": "9999-12-31T23:59:59Z"}, "end"),
+])
+def test_numbers_and_times_are_range_checked_at_the_edge(admin: httpx.Client, body: dict,
+                                                         field: str) -> None:
+    """Attack: numbers the ledger or the pacer cannot hold (a cap of 1e30 made the pacer
+    throw for every network), times that overflow when moved to UTC. Each is a 400 naming
+    the field; nothing is written."""
+    n = build(admin)
+    fid = n["flight"]["id"]
+    before = admin.get(f"/v1/flights/{fid}").json()
+    r = admin.patch(f"/v1/flights/{fid}", json=body)
+    assert r.status_code == 400, r.text
+    assert field in {f["field"] for f in r.json()["error"]["fields"]}, r.text
+    assert admin.get(f"/v1/flights/{fid}").json() == before
+
+
+@pytest.mark.parametrize("path", ["/v1/flights/%C2%B2", "/v1/ads/%C2%B9",
+                                  "/v1/networks/%D9%A1/archive", "/v1/flights/0",
+                                  "/v1/flights/99999999999999999999999"])
+def test_ids_are_ascii_digits(admin: httpx.Client, path: str) -> None:
+    """Attack: '²' and '١' pass str.isdigit(); '١' once read as 1 and archived network 1."""
+    method = admin.post if path.endswith("/archive") else admin.get
+    r = method(path)
+    assert r.status_code == 404, r.text
+    assert admin.get("/v1/networks/1").json().get("archived") in (False, None)
+
+
+@pytest.mark.parametrize("query", [{"limit": "²"}, {"limit": "-١"}, {"before_id": "⁵"}])
+def test_query_numbers_are_ascii_digits(admin: httpx.Client, query: dict) -> None:
+    path = "/v1/audit" if "before_id" in query else "/v1/flights"
+    r = admin.get(path, params=query)
+    assert r.status_code == 400 and list(query)[0] in r.text
+
+
+def test_deep_json_is_a_400(admin: httpx.Client) -> None:
+    """Attack: a body nested 5,000 deep (a RecursionError, a 500, before); an integer past
+    int64 (it reached SQLite)."""
+    r = admin.post("/v1/networks", content=b'{"a":' * 5000 + b"1" + b"}" * 5000)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "malformed_json"
+    r = admin.post("/v1/advertisers", json={"network_id": 9223372036854775808, "name": "x"})
+    assert r.status_code == 400 and "network_id" in r.text
 
 
 def test_partial_update_changes_only_given_fields(admin: httpx.Client) -> None:

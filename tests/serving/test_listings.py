@@ -142,3 +142,36 @@ def test_events_count_once_and_purchases_attribute(shop: Shop) -> None:
                            params={"network_id": shop.net},
                            headers={"Authorization": f"Bearer {ADMIN_KEY}"})
     assert bad.status_code == 400
+
+
+def test_events_need_a_key_that_may_write(shop: Shop) -> None:
+    """Attack: a read-only key reports impressions, clicks and a purchase; another network's
+    admin reports this network's bids; a purchase worth more than the ledger can hold. The
+    read-only key is refused outright (401), the others per event, and nothing counts."""
+    r = auctions(shop, {"type": "listings", "slots": 1, "opaqueUserId": "ro-shopper",
+                        "products": {"ids": [product_id("Yoga", 7)]}})
+    bid = r.json()["results"][0]["winners"][0]["resolvedBidId"]
+    flight = next(ad for ad, pid in shop.product_of_ad.items() if pid == product_id("Yoga", 7))
+    before = ledger(shop, flight)
+    ro = shop.admin.post("/v1/keys", json={"role": "readonly", "network_id": shop.net}).json()
+    other_net = shop.admin.post("/v1/networks", json={"name": "Rival"}).json()["id"]
+    rival = shop.admin.post("/v1/keys", json={"role": "admin", "network_id": other_net}).json()
+    time.sleep(1.0)  # keys reach the workers with the next snapshot
+    events = {"impressions": [{"id": "ro-imp", "resolvedBidId": bid}],
+              "clicks": [{"id": "ro-clk", "resolvedBidId": bid}],
+              "purchases": [{"id": "ro-order", "opaqueUserId": "ro-shopper",
+                             "items": [{"productId": product_id("Yoga", 7), "unitPrice": 5}]}]}
+    r = shop.client.post("/v2/events", json=events,
+                         headers={"Authorization": f"Bearer {ro['key']}"})
+    assert r.status_code == 401
+    r = shop.client.post("/v2/events", json={k: events[k] for k in ("impressions", "clicks")},
+                         headers={"Authorization": f"Bearer {rival['key']}"})
+    assert r.status_code == 200 and r.json()["accepted"] == 0
+    assert {x["reason"] for x in r.json()["rejected"]} == {"resolvedBidId of another network"}
+    huge = {"purchases": [{"id": "huge", "opaqueUserId": "ro-shopper", "items": [
+        {"productId": product_id("Yoga", 7), "unitPrice": 9_000_000, "quantity": 100}]}]}
+    r = shop.client.post("/v2/events", json=huge, params={"network_id": shop.net},
+                         headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    assert r.status_code == 200 and r.json()["accepted"] == 0
+    time.sleep(0.5)
+    assert ledger(shop, flight) == before

@@ -132,7 +132,7 @@ def records_of(s: Stack, user: str) -> list[dict]:
     while not found and time.monotonic() < deadline:
         time.sleep(0.1)
         for seg in sorted((s.data_dir / "events").glob("w*/decisions-*.seg")):
-            found += [rec for _, rec in read_records(str(seg)) if rec["user"] == user]
+            found += [rec for _, rec in read_records(str(seg)) if rec.get("user") == user]
     return found
 
 

@@ -63,7 +63,7 @@ def test_decision_records(stack: Stack) -> None:
     while not found and time.monotonic() < deadline:
         time.sleep(0.1)
         for seg in sorted((stack.data_dir / "events").glob("w*/decisions-*.seg")):
-            found += [rec for _, rec in read_records(str(seg)) if rec["user"] == "record-me"]
+            found += [rec for _, rec in read_records(str(seg)) if rec.get("user") == "record-me"]
     assert len(found) == 1
     rec = found[0]
     assert rec["snapshot"] == version and rec["t"] == "d" and len(rec["id"]) == 32
@@ -73,4 +73,4 @@ def test_decision_records(stack: Stack) -> None:
     assert winners[0][2] == 3_010_000  # clear price in micro-units
     assert min_bid == 3_010_000  # a newcomer's eCPM must beat the last winner's 3.00
     for seg in (stack.data_dir / "events").glob("w*/decisions-*.seg"):
-        assert all(rec["user"] != "not-me" for _, rec in read_records(str(seg)))
+        assert all(rec.get("user") != "not-me" for _, rec in read_records(str(seg)))

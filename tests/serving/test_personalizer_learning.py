@@ -131,7 +131,7 @@ def test_offline_evaluation_through_the_administration_client(live: tuple[str, s
         "policies": [{"name": "greedy", "arguments": "--cb_explore_adf --epsilon 0 -l 0.5"},
                      {"name": "explorer", "arguments": "--cb_explore_adf --epsilon 0.6"}]})
     got = admin.get_evaluation("eval-1", start_time=start, end_time=end)
-    assert got["status"] == "Succeeded" and got["events"] >= 400
+    assert got["status"] == "Succeeded" and got["events"] >= 400, {k: v for k, v in got.items() if k != "content"}
     value = {v["name"]: v for v in got["content"]["value"]}
     assert set(value) == {"Online", "Baseline", "Random", "greedy", "explorer"}
     reward = {k: v["summary"]["expectedReward"] for k, v in value.items()}

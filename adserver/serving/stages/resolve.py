@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from adserver.snapshot.loader import Snapshot
+from adserver.validation import safe_url
 from adserver.wire.kevel import MAX_COUNT, MAX_PLACEMENTS, DecisionRequest, Placement
 
 
@@ -59,6 +60,9 @@ def check(req: DecisionRequest) -> list[str]:
             raise BadRequest(f"placements[{i}].floorPrice", "must be a non-negative number")
         if p.floor_cpc is not None and not p.floor_cpc >= 0:
             raise BadRequest(f"placements[{i}].floorCpc", "must be a non-negative number")
+        if p.click_url is not None and not safe_url(p.click_url):
+            raise BadRequest(f"placements[{i}].clickUrl",
+                             "must be an absolute http or https URL")
         div = p.div_name or f"div{i}"
         if div in divs:
             raise BadRequest(f"placements[{i}].divName", f"duplicate divName {div!r}")
