@@ -448,13 +448,23 @@ def learner_settings(store: Store) -> tuple[ServiceConfiguration, dict[str, Any]
 def openapi_paths(errors: dict[str, Any]) -> dict[str, Any]:
     """These routes for the OpenAPI document (adserver/control/openapi.py)."""
     obj = {"content": {"application/json": {"schema": {"type": "object"}}}}
+    # Personalizer's own errors ({"error": {"code", "message", "target"?}}, which its clients
+    # parse) or, for the key checks in front of them, the management API's
+    azure = {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                       "target": {"type": "string"}}}}}
+    either = {status: {"description": spec["description"], "content": {"application/json": {
+        "schema": {"anyOf": [spec["content"]["application/json"]["schema"], azure]}}}}
+        for status, spec in errors.items()}
 
     def op(summary: str, op_id: str, body: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {"tags": ["personalizer"], "summary": summary,
                                "operationId": op_id,
                                "responses": {"200": {"description": "OK", **obj},
-                                             "400": {"description": "Refused", **obj},
-                                             **errors}}
+                                             "201": {"description": "Created", **obj},
+                                             "204": {"description": "Done, no content"},
+                                             **either}}
         if body:
             out["requestBody"] = {"required": True, **obj}
         return out
