@@ -17,11 +17,11 @@ refused model (files that do not verify, or a gate that says no) answers 422 wit
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import tarfile
 import tempfile
+import zlib
 from typing import Any
 
 import msgspec
@@ -85,16 +85,24 @@ def routes(api: Any, registry: Registry) -> list[Route]:
         size = ascii_int(declared) if declared else None
         if size is not None and size > MAX_UPLOAD:
             raise ApiError(413, "too_large", f"model larger than {MAX_UPLOAD} bytes")
-        data = bytearray()
-        async for chunk in request.stream():
-            data += chunk
-            if len(data) > MAX_UPLOAD:
-                raise ApiError(413, "too_large", f"model larger than {MAX_UPLOAD} bytes")
-        label = request.query_params.get("label", "")[:200]
-        try:
-            row = await run_in_threadpool(_import_tar, registry, name, bytes(data), who, label)
-        except Refused as e:
-            return refused(e)
+        staging = os.path.join(registry.data_dir, "models")
+        os.makedirs(staging, exist_ok=True)
+        fd, archive = tempfile.mkstemp(prefix=".upload-", suffix=".tar", dir=staging)
+        try:  # streamed to disk, never held whole in memory
+            written = 0
+            with os.fdopen(fd, "wb") as out:
+                async for chunk in request.stream():
+                    written += len(chunk)
+                    if written > MAX_UPLOAD:
+                        raise ApiError(413, "too_large", f"model larger than {MAX_UPLOAD} bytes")
+                    out.write(chunk)
+            label = request.query_params.get("label", "")[:200]
+            try:
+                row = await run_in_threadpool(_import_tar, registry, name, archive, who, label)
+            except Refused as e:
+                return refused(e)
+        finally:
+            os.unlink(archive)
         return json_response(row, 201)
 
     async def activate(request: Request, who: Principal) -> Response:
@@ -142,18 +150,41 @@ def routes(api: Any, registry: Registry) -> list[Route]:
     ]
 
 
-def _import_tar(registry: Registry, name: str, data: bytes, who: Principal,
+MAX_FILES = 16  # a model is manifest.json, features.json and weights.npy (in one folder)
+MAX_EXTRACTED = 2 * MAX_UPLOAD  # what the archive may unpack to, all files together
+
+
+def _extract(archive: str, into: str) -> None:
+    """Unpack `archive` into `into`, member by member, refusing (Refused) before anything
+    outgrows the bounds: more than MAX_FILES members, more than MAX_EXTRACTED bytes declared
+    in all, or anything but plain files and folders (links, devices). A gzip bomb is refused
+    at the member whose declared size passes the bound, before it is written."""
+    total = count = 0
+    try:
+        with tarfile.open(archive, mode="r:*") as tar:
+            for member in tar:
+                count += 1
+                if count > MAX_FILES:
+                    raise Refused(f"the archive holds more than {MAX_FILES} entries")
+                if not (member.isfile() or member.isdir()):
+                    raise Refused(f"the archive entry {member.name!r} is not a file or folder")
+                total += member.size
+                if total > MAX_EXTRACTED:
+                    raise Refused(f"the archive unpacks to more than {MAX_EXTRACTED} bytes")
+                tar.extract(member, into, filter="data")
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+        raise Refused(f"the body is not a readable tar archive: {e}") from None
+
+
+def _import_tar(registry: Registry, name: str, archive: str, who: Principal,
                 label: str) -> dict[str, Any]:
-    """Unpack an uploaded tar (its files at the top or in one directory) and import it."""
+    """Unpack an uploaded tar on disk (its files at the top or in one directory) and import
+    it."""
     staging = os.path.join(registry.data_dir, "models")
     os.makedirs(staging, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".upload-", dir=staging)
     try:
-        try:
-            with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-                tar.extractall(tmp, filter="data")
-        except (tarfile.TarError, OSError, EOFError) as e:
-            raise Refused(f"the body is not a readable tar archive: {e}") from None
+        _extract(archive, tmp)
         src = tmp
         entries = [e for e in os.listdir(tmp) if not e.startswith(".")]
         if "manifest.json" not in entries and len(entries) == 1 and \

@@ -50,18 +50,23 @@ class ModelJobs:
                 continue
             for entry in sorted(os.listdir(inbox)):
                 src = os.path.join(inbox, entry)
-                if entry.startswith(".") or not os.path.isdir(src) or \
-                        os.path.exists(os.path.join(src, "REJECTED.txt")):
+                # links are never followed: not an entry that is one (it could point
+                # anywhere), nor files in an entry (read from outside the data dir)
+                if entry.startswith(".") or os.path.islink(src) or not os.path.isdir(src) \
+                        or os.path.lexists(os.path.join(src, "REJECTED.txt")):
                     continue
-                newest = max((os.path.getmtime(os.path.join(src, f))
-                              for f in os.listdir(src)), default=0.0)
-                if now - max(newest, os.path.getmtime(src)) < SETTLE_S:
+                names = os.listdir(src)
+                newest = max((os.lstat(os.path.join(src, f)).st_mtime for f in names),
+                             default=0.0)
+                if now - max(newest, os.lstat(src).st_mtime) < SETTLE_S:
                     continue
                 try:
+                    links = [f for f in names if os.path.islink(os.path.join(src, f))]
+                    if links:
+                        raise Refused(f"{', '.join(sorted(links))}: links are not followed")
                     row = self.registry.import_dir(name, src, "inbox", CONTROL, label=entry)
                 except Refused as e:
-                    with open(os.path.join(src, "REJECTED.txt"), "w") as out:
-                        out.write(f"{e}\n")
+                    _reject(src, str(e))
                     log.error("%s model %s refused: %s", name, entry, e)
                     continue
                 shutil.rmtree(src, ignore_errors=True)
@@ -85,3 +90,11 @@ class ModelJobs:
         row = self.registry.submit(name, version, "trainer", CONTROL)
         log.info("%s model %s trained: %s (%s)", name, version, row["status"], row["reason"])
         return version
+
+
+def _reject(src: str, reason: str) -> None:
+    """Write REJECTED.txt into the (real) entry directory `src`, never through a link."""
+    fd = os.open(os.path.join(src, "REJECTED.txt"),
+                 os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w") as out:
+        out.write(f"{reason}\n")

@@ -127,3 +127,31 @@ def test_inbox(reg: Registry, tmp_path: Path) -> None:
     assert reg.get("ctr", made[0])["status"] == "active"
     assert "features.json" in Path(broken, "REJECTED.txt").read_text()
     assert jobs.take_inbox(written + 10) == []  # the rejected one is not retried
+
+
+def test_the_inbox_never_follows_links(reg: Registry, tmp_path: Path) -> None:
+    """Attack: an inbox entry that is a link (to a model elsewhere, re-imported every
+    second before), a model whose file links outside the data dir, and a REJECTED.txt that
+    links outside (the rejection was written through it). None is imported, nothing is
+    written outside the data dir."""
+    inbox = Path(ctr.inbox_root(reg.data_dir, "ctr"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    elsewhere = make(outside, GOOD)  # a valid model outside the data dir
+    inbox.mkdir(parents=True, exist_ok=True)
+    os.symlink(elsewhere, inbox / "linked-entry")
+    linked_file = Path(make(inbox, GOOD, label="linked-file"))
+    os.remove(linked_file / "features.json")
+    os.symlink(Path(elsewhere) / "features.json", linked_file / "features.json")
+    trap = Path(make(inbox, GOOD, label="trap"))
+    os.remove(trap / "features.json")  # would be refused, and REJECTED.txt written...
+    target = outside / "written-through-a-link.txt"
+    os.symlink(target, trap / "REJECTED.txt")  # ...through this link
+    jobs = ModelJobs(reg, reg.data_dir, 0)
+    written = max(p.lstat().st_mtime for p in inbox.rglob("*"))
+    for later in (5, 10, 15):
+        assert jobs.take_inbox(written + later) == []
+    assert reg.list("ctr") == []
+    assert "links are not followed" in (linked_file / "REJECTED.txt").read_text()
+    assert not target.exists()
+    assert sorted(p.name for p in outside.iterdir()) == [Path(elsewhere).name]

@@ -4,6 +4,7 @@ records use the active model's pCTR; /metrics shows the versions."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import tarfile
@@ -216,3 +217,33 @@ def test_a_worker_refuses_a_damaged_model_the_pointer_names(mstack: Stack,
     finally:
         versions.publish(str(root), str(active))
         shutil.rmtree(bad)
+
+
+def tar_of(members: list[tuple[tarfile.TarInfo, bytes]]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if data else None)
+    return buf.getvalue()
+
+
+def test_uploads_cannot_fill_the_disk_or_lie_their_way_in(mstack: Stack) -> None:
+    """Attack: a small gzip whose one member claims 1 GiB (a decompression bomb), an archive
+    of thousands of files, and one carrying a link out of the extraction folder. Each is a
+    422 before anything is written; the models directory holds no leftovers."""
+    bomb = io.BytesIO()
+    with gzip.GzipFile(fileobj=bomb, mode="wb") as gz:
+        info = tarfile.TarInfo("model/weights.npy")
+        info.size = 1 << 30
+        gz.write(info.tobuf())
+        gz.write(b"\0" * (1 << 20))  # the first MiB of it; the header is what is judged
+    many = tar_of([(tarfile.TarInfo(f"f{i}"), b"") for i in range(5000)])
+    link = tarfile.TarInfo("model/manifest.json")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    linked = tar_of([(link, b"")])
+    for body, why in ((bomb.getvalue(), "unpacks to more than"), (many, "more than 16"),
+                      (linked, "not a file or folder")):
+        r = upload(mstack, body)
+        assert r.status_code == 422 and why in r.json()["error"]["message"], r.text
+    root = Path(mstack.data_dir) / "models"
+    assert not [p for p in root.glob(".upload-*")]
