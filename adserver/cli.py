@@ -174,7 +174,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
 
     sock = bind(config.host, config.port)
     process.prepare_metrics(config)
-    print(f"adserver: decision API on {url_of(sock)}", flush=True)
+    print(f"adserver: decision API on {url_of(sock, bool(config.tls_cert))}", flush=True)
     return process.supervise(config, sock, _child_env(config))
 
 
@@ -219,7 +219,7 @@ def cmd_run(args: argparse.Namespace, config: Config, socks: dict[str, Any] | No
     control = subprocess.Popen(
         [sys.executable, "-m", "adserver", "control", "--api-fd", str(api.fileno())],
         env=env, pass_fds=(api.fileno(),))
-    print(f"adserver: decision API on {url_of(decision)}", flush=True)
+    print(f"adserver: decision API on {url_of(decision, bool(config.tls_cert))}", flush=True)
     return process.supervise(config, decision, env, [control])
 
 
@@ -321,8 +321,8 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     from adserver.runtime import url_of
 
     socks = bind_all(config)
-    api = url_of(socks["api"])
-    decisions = url_of(socks["decision"])
+    api = url_of(socks["api"], bool(config.tls_cert))
+    decisions = url_of(socks["decision"], bool(config.tls_cert))
     print(
         f"""
 adserver demo is starting.

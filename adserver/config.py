@@ -63,6 +63,17 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     with a network admin key)."""
     max_revenue_adjustment: Annotated[float, msgspec.Meta(gt=0, le=1_000_000)] = 1000.0
     """Largest `override` or `additional` revenue of one beacon, in the network's currency."""
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1000
+    """Connections each server process (a decision worker, the control process) keeps open
+    at once; a request beyond them is answered 503."""
+    read_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
+    """Seconds a client has to send a request's head (from opening the connection or the
+    request's first byte), and the longest pause within its body; then 408 and the
+    connection is closed (slow clients)."""
+    tls_cert: str | None = None
+    """A PEM certificate (chain) file: both listeners serve HTTPS with it and `tls_key`."""
+    tls_key: str | None = None
+    """The PEM private key of `tls_cert`."""
     metrics_allow: str = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
     """Client networks (comma-separated CIDRs) that may read the decision port's /metrics
     without a key ("" : none; "0.0.0.0/0,::/0": anyone)."""
@@ -114,6 +125,13 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         if self.key_grace_hours < self.token_ttl_hours:
             errors.append(FieldError("key_grace_hours", "must be at least token_ttl_hours, or "
                                      "tracking URLs would stop verifying before they expire"))
+        if bool(self.tls_cert) != bool(self.tls_key):
+            errors.append(FieldError("tls_key" if self.tls_cert else "tls_cert",
+                                     "tls_cert and tls_key go together"))
+        for name in ("tls_cert", "tls_key"):
+            path = getattr(self, name)
+            if path and not os.path.isfile(path):
+                errors.append(FieldError(name, f"no such file: {path}"))
         try:
             self.metrics_networks()
         except ValueError as e:

@@ -121,14 +121,51 @@ try:
         lane_timer: Any = None  # the lane's keep-alive timer: armed once, looked at lazily
         lane_last = 0.0  # loop time of the last lane answer, or of data read after one
 
+        read_timer: Any = None  # closes a connection whose request is not read in time
+        head_read = False  # the current request's head is complete
+        body_read_at = 0.0  # loop time the last part of a body was read
+        read_timeout = 0.0  # seconds to read a request's head and body (0: no limit)
+
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self.lane, self.trusted = _lane_of(self.app)
+            self.read_timeout = getattr(self.config, "adserver_read_timeout", 0.0)
+            self.arm_read()  # the first request must come, whole, within the limit
+
+        def arm_read(self) -> None:
+            if self.read_timeout and self.read_timer is None:
+                self.read_timer = self.loop.call_later(self.read_timeout, self.read_expired)
+
+        def disarm_read(self) -> None:
+            if self.read_timer is not None:
+                self.read_timer.cancel()
+                self.read_timer = None
+
+        def read_expired(self) -> None:
+            """A client that opened a connection, or began a request, and did not send its
+            head within `read_timeout`, or stopped sending its body for that long
+            (slowloris, a stalled body): 408, then closed. A body may take longer in all, as
+            long as it keeps coming (a large model upload)."""
+            self.read_timer = None
+            if self.transport.is_closing():
+                return
+            if self.head_read:  # reading the body: what counts is the gap since the last part
+                left = self.body_read_at + self.read_timeout - self.loop.time()
+                if left > 0:
+                    self.read_timer = self.loop.call_later(left, self.read_expired)
+                    return
+            # 408 while nobody else can answer: the head is unread, or the lane holds the
+            # body; an app reading a body on uvicorn's path sees the disconnect instead
+            if not self.head_read or self.lane_body is not None:
+                self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n"
+                                     b"connection: close\r\n\r\n")
+            self.transport.close()
 
         def connection_lost(self, exc: Exception | None) -> None:
             if self.lane_timer is not None:
                 self.lane_timer.cancel()
                 self.lane_timer = None
+            self.disarm_read()
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
@@ -139,13 +176,19 @@ try:
         def on_message_begin(self) -> None:
             super().on_message_begin()
             self.scope[RECEIVED] = time.perf_counter()  # type: ignore[literal-required]
+            self.head_read = False
+            self.arm_read()  # from its first byte, a request has read_timeout to arrive
 
         def on_headers_complete(self) -> None:
+            self.head_read = True
+            self.body_read_at = self.loop.time()
             lane = self.lane
             cycle = self.cycle
+            limit = self.limit_concurrency  # over it, uvicorn's path answers 503
             if lane is not None and self.url == lane.path and not self.expect_100_continue \
                     and self.parser.get_method() == lane.method and not self.root_path \
                     and (cycle is None or cycle.response_complete) \
+                    and (limit is None or len(self.connections) < limit) \
                     and not self.parser.should_upgrade() and not self._declared_too_large():
                 self.lane_body = bytearray()
                 return
@@ -166,6 +209,7 @@ try:
             return False
 
         def on_body(self, body: bytes) -> None:
+            self.body_read_at = self.loop.time()  # a body may take long, but never stall
             buf = self.lane_body
             if buf is None:
                 super().on_body(body)
@@ -173,6 +217,7 @@ try:
                 buf += body  # past the limit: kept at that, answered 413 when complete
 
         def on_message_complete(self) -> None:
+            self.disarm_read()  # read whole: the handler's own time is not limited here
             buf = self.lane_body
             if buf is None:
                 super().on_message_complete()
@@ -275,15 +320,40 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def url_of(sock: socket.socket) -> str:
+def url_of(sock: socket.socket, tls: bool = False) -> str:
     host, port = sock.getsockname()[:2]
-    return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    return f"http{'s' if tls else ''}://{'[' + host + ']' if ':' in host else host}:{port}"
+
+
+class Limits:
+    """What a listener allows a client: `connections` open at once per process (beyond it,
+    503), `read_timeout` seconds to send a request's head and body (then 408 and closed),
+    and TLS from `cert` and `key` files (PEM) when both are given."""
+
+    __slots__ = ("connections", "read_timeout", "cert", "key")
+
+    def __init__(self, connections: int | None = None, read_timeout: float = 0.0,
+                 cert: str | None = None, key: str | None = None):
+        self.connections, self.read_timeout, self.cert, self.key = (
+            connections, read_timeout, cert, key)
+
+    @classmethod
+    def of(cls, config: Any) -> Limits:
+        """From the settings (adserver.config.Config)."""
+        return cls(config.max_connections, config.read_timeout_s, config.tls_cert,
+                   config.tls_key)
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.cert and self.key)
 
 
 def serve(app: Any, sock: socket.socket, what: str, log_level: str = "info",
-          announce: bool = True, keep_alive_s: float = 5.0) -> None:
+          announce: bool = True, keep_alive_s: float = 5.0, limits: Limits | None = None
+          ) -> None:
     """Serve `app` on a bound socket until SIGINT/SIGTERM; announce the URL on stdout. An
     idle keep-alive connection is closed after `keep_alive_s` (uvicorn's default)."""
+    limits = limits or Limits()
     config = uvicorn.Config(
         app,
         loop="uvloop",
@@ -293,9 +363,13 @@ def serve(app: Any, sock: socket.socket, what: str, log_level: str = "info",
         access_log=False,
         server_header=False,
         timeout_keep_alive=keep_alive_s,
+        limit_concurrency=limits.connections,
+        ssl_certfile=limits.cert if limits.tls else None,
+        ssl_keyfile=limits.key if limits.tls else None,
     )
+    config.adserver_read_timeout = limits.read_timeout  # type: ignore[attr-defined]
     server = uvicorn.Server(config)
     if announce:
-        print(f"adserver: {what} on {url_of(sock)}", flush=True)
+        print(f"adserver: {what} on {url_of(sock, limits.tls)}", flush=True)
     server.run(sockets=[sock])
     sys.stdout.flush()

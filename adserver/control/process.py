@@ -125,9 +125,10 @@ def run(config: Config, sock: socket.socket | None = None) -> None:
     api = ManagementApi(store, config.admin_key, config.max_body_bytes, publisher.notify,
                         aggregate.pacer, catalog, registry, learner_settings, learner)
     sock = sock or runtime.bind(config.api_host, config.api_port)
-    publish_url(config.data_dir, runtime.url_of(sock))
+    limits = runtime.Limits.of(config)
+    publish_url(config.data_dir, runtime.url_of(sock, limits.tls))
     try:
-        runtime.serve(api.app(), sock, "management API", config.log_level)
+        runtime.serve(api.app(), sock, "management API", config.log_level, limits=limits)
     finally:
         catalog.stop()
         publisher.stop()

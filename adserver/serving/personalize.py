@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -262,7 +263,7 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
                    "Content-Type": request.headers.get("content-type", JSON)}
         try:
             status, ctype, data = await asyncio.to_thread(
-                _call, request.method, url, body or None, headers)
+                _call, request.method, url, body or None, headers, config.tls_cert)
         except OSError as e:
             return error(503, "ServiceUnavailable", f"the control process did not answer: {e}")
         return Response(data, status, media_type=ctype)
@@ -281,12 +282,14 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
     return out
 
 
-def _call(method: str, url: str, body: bytes | None, headers: dict[str, str]
-          ) -> tuple[int, str, bytes]:
-    """One HTTP call to the control process (standard library, in a worker thread)."""
+def _call(method: str, url: str, body: bytes | None, headers: dict[str, str],
+          cafile: str | None = None) -> tuple[int, str, bytes]:
+    """One HTTP call to the control process (standard library, in a worker thread); over
+    TLS the control process's certificate is trusted as configured (`cafile`)."""
     req = urllib.request.Request(url, data=body, headers=headers, method=method)
+    context = ssl.create_default_context(cafile=cafile) if url.startswith("https:") else None
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=10, context=context) as r:
             return r.status, r.headers.get("content-type", JSON), r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers.get("content-type", JSON), e.read()

@@ -36,7 +36,8 @@ def run_worker(config: Config, sock: socket.socket, worker_id: str) -> None:
     from adserver.serving.worker import Worker
 
     app = build(config, Worker(config, worker_id))
-    runtime.serve(app, sock, f"decision worker {worker_id}", config.log_level, announce=False)
+    runtime.serve(app, sock, f"decision worker {worker_id}", config.log_level, announce=False,
+                  limits=runtime.Limits.of(config))
 
 
 def spawn(config: Config, sock: socket.socket, index: int, env: dict[str, str]) -> Any:
