@@ -70,6 +70,16 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Seconds a client has to send a request's head (from opening the connection or the
     request's first byte), and the longest pause within its body; then 408 and the
     connection is closed (slow clients)."""
+    rate_per_address: Annotated[float, msgspec.Meta(ge=0, le=1_000_000)] = 0.0
+    """Requests a second each client address may send to a server process, bursts of twice
+    that (0: no limit; a storefront's backend sends its shoppers' decisions from a few
+    addresses); beyond it, 429 with Retry-After."""
+    rate_per_key: Annotated[float, msgspec.Meta(ge=0, le=1_000_000)] = 1000.0
+    """Requests a second a request carrying an API key may make with that key, per server
+    process, bursts of twice that (0: no limit)."""
+    bad_keys_per_minute: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 20
+    """Bad API keys an address may present a minute; past them its requests with a key get
+    429 until the minute's allowance refills (0: no back-off)."""
     tls_cert: str | None = None
     """A PEM certificate (chain) file: both listeners serve HTTPS with it and `tls_key`."""
     tls_key: str | None = None

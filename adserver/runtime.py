@@ -14,6 +14,8 @@ from typing import Any
 
 import uvicorn
 
+from adserver.ratelimit import LIMITER
+
 # the scope key holding when the worker read a request's first bytes (time.perf_counter())
 RECEIVED = "adserver.received"
 
@@ -123,6 +125,7 @@ try:
 
         read_timer: Any = None  # closes a connection whose request is not read in time
         head_read = False  # the current request's head is complete
+        refused = False  # the current request was answered 429 (the rest is not read)
         body_read_at = 0.0  # loop time the last part of a body was read
         read_timeout = 0.0  # seconds to read a request's head and body (0: no limit)
 
@@ -176,12 +179,17 @@ try:
         def on_message_begin(self) -> None:
             super().on_message_begin()
             self.scope[RECEIVED] = time.perf_counter()  # type: ignore[literal-required]
-            self.head_read = False
+            self.head_read = self.refused = False
             self.arm_read()  # from its first byte, a request has read_timeout to arrive
 
         def on_headers_complete(self) -> None:
             self.head_read = True
             self.body_read_at = self.loop.time()
+            if LIMITER.active and self.client:
+                wait = LIMITER.check(self.client[0], self.headers)
+                if wait:
+                    self.too_many(wait)
+                    return
             lane = self.lane
             cycle = self.cycle
             limit = self.limit_concurrency  # over it, uvicorn's path answers 503
@@ -208,7 +216,21 @@ try:
                     return not value.isdigit() or int(value) > self.lane.max_body  # type: ignore[union-attr]
             return False
 
+        def too_many(self, wait: float) -> None:
+            """429 with Retry-After, then closed (the rest of the request is not read)."""
+            self.refused = True
+            self.disarm_read()
+            body = (b'{"error":{"status":429,"code":"rate_limited","message":"too many'
+                    b' requests: retry after the seconds in Retry-After"}}')
+            self.transport.write(
+                b"HTTP/1.1 429 Too Many Requests\r\nretry-after: %d\r\n"
+                b"content-type: application/json\r\ncontent-length: %d\r\n"
+                b"connection: close\r\n\r\n%s" % (max(1, int(wait + 0.999)), len(body), body))
+            self.transport.close()
+
         def on_body(self, body: bytes) -> None:
+            if self.refused:
+                return
             self.body_read_at = self.loop.time()  # a body may take long, but never stall
             buf = self.lane_body
             if buf is None:
@@ -217,6 +239,8 @@ try:
                 buf += body  # past the limit: kept at that, answered 413 when complete
 
         def on_message_complete(self) -> None:
+            if self.refused:
+                return
             self.disarm_read()  # read whole: the handler's own time is not limited here
             buf = self.lane_body
             if buf is None:
@@ -330,18 +354,21 @@ class Limits:
     503), `read_timeout` seconds to send a request's head and body (then 408 and closed),
     and TLS from `cert` and `key` files (PEM) when both are given."""
 
-    __slots__ = ("connections", "read_timeout", "cert", "key")
+    __slots__ = ("connections", "read_timeout", "cert", "key", "rates")
 
     def __init__(self, connections: int | None = None, read_timeout: float = 0.0,
-                 cert: str | None = None, key: str | None = None):
+                 cert: str | None = None, key: str | None = None,
+                 rates: tuple[float, float, int] = (0.0, 0.0, 0)):
         self.connections, self.read_timeout, self.cert, self.key = (
             connections, read_timeout, cert, key)
+        self.rates = rates  # per address, per key (requests/s), bad keys a minute
 
     @classmethod
     def of(cls, config: Any) -> Limits:
         """From the settings (adserver.config.Config)."""
         return cls(config.max_connections, config.read_timeout_s, config.tls_cert,
-                   config.tls_key)
+                   config.tls_key, (config.rate_per_address, config.rate_per_key,
+                                    config.bad_keys_per_minute))
 
     @property
     def tls(self) -> bool:
@@ -368,6 +395,7 @@ def serve(app: Any, sock: socket.socket, what: str, log_level: str = "info",
         ssl_keyfile=limits.key if limits.tls else None,
     )
     config.adserver_read_timeout = limits.read_timeout  # type: ignore[attr-defined]
+    LIMITER.configure(*limits.rates)
     server = uvicorn.Server(config)
     if announce:
         print(f"adserver: {what} on {url_of(sock, limits.tls)}", flush=True)

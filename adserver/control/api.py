@@ -24,6 +24,7 @@ from adserver.control.auth import Authenticator, Principal
 from adserver.control.repo import MAX_LIMIT, Forbidden, NotFound, Repository
 from adserver.control.schema import SPECS, EntitySpec
 from adserver.control.store import Store
+from adserver.ratelimit import LIMITER
 from adserver.validation import FieldError, Invalid, ascii_int, convert, json_body
 
 _encoder = msgspec.json.Encoder(decimal_format="number")
@@ -88,6 +89,8 @@ class ManagementApi:
                 )
                 who = await run_in_threadpool(self.auth.authenticate, presented)
                 if who is None:
+                    if presented:  # repeated bad keys from one address are held back
+                        LIMITER.failed(request.client.host if request.client else None)
                     raise ApiError(401, "unauthorized", "missing or invalid API key")
                 response = await fn(request, who)
                 if snapshot and request.method != "GET" and response.status_code < 300:

@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from adserver import apikeys, clock
 from adserver.config import Config
+from adserver.ratelimit import LIMITER
 from adserver.serving import bots, metrics
 from adserver.serving.stages.respond import TOKEN_KIND
 from adserver.serving.worker import Worker
@@ -151,8 +152,10 @@ def adjust(worker: Worker, config: Config, request: Request, fields: list[Any]
         raise Forbidden(field, "revenue adjustments are accepted only server to server: POST"
                         " the tracking URL with an admin API key of the flight's network")
     snap = worker.snapshot
-    caller = apikeys.identify(apikeys.presented_key(request.headers), config.admin_key,
-                              snap.keys if snap is not None else {})
+    presented = apikeys.presented_key(request.headers)
+    caller = apikeys.identify(presented, config.admin_key, snap.keys if snap is not None else {})
+    if caller is None and presented:
+        LIMITER.failed(request.client.host if request.client else None)
     if caller is None or caller.role != "admin" \
             or not caller.may_see(fields[FIELDS.index("network")]):
         raise Forbidden(field, "revenue adjustments need an admin API key of the flight's"
@@ -215,8 +218,10 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         snap = worker.snapshot
         if snap is None or worker.events is None:
             return error(503, "not_ready", "not ready")
-        caller = apikeys.identify(apikeys.presented_key(request.headers), config.admin_key,
-                                  snap.keys)
+        presented = apikeys.presented_key(request.headers)
+        caller = apikeys.identify(presented, config.admin_key, snap.keys)
+        if caller is None and presented:
+            LIMITER.failed(request.client.host if request.client else None)
         if caller is None or caller.role != "admin":
             return error(401, "unauthorized", "an admin API key is required")
         try:

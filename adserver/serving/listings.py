@@ -36,6 +36,7 @@ from starlette.responses import Response
 
 from adserver import apikeys, clock
 from adserver.config import Config
+from adserver.ratelimit import LIMITER
 from adserver.serving import beacons, metrics, pipeline
 from adserver.serving.stages import sponsored
 from adserver.serving.stages.resolve import BadRequest
@@ -60,6 +61,8 @@ def network_of(snap: Snapshot, config: Config, request: Request,
         raise Unauthorized("send an API key as Authorization: Bearer <key>")
     network = apikeys.check(presented, config.admin_key, snap.keys, roles)
     if network is None:
+        if apikeys.identify(presented, config.admin_key, snap.keys) is None:  # not a key
+            LIMITER.failed(request.client.host if request.client else None)
         raise Unauthorized(f"invalid API key, or not a key of role {' or '.join(roles)}")
     if network == apikeys.UNSCOPED:
         raw = request.query_params.get("network_id", "")

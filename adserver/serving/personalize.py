@@ -28,6 +28,7 @@ from starlette.responses import Response
 
 from adserver import apikeys, clock, livestate
 from adserver.config import Config
+from adserver.ratelimit import LIMITER
 from adserver.kernels import bandit as bandit_kernels
 from adserver.learn import bandit
 from adserver.serving.worker import Worker
@@ -51,6 +52,8 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         presented = request.headers.get(HEADER)
         if not presented or apikeys.check(presented, config.admin_key or "", snap.keys,
                                           ("admin",)) is None:
+            if presented and apikeys.identify(presented, config.admin_key, snap.keys) is None:
+                LIMITER.failed(request.client.host if request.client else None)
             return error(401, "PermissionDenied",
                          "Access denied: give a valid key in Ocp-Apim-Subscription-Key")
         body = await request.body()

@@ -152,3 +152,34 @@ def test_a_body_that_keeps_coming_may_take_longer(strict: dict[str, str]) -> Non
     s.settimeout(5)
     assert s.recv(4096).startswith(b"HTTP/1.1 200")
     s.close()
+
+
+def test_rate_limits_and_the_bad_key_back_off(tmp_path: Path) -> None:
+    """Attack: a client floods the decision route, a key floods the management API, and an
+    address tries key after key (2,000 wrong keys met no lockout before). Each is answered
+    429 with Retry-After past its allowance, on both ports; others are served."""
+    env = env_for(str(tmp_path / "data"), ADSERVER_RATE_PER_ADDRESS="30",
+                  ADSERVER_RATE_PER_KEY="10", ADSERVER_BAD_KEYS_PER_MINUTE="5")
+    with running(["run", "--api-port", "0", "--port", "0"], env, want=2) as proc:
+        decisions, api = proc.urls["decision API"], proc.urls["management API"]
+        wait_ready(decisions)
+        time.sleep(3)  # the readiness polls' tokens come back
+        with httpx.Client(base_url=decisions) as c:
+            codes = [c.post("/api/v2", json=DECIDE) for _ in range(120)]
+        limited = [r for r in codes if r.status_code == 429]
+        assert 40 <= len(codes) - len(limited) <= 90, len(limited)  # ~60 burst + refill
+        assert int(limited[0].headers["retry-after"]) >= 1
+        assert limited[0].json()["error"]["code"] == "rate_limited"
+        time.sleep(2.5)
+        with httpx.Client(base_url=api, headers={"X-Api-Key": ADMIN_KEY}) as admin:
+            statuses = [admin.get("/v1/me").status_code for _ in range(40)]
+            assert statuses.count(429) >= 10 and statuses[0] == 200
+            time.sleep(1.0)
+            assert admin.get("/v1/me").status_code == 200  # refilled at 10/s
+        with httpx.Client(base_url=api) as guesser:
+            guesses = [guesser.get("/v1/me", headers={"X-Api-Key": f"ak_guess{i}_x"})
+                       .status_code for i in range(12)]
+            assert guesses[:5] == [401] * 5 and guesses[-1] == 429, guesses
+            # held back even with a right key from that address, for a while
+            r = guesser.get("/v1/me", headers={"X-Api-Key": ADMIN_KEY})
+            assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
