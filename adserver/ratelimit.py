@@ -13,6 +13,7 @@ import time
 
 KEY_HEADERS = (b"x-api-key", b"x-adzerk-apikey", b"ocp-apim-subscription-key",
                b"x-adzerk-explain", b"authorization")
+KEY_SET = frozenset(KEY_HEADERS)
 MAX_ENTRIES = 100_000  # buckets kept before they are all forgotten (a flood of addresses)
 BAD_KEY_WINDOW_S = 60.0
 
@@ -68,17 +69,18 @@ class Limiter:
     def check(self, address: str, headers: list[tuple[bytes, bytes]]) -> float:
         """Seconds the request must wait (0.0: serve it): per address, then, for a request
         that presents a key, the address's bad-key back-off and the key's own bucket."""
-        now = time.monotonic()
-        wait = self.address.take(address, now)
-        if wait:
-            return wait
-        presented = None
-        for name, value in headers:
-            if name in KEY_HEADERS:
-                presented = value
+        now = 0.0
+        if self.address.rate > 0:
+            now = time.monotonic()
+            wait = self.address.take(address, now)
+            if wait:
+                return wait
+        for name, presented in headers:
+            if name in KEY_SET:
                 break
-        if presented is None:
+        else:  # no key: most decisions, and their cost here is this loop alone
             return 0.0
+        now = now or time.monotonic()
         wait = self.bad.wait(address, now)
         if wait:
             return max(wait, 1.0)

@@ -123,7 +123,9 @@ try:
         lane_timer: Any = None  # the lane's keep-alive timer: armed once, looked at lazily
         lane_last = 0.0  # loop time of the last lane answer, or of data read after one
 
-        read_timer: Any = None  # closes a connection whose request is not read in time
+        read_timer: Any = None  # the connection's read check (one timer, re-armed)
+        reading = True  # a request's head or body is expected (from the connection's start)
+        began = 0.0  # loop time the connection opened or the current request began
         head_read = False  # the current request's head is complete
         refused = False  # the current request was answered 429 (the rest is not read)
         body_read_at = 0.0  # loop time the last part of a body was read
@@ -133,30 +135,31 @@ try:
             super().connection_made(transport)
             self.lane, self.trusted = _lane_of(self.app)
             self.read_timeout = getattr(self.config, "adserver_read_timeout", 0.0)
-            self.arm_read()  # the first request must come, whole, within the limit
+            if self.read_timeout:  # the first request must come within the limit
+                self.began = self.loop.time()
+                self.read_timer = self.loop.call_later(self.read_timeout, self.read_check)
 
-        def arm_read(self) -> None:
-            if self.read_timeout and self.read_timer is None:
-                self.read_timer = self.loop.call_later(self.read_timeout, self.read_expired)
-
-        def disarm_read(self) -> None:
-            if self.read_timer is not None:
-                self.read_timer.cancel()
-                self.read_timer = None
-
-        def read_expired(self) -> None:
-            """A client that opened a connection, or began a request, and did not send its
-            head within `read_timeout`, or stopped sending its body for that long
-            (slowloris, a stalled body): 408, then closed. A body may take longer in all, as
-            long as it keeps coming (a large model upload)."""
+        def read_check(self) -> None:
+            """The connection's read deadline, looked at lazily (one timer a connection, not
+            one a request): a client that opened a connection, or began a request, and did
+            not send its head within `read_timeout`, or stopped sending its body for that
+            long (slowloris, a stalled body), gets 408 and is closed, within twice the
+            timeout. A body may take longer in all while it keeps coming (a large upload)."""
             self.read_timer = None
             if self.transport.is_closing():
                 return
-            if self.head_read:  # reading the body: what counts is the gap since the last part
-                left = self.body_read_at + self.read_timeout - self.loop.time()
-                if left > 0:
-                    self.read_timer = self.loop.call_later(left, self.read_expired)
+            now = self.loop.time()
+            if self.reading:
+                since = max(self.began, self.body_read_at) if self.head_read else self.began
+                left = since + self.read_timeout - now
+                if left <= 0:
+                    self.read_expired()
                     return
+            else:
+                left = self.read_timeout
+            self.read_timer = self.loop.call_later(left, self.read_check)
+
+        def read_expired(self) -> None:
             # 408 while nobody else can answer: the head is unread, or the lane holds the
             # body; an app reading a body on uvicorn's path sees the disconnect instead
             if not self.head_read or self.lane_body is not None:
@@ -168,7 +171,9 @@ try:
             if self.lane_timer is not None:
                 self.lane_timer.cancel()
                 self.lane_timer = None
-            self.disarm_read()
+            if self.read_timer is not None:
+                self.read_timer.cancel()
+                self.read_timer = None
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
@@ -180,11 +185,11 @@ try:
             super().on_message_begin()
             self.scope[RECEIVED] = time.perf_counter()  # type: ignore[literal-required]
             self.head_read = self.refused = False
-            self.arm_read()  # from its first byte, a request has read_timeout to arrive
+            self.reading = True  # from its first byte, a request has read_timeout to arrive
+            self.began = self.loop.time()
 
         def on_headers_complete(self) -> None:
             self.head_read = True
-            self.body_read_at = self.loop.time()
             if LIMITER.active and self.client:
                 wait = LIMITER.check(self.client[0], self.headers)
                 if wait:
@@ -219,7 +224,7 @@ try:
         def too_many(self, wait: float) -> None:
             """429 with Retry-After, then closed (the rest of the request is not read)."""
             self.refused = True
-            self.disarm_read()
+            self.reading = False
             body = (b'{"error":{"status":429,"code":"rate_limited","message":"too many'
                     b' requests: retry after the seconds in Retry-After"}}')
             self.transport.write(
@@ -241,7 +246,7 @@ try:
         def on_message_complete(self) -> None:
             if self.refused:
                 return
-            self.disarm_read()  # read whole: the handler's own time is not limited here
+            self.reading = False  # read whole: the handler's own time is not limited here
             buf = self.lane_body
             if buf is None:
                 super().on_message_complete()
