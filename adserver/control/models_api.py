@@ -34,7 +34,7 @@ from adserver.control.auth import Principal
 from adserver.control.registry import Refused, Registry
 from adserver.control.repo import Forbidden
 from adserver.learn import ctr
-from adserver.validation import ascii_int
+from adserver.validation import Invalid, ascii_int, json_body
 
 MAX_UPLOAD = 320 << 20  # weights of 2^26 float32 buckets and their companions
 
@@ -110,9 +110,9 @@ def routes(api: Any, registry: Registry) -> list[Route]:
         name = name_of(request)
         raw = await request.body()
         try:
-            body = convert(Activate, msgspec.json.decode(raw)) if raw.strip() else Activate()
-        except msgspec.DecodeError as e:
-            raise ApiError(400, "malformed_json", f"body is not valid JSON: {e}") from None
+            body = convert(Activate, json_body(raw)) if raw.strip() else Activate()
+        except Invalid as e:
+            raise ApiError(400, "malformed_json", e.errors[0].message) from None
         try:
             return json_response(await run_in_threadpool(
                 registry.activate, name, request.path_params["version"], who, body.force))

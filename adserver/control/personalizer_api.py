@@ -194,6 +194,8 @@ def routes(api: Any, store: Store, defaults: Any = None, learner: Any = None) ->
                           text.partition(" - at `$")[2].rstrip("`").lstrip(".") or "") from None
         except msgspec.DecodeError as e:
             raise Invalid(f"the body is not valid JSON: {e}", "") from None
+        except RecursionError:
+            raise Invalid("the body is nested too deeply (a JSON body holds at most a few hundred levels)", "") from None
 
     async def service(request: Request, who: Principal) -> Response:
         admin(who)

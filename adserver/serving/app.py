@@ -223,6 +223,9 @@ def build(config: Config, worker: Worker) -> Front:
         except msgspec.DecodeError as e:
             tally.bad += 1
             raise Refused(400, "malformed_json", f"body is not valid JSON: {e}") from None
+        except RecursionError:  # properties nested thousands deep
+            tally.bad += 1
+            raise Refused(400, "malformed_json", "body is nested too deeply (a JSON body holds at most a few hundred levels)") from None
         explain = explainer(snap, config, presented) if presented else None
         view = worker.view
         ctx = pipeline.Context(clock.now(), base_url(scheme, host, server), explain,

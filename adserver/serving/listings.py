@@ -197,6 +197,8 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
             return error(400, "invalid", message, field)
         except msgspec.DecodeError as e:
             return error(400, "malformed_json", f"body is not valid JSON: {e}")
+        except RecursionError:
+            return error(400, "malformed_json", "body is nested too deeply (a JSON body holds at most a few hundred levels)")
 
     async def auctions(request: Request) -> Response:
         got = await prelude(request, topsort.auction_decoder)

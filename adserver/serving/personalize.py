@@ -70,6 +70,8 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
             return error(400, "BadRequest", text.partition(" - at `$")[0], target)
         except msgspec.DecodeError as e:
             return error(400, "BadRequest", f"the body is not valid JSON: {e}")
+        except RecursionError:  # contextFeatures nested thousands deep
+            return error(400, "BadRequest", "the body is nested too deeply (a JSON body holds at most a few hundred levels)")
 
     def namespace(request: Request) -> str:
         """Event ids are kept per network: a key of network N ranks and rewards `nN:<id>`

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.procs import ADMIN_KEY
 from tests.serving.conftest import Stack
 
 P = {"networkId": 1, "siteId": 1, "adTypes": [2]}
@@ -140,3 +141,24 @@ def test_an_unexpected_failure_is_a_json_500_and_the_worker_serves_on(
     assert s1 == 500 and json.loads(b1)["error"]["code"] == "internal"
     assert s2 == 200 and "div0" in json.loads(b2)["decisions"]
     assert s3 == 405  # other methods still reach the router
+
+
+@pytest.mark.parametrize("path, head", [
+    ("/api/v2", b'{"placements":[{"siteId":1,"adTypes":[2],"properties":{"a":'),
+    ("/personalizer/v1.0/rank", b'{"actions":[{"id":"a","features":[{"x":1}]}],'
+                                b'"contextFeatures":[{"a":'),
+    ("/v1/conversions", b'{"order_id":"o","user_key":"u","network_id":1,"items":'),
+])
+def test_json_nested_5000_deep_is_a_400(stack: Stack, path: str, head: bytes) -> None:
+    """Attack: a body nested 5,000 deep (a RecursionError, answered 500 before)."""
+    opened = []  # the head's open brackets, to close in order after the deep value
+    for ch in head.decode():
+        if ch in "[{":
+            opened.append("]" if ch == "[" else "}")
+        elif ch in "]}":
+            opened.pop()
+    body = head + b'{"b":' * 5000 + b"1" + b"}" * 5000 + "".join(reversed(opened)).encode()
+    r = stack.client.post(path, content=body, headers={
+        "content-type": "application/json", "X-Api-Key": ADMIN_KEY,
+        "Ocp-Apim-Subscription-Key": ADMIN_KEY})
+    assert r.status_code == 400, r.text
