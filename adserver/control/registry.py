@@ -5,7 +5,10 @@ A version enters from the trainer (adserver/learn/ctr_train.py), from the inbox
 (`PUT /v1/models/{name}/versions`, a tar of the directory). It is registered only if its
 files verify (manifest, checksums, feature specification, weights; adserver/learn/ctr.Model);
 it activates only if it also passes the gate: its held-out metrics are not worse than the
-active model's (or, with none active, the constant prior's) by more than the margins:
+active model's (or, with none active, the constant prior's) by more than the margins. The
+trainer's versions carry metrics it measured on this server's logs; a version from the API
+or the inbox is measured here (`measured_gate`: both models on the newest server-held
+examples), never judged by what its manifest claims:
 
 - log loss at most `logloss` (relative) above the reference's,
 - AUC at most `auc` (absolute) below,
@@ -34,11 +37,16 @@ import shutil
 import threading
 from typing import Any
 
+import numpy as np
+
 from adserver import versions
 from adserver.control.auth import Principal
 from adserver.control.repo import NotFound
 from adserver.control.store import Store, now
 from adserver.learn import ctr
+
+
+MEASURE_GROUPS = 20_000  # the newest decided placements an uploaded model is measured on
 
 
 class Refused(Exception):
@@ -190,7 +198,12 @@ class Registry:
                     ref["version"] = active
                 except ctr.ModelError:
                     ref = None  # a damaged active model is no reference
-            why = None if force else gate(model.manifest, ref, self.margins)
+            if force:
+                why = None
+            elif row.get("source") == "trainer":  # measured here, on the server's own logs
+                why = gate(model.manifest, ref, self.margins)
+            else:  # uploaded: its manifest's metrics are the uploader's word, not evidence
+                why = self.measured_gate(name, version, model, active)
             if why is not None:
                 self._set(name, version, row["status"] if row["status"] != "refused"
                           else "registered", f"gate: {why}", who, "refuse")
@@ -198,6 +211,42 @@ class Registry:
             self._publish(name, version, active, who, "forced past the gate" if force else
                           "passed the gate")
         return self.get(name, version)
+
+    def measured_gate(self, name: str, version: str, model: ctr.Model,
+                      active: str | None) -> str | None:
+        """The gate for a version that came from outside (the API or the inbox): its
+        metrics, and the reference's (the active model, else the constant prior), measured
+        here on the newest server-held examples (`MEASURE_GROUPS` placements of the last
+        week of logs), never read from its manifest. Too few examples to tell: refused
+        (an operator may force it). The measured metrics replace the manifest's in the
+        version's row."""
+        from adserver.learn import ctr_train
+
+        s = ctr_train.Settings(name=name)
+        ex = ctr_train.collect(self.data_dir, s)
+        groups = range(max(0, len(ex.y) - MEASURE_GROUPS), len(ex.y))
+        y = np.concatenate([ex.y[g] for g in groups]) if len(groups) else np.zeros(0)
+        if y.shape[0] < s.min_examples or y.sum() < s.min_positives:
+            return (f"the server holds too few examples to measure it ({y.shape[0]} shown,"
+                    f" {int(y.sum())} {'clicked' if name == 'ctr' else 'converted'}; at"
+                    f" least {s.min_examples} and {s.min_positives}): activate with force")
+        base = float(y.mean())
+        measured = ctr_train.metrics(y, ctr_train.predict(model, ex, groups), base)
+        prior = ctr_train.metrics(y, np.full(y.shape[0], base), base)
+        reference = None
+        if active is not None:
+            try:
+                current = ctr.load(self.data_dir, name, active)
+                reference = {"version": active, "metrics": ctr_train.metrics(
+                    y, ctr_train.predict(current, ex, groups), base)}
+            except ctr.ModelError:
+                reference = None
+        with self.store.transaction() as db:
+            db.execute("UPDATE models SET metrics = ? WHERE name = ? AND version = ?",
+                       (json.dumps({**measured, "measured": "server"}), name, version))
+        why = gate({"metrics": measured, "baseline": {"prior": prior}}, reference,
+                   self.margins)
+        return None if why is None else f"{why} (measured on {y.shape[0]} server-held examples)"
 
     def rollback(self, name: str, who: Principal) -> dict[str, Any]:
         """Re-activate the version that was active before the current one."""

@@ -4,6 +4,7 @@ rollback and shadow move the pointers workers read, and the inbox takes dropped 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -71,15 +72,21 @@ def test_gate_rules() -> None:
 
 def test_trained_model_activates_and_a_worse_one_is_refused(reg: Registry, ctr_day: dict,
                                                             tmp_path: Path) -> None:
+    """The trainer's model (measured on this server's logs) activates; an uploaded one is
+    measured here too, whatever its manifest claims: random weights that claim AUC 0.99
+    are refused (they were activated before)."""
+    shutil.copytree(ctr_day["data"] / "events", Path(reg.data_dir) / "events")  # the logs
     version, _ = ctr_train.train(str(ctr_day["data"]), ctr_train.Settings(
         split="random", bits=16, min_examples=100), root=str(tmp_path / "out"))
     row = reg.import_dir("ctr", str(tmp_path / "out" / version), "trainer", WHO)
     assert row["status"] == "active", row["reason"]
     assert ctr.pointer(reg.data_dir, "ctr") == row["version"]
     first = row["version"]
-    bad = make(tmp_path / "up", {"logloss": 0.9, "auc": 0.5, "calibration": 1.0})
+    bad = make(tmp_path / "up", {"logloss": 0.01, "auc": 0.99, "calibration": 1.0})
     row = reg.import_dir("ctr", bad, "api", WHO)
-    assert row["status"] == "registered" and "gate: log loss" in row["reason"]
+    assert row["status"] == "registered" and "gate:" in row["reason"], row
+    assert "server-held examples" in row["reason"]
+    assert row["metrics"]["measured"] == "server" and row["metrics"]["auc"] < 0.9
     assert ctr.pointer(reg.data_dir, "ctr") == first  # the old model keeps serving
     with pytest.raises(Refused, match="gate"):
         reg.activate("ctr", row["version"], WHO)
@@ -104,8 +111,9 @@ def test_damaged_files_are_refused_and_nothing_is_kept(reg: Registry, tmp_path: 
 
 
 def test_shadow_and_stop(reg: Registry, tmp_path: Path) -> None:
-    a = reg.import_dir("ctr", make(tmp_path / "u", GOOD), "api", WHO)["version"]
-    b = reg.import_dir("ctr", make(tmp_path / "u", {**GOOD, "logloss": 0.5}), "api", WHO)
+    # the trainer's source: its manifest's metrics stand (this test is about the pointers)
+    a = reg.import_dir("ctr", make(tmp_path / "u", GOOD), "trainer", WHO)["version"]
+    b = reg.import_dir("ctr", make(tmp_path / "u", {**GOOD, "logloss": 0.5}), "trainer", WHO)
     assert b["status"] == "registered"
     out = reg.shadow("ctr", b["version"], WHO)
     assert out == {"active": a, "shadow": b["version"], "versions": 2}
@@ -124,7 +132,8 @@ def test_inbox(reg: Registry, tmp_path: Path) -> None:
     assert jobs.take_inbox(written) == []  # not settled yet: files just written
     made = jobs.take_inbox(written + 5)
     assert len(made) == 1 and not os.path.exists(good)
-    assert reg.get("ctr", made[0])["status"] == "active"
+    row = reg.get("ctr", made[0])  # imported; with no logs here it cannot be measured
+    assert row["status"] == "registered" and "too few examples" in row["reason"]
     assert "features.json" in Path(broken, "REJECTED.txt").read_text()
     assert jobs.take_inbox(written + 10) == []  # the rejected one is not retried
 

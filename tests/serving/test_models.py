@@ -52,6 +52,19 @@ def upload(s: Stack, data: bytes, label: str = "") -> httpx.Response:
                        headers={"content-type": "application/gzip"})
 
 
+def upload_active(s: Stack, data: bytes, label: str = "") -> str:
+    """Upload a version and make it active. The golden stack's logs are too few for the
+    gate to measure an uploaded model (tests/control/test_registry.py measures on a
+    simulated day's), so it is registered, then activated with force."""
+    r = upload(s, data, label)
+    assert r.status_code == 201 and r.json()["status"] == "registered", r.text
+    assert "too few examples" in r.json()["reason"]
+    version = r.json()["version"]
+    a = s.admin.post(f"/v1/models/ctr/versions/{version}/activate", json={"force": True})
+    assert a.status_code == 200 and a.json()["status"] == "active", a.text
+    return version
+
+
 @pytest.fixture(scope="module")
 def models(mstack: Stack, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """Two good versions uploaded (the second active), for the tests that need an active
@@ -59,9 +72,7 @@ def models(mstack: Stack, tmp_path_factory: pytest.TempPathFactory) -> list[str]
     tmp = tmp_path_factory.mktemp("model-files")
     made = []
     for seed in (20, 21):
-        r = upload(mstack, model_tar(tmp, seed), f"fixture {seed}")
-        assert r.status_code == 201 and r.json()["status"] == "active", r.text
-        made.append(r.json()["version"])
+        made.append(upload_active(mstack, model_tar(tmp, seed), f"fixture {seed}"))
     mstack.wait_for(lambda: mstack.decide(BODY).headers.get("x-adserver-models") ==
                     f"ctr={made[-1]}")
     return made
@@ -73,10 +84,7 @@ def test_hot_swap_under_traffic(mstack: Stack, tmp_path: Path) -> None:
                  lambda r: (r.status_code, r.headers.get("x-adserver-models", ""))) as seen:
         time.sleep(0.3)
         for i in range(5):
-            r = upload(mstack, model_tar(tmp_path, i), f"swap {i}")
-            assert r.status_code == 201, r.text
-            assert r.json()["status"] == "active", r.json()
-            version = r.json()["version"]
+            version = upload_active(mstack, model_tar(tmp_path, i), f"swap {i}")
             versions.append(version)
             delays.append(mstack.wait_for(lambda: seen[-1][1] == f"ctr={version}", 5))
         # a truncated model is refused and the active one keeps serving
@@ -95,13 +103,15 @@ def test_hot_swap_under_traffic(mstack: Stack, tmp_path: Path) -> None:
 
 def test_registry_api(mstack: Stack, tmp_path: Path) -> None:
     a = mstack.admin
-    first = upload(mstack, model_tar(tmp_path, 10)).json()["version"]
+    first = upload_active(mstack, model_tar(tmp_path, 10))
+    # an upload's manifest is not evidence: the gate measures it on the server's own logs,
+    # and here there are too few of them to (tests/control/test_registry.py measures)
     worse = upload(mstack, model_tar(tmp_path, 11, {**GOOD, "logloss": 0.3}))
     assert worse.status_code == 201 and worse.json()["status"] == "registered"
-    assert "gate: log loss" in worse.json()["reason"]
+    assert "too few examples" in worse.json()["reason"]
     v = worse.json()["version"]
     r = a.post(f"/v1/models/ctr/versions/{v}/activate")
-    assert r.status_code == 422 and "log loss" in r.json()["error"]["message"]
+    assert r.status_code == 422 and "too few examples" in r.json()["error"]["message"]
     assert a.get("/v1/models").json()["ctr"]["active"] == first
     # shadow: scored and logged beside the active model
     assert a.post(f"/v1/models/ctr/versions/{v}/shadow").json()["shadow"] == v
