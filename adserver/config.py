@@ -6,6 +6,7 @@ Every invalid setting is reported at once, named as the user wrote it, before an
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import os
 import tomllib
@@ -125,6 +126,18 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     def metrics_networks(self) -> tuple[Any, ...]:
         """`metrics_allow` parsed (ValueError when it is not CIDRs)."""
         return _networks(self.metrics_allow)
+
+    def may_read_metrics(self, host: str, authorization: str) -> bool:
+        """Whether a client at `host` (with this Authorization header) may read /metrics:
+        from an allowed network, or with `Bearer <metrics_key>`."""
+        try:
+            address = ipaddress.ip_address(host)
+            if any(address in net for net in self.metrics_networks()):
+                return True
+        except ValueError:
+            pass
+        return bool(self.metrics_key) and authorization[:7].lower() == "bearer " and \
+            hmac.compare_digest(authorization[7:].strip().encode(), self.metrics_key.encode())
 
     def check(self) -> list[FieldError]:
         errors = []

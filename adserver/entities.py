@@ -47,9 +47,18 @@ class Entity(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defa
 # ---- inventory -------------------------------------------------------------------------
 
 
+Host = Annotated[str, msgspec.Meta(
+    min_length=1, max_length=253, pattern=r"^(?i:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?:\.(?i:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?))*$",
+    description="a host name: it and its subdomains")]
+
+
 class Network(Entity, kw_only=True):
     name: Name
     time_zone: str = "UTC"
+    click_domains: Annotated[list[Host], msgspec.Meta(max_length=200)] = []
+    """Where clicks may be sent on to: these hosts and their subdomains (empty: any http or
+    https destination). A placement clickUrl elsewhere is a 400; a creative's is never
+    redirected to."""
 
     def check(self) -> list[FieldError]:
         import zoneinfo

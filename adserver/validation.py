@@ -169,8 +169,20 @@ SAFE_URL = r"(?i)^https?://[^/\s@:\\][^\s\\]*$"
 _safe_url = re.compile(SAFE_URL)
 
 
-def safe_url(url: str) -> bool:
-    return len(url) <= 4096 and _safe_url.match(url) is not None
+def safe_url(url: str, domains: list[str] | None = None) -> bool:
+    """An absolute http(s) URL with a host, and, when `domains` is given and not empty,
+    whose host is one of them or a subdomain of one."""
+    if len(url) > 4096 or _safe_url.match(url) is None:
+        return False
+    if not domains:
+        return True
+    from urllib.parse import urlsplit
+
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    except ValueError:
+        return False
+    return any(host == d or host.endswith("." + d) for d in domains)
 
 
 def ascii_int(raw: str, max_digits: int = 18) -> int | None:

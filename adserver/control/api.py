@@ -279,6 +279,26 @@ class ManagementApi:
         rows = await run_in_threadpool(self.store.read, sql, [*params, limit])
         return json_response({"data": [_audit_entry(r) for r in rows]})
 
+    settings: Any = None  # the process's Config: who may read /metrics (None: anyone)
+
+    async def metrics(self, request: Request) -> Response:
+        """The control process's Prometheus metrics (who may read them: as the decision
+        port's): what was quarantined, by source, to alert on."""
+        if self.settings is not None and not self.settings.may_read_metrics(
+                request.client.host if request.client else "",
+                request.headers.get("authorization", "")):
+            return error_response(ApiError(403, "forbidden", "metrics are for the allowed"
+                                           " networks (ADSERVER_METRICS_ALLOW) or the key"))
+        counts = dict(await run_in_threadpool(
+            self.store.read, "SELECT source, COUNT(*) FROM quarantine GROUP BY source"))
+        lines = ["# HELP adserver_quarantined_total Records the aggregator could not count and"
+                 " flights the pacer could not pace (kept, skipped; GET /v1/quarantine)",
+                 "# TYPE adserver_quarantined_total counter"]
+        lines += [f'adserver_quarantined_total{{source="{source}"}} {counts.get(source, 0)}'
+                  for source in ("events", "decisions", "pacing")]
+        return Response("\n".join(lines) + "\n",
+                        media_type="text/plain; version=0.0.4; charset=utf-8")
+
     async def quarantined(self, request: Request, who: Principal) -> Response:
         """What the aggregator could not count and the pacer could not pace (admin and
         read-only keys; a network's keys see its own)."""
@@ -428,6 +448,7 @@ class ManagementApi:
             Route("/v1/audit", self.handler(self.audit), methods=["GET"]),
             Route("/v1/reports", self.handler(self.reports), methods=["GET"]),
             Route("/v1/quarantine", self.handler(self.quarantined), methods=["GET"]),
+            Route("/metrics", self.metrics, methods=["GET"]),
             Route("/v1/flights/{id}/pacing", self.handler(self.pacing), methods=["GET"]),
         ]
         routes.extend(self.product_routes())

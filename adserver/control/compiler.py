@@ -9,6 +9,7 @@ columns written here (adserver/snapshot/format.py).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -287,6 +288,9 @@ def _meta(store: Store, strings: list[str]) -> dict[str, Any]:
     return {
         "networks": {r["id"]: r["time_zone"] for r in
                      store.read("SELECT id, time_zone FROM networks WHERE archived = 0")},
+        "click_domains": {r["id"]: [d.lower() for d in json.loads(r["click_domains"])]
+                          for r in store.read("SELECT id, click_domains FROM networks"
+                                              " WHERE archived = 0 AND click_domains != '[]'")},
         "sites": {r["id"]: r["network_id"] for r in
                   store.read("SELECT id, network_id FROM sites WHERE archived = 0")},
         "zones": {r["id"]: [r["site_id"], r["network_id"]] for r in

@@ -23,6 +23,7 @@ from adserver.control.personalizer_api import parse_arguments
 from adserver.control.store import Store
 from adserver.kernels import bandit as kernel
 from adserver.learn import bandit, ope
+from adserver.validation import EARLIEST, LATEST
 
 MAX_EVENTS = 200_000
 
@@ -89,8 +90,11 @@ def iso(ts: float) -> str:
 
 
 def parse_time(text: str) -> float:
-    """An ISO 8601 time (a trailing Z allowed; naive means UTC) as a Unix time."""
+    """An ISO 8601 time (a trailing Z allowed; naive means UTC) as a Unix time; ValueError
+    also for a year outside 1971-2199 (year 1 in +01:00 overflows when moved to UTC)."""
     t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if not EARLIEST.year <= t.year <= LATEST.year:
+        raise ValueError(f"{text!r} is not between {EARLIEST.year} and {LATEST.year}")
     return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
 
 

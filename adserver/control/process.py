@@ -124,6 +124,7 @@ def run(config: Config, sock: socket.socket | None = None) -> None:
     _every(config.personalizer_learn_interval_s, learner.step)
     api = ManagementApi(store, config.admin_key, config.max_body_bytes, publisher.notify,
                         aggregate.pacer, catalog, registry, learner_settings, learner)
+    api.settings = config  # who may read its /metrics
     sock = sock or runtime.bind(config.api_host, config.api_port)
     limits = runtime.Limits.of(config)
     publish_url(config.data_dir, runtime.url_of(sock, limits.tls))

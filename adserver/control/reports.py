@@ -16,7 +16,7 @@ from typing import Any
 
 from adserver.control.auth import Principal
 from adserver.control.store import Store
-from adserver.validation import FieldError, Invalid
+from adserver.validation import EARLIEST, LATEST, FieldError, Invalid
 
 DIMENSIONS = ("network", "site", "zone", "advertiser", "campaign", "flight", "ad", "creative")
 SUMS = ("requests", "filled", "impressions", "viewable", "clicks", "conversions",
@@ -31,6 +31,9 @@ def _time(raw: str, name: str, errors: list[FieldError]) -> dt.datetime | None:
         t = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         errors.append(FieldError(name, "must be an RFC 3339 time or a date"))
+        return None
+    if not EARLIEST.year <= t.year <= LATEST.year:  # year 1 in +01:00 overflows in UTC
+        errors.append(FieldError(name, f"must lie between {EARLIEST.year} and {LATEST.year}"))
         return None
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 

@@ -5,8 +5,6 @@ metrics."""
 from __future__ import annotations
 
 import contextlib
-import hmac
-import ipaddress
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -265,20 +263,10 @@ def build(config: Config, worker: Worker) -> Front:
                             media_type=JSON)
         return error(503, "not_ready", "no snapshot loaded yet")
 
-    metrics_networks = config.metrics_networks()
-
     async def metrics_route(request: Request) -> Response:
         """Prometheus exposition, for the allowed client networks or the metrics key."""
-        host = request.client.host if request.client else ""
-        try:
-            address = ipaddress.ip_address(host)
-            allowed = any(address in net for net in metrics_networks)
-        except ValueError:
-            allowed = False
-        auth = request.headers.get("authorization", "")
-        if not allowed and not (config.metrics_key and auth[:7].lower() == "bearer " and
-                                hmac.compare_digest(auth[7:].strip().encode(),
-                                                    config.metrics_key.encode())):
+        if not config.may_read_metrics(request.client.host if request.client else "",
+                                       request.headers.get("authorization", "")):
             return error(403, "forbidden", "metrics are for the allowed networks"
                          " (ADSERVER_METRICS_ALLOW) or the metrics key")
         data, content_type = metrics.exposition()

@@ -209,7 +209,9 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         dest = done[1][len(FIELDS)]
         if not dest:
             return Response(status_code=204, headers=NO_CACHE)
-        if not safe_url(dest):  # signed before destinations were checked
+        snap = worker.snapshot
+        domains = snap.click_domains.get(done[1][FIELDS.index("network")]) if snap else None
+        if not safe_url(dest, domains):  # signed before it was checked, or not allowed
             metrics.refused_tokens.labels("unsafe destination").inc()
             return Response(status_code=204, headers=NO_CACHE)
         return Response(status_code=302, headers={"location": dest, **NO_CACHE})

@@ -81,6 +81,8 @@ class Snapshot:
         self.txn = self.env.begin(buffers=False)
         self.meta: dict[str, Any] = msgpack.decode(self.txn.get(b"~meta"))
         self.networks: dict[int, str] = self.meta["networks"]
+        # hosts each network's clicks may go to (absent: any http(s) host)
+        self.click_domains: dict[int, list[str]] = self.meta.get("click_domains", {})
         self.sites: dict[int, int] = self.meta["sites"]
         self.zones: dict[int, list[int]] = self.meta["zones"]
         self.keys = {k[0]: k for k in self.meta["keys"]}

@@ -246,3 +246,14 @@ def test_custom_pacing_needs_24_hourly_weights(admin: httpx.Client) -> None:
     r = admin.get(f"/v1/flights/{flight}/pacing")
     assert r.status_code == 200 and r.json()["flight_id"] == flight
     assert admin.get("/v1/flights/99999999/pacing").status_code == 404
+
+
+def test_year_one_is_a_400_in_reports_and_evaluations(admin: httpx.Client) -> None:
+    """Attack: 0001-01-01T00:00:00+01:00 overflows when moved to UTC (a 500 before)."""
+    year_one = "0001-01-01T00:00:00+01:00"
+    r = admin.get("/v1/reports", params={"from": year_one})
+    assert r.status_code == 400 and "from" in {f["field"] for f in r.json()["error"]["fields"]}
+    r = admin.put("/v1/personalizer/evaluations/year-one", json={
+        "name": "x", "startTime": year_one, "endTime": "2026-01-01T00:00:00Z",
+        "policies": [{"name": "p", "arguments": "--cb_explore_adf --epsilon 0.2"}]})
+    assert r.status_code == 400, r.text

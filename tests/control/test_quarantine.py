@@ -3,6 +3,7 @@ else's, and no total ever leaves int64 (real control store, real segment logs)."
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -118,3 +119,14 @@ def test_a_flight_the_pacer_cannot_read_is_held_back_alone(world: World) -> None
     (source, network, reason), = world.store.read(
         "SELECT source, network_id, reason FROM quarantine")
     assert (source, network) == ("pacing", world.net) and "daily_cap" in reason
+
+
+def test_the_control_process_exposes_the_quarantine_to_alert_on(control: str) -> None:
+    """`adserver_quarantined_total` on the control port's /metrics (loopback may read it)."""
+    import httpx
+
+    r = httpx.get(control + "/metrics")
+    assert r.status_code == 200
+    for source in ("events", "decisions", "pacing"):
+        assert re.search(rf'^adserver_quarantined_total{{source="{source}"}} \d+$', r.text,
+                         re.MULTILINE), r.text

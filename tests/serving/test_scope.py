@@ -192,3 +192,38 @@ def test_metrics_are_for_the_allowed_networks_or_the_key(
                             ).status_code == 403
         r = s.client.get("/metrics", headers={"Authorization": f"Bearer {key}"})
         assert r.status_code == 200 and "adserver_decision_seconds" in r.text
+
+
+def test_a_networks_click_domains_bound_where_clicks_go(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A network that lists its click domains: a placement clickUrl elsewhere is refused
+    (400 naming it), a creative's destination elsewhere is counted but not redirected to
+    (204), and the listed hosts and their subdomains redirect as before."""
+    from tests.serving.test_beacons import BROWSER
+
+    with golden_stack(tmp_path_factory.mktemp("domains")) as s:
+        bad = s.admin.patch("/v1/networks/1", json={"click_domains": ["http://x"]})
+        assert bad.status_code == 400 and "click_domains[0]" in bad.text
+        r = s.admin.patch("/v1/networks/1", json={"click_domains": ["acme.example",
+                                                                    "example.com"]})
+        assert r.status_code == 200 and r.json()["click_domains"] == ["acme.example",
+                                                                      "example.com"]
+
+        def placed(url: str, flight: int = 1) -> httpx.Response:
+            return s.decide({"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [1],
+                                             "adTypes": [2], "flightId": flight,
+                                             "clickUrl": url}]} if url else
+                            {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [1],
+                                             "adTypes": [2], "flightId": flight}]})
+
+        s.wait_for(lambda: placed("https://evil.example/x").status_code == 400)
+        r = placed("https://evil.example/x")
+        assert r.json()["error"]["fields"][0]["field"] == "placements[0].clickUrl"
+        ok = placed("https://shop.example.com/landing").json()["decisions"]["div0"]
+        r = httpx.get(ok["clickUrl"], headers=BROWSER)
+        assert r.status_code == 302 and r.headers["location"] == "https://shop.example.com/landing"
+        acme = placed("").json()["decisions"]["div0"]  # its creative: https://acme.example/
+        assert httpx.get(acme["clickUrl"], headers=BROWSER).status_code == 302
+        zeta = placed("", flight=2).json()["decisions"]["div0"]  # https://zeta.example/
+        r = httpx.get(zeta["clickUrl"], headers=BROWSER)
+        assert r.status_code == 204 and "location" not in r.headers

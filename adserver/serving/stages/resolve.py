@@ -94,6 +94,10 @@ def placement(snap: Snapshot, index: int, div: str, p: Placement, now: float,
         return f"unknown network {p.network_id}"
     if snap.sites.get(p.site_id) != network_id:  # type: ignore[arg-type]
         return f"unknown site {p.site_id} in network {network_id}"
+    if p.click_url is not None and network_id in snap.click_domains \
+            and not safe_url(p.click_url, snap.click_domains[network_id]):
+        raise BadRequest(f"placements[{index}].clickUrl",
+                         "not among the network's click domains")
     zones = p.zone_ids or []
     for z in zones:
         found: Any = snap.zones.get(z)
