@@ -39,13 +39,8 @@ def check(presented: str, bootstrap: str | None, keys: dict[str, list],
     """The network a presented key is scoped to (UNSCOPED when none), or None when it is not
     a live key of one of `roles`. `keys`: key id -> [key id, salt, hash, role, network id,
     advertiser id], as a snapshot carries them; the bootstrap key is an unscoped admin key."""
-    if is_bootstrap(presented, bootstrap):
-        return UNSCOPED if "admin" in roles else None
-    parts = split(presented)
-    key = keys.get(parts[0]) if parts else None
-    if not (key and parts and key[3] in roles and matches(parts[1], key[1], key[2])):
-        return None
-    return key[4] or UNSCOPED
+    caller = identify(presented, bootstrap, keys)
+    return caller.network if caller is not None and caller.role in roles else None
 
 
 class Caller:

@@ -22,6 +22,9 @@ Id = Annotated[int, msgspec.Meta(ge=1, le=2**62)]
 MAX_BID = 100_000
 """Largest bid or flat fee of a flight: a click at this CPC is 1e14 nanos, so a pass of the
 aggregator (20,000 records at most) cannot overflow int64 whatever it holds."""
+MAX_AMOUNT = 10_000_000
+"""Largest amount a tracked record carries besides a bid (an order's value, a revenue
+adjustment, a GMV), in currency units: 1e13 micros, for the same reason."""
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Url = Annotated[str, msgspec.Meta(max_length=2048)]
 ClickUrl = Annotated[str, msgspec.Meta(

@@ -356,8 +356,9 @@ def url_of(sock: socket.socket, tls: bool = False) -> str:
 
 class Limits:
     """What a listener allows a client: `connections` open at once per process (beyond it,
-    503), `read_timeout` seconds to send a request's head and body (then 408 and closed),
-    and TLS from `cert` and `key` files (PEM) when both are given."""
+    503), `read_timeout` seconds to send a request's head, and as the longest pause in its
+    body (then 408 and closed), the rate limits (`rates`: adserver/ratelimit.py), and TLS
+    from `cert` and `key` files (PEM) when both are given."""
 
     __slots__ = ("connections", "read_timeout", "cert", "key", "rates")
 

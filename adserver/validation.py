@@ -128,6 +128,8 @@ def convert(
 
 MAX_DEPTH = 32
 """Deepest nesting of arrays and objects a JSON body may have."""
+TOO_DEEP = "the body is nested too deeply (a JSON body holds at most a few hundred levels)"
+"""What a typed decoder's RecursionError is answered with (400)."""
 INT64 = 2**63 - 1
 
 
@@ -137,14 +139,12 @@ def check_json(value: Any, max_depth: int = MAX_DEPTH) -> None:
     stack: list[tuple[Any, str, int]] = [(value, "$", 0)]
     while stack:
         item, path, depth = stack.pop()
-        if isinstance(item, dict):
+        if isinstance(item, (dict, list)):
             if depth >= max_depth:
                 raise Invalid([FieldError(path, f"nested deeper than {max_depth} levels")])
-            stack.extend((v, f"{path}.{k}", depth + 1) for k, v in item.items())
-        elif isinstance(item, list):
-            if depth >= max_depth:
-                raise Invalid([FieldError(path, f"nested deeper than {max_depth} levels")])
-            stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(item))
+            children = ((f"{path}.{k}", v) for k, v in item.items()) if isinstance(item, dict) \
+                else ((f"{path}[{i}]", v) for i, v in enumerate(item))
+            stack.extend((v, where, depth + 1) for where, v in children)
         elif isinstance(item, int) and not isinstance(item, bool) and not -INT64 <= item <= INT64:
             raise Invalid([FieldError(path.removeprefix("$.") or "$",
                                       "integer out of range (at most 2^63 - 1 in size)")])

@@ -27,7 +27,8 @@ from adserver import livestate
 from adserver.control import attribution, quarantine
 from adserver.control.quarantine import DATA_ERRORS, Poison
 from adserver.control.caps import local_midnight_hour
-from adserver.control.store import Store
+from adserver.control.store import Store, now
+from adserver.entities import MAX_AMOUNT, MAX_BID
 from adserver.events.segment import read_records
 
 log = logging.getLogger("adserver.aggregator")
@@ -189,7 +190,7 @@ def _spend_cap(raw: str | None) -> int | None:
 
 
 ID_MAX = 2**62
-MONEY_MICROS_MAX = 10**13  # 10,000,000 in currency units (serving/beacons.MAX_AMOUNT)
+MONEY_MICROS_MAX = MAX_AMOUNT * 1_000_000
 
 
 def _int(rec: dict[str, Any], name: str, low: int, high: int, default: Any = None) -> None:
@@ -198,7 +199,7 @@ def _int(rec: dict[str, Any], name: str, low: int, high: int, default: Any = Non
         raise Poison(f"{name}: {value!r} is not an integer from {low} to {high}")
 
 
-def check_record(stream: str, rec: Any) -> None:
+def check_record(rec: Any) -> None:
     """Raise Poison unless `rec` has the shape and ranges its kind needs. The edges check all
     of this already; a record written by an older version, or a bug, must not reach the
     ledger (every total stays an integer far below 2^63)."""
@@ -212,7 +213,7 @@ def check_record(stream: str, rec: Any) -> None:
         for name in ("ad", "flight", "creative", "campaign", "advertiser", "site", "zone",
                      "network"):
             _int(rec, name, 0, ID_MAX)
-        _int(rec, "price", 0, 100_000 * 1_000_000)  # entities.MAX_BID in micros
+        _int(rec, "price", 0, MAX_BID * 1_000_000)
         _int(rec, "rate", 0, 16)
         _int(rec, "mult", 1, 10_000, 1)
         _int(rec, "ev", -1, 1_000_000)
@@ -278,19 +279,19 @@ class Aggregator:
             try:
                 batch = self._pass(1)
             except DATA_ERRORS as e:
-                self._pass(1, quarantine=f"{type(e).__name__}: {e}")
+                self._pass(1, poison=f"{type(e).__name__}: {e}")
                 return done or Batch()
             if batch is None:
                 break
             done = batch if done is None else done.merge(batch)
         return done
 
-    def _pass(self, limit: int, quarantine: str | None = None) -> Batch | None:
-        """One pass in one transaction; with `quarantine`, the first record read is not
+    def _pass(self, limit: int, poison: str | None = None) -> Batch | None:
+        """One pass in one transaction; with `poison`, the first record read is not
         applied but quarantined with that reason."""
         if not os.path.isdir(self.root):
             return None
-        self.quarantine_next = quarantine
+        self.quarantine_next = poison
         n = 0
         with self.store.transaction() as db:
             self.billing.begin(db)
@@ -314,7 +315,7 @@ class Aggregator:
 
     def _write_profiles(self, db: Any, batch: Batch) -> None:
         """Push what users clicked and bought onto their recent products (users table)."""
-        stamp = quarantine.stamp()
+        stamp = now()
         for (network, user), seen in batch.viewed.items():
             row = db.execute("SELECT recent_products FROM users WHERE network_id = ? AND"
                              " user_key = ?", (network, user)).fetchone()
@@ -347,7 +348,7 @@ class Aggregator:
                 else:
                     rec = msgpack.decode(payload)
                     try:
-                        check_record(stream, rec)
+                        check_record(rec)
                     except Poison as e:
                         self._quarantine(db, stream, where, payload, str(e))
                     else:

@@ -58,6 +58,8 @@ class KeyCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class ManagementApi:
     """Holds the store, the repository and the authenticator; builds the Starlette app."""
 
+    settings: Any = None  # the process's Config: who may read /metrics (None: anyone)
+
     def __init__(self, store: Store, bootstrap_key: str | None, max_body_bytes: int,
                  on_change: Callable[[], None] = lambda: None, pacer: Any = None,
                  catalog_builder: Any = None, registry: Any = None,
@@ -125,11 +127,10 @@ class ManagementApi:
     @staticmethod
     def path_id(request: Request) -> int:
         raw = request.path_params["id"]
-        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # not '²' nor '١'
+        value = ascii_int(raw)  # not '²' nor '١', which str.isdigit() takes
+        if not value:
             raise ApiError(404, "not_found", f"no object with id {raw!r}")
-        if int(raw) == 0:
-            raise ApiError(404, "not_found", f"no object with id {raw!r}")
-        return int(raw)
+        return value
 
     # -- entities -----------------------------------------------------------------------
 
@@ -141,7 +142,7 @@ class ManagementApi:
         async def list_(request: Request, who: Principal) -> Response:
             q = dict(request.query_params)
             errors = []
-            limit = _int_param(q.pop("limit", "100"), "limit", 1, MAX_LIMIT, errors)
+            limit = int_param(q.pop("limit", "100"), "limit", 1, MAX_LIMIT, errors)
             cursor = q.pop("cursor", None)
             archived = q.pop("archived", "false")
             filters: dict[str, Any] = {}
@@ -258,7 +259,7 @@ class ManagementApi:
             raise Forbidden("the audit log is for admin and read-only keys")
         q = request.query_params
         errors: list[FieldError] = []
-        limit = _int_param(q.get("limit", "100"), "limit", 1, MAX_LIMIT, errors)
+        limit = int_param(q.get("limit", "100"), "limit", 1, MAX_LIMIT, errors)
         clauses, params = ["1 = 1"], []
         if who.network_id is not None:
             clauses.append("network_id = ?")
@@ -272,47 +273,12 @@ class ManagementApi:
                 params.append(q[name])
         if "before_id" in q:
             clauses.append("id < ?")
-            params.append(_int_param(q["before_id"], "before_id", 1, 2**62, errors))
+            params.append(int_param(q["before_id"], "before_id", 1, 2**62, errors))
         if errors:
             raise Invalid(errors)
         sql = f"SELECT * FROM audit WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT ?"
         rows = await run_in_threadpool(self.store.read, sql, [*params, limit])
         return json_response({"data": [_audit_entry(r) for r in rows]})
-
-    settings: Any = None  # the process's Config: who may read /metrics (None: anyone)
-
-    async def metrics(self, request: Request) -> Response:
-        """The control process's Prometheus metrics (who may read them: as the decision
-        port's): what was quarantined, by source, to alert on."""
-        if self.settings is not None and not self.settings.may_read_metrics(
-                request.client.host if request.client else "",
-                request.headers.get("authorization", "")):
-            return error_response(ApiError(403, "forbidden", "metrics are for the allowed"
-                                           " networks (ADSERVER_METRICS_ALLOW) or the key"))
-        counts = dict(await run_in_threadpool(
-            self.store.read, "SELECT source, COUNT(*) FROM quarantine GROUP BY source"))
-        lines = ["# HELP adserver_quarantined_total Records the aggregator could not count and"
-                 " flights the pacer could not pace (kept, skipped; GET /v1/quarantine)",
-                 "# TYPE adserver_quarantined_total counter"]
-        lines += [f'adserver_quarantined_total{{source="{source}"}} {counts.get(source, 0)}'
-                  for source in ("events", "decisions", "pacing")]
-        return Response("\n".join(lines) + "\n",
-                        media_type="text/plain; version=0.0.4; charset=utf-8")
-
-    async def quarantined(self, request: Request, who: Principal) -> Response:
-        """What the aggregator could not count and the pacer could not pace (admin and
-        read-only keys; a network's keys see its own)."""
-        if who.role == "advertiser" or who.advertiser_id is not None:
-            raise Forbidden("the quarantine is for admin and read-only keys of a network")
-        q = request.query_params
-        errors: list[FieldError] = []
-        limit = _int_param(q.get("limit", "100"), "limit", 1, MAX_LIMIT, errors)
-        after = _int_param(q.get("after_id", "0"), "after_id", 0, 2**62, errors)
-        if errors:
-            raise Invalid(errors)
-        rows = await run_in_threadpool(quarantine.listing, self.store, who.network_id, limit,
-                                       after)
-        return json_response({"data": rows})
 
     async def reports(self, request: Request, who: Principal) -> Response:
         params = report_queries.parse(request.query_params)
@@ -378,7 +344,7 @@ class ManagementApi:
             errors: list[FieldError] = []
             unknown = set(q) - {"limit", "cursor", "brand", "category"}
             errors += [FieldError(k, "not a filter of this list") for k in sorted(unknown)]
-            limit = _int_param(q.get("limit", "100"), "limit", 1, products.MAX_LIMIT, errors)
+            limit = int_param(q.get("limit", "100"), "limit", 1, products.MAX_LIMIT, errors)
             if errors:
                 raise Invalid(errors)
             items, nxt = await run_in_threadpool(catalog.list, who, network(request), limit,
@@ -447,11 +413,10 @@ class ManagementApi:
             Route("/v1/keys/{key_id}/revoke", self.handler(self.revoke), methods=["POST"]),
             Route("/v1/audit", self.handler(self.audit), methods=["GET"]),
             Route("/v1/reports", self.handler(self.reports), methods=["GET"]),
-            Route("/v1/quarantine", self.handler(self.quarantined), methods=["GET"]),
-            Route("/metrics", self.metrics, methods=["GET"]),
             Route("/v1/flights/{id}/pacing", self.handler(self.pacing), methods=["GET"]),
         ]
         routes.extend(self.product_routes())
+        routes.extend(quarantine.routes(self))
         if self.registry is not None:
             from adserver.control import models_api
             routes.extend(models_api.routes(self, self.registry))
@@ -504,7 +469,7 @@ def _iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def _int_param(raw: str, name: str, lo: int, hi: int, errors: list[FieldError]) -> int:
+def int_param(raw: str, name: str, lo: int, hi: int, errors: list[FieldError]) -> int:
     digits = raw[1:] if raw[:1] == "-" else raw
     if not (digits.isascii() and digits.isdigit()) or len(digits) > 18 \
             or not lo <= int(raw) <= hi:

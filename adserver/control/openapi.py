@@ -185,10 +185,10 @@ def document() -> dict[str, Any]:
                               "201": _json(_ref("ProductOut"), "Created"), **ERRORS}},
         "delete": {"tags": tag, "summary": "Delete a product", "operationId": "delete_product",
                    "responses": {"200": _json(_ref("ProductOut"), "Deleted"), **ERRORS}}}
-    from adserver.control import models_api, personalizer_api
+    from adserver.control import models_api
 
     paths.update(models_api.openapi_paths(ERRORS))
-    paths.update(personalizer_api.openapi_paths(ERRORS))
+    paths.update(personalizer_paths(ERRORS))
     paths["/v1/audit"] = {
         "get": {"tags": ["audit"], "summary": "Audit log, newest first",
                 "responses": {"200": _json({"type": "object"}, "Entries"), **ERRORS}}}
@@ -245,3 +245,68 @@ def docs_page() -> str:
         out.append("</table>")
     out.append("</body></html>")
     return "".join(out)
+
+
+def personalizer_paths(errors: dict[str, Any]) -> dict[str, Any]:
+    """The Personalizer administration routes (adserver/control/personalizer_api.py)."""
+    obj = {"content": {"application/json": {"schema": {"type": "object"}}}}
+    # Personalizer's own errors ({"error": {"code", "message", "target"?}}, which its clients
+    # parse) or, for the key checks in front of them, the management API's
+    azure = {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                       "target": {"type": "string"}}}}}
+    either = {status: {"description": spec["description"], "content": {"application/json": {
+        "schema": {"anyOf": [spec["content"]["application/json"]["schema"], azure]}}}}
+        for status, spec in errors.items()}
+
+    def op(summary: str, op_id: str, body: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {"tags": ["personalizer"], "summary": summary,
+                               "operationId": op_id,
+                               "responses": {"200": {"description": "OK", **obj},
+                                             "201": {"description": "Created", **obj},
+                                             "204": {"description": "Done, no content"},
+                                             **either}}
+        if body:
+            out["requestBody"] = {"required": True, **obj}
+        return out
+
+    return {
+        "/v1/personalizer/configurations/service": {
+            "get": op("Personalizer's service configuration", "get_pz_service"),
+            "put": op("Replace it (durations in ISO 8601)", "put_pz_service", True)},
+        "/v1/personalizer/configurations/policy": {
+            "get": op("The learning policy {name, arguments}", "get_pz_policy"),
+            "put": op("Replace it", "put_pz_policy", True),
+            "delete": op("Back to the default policy", "reset_pz_policy")},
+        "/v1/personalizer/configurations/applyFromEvaluation": {
+            "post": op("Make an evaluated candidate the learning policy", "apply_pz_evaluation",
+                       True)},
+        "/v1/personalizer/evaluations": {
+            "get": op("Offline evaluations, newest first", "list_pz_evaluations")},
+        "/v1/personalizer/evaluations/{id}": {
+            "parameters": [{"name": "id", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "get": op("One evaluation with its results", "get_pz_evaluation"),
+            "put": op("Run an offline evaluation of candidate policies over a time window",
+                      "create_pz_evaluation", True),
+            "delete": op("Delete an evaluation", "delete_pz_evaluation")},
+        "/v1/personalizer/model": {
+            "get": op("Export the active policy (a zip)", "export_pz_model"),
+            "put": op("Import an exported policy", "import_pz_model"),
+            "delete": op("Reset the policy to zero weights", "reset_pz_model")},
+        "/v1/personalizer/model/properties": {
+            "get": op("The active policy's times and counts", "get_pz_model_properties")},
+        "/v1/personalizer/featureImportances": {
+            "get": op("Feature importance jobs", "list_pz_feature_importances")},
+        "/v1/personalizer/featureImportances/{id}": {
+            "parameters": [{"name": "id", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "get": op("One job's feature scores", "get_pz_feature_importance"),
+            "put": op("Score the active policy's features over a time window",
+                      "create_pz_feature_importance", True),
+            "delete": op("Delete a job", "delete_pz_feature_importance")},
+        "/v1/personalizer/logs": {"delete": op("Delete the logged events", "delete_pz_logs")},
+        "/v1/personalizer/logs/properties": {
+            "get": op("The time range of the logged events", "get_pz_log_properties")},
+    }

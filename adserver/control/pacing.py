@@ -47,7 +47,6 @@ that follows) are in adserver/control/caps.py.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import os
 import time
@@ -58,10 +57,10 @@ import numpy as np
 
 from adserver import livestate
 from adserver.control import quarantine
-from adserver.control.quarantine import DATA_ERRORS, Poison
-from adserver.control.caps import grant, ledger_sums, local_midnight_hour, parse_cap, unit_cost
+from adserver.control.caps import grant, ledger_sums, local_midnight_hour, unit_cost
+from adserver.control.paced import PacedFlight, read_flights
 from adserver.control.plans import Forecast, at, bend, even_curve, hour_weights, local_day
-from adserver.control.schema import SPECS, from_row
+from adserver.control.quarantine import DATA_ERRORS
 from adserver.control.store import Store
 
 # ---- tuning: every knob of pacing, in one place ----------------------------------------
@@ -202,31 +201,6 @@ class Status:
         return (self.goal * np.asarray(self.day_bounds)[1:]).tolist()
 
 
-@dataclass
-class _Flight:
-    id: int
-    network_id: int
-    time_zone: str
-    mode: str
-    curve: list[float]
-    sites: list[int]
-    zones: list[int]
-    allowed: np.ndarray  # 168 hours the dayparts allow
-    start: float
-    end: float
-    rate_type: str
-    price_micros: int
-    daily: tuple[str, int] | None  # (metric, cap in ledger units)
-    lifetime: tuple[str, int] | None
-    broken: bool = False  # could not be read (quarantined): held back
-
-
-def _ts(text: str | None) -> float:
-    if not text:
-        return math.inf
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
 class Pacer:
     """The controller. Owned by the control process's aggregation thread, which is also the
     only writer of live.lmdb (`env`)."""
@@ -244,7 +218,8 @@ class Pacer:
         self.grant = 0
         self.last_step = -math.inf
         self._flights_version: tuple[Any, ...] = ()
-        self._flights_cache: list[_Flight] = []
+        self._flights_cache: list[PacedFlight] = []
+        self._unreadable: set[int] = set()  # flights of the cache's version it could not read
         self._shapes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         with env.begin() as txn:  # resume the throttles of a previous run
             for fid, p in livestate.decode(txn.get(livestate.THROTTLE)) or []:
@@ -253,7 +228,7 @@ class Pacer:
     def due(self, now: float) -> bool:
         return now - self.last_step >= self.interval
 
-    def _flights(self, now: float) -> list[_Flight]:
+    def _flights(self, now: float) -> list[PacedFlight]:
         """The capped, active flights (re-read only when a flight or network changed)."""
         version = tuple(self.store.read(
             "SELECT (SELECT COUNT(*) || ':' || COALESCE(MAX(updated_at), '') FROM flights),"
@@ -261,50 +236,8 @@ class Pacer:
         if version == self._flights_version:
             return [f for f in self._flights_cache if f.end > now - 86400]
         self._flights_version = version
-        self._flights_cache = self._read_flights(now)
+        self._flights_cache, self._unreadable = read_flights(self.store)
         return self._flights_cache
-
-    def _read_flights(self, now: float) -> list[_Flight]:
-        zones = {r[0]: r[1] for r in self.store.read("SELECT id, time_zone FROM networks")}
-        spec = SPECS["flights"]
-        out = []
-        for row in self.store.read(
-                "SELECT * FROM flights WHERE archived = 0 AND is_active = 1"
-                " AND (daily_cap IS NOT NULL OR lifetime_cap IS NOT NULL)"):
-            try:
-                out.append(self._read_flight(spec, row, zones))
-            except DATA_ERRORS as e:  # a flight that cannot be read is held back alone
-                quarantine.flight(self.store, row["id"], row["network_id"], e)
-                out.append(_Flight(id=row["id"], network_id=row["network_id"], time_zone="UTC",
-                                   mode="even", curve=[], sites=[], zones=[],
-                                   allowed=np.zeros(168), start=0.0, end=float("inf"),
-                                   rate_type="cpm", price_micros=0, daily=None, lifetime=None,
-                                   broken=True))
-        return out
-
-    def _read_flight(self, spec: Any, row: Any, zones: dict[int, str]) -> _Flight:
-        daily, lifetime = parse_cap(row["daily_cap"]), parse_cap(row["lifetime_cap"])
-        for name, cap in (("daily_cap", daily), ("lifetime_cap", lifetime)):
-            if cap is not None and not 0 <= cap[1] <= 2**62:  # the ledger's int64 totals
-                raise Poison(f"{name}: {cap[1]} {cap[0]} is past what the ledger counts")
-        if not 0 <= row["price_micros"] <= 2**62:
-            raise Poison(f"price_micros: {row['price_micros']} out of range")
-        fl: Any = from_row(spec, row)
-        end = _ts(row["end"])
-        allowed = np.zeros(168)
-        if fl.dayparts:
-            for part in fl.dayparts:
-                for d in part.days:
-                    allowed[d * 24 + part.start_hour:d * 24 + part.end_hour] = 1.0
-        else:
-            allowed[:] = 1.0
-        return _Flight(
-            id=row["id"], network_id=row["network_id"],
-            time_zone=zones.get(row["network_id"], "UTC"), mode=fl.pacing,
-            curve=[float(x) for x in fl.pacing_curve], sites=list(fl.site_ids),
-            zones=list(fl.zone_ids), allowed=allowed, start=_ts(row["start"]), end=end,
-            rate_type=fl.rate_type, price_micros=row["price_micros"], daily=daily,
-            lifetime=lifetime)
 
     def _workers(self, now: float) -> int:
         """The configured worker count, or more when more have logged in the last 10 min."""
@@ -336,10 +269,8 @@ class Pacer:
         status: dict[int, Status] = {}
         self.grant += 1
         days = {tz: local_day(tz, now) for tz in {fl.time_zone for fl in flights}}
+        throttles += [[fid, 0.0] for fid in sorted(self._unreadable)]  # held back
         for fl in flights:
-            if fl.broken:
-                throttles.append([fl.id, 0.0])
-                continue
             try:
                 throttle, granted, status[fl.id] = self._step_flight(
                     fl, now, days[fl.time_zone], today, lifetime, workers)
@@ -363,7 +294,7 @@ class Pacer:
                 {"n": self.grant, "lead": self.grant % workers, "flights": grants}))
         return status
 
-    def _step_flight(self, fl: _Flight, now: float, day: tuple[float, int],
+    def _step_flight(self, fl: PacedFlight, now: float, day: tuple[float, int],
                      today: dict[int, dict[str, int]], lifetime: dict[int, dict[str, int]],
                      workers: int) -> tuple[list[Any] | None, list[Any] | None, Status]:
         """One flight's control step: (its throttle entry, its grant entry, its status)."""
@@ -494,7 +425,7 @@ class Pacer:
         high = st.throttle * (1.0 + STEP_UP) + STEP_MIN
         return float(min(1.0, max(0.0, min(high, max(low, desired)))))
 
-    def _goal(self, fl: _Flight, now: float, midnight: float, today: dict, lifetime: dict
+    def _goal(self, fl: PacedFlight, now: float, midnight: float, today: dict, lifetime: dict
               ) -> tuple[float | None, str | None]:
         goals = []
         if fl.daily:
@@ -509,7 +440,7 @@ class Pacer:
             return None, (fl.lifetime[0] if fl.lifetime else None)
         return min(goals)
 
-    def _delivered_today(self, flights: list[_Flight], now: float) -> dict[int, dict[str, int]]:
+    def _delivered_today(self, flights: list[PacedFlight], now: float) -> dict[int, dict[str, int]]:
         by_tz: dict[str, list[int]] = {}
         for fl in flights:
             by_tz.setdefault(fl.time_zone, []).append(fl.id)
@@ -518,5 +449,5 @@ class Pacer:
             out.update(ledger_sums(self.store, ids, local_midnight_hour(tz, now)))
         return out
 
-    def _delivered_lifetime(self, flights: list[_Flight]) -> dict[int, dict[str, int]]:
+    def _delivered_lifetime(self, flights: list[PacedFlight]) -> dict[int, dict[str, int]]:
         return ledger_sums(self.store, [fl.id for fl in flights if fl.lifetime], None)

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from adserver.control.auth import Principal
 from adserver.control.repo import Forbidden
 from adserver.control.store import Store, now
+from adserver.validation import TOO_DEEP
 from adserver.wire.personalizer import error_body
 
 DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
@@ -153,16 +154,19 @@ class Settings:
             db.execute("INSERT INTO pz_settings VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE"
                        " SET value = excluded.value, updated_at = excluded.updated_at",
                        (name, raw, now()))
-            db.execute("INSERT INTO audit (at, key_id, entity, entity_id, action, network_id,"
-                       " advertiser_id, before, after) VALUES (?, ?, 'personalizer', ?,"
-                       " 'update', NULL, NULL, NULL, ?)", (now(), who.key_id, name, raw))
+            _audit(db, who, name, "update", raw)
 
     def delete(self, name: str, who: Principal) -> None:
         with self.store.transaction() as db:
             db.execute("DELETE FROM pz_settings WHERE name = ?", (name,))
-            db.execute("INSERT INTO audit (at, key_id, entity, entity_id, action, network_id,"
-                       " advertiser_id, before, after) VALUES (?, ?, 'personalizer', ?,"
-                       " 'reset', NULL, NULL, NULL, NULL)", (now(), who.key_id, name))
+            _audit(db, who, name, "reset")
+
+
+def _audit(db: Any, who: Principal, what: str, action: str, after: str | None = None) -> None:
+    """An audit row for a change to the installation's Personalizer (no network's)."""
+    db.execute("INSERT INTO audit (at, key_id, entity, entity_id, action, network_id,"
+               " advertiser_id, before, after) VALUES (?, ?, 'personalizer', ?, ?, NULL,"
+               " NULL, NULL, ?)", (now(), who.key_id, what, action, after))
 
 
 def routes(api: Any, store: Store, defaults: Any = None, learner: Any = None) -> list[Route]:
@@ -195,7 +199,7 @@ def routes(api: Any, store: Store, defaults: Any = None, learner: Any = None) ->
         except msgspec.DecodeError as e:
             raise Invalid(f"the body is not valid JSON: {e}", "") from None
         except RecursionError:
-            raise Invalid("the body is nested too deeply (a JSON body holds at most a few hundred levels)", "") from None
+            raise Invalid(TOO_DEEP, "") from None
 
     async def service(request: Request, who: Principal) -> Response:
         admin(who)
@@ -289,9 +293,7 @@ def routes(api: Any, store: Store, defaults: Any = None, learner: Any = None) ->
         with store.transaction() as db:
             db.execute("INSERT INTO pz_evaluations VALUES (?, ?, ?, ?)",
                        (eid, created, msgspec.json.encode(body).decode(), raw))
-            db.execute("INSERT INTO audit (at, key_id, entity, entity_id, action, network_id,"
-                       " advertiser_id, before, after) VALUES (?, ?, 'personalizer', ?,"
-                       " 'evaluate', NULL, NULL, NULL, NULL)", (now(), who.key_id, eid))
+            _audit(db, who, eid, "evaluate")
         return Response(raw, 200, media_type="application/json")
 
     async def evaluation_list(request: Request, who: Principal) -> Response:
@@ -345,9 +347,7 @@ def routes(api: Any, store: Store, defaults: Any = None, learner: Any = None) ->
 
     def audit_model(who: Principal, action: str) -> None:
         with store.transaction() as db:
-            db.execute("INSERT INTO audit (at, key_id, entity, entity_id, action, network_id,"
-                       " advertiser_id, before, after) VALUES (?, ?, 'personalizer', 'model',"
-                       " ?, NULL, NULL, NULL, NULL)", (now(), who.key_id, action))
+            _audit(db, who, "model", action)
 
     async def model_properties(request: Request, who: Principal) -> Response:
         admin(who)
@@ -359,10 +359,7 @@ def routes(api: Any, store: Store, defaults: Any = None, learner: Any = None) ->
             with store.transaction() as db:
                 for table in ("pz_ranks", "pz_rewards", "pz_activations"):
                     db.execute(f"DELETE FROM {table}")
-                db.execute("INSERT INTO audit (at, key_id, entity, entity_id, action,"
-                           " network_id, advertiser_id, before, after) VALUES (?, ?,"
-                           " 'personalizer', 'logs', 'delete', NULL, NULL, NULL, NULL)",
-                           (now(), who.key_id))
+                _audit(db, who, "logs", "delete")
             return Response(status_code=204)
         low, high = store.read("SELECT min(at), max(at) FROM pz_ranks")[0]
         from adserver.control.evaluations import iso
@@ -444,69 +441,3 @@ def learner_settings(store: Store) -> tuple[ServiceConfiguration, dict[str, Any]
         return None
     s = Settings(store)
     return s.get("service"), parse_arguments(s.get("policy").arguments)
-
-
-
-def openapi_paths(errors: dict[str, Any]) -> dict[str, Any]:
-    """These routes for the OpenAPI document (adserver/control/openapi.py)."""
-    obj = {"content": {"application/json": {"schema": {"type": "object"}}}}
-    # Personalizer's own errors ({"error": {"code", "message", "target"?}}, which its clients
-    # parse) or, for the key checks in front of them, the management API's
-    azure = {"type": "object", "required": ["error"], "properties": {"error": {
-        "type": "object", "required": ["code", "message"],
-        "properties": {"code": {"type": "string"}, "message": {"type": "string"},
-                       "target": {"type": "string"}}}}}
-    either = {status: {"description": spec["description"], "content": {"application/json": {
-        "schema": {"anyOf": [spec["content"]["application/json"]["schema"], azure]}}}}
-        for status, spec in errors.items()}
-
-    def op(summary: str, op_id: str, body: bool = False) -> dict[str, Any]:
-        out: dict[str, Any] = {"tags": ["personalizer"], "summary": summary,
-                               "operationId": op_id,
-                               "responses": {"200": {"description": "OK", **obj},
-                                             "201": {"description": "Created", **obj},
-                                             "204": {"description": "Done, no content"},
-                                             **either}}
-        if body:
-            out["requestBody"] = {"required": True, **obj}
-        return out
-
-    return {
-        "/v1/personalizer/configurations/service": {
-            "get": op("Personalizer's service configuration", "get_pz_service"),
-            "put": op("Replace it (durations in ISO 8601)", "put_pz_service", True)},
-        "/v1/personalizer/configurations/policy": {
-            "get": op("The learning policy {name, arguments}", "get_pz_policy"),
-            "put": op("Replace it", "put_pz_policy", True),
-            "delete": op("Back to the default policy", "reset_pz_policy")},
-        "/v1/personalizer/configurations/applyFromEvaluation": {
-            "post": op("Make an evaluated candidate the learning policy", "apply_pz_evaluation",
-                       True)},
-        "/v1/personalizer/evaluations": {
-            "get": op("Offline evaluations, newest first", "list_pz_evaluations")},
-        "/v1/personalizer/evaluations/{id}": {
-            "parameters": [{"name": "id", "in": "path", "required": True,
-                            "schema": {"type": "string"}}],
-            "get": op("One evaluation with its results", "get_pz_evaluation"),
-            "put": op("Run an offline evaluation of candidate policies over a time window",
-                      "create_pz_evaluation", True),
-            "delete": op("Delete an evaluation", "delete_pz_evaluation")},
-        "/v1/personalizer/model": {
-            "get": op("Export the active policy (a zip)", "export_pz_model"),
-            "put": op("Import an exported policy", "import_pz_model"),
-            "delete": op("Reset the policy to zero weights", "reset_pz_model")},
-        "/v1/personalizer/model/properties": {
-            "get": op("The active policy's times and counts", "get_pz_model_properties")},
-        "/v1/personalizer/featureImportances": {
-            "get": op("Feature importance jobs", "list_pz_feature_importances")},
-        "/v1/personalizer/featureImportances/{id}": {
-            "parameters": [{"name": "id", "in": "path", "required": True,
-                            "schema": {"type": "string"}}],
-            "get": op("One job's feature scores", "get_pz_feature_importance"),
-            "put": op("Score the active policy's features over a time window",
-                      "create_pz_feature_importance", True),
-            "delete": op("Delete a job", "delete_pz_feature_importance")},
-        "/v1/personalizer/logs": {"delete": op("Delete the logged events", "delete_pz_logs")},
-        "/v1/personalizer/logs/properties": {
-            "get": op("The time range of the logged events", "get_pz_log_properties")},
-    }

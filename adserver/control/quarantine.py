@@ -5,16 +5,20 @@ control process's `adserver_quarantined_total` metric."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import sqlite3
 from typing import Any
 
 import msgspec
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
-from adserver import clock
-from adserver.control.store import Store
+from adserver.control.auth import Principal
+from adserver.control.store import Store, now
+from adserver.validation import FieldError, Invalid
 
 log = logging.getLogger("adserver.quarantine")
 
@@ -32,16 +36,12 @@ DATA_ERRORS = (Poison, KeyError, TypeError, ValueError, OverflowError, IndexErro
 COLUMNS = ("id", "key", "at", "source", "network_id", "reason", "record")
 
 
-def stamp() -> str:
-    return dt.datetime.fromtimestamp(clock.now(), dt.UTC).isoformat().replace("+00:00", "Z")
-
-
 def add(db: Any, key: str, source: str, network_id: int | None, reason: str,
         record: str) -> bool:
     """Keep one item (once per key) in the open transaction `db`; True when it is new."""
     new = db.execute("INSERT OR IGNORE INTO quarantine (key, at, source, network_id, reason,"
                      " record) VALUES (?, ?, ?, ?, ?, ?)",
-                     (key, stamp(), source, network_id, reason[:1000], record)).rowcount
+                     (key, now(), source, network_id, reason[:1000], record)).rowcount
     if new:
         log.error("quarantined %s (%s): %s", key, source, reason)
     return bool(new)
@@ -69,5 +69,43 @@ def listing(store: Store, network_id: int | None, limit: int, after: int) -> lis
     return [dict(zip(COLUMNS, r)) for r in rows]
 
 
-def count(store: Store) -> int:
-    return int(store.read("SELECT COUNT(*) FROM quarantine")[0][0])
+def exposition(store: Store) -> str:
+    """`adserver_quarantined_total{source}` in Prometheus' text format, to alert on."""
+    counts = dict(store.read("SELECT source, COUNT(*) FROM quarantine GROUP BY source"))
+    lines = ["# HELP adserver_quarantined_total Records the aggregator could not count and"
+             " flights the pacer could not pace (kept, skipped; GET /v1/quarantine)",
+             "# TYPE adserver_quarantined_total counter"]
+    lines += [f'adserver_quarantined_total{{source="{source}"}} {counts.get(source, 0)}'
+              for source in ("events", "decisions", "pacing")]
+    return "\n".join(lines) + "\n"
+
+
+def routes(api: Any) -> list[Route]:
+    """`GET /v1/quarantine` (admin and read-only keys of a network: its own rows) and the
+    control port's `GET /metrics` (readable like the decision port's)."""
+    from adserver.control.api import ApiError, error_response, int_param, json_response
+    from adserver.control.repo import MAX_LIMIT, Forbidden
+
+    async def listed(request: Request, who: Principal) -> Response:
+        if who.role == "advertiser" or who.advertiser_id is not None:
+            raise Forbidden("the quarantine is for admin and read-only keys of a network")
+        q = request.query_params
+        errors: list[FieldError] = []
+        limit = int_param(q.get("limit", "100"), "limit", 1, MAX_LIMIT, errors)
+        after = int_param(q.get("after_id", "0"), "after_id", 0, 2**62, errors)
+        if errors:
+            raise Invalid(errors)
+        return json_response({"data": await run_in_threadpool(
+            listing, api.store, who.network_id, limit, after)})
+
+    async def metrics(request: Request) -> Response:
+        if api.settings is not None and not api.settings.may_read_metrics(
+                request.client.host if request.client else "",
+                request.headers.get("authorization", "")):
+            return error_response(ApiError(403, "forbidden", "metrics are for the allowed"
+                                           " networks (ADSERVER_METRICS_ALLOW) or the key"))
+        return Response(await run_in_threadpool(exposition, api.store),
+                        media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return [Route("/v1/quarantine", api.handler(listed), methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"])]

@@ -24,7 +24,7 @@ from adserver.serving import metrics, pipeline
 from adserver.serving.stages.resolve import BadRequest
 from adserver.serving.worker import Worker
 from adserver.snapshot.loader import Snapshot
-from adserver.validation import FieldError
+from adserver.validation import TOO_DEEP, FieldError
 from adserver.wire import kevel
 
 JSON = "application/json"
@@ -223,7 +223,7 @@ def build(config: Config, worker: Worker) -> Front:
             raise Refused(400, "malformed_json", f"body is not valid JSON: {e}") from None
         except RecursionError:  # properties nested thousands deep
             tally.bad += 1
-            raise Refused(400, "malformed_json", "body is nested too deeply (a JSON body holds at most a few hundred levels)") from None
+            raise Refused(400, "malformed_json", TOO_DEEP) from None
         explain = explainer(snap, config, presented) if presented else None
         view = worker.view
         ctx = pipeline.Context(clock.now(), base_url(scheme, host, server), explain,

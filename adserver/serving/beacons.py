@@ -19,9 +19,9 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from adserver import apikeys, clock
+from adserver import clock
 from adserver.config import Config
-from adserver.ratelimit import LIMITER
+from adserver.entities import MAX_AMOUNT
 from adserver.serving import bots, metrics
 from adserver.serving.stages.respond import TOKEN_KIND
 from adserver.serving.worker import Worker
@@ -34,9 +34,6 @@ FIELDS = ("req", "ad", "flight", "creative", "campaign", "advertiser", "div", "p
           "rate", "user", "botf", "site", "zone", "network")
 
 
-MAX_AMOUNT = 10_000_000
-"""Largest amount (a price, a revenue, a GMV) one record may carry, in currency units: with
-at most 20,000 records in an aggregator pass, no sum of nanos in one pass nears 2^63."""
 ADJUSTMENTS = ("override", "additional", "eventMultiplier", "gmv")
 
 
@@ -62,10 +59,10 @@ def _params(q: Any, config: Config) -> dict[str, Any]:
     if q.get("gmv"):
         out["gmv"] = _micros(q["gmv"], "gmv", MAX_AMOUNT)
     if q.get("eventMultiplier"):
-        raw, top = q["eventMultiplier"], config.max_event_multiplier
-        if not (raw.isascii() and raw.isdigit() and len(raw) <= 6 and 1 <= int(raw) <= top):
+        mult, top = ascii_int(q["eventMultiplier"], 6), config.max_event_multiplier
+        if mult is None or not 1 <= mult <= top:
             raise Invalid([FieldError("eventMultiplier", f"must be an integer from 1 to {top}")])
-        out["mult"] = int(raw)
+        out["mult"] = mult
     return out
 
 
@@ -139,6 +136,11 @@ async def append(worker: Worker, kind: str, fields: list[Any], event: int, bot: 
     metrics.beacons.labels(kind, "bot" if bot else "ok").inc()
 
 
+class Forbidden(Exception):
+    def __init__(self, field: str, message: str):
+        self.field, self.message = field, message
+
+
 def adjust(worker: Worker, config: Config, request: Request, fields: list[Any]
            ) -> dict[str, Any]:
     """The revenue adjustments of a beacon, allowed only server to server: a POST with an
@@ -151,21 +153,12 @@ def adjust(worker: Worker, config: Config, request: Request, fields: list[Any]
     if request.method != "POST":
         raise Forbidden(field, "revenue adjustments are accepted only server to server: POST"
                         " the tracking URL with an admin API key of the flight's network")
-    snap = worker.snapshot
-    presented = apikeys.presented_key(request.headers)
-    caller = apikeys.identify(presented, config.admin_key, snap.keys if snap is not None else {})
-    if caller is None and presented:
-        LIMITER.failed(request.client.host if request.client else None)
+    caller = worker.caller(request)
     if caller is None or caller.role != "admin" \
             or not caller.may_see(fields[FIELDS.index("network")]):
         raise Forbidden(field, "revenue adjustments need an admin API key of the flight's"
                         " network (X-Api-Key)")
     return _params(q, config)
-
-
-class Forbidden(Exception):
-    def __init__(self, field: str, message: str):
-        self.field, self.message = field, message
 
 
 def routes(worker: Worker, config: Config) -> dict[str, Any]:
@@ -220,10 +213,7 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         snap = worker.snapshot
         if snap is None or worker.events is None:
             return error(503, "not_ready", "not ready")
-        presented = apikeys.presented_key(request.headers)
-        caller = apikeys.identify(presented, config.admin_key, snap.keys)
-        if caller is None and presented:
-            LIMITER.failed(request.client.host if request.client else None)
+        caller = worker.caller(request)
         if caller is None or caller.role != "admin":
             return error(401, "unauthorized", "an admin API key is required")
         try:

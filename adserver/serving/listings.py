@@ -36,13 +36,14 @@ from starlette.responses import Response
 
 from adserver import apikeys, clock
 from adserver.config import Config
-from adserver.ratelimit import LIMITER
+from adserver.entities import MAX_AMOUNT
 from adserver.serving import beacons, metrics, pipeline
 from adserver.serving.stages import sponsored
 from adserver.serving.stages.resolve import BadRequest
 from adserver.serving.worker import Worker
 from adserver.snapshot import format as f
 from adserver.snapshot.loader import Snapshot
+from adserver.validation import TOO_DEEP, ascii_int
 from adserver.wire import kevel, topsort
 
 DIV = "listings"
@@ -52,23 +53,19 @@ class Unauthorized(Exception):
     pass
 
 
-def network_of(snap: Snapshot, config: Config, request: Request,
+def network_of(worker: Worker, snap: Snapshot, request: Request,
                roles: tuple[str, ...] = ("admin", "readonly")) -> int:
     """The marketplace a request's key speaks for (Unauthorized when none, or when the key
     is not of one of `roles`: reporting events writes, so it takes an admin key)."""
-    presented = apikeys.presented_key(request.headers)
-    if not presented:
-        raise Unauthorized("send an API key as Authorization: Bearer <key>")
-    network = apikeys.check(presented, config.admin_key, snap.keys, roles)
-    if network is None:
-        if apikeys.identify(presented, config.admin_key, snap.keys) is None:  # not a key
-            LIMITER.failed(request.client.host if request.client else None)
-        raise Unauthorized(f"invalid API key, or not a key of role {' or '.join(roles)}")
+    caller = worker.caller(request)
+    if caller is None or caller.role not in roles:
+        raise Unauthorized(f"send an API key of role {' or '.join(roles)} as"
+                           " Authorization: Bearer <key>")
+    network: int | None = caller.network
     if network == apikeys.UNSCOPED:
-        raw = request.query_params.get("network_id", "")
-        if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        network = ascii_int(request.query_params.get("network_id", ""))
+        if network is None:
             raise BadRequest("network_id", "an unscoped key must name the network")
-        network = int(raw)
     if network not in snap.networks:
         raise BadRequest("network_id", f"unknown network {network}")
     return network
@@ -182,7 +179,7 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         if snap is None or worker.signer is None or worker.events is None:
             return error(503, "not_ready", "no snapshot loaded yet")
         try:
-            network = network_of(snap, config, request, roles)
+            network = network_of(worker, snap, request, roles)
         except Unauthorized as e:
             return error(401, "unauthorized", str(e))
         except BadRequest as e:
@@ -198,7 +195,7 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         except msgspec.DecodeError as e:
             return error(400, "malformed_json", f"body is not valid JSON: {e}")
         except RecursionError:
-            return error(400, "malformed_json", "body is nested too deeply (a JSON body holds at most a few hundred levels)")
+            return error(400, "malformed_json", TOO_DEEP)
 
     async def auctions(request: Request) -> Response:
         got = await prelude(request, topsort.auction_decoder)
@@ -258,9 +255,9 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
                 continue
             items = [[i.product_id, int(round(i.unit_price * 1e6)), i.quantity]
                      for i in p.items]
-            if sum(i[1] * i[2] for i in items) > beacons.MAX_AMOUNT * 1_000_000:
+            if sum(i[1] * i[2] for i in items) > MAX_AMOUNT * 1_000_000:
                 rejected.append({"id": p.id, "reason": "the purchase's items total more than"
-                                 f" {beacons.MAX_AMOUNT:,}"})
+                                 f" {MAX_AMOUNT:,}"})
                 continue
             pending.append(worker.events.append({  # type: ignore[union-attr]
                 "t": "conv", "id": f"o:{network}:{p.id}", "ts": ts, "order": p.id,

@@ -3,7 +3,7 @@ multi-slot, under `/personalizer/v1.0/...` (azure-cognitiveservices-personalizer
 `/personalizer/...?api-version=...` (azure-ai-personalizer).
 
 Authenticated by `Ocp-Apim-Subscription-Key`: a live admin API key of ours (event ids are
-kept per network: see `namespace`; administration, forwarded to the control process, takes
+kept per network: see `prelude`; administration, forwarded to the control process, takes
 an unscoped admin key: the policy is the installation's). A rank is
 answered from the worker's policy (adserver/learn/bandit.py) and logged to its decision log
 (stream `decisions`, `{"t": "pz_rank", ...}`: context, actions, exclusions, the
@@ -26,12 +26,12 @@ import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response
 
-from adserver import apikeys, clock, livestate
+from adserver import clock, livestate
 from adserver.config import Config
-from adserver.ratelimit import LIMITER
 from adserver.kernels import bandit as bandit_kernels
 from adserver.learn import bandit
 from adserver.serving.worker import Worker
+from adserver.validation import TOO_DEEP
 from adserver.wire import personalizer as pz
 
 JSON = "application/json"
@@ -49,13 +49,14 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         snap = worker.snapshot
         if snap is None:
             return error(503, "ServiceUnavailable", "the service is starting")
-        presented = request.headers.get(HEADER)
-        if not presented or apikeys.check(presented, config.admin_key or "", snap.keys,
-                                          ("admin",)) is None:
-            if presented and apikeys.identify(presented, config.admin_key, snap.keys) is None:
-                LIMITER.failed(request.client.host if request.client else None)
+        caller = worker.caller(request, HEADER)
+        if caller is None or caller.role != "admin":
             return error(401, "PermissionDenied",
                          "Access denied: give a valid key in Ocp-Apim-Subscription-Key")
+        # event ids are kept per network: a key of network N ranks and rewards `nN:<id>`
+        # (an unscoped key the bare id), so no key can reward, activate or collide with
+        # the events of another network
+        request.state.namespace = f"n{caller.network}:" if caller.network else ""
         body = await request.body()
         limit = limit or config.max_body_bytes
         if len(body) > limit:
@@ -71,16 +72,7 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         except msgspec.DecodeError as e:
             return error(400, "BadRequest", f"the body is not valid JSON: {e}")
         except RecursionError:  # contextFeatures nested thousands deep
-            return error(400, "BadRequest", "the body is nested too deeply (a JSON body holds at most a few hundred levels)")
-
-    def namespace(request: Request) -> str:
-        """Event ids are kept per network: a key of network N ranks and rewards `nN:<id>`
-        (an unscoped key the bare id), so no key can reward, activate or collide with the
-        events of another network. Called after `prelude` accepted the key."""
-        snap = worker.snapshot
-        network = apikeys.check(request.headers.get(HEADER) or "", config.admin_key or "",
-                                snap.keys if snap is not None else {}, ("admin",))
-        return "" if not network else f"n{network}:"
+            return error(400, "BadRequest", TOO_DEEP)
 
     def capped(actions: list[pz.RankableAction]) -> set[int]:
         """The actions at their daily cap (counts from live.lmdb, projected by the control
@@ -157,7 +149,7 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         ids = [a.id for a in req.actions]
         if worker.records is not None:
             worker.records.append({
-                "t": "pz_rank", "id": namespace(request) + event_id, "ts": clock.now(),
+                "t": "pz_rank", "id": request.state.namespace + event_id, "ts": clock.now(),
                 "policy": policy.version,
                 "context": req.context_features, "actions": msgspec.to_builtins(req.actions),
                 "excluded": sorted(excluded | {req.actions[i].id for i in at_cap}),
@@ -201,7 +193,7 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         event_id = req.event_id or os.urandom(16).hex()
         if worker.records is not None:
             worker.records.append({
-                "t": "pz_mrank", "id": namespace(request) + event_id, "ts": clock.now(),
+                "t": "pz_mrank", "id": request.state.namespace + event_id, "ts": clock.now(),
                 "policy": policy.version,
                 "context": req.context_features, "actions": msgspec.to_builtins(req.actions),
                 "slots": logged, "mode": policy.mode, "defer": bool(req.defer_activation)})
@@ -228,7 +220,7 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         eid = event_id(request)
         if isinstance(eid, Response):
             return eid
-        return await log_event(make(namespace(request) + eid, req))
+        return await log_event(make(request.state.namespace + eid, req))
 
     async def reward(request: Request) -> Response:
         return await on_event(

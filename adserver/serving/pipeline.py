@@ -230,16 +230,16 @@ def _candidates(snap: Snapshot, plan: resolve.Plan, tokens: tuple[int, ...],
 def _explain(snap: Snapshot, plan: resolve.Plan, rows: np.ndarray, reasons: Any,
              fates: list[dict[str, Any]], wins: list[select.Win],
              gated: tuple[np.ndarray, np.ndarray] | None = None,
-             measured: dict[int, float] | None = None, caller: Any = None) -> dict[str, Any]:
-    """The explain of one placement, as much of it as `caller` (an apikeys.Caller; None: all
-    of it) may read: nothing of another network's placement, only its own ads for a key of
-    one advertiser."""
+             measured: dict[int, float] | None = None, caller: Caller = EVERYTHING
+             ) -> dict[str, Any]:
+    """The explain of one placement, as much of it as `caller` may read: nothing of another
+    network's placement, only its own ads for a key of one advertiser."""
     c = snap.columns
     p = plan.placement
-    if caller is not None and not caller.may_see(plan.network_id):
+    if not caller.may_see(plan.network_id):
         return {"placement": {"divName": plan.div}, "buckets": [], "rtb_log": [],
                 "results": [], "error": "not explained: this key may not read this network"}
-    mine = None if caller is None else caller.advertiser
+    mine = caller.advertiser
     results = []
     if gated is not None:  # relevance gate: the filter passed them, so they hold PASS
         why = dict(zip(gated[0].tolist(), gated[1].tolist()))

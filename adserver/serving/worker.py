@@ -16,12 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from adserver import livestate
+from adserver import apikeys, livestate
 from adserver.config import Config
 from adserver.events.segment import SegmentWriter
 from adserver.kernels import bandit as bandit_kernels
 from adserver.learn import bandit, ctr
 from adserver.learn.features import device_of
+from adserver.ratelimit import LIMITER
 from adserver.serving import metrics, pipeline
 from adserver.serving.eventlog import GroupCommit
 from adserver.serving.live import LiveView
@@ -59,6 +60,20 @@ class Worker:
         self._devices: dict[str, int] = {}
         self.policy = bandit.Policy()  # personalization (serving/personalize.py)
         self.policy_refused: str | None = None
+
+    def caller(self, request: Any, header: str | None = None) -> apikeys.Caller | None:
+        """Who a request's API key stands for (the key in `header`, else X-Api-Key,
+        X-Adzerk-ApiKey or a bearer token), per the snapshot's key table; None when it
+        presents none or a key that is not live, which counts towards its address's
+        bad-key back-off (adserver/ratelimit.py)."""
+        presented = request.headers.get(header) if header else \
+            apikeys.presented_key(request.headers)
+        snap = self.snapshot
+        caller = apikeys.identify(presented, self.config.admin_key,
+                                  snap.keys if snap is not None else {})
+        if caller is None and presented:
+            LIMITER.failed(request.client.host if request.client else None)
+        return caller
 
     def device(self, ua: str) -> int:
         """The device class of a request's User-Agent header (cached per distinct one)."""
