@@ -91,6 +91,9 @@ def test_audit_rows_follow_the_advertiser_scope(scoped: tuple[Stack, dict[str, s
     with httpx.Client(base_url=s.api, headers={"X-Api-Key": keys["rival admin"]}) as rival:
         assert rival.get("/v1/audit", params={"entity": "flights"}).json()["data"] == []
         assert rival.get("/v1/quarantine").json()["data"] == []
+        for bad in ({"limit": "²"}, {"after_id": "-1"}, {"limit": "100000"}):
+            r = rival.get("/v1/quarantine", params=bad)
+            assert r.status_code == 400 and list(bad)[0] in r.text
 
 
 def test_a_key_revoked_from_the_command_line_stops_working_everywhere_within_2s(
@@ -192,6 +195,10 @@ def test_metrics_are_for_the_allowed_networks_or_the_key(
                             ).status_code == 403
         r = s.client.get("/metrics", headers={"Authorization": f"Bearer {key}"})
         assert r.status_code == 200 and "adserver_decision_seconds" in r.text
+        # the control port's metrics follow the same rule
+        assert httpx.get(s.api + "/metrics").status_code == 403
+        r = httpx.get(s.api + "/metrics", headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 200 and "adserver_quarantined_total" in r.text
 
 
 def test_a_networks_click_domains_bound_where_clicks_go(
