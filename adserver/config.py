@@ -93,6 +93,9 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     relevance_threshold: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.3
     """Least relevance (cosine of the query and the product, 0-1) a sponsored product needs
     to be shown for a search, product or category page."""
+    keyword_relevance_floor: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.1
+    """Least measured relevance a product needs for a keyword its flight bought to lift it to
+    relevance 1 (a keyword match never shows a product that does not plausibly match)."""
     relevance_alpha: Annotated[float, msgspec.Meta(ge=0, le=10)] = 1.0
     """Sponsored products rank by bid x pCTR x relevance^alpha (0: relevance only gates)."""
     retrieval_k: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
@@ -170,6 +173,13 @@ def _networks(text: str) -> tuple[Any, ...]:
 
 
 SETTINGS = tuple(f.name for f in msgspec.structs.fields(Config))
+
+
+def relevance(config: Config) -> tuple[float, float, float, int, int]:
+    """The sponsored-product settings the decision pipeline reads, as one tuple: (threshold,
+    keyword floor, alpha, retrieval k, HNSW ef)."""
+    return (config.relevance_threshold, config.keyword_relevance_floor, config.relevance_alpha,
+            config.retrieval_k, config.hnsw_ef)
 
 
 class ConfigError(Exception):

@@ -53,13 +53,13 @@ def test_relevance_gate(benchmark, impl) -> None:
     rng = np.random.default_rng(2)
     n, ads = 300, 100_000
     vectors = rng.standard_normal((50_000, 64)).astype(np.float32)
-    args = (rng.integers(0, ads, n).astype(np.int32), 90,
+    args = (rng.integers(0, ads, n).astype(np.int32), 60, 90,
             np.ones(ads, dtype=np.int64), rng.integers(0, 50_000, ads),
             np.zeros(ads, dtype=np.int16), rng.integers(0, 100, ads).astype(np.int32),
             np.full(100, 2, dtype=np.int8), np.full(100, 500_000), np.full(ads, 0.01),
             np.full(ads, 0.001), np.array([1]), vectors, np.ones(50_000, dtype=np.int8),
             vectors[0], 0.9, True, np.zeros(0, dtype=np.int64), np.zeros(0), False, -1, 0.3,
-            1.0, np.empty(n, dtype=np.int32), np.empty(n), np.empty(n, dtype=np.int8),
+            0.1, 1.0, np.empty(n, dtype=np.int32), np.empty(n), np.empty(n, dtype=np.int8),
             np.empty(n))
     benchmark.group = "relevance gate: 300 candidates x 64 dims"
     if impl == "python":
@@ -67,5 +67,5 @@ def test_relevance_gate(benchmark, impl) -> None:
         return
     names = ("ad_type", "ad_product", "ad_relevancy", "ad_flight", "fl_rate", "fl_price",
              "ad_prior_ctr", "ad_prior_cvr")
-    gate = _sponsored.from_columns(dict(zip(names, args[2:10])), vectors, args[12])
-    benchmark(gate.run, *args[:2], *args[10:11], *args[13:])  # the columns bound once
+    gate = _sponsored.from_columns(dict(zip(names, args[3:11])), vectors, args[13])
+    benchmark(gate.run, *args[:3], *args[11:12], *args[14:])  # the columns bound once

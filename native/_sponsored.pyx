@@ -121,16 +121,18 @@ cdef class Gate:
             self.capacity = max(n, 64)
         return self.entries
 
-    def run(self, rows_obj, Py_ssize_t n_matched, types_obj, query_obj, double confidence,
-            bint active, qrows_obj, qscores_obj, bint use_quality, int64_t exclude,
-            double threshold, double alpha, out_rows_obj, out_boost_obj, reasons_obj,
-            rel_obj):
+    def run(self, rows_obj, Py_ssize_t n_given, Py_ssize_t n_matched, types_obj, query_obj,
+            double confidence, bint active, qrows_obj, qscores_obj, bint use_quality,
+            int64_t exclude, double threshold, double floor, double alpha, out_rows_obj,
+            out_boost_obj, reasons_obj, rel_obj):
         """For each of `rows` (int32 ad rows), its relevance in `rel` and in `reasons` 0
         (kept) or why it is dropped; the kept rows in order to `out_rows`, the factor their
         auction quality gets to `out_boost` (outputs: writable arrays as long as `rows`).
         `types`: the placement's sponsored ad types (int64; rows of others pass with boost
         1); `query`: the context's float32 vector, shape (0,) for none; the first
-        `n_matched` rows came from keyword or category lists (relevance 1); with
+        `n_given` rows came from category lists or were given (relevance 1), the rows after
+        them up to `n_matched` from keyword lists (relevance 1 when the measured relevance
+        is at least `floor`: the product itself must still match); with
         `use_quality`, the retailer's score per product row (sorted int64 `qrows`, float64
         `qscores`; 1 when absent) is the relevance and no threshold applies. Returns how
         many rows are kept."""
@@ -164,9 +166,9 @@ cdef class Gate:
             a = &self.ads[rows[i]]
             p = a.product
             r = 0.0 if active else 1.0
-            if i < n_matched:
+            if i < n_given:
                 r = 1.0
-            elif d > 0 and p >= 0:  # (a matched row's vector is never read: random pages)
+            elif d > 0 and p >= 0:  # (a given row's vector is never read: random pages)
                 v = &self.vectors[p, 0]
                 s0 = s1 = s2 = s3 = 0.0
                 k = 0
@@ -180,6 +182,8 @@ cdef class Gate:
                     s0 += <double>query[k] * <double>v[k]
                     k += 1
                 r = (s0 + s1 + s2 + s3) * confidence
+            if i >= n_given and i < n_matched and r >= floor:
+                r = 1.0  # a keyword match of a product that plausibly matches the query
             r = min(max(r, 0.0), 1.0)
             avail = p < 0 or self.available[p] != 0
             relevant = r >= threshold and p != exclude

@@ -16,7 +16,10 @@ the auction needs, where numpy masks over the results cost more than the kernel'
 - rows whose ad type is not in `types` are kept with boost 1 (other formats in the placement);
 - relevance: 0 with an active context, 1 without; cosine of `query` and the product's vector
   times `confidence` when there is a query vector (shape (0,) for none); 1 for the first
-  `n_matched` rows (keyword or category matches); clipped to [0, 1]. With `use_quality`, the retailer's
+  `n_given` rows (category matches, or candidates the caller vouches for); for the rows
+  after them up to `n_matched` (keyword matches) 1 when the measured relevance is at least
+  `floor` (a keyword raises relevance only for a product that plausibly matches), else the
+  measured relevance; clipped to [0, 1]. With `use_quality`, the retailer's
   score for the product (sorted `qrows`, `qscores`; 1 when absent) instead, and no threshold;
 - kept: relevance >= `threshold`, not the `exclude` product row, and available (NOT_RELEVANT
   or UNAVAILABLE otherwise);
@@ -44,10 +47,10 @@ from adserver.kernels.sponsored import (
 )
 
 
-def gate(rows, n_matched, ad_type, ad_product, ad_relevancy, ad_flight, fl_rate, fl_price,
-         prior_ctr, prior_cvr, types, vectors, available, query, confidence, active,
-         qrows, qscores, use_quality, exclude, threshold, alpha, out_rows, out_boost, reasons,
-         rel):
+def gate(rows, n_given, n_matched, ad_type, ad_product, ad_relevancy, ad_flight, fl_rate,
+         fl_price, prior_ctr, prior_cvr, types, vectors, available, query, confidence, active,
+         qrows, qscores, use_quality, exclude, threshold, floor, alpha, out_rows, out_boost,
+         reasons, rel):
     types = set(types.tolist())
     boost = [1.0] * len(rows)
     contest: dict[int, list[tuple[float, int]]] = {}
@@ -56,7 +59,7 @@ def gate(rows, n_matched, ad_type, ad_product, ad_relevancy, ad_flight, fl_rate,
         r = 0.0 if active else 1.0
         if len(query) and p >= 0:
             r = sum(float(a) * float(b) for a, b in zip(query, vectors[p])) * confidence
-        if i < n_matched:
+        if i < n_given or (i < n_matched and r >= floor):
             r = 1.0
         r = min(max(r, 0.0), 1.0)
         avail = p < 0 or available[p] != 0

@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from adserver import apikeys, clock
 from adserver.config import Config
+from adserver.config import relevance as config_relevance
 from adserver.runtime import RECEIVED, Lane
 from adserver.serving import metrics, pipeline
 from adserver.serving.stages.resolve import BadRequest
@@ -133,8 +134,7 @@ def build(config: Config, worker: Worker) -> Front:
     decoder = kevel.decoder
     encoder = kevel.encoder
     tally = metrics.TALLY
-    relevance = (config.relevance_threshold, config.relevance_alpha, config.retrieval_k,
-                 config.hnsw_ef)
+    relevance = config_relevance(config)
     bases: dict[tuple[str, str], str] = {}  # (scheme, Host header) -> tracking URL base
 
     def base_url(scheme: str, host: str, server: tuple[str, int] | None) -> str:

@@ -36,6 +36,7 @@ from starlette.responses import Response
 
 from adserver import apikeys, clock
 from adserver.config import Config
+from adserver.config import relevance as config_relevance
 from adserver.entities import MAX_AMOUNT
 from adserver.serving import beacons, metrics, pipeline
 from adserver.serving.stages import sponsored
@@ -117,6 +118,8 @@ def context(snap: Snapshot, network: int, types: tuple[int, ...], a: topsort.Auc
 
 def run_auction(snap: Snapshot, network: int, a: topsort.Auction, ctx: pipeline.Context
                 ) -> tuple[topsort.Result, dict[str, Any] | None]:
+    """One auction's result and its decision record (None: it did not run). With an explain
+    caller in `ctx`, the result carries the placement's explain."""
     if a.type == "banners":
         return topsort.Result(result_type="banners", winners=[], error=True,
                               message="banners auctions are not supported"), None
@@ -146,7 +149,9 @@ def run_auction(snap: Snapshot, network: int, a: topsort.Auction, ctx: pipeline.
         winners.append(topsort.Winner(rank=rank, type="product", id=product,
                                       resolved_bid_id=d.impression_url.split("t=", 1)[1],
                                       campaign_id=str(d.campaign_id)))
-    return topsort.Result(result_type="listings", winners=winners), record
+    explain = response.explain.get(DIV) if response.explain else None
+    return topsort.Result(result_type="listings", winners=winners, error=False,
+                          explain=explain), record
 
 
 MAX_AGE_S = 7 * 86400  # occurredAt older than this, or in the future, is replaced by now
@@ -170,8 +175,7 @@ def _epoch(text: str | None) -> float | None:
 def routes(worker: Worker, config: Config) -> dict[str, Any]:
     from adserver.serving.app import _field_of, error
 
-    relevance = (config.relevance_threshold, config.relevance_alpha, config.retrieval_k,
-                 config.hnsw_ef)
+    relevance = config_relevance(config)
 
     async def prelude(request: Request, decoder: Any, roles: tuple[str, ...] = ("admin", "readonly")
                       ) -> tuple[Snapshot, int, Any] | Response:
@@ -203,8 +207,11 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
             return got
         snap, network, body = got
         results = []
+        # ?explain=true: the caller (an admin or read-only key of the network) reads why
+        explain = worker.caller(request) if request.query_params.get("explain") in (
+            "1", "true") else None
         for i, a in enumerate(body.auctions):
-            ctx = pipeline.Context(clock.now(), config.public_url or "", False, worker.signer,
+            ctx = pipeline.Context(clock.now(), config.public_url or "", explain, worker.signer,
                                    worker.rng, worker.view.paused_for(snap), worker.live,
                                    config.max_candidates, worker.view.throttle_for(snap),
                                    worker.view if worker.view.left else None, relevance)

@@ -47,7 +47,7 @@ class Context:
     def __init__(self, now: float, base_url: str, explain: bool | Caller | None, signer: Signer,
                  rng: np.random.Generator, paused: np.ndarray, live: Any, limit: int = 0,
                  throttle: np.ndarray | None = None, budget: Any = None,
-                 relevance: tuple[float, float, int, int] = (0.3, 1.0, 50, 128)):
+                 relevance: tuple[float, float, float, int, int] = (0.3, 0.1, 1.0, 50, 128)):
         # explain: None (none), a caller (what its key may read) or True (everything)
         self.explain = EVERYTHING if explain is True else (explain or None)
         self.now, self.base_url, self.signer, self.rng = now, base_url, signer, rng
@@ -56,7 +56,7 @@ class Context:
         self.limit = limit  # eligible ads taken per posting list (0: all)
         self.throttle = throttle  # pacing throttle per flight row, or None (all at 1)
         self.budget = budget  # the worker's LiveView when it holds hard-cap allowances
-        # sponsored products: (threshold, alpha, retrieval k, HNSW ef)
+        # sponsored products: (threshold, keyword floor, alpha, retrieval k, HNSW ef)
         self.relevance = relevance
         self.listings: dict[str, Any] | None = None  # divName -> sponsored.Context given
         self.models: score.Models = score.NO_MODELS  # the worker's CTR/CVR models
@@ -108,7 +108,7 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
         pctx = ctx.listings[div] if ctx.listings else sponsored.context(snap, req, plan,
                                                                          ctx.live)
         lists, n_matched, n_candidates = _candidates(snap, plan, tokens, pctx,
-                                                     *ctx.relevance[2:])
+                                                     *ctx.relevance[3:])
         if ctx.live is not None and snap.columns["fcap_level"].shape[0] and user is not None \
                 and user.key and plan.network_id not in freq_read:
             freq_read.add(plan.network_id)
@@ -117,15 +117,14 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
             q.u_level, q.u_id, q.u_ts = frequency(entry)
         limit = sponsored.candidate_limit(ctx.limit, plan.count) if pctx is not None \
             and pctx.active else ctx.limit
-        passing, rows, reasons, n_from_matches = eligible.run(snap, plan, lists, q, used, ctx.paused,
-                                                       ctx.explain, limit, n_matched)
+        passing, rows, reasons, n_from_matches = eligible.run(
+            snap, plan, lists, q, used, ctx.paused, ctx.explain, limit, n_matched)
         boost = select.NONE
         gated = None
         measured: dict[int, float] | None = {} if ctx.explain else None
         if pctx is not None and passing.shape[0]:
             passing, boost, dropped, why = sponsored.gate(
-                snap, passing, pctx, n_from_matches, ctx.relevance[0], ctx.relevance[1],
-                measured)
+                snap, passing, pctx, n_from_matches, ctx.relevance, measured)
             gated = (dropped, why)
         bids = eligible.keyword_bids(snap, passing, q)
         zone = plan.zone
@@ -193,31 +192,33 @@ CANDIDATES_CACHE = 20000
 
 def _candidates(snap: Snapshot, plan: resolve.Plan, tokens: tuple[int, ...],
                 pctx: sponsored.Context | None, k: int, ef: int
-                ) -> tuple[Sequence[np.ndarray], int, int]:
-    """A placement's candidate lists, how many of the first ones are matches (keyword,
-    category, or a listings auction's own candidates when no query measures them), and how
-    many rows they hold in all. Cached (as tuples of arrays and ints: once the cycle collector
+                ) -> tuple[Sequence[np.ndarray], tuple[int, int], int]:
+    """A placement's candidate lists, how many of the first ones are given (category
+    matches, or a listings auction's own candidates when no query measures them) and how
+    many are given or keyword matches, and how many rows they hold in all. Cached (as tuples of arrays and ints: once the cycle collector
     has seen such an entry it stops tracking it, so full passes do not grow with the caches)
     per snapshot and what they depend on (storefronts repeat placements, queries and pages;
     callers must not modify them)."""
     if pctx is not None and pctx.candidates is not None:  # a listings auction's own
         lists = [pctx.candidates] if pctx.candidates.shape[0] else []
-        return lists, (len(lists) if pctx.vector is None else 0), pctx.candidates.shape[0]
+        given = len(lists) if pctx.vector is None else 0
+        return lists, (given, given), pctx.candidates.shape[0]
     p = plan.placement
     key = None
     if pctx is None or pctx.vector is None or pctx.key is not None:
         key = (plan.network_id, tuple(p.ad_types or ()), plan.site_id, tuple(p.zone_ids or ()),
                tokens, None if pctx is None else
-               (pctx.types, tuple(pctx.categories), pctx.key), k, ef)
+               (pctx.types, tuple(pctx.categories), pctx.key, pctx.active), k, ef)
         found = snap.candidates.get(key)
         if found is not None:
             return found
     if pctx is None or not pctx.active:
-        lists, matches = candidates.lists(snap, plan, tokens), 0
-    else:
-        lists = candidates.lists(snap, plan, tokens, pctx.types)
-        lists += snap.lists(sponsored.category_keys(plan, pctx))
-        matches = len(lists)
+        lists, matches = candidates.lists(snap, plan, tokens), (0, 0)
+    else:  # the category's products, then keyword matches, then the nearest products
+        lists = snap.lists(sponsored.category_keys(plan, pctx))
+        given = len(lists)
+        lists += candidates.lists(snap, plan, tokens, pctx.types)
+        matches = (given, len(lists))
         lists += sponsored.retrieved(snap, plan, pctx, k, ef)
     found = tuple(lists), matches, sum(x.shape[0] for x in lists)
     if key is not None:

@@ -58,8 +58,10 @@ class Winner(msgspec.Struct, rename="camel"):
 class Result(msgspec.Struct, rename="camel", omit_defaults=True):
     result_type: str
     winners: list[Winner]
-    error: bool = False
+    error: bool  # always sent: Topsort's result type requires it
     message: str | None = None  # our extension: why an auction failed
+    # our extension, with ?explain=true: why each ad won or lost (/api/v2's explain shape)
+    explain: dict[str, Any] | None = None
 
 
 class AuctionResponse(msgspec.Struct):

@@ -23,16 +23,16 @@ class kernel:  # the Cython kernel with the twin's signature, as a module would
     from_columns = staticmethod(_sponsored.from_columns)
 
     @staticmethod
-    def gate(rows, n_matched, ad_type, ad_product, ad_relevancy, ad_flight, fl_rate, fl_price,
-             prior_ctr, prior_cvr, types, vectors, available, query, confidence, active,
-             qrows, qscores, use_quality, exclude, threshold, alpha, out_rows, out_boost,
-             reasons, rel):
+    def gate(rows, n_given, n_matched, ad_type, ad_product, ad_relevancy, ad_flight, fl_rate,
+             fl_price, prior_ctr, prior_cvr, types, vectors, available, query, confidence,
+             active, qrows, qscores, use_quality, exclude, threshold, floor, alpha, out_rows,
+             out_boost, reasons, rel):
         columns = {"ad_type": ad_type, "ad_product": ad_product,
                    "ad_relevancy": ad_relevancy, "ad_flight": ad_flight, "fl_rate": fl_rate,
                    "fl_price": fl_price, "ad_prior_ctr": prior_ctr, "ad_prior_cvr": prior_cvr}
         return _sponsored.from_columns(columns, vectors, available).run(
-            rows, n_matched, types, query, confidence, active, qrows, qscores, use_quality,
-            exclude, threshold, alpha, out_rows, out_boost, reasons, rel)
+            rows, n_given, n_matched, types, query, confidence, active, qrows, qscores,
+            use_quality, exclude, threshold, floor, alpha, out_rows, out_boost, reasons, rel)
 
 
 @st.composite
@@ -47,8 +47,9 @@ def cases(draw: st.DrawFn) -> dict:
     quality = draw(st.booleans())
     qrows = np.array(sorted(draw(st.sets(st.integers(0, n_prod - 1), max_size=n_prod))),
                      dtype=np.int64)
+    n_matched = draw(st.integers(0, len(rows)))
     return dict(
-        rows=rows, n_matched=draw(st.integers(0, len(rows))),
+        rows=rows, n_given=draw(st.integers(0, n_matched)), n_matched=n_matched,
         ad_type=rng.integers(1, 3, n_ads).astype(np.int64),
         ad_product=rng.integers(-1, n_prod, n_ads).astype(np.int64),
         ad_relevancy=np.where(rng.random(n_ads) < 0.2, rng.integers(1, 1001, n_ads),
@@ -67,6 +68,7 @@ def cases(draw: st.DrawFn) -> dict:
         qscores=np.round(rng.uniform(0.1, 1.0, len(qrows)), 2) if quality else np.zeros(0),
         use_quality=quality, exclude=draw(st.integers(-1, n_prod - 1)),
         threshold=draw(st.sampled_from([0.0, 0.3, 0.9])),
+        floor=draw(st.sampled_from([0.0, 0.1, 0.5])),
         alpha=draw(st.sampled_from([1.0, 0.5, 2.0])))
 
 
@@ -94,8 +96,8 @@ def test_gate_matches_twin(case: dict) -> None:
 def test_gate_rules() -> None:
     v = np.array([[1, 0], [0.8, 0.6], [0, 1]], dtype=np.float32)
     case = dict(
-        rows=np.array([3, 0, 1, 2, 4, 5], dtype=np.int32),  # row 3 matched by keyword
-        n_matched=1,
+        rows=np.array([3, 0, 1, 2, 4, 5], dtype=np.int32),  # row 3 matched by category
+        n_given=1, n_matched=1,
         ad_type=np.array([1, 1, 1, 1, 1, 9], dtype=np.int64),  # row 5: another format
         ad_product=np.array([0, 1, 2, 2, 1, -1], dtype=np.int64),
         ad_relevancy=np.array([0, 0, 0, 0, 500, 0], dtype=np.int16),
@@ -105,14 +107,20 @@ def test_gate_rules() -> None:
         types=np.array([1], dtype=np.int64), vectors=v,
         available=np.array([1, 1, 1], dtype=np.int8), query=v[0], confidence=1.0, active=True,
         qrows=np.zeros(0, dtype=np.int64), qscores=np.zeros(0), use_quality=False, exclude=-1,
-        threshold=0.3, alpha=1.0)
+        threshold=0.3, floor=0.1, alpha=1.0)
     kept, boost, rel, reasons, rows = run(kernel, case)
     assert rel.tolist() == pytest.approx([1.0, 1.0, 0.8, 0.0, 0.8, 0.0])  # 5: no product
-    # row 2: not relevant; row 3: matched by keyword, so relevant; rows 1 and 4 promote the
+    # row 2: not relevant; row 3: matched by category, so relevant; rows 1 and 4 promote the
     # same product and row 4 bids 3x with half the boost (Kevel score 500): row 4 stays
     assert reasons.tolist() == [0, 0, kernel.DEDUPED, kernel.NOT_RELEVANT, 0, 0]
     assert kept == 4 and rows.tolist() == [3, 0, 4, 5]
     assert boost.tolist() == pytest.approx([1.0, 1.0, 0.5, 1.0])
+    # rows 3 and 0 matched by keyword: a keyword lifts a product that plausibly matches the
+    # query (row 0, cosine 1) but not one that does not (row 3, cosine 0 under the floor)
+    assert run(kernel, {**case, "n_given": 0, "n_matched": 2})[3].tolist()[:2] == [
+        kernel.NOT_RELEVANT, 0]
+    keyword = run(twin, {**case, "n_given": 0, "n_matched": 3, "floor": 0.7})
+    assert keyword[2].tolist()[:3] == pytest.approx([0.0, 1.0, 1.0])  # row 1: 0.8 >= 0.7
     case["available"] = np.array([0, 1, 1], dtype=np.int8)
     case["exclude"] = 2
     reasons = run(kernel, case)[3]
@@ -143,8 +151,9 @@ def test_gate_checks_its_arrays() -> None:
         n = rows.shape[0]
         outs = outs or (np.empty(n, dtype=np.int32), np.empty(n), np.empty(n, dtype=np.int8),
                         np.empty(n))
-        kept = gate.run(rows, 0, np.array([1]), query, 1.0, True, np.zeros(0, dtype=np.int64),
-                        np.zeros(0), False, -1, 0.5, 1.0, *outs)
+        kept = gate.run(rows, 0, 0, np.array([1]), query, 1.0, True,
+                        np.zeros(0, dtype=np.int64), np.zeros(0), False, -1, 0.5, 0.1, 1.0,
+                        *outs)
         return kept, outs[0][:kept].tolist()
 
     assert call() == (1, [0])  # rows 0 and 3 promote product 0: one ad per product

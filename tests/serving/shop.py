@@ -101,6 +101,18 @@ class Shop:
                                           "status": "approved"})["id"]
         self.keyword_ad = created(a, "/v1/ads", {"flight_id": fl, "creative_id": cr})["id"]
         self.product_of_ad[self.keyword_ad] = pid
+        # a coffee product whose flight bought "headphones": the keyword must not carry it
+        # onto a headphones search (the product itself does not match the query)
+        pid = product_id("Coffee", 3)
+        fl = created(a, "/v1/flights", {
+            "campaign_id": camp, "priority_id": prio, "name": "coffee on headphones",
+            "start": "2026-01-01T00:00:00Z", "rate_type": "cpc", "price": "5.00",
+            "keywords": [{"text": "headphones", "match": "broad"}]})["id"]
+        cr = created(a, "/v1/creatives", {"advertiser_id": adv, "ad_type_id": self.type,
+                                          "name": pid, "kind": "product", "product_id": pid,
+                                          "status": "approved"})["id"]
+        self.wrong_keyword_ad = created(a, "/v1/ads", {"flight_id": fl, "creative_id": cr})["id"]
+        self.product_of_ad[self.wrong_keyword_ad] = pid
 
     def decide(self, count: int = 3, search: str | None = None,
                properties: dict[str, Any] | None = None, explain: bool = False,
@@ -135,7 +147,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
             # snapshot against it: wait for the index, then for a snapshot newer than it
             deadline = time.monotonic() + 60
             while admin.get(f"/v1/networks/{s.net}/catalog").json()["index"][
-                    "sponsored_indexed"] != 10:
+                    "sponsored_indexed"] != 11:
                 assert time.monotonic() < deadline, "product index never built"
                 time.sleep(0.1)
             seen = s.decide().headers["x-adserver-snapshot"]

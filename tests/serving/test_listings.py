@@ -26,7 +26,8 @@ def auctions(shop: Shop, *auctions: dict[str, Any], key: str | None = ADMIN_KEY,
 def winners(response: httpx.Response, i: int = 0) -> list[str]:
     assert response.status_code == 200, response.text
     result = response.json()["results"][i]
-    assert result["resultType"] == "listings" and result.get("error", False) is False, result
+    # Topsort's result type requires `error`, false included
+    assert result["resultType"] == "listings" and result["error"] is False, result
     return [w["id"] for w in result["winners"]]
 
 
@@ -65,6 +66,27 @@ def test_categories_and_queries(shop: Shop) -> None:
                   "searchQuery": "yoga mat"})
     assert product_id("Coffee", 0) in winners(r, 0)
     assert winners(r, 1) == []  # in the category, but not relevant to the query
+
+
+@pytest.mark.parametrize("query", ["xqzv plorkt", "vvkq jjxw zzpt"])
+def test_a_query_of_unknown_words_wins_nothing(shop: Shop, query: str) -> None:
+    assert winners(auctions(shop, {"type": "listings", "slots": 4, "searchQuery": query})) == []
+
+
+def test_explain_says_why_each_ad_won_or_lost(shop: Shop) -> None:
+    body = {"type": "listings", "slots": 2, "searchQuery": "wireless headphones"}
+    plain = auctions(shop, body).json()["results"][0]
+    assert "explain" not in plain  # only when asked
+    r = shop.client.post("/v2/auctions", params={"network_id": shop.net, "explain": "true"},
+                         json={"auctions": [body]},
+                         headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    result = r.json()["results"][0]
+    assert result["error"] is False and set(winners(r)) == {
+        product_id("Headphones", 0), product_id("Headphones", 7)}
+    fates = {x["adId"]: x for x in result["explain"]["results"]}
+    for ad in shop.ads["Headphones"]:
+        assert fates[ad]["result"] == "chosen" and fates[ad]["relevance"] >= 0.3
+    assert fates[shop.wrong_keyword_ad]["result"] == "not relevant to the query or page"
 
 
 @pytest.mark.parametrize("body, status, field", [

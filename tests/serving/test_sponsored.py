@@ -39,6 +39,34 @@ def test_an_irrelevant_query_shows_no_sponsored_product(shop: Shop, query: str) 
                if x["result"] == "not relevant to the query or page")
 
 
+@pytest.mark.parametrize("query", ["xqzv plorkt", "vvkq jjxw zzpt"])
+def test_a_query_of_unknown_words_shows_no_sponsored_product(shop: Shop, query: str) -> None:
+    # the model knows none of the words: nothing can be relevant, so no sponsored product
+    # (not the placement's generic lists, as if the page had no context)
+    r = shop.decide(search=query, count=4, explain=True)
+    assert r.status_code == 200 and r.json()["decisions"]["s"] is None, r.text
+    assert all(x["relevance"] < 0.3 for x in r.json()["explain"]["s"]["results"]
+               if "relevance" in x)
+
+
+def test_an_unknown_product_page_shows_no_sponsored_product(shop: Shop) -> None:
+    assert shop.shown(count=4, properties={"productId": "NO-SUCH-PRODUCT"}) == []
+    # with a category as well, the category still counts
+    assert set(shop.shown(count=4, properties={"productId": "NO-SUCH-PRODUCT",
+                                               "category": "Yoga"})) == set(shop.ads["Yoga"])
+
+
+def test_a_keyword_never_carries_a_product_that_does_not_match(shop: Shop) -> None:
+    # the coffee flight bought "headphones": a headphones search shows headphones only
+    r = shop.decide(search="wireless headphones", count=4, explain=True)
+    assert set(d["adId"] for d in r.json()["decisions"]["s"]) == set(shop.ads["Headphones"])
+    fate = next(x for x in r.json()["explain"]["s"]["results"]
+                if x.get("adId") == shop.wrong_keyword_ad)
+    assert fate["result"] == "not relevant to the query or page" and fate["relevance"] < 0.1
+    # a keyword still lifts a product that matches: "coffee" bought, coffee searched
+    assert shop.keyword_ad in shop.shown(search="coffee")
+
+
 def test_category_page(shop: Shop) -> None:
     assert set(shop.shown(properties={"category": "Headphones"})) == set(shop.ads["Headphones"])
     assert set(shop.shown(properties={"category": "Pets > Dog > Dog Food"})) == set(
@@ -129,5 +157,6 @@ def test_retrieval_is_kept_across_snapshot_swaps(shop: Shop) -> None:
         time.sleep(0.05)
     assert shop.shown(search=query) == before
     assert searches() == n  # a new snapshot, the same product index: no search
-    assert set(shop.shown(search="wireless headphones")) == set(shop.ads["Headphones"])
+    unseen = "studio headphones for the retrieval test"
+    assert set(shop.shown(search=unseen)) == set(shop.ads["Headphones"])
     assert searches() == n + 1  # a query not seen before is searched

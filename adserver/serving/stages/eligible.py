@@ -39,11 +39,12 @@ class Used:
 
 
 def run(snap: Snapshot, plan: Plan, lists: Sequence[np.ndarray], q: Query, used: Used,
-        paused: np.ndarray, explain: bool, limit: int, n_matched: int = 0
-        ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
+        paused: np.ndarray, explain: bool, limit: int, n_matched: tuple[int, int] = (0, 0)
+        ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple[int, int]]:
     """(passing rows, rows considered, reasons per considered row or None, how many of the
-    passing rows (the first ones) came from the first `n_matched` lists). At most `limit`
-    passing rows are taken from each list (0: no limit; explain considers everything)."""
+    passing rows (the first ones) came from the first `n_matched[0]` lists and from the first
+    `n_matched[1]`). At most `limit` passing rows are taken from each list (0: no limit;
+    explain considers everything)."""
     p = plan.placement
     q.site_id = plan.site_id
     q.zone_ids = plan.zone_ids
@@ -58,16 +59,19 @@ def run(snap: Snapshot, plan: Plan, lists: Sequence[np.ndarray], q: Query, used:
         q.used_advertisers = np.array(used.advertisers, dtype=np.int64)
         q.used_creatives = np.array(used.creatives, dtype=np.int64)
     if not lists:
-        return EMPTY, EMPTY, (np.zeros(0, dtype=np.int8) if explain else None), 0
+        return EMPTY, EMPTY, (np.zeros(0, dtype=np.int8) if explain else None), (0, 0)
     considered = (lists[0] if len(lists) == 1 else np.concatenate(lists)) if explain else EMPTY
-    if n_matched in (0, len(lists)):
+    if all(m in (0, len(lists)) for m in n_matched):
         passing, reasons = snap.targeting.filter_lists(list(lists), q, paused, explain,
                                                        limit)
-        return passing, considered, reasons, passing.shape[0] if n_matched else 0
+        n = passing.shape[0]
+        return passing, considered, reasons, (n if n_matched[0] else 0, n if n_matched[1] else 0)
     counts = np.zeros(len(lists), dtype=np.int64)  # passing rows per list, in list order
     passing, reasons = snap.targeting.filter_lists(list(lists), q, paused, explain, limit,
                                                    counts)
-    return passing, considered, reasons, sum(counts.tolist()[:n_matched])
+    per_list = counts.tolist()
+    return passing, considered, reasons, (sum(per_list[:n_matched[0]]),
+                                          sum(per_list[:n_matched[1]]))
 
 
 NO_BIDS = np.zeros(0)

@@ -17,8 +17,13 @@ product index. The context comes from the request:
 With a context, a sponsored-product ad type takes its candidates from keyword matches, the
 category's products and the `retrieval_k` nearest sponsored products (HNSW), not from the
 placement's generic lists; without one (a home page with nothing known), the generic lists
-serve as before. Relevance of a candidate = cosine of the context and its product times the
-confidence (0 without a product vector), or 1 for a keyword or category match. Candidates
+serve as before. A page that names a query, product or category the model cannot represent
+(words it never saw, an unknown product id) has a context with no vector: nothing is relevant
+to it, so it shows no sponsored products (never the home page's lists). Relevance of a
+candidate = cosine of the context and its product times the confidence (0 without a product
+vector), 1 for a category match, and 1 for a keyword match whose product's own relevance is
+at least `keyword_relevance_floor` (a keyword bought on a flight never shows a product that
+does not plausibly match the query, as Topsort and Amazon Ads do). Candidates
 under `relevance_threshold` or whose product is unavailable are dropped; the others enter the
 auction with quality x relevance^`relevance_alpha`, where an ad carrying a Kevel relevancy
 score (1-1000) ranks with score / 1000 instead (the gate still uses the measured relevance).
@@ -61,7 +66,7 @@ class Context:
     """What relevance is measured against for one placement."""
 
     __slots__ = ("types", "vector", "confidence", "categories", "exclude", "candidates",
-                 "quality", "key")
+                 "quality", "key", "named")
 
     def __init__(self, types: tuple[int, ...]):
         self.types = types  # the placement's sponsored-product ad types
@@ -74,10 +79,14 @@ class Context:
         self.candidates: np.ndarray | None = None
         self.quality: tuple[np.ndarray, np.ndarray] | None = None
         self.key: tuple[Any, ...] | None = None  # what the vector came from (retrieval cache)
+        # the page names what it is about (a search text, a product, a category): relevance is
+        # measured against it even when the model cannot represent it (then nothing matches)
+        self.named = False
 
     @property
     def active(self) -> bool:
-        return self.vector is not None or bool(self.categories) or self.candidates is not None
+        return self.vector is not None or bool(self.categories) or self.candidates is not None \
+            or self.named
 
 
 def _text(value: Any) -> str | None:
@@ -99,6 +108,7 @@ def context(snap: Snapshot, req: DecisionRequest, plan: Plan, live: Any = None
     net = plan.network_id
     viewed = _text(props.get("productId"))
     if viewed is not None:
+        ctx.named = True
         row = index.row(net, viewed)
         if row >= 0:
             ctx.exclude = row
@@ -114,10 +124,13 @@ def context(snap: Snapshot, req: DecisionRequest, plan: Plan, live: Any = None
                 ctx.vector, ctx.confidence = model.query(ctx.key[1])
     query = _text(req.search_term) or " ".join(k for k in req.keywords or () if isinstance(k, str))
     if query and ctx.vector is None:
+        ctx.named = True
         ctx.vector, ctx.confidence = model.query(query)
         ctx.key = ("q", query)
     recent = props.get("recentProductIds")
     user = req.user.key if req.user is not None else None
+    if ctx.named and ctx.vector is None:
+        return ctx  # the page is about something the model cannot represent: nothing matches
     if ctx.vector is None and not recent and live is not None and user:
         with live.begin() as txn:
             recent = livestate.decode(txn.get(livestate.recent_key(net, user)))
@@ -192,12 +205,15 @@ def _types(types: tuple[int, ...]) -> np.ndarray:
     return found
 
 
-def gate(snap: Snapshot, rows: np.ndarray, ctx: Context, n_matched: int,
-         threshold: float, alpha: float, measured: dict[int, float] | None = None
+def gate(snap: Snapshot, rows: np.ndarray, ctx: Context, n_matched: tuple[int, int],
+         relevance: tuple[float, float, float, int, int],
+         measured: dict[int, float] | None = None
          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(kept rows, their relevance^alpha, dropped rows, their reason codes): the Cython
     kernel native/_sponsored.pyx (the rules: adserver/kernels/sponsored_ref.gate). Rows of other ad
-    types pass with boost 1; the first `n_matched` rows came from keyword or category lists.
+    types pass with boost 1; of the first rows, `n_matched[0]` came from category lists (or were
+    given) and the rest up to `n_matched[1]` from keyword lists. `relevance`: the settings
+    (adserver/config.relevance).
     Without an active context nothing is measured: only availability and one ad per product
     count. `measured` (explain) receives each sponsored row's relevance; without it the
     dropped rows are not listed."""
@@ -207,10 +223,11 @@ def gate(snap: Snapshot, rows: np.ndarray, ctx: Context, n_matched: int,
     qrows, qscores = ctx.quality if ctx.quality is not None else NO_QUALITY
     kept_rows, boost, rel = np.empty(n, dtype=rows.dtype), np.empty(n), np.empty(n)
     reasons = np.empty(n, dtype=np.int8)
-    kept = snap.gate.run(rows, n_matched, _types(ctx.types),  # type: ignore[union-attr]
-                         ctx.vector if ctx.vector is not None else NO_VECTOR, ctx.confidence,
-                         ctx.active, qrows, qscores, ctx.quality is not None, ctx.exclude,
-                         threshold, alpha, kept_rows, boost, reasons, rel)
+    threshold, floor, alpha = relevance[:3]
+    kept = snap.gate.run(rows, n_matched[0], n_matched[1],  # type: ignore[union-attr]
+                         _types(ctx.types), ctx.vector if ctx.vector is not None else NO_VECTOR,
+                         ctx.confidence, ctx.active, qrows, qscores, ctx.quality is not None,
+                         ctx.exclude, threshold, floor, alpha, kept_rows, boost, reasons, rel)
     if measured is None:  # the dropped ones only matter to explain
         return kept_rows[:kept], boost[:kept], EMPTY, NO_REASONS
     ours = np.isin(snap.columns["ad_type"][rows], ctx.types)
