@@ -96,6 +96,10 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     keyword_relevance_floor: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.1
     """Least measured relevance a product needs for a keyword its flight bought to lift it to
     relevance 1 (a keyword match never shows a product that does not plausibly match)."""
+    embed_rebuild_interval_s: Annotated[float, msgspec.Meta(ge=0, le=30 * 86400)] = 600.0
+    """How often the embedding model built from the catalog is checked against it once the
+    catalog changed; it is trained again when the catalog doubled or new products use words
+    it does not know (a dropped-in model is never replaced)."""
     relevance_alpha: Annotated[float, msgspec.Meta(ge=0, le=10)] = 1.0
     """Sponsored products rank by bid x pCTR x relevance^alpha (0: relevance only gates)."""
     retrieval_k: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50

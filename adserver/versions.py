@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 import shutil
 import time
 
@@ -72,13 +73,14 @@ def current(root: str, pointer: str = "CURRENT") -> str | None:
         return None
 
 
-def prune(root: str, keep: int, min_age_s: float) -> list[str]:
+def prune(root: str, keep: int, min_age_s: float, keep_also: Iterable[str] = ()
+          ) -> list[str]:
     """Delete versions beyond the newest `keep` that are older than `min_age_s` (a reader may
     still be loading one; files a reader has mapped stay readable after deletion), and
-    leftovers of a crashed writer."""
+    leftovers of a crashed writer. CURRENT, SHADOW and `keep_also` are never deleted."""
     if not os.path.isdir(root):
         return []
-    pinned = {current(root), current(root, "SHADOW")}
+    pinned = {current(root), current(root, "SHADOW"), *keep_also}
     versions = sorted(n for n in os.listdir(root) if n.isdigit())
     removed = []
     now = time.time()

@@ -383,10 +383,12 @@ class ManagementApi:
                 "network_id": net, "products": count[0][0],
                 "index": {"version": built.get("version"), "error": built.get("error"),
                           "model": index.get("model"), "dim": index.get("dim"),
+                          "embedding_model": built.get("model"),
                           "sponsored_indexed": index.get("graphs", {}).get(str(net), {}).get(
                               "count", 0),
                           "products_indexed": index.get("products"),
                           "vectors_ignored": index.get("vectors_ignored"),
+                          "built_at": built.get("built_at"),
                           "build_s": index.get("build_s")}})
 
         base = "/v1/networks/{network_id}/products"

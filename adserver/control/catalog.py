@@ -99,23 +99,79 @@ def take_inbox(store: Store, data_dir: str) -> str | None:
     return None
 
 
-def ensure_model(store: Store, data_dir: str) -> embed.Model | None:
-    """The CURRENT embedding model; trains one from the catalog when there is none (None
+GROWTH = 2.0  # the catalog doubled since the model was trained: train again
+DRIFT = 0.8  # a product with less than this share of words the model was trained on
+NEW_SAMPLE = 1000  # products written since the model was trained that are checked
+KEEP_MODELS = 3  # embedding model versions kept besides those a kept product index names
+
+
+def outgrown(store: Store, model: embed.Model) -> str | None:
+    """Why a model trained from the catalog no longer fits it, or None: the catalog doubled,
+    or a product written since (of the newest NEW_SAMPLE) is poorly represented: a fifth or
+    more of its words are new to the model (vocabulary drift). Models dropped in by ops are
+    never replaced."""
+    m = model.manifest
+    if model.kind != "hashed" or "catalog_seq" not in m:
+        return None
+    count = catalog_digest(store)[0]
+    trained = int(m["trained_on"])
+    if count >= GROWTH * trained and count - trained >= 8:
+        return f"the catalog grew from {trained} to {count} products"
+    rows = store.read("SELECT title, brand, category FROM products WHERE seq > ?"
+                      " ORDER BY seq DESC LIMIT ?", (int(m["catalog_seq"]), NEW_SAMPLE))
+    poor = [t for t in map(_text, rows) if model.known_share(t) < DRIFT]
+    if poor:
+        return (f"{len(poor)} of {len(rows)} products written since it was trained are"
+                f" poorly represented (e.g. {poor[0]!r})")
+    return None
+
+
+def train(store: Store, data_dir: str, reason: str) -> str | None:
+    """Train a model on the whole catalog and make it CURRENT; returns its version (None
     while the catalog is empty)."""
+    digest = catalog_digest(store)
+    texts = [_text(r) for r in store.read("SELECT title, brand, category FROM products")]
+    if not texts:
+        return None
+    from adserver.learn import embed_train  # scipy: only when a model is trained
+
+    started = time.perf_counter()
+    version = embed_train.build(data_dir, texts, catalog_seq=digest[1], reason=reason)
+    embed.publish(data_dir, version)
+    log.info("embedding model %s trained on %d products in %.1f s (%s)", version, len(texts),
+             time.perf_counter() - started, reason)
+    return version
+
+
+def ensure_model(store: Store, data_dir: str, check: bool = False) -> embed.Model | None:
+    """The CURRENT embedding model; trains one from the catalog when there is none (None
+    while the catalog is empty) and, with `check`, a new one when the catalog has outgrown
+    it (`outgrown`)."""
     take_inbox(store, data_dir)
     version = embed.current(data_dir)
     if version is None:
-        texts = [_text(r) for r in store.read("SELECT title, brand, category FROM products")]
-        if not texts:
+        version = train(store, data_dir, "first catalog")
+        if version is None:
             return None
-        from adserver.learn import embed_train  # scipy: only when a model is trained
+    model = embed.load(data_dir, version)
+    why = outgrown(store, model) if check else None
+    if why is not None:
+        model = embed.load(data_dir, train(store, data_dir, why) or version)
+    return model
 
-        started = time.perf_counter()
-        version = embed_train.build(data_dir, texts)
-        embed.publish(data_dir, version)
-        log.info("embedding model %s trained on %d products in %.1f s", version, len(texts),
-                 time.perf_counter() - started)
-    return embed.load(data_dir, version)
+
+def prune_models(data_dir: str) -> list[str]:
+    """Delete embedding model versions no kept product index names, beyond the newest
+    KEEP_MODELS (CURRENT is always kept)."""
+    root = embed.models_dir(data_dir)
+    named = set()
+    for v in px.versions_of(data_dir):
+        try:
+            with open(os.path.join(px.root_of(data_dir), v, "manifest.json")) as src:
+                named.add(json.load(src)["model"])
+        except (OSError, ValueError, KeyError):
+            continue
+    return versions.prune(root, KEEP_MODELS, 60.0, keep_also=named)
 
 
 def _vector_bytes(vectors: np.ndarray, rows: np.ndarray) -> str:
@@ -247,12 +303,25 @@ def _graphs(tmp: str, keys: np.ndarray, network: np.ndarray, vectors: np.ndarray
     return out
 
 
+def model_status(model: embed.Model) -> dict[str, Any]:
+    """What the catalog status says of the embedding model: which, how made, how fresh."""
+    m = model.manifest
+    return {"version": model.version, "kind": model.kind, "dim": model.dim,
+            "trained_at": m.get("created_at"), "trained_on": m.get("trained_on"),
+            "reason": m.get("reason", m.get("source"))}
+
+
 class CatalogBuilder:
     """The control process's catalog thread: builds a product index when its inputs change
     and tells the publisher, which compiles a snapshot against it."""
 
-    def __init__(self, store: Store, data_dir: str, on_built: Callable[[], None]):
+    def __init__(self, store: Store, data_dir: str, on_built: Callable[[], None],
+                 rebuild_every_s: float = 600.0):
         self.store, self.data_dir, self.on_built = store, data_dir, on_built
+        # how often the embedding model is checked against the catalog (outgrown)
+        self.rebuild_every_s = rebuild_every_s
+        self.checked_at = time.monotonic()
+        self.checked_digest: tuple[int, int, int] | None = None
         self.sponsored: Sponsored | None = None
         self.wake = threading.Event()
         self.stopping = False
@@ -260,6 +329,11 @@ class CatalogBuilder:
         self.status: dict[str, Any] = {"version": px.current(data_dir), "error": None}
         prev = px.load_current(data_dir, graphs=False) if self.status["version"] else None
         self.status["manifest"] = prev.manifest if prev is not None else None
+        model = embed.current(data_dir)
+        try:
+            self.status["model"] = model_status(embed.load(data_dir, model)) if model else None
+        except embed.ModelError:
+            self.status["model"] = None
 
     def want(self, sponsored: Sponsored) -> None:
         """The sponsored products of the snapshot just compiled (the compiler calls this)."""
@@ -279,10 +353,19 @@ class CatalogBuilder:
         if self.sponsored is None:
             return None  # no snapshot compiled yet
         inputs = self.inputs()
-        if inputs == self.built_from:
+        # the model is checked against the catalog at most every rebuild_every_s, once per
+        # catalog change (a check that finds it fits changes nothing)
+        check = inputs[0] != self.checked_digest and \
+            time.monotonic() - self.checked_at >= self.rebuild_every_s
+        if inputs == self.built_from and not check:
             return None
         try:
-            model = ensure_model(self.store, self.data_dir)
+            if check:
+                self.checked_at, self.checked_digest = time.monotonic(), inputs[0]
+            model = ensure_model(self.store, self.data_dir, check)
+            if inputs == self.built_from and model is not None and \
+                    model.version == inputs[1]:
+                return None  # checked: the model still fits, and nothing else changed
             if model is None:
                 self.built_from = inputs
                 return None
@@ -294,7 +377,9 @@ class CatalogBuilder:
             self.built_from = inputs  # retried when an input changes
             return None
         self.built_from = self.inputs()
+        prune_models(self.data_dir)
         self.status.update(version=version, error=None, built_at=time.time(),
+                           model=model_status(model),
                            manifest=px.ProductIndex(self.data_dir, version, graphs=False,
                                                     verify=False).manifest)
         self.on_built()

@@ -105,7 +105,8 @@ def run(config: Config, sock: socket.socket | None = None) -> None:
     store = Store(config.data_dir)
     signing.ensure_keys(config.data_dir)
     publisher = Publisher(store, config.data_dir)
-    catalog = CatalogBuilder(store, config.data_dir, publisher.notify)
+    catalog = CatalogBuilder(store, config.data_dir, publisher.notify,
+                             config.embed_rebuild_interval_s)
     publisher.on_sponsored = catalog.want
     publisher.start()
     catalog.start()

@@ -101,6 +101,19 @@ class Model:
                     if len(toks) == 1:  # a line that is not one word never matches a token
                         self.vocab.setdefault(toks[0], row)
         self._cache: dict[str, tuple[np.ndarray | None, float]] = {}
+        # hashed: the buckets the training texts used (an unseen bucket has the largest idf,
+        # log(1 + n) + 1; one seen even once has at most log((1 + n) / 2) + 1)
+        self.seen = self.idf < self.idf.max() - 0.3 if self.kind == "hashed" else None
+
+    def known_share(self, text: str) -> float:
+        """The share of a text's words the model was trained on (hashed), or knows (static)."""
+        words = tokens(text)
+        if not words:
+            return 0.0
+        if self.seen is None:
+            return sum(w in self.vocab for w in words) / len(words)
+        ids, _ = self.features(text)
+        return float(self.seen[ids[:len(words)]].mean())  # the words' ids come first
 
     def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(row ids, kind weights) of a text, repeats kept."""
@@ -124,14 +137,18 @@ class Model:
             words = len(tokens(text))
             coverage = ids.shape[0] / words if words else 0.0
         else:
-            coverage = min(1.0, coverage)
+            # the share the projection keeps, or the share of words seen in training when
+            # more: a word seen in a handful of products is known, though the projection of
+            # a large catalog keeps little of it; a typo still counts through its 3-grams
+            coverage = min(1.0, max(coverage, self.known_share(text)))
         return out.astype(np.float32), coverage
 
     def query(self, text: str) -> tuple[np.ndarray | None, float]:
         """(unit vector or None, confidence 0-1) of a search text, cached per text (callers
         must not modify the array). Confidence is the square root of the coverage: how much
-        of the text the model represents (adserver/kernels/embed.py); relevance to a query
-        is cosine x confidence, so a query of unknown words matches nothing well."""
+        of the text the model represents (adserver/kernels/embed.py), or of its words the
+        model was trained on when more; relevance to a query is cosine x confidence, so a
+        query of unknown words matches nothing well."""
         found = self._cache.get(text)
         if found is None:
             if len(self._cache) >= QUERY_CACHE:

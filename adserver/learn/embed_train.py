@@ -70,7 +70,7 @@ def fit(texts: list[str], dim: int = DIM, buckets: int = embed.BUCKETS,
     top = min(dim, vt.shape[0])
     matrix[used, :top] = vt[:top].T
     settings = {"word_weight": word_weight, "gram_weight": gram_weight, "buckets": buckets,
-                "gram": embed.GRAM, "trained_on": len(texts),
+                "gram": embed.GRAM, "fitted_on": len(texts),
                 "singular_values": [round(float(v), 4) for v in s[:top]]}
     return matrix, idf.astype(np.float32), settings
 
@@ -81,8 +81,12 @@ def auto_dim(n_texts: int) -> int:
     return min(DIM, max(8, n_texts // 16))
 
 
-def build(data_dir: str, texts: list[str], dim: int | None = None, seed: int = 0) -> str:
+def build(data_dir: str, texts: list[str], dim: int | None = None, seed: int = 0,
+          catalog_seq: int = 0, reason: str = "first catalog") -> str:
     """Fit on `texts`, write the version and return its name (not yet CURRENT). `dim`
-    defaults to `auto_dim` of the catalog size."""
+    defaults to `auto_dim` of the catalog size. The manifest records what the model was
+    trained on (`trained_on` texts, the catalog's change number `catalog_seq`) and why, which
+    adserver/control/catalog.outgrown reads."""
     matrix, idf, settings = fit(texts, dim=dim or auto_dim(len(texts)), seed=seed)
+    settings.update(trained_on=len(texts), catalog_seq=catalog_seq, reason=reason)
     return embed.write(data_dir, "hashed", matrix, idf, settings)

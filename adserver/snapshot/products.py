@@ -59,6 +59,12 @@ def current(data_dir: str) -> str | None:
     return versions.current(root_of(data_dir))
 
 
+def versions_of(data_dir: str) -> list[str]:
+    """The product index versions on disk, oldest first."""
+    root = root_of(data_dir)
+    return sorted(n for n in os.listdir(root) if n.isdigit()) if os.path.isdir(root) else []
+
+
 class ProductIndexError(Exception):
     """A product index version that cannot be used."""
 

@@ -150,3 +150,59 @@ def test_nearest_remembers_searches_per_context(tmp_path: str) -> None:
         assert len(index._nearest) == 1
     finally:
         px.NEAREST_CACHE = saved
+
+
+def test_the_model_is_trained_again_when_the_catalog_outgrows_it(tmp_path: str) -> None:
+    from tests.serving.shop import BRANDS, KINDS
+
+    data = str(tmp_path)
+    store = Store(data)
+    with store.transaction() as db:
+        db.execute("INSERT INTO networks (id, name, time_zone, archived, created_at,"
+                   " updated_at) VALUES (1, 'n', 'UTC', 0, 'x', 'x')")
+    cat = Catalog(store)
+    first = {"id": "C-1", "title": "Acme Whole Bean Coffee", "price": 9,
+             "category": ["Grocery", "Coffee"]}
+    assert not cat.batch(ADMIN, 1, [first], []).rejected
+    builder = catalog.CatalogBuilder(store, data, lambda: None, rebuild_every_s=0)
+    builder.want({1: {"C-1"}})
+    assert builder.step() is not None
+    small = builder.status["model"]
+    assert small["kind"] == "hashed" and small["trained_on"] == 1 and small["dim"] == 8
+    # 300 products of four kinds arrive: the one-product model knows none of their words
+    items = [{"id": f"{kind[:3]}-{i}", "title": f"{brand} {name} {size}", "brand": brand,
+              "price": 5, "category": path}
+             for kind, (path, names) in KINDS.items()
+             for i, (name, brand, size) in enumerate(
+                 (n, b, s) for n in names for b in BRANDS for s in ("S", "M", "L"))][:300]
+    assert not cat.batch(ADMIN, 1, items, []).rejected
+    builder.want({1: {"C-1", "Hea-0", "Dog-0", "Yog-0"}})
+    assert builder.step() is not None
+    grown = builder.status["model"]
+    assert grown["version"] != small["version"] and grown["trained_on"] == 301
+    assert grown["reason"] == "the catalog grew from 1 to 301 products" and grown["dim"] > 8
+    index = px.load_current(data)
+    assert index.manifest["graphs"]["1"]["count"] == 4  # every sponsored product embedded
+    model = embed.load(data, grown["version"])
+    for query, pid in [("wireless headphones", "Hea-0"), ("dog food", "Dog-0")]:
+        rows, _ = index.search(1, model.query(query)[0], 1)
+        assert index.product(int(rows[0]))["id"] == pid, query
+    # one product whose words are new: vocabulary drift, trained again, and it then
+    # matches its own title well
+    newco = {"id": "N-1", "title": "Newco Espresso Beans, 1 kg", "brand": "Newco", "price": 20,
+             "category": ["Grocery", "Coffee"]}
+    before = embed.load(data, grown["version"])
+    vec, conf = before.query(newco["title"])
+    own = before.embed(catalog._text({**newco, "category": "Grocery > Coffee"}))
+    assert cat.batch(ADMIN, 1, [newco], []).upserted == 1
+    assert builder.step() is not None
+    drift = builder.status["model"]
+    assert "poorly represented" in drift["reason"] and "Newco" in drift["reason"]
+    after = embed.load(data, drift["version"])
+    index = px.load_current(data)
+    vec2, conf2 = after.query(newco["title"])
+    score = float(index.vectors[index.row(1, "N-1")] @ vec2) * conf2
+    assert score > 0.6 and score > float(own @ vec) * conf  # type: ignore[operator]
+    # nothing changed: no check, no build; old model versions are pruned to what is kept
+    assert builder.step() is None
+    assert len(os.listdir(embed.models_dir(data))) <= catalog.KEEP_MODELS + 2  # + CURRENT

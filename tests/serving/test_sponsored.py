@@ -160,3 +160,11 @@ def test_retrieval_is_kept_across_snapshot_swaps(shop: Shop) -> None:
     unseen = "studio headphones for the retrieval test"
     assert set(shop.shown(search=unseen)) == set(shop.ads["Headphones"])
     assert searches() == n + 1  # a query not seen before is searched
+
+
+def test_catalog_status_names_the_embedding_model(shop: Shop) -> None:
+    index = shop.admin.get(f"/v1/networks/{shop.net}/catalog").json()["index"]
+    model = index["embedding_model"]
+    assert model["version"] == index["model"] and model["kind"] == "hashed"
+    assert model["trained_on"] >= 120 and model["reason"] and model["trained_at"] > 0
+    assert index["built_at"] >= model["trained_at"]
