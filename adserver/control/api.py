@@ -181,6 +181,10 @@ class ManagementApi:
             id_ = self.path_id(request)
             return json_response(await run_in_threadpool(repo.archive, spec, who, id_))
 
+        async def restore(request: Request, who: Principal) -> Response:
+            id_ = self.path_id(request)
+            return json_response(await run_in_threadpool(repo.archive, spec, who, id_, False))
+
         base = f"/v1/{spec.name}"
         return [
             Route(base, self.handler(list_), methods=["GET"]),
@@ -188,6 +192,7 @@ class ManagementApi:
             Route(base + "/{id}", self.handler(get), methods=["GET"]),
             Route(base + "/{id}", self.handler(update), methods=["PATCH"]),
             Route(base + "/{id}/archive", self.handler(archive), methods=["POST"]),
+            Route(base + "/{id}/restore", self.handler(restore), methods=["POST"]),
         ]
 
     # -- keys, audit, me ----------------------------------------------------------------

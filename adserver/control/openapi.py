@@ -87,21 +87,22 @@ def document() -> dict[str, Any]:
              "schema": {"enum": ["false", "true", "all"], "default": "false"}},
         ]
         tag = [spec.name]
+        a = "an" if spec.singular[0] in "aeiou" else "a"
         paths[f"/v1/{spec.name}"] = {
             "get": {"tags": tag, "summary": f"List {spec.name}", "operationId": f"list_{spec.name}",
                     "parameters": common + filters,
                     "responses": {"200": _json(page, "A page, in id order"), **ERRORS}},
-            "post": {"tags": tag, "summary": f"Create a {spec.singular}",
+            "post": {"tags": tag, "summary": f"Create {a} {spec.singular}",
                      "operationId": f"create_{spec.name}",
                      "requestBody": _json(_ref(name), spec.singular) | {"required": True},
                      "responses": {"201": _json(_ref(out), "Created"), **ERRORS}},
         }
         paths[f"/v1/{spec.name}/{{id}}"] = {
             "parameters": [id_param],
-            "get": {"tags": tag, "summary": f"Get a {spec.singular}",
+            "get": {"tags": tag, "summary": f"Get {a} {spec.singular}",
                     "operationId": f"get_{spec.name}",
                     "responses": {"200": _json(_ref(out), "The object"), **ERRORS}},
-            "patch": {"tags": tag, "summary": f"Change fields of a {spec.singular}",
+            "patch": {"tags": tag, "summary": f"Change fields of {a} {spec.singular}",
                       "operationId": f"update_{spec.name}",
                       "requestBody": _json(_ref(name + "Patch"), "Fields to change")
                       | {"required": True},
@@ -109,9 +110,16 @@ def document() -> dict[str, Any]:
         }
         paths[f"/v1/{spec.name}/{{id}}/archive"] = {
             "parameters": [id_param],
-            "post": {"tags": tag, "summary": f"Archive a {spec.singular}",
+            "post": {"tags": tag, "summary": f"Archive {a} {spec.singular}",
                      "operationId": f"archive_{spec.name}",
                      "responses": {"200": _json(_ref(out), "Archived"), **ERRORS}},
+        }
+        paths[f"/v1/{spec.name}/{{id}}/restore"] = {
+            "parameters": [id_param],
+            "post": {"tags": tag, "summary": f"Restore {a} archived {spec.singular} (what it"
+                                             " refers to must be live)",
+                     "operationId": f"restore_{spec.name}",
+                     "responses": {"200": _json(_ref(out), "Restored"), **ERRORS}},
         }
     paths["/v1/me"] = {"get": {"tags": ["keys"], "summary": "The calling key's scope",
                                "responses": {"200": _json(_ref("Principal"), "Scope")}}}

@@ -185,7 +185,8 @@ class Repository:
             row = _visible(db, spec, who, id_)
             before = from_row(spec, row)
             if before.archived:  # type: ignore[attr-defined]
-                raise Invalid([FieldError("$", f"{spec.singular} {id_} is archived")])
+                raise Invalid([FieldError("$", f"{spec.singular} {id_} is archived: restore it"
+                                                f" first (POST /v1/{spec.name}/{id_}/restore)")])
             errors = [FieldError(k, "read-only") for k in patch if k in ("id", "archived",
                       "created_at", "updated_at")]
             if spec.parent and spec.parent[0] in patch and patch[spec.parent[0]] != getattr(
@@ -206,18 +207,25 @@ class Repository:
             _audit(db, who, spec, "update", before, out, row)
         return out
 
-    def archive(self, spec: EntitySpec, who: Principal, id_: int) -> msgspec.Struct:
+    def archive(self, spec: EntitySpec, who: Principal, id_: int,
+                archived: bool = True) -> msgspec.Struct:
+        """Archive (or, `archived=False`, restore) an entity; doing it twice changes nothing.
+        A restore needs what the entity refers to to be live (restore a campaign before its
+        flights)."""
         _may_write(spec, who, create=False)
         with self.store.transaction() as db:
             row = _visible(db, spec, who, id_)
             before = from_row(spec, row)
-            if not row["archived"]:
+            if bool(row["archived"]) != archived:
+                if not archived:
+                    _check_refs(db, spec, who, entity_of(spec, before))
                 db.execute(
-                    f"UPDATE {spec.name} SET archived = 1, updated_at = ? WHERE id = ?",
-                    (now(), id_),
+                    f"UPDATE {spec.name} SET archived = ?, updated_at = ? WHERE id = ?",
+                    (int(archived), now(), id_),
                 )
                 row = db.execute(f"SELECT * FROM {spec.name} WHERE id = ?", (id_,)).fetchone()
-                _audit(db, who, spec, "archive", before, from_row(spec, row), row)
+                _audit(db, who, spec, "archive" if archived else "restore", before,
+                       from_row(spec, row), row)
             return from_row(spec, row)
 
     def get(self, spec: EntitySpec, who: Principal, id_: int) -> msgspec.Struct:

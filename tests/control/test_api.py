@@ -156,7 +156,31 @@ def test_flight_on_archived_campaign_is_refused(admin: httpx.Client) -> None:
     assert r.status_code == 400
     assert "archived" in errors_of(r)["campaign_id"]
     r = admin.patch(f"/v1/campaigns/{cid}", json={"name": "x"})
-    assert r.status_code == 400 and "archived" in r.json()["error"]["fields"][0]["message"]
+    assert r.status_code == 400 and "restore it first" in r.json()["error"]["fields"][0][
+        "message"]
+
+
+def test_archived_entities_can_be_restored(admin: httpx.Client) -> None:
+    n = build(admin)
+    cid, fid = n["campaign"]["id"], n["flight"]["id"]
+    assert admin.post(f"/v1/flights/{fid}/archive").json()["archived"] is True
+    assert admin.post(f"/v1/campaigns/{cid}/archive").json()["archived"] is True
+    # the flight's campaign is archived: restore that first
+    r = admin.post(f"/v1/flights/{fid}/restore")
+    assert r.status_code == 400 and "archived" in errors_of(r)["campaign_id"]
+    assert admin.post(f"/v1/campaigns/{cid}/restore").json()["archived"] is False
+    r = admin.post(f"/v1/flights/{fid}/restore")
+    assert r.status_code == 200 and r.json()["archived"] is False
+    assert admin.post(f"/v1/flights/{fid}/restore").json()["archived"] is False  # idempotent
+    assert admin.patch(f"/v1/campaigns/{cid}", json={"name": "back"}).json()["name"] == "back"
+    actions = [e["action"] for e in admin.get("/v1/audit", params={
+        "entity": "flights", "entity_id": fid}).json()["data"]]
+    assert actions.count("restore") == 1 and actions.count("archive") == 1
+    # another network's key cannot restore it
+    other = admin.post("/v1/keys", json={"role": "admin", "network_id": build(admin, "O")[
+        "network"]["id"], "name": "other"}).json()["key"]
+    r = httpx.post(f"{admin.base_url}/v1/flights/{fid}/restore", headers={"X-Api-Key": other})
+    assert r.status_code == 404
 
 
 def test_cross_tenant_references_are_refused(admin: httpx.Client) -> None:
