@@ -108,14 +108,16 @@ def convert(
             errors.extend(money)
         else:
             good[key] = data[key]
+    bad = {e.field for e in errors}
     try:
         # Built from the good fields only, so cross-field rules still report on them.
         obj = msgspec.convert(good, cls, strict=strict)
     except msgspec.ValidationError as e:  # a required field is bad, or a __post_init__ rule
         if not errors:
             errors.append(_msgspec_message(e, "$"))
+        errors.extend(FieldError(name_of(f), m) for f, m in _rules_without(
+            cls, fields, good, strict) if name_of(f) not in bad)
         raise Invalid(errors) from None
-    bad = {e.field for e in errors}
     check = getattr(obj, "check", None)
     later = check() if check is not None else []
     errors.extend(
@@ -124,6 +126,54 @@ def convert(
     if errors:
         raise Invalid(errors)
     return obj
+
+
+# Values tried, in order, to stand in for a bad required field (the first and the last that
+# its type accepts): so the other fields' rules are still checked.
+_STAND_INS: list[Any] = [1, 1000, 2**31 - 1, "x", "zz", "1971-01-02T00:00:00Z",
+                         "2199-01-01T00:00:00Z", False, True, [], {}]
+
+
+def _rules_without(cls: type, fields: dict[str, Any], good: dict[str, Any],
+                   strict: bool) -> list[tuple[str, str]]:
+    """The cross-field rules (`check()`) that fail whatever the bad or absent required fields
+    hold: each one stands in once as the lowest and once as the highest value its type takes,
+    and only the errors both objects report are kept (a rule that depends on a bad field's
+    value is not reported until that field is fixed). Empty when no stand-in fits."""
+    missing = [k for k, info in fields.items() if info.required and k not in good]
+    if not missing:
+        return []
+    objects = []
+    for pick in (0, -1):
+        values = dict(good)
+        for k in missing:
+            tp = fields[k].type
+            options = [v for v in [*_STAND_INS, *_literals(tp)] if _fits(v, tp, strict)]
+            if not options:
+                return []
+            values[k] = options[pick]
+        try:
+            objects.append(msgspec.convert(values, cls, strict=strict))
+        except msgspec.ValidationError:
+            return []
+    found = [[(e.field, e.message) for e in getattr(o, "check", lambda: [])()] for o in objects]
+    return [e for e in found[0] if e in found[1]]
+
+
+def _literals(tp: Any) -> tuple[Any, ...]:
+    import typing
+
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    return typing.get_args(tp) if typing.get_origin(tp) is typing.Literal else ()
+
+
+def _fits(value: Any, tp: Any, strict: bool) -> bool:
+    try:
+        msgspec.convert(value, tp, strict=strict)
+    except msgspec.ValidationError:
+        return False
+    return True
 
 
 MAX_DEPTH = 32

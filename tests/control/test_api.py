@@ -140,6 +140,22 @@ def test_every_bad_field_is_reported_at_once(admin: httpx.Client) -> None:
     assert set(errors_of(r)) == {"priority_id", "name", "price", "pacing", "extra"}
 
 
+def test_every_problem_is_reported_at_once(admin: httpx.Client) -> None:
+    n = build(admin)
+    body = {"campaign_id": n["campaign"]["id"], "priority_id": n["priority"]["id"],
+            "name": "four problems", "start": "2026-02-01T00:00:00Z",
+            "end": "2026-01-01T00:00:00Z", "price": "1.1234567", "colour": "red",
+            "custom_targeting": '$page_type in ["search"'}
+    r = admin.post("/v1/flights", json=body)
+    assert r.status_code == 400
+    errors = errors_of(r)
+    assert set(errors) == {"colour", "price", "end", "custom_targeting"}, errors
+    assert errors["end"] == "must be after start" and "decimal places" in errors["price"]
+    # a rule that depends on a bad field waits for it: with start bad, end is not judged
+    r = admin.post("/v1/flights", json={**body, "start": "soon", "price": "1"})
+    assert set(errors_of(r)) == {"colour", "start", "custom_targeting"}
+
+
 def test_create_requires_fields(admin: httpx.Client) -> None:
     r = admin.post("/v1/flights", json={})
     assert r.status_code == 400
