@@ -146,7 +146,11 @@ def document() -> dict[str, Any]:
                     {"name": "from", "in": "query", "schema": {"type": "string"}},
                     {"name": "to", "in": "query", "schema": {"type": "string"}},
                     {"name": "format", "in": "query",
-                     "schema": {"enum": ["json", "csv"], "default": "json"}}],
+                     "schema": {"enum": ["json", "csv"], "default": "json"}},
+                    *({"name": f"{d}_id", "in": "query", "description": "only these ids"
+                       " (comma list)", "schema": {"type": "string"}}
+                      for d in ("network", "site", "zone", "advertiser", "campaign", "flight",
+                                "ad", "creative"))],
                 "responses": {"200": _json({"type": "object"}, "Rows"), **ERRORS}}}
     paths["/v1/flights/{id}/pacing"] = {
         "parameters": [id_param],

@@ -2,8 +2,14 @@
 
 Query: `group_by` (comma list of network, site, zone, advertiser, campaign, flight, ad,
 creative), `interval` (hour, day or none; UTC buckets), `from` and `to` (RFC 3339 or a date;
-default the last 7 days), `format` (json or csv). Rows are scoped by the key: an advertiser
-key sees its own advertiser's rows only. Money is exact (from nano-units).
+default the last 7 days of the project clock), `format` (json or csv), and filters
+`<dimension>_id` (a comma list of ids: `flight_id=3,4`). Rows are scoped by the key: an
+advertiser key sees its own advertiser's rows only, whatever the filters say. Money is exact
+(from nano-units).
+
+Each grouped dimension comes with its name beside its id (`flight_id`, `flight_name`). Id 0
+is not an entity: requests no ad filled (`flight_id: 0`, named "(unfilled)"), or requests that
+named no site or zone ("(none)").
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ import io
 from decimal import Decimal
 from typing import Any
 
+from adserver import clock
 from adserver.control.auth import Principal
 from adserver.control.store import Store
-from adserver.validation import EARLIEST, LATEST, FieldError, Invalid
+from adserver.validation import EARLIEST, LATEST, FieldError, Invalid, ascii_int
 
 DIMENSIONS = ("network", "site", "zone", "advertiser", "campaign", "flight", "ad", "creative")
 SUMS = ("requests", "filled", "impressions", "viewable", "clicks", "conversions",
@@ -47,19 +54,31 @@ def parse(q: Any) -> dict[str, Any]:
     interval = q.get("interval", "day")
     if interval not in ("hour", "day", "none"):
         errors.append(FieldError("interval", "must be hour, day or none"))
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.fromtimestamp(clock.now(), dt.UTC)
     start = _time(q["from"], "from", errors) if "from" in q else now - dt.timedelta(days=7)
     end = _time(q["to"], "to", errors) if "to" in q else now + dt.timedelta(hours=1)
     fmt = q.get("format", "json")
     if fmt not in ("json", "csv"):
         errors.append(FieldError("format", "must be json or csv"))
-    unknown = set(q) - {"group_by", "interval", "from", "to", "format"}
+    filters: dict[str, list[int]] = {}
+    for d in DIMENSIONS:
+        raw = q.get(f"{d}_id")
+        if raw is None:
+            continue
+        ids = [ascii_int(x.strip()) for x in raw.split(",")]
+        if not ids or any(i is None or not 0 <= i < 2**63 for i in ids) or len(ids) > 1000:
+            errors.append(FieldError(f"{d}_id", "must be a comma list of up to 1,000 ids"))
+        else:
+            filters[f"{d}_id"] = ids  # type: ignore[assignment]
+    unknown = set(q) - {"group_by", "interval", "from", "to", "format"} - {
+        f"{d}_id" for d in DIMENSIONS}
     errors += [FieldError(k, "not a report parameter") for k in sorted(unknown)]
     if start and end and end <= start:
         errors.append(FieldError("to", "must be after from"))
     if errors:
         raise Invalid(errors)
-    return {"group": group, "interval": interval, "from": start, "to": end, "format": fmt}
+    return {"group": group, "interval": interval, "from": start, "to": end, "format": fmt,
+            "filters": filters}
 
 
 def run(store: Store, who: Principal, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -74,10 +93,14 @@ def run(store: Store, who: Principal, params: dict[str, Any]) -> list[dict[str, 
     elif who.network_id is not None:
         where.append("network_id = ?")
         args.append(who.network_id)
+    for column, ids in params.get("filters", {}).items():  # within the key's scope
+        where.append(f"{column} IN ({', '.join('?' * len(ids))})")
+        args.extend(ids)
     select = ", ".join([f"{bucket} AS period", *cols, *(f"SUM({s})" for s in SUMS)])
     group = ", ".join(["period", *cols])
     rows = store.read(f"SELECT {select} FROM stats_hourly WHERE {' AND '.join(where)}"
                       f" GROUP BY {group} ORDER BY {group}", args)
+    names = {g: _names(store, g, {r[1 + i] for r in rows}) for i, g in enumerate(params["group"])}
     out = []
     for r in rows:
         values = dict(zip(SUMS, r[1 + len(cols):]))
@@ -87,7 +110,9 @@ def run(store: Store, who: Principal, params: dict[str, Any]) -> list[dict[str, 
         row: dict[str, Any] = {}
         if params["interval"] != "none":
             row[params["interval"]] = r[0]
-        row.update({f"{g}_id": r[1 + i] for i, g in enumerate(params["group"])})
+        for i, g in enumerate(params["group"]):
+            row[f"{g}_id"] = r[1 + i]
+            row[f"{g}_name"] = names[g].get(r[1 + i])
         row.update(
             impressions=imps, viewable_impressions=values["viewable"], clicks=clicks,
             ctr=round(clicks / imps, 6) if imps else None,
@@ -105,6 +130,25 @@ def run(store: Store, who: Principal, params: dict[str, Any]) -> list[dict[str, 
         )
         out.append(row)
     return out
+
+
+TABLES = {"network": "networks", "site": "sites", "zone": "zones", "advertiser": "advertisers",
+          "campaign": "campaigns", "flight": "flights", "creative": "creatives"}
+NO_ENTITY = {"site": "(none)", "zone": "(none)"}  # else "(unfilled)": no ad filled them
+
+
+def _names(store: Store, dimension: str, ids: set[int]) -> dict[int, str | None]:
+    """Names of a dimension's ids (an ad's is its creative's), and the label of id 0."""
+    found: dict[int, str | None] = {0: NO_ENTITY.get(dimension, "(unfilled)")}
+    wanted = sorted(i for i in ids if i)
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        marks = ", ".join("?" * len(chunk))
+        sql = (f"SELECT a.id, c.name FROM ads a JOIN creatives c ON c.id = a.creative_id"
+               f" WHERE a.id IN ({marks})" if dimension == "ad" else
+               f"SELECT id, name FROM {TABLES[dimension]} WHERE id IN ({marks})")
+        found.update((int(r[0]), r[1]) for r in store.read(sql, chunk))
+    return found
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:

@@ -204,11 +204,38 @@ def test_reports_group_scope_and_csv(ledger: Stack) -> None:
     zones = ledger.admin.get("/v1/reports", params={"group_by": "site,zone"}).json()["data"]
     assert any(r["requests"] > 0 and 0 < r["fill_rate"] <= 1 for r in zones)
     csv_text = ledger.admin.get("/v1/reports", params={"group_by": "flight", "format": "csv"}).text
-    assert csv_text.splitlines()[0].startswith("day,flight_id,impressions")
+    assert csv_text.splitlines()[0].startswith("day,flight_id,flight_name,impressions")
     bad = ledger.admin.get("/v1/reports", params={"group_by": "planet", "interval": "week"})
     assert bad.status_code == 400
     assert {f["field"] for f in bad.json()["error"]["fields"]} == {"group_by", "interval"}
     key = ledger.admin.post("/v1/keys", json={"role": "advertiser", "advertiser_id": 2}).json()
     with httpx.Client(base_url=ledger.api, headers={"X-Api-Key": key["key"]}) as zeta:
         rows = zeta.get("/v1/reports", params={"group_by": "advertiser"}).json()["data"]
-    assert rows and {r["advertiser_id"] for r in rows} == {2}
+        assert rows and {r["advertiser_id"] for r in rows} == {2}
+        # a filter never widens the key's scope: Acme's flight is not Zeta's to read
+        assert zeta.get("/v1/reports", params={"flight_id": "1", "advertiser_id": "1"}).json()[
+            "data"] == []
+    # names beside ids; unfilled requests labelled as such; filters by id
+    assert served(ledger, {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [1],
+                                           "adTypes": [2], "flightId": 999999}]}) is None
+
+    def flights() -> dict[int, dict]:
+        rows = ledger.admin.get("/v1/reports", params={"group_by": "flight",
+                                                       "interval": "none"}).json()["data"]
+        return {r["flight_id"]: r for r in rows}
+
+    until(lambda: 0 in flights())
+    by_id = flights()
+    name = ledger.admin.get("/v1/flights/1").json()["name"]
+    assert by_id[1]["flight_name"] == name and by_id[1]["impressions"] > 0
+    assert by_id[0]["flight_name"] == "(unfilled)" and by_id[0]["impressions"] == 0
+    assert by_id[0]["requests"] > 0
+    only = ledger.admin.get("/v1/reports", params={"group_by": "flight", "interval": "none",
+                                                   "flight_id": "1,2", "network_id": "1"})
+    assert {r["flight_id"] for r in only.json()["data"]} == {1, 2}
+    ads = ledger.admin.get("/v1/reports", params={"group_by": "ad", "ad_id": str(d["adId"]),
+                                                  "interval": "none"}).json()["data"]
+    creative = ledger.admin.get(f"/v1/creatives/{d['creativeId']}").json()["name"]
+    assert [r["ad_name"] for r in ads] == [creative]
+    bad = ledger.admin.get("/v1/reports", params={"flight_id": "1,x", "campaign_id": "-1"})
+    assert {f["field"] for f in bad.json()["error"]["fields"]} == {"flight_id", "campaign_id"}
