@@ -48,6 +48,36 @@ ORDER BY a.id
 """
 
 
+# Ads that exist but are held back, and why: explain shows them when a placement forces their
+# ad, flight or campaign ("why isn't my ad showing?"). Live flights only, newest ads first.
+HELD_ADS = """
+SELECT a.id, a.flight_id, fl.campaign_id, fl.advertiser_id, a.network_id, CASE
+  WHEN a.is_active = 0 THEN 'the ad is paused'
+  WHEN fl.is_active = 0 THEN 'the flight is paused'
+  WHEN cp.archived = 1 THEN 'the campaign is archived'
+  WHEN cp.is_active = 0 THEN 'the campaign is paused'
+  WHEN adv.archived = 1 THEN 'the advertiser is archived'
+  WHEN cr.archived = 1 THEN 'the creative is archived'
+  WHEN cr.status != 'approved' THEN 'the creative is not approved (' || cr.status || ')'
+  WHEN p.archived = 1 THEN 'the priority is archived'
+  WHEN n.archived = 1 THEN 'the network is archived'
+  END AS reason
+FROM ads a
+JOIN flights fl ON fl.id = a.flight_id
+JOIN campaigns cp ON cp.id = fl.campaign_id
+JOIN advertisers adv ON adv.id = fl.advertiser_id
+JOIN creatives cr ON cr.id = a.creative_id
+JOIN priorities p ON p.id = fl.priority_id
+JOIN networks n ON n.id = a.network_id
+WHERE a.archived = 0 AND fl.archived = 0 AND (fl."end" IS NULL OR fl."end" > ?)
+  AND NOT (a.is_active = 1 AND fl.is_active = 1 AND cp.archived = 0 AND cp.is_active = 1
+           AND adv.archived = 0 AND cr.archived = 0 AND cr.status = 'approved'
+           AND p.archived = 0 AND n.archived = 0)
+ORDER BY a.id DESC LIMIT ?
+"""
+MAX_HELD = 20000  # the snapshot carries at most this many held ads
+
+
 def _epoch(t: dt.datetime | None) -> int:
     return f.NO_END if t is None else int(t.timestamp())
 
@@ -328,6 +358,8 @@ def compile_snapshot(store: Store, root: str, now: dt.datetime | None = None,
     if on_sponsored is not None:
         on_sponsored(sponsored(inp))
     meta = _meta(store, strings)
+    stamp = (now or dt.datetime.now(dt.UTC)).isoformat().replace("+00:00", "Z")
+    meta["held"] = [list(r) for r in store.read(HELD_ADS, (stamp, MAX_HELD))]
     meta["keyword_bids"] = bool((arrays["kw_bid"] >= 0).any())
     if index is not None:
         meta["products"] = index.version

@@ -266,6 +266,12 @@ def _explain(snap: Snapshot, plan: resolve.Plan, rows: np.ndarray, reasons: Any,
         if visible(fate["row"]):
             extra = {k: v for k, v in fate.items() if k not in ("row", "reason")}
             results.append({**ids(fate["row"]), **extra, "result": f.REASONS[fate["reason"]]})
+    if p.ad_id or p.flight_id or p.campaign_id:  # forced: say why a held ad is not here
+        for ad, fl, cp, adv, net, why in snap.held:
+            if net == plan.network_id and (mine is None or adv == mine) and (
+                    ad == p.ad_id or fl == p.flight_id or cp == p.campaign_id):
+                results.append({"adId": ad, "flightId": fl, "campaignId": cp,
+                                "result": f"not served: {why}"})
     return {
         "placement": {"divName": plan.div, "networkId": p.network_id, "siteId": p.site_id,
                       "zoneIds": plan.zone_ids.tolist(), "adTypes": p.ad_types,

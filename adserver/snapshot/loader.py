@@ -86,6 +86,8 @@ class Snapshot:
         self.sites: dict[int, int] = self.meta["sites"]
         self.zones: dict[int, list[int]] = self.meta["zones"]
         self.keys = {k[0]: k for k in self.meta["keys"]}
+        # ads held back from serving: [ad, flight, campaign, advertiser, network, reason]
+        self.held: list[list[Any]] = self.meta.get("held", [])
         c = self.columns
         self.posting: dict[int, tuple[int, int]] = {
             int(k): (int(a), int(b))

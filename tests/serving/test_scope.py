@@ -70,6 +70,37 @@ def test_an_advertisers_key_explains_its_own_ads_only(scoped: tuple[Stack, dict[
     assert mine and mine <= {2, 5, 7}  # Zeta's ads
 
 
+def test_a_forced_ad_held_back_is_explained_with_its_reason(
+        scoped: tuple[Stack, dict[str, str]]) -> None:
+    """An ad whose creative awaits approval is not in the auction, but a placement forcing
+    its flight says why; only to keys that may read that advertiser's ads."""
+    s, keys = scoped
+    creative = s.admin.post("/v1/creatives", json={
+        "advertiser_id": 2, "ad_type_id": 2, "name": "zeta pending", "kind": "image",
+        "image_url": "https://img.example/zeta-new.png", "status": "pending"}).json()["id"]
+    ad = s.admin.post("/v1/ads", json={"flight_id": 2, "creative_id": creative}).json()["id"]
+    forced = {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [1], "adTypes": [2],
+                              "flightId": 2}]}
+
+    def fate(key: str) -> dict | None:
+        r = s.decide(forced, headers={"X-Adzerk-Explain": key})
+        return next((x for x in r.json()["explain"]["div0"]["results"] if x["adId"] == ad),
+                    None)
+
+    s.wait_for(lambda: fate(ADMIN_KEY) is not None)  # the next snapshot holds it
+    assert fate(ADMIN_KEY) == {"adId": ad, "flightId": 2, "campaignId": 2,
+                               "result": "not served: the creative is not approved (pending)"}
+    assert fate(keys["zeta"]) is not None  # its own advertiser's
+    # Attack: another advertiser's and another network's keys learn nothing of it
+    acme = s.admin.post("/v1/keys", json={"role": "advertiser", "advertiser_id": 1}).json()
+    s.wait_for(lambda: "explain" in s.decide(forced, headers={"X-Adzerk-Explain": acme["key"]})
+               .json())  # the key reached the workers
+    assert fate(acme["key"]) is None and fate(keys["rival admin"]) is None
+    # archived: no longer anyone's concern (never served, so the other tests never see it)
+    assert s.admin.post(f"/v1/ads/{ad}/archive").status_code == 200
+    s.wait_for(lambda: fate(ADMIN_KEY) is None)
+
+
 def test_a_bad_explain_key_is_refused_out_loud(scoped: tuple[Stack, dict[str, str]]) -> None:
     s, _ = scoped
     r = s.decide(SEARCH, headers={"X-Adzerk-Explain": "ak_nope_nope"})
