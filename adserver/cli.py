@@ -13,6 +13,7 @@ from typing import Any
 
 from adserver import __version__
 from adserver import config as config_mod
+from adserver import logs
 from adserver.cli_learn import cmd_evaluate, cmd_train
 from adserver.config import Config
 
@@ -20,7 +21,11 @@ from adserver.config import Config
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML settings file (or ADSERVER_CONFIG)")
     p.add_argument("--data-dir", help="data root (default ./indexes; ADSERVER_DATA_DIR)")
-    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                   help="least level logged (default info; ADSERVER_LOG_LEVEL)")
+    p.add_argument("--log-format", choices=["text", "json"],
+                   help="log lines as text or one JSON object each (default text;"
+                        " ADSERVER_LOG_FORMAT)")
 
 
 def _serving(p: argparse.ArgumentParser) -> None:
@@ -139,7 +144,7 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-FLAG_SETTINGS = ("data_dir", "log_level", "host", "port", "workers", "api_host", "api_port")
+FLAG_SETTINGS = ("data_dir", "log_level", "log_format", "host", "port", "workers", "api_host", "api_port")
 
 
 def load_config(args: argparse.Namespace) -> Config:
@@ -154,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except config_mod.ConfigError as e:
         print(f"adserver: {e}", file=sys.stderr)
         return 2
+    logs.setup(config.log_level, config.log_format)
     handler = COMMANDS[args.command]
     return handler(args, config) or 0
 

@@ -43,6 +43,8 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     admin_key: Annotated[str, msgspec.Meta(min_length=16)] | None = None
     """A bootstrap network-admin API key, accepted as given (store it like a password)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
+    """How processes log to stderr: text lines, or one JSON object per line."""
     time_zone: str = "UTC"
     """Default time zone of new networks (IANA name), used for dayparting and daily caps."""
     public_url: Annotated[str, msgspec.Meta(pattern="^https?://[^/]+$")] | None = None

@@ -393,6 +393,7 @@ def serve(app: Any, sock: socket.socket, what: str, log_level: str = "info",
         http=HTTP,
         lifespan="on",
         log_level=log_level,
+        log_config=None,  # adserver/logs.py configured the process's logging
         access_log=False,
         server_header=False,
         timeout_keep_alive=keep_alive_s,

@@ -8,6 +8,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +45,7 @@ def running(args: list[str], env: dict[str, str], want: int = 1, timeout: float 
     urls: dict[str, str] = {}
     sel = selectors.DefaultSelector()
     sel.register(popen.stdout, selectors.EVENT_READ)
+    drain: threading.Thread | None = None
     deadline = time.monotonic() + timeout
     try:
         while len(urls) < want:
@@ -54,7 +56,11 @@ def running(args: list[str], env: dict[str, str], want: int = 1, timeout: float 
                 output.append(line)
                 if m := URL.search(line):
                     urls[m["what"]] = m["url"]
-        yield Proc(popen, urls, output)
+        proc = Proc(popen, urls, output)
+        # keep reading its output (logs): a full pipe would block the process's writes
+        drain = threading.Thread(target=_drain, args=(popen, output), daemon=True)
+        drain.start()
+        yield proc
     finally:
         sel.close()
         if popen.poll() is None:
@@ -64,7 +70,24 @@ def running(args: list[str], env: dict[str, str], want: int = 1, timeout: float 
             except subprocess.TimeoutExpired:
                 os.killpg(popen.pid, signal.SIGKILL)
                 popen.wait()
+        if drain is not None:
+            drain.join(5)  # the pipe ends with the process (and its children)
         popen.stdout.close()
+
+
+KEEP_LINES = 5000
+
+
+def _drain(popen: subprocess.Popen[str], output: list[str]) -> None:
+    """Append the process's further output lines (the newest KEEP_LINES kept)."""
+    assert popen.stdout is not None
+    try:
+        for line in popen.stdout:
+            output.append(line)
+            if len(output) > 2 * KEEP_LINES:
+                del output[:KEEP_LINES]
+    except (OSError, ValueError):  # closed when the process was stopped
+        return
 
 
 def wait_ready(url: str, timeout: float = 60) -> dict:

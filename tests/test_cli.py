@@ -113,3 +113,30 @@ def test_train_writes_a_model_into_the_inbox(sim_day: dict, tmp_path: Path) -> N
     assert r.returncode == 2
     r = adserver("train", "cvr", "--quiet", env=env_for(str(tmp_path / "empty")))
     assert r.returncode == 1 and "0 examples" in r.stderr
+
+
+def test_json_logs_tell_each_publish_and_swap(tmp_path: Path) -> None:
+    import json
+
+    env = env_for(str(tmp_path))
+    with running(["run", "--api-port", "0", "--port", "0", "--log-format", "json"], env,
+                 want=2) as proc:
+        wait_ready(proc.urls["decision API"])
+        with httpx.Client(base_url=proc.urls["management API"],
+                          headers={"X-Api-Key": env["ADSERVER_ADMIN_KEY"]}) as admin:
+            assert admin.post("/v1/networks", json={"name": "logged"}).status_code == 201
+
+        def logged() -> list[dict]:
+            return [json.loads(line) for line in list(proc.output) if line.startswith("{")]
+
+        deadline = time.monotonic() + 20
+        while not (sum("published" in r["msg"] for r in logged()) >= 2
+                   and any("now serves snapshot" in r["msg"] for r in logged())):
+            assert time.monotonic() < deadline, "".join(proc.output)
+            time.sleep(0.1)
+        record = next(r for r in logged() if "published" in r["msg"])
+        assert record["level"] == "info" and record["logger"] == "adserver.publisher"
+        assert record["ts"].endswith("Z") and isinstance(record["pid"], int)
+        # every line a process logged is JSON (the URL announcements are plain prints)
+        assert all(line.startswith("{") or line.startswith("adserver: ")
+                   for line in list(proc.output) if line.strip()), "".join(proc.output)

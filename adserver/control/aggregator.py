@@ -24,7 +24,7 @@ from typing import Any
 from msgspec import msgpack
 
 from adserver import livestate
-from adserver.control import attribution, quarantine
+from adserver.control import attribution, quarantine, telemetry
 from adserver.control.quarantine import DATA_ERRORS, Poison
 from adserver.control.caps import local_midnight_hour
 from adserver.control.store import Store, now
@@ -254,6 +254,9 @@ class Aggregator:
         self.root = os.path.join(data_dir, "events")
         self.match = attribution_match
         self.billing = Billing(store)
+        self.lag = telemetry.Lag()
+        self.counted: dict[str, int] = dict.fromkeys(STREAMS, 0)  # this pass's records
+        self.read_bytes = 0
 
     # -- reading the logs ------------------------------------------------------------------
 
@@ -263,13 +266,26 @@ class Aggregator:
 
     def run_once(self, limit: int = 20000) -> Batch | None:
         """Apply up to `limit` new records in one transaction; None when there were none.
-        A record that cannot be counted is quarantined and skipped (`isolate`)."""
+        A record that cannot be counted is quarantined and skipped (`isolate`). Updates the
+        lag and event metrics (control/telemetry.py)."""
+        self.counted = dict.fromkeys(STREAMS, 0)
+        self.read_bytes = 0
         try:
-            return self._pass(limit)
+            batch = self._pass(limit)
         except DATA_ERRORS:
             log.exception("an aggregator pass failed on its data: replaying it record by"
                           " record to quarantine the record")
-            return self.isolate(limit)
+            self.counted = dict.fromkeys(STREAMS, 0)
+            self.read_bytes = 0
+            batch = self.isolate(limit)
+        for stream, n in self.counted.items():
+            if n:
+                telemetry.EVENTS.labels(stream).inc(n)
+        offsets = {(r[0], r[1]): (r[2], r[3]) for r in self.store.read(
+            'SELECT worker, stream, segment, "offset" FROM event_offsets')}
+        self.lag.update(telemetry.unread_bytes(self.root, offsets, STREAMS), self.read_bytes,
+                        sum(self.counted.values()), time.time())
+        return batch
 
     def isolate(self, limit: int) -> Batch | None:
         """Apply the next records one transaction each until one fails with a data error;
@@ -292,6 +308,8 @@ class Aggregator:
         if not os.path.isdir(self.root):
             return None
         self.quarantine_next = poison
+        self.pass_counts: dict[str, int] = dict.fromkeys(STREAMS, 0)
+        self.pass_bytes = 0
         n = 0
         with self.store.transaction() as db:
             self.billing.begin(db)
@@ -306,6 +324,9 @@ class Aggregator:
             if n == 0:
                 return None
             self._write_stats(db, batch)
+            for stream, k in self.pass_counts.items():  # committed below: counted
+                self.counted[stream] += k
+            self.read_bytes += self.pass_bytes
             self._write_profiles(db, batch)
             db.executemany(
                 "INSERT INTO pz_action_days VALUES (?, ?, ?) ON CONFLICT (day, action) DO"
@@ -354,8 +375,10 @@ class Aggregator:
                     else:
                         self._apply(db, rec, batch)
                 n += 1
+                self.pass_counts[stream] += 1
                 if n >= limit:
                     break
+            self.pass_bytes += end - offset
             offset = end
             later = [s for s in segments if s > segment]
             if n >= limit or not later:

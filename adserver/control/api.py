@@ -15,9 +15,10 @@ import msgspec
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
+from adserver import explorer
 from adserver.control import auth, openapi, products, quarantine
 from adserver.control import reports as report_queries
 from adserver.control.auth import Authenticator, Principal
@@ -412,8 +413,7 @@ class ManagementApi:
     def app(self) -> Starlette:
         routes = [
             Route("/healthz", lambda r: json_response({"status": "ok"})),
-            Route("/openapi.json", lambda r: json_response(openapi.document())),
-            Route("/docs", lambda r: HTMLResponse(openapi.docs_page())),
+            *explorer.routes(openapi.document, "adserver management API"),
             Route("/v1/me", self.handler(self.me)),
             Route("/v1/keys", self.handler(self.list_keys), methods=["GET"]),
             Route("/v1/keys", self.handler(self.create_key), methods=["POST"]),

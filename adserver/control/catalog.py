@@ -36,6 +36,7 @@ import numpy as np
 from msgspec import msgpack
 
 from adserver import versions
+from adserver.control import telemetry
 from adserver.control.store import Store
 from adserver.entities import CATEGORY_SEPARATOR
 from adserver.learn import embed
@@ -370,7 +371,9 @@ class CatalogBuilder:
                 self.built_from = inputs
                 return None
             prev = px.load_current(self.data_dir, graphs=False)
-            version = build(self.store, self.data_dir, model, self.sponsored, prev)
+            with telemetry.timed(telemetry.CATALOG):
+                version = build(self.store, self.data_dir, model, self.sponsored, prev)
+            log.info("product index %s built with embedding model %s", version, model.version)
         except Exception as e:  # the previous version keeps serving
             log.exception("product index build failed")
             self.status["error"] = f"{type(e).__name__}: {e}"

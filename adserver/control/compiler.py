@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from adserver.snapshot import programs, writer
 from adserver.text import token_ids
 from adserver.wire import kevel
 
+log = logging.getLogger("adserver.publisher")
 DEFAULT_PRIOR_CTR = 0.01
 DEFAULT_PRIOR_CVR = 0.001
 
@@ -369,4 +371,6 @@ def compile_snapshot(store: Store, root: str, now: dt.datetime | None = None,
     version = writer.write(root, arrays, catalog, meta, counts)
     writer.publish(root, version)
     writer.prune(root)
+    log.info("snapshot %s published: %d ads, %d flights, compiled in %d ms", version,
+             arrays["ad_id"].shape[0], arrays["fl_id"].shape[0], counts["compile_ms"])
     return version

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import html
 from typing import Any
 
 import msgspec
@@ -34,6 +33,32 @@ class Error(msgspec.Struct):
     error: ErrorDetail
 
 
+MONEY_IN = {"anyOf": [{"type": "number", "minimum": 0},
+                      {"type": "string", "pattern": r"^\d+(\.\d{1,6})?$"}]}
+
+
+def _type_money(components: dict[str, Any]) -> None:
+    """Money as it travels: written as a JSON number or a decimal string, returned as a
+    JSON number (msgspec describes a Decimal as a string)."""
+    def money(out: bool) -> dict[str, Any]:
+        if out:
+            return {"type": "number", "minimum": 0, "description": "amount of money"}
+        return {**copy.deepcopy(MONEY_IN), "description": "amount of money, >= 0, at most 6"
+                " decimal places (a JSON number or a decimal string)"}
+
+    def walk(node: Any, out: bool) -> None:
+        items = node.items() if isinstance(node, dict) else enumerate(node) \
+            if isinstance(node, list) else ()
+        for key, value in list(items):
+            if isinstance(value, dict) and value.get("format") == "decimal":
+                node[key] = money(out)
+            else:
+                walk(value, out)
+
+    for name, schema in components.items():
+        walk(schema, name.endswith("Out"))
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": REF.format(name=name)}
 
@@ -59,6 +84,7 @@ def document() -> dict[str, Any]:
     for spec in SPECS.values():
         types += [spec.struct, spec.out]
     _, components = msgspec.json.schema_components(types, ref_template=REF)
+    _type_money(components)
     paths: dict[str, Any] = {}
     for spec in SPECS.values():
         name, out = spec.struct.__name__, spec.out.__name__
@@ -197,6 +223,33 @@ def document() -> dict[str, Any]:
                               "201": _json(_ref("ProductOut"), "Created"), **ERRORS}},
         "delete": {"tags": tag, "summary": "Delete a product", "operationId": "delete_product",
                    "responses": {"200": _json(_ref("ProductOut"), "Deleted"), **ERRORS}}}
+    paths["/v1/networks/{network_id}/catalog"] = {
+        "parameters": [net_param],
+        "get": {"tags": tag, "summary": "The catalog's state: products, the product index"
+                " (version, products and sponsored products indexed, build time, last error)"
+                " and the embedding model (which, how and when trained, why)",
+                "operationId": "get_catalog_status",
+                "responses": {"200": _json({"type": "object"}, "Catalog status"), **ERRORS}}}
+    paths["/v1/quarantine"] = {
+        "get": {"tags": ["operations"], "summary": "Event records the aggregator set aside"
+                " (admin and read-only keys of a network: its own)",
+                "operationId": "list_quarantine",
+                "parameters": [
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                                "maximum": 1000}},
+                    {"name": "after_id", "in": "query", "schema": {"type": "integer",
+                                                                   "minimum": 0}}],
+                "responses": {"200": _json({"type": "object"}, "Quarantined records"),
+                              **ERRORS}}}
+    plain = {"get": {"tags": ["operations"], "responses": {"200": {"description": "OK"}}}}
+    for path, summary, op_id in (
+            ("/healthz", "The process is alive", "healthz"),
+            ("/readyz", "Ready: the store is open and the workers' snapshot published",
+             "readyz"),
+            ("/metrics", "Prometheus metrics (allowed networks, or a bearer key)", "metrics"),
+            ("/openapi.json", "This document", "openapi")):
+        paths[path] = copy.deepcopy(plain)
+        paths[path]["get"].update(summary=summary, operationId=op_id)
     from adserver.control import models_api
 
     paths.update(models_api.openapi_paths(ERRORS))
@@ -218,45 +271,6 @@ def document() -> dict[str, Any]:
             },
         },
     }
-
-
-@functools.cache
-def docs_page() -> str:
-    """A readable, self-contained HTML page of the document (no CDN: works offline)."""
-    doc = document()
-    out = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>adserver API</title>",
-        "<style>body{font:15px system-ui;margin:2em auto;max-width:60em;padding:0 1em}"
-        "code,pre{background:#f4f4f4;padding:2px 4px}h3{margin-bottom:.2em}"
-        "table{border-collapse:collapse}td{border-top:1px solid #ddd;padding:3px 8px}"
-        ".m{font-weight:bold;width:4em}</style></head><body>",
-        f"<h1>{html.escape(doc['info']['title'])} {html.escape(doc['info']['version'])}</h1>",
-        "<p>Send an API key as <code>X-Api-Key</code> (or <code>X-Adzerk-ApiKey</code>). "
-        "Machine-readable: <a href='/openapi.json'>/openapi.json</a>.</p><h2>Endpoints</h2><table>",
-    ]
-    for path, item in doc["paths"].items():
-        for method, op in item.items():
-            if method == "parameters":
-                continue
-            out.append(
-                f"<tr><td class=m>{method.upper()}</td><td><code>{html.escape(path)}</code></td>"
-                f"<td>{html.escape(op.get('summary', ''))}</td></tr>"
-            )
-    out.append("</table><h2>Schemas</h2>")
-    for name, schema in doc["components"]["schemas"].items():
-        out.append(f"<h3 id='{html.escape(name)}'>{html.escape(name)}</h3><table>")
-        required = set(schema.get("required", ()))
-        for prop, sub in schema.get("properties", {}).items():
-            kind = sub.get("type") or sub.get("enum") or sub.get("$ref", "").split("/")[-1] or (
-                "one of" if "anyOf" in sub else "")
-            out.append(
-                f"<tr><td><code>{html.escape(prop)}</code>{' *' if prop in required else ''}</td>"
-                f"<td>{html.escape(str(kind))}</td>"
-                f"<td>{html.escape(sub.get('description', ''))}</td></tr>"
-            )
-        out.append("</table>")
-    out.append("</body></html>")
-    return "".join(out)
 
 
 def personalizer_paths(errors: dict[str, Any]) -> dict[str, Any]:
@@ -296,8 +310,8 @@ def personalizer_paths(errors: dict[str, Any]) -> dict[str, Any]:
                        True)},
         "/v1/personalizer/evaluations": {
             "get": op("Offline evaluations, newest first", "list_pz_evaluations")},
-        "/v1/personalizer/evaluations/{id}": {
-            "parameters": [{"name": "id", "in": "path", "required": True,
+        "/v1/personalizer/evaluations/{eid}": {
+            "parameters": [{"name": "eid", "in": "path", "required": True,
                             "schema": {"type": "string"}}],
             "get": op("One evaluation with its results", "get_pz_evaluation"),
             "put": op("Run an offline evaluation of candidate policies over a time window",
@@ -311,8 +325,8 @@ def personalizer_paths(errors: dict[str, Any]) -> dict[str, Any]:
             "get": op("The active policy's times and counts", "get_pz_model_properties")},
         "/v1/personalizer/featureImportances": {
             "get": op("Feature importance jobs", "list_pz_feature_importances")},
-        "/v1/personalizer/featureImportances/{id}": {
-            "parameters": [{"name": "id", "in": "path", "required": True,
+        "/v1/personalizer/featureImportances/{fid}": {
+            "parameters": [{"name": "fid", "in": "path", "required": True,
                             "schema": {"type": "string"}}],
             "get": op("One job's feature scores", "get_pz_feature_importance"),
             "put": op("Score the active policy's features over a time window",

@@ -19,6 +19,7 @@ from adserver.config import Config
 from adserver.control.aggregator import Aggregator
 from adserver.control.api import ManagementApi
 from adserver.control.caps import LiveProjector
+from adserver.control import telemetry
 from adserver.control.catalog import CatalogBuilder
 from adserver.control.pacing import Pacer
 from adserver.control.personalizer import Learner
@@ -69,7 +70,8 @@ class Aggregation:
             self.live.caps(None, now)
             self.last_full = now
         if self.pacer.due(now):
-            self.pacer.step(now)
+            with telemetry.timed(telemetry.PACING):
+                self.pacer.step(now)
         if batch is None:
             return 0
         self.live.caps(batch.flights, now)

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from adserver.control import telemetry
 from adserver.control.compiler import compile_snapshot
 from adserver.control.store import Store
 
@@ -68,6 +69,8 @@ class Publisher:
             while time.monotonic() - first < MAX_DELAY_S and self.changed.wait(QUIET_S):
                 self.changed.clear()
             try:
-                self.version = compile_snapshot(self.store, self.data_dir, on_sponsored=self.on_sponsored)
+                with telemetry.timed(telemetry.PUBLISH):
+                    self.version = compile_snapshot(self.store, self.data_dir,
+                                                    on_sponsored=self.on_sponsored)
             except Exception:
                 log.exception("snapshot compile failed; the previous version keeps serving")

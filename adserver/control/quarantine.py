@@ -81,8 +81,10 @@ def exposition(store: Store) -> str:
 
 
 def routes(api: Any) -> list[Route]:
-    """`GET /v1/quarantine` (admin and read-only keys of a network: its own rows) and the
-    control port's `GET /metrics` (readable like the decision port's)."""
+    """`GET /v1/quarantine` (admin and read-only keys of a network: its own rows), the
+    control port's `GET /metrics` (readable like the decision port's; control/telemetry.py)
+    and `GET /readyz`."""
+    from adserver.control import telemetry
     from adserver.control.api import ApiError, error_response, int_param, json_response
     from adserver.control.repo import MAX_LIMIT, Forbidden
 
@@ -104,8 +106,17 @@ def routes(api: Any) -> list[Route]:
                 request.headers.get("authorization", "")):
             return error_response(ApiError(403, "forbidden", "metrics are for the allowed"
                                            " networks (ADSERVER_METRICS_ALLOW) or the key"))
-        return Response(await run_in_threadpool(exposition, api.store),
+        text = await run_in_threadpool(exposition, api.store)
+        return Response(telemetry.exposition(text),
                         media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    async def readyz(request: Request) -> Response:
+        data_dir = api.settings.data_dir if api.settings is not None else None
+        if data_dir is None:
+            return json_response({"status": "not_ready", "reason": "no data directory"}, 503)
+        ready, body = await run_in_threadpool(telemetry.readiness, api.store, data_dir)
+        return json_response(body, 200 if ready else 503)
+
     return [Route("/v1/quarantine", api.handler(listed), methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"])]
+            Route("/metrics", metrics, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"])]

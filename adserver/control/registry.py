@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 import shutil
@@ -44,6 +45,8 @@ from adserver.control.auth import Principal
 from adserver.control.repo import NotFound
 from adserver.control.store import Store, now
 from adserver.learn import ctr
+
+log = logging.getLogger("adserver.models")
 
 
 MEASURE_GROUPS = 20_000  # the newest decided placements an uploaded model is measured on
@@ -301,6 +304,7 @@ class Registry:
             db.execute("UPDATE models SET status = 'active', reason = ?, activated_at = ?"
                        " WHERE name = ? AND version = ?", (why, stamp, name, version))
             _audit(db, who, name, version, "activate", {"previous": old, "why": why})
+        log.info("%s model %s activated (previous %s): %s", name, version, old, why)
 
     def _record(self, name: str, version: str, status: str, source: str, who: Principal,
                 manifest: dict[str, Any], reason: str | None, label: str = "") -> None:

@@ -17,6 +17,7 @@ import os
 import shutil
 import time
 
+from adserver.control import telemetry
 from adserver.control.auth import Principal
 from adserver.control.registry import Refused, Registry
 from adserver.learn import ctr, ctr_train
@@ -81,8 +82,9 @@ class ModelJobs:
         if size == self.trained_on.get(name):
             return None
         try:
-            version, _ = ctr_train.train(self.data_dir, ctr_train.Settings(
-                name=name, created_by="control trainer"))
+            with telemetry.timed(telemetry.TRAINING.labels(name)):
+                version, _ = ctr_train.train(self.data_dir, ctr_train.Settings(
+                    name=name, created_by="control trainer"))
         except ctr_train.NotEnoughData as e:
             log.info("%s model not trained: %s", name, e)
             return None

@@ -284,7 +284,9 @@ def build(config: Config, worker: Worker) -> Front:
         yield
         await worker.stop()
 
+    from adserver import explorer
     from adserver.serving import beacons, listings, personalize
+    from adserver.serving import openapi as decision_openapi
 
     beacon = beacons.routes(worker, config)
     listing = listings.routes(worker, config)
@@ -305,6 +307,7 @@ def build(config: Config, worker: Worker) -> Front:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_route),
+            *explorer.routes(decision_openapi.document, "adserver decision API"),
             *personalizer,
         ],
         exception_handlers={404: not_found, 405: not_allowed},

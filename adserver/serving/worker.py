@@ -153,9 +153,11 @@ class Worker:
             if current_version(self.config.data_dir) == version:
                 raise
             return  # superseded while loading: the next poll takes the newer one
+        previous = self.snapshot.version if self.snapshot is not None else None
         self.snapshot = snap
         self._read_live()
         self.ready = True
+        log.info("worker %s now serves snapshot %s (was %s)", self.worker_id, version, previous)
         metrics.swaps.inc()
         metrics.snapshot_version.set(int(version))
 

@@ -130,3 +130,22 @@ def test_the_control_process_exposes_the_quarantine_to_alert_on(control: str) ->
     for source in ("events", "decisions", "pacing"):
         assert re.search(rf'^adserver_quarantined_total{{source="{source}"}} \d+$', r.text,
                          re.MULTILINE), r.text
+
+
+def test_the_control_process_tells_its_lag_and_job_times_and_readiness(control: str) -> None:
+    import httpx
+
+    text = httpx.get(control + "/metrics").text
+    for name in ("adserver_control_aggregator_lag_seconds",
+                 "adserver_control_aggregator_lag_events",
+                 "adserver_control_pacing_step_seconds_count",
+                 "adserver_control_snapshot_publish_seconds_count",
+                 "adserver_control_catalog_build_seconds_count"):
+        assert re.search(rf"^{name} [0-9.e+-]+$", text, re.MULTILINE), name
+    assert "# TYPE adserver_control_events_total counter" in text
+    assert "# TYPE adserver_control_training_seconds histogram" in text
+    published = float(re.search(r"^adserver_control_snapshot_publish_seconds_count (\S+)$",
+                                text, re.MULTILINE)[1])  # type: ignore[index]
+    assert published >= 0
+    r = httpx.get(control + "/readyz")
+    assert r.status_code == 200 and r.json()["status"] == "ready" and r.json()["snapshot"]
