@@ -109,6 +109,12 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     hnsw_ef: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 128
     """HNSW search breadth (ef; never less than retrieval_k): higher finds more of the true
     nearest products and costs more per uncached query (BENCHMARKS.md, retrieval)."""
+    model_keep_versions: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 5
+    """CTR/CVR model versions kept on disk per model besides the active, shadow, previous
+    and pinned ones (older ones are pruned; their registry rows stay)."""
+    event_retention_days: Annotated[float, msgspec.Meta(ge=1, le=3650)] = 30.0
+    """How long event and decision log segments are kept once aggregated (training,
+    evaluations and feature importances read recent days of them)."""
     train_interval_s: Annotated[float, msgspec.Meta(ge=0)] = 3600.0
     """How often the control process retrains the CTR and CVR models from the logs (when
     they grew), each new version going through the gate (0: never; `adserver train`)."""

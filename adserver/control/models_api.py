@@ -135,10 +135,17 @@ def routes(api: Any, registry: Registry) -> list[Route]:
         except Refused as e:
             return refused(e)
 
+    async def pin(request: Request, who: Principal) -> Response:
+        admin(who)
+        return json_response(await run_in_threadpool(
+            registry.pin, name_of(request), request.path_params["version"],
+            request.method == "POST", who))
+
     base = "/v1/models/{name}"
     one = base + "/versions/{version}"
     h = api.handler
     return [
+        Route(one + "/pin", h(pin, False), methods=["POST", "DELETE"]),
         Route("/v1/models", h(summary, False), methods=["GET"]),
         Route(base + "/versions", h(list_, False), methods=["GET"]),
         Route(base + "/versions", h(upload, False), methods=["PUT"]),
@@ -237,6 +244,10 @@ def openapi_paths(errors: dict[str, Any]) -> dict[str, Any]:
             "parameters": [name, version],
             "post": op("Shadow a version: scored on live traffic and logged, not used",
                        "shadow_model")},
+        "/v1/models/{name}/versions/{version}/pin": {
+            "parameters": [name, version],
+            "post": op("Pin a version: never pruned", "pin_model"),
+            "delete": op("Unpin it", "unpin_model")},
         "/v1/models/{name}/shadow": {
             "parameters": [name],
             "delete": op("Stop shadowing", "stop_shadow_model")},

@@ -16,10 +16,11 @@ from collections.abc import Callable
 
 from adserver import runtime, signing
 from adserver.config import Config
+from adserver.events import segment
+from adserver.control import telemetry
 from adserver.control.aggregator import Aggregator
 from adserver.control.api import ManagementApi
 from adserver.control.caps import LiveProjector
-from adserver.control import telemetry
 from adserver.control.catalog import CatalogBuilder
 from adserver.control.pacing import Pacer
 from adserver.control.personalizer import Learner
@@ -33,6 +34,7 @@ log = logging.getLogger("adserver.control")
 AGGREGATE_EVERY_S = 0.1
 FULL_CAP_CHECK_S = 30.0
 MODEL_JOBS_S = 1.0  # models inbox poll; training runs when its interval is due
+PRUNE_EVERY_S = 600.0  # aggregated event segments past the retention are deleted
 
 
 def _every(seconds: float, job: Callable[[], object]) -> None:
@@ -59,7 +61,18 @@ class Aggregation:
         self.pacer = Pacer(store, self.live.env, config.workers, config.data_dir)
         self.publisher = publisher
         self.last_full = 0.0
+        self.last_prune = 0.0
+        self.retention_s = config.event_retention_days * 86400
         self.version_seen: str | None = None
+
+    def prune_events(self, now: float) -> None:
+        """Delete aggregated log segments older than the retention (event_retention_days)."""
+        offsets = {(r[0], r[1]): (r[2], r[3]) for r in self.aggregator.store.read(
+            'SELECT worker, stream, segment, "offset" FROM event_offsets')}
+        gone = segment.prune(self.aggregator.root, offsets, self.retention_s, now)
+        if gone:
+            log.info("%d event log segments older than %.0f days deleted", len(gone),
+                     self.retention_s / 86400)
 
     def step(self) -> int:
         batch = self.aggregator.run_once()
@@ -69,6 +82,9 @@ class Aggregation:
             self.version_seen = self.publisher.version
             self.live.caps(None, now)
             self.last_full = now
+        if now - self.last_prune > PRUNE_EVERY_S:
+            self.last_prune = now
+            self.prune_events(now)
         if self.pacer.due(now):
             with telemetry.timed(telemetry.PACING):
                 self.pacer.step(now)
@@ -118,7 +134,8 @@ def run(config: Config, sock: socket.socket | None = None) -> None:
                                         config.key_grace_hours * 3600))
     registry = Registry(store, config.data_dir, Margins(
         config.model_gate_logloss, config.model_gate_auc, config.model_gate_calibration))
-    _every(MODEL_JOBS_S, ModelJobs(registry, config.data_dir, config.train_interval_s).step)
+    _every(MODEL_JOBS_S, ModelJobs(registry, config.data_dir, config.train_interval_s,
+                                   config.model_keep_versions).step)
     learner_settings = LearnerSettings(
         config.personalizer_reward_wait_s, config.personalizer_default_reward,
         config.personalizer_reward_aggregation, config.personalizer_exploration,

@@ -265,6 +265,44 @@ class Registry:
             self._publish(name, version, active, who, f"rollback from {active}")
         return self.get(name, version)
 
+    def pin(self, name: str, version: str, pinned: bool, who: Principal) -> dict[str, Any]:
+        """Keep a version whatever `prune` would do (or let it go again)."""
+        self.get(name, version)
+        with self.store.transaction() as db:
+            db.execute("UPDATE models SET pinned = ? WHERE name = ? AND version = ?",
+                       (int(pinned), name, version))
+            _audit(db, who, name, version, "pin" if pinned else "unpin", {"pinned": pinned})
+        return self.get(name, version)
+
+    def prune(self, keep: int) -> list[str]:
+        """Delete the files of the versions not worth keeping: all but the newest `keep`,
+        the active one, the shadow, the previous active one (rollback's target) and pinned
+        ones. Their rows stay, with status 'pruned' (the audit and reports name them).
+        Returns the versions pruned, as name/version."""
+        gone = []
+        with self.lock:
+            for name in ctr.NAMES:
+                active = ctr.pointer(self.data_dir, name)
+                kept = {active, ctr.pointer(self.data_dir, name, ctr.SHADOW)}
+                kept.update(r[0] for r in self.store.read(
+                    "SELECT version FROM models WHERE name = ? AND activated_at IS NOT NULL"
+                    " AND version != ? ORDER BY activated_at DESC LIMIT 1", (name, active or "")))
+                rows = self.store.read("SELECT version, pinned FROM models WHERE name = ? AND"
+                                       " status != 'pruned' ORDER BY version DESC", (name,))
+                kept.update(r[0] for r in rows[:keep])
+                kept.update(r[0] for r in rows if r[1])
+                for version in [r[0] for r in rows if r[0] not in kept]:
+                    shutil.rmtree(os.path.join(ctr.models_root(self.data_dir, name), version),
+                                  ignore_errors=True)
+                    with self.store.transaction() as db:
+                        db.execute("UPDATE models SET status = 'pruned' WHERE name = ? AND"
+                                   " version = ?", (name, version))
+                    gone.append(f"{name}/{version}")
+        if gone:
+            log.info("model versions pruned (keeping %d, the active, shadow, previous and"
+                     " pinned ones): %s", keep, ", ".join(gone))
+        return gone
+
     def shadow(self, name: str, version: str | None, who: Principal) -> dict[str, Any]:
         """Score live traffic with `version` beside the active model (None: stop)."""
         with self.lock:

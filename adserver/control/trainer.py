@@ -25,22 +25,33 @@ from adserver.learn import ctr, ctr_train
 log = logging.getLogger("adserver.models")
 CONTROL = Principal("control", "admin")
 SETTLE_S = 2.0
+NEW_EXAMPLES = 100  # impressions since the last training before another one is worth it
+NEW_SHARE = 0.1  # ... and at least this share more than the last one had
 
 
 class ModelJobs:
-    def __init__(self, registry: Registry, data_dir: str, train_interval_s: float):
+    def __init__(self, registry: Registry, data_dir: str, train_interval_s: float,
+                 keep_versions: int = 5):
         self.registry, self.data_dir = registry, data_dir
         self.interval = train_interval_s
+        self.keep = keep_versions
         self.last_train = time.time()  # the first training waits one interval
-        self.trained_on: dict[str, int] = {}  # model -> bytes of decision logs last time
+        self.trained_on: dict[str, int] = {}  # model -> impressions counted last time
 
     def step(self, now: float | None = None) -> None:
         now = time.time() if now is None else now
-        self.take_inbox(now)
+        made = self.take_inbox(now)
         if self.interval > 0 and now - self.last_train >= self.interval:
             self.last_train = now
             for name in ctr.NAMES:
-                self.train(name)
+                made.append(self.train(name))
+        if any(made):
+            self.registry.prune(self.keep)
+
+    def examples(self) -> int:
+        """Impressions the ledger has counted: what the CTR and CVR models learn from."""
+        return int(self.registry.store.read(
+            "SELECT COALESCE(SUM(impressions), 0) FROM stats_hourly")[0][0])
 
     def take_inbox(self, now: float) -> list[str]:
         """Import every settled directory in the inbox; returns the versions made."""
@@ -76,10 +87,17 @@ class ModelJobs:
                          row["status"], row["reason"])
         return made
 
+    def due(self, name: str, examples: int) -> bool:
+        """Whether `examples` (impressions counted) hold enough new ones since `name` was
+        last trained: NEW_EXAMPLES, and NEW_SHARE more than then."""
+        last = self.trained_on.get(name)
+        return last is None or examples - last >= max(NEW_EXAMPLES, NEW_SHARE * last)
+
     def train(self, name: str) -> str | None:
-        """Train `name` from the logs if they grew since last time; submit the version."""
-        size = sum(os.path.getsize(p) for p in ctr_train._segments(self.data_dir, "decisions"))
-        if size == self.trained_on.get(name):
+        """Train `name` from the logs when enough new examples arrived since last time
+        (NEW_EXAMPLES, and a NEW_SHARE more than then); submit the version."""
+        size = self.examples()
+        if not self.due(name, size):
             return None
         try:
             with telemetry.timed(telemetry.TRAINING.labels(name)):

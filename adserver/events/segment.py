@@ -110,3 +110,33 @@ def read_records(path: str, offset: int = 0, raw: bool = False) -> Iterator[tupl
             return
         yield offset + end, payload if raw else msgpack.decode(payload)
         pos = end
+
+
+def prune(root: str, offsets: dict[tuple[str, str], tuple[str, int]], keep_s: float,
+          now: float) -> list[str]:
+    """Delete event segments the aggregator has read to the end (its offset is in a later
+    segment of the same worker and stream) that were last written more than `keep_s` ago
+    (training and evaluations read the decision logs of recent days). Returns the paths
+    deleted."""
+    gone = []
+    if not os.path.isdir(root):
+        return gone
+    for worker in sorted(os.listdir(root)):
+        d = os.path.join(root, worker)
+        if not os.path.isdir(d):
+            continue
+        for name in sorted(os.listdir(d)):
+            if not name.endswith(".seg") or "-" not in name:
+                continue
+            stream = name.rsplit("-", 1)[0]
+            reading = offsets.get((worker, stream))
+            path = os.path.join(d, name)
+            if reading is None or name >= reading[0]:
+                continue  # not yet read to its end
+            try:
+                if now - os.path.getmtime(path) > keep_s:
+                    os.remove(path)
+                    gone.append(path)
+            except FileNotFoundError:
+                continue
+    return gone

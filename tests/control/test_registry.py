@@ -164,3 +164,49 @@ def test_the_inbox_never_follows_links(reg: Registry, tmp_path: Path) -> None:
     assert "links are not followed" in (linked_file / "REJECTED.txt").read_text()
     assert not target.exists()
     assert sorted(p.name for p in outside.iterdir()) == [Path(elsewhere).name]
+
+
+def test_versions_are_pruned_but_never_the_active_shadow_previous_or_pinned(
+        reg: Registry, tmp_path: Path) -> None:
+    made = [reg.import_dir("ctr", make(tmp_path / f"u{i}", GOOD), "trainer", WHO)["version"]
+            for i in range(8)]
+    reg.activate("ctr", made[0], WHO, force=True)
+    reg.activate("ctr", made[1], WHO, force=True)  # made[0] is now the previous one
+    reg.shadow("ctr", made[2], WHO)
+    reg.pin("ctr", made[3], True, WHO)
+    gone = reg.prune(keep=2)  # the newest two: made[7], made[6]
+    assert sorted(gone) == sorted(f"ctr/{v}" for v in (made[4], made[5]))
+    root = ctr.models_root(reg.data_dir, "ctr")
+    for v in made:
+        assert os.path.isdir(os.path.join(root, v)) == (v not in (made[4], made[5])), v
+    assert reg.get("ctr", made[4])["status"] == "pruned"  # the row stays
+    assert reg.prune(keep=2) == []  # nothing more
+    reg.pin("ctr", made[3], False, WHO)
+    assert reg.prune(keep=2) == [f"ctr/{made[3]}"]
+    assert reg.rollback("ctr", WHO)["version"] == made[0]  # the previous one was kept
+
+
+def test_training_waits_for_new_examples(reg: Registry) -> None:
+    jobs = ModelJobs(reg, reg.data_dir, 1.0)
+
+    def impressions(n: int) -> None:
+        with reg.store.transaction() as db:
+            db.execute("INSERT INTO stats_hourly (hour, network_id, site_id, zone_id,"
+                       " advertiser_id, campaign_id, flight_id, ad_id, creative_id,"
+                       " impressions) VALUES (?, 1, 1, 1, 1, 1, 1, 1, 1, ?)",
+                       (f"2026-01-01T{impressions.calls:02d}", n))
+        impressions.calls += 1
+
+    impressions.calls = 0  # type: ignore[attr-defined]
+    assert jobs.due("ctr", jobs.examples())  # never trained
+    impressions(1000)
+    jobs.trained_on["ctr"] = jobs.examples()  # as if it had just trained on them
+    assert jobs.examples() == 1000 and not jobs.due("ctr", jobs.examples())  # nothing new
+    assert jobs.train("ctr") is None
+    impressions(99)
+    assert not jobs.due("ctr", jobs.examples())  # fewer than NEW_EXAMPLES and 10 % more
+    impressions(50)  # 149 new: over 100 and over 10 % of 1000
+    assert jobs.due("ctr", jobs.examples())
+    jobs.trained_on["ctr"] = 100_000
+    impressions(98_851)  # 10,000 new of 100,000: not yet 10 % more
+    assert jobs.examples() == 100_000 and not jobs.due("ctr", 109_999)
