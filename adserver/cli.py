@@ -161,7 +161,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logs.setup(config.log_level, config.log_format)
     handler = COMMANDS[args.command]
-    return handler(args, config) or 0
+    try:
+        return handler(args, config) or 0
+    except PortInUse as e:
+        print(f"adserver: {e}", file=sys.stderr)
+        return 2
 
 
 def cmd_control(args: argparse.Namespace, config: Config) -> int:
@@ -169,16 +173,17 @@ def cmd_control(args: argparse.Namespace, config: Config) -> int:
 
     from adserver.control import process
 
-    sock = socket.socket(fileno=args.api_fd) if args.api_fd is not None else None
+    sock = socket.socket(fileno=args.api_fd) if args.api_fd is not None else bind_one(
+        "management API", config.api_host, config.api_port, "--api-port")
     process.run(config, sock)
     return 0
 
 
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
-    from adserver.runtime import bind, url_of
+    from adserver.runtime import url_of
     from adserver.serving import process
 
-    sock = bind(config.host, config.port)
+    sock = bind_one("decision API", config.host, config.port, "--port")
     process.prepare_metrics(config)
     print(f"adserver: decision API on {url_of(sock, bool(config.tls_cert))}", flush=True)
     return process.supervise(config, sock, _child_env(config))
@@ -204,12 +209,32 @@ def _child_env(config: Config) -> dict[str, str]:
     return env
 
 
+class PortInUse(Exception):
+    """A listening address that cannot be bound: which one, and the flag that changes it."""
+
+
 def bind_all(config: Config) -> dict[str, Any]:
-    """Bind the listening sockets up front, so port 0 resolves before anything is printed."""
+    """Bind the listening sockets up front (before seeding or starting anything), so port
+    0 resolves before anything is printed and a port in use is said plainly."""
+    api = bind_one("management API", config.api_host, config.api_port, "--api-port")
+    try:
+        return {"api": api, "decision": bind_one("decision API", config.host, config.port,
+                                                 "--port")}
+    except PortInUse:
+        api.close()
+        raise
+
+
+def bind_one(what: str, host: str, port: int, flag: str) -> Any:
+    """A listening socket, or PortInUse naming the address and the flag that changes it."""
     from adserver import runtime
 
-    return {"api": runtime.bind(config.api_host, config.api_port),
-            "decision": runtime.bind(config.host, config.port)}
+    try:
+        return runtime.bind(host, port)
+    except OSError as e:
+        raise PortInUse(
+            f"cannot listen for the {what} on {host}:{port} ({e.strerror}): stop what holds"
+            f" it, or choose another port with {flag} (0: any free port)") from None
 
 
 def cmd_run(args: argparse.Namespace, config: Config, socks: dict[str, Any] | None = None) -> int:
@@ -299,26 +324,50 @@ def _reset(data_dir: str) -> None:
 
 
 DEMO_TRAIN_S = 15.0
+DEMO_KEY_FILE = "demo-admin-key"
+
+
+def demo_key(store: Any, data_dir: str) -> tuple[str, str]:
+    """The demo's admin key, and where it is kept: the one a previous run saved in
+    `<data root>/demo-admin-key` (readable by its owner only) while it is live, else a new
+    one saved there."""
+    from adserver import apikeys
+    from adserver.control import auth
+
+    path = os.path.join(data_dir, DEMO_KEY_FILE)
+    try:
+        with open(path) as src:
+            saved = src.read().strip()
+    except OSError:
+        saved = ""
+    keys = {r[0]: list(r) for r in store.read(
+        "SELECT key_id, salt, hash, role, network_id, advertiser_id FROM api_keys"
+        " WHERE revoked_at IS NULL")}
+    if saved and apikeys.identify(saved, None, keys) is not None:
+        return saved, f"kept in {os.path.abspath(path)}"
+    with store.transaction() as db:
+        key, _ = auth.create_key(db, role="admin", name="demo", created_by="demo")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(key + "\n")
+    return key, f"saved in {os.path.abspath(path)}; the next demo reuses it"
 
 
 def cmd_demo(args: argparse.Namespace, config: Config) -> int:
-    from adserver.control import auth
     from adserver.control.seed import Scale, seed
     from adserver.control.store import Store
 
     if args.reset:
         _reset(config.data_dir)
+    socks = bind_all(config)  # a port in use is said before anything is seeded
     store = Store(config.data_dir)
     if not store.read("SELECT 1 FROM networks LIMIT 1"):
         print("seeding the demo network ...", flush=True)
         scale = Scale(ads=args.ads, products=args.products, users=args.users, seed=args.seed)
         counts = seed(store, scale)
         print("seeded " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-    if config.admin_key:
-        key = config.admin_key
-    else:
-        with store.transaction() as db:
-            key, _ = auth.create_key(db, role="admin", name="demo", created_by="demo")
+    key, where = (config.admin_key, "ADSERVER_ADMIN_KEY") if config.admin_key else \
+        demo_key(store, config.data_dir)
     store.close()
     if "ADSERVER_TRAIN_INTERVAL_S" not in os.environ:  # a first CTR model within a minute
         import msgspec
@@ -326,7 +375,6 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
         config = msgspec.structs.replace(config, train_interval_s=DEMO_TRAIN_S)
     from adserver.runtime import url_of
 
-    socks = bind_all(config)
     api = url_of(socks["api"], bool(config.tls_cert))
     decisions = url_of(socks["decision"], bool(config.tls_cert))
     print(
@@ -335,6 +383,7 @@ adserver demo is starting.
   decision API    {decisions}/api/v2   (Kevel Decision API v2; /readyz, /metrics)
   management API  {api}/v1/   (docs {api}/docs, OpenAPI {api}/openapi.json)
   admin API key   {key}
+                  ({where})
   reports         {api}/v1/reports?group_by=advertiser,flight&interval=hour (send the key;
                   demo shoppers browse, click and buy for the first half minute)
   CTR model       {api}/v1/models   (trained from the shoppers' clicks every {DEMO_TRAIN_S:.0f} s

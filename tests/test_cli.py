@@ -140,3 +140,44 @@ def test_json_logs_tell_each_publish_and_swap(tmp_path: Path) -> None:
         # every line a process logged is JSON (the URL announcements are plain prints)
         assert all(line.startswith("{") or line.startswith("adserver: ")
                    for line in list(proc.output) if line.strip()), "".join(proc.output)
+
+
+def test_a_demo_restart_reuses_its_admin_key(tmp_path: Path) -> None:
+    env = env_for(str(tmp_path / "data"))
+    del env["ADSERVER_ADMIN_KEY"]
+    args = ["demo", "--api-port", "0", "--port", "0", "--ads", "60", "--products", "100",
+            "--no-traffic"]
+
+    def started() -> tuple[str, str]:
+        with running(args, env, want=2) as proc:
+            text = "".join(proc.output)
+            key = next(w for line in proc.output for w in line.split() if w.startswith("ak_"))
+            r = httpx.get(proc.urls["management API"] + "/v1/me", headers={"X-Api-Key": key})
+            assert r.status_code == 200 and r.json()["role"] == "admin"
+            return key, text
+
+    first, text = started()
+    saved = tmp_path / "data" / "demo-admin-key"
+    assert "saved in" in text and saved.read_text().strip() == first
+    assert saved.stat().st_mode & 0o777 == 0o600  # a password: its owner's only
+    second, text = started()
+    assert second == first and "kept in" in text
+    listed = adserver("keys", "list", env=env).stdout
+    assert listed.count('"created_by":"demo"') == 1, listed  # one key made, not two
+
+
+def test_a_port_in_use_is_named_before_anything_is_seeded(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env = env_for(str(tmp_path / "data"))
+        r = adserver("demo", "--api-port", "0", "--port", str(port), env=env)
+        assert r.returncode == 2
+        assert f"decision API on 127.0.0.1:{port}" in r.stderr and "--port" in r.stderr
+        assert "Traceback" not in r.stderr + r.stdout and "seeding" not in r.stdout
+        assert not (tmp_path / "data" / "control.sqlite3").exists()
+        r = adserver("control", "--api-port", str(port), env=env)
+        assert r.returncode == 2 and "--api-port" in r.stderr and "Traceback" not in r.stderr
