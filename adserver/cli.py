@@ -20,35 +20,53 @@ from adserver.config import Config
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML settings file (or ADSERVER_CONFIG)")
-    p.add_argument("--data-dir", help="data root (default ./indexes; ADSERVER_DATA_DIR)")
+    p.add_argument("--data-dir", help="data root")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
-                   help="least level logged (default info; ADSERVER_LOG_LEVEL)")
+                   help="least level logged")
     p.add_argument("--log-format", choices=["text", "json"],
-                   help="log lines as text or one JSON object each (default text;"
-                        " ADSERVER_LOG_FORMAT)")
+                   help="log lines as text or one JSON object each")
 
 
 def _serving(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", help="decision server address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="decision server port (default 8080)")
-    p.add_argument("--workers", type=int, help="decision worker processes (default 1)")
+    p.add_argument("--host", help="decision server address")
+    p.add_argument("--port", type=int, help="decision server port")
+    p.add_argument("--workers", type=int, help="decision worker processes")
 
 
 def _control(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--api-host", help="management API address (default 127.0.0.1)")
-    p.add_argument("--api-port", type=int, help="management API port (default 8081)")
+    p.add_argument("--api-host", help="management API address")
+    p.add_argument("--api-port", type=int, help="management API port")
 
 
 def _scale(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ads", type=int, default=600, help="ads to generate (default 600)")
-    p.add_argument("--products", type=int, default=2000, help="catalog size (default 2000)")
-    p.add_argument("--users", type=int, default=1000, help="user profiles (default 1000)")
-    p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    p.add_argument("--ads", type=int, default=600, help="ads to generate")
+    p.add_argument("--products", type=int, default=2000, help="catalog size")
+    p.add_argument("--users", type=int, default=1000, help="user profiles")
+    p.add_argument("--seed", type=int, default=7, help="random seed")
     p.add_argument("--reset", action="store_true", help="delete the data root's store first")
 
 
+class Help(argparse.HelpFormatter):
+    """Every option's help ends with its default, when it has one worth saying."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, False, [], "", argparse.SUPPRESS) \
+                and "%(default)" not in text and "default:" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose help shows defaults; its subcommands' parsers are too."""
+
+    def __init__(self, **kw: Any) -> None:
+        kw.setdefault("formatter_class", Help)
+        super().__init__(**kw)
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
+    top = Parser(
         prog="adserver",
         description="Self-hosted retail media and personalization decision server.",
     )
@@ -60,10 +78,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--api-fd", type=int, help=argparse.SUPPRESS)  # a socket bound by `run`
     p = sub.add_parser("serve", help="run the decision workers (data plane)")
     _common(p), _serving(p)
-    p = sub.add_parser("worker")  # one decision worker on a socket bound by `serve`
+    p = sub.add_parser("worker", help="one decision worker (started by serve and run)")
     _common(p)
-    p.add_argument("--fd", type=int, required=True)
-    p.add_argument("--worker-id", required=True)
+    p.add_argument("--fd", type=int, required=True, help="the listening socket serve bound")
+    p.add_argument("--worker-id", required=True, help="its name in logs and event files")
     p = sub.add_parser("run", help="run both planes")
     _common(p), _control(p), _serving(p)
     p = sub.add_parser("demo", help="seed a demo network if the store is empty, then run")
@@ -77,7 +95,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="replay a synthetic day through the real decision path"
                        " and report how budgets were paced")
     p.add_argument("--data-dir", required=True, help="an empty directory for the simulation")
-    p.add_argument("--flights", type=int, default=200)
+    p.add_argument("--flights", type=int, default=200, help="flights in the synthetic network")
     p.add_argument("--requests", type=int, default=150_000, help="page views in the day")
     p.add_argument("--workers", type=int, default=2, help="decision workers simulated")
     p.add_argument("--interval", type=float, default=30.0,
@@ -86,23 +104,24 @@ def parser() -> argparse.ArgumentParser:
                    help="days of logged traffic the forecast learns from")
     p.add_argument("--days", type=int, default=1,
                    help="days simulated one after another; the report is the last one's")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="random seed of the synthetic world")
     p.add_argument("--plot", metavar="PNG", help="draw planned vs actual spend curves here")
     p.add_argument("--report", metavar="JSON", help="write the per-flight report here")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
 
     p = sub.add_parser("train", help="train a CTR or CVR model from the logs; the control"
                        " process gates and activates it")
     _common(p)
-    p.add_argument("model", choices=["ctr", "cvr"])
-    p.add_argument("--days", type=float, default=7.0, help="window of logs (default 7)")
-    p.add_argument("--holdout", type=float, default=0.2, help="share held out (default 0.2)")
+    p.add_argument("model", choices=["ctr", "cvr"],
+                   help="which model: click-through (ctr) or conversion (cvr) rate")
+    p.add_argument("--days", type=float, default=7.0, help="window of logs")
+    p.add_argument("--holdout", type=float, default=0.2, help="share held out")
     p.add_argument("--split", choices=["time", "random"], default="time",
-                   help="hold out the latest examples (default) or a random share")
+                   help="hold out the latest examples (time) or a random share")
     p.add_argument("--negative-rate", type=float, default=0.25,
-                   help="share of non-clicks kept for training (default 0.25)")
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--bits", type=int, default=20, help="2^bits hashed features (default 20)")
+                   help="share of non-clicks kept for training")
+    p.add_argument("--epochs", type=int, default=2, help="passes over the training examples")
+    p.add_argument("--bits", type=int, default=20, help="2^bits hashed features")
     p.add_argument("--label", default="", help="a name for this version")
     p.add_argument("--out", help="write the model directory here instead of the models inbox")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -114,13 +133,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--end", help="ISO 8601 time (default: now)")
     p.add_argument("--policy", action="append", default=[], metavar="NAME=ARGUMENTS",
                    help='a candidate, e.g. greedy="--cb_explore_adf --epsilon 0" (repeatable)')
-    p.add_argument("--runs", type=int, default=200, help="bootstrap resamples (default 200)")
+    p.add_argument("--runs", type=int, default=200, help="bootstrap resamples")
 
     keys = sub.add_parser("keys", help="create, list and revoke API keys")
     ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     p = ksub.add_parser("create", help="create a key and print it (shown only once)")
     _common(p)
-    p.add_argument("--role", required=True, choices=["admin", "advertiser", "readonly"])
+    p.add_argument("--role", required=True, choices=["admin", "advertiser", "readonly"],
+                   help="what the key may do (README: Management API, keys)")
     p.add_argument("--name", default="", help="a label for the key")
     p.add_argument("--network", type=int, help="limit the key to one network")
     p.add_argument("--advertiser", type=int, help="the advertiser of an advertiser key")
@@ -128,7 +148,7 @@ def parser() -> argparse.ArgumentParser:
     _common(p)
     p = ksub.add_parser("revoke", help="revoke a key by its key id")
     _common(p)
-    p.add_argument("key_id")
+    p.add_argument("key_id", help="the key's id (the part after ak_), or its number")
 
     products = sub.add_parser("products", help="load a catalog file through the management API")
     psub = products.add_subparsers(dest="products_command", required=True, metavar="ACTION")
@@ -282,14 +302,23 @@ def cmd_simulate(args: argparse.Namespace, config: Config) -> int:
     util = s["min_utilization_where_supply_allows"]
     print(f"  min utilization (supply) {util:.2%}   (target >= 98 %; "
           f"p10 {s['utilization_p10_where_supply_allows']:.2%})")
-    print(f"  median slot deviation Ω  {s['median_omega_paced']:.2%}   (target <= 5 %)")
+    print(f"  median slot deviation Ω  {s['median_omega_paced']:.2%}   (target <= 5 %, or the"
+          f" counting-noise floor where higher: {s['median_noise_floor']:.2%})")
     print(f"  even flights out early   {s['even_exhausted_before_90pct']}       (target 0)")
     for rate, b in s["by_rate"].items():
         if b["flights"]:
             print(f"  {rate.upper()} flights: {b['flights']} paced, median Ω {b['median_omega']:.2%}"
                   f" (counting-noise floor {b['median_noise_floor']:.2%}), min utilization "
                   f"{b['min_utilization']:.2%}")
-    print("  targets met: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in s["met"].items()))
+    notes = {"omega": f"judged against the noise floor {s['median_noise_floor']:.1%}",
+             "utilization": f"noise-limited: the least-used flight's budget is measured to"
+                            f" +-{(s['utilization_noise'] or 0):.1%}"}
+    print("  targets met: " + ", ".join(
+        f"{k} {'yes' if v else 'NO'}" + (f" ({notes[k]})" if s["noise_limited"].get(k) else "")
+        for k, v in s["met"].items()))
+    if any(s["noise_limited"].values()):
+        print("  (a small day: counting noise is above the targets; more --requests measure"
+              " the controller itself)")
     return 0
 
 

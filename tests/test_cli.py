@@ -181,3 +181,34 @@ def test_a_port_in_use_is_named_before_anything_is_seeded(tmp_path: Path) -> Non
         assert not (tmp_path / "data" / "control.sqlite3").exists()
         r = adserver("control", "--api-port", str(port), env=env)
         assert r.returncode == 2 and "--api-port" in r.stderr and "Traceback" not in r.stderr
+
+
+def _parsers() -> list:
+    import argparse
+
+    from adserver.cli import parser
+
+    out, todo = [], [parser()]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                todo.extend(action.choices.values())
+    return out
+
+
+def test_every_flag_has_help_and_shows_its_default() -> None:
+    import argparse
+
+    for p in _parsers():
+        text = p.format_help()
+        for action in p._actions:
+            if action.help == argparse.SUPPRESS or isinstance(
+                    action, (argparse._HelpAction, argparse._VersionAction,
+                             argparse._SubParsersAction)):
+                continue
+            assert action.help, f"{p.prog}: {action.option_strings or action.dest} has no help"
+            if action.default not in (None, False, [], "", argparse.SUPPRESS):
+                assert f"default: {action.default}" in text.replace("\n", " ").replace(
+                    "  ", " ") or f"default {action.default}" in text, (p.prog, action.dest)

@@ -65,3 +65,21 @@ def test_a_second_day_is_reported_on_its_own(tmp_path: Path) -> None:
     for f in result["flights"]:
         assert f["spent"] <= f["budget"] + 1e-9
         assert f["exhausted_at_h"] is None or 0.0 <= f["exhausted_at_h"] <= 24.0
+
+
+def test_a_plan_never_exceeds_the_cap(day: dict) -> None:
+    # what the plan in force asked of hours already begun stays, but the plan as a whole
+    # never asks for more than the day's cap (re-bases spread only what is left)
+    for f in day["flights"]:
+        if f["mode"] != "asap":
+            # (each hour is reported rounded to 6 places)
+            assert f["hourly_plan"] and sum(f["hourly_plan"]) <= f["budget"] + 24e-6, f
+            assert min(f["hourly_plan"]) >= 0, f
+
+
+def test_the_summary_judges_the_targets_against_the_counting_noise(day: dict) -> None:
+    s = day["summary"]
+    assert s["median_noise_floor"] is not None and s["median_noise_floor"] > 0
+    assert 0 < s["utilization_noise"] < 1
+    # at this size the floor is above the 5 % target: Ω is judged against it, and said so
+    assert s["noise_limited"]["omega"] == (s["median_noise_floor"] > s["omega_target"])

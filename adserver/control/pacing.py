@@ -113,11 +113,14 @@ def _hourly(st: FlightState, hour: int, goal: float, bounds: np.ndarray, scale: 
     """Cumulative planned delivery at the end of each local hour, times `scale`: what the
     plan in force at its start asked of each hour up to `hour`, the current one (_replan),
     then the plan in force (kept until one of them changes: most steps change none; `bounds`
-    is the day's shape, cached, so one object while it holds)."""
+    is the day's shape, cached, so one object while it holds). Never above the goal: after
+    a re-base, hours already asked for what was not delivered, and the plan in force spreads
+    the rest of the goal, so the sum would pass it; the last hours give way."""
     key = (hour, goal, st.base_frac, st.base_actual, scale)
     if st.hourly_key != key or st.hourly_bounds is not bounds:
         slots = np.where(np.arange(24) <= hour, st.slots, _steps(st, goal, bounds))
-        st.hourly, st.hourly_key = (np.cumsum(slots) * scale).tolist(), key
+        st.hourly = (np.minimum(np.cumsum(slots), goal) * scale).tolist()
+        st.hourly_key = key
         st.hourly_bounds = bounds
     return st.hourly
 
