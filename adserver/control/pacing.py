@@ -39,7 +39,8 @@ throttle lately whose supply estimate is clearly short of an hour's ask (short e
 few more events than it got) is planned no more for that hour than the estimate delivers at
 full throttle: the plan is a forecast of delivery, and what the flight could not win in the
 last hour or so it is not expected to win in the next. The status's day_plan and
-day_hourly_plan keep the day's own plan beside it.
+day_hourly_plan keep the day's own plan beside it. The status's hourly plan never passes
+the goal: after a re-base the hours gone by keep their asks, so the last hours give way.
 
 Hard caps (what the controller grants each worker near a cap, and the bound on delivery
 that follows) are in adserver/control/caps.py.

@@ -213,9 +213,13 @@ def test_pacing_status_has_the_plan_and_the_forecast_learns(world: World) -> Non
     # the hours up to noon were planned at the first step, on the default curve
     assert st_.hourly_plan[5] == pytest.approx(24000 * pacing.DEFAULT_DIURNAL[:6].sum())
     # nothing delivered at full throttle: the plan in force re-based on what was delivered,
-    # the whole goal ahead along the learned (flat) curve from noon
+    # the whole goal ahead along the learned (flat) curve from noon (2,000 an hour)...
     assert st_.plan == 0.0
-    assert st_.hourly_plan[-1] - st_.hourly_plan[12] == pytest.approx(24000 * 11 / 12, rel=1e-3)
+    assert st_.hourly_plan[13] - st_.hourly_plan[12] == pytest.approx(24000 / 12, rel=1e-3)
+    # ...but the plan as a whole never asks for more than the cap: the hours gone by keep
+    # what they were asked, so the last hours give way
+    assert st_.hourly_plan[-1] == pytest.approx(24000)
+    assert max(st_.hourly_plan) <= 24000 and st_.hourly_plan == sorted(st_.hourly_plan)
 
 
 def test_shortfall_at_full_throttle_is_spread_not_chased(world: World) -> None:
@@ -240,11 +244,13 @@ def test_shortfall_at_full_throttle_is_spread_not_chased(world: World) -> None:
     # ... which keep what the plan asked of them, as does the hour just begun
     hour = 3600.0
     assert s.hourly_plan[8] == pytest.approx(100 * day(t + hour))
-    # the whole goal follows the rest of the curve from 8 h, from the next hour on
-    assert s.hourly_plan[-1] - s.hourly_plan[8] == pytest.approx(
-        100 * (1 - day(t + hour)) / (1 - day(t)))
+    # the whole goal follows the rest of the curve from 8 h, from the next hour on...
     assert s.hourly_plan[13] - s.hourly_plan[8] == pytest.approx(
         100 * (day(t + 6 * hour) - day(t + hour)) / (1 - day(t)))
+    # ...until the plan reaches the cap: never above it
+    assert s.hourly_plan[-1] == pytest.approx(min(100.0, s.hourly_plan[8] + 100 * (
+        1 - day(t + hour)) / (1 - day(t))))
+    assert max(s.hourly_plan) <= 100.0
     h = status[held]  # throttled when it fell behind: owes the day's plan, speeds up
     assert h.plan == pytest.approx(100 * day(t)) and h.throttle > 0.2
 
