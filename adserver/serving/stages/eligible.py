@@ -61,17 +61,18 @@ def run(snap: Snapshot, plan: Plan, lists: Sequence[np.ndarray], q: Query, used:
     if not lists:
         return EMPTY, EMPTY, (np.zeros(0, dtype=np.int8) if explain else None), (0, 0)
     considered = (lists[0] if len(lists) == 1 else np.concatenate(lists)) if explain else EMPTY
-    if all(m in (0, len(lists)) for m in n_matched):
+    given, matched = n_matched
+    n_lists = len(lists)
+    if (given == 0 or given == n_lists) and (matched == 0 or matched == n_lists):
         passing, reasons = snap.targeting.filter_lists(list(lists), q, paused, explain,
                                                        limit)
         n = passing.shape[0]
-        return passing, considered, reasons, (n if n_matched[0] else 0, n if n_matched[1] else 0)
+        return passing, considered, reasons, (n if given else 0, n if matched else 0)
     counts = np.zeros(len(lists), dtype=np.int64)  # passing rows per list, in list order
     passing, reasons = snap.targeting.filter_lists(list(lists), q, paused, explain, limit,
                                                    counts)
     per_list = counts.tolist()
-    return passing, considered, reasons, (sum(per_list[:n_matched[0]]),
-                                          sum(per_list[:n_matched[1]]))
+    return passing, considered, reasons, (sum(per_list[:given]), sum(per_list[:matched]))
 
 
 NO_BIDS = np.zeros(0)
