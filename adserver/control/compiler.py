@@ -34,25 +34,26 @@ log = logging.getLogger("adserver.publisher")
 DEFAULT_PRIOR_CTR = 0.01
 DEFAULT_PRIOR_CVR = 0.001
 
-ELIGIBLE_ADS = """
-SELECT a.* FROM ads a
+# an ad with everything it hangs on, and what makes all of that live
+AD_JOINS = """FROM ads a
 JOIN flights fl ON fl.id = a.flight_id
 JOIN campaigns cp ON cp.id = fl.campaign_id
 JOIN advertisers adv ON adv.id = fl.advertiser_id
 JOIN creatives cr ON cr.id = a.creative_id
 JOIN priorities p ON p.id = fl.priority_id
-JOIN networks n ON n.id = a.network_id
-WHERE a.archived = 0 AND a.is_active = 1 AND fl.archived = 0 AND fl.is_active = 1
-  AND cp.archived = 0 AND cp.is_active = 1 AND adv.archived = 0 AND cr.archived = 0
-  AND cr.status = 'approved' AND p.archived = 0 AND n.archived = 0
+JOIN networks n ON n.id = a.network_id"""
+LIVE = """a.is_active = 1 AND fl.is_active = 1 AND cp.archived = 0 AND cp.is_active = 1
+  AND adv.archived = 0 AND cr.archived = 0 AND cr.status = 'approved' AND p.archived = 0
+  AND n.archived = 0"""
+ELIGIBLE_ADS = f"""
+SELECT a.* {AD_JOINS}
+WHERE a.archived = 0 AND fl.archived = 0 AND {LIVE}
   AND (fl."end" IS NULL OR fl."end" > ?)
 ORDER BY a.id
 """
-
-
 # Ads that exist but are held back, and why: explain shows them when a placement forces their
 # ad, flight or campaign ("why isn't my ad showing?"). Live flights only, newest ads first.
-HELD_ADS = """
+HELD_ADS = f"""
 SELECT a.id, a.flight_id, fl.campaign_id, fl.advertiser_id, a.network_id, CASE
   WHEN a.is_active = 0 THEN 'the ad is paused'
   WHEN fl.is_active = 0 THEN 'the flight is paused'
@@ -64,17 +65,9 @@ SELECT a.id, a.flight_id, fl.campaign_id, fl.advertiser_id, a.network_id, CASE
   WHEN p.archived = 1 THEN 'the priority is archived'
   WHEN n.archived = 1 THEN 'the network is archived'
   END AS reason
-FROM ads a
-JOIN flights fl ON fl.id = a.flight_id
-JOIN campaigns cp ON cp.id = fl.campaign_id
-JOIN advertisers adv ON adv.id = fl.advertiser_id
-JOIN creatives cr ON cr.id = a.creative_id
-JOIN priorities p ON p.id = fl.priority_id
-JOIN networks n ON n.id = a.network_id
+{AD_JOINS}
 WHERE a.archived = 0 AND fl.archived = 0 AND (fl."end" IS NULL OR fl."end" > ?)
-  AND NOT (a.is_active = 1 AND fl.is_active = 1 AND cp.archived = 0 AND cp.is_active = 1
-           AND adv.archived = 0 AND cr.archived = 0 AND cr.status = 'approved'
-           AND p.archived = 0 AND n.archived = 0)
+  AND NOT ({LIVE})
 ORDER BY a.id DESC LIMIT ?
 """
 MAX_HELD = 20000  # the snapshot carries at most this many held ads
