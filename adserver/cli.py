@@ -353,36 +353,8 @@ def _reset(data_dir: str) -> None:
 
 
 DEMO_TRAIN_S = 15.0
-DEMO_KEY_FILE = "demo-admin-key"
-
-
-def demo_key(store: Any, data_dir: str) -> tuple[str, str]:
-    """The demo's admin key, and where it is kept: the one a previous run saved in
-    `<data root>/demo-admin-key` (readable by its owner only) while it is live, else a new
-    one saved there."""
-    from adserver import apikeys
-    from adserver.control import auth
-
-    path = os.path.join(data_dir, DEMO_KEY_FILE)
-    try:
-        with open(path) as src:
-            saved = src.read().strip()
-    except OSError:
-        saved = ""
-    keys = {r[0]: list(r) for r in store.read(
-        "SELECT key_id, salt, hash, role, network_id, advertiser_id FROM api_keys"
-        " WHERE revoked_at IS NULL")}
-    if saved and apikeys.identify(saved, None, keys) is not None:
-        return saved, f"kept in {os.path.abspath(path)}"
-    with store.transaction() as db:
-        key, _ = auth.create_key(db, role="admin", name="demo", created_by="demo")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(key + "\n")
-    return key, f"saved in {os.path.abspath(path)}; the next demo reuses it"
-
-
 def cmd_demo(args: argparse.Namespace, config: Config) -> int:
+    from adserver import demo
     from adserver.control.seed import Scale, seed
     from adserver.control.store import Store
 
@@ -396,7 +368,7 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
         counts = seed(store, scale)
         print("seeded " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     key, where = (config.admin_key, "ADSERVER_ADMIN_KEY") if config.admin_key else \
-        demo_key(store, config.data_dir)
+        demo.admin_key(store, config.data_dir)
     store.close()
     if "ADSERVER_TRAIN_INTERVAL_S" not in os.environ:  # a first CTR model within a minute
         import msgspec
@@ -425,8 +397,6 @@ Press Ctrl-C to stop.
         flush=True,
     )
     if not args.no_traffic:
-        from adserver import demo
-
         demo.start(decisions, key)
     return cmd_run(args, config, socks)
 

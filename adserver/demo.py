@@ -1,4 +1,5 @@
-"""A little storefront traffic for `adserver demo`, so its reports have something to show.
+"""What `adserver demo` adds to `run`: a little storefront traffic, so its reports have
+something to show, and an admin key kept from one demo to the next.
 
 Bounded (1,500 page views over about half a minute), sent only to the demo's own
 decision server on this machine, with the standard library's HTTP client. Shoppers see home,
@@ -10,6 +11,7 @@ of those buy the promoted product.
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
@@ -100,3 +102,32 @@ def start(decisions_url: str, admin_key: str) -> threading.Thread:
                          name="demo-shoppers")
     t.start()
     return t
+
+
+DEMO_KEY_FILE = "demo-admin-key"
+
+
+def admin_key(store: Any, data_dir: str) -> tuple[str, str]:
+    """The demo's admin key, and where it is kept: the one a previous run saved in
+    `<data root>/demo-admin-key` (readable by its owner only) while it is live, else a new
+    one saved there."""
+    from adserver import apikeys
+    from adserver.control import auth
+
+    path = os.path.join(data_dir, DEMO_KEY_FILE)
+    try:
+        with open(path) as src:
+            saved = src.read().strip()
+    except OSError:
+        saved = ""
+    keys = {r[0]: list(r) for r in store.read(
+        "SELECT key_id, salt, hash, role, network_id, advertiser_id FROM api_keys"
+        " WHERE revoked_at IS NULL")}
+    if saved and apikeys.identify(saved, None, keys) is not None:
+        return saved, f"kept in {os.path.abspath(path)}"
+    with store.transaction() as db:
+        key, _ = auth.create_key(db, role="admin", name="demo", created_by="demo")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(key + "\n")
+    return key, f"saved in {os.path.abspath(path)}; the next demo reuses it"

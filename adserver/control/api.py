@@ -178,13 +178,11 @@ class ManagementApi:
             body = await self.body(request)
             return json_response(await run_in_threadpool(repo.update, spec, who, id_, body))
 
-        async def archive(request: Request, who: Principal) -> Response:
-            id_ = self.path_id(request)
-            return json_response(await run_in_threadpool(repo.archive, spec, who, id_))
-
-        async def restore(request: Request, who: Principal) -> Response:
-            id_ = self.path_id(request)
-            return json_response(await run_in_threadpool(repo.archive, spec, who, id_, False))
+        def archiving(archived: bool) -> Callable[..., Awaitable[Response]]:
+            async def endpoint(request: Request, who: Principal) -> Response:
+                return json_response(await run_in_threadpool(
+                    repo.archive, spec, who, self.path_id(request), archived))
+            return endpoint
 
         base = f"/v1/{spec.name}"
         return [
@@ -192,8 +190,8 @@ class ManagementApi:
             Route(base, self.handler(create), methods=["POST"]),
             Route(base + "/{id}", self.handler(get), methods=["GET"]),
             Route(base + "/{id}", self.handler(update), methods=["PATCH"]),
-            Route(base + "/{id}/archive", self.handler(archive), methods=["POST"]),
-            Route(base + "/{id}/restore", self.handler(restore), methods=["POST"]),
+            Route(base + "/{id}/archive", self.handler(archiving(True)), methods=["POST"]),
+            Route(base + "/{id}/restore", self.handler(archiving(False)), methods=["POST"]),
         ]
 
     # -- keys, audit, me ----------------------------------------------------------------
