@@ -17,6 +17,7 @@ class Gate:
     def run(
         self,
         rows: npt.NDArray[np.int32],
+        n_given: int,
         n_matched: int,
         types: npt.NDArray[np.int64],
         query: npt.NDArray[np.float32],
@@ -27,6 +28,7 @@ class Gate:
         use_quality: bool,
         exclude: int,
         threshold: float,
+        floor: float,
         alpha: float,
         out_rows: npt.NDArray[np.int32],
         out_boost: npt.NDArray[np.float64],

@@ -8,12 +8,11 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from adserver import __version__
+from adserver import __version__, logs
 from adserver import config as config_mod
-from adserver import logs
 from adserver.cli_learn import cmd_evaluate, cmd_train
 from adserver.config import Config
 
@@ -36,6 +35,13 @@ def _serving(p: argparse.ArgumentParser) -> None:
 def _control(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api-host", help="management API address")
     p.add_argument("--api-port", type=int, help="management API port")
+
+
+def _add(p: argparse.ArgumentParser, *groups: Callable[[argparse.ArgumentParser], None]
+         ) -> None:
+    """Add the flags of each group (_common, _control, ...) to a command's parser."""
+    for group in groups:
+        group(p)
 
 
 def _scale(p: argparse.ArgumentParser) -> None:
@@ -74,22 +80,22 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("control", help="run the control plane (management API, compiler)")
-    _common(p), _control(p)
+    _add(p, _common, _control)
     p.add_argument("--api-fd", type=int, help=argparse.SUPPRESS)  # a socket bound by `run`
     p = sub.add_parser("serve", help="run the decision workers (data plane)")
-    _common(p), _serving(p)
+    _add(p, _common, _serving)
     p = sub.add_parser("worker", help="one decision worker (started by serve and run)")
     _common(p)
     p.add_argument("--fd", type=int, required=True, help="the listening socket serve bound")
     p.add_argument("--worker-id", required=True, help="its name in logs and event files")
     p = sub.add_parser("run", help="run both planes")
-    _common(p), _control(p), _serving(p)
+    _add(p, _common, _control, _serving)
     p = sub.add_parser("demo", help="seed a demo network if the store is empty, then run")
-    _common(p), _control(p), _serving(p), _scale(p)
+    _add(p, _common, _control, _serving, _scale)
     p.add_argument("--no-traffic", action="store_true",
                    help="do not send the half minute of shopper traffic the demo starts with")
     p = sub.add_parser("seed", help="generate a demo network at a chosen scale")
-    _common(p), _scale(p)
+    _add(p, _common, _scale)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = sub.add_parser("simulate", help="replay a synthetic day through the real decision path"
@@ -153,7 +159,7 @@ def parser() -> argparse.ArgumentParser:
     products = sub.add_parser("products", help="load a catalog file through the management API")
     psub = products.add_subparsers(dest="products_command", required=True, metavar="ACTION")
     p = psub.add_parser("import", help="upsert the products of a JSON Lines or CSV file")
-    _common(p), _control(p)
+    _add(p, _common, _control)
     p.add_argument("file", help="a .jsonl or .csv file (format: adserver/catalog_import.py)")
     p.add_argument("--network", type=int, required=True, help="the catalog's network id")
     p.add_argument("--format", choices=["jsonl", "csv"], help="default: from the file name")
@@ -436,11 +442,11 @@ def cmd_keys(args: argparse.Namespace, config: Config) -> int:
                 print(msgspec.json.encode(info).decode())
         else:
             with store.transaction() as db:
-                info = auth.revoke_key(db, args.key_id)
-            if info is None:
+                revoked = auth.revoke_key(db, args.key_id)
+            if revoked is None:
                 print(f"adserver keys revoke: no key {args.key_id}", file=sys.stderr)
                 return 1
-            print(f"revoked {info.key_id} at {info.revoked_at}")
+            print(f"revoked {revoked.key_id} at {revoked.revoked_at}")
     finally:
         store.close()
     return 0

@@ -51,8 +51,8 @@ def cmd_evaluate(args: argparse.Namespace, config: Config) -> int:
     import time
 
     from adserver.control import evaluations
-    from adserver.control.personalizer import Settings
-    from adserver.control.personalizer_api import Invalid, current_settings, parse_arguments
+    from adserver.control.personalizer import Settings, current_settings
+    from adserver.control.pz_config import Invalid, iso, parse_arguments, parse_time
     from adserver.control.store import Store
 
     policies = []
@@ -67,8 +67,8 @@ def cmd_evaluate(args: argparse.Namespace, config: Config) -> int:
             return 2
         policies.append((name, arguments))
     try:
-        end = evaluations.parse_time(args.end) if args.end else time.time()
-        start = evaluations.parse_time(args.start) if args.start else end - 7 * 86400
+        end = parse_time(args.end) if args.end else time.time()
+        start = parse_time(args.start) if args.start else end - 7 * 86400
     except ValueError as e:
         print(f"adserver evaluate: {e}", file=sys.stderr)
         return 2
@@ -80,15 +80,15 @@ def cmd_evaluate(args: argparse.Namespace, config: Config) -> int:
         result = evaluations.evaluate(store, s, start, end, policies, runs=args.runs)
     finally:
         store.close()
-    print(f"{result['events']:,} logged choices from {evaluations.iso(start)} to"
-          f" {evaluations.iso(end)}")
+    print(f"{result['events']:,} logged choices from {iso(start)} to"
+          f" {iso(end)}")
     print(f"  {'policy':<16}{'SNIPS':>9}{'95 % interval':>20}{'IPS':>9}{'DM':>9}{'DR':>9}")
     for v in result["value"]:
-        e = v["estimates"]
-        if not e:
+        found = v["estimates"]
+        if not found:
             continue
         ci = v["summary"]["confidenceInterval"]
-        cells = "".join(f"{e[k]['value']:>9.4f}" if k in e else f"{'':>9}"
+        cells = "".join(f"{found[k]['value']:>9.4f}" if k in found else f"{'':>9}"
                         for k in ("ips", "dm", "dr"))
         print(f"  {v['name']:<16}{v['summary']['expectedReward']:>9.4f}"
               f"{f'[{ci[0]:.4f}, {ci[1]:.4f}]':>20}{cells}")

@@ -151,8 +151,9 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
                 return True
         except ValueError:
             pass
-        return bool(self.metrics_key) and authorization[:7].lower() == "bearer " and \
-            hmac.compare_digest(authorization[7:].strip().encode(), self.metrics_key.encode())
+        key = self.metrics_key
+        return key is not None and authorization[:7].lower() == "bearer " and \
+            hmac.compare_digest(authorization[7:].strip().encode(), key.encode())
 
     def check(self) -> list[FieldError]:
         errors = []

@@ -31,7 +31,8 @@ class _OneWrite:
     __slots__ = ("transport", "head", "written")
 
     def __init__(self, transport: Any):
-        self.transport, self.head, self.written = transport, None, False
+        self.transport, self.written = transport, False
+        self.head: bytes | None = None
 
     def write(self, data: bytes) -> None:
         if not self.written:
@@ -207,11 +208,12 @@ try:
                 return
             self.lane_body = None
             super().on_headers_complete()
-            cycle = getattr(self, "cycle", None)
+            started_cycle: Any = getattr(self, "cycle", None)
             scope = self.scope
-            if cycle is not None and cycle.scope is scope and not self.expect_100_continue \
+            if started_cycle is not None and started_cycle.scope is scope \
+                    and not self.expect_100_continue \
                     and (scope.get("method"), scope.get("path")) in COALESCED:
-                cycle.transport = _OneWrite(self.transport)
+                started_cycle.transport = _OneWrite(self.transport)  # duck-types a transport
 
         def _declared_too_large(self) -> bool:
             """Whether the request declares a body over the lane's limit: uvicorn's path
@@ -253,7 +255,7 @@ try:
                 return
             self.lane_body = None
             keep = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
-            scheme = self.scheme or "http"
+            scheme: str = self.scheme or "http"
             if self.trusted is not None and self.client and self.client[0] in self.trusted:
                 for name, value in self.headers:  # as uvicorn's ProxyHeadersMiddleware
                     if name == b"x-forwarded-proto":
@@ -274,7 +276,8 @@ try:
             started = time.perf_counter()
             lane: Lane = self.lane  # type: ignore[assignment]
             try:
-                status, extra, out = lane.answer(headers, body, scheme, self.server)
+                status, extra, out = lane.answer(headers, body, scheme,
+                                                 self.server)  # type: ignore[arg-type]
             except Exception:  # answer() catches its own; this is the last line
                 self.logger.exception("lane answer failed")
                 out = b"Internal Server Error"
@@ -382,7 +385,7 @@ class Limits:
 
 
 def serve(app: Any, sock: socket.socket, what: str, log_level: str = "info",
-          announce: bool = True, keep_alive_s: float = 5.0, limits: Limits | None = None
+          announce: bool = True, keep_alive_s: int = 5, limits: Limits | None = None
           ) -> None:
     """Serve `app` on a bound socket until SIGINT/SIGTERM; announce the URL on stdout. An
     idle keep-alive connection is closed after `keep_alive_s` (uvicorn's default)."""

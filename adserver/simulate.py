@@ -379,7 +379,7 @@ async def run_day(data_dir: str, world: dict[str, Any], s: Settings, day0: float
     workers = [Worker(config, f"sim{w}") for w in range(s.workers)]
     apps = [app_mod.build(config, w) for w in workers]
     errors: list[str] = []
-    stats = {"page_views": 0, "steps": 0, "wall_s": 0.0}
+    stats: dict[str, Any] = {"page_views": 0, "steps": 0, "wall_s": 0.0}
     started = time.monotonic()
     for w in workers:
         w.live = live.env  # one process: the workers read live.lmdb through the writer's handle

@@ -143,7 +143,7 @@ def _rules_without(cls: type, fields: dict[str, Any], good: dict[str, Any],
     missing = [k for k, info in fields.items() if info.required and k not in good]
     if not missing:
         return []
-    objects = []
+    objects: list[Any] = []
     for pick in (0, -1):
         values = dict(good)
         for k in missing:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
 import shutil
 import time
+from collections.abc import Iterable
 
 
 def fsync_path(path: str) -> None:

@@ -57,7 +57,7 @@ APP = textwrap.dedent("""
     app = App()
     app.lane = runtime.Lane(b"POST", b"/api/v2", 100_000, answer, served)
     sock = runtime.bind("127.0.0.1", 0)
-    runtime.serve(app, sock, "test app", "warning", keep_alive_s=1.0)
+    runtime.serve(app, sock, "test app", "warning", keep_alive_s=1)
 """)
 
 

@@ -25,8 +25,8 @@ from msgspec import msgpack
 
 from adserver import livestate
 from adserver.control import attribution, quarantine, telemetry
-from adserver.control.quarantine import DATA_ERRORS, Poison
 from adserver.control.caps import local_midnight_hour
+from adserver.control.quarantine import DATA_ERRORS, Poison
 from adserver.control.store import Store, now
 from adserver.entities import MAX_AMOUNT, MAX_BID
 from adserver.events.segment import read_records
@@ -206,7 +206,7 @@ def check_record(rec: Any) -> None:
     if not isinstance(rec, dict):
         raise Poison(f"not a record: {type(rec).__name__}")
     ts = rec.get("ts")
-    if type(ts) not in (int, float) or not 1e9 <= ts <= 2**33:
+    if not isinstance(ts, (int, float)) or isinstance(ts, bool) or not 1e9 <= ts <= 2**33:
         raise Poison(f"ts: {ts!r} is not a time")
     t = rec.get("t")
     if t in ("imp", "click", "event"):

@@ -23,30 +23,13 @@ from adserver.control import auth, openapi, products, quarantine
 from adserver.control import reports as report_queries
 from adserver.control.auth import Authenticator, Principal
 from adserver.control.repo import MAX_LIMIT, Forbidden, NotFound, Repository
+from adserver.control.responses import ApiError, error_response, int_param, json_response
 from adserver.control.schema import SPECS, EntitySpec
 from adserver.control.store import Store
 from adserver.ratelimit import LIMITER
 from adserver.validation import FieldError, Invalid, ascii_int, convert, json_body
 
-_encoder = msgspec.json.Encoder(decimal_format="number")
 KEY_HEADERS = ("x-api-key", "x-adzerk-apikey")
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, fields: list[FieldError] = ()):  # type: ignore[assignment]
-        super().__init__(message)
-        self.status, self.code, self.message, self.fields = status, code, message, list(fields)
-
-
-def json_response(data: Any, status: int = 200) -> Response:
-    return Response(_encoder.encode(data), status, media_type="application/json")
-
-
-def error_response(err: ApiError) -> Response:
-    body = {"status": err.status, "code": err.code, "message": err.message}
-    if err.fields:
-        body["fields"] = [{"field": f.field, "message": f.message} for f in err.fields]
-    return json_response({"error": body}, err.status)
 
 
 class KeyCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -142,7 +125,7 @@ class ManagementApi:
 
         async def list_(request: Request, who: Principal) -> Response:
             q = dict(request.query_params)
-            errors = []
+            errors: list[FieldError] = []
             limit = int_param(q.pop("limit", "100"), "limit", 1, MAX_LIMIT, errors)
             cursor = q.pop("cursor", None)
             archived = q.pop("archived", "false")
@@ -264,7 +247,7 @@ class ManagementApi:
         q = request.query_params
         errors: list[FieldError] = []
         limit = int_param(q.get("limit", "100"), "limit", 1, MAX_LIMIT, errors)
-        clauses, params = ["1 = 1"], []
+        clauses, params = ["1 = 1"], list[Any]()
         if who.network_id is not None:
             clauses.append("network_id = ?")
             params.append(who.network_id)
@@ -295,7 +278,7 @@ class ManagementApi:
         """A flight's pacing: today's goal, plan and delivery so far, its throttle and, near
         a cap, each worker's allowance (adserver/control/pacing.py)."""
         id_ = self.path_id(request)
-        flight = await run_in_threadpool(self.repo.get, SPECS["flights"], who, id_)
+        flight: Any = await run_in_threadpool(self.repo.get, SPECS["flights"], who, id_)
         st = self.pacer.status.get(id_) if self.pacer is not None else None
         if st is None:
             capped = flight.daily_cap is not None or flight.lifetime_cap is not None
@@ -472,15 +455,6 @@ def _hour_text(ts: float) -> str:
 
 def _iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def int_param(raw: str, name: str, lo: int, hi: int, errors: list[FieldError]) -> int:
-    digits = raw[1:] if raw[:1] == "-" else raw
-    if not (digits.isascii() and digits.isdigit()) or len(digits) > 18 \
-            or not lo <= int(raw) <= hi:
-        errors.append(FieldError(name, f"must be an integer from {lo} to {hi}"))
-        return lo
-    return int(raw)
 
 
 def _audit_entry(row: Any) -> dict[str, Any]:

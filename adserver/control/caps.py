@@ -75,8 +75,8 @@ def _reached(cap_json: str | None, totals: tuple[int, int, int]) -> bool:
     cap = json.loads(cap_json)
     value = Decimal(str(cap["value"]))
     spend, imps, clicks = totals
-    have = {"spend_nanos": Decimal(spend) / Decimal(10**9), "impressions": imps,
-            "clicks": clicks}[METRIC[cap["metric"]]]
+    have: Decimal | int = {"spend_nanos": Decimal(spend) / Decimal(10**9), "impressions": imps,
+                           "clicks": clicks}[METRIC[cap["metric"]]]  # type: ignore[assignment]
     return have >= value
 
 

@@ -231,7 +231,8 @@ def build(store: Store, data_dir: str, model: embed.Model, sponsored: Sponsored,
 
     root = px.root_of(data_dir)
     version, tmp = versions.begin(root, 8)
-    arrays = {"keys": keys, "network": network, "available": available, "seq": seq,
+    arrays: dict[str, np.ndarray] = {"keys": keys, "network": network, "available": available,
+                                     "seq": seq,
               "vectors": vectors}
     for name, arr in arrays.items():
         np.save(os.path.join(tmp, name + ".npy"), arr)

@@ -23,7 +23,7 @@ from adserver import livestate
 from adserver.control.schema import SPECS, from_row
 from adserver.control.store import Store
 from adserver.expr import parse
-from adserver.kernels import auction_ref
+from adserver.kernels.auction import quality
 from adserver.snapshot import format as f
 from adserver.snapshot import products as px
 from adserver.snapshot import programs, writer
@@ -96,7 +96,7 @@ class _Csr:
 class Inputs(msgspec.Struct, kw_only=True):
     """The eligible entities, decoded: what a snapshot is built from."""
 
-    ads: list[Any]
+    ads: list[Any]  # entities.Ad rows
     flights: dict[int, Any]
     creatives: dict[int, Any]
     priorities: dict[int, Any]
@@ -108,7 +108,7 @@ def read_inputs(store: Store, now: dt.datetime | None = None) -> Inputs:
     """Read the serve-eligible rows of the control store."""
     now = now or dt.datetime.now(dt.UTC)
     stamp = now.isoformat().replace("+00:00", "Z")
-    ads = [from_row(SPECS["ads"], r) for r in store.read(ELIGIBLE_ADS, (stamp,))]
+    ads: list[Any] = [from_row(SPECS["ads"], r) for r in store.read(ELIGIBLE_ADS, (stamp,))]
 
     def load(name: str, ids: set[int]) -> dict[int, Any]:
         spec = SPECS[name]
@@ -241,9 +241,9 @@ def build(inp: Inputs, index: px.ProductIndex | None = None
         else:
             posting[f.posting_key("all", network_id, cr.ad_type_id)].append(row)
 
-    for pid in prio_ids:
-        p = priorities[pid]
-        cols["prio_id"].append(pid)
+    for prio in prio_ids:
+        p = priorities[prio]
+        cols["prio_id"].append(prio)
         cols["prio_tier"].append(p.tier)
         cols["prio_selection"].append(f.SELECTION[p.selection])
         cols["prio_second"].append(int(p.second_price))
@@ -258,7 +258,7 @@ def build(inp: Inputs, index: px.ProductIndex | None = None
         fid: (priorities[fl.priority_id].tier, -max(
             [float(fl.price)] + [float(k.bid) for k in fl.keywords
                                  if k.bid is not None and not k.negative]
-        ) * auction_ref.quality(f.RATES[fl.rate_type], DEFAULT_PRIOR_CTR, DEFAULT_PRIOR_CVR))
+        ) * quality(f.RATES[fl.rate_type], DEFAULT_PRIOR_CTR, DEFAULT_PRIOR_CVR))
         for fid, fl in flights.items()}
     score = [(*rank_of_flight[ad.flight_id], row) for row, ad in enumerate(ads)]
     for rows_ in posting.values():
@@ -268,7 +268,7 @@ def build(inp: Inputs, index: px.ProductIndex | None = None
         if prow >= 0:
             by_product[prow].append(row)
     sp_prow = sorted(by_product)
-    arrays_sp = {
+    arrays_sp: dict[str, Any] = {
         "sp_prow": np.array(sp_prow, dtype=np.int64),
         "sp_ptr": np.cumsum([0] + [len(by_product[p]) for p in sp_prow], dtype=np.int64),
         "sp_rows": np.array([r for p in sp_prow for r in sorted(by_product[p],

@@ -4,7 +4,7 @@ the choices the serving policy logged with their probabilities (adserver/learn/o
 
 Policies compared: "Online" (what served: its observed average reward), "Baseline" (always
 the baseline action), "Random" (uniform over the allowed actions) and each candidate
-(`{name, arguments}`, the learner settings of control/personalizer_api.parse_arguments). A
+(`{name, arguments}`, the learner settings of control/pz_config.parse_arguments). A
 candidate is replayed in time order from zero weights: before learning from an event it
 gives its probability for the logged action (for IPS and SNIPS) and its predicted rewards
 (for DM and DR), so no event is judged by a model that has seen it. The expected reward
@@ -13,17 +13,15 @@ reported is SNIPS, with a percentile bootstrap interval; every estimator is in `
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import numpy as np
 
 from adserver.control.personalizer import Example, Settings, join
-from adserver.control.personalizer_api import parse_arguments
+from adserver.control.pz_config import parse_arguments
 from adserver.control.store import Store
 from adserver.kernels import bandit as kernel
 from adserver.learn import bandit, ope
-from adserver.validation import EARLIEST, LATEST
 
 MAX_EVENTS = 200_000
 
@@ -60,11 +58,13 @@ def evaluate(store: Store, s: Settings, start: float, end: float,
 
     def add(name: str, source: str, arguments: str, pi: np.ndarray,
             q: dict[str, np.ndarray] | None = None) -> None:
+        summary: dict[str, Any]
         if not examples:
             est: dict[str, Any] = {}
             summary = {"expectedReward": None, "confidenceInterval": []}
         else:
-            est = ope.bootstrap(r, p, pi, q and q["q_logged"], q and q["q_pi"], runs=runs)
+            est = ope.bootstrap(r, p, pi, None if q is None else q["q_logged"],
+                                None if q is None else q["q_pi"], runs=runs)
             summary = {"expectedReward": est["snips"]["value"],
                        "confidenceInterval": [est["snips"]["low"], est["snips"]["high"]]}
         out.append({"name": name, "arguments": arguments, "policySource": source,
@@ -83,19 +83,6 @@ def evaluate(store: Store, s: Settings, start: float, end: float,
     best = max(candidates, key=lambda v: v["summary"]["expectedReward"], default=None)
     return {"events": len(examples), "value": out,
             "optimalPolicy": best["name"] if best else None}
-
-
-def iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def parse_time(text: str) -> float:
-    """An ISO 8601 time (a trailing Z allowed; naive means UTC) as a Unix time; ValueError
-    also for a year outside 1971-2199 (year 1 in +01:00 overflows when moved to UTC)."""
-    t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if not EARLIEST.year <= t.year <= LATEST.year:
-        raise ValueError(f"{text!r} is not between {EARLIEST.year} and {LATEST.year}")
-    return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
 
 
 def importances(store: Store, learner: Any, start: float, end: float) -> list[dict[str, Any]]:

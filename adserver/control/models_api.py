@@ -33,6 +33,7 @@ from starlette.routing import Route
 from adserver.control.auth import Principal
 from adserver.control.registry import Refused, Registry
 from adserver.control.repo import Forbidden
+from adserver.control.responses import ApiError, json_response
 from adserver.learn import ctr
 from adserver.validation import Invalid, ascii_int, json_body
 
@@ -44,7 +45,6 @@ class Activate(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def routes(api: Any, registry: Registry) -> list[Route]:
-    from adserver.control.api import ApiError, json_response
     from adserver.validation import convert
 
     def reader(who: Principal) -> None:

@@ -29,6 +29,7 @@ import numpy as np
 
 from adserver import versions
 from adserver._hashing import action_features
+from adserver.control.pz_config import iso, learner_settings, seconds
 from adserver.control.store import Store
 from adserver.kernels import bandit as kernel
 from adserver.learn import bandit
@@ -64,8 +65,6 @@ class Learner:
     def configure(self) -> bool:
         """Apply the service configuration and policy set through the API (if any);
         whether what the workers need (exploration, mode) changed."""
-        from adserver.control.personalizer_api import learner_settings, seconds
-
         found = learner_settings(self.store)
         if found is None:
             return False
@@ -165,7 +164,6 @@ class Learner:
             return {}
         path = os.path.join(root, version)
         made = os.path.getmtime(path)
-        from adserver.control.evaluations import iso
         return {"creationTime": iso(made), "lastModifiedTime": iso(made), "version": version,
                 "learnedEvents": self.learned, "apprenticeMatchRate": self.match_rate}
 
@@ -283,3 +281,15 @@ def examples_of(p: dict[str, Any], multi: bool, rewards: dict[str, float], at: f
 class _Action:
     id: str
     features: Any
+
+
+def current_settings(store: Store, defaults: Any) -> Any:
+    """The learner's settings: the process's defaults with the stored configuration over."""
+    s = dataclasses.replace(defaults) if defaults is not None else Settings()
+    found = learner_settings(store)
+    if found is not None:
+        service, args = found
+        s.reward_wait_s = seconds(service.reward_wait_time)
+        s.default_reward = service.default_reward
+        s.aggregation = service.reward_aggregation
+    return s

@@ -11,8 +11,7 @@ Personalizer's (camelCase; durations in ISO 8601, such as "PT10M").
 from __future__ import annotations
 
 import datetime as dt
-import re
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
@@ -21,51 +20,22 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from adserver.control.auth import Principal
+from adserver.control.personalizer import current_settings
+from adserver.control.pz_config import (
+    Invalid,
+    PolicyConfiguration,
+    ServiceConfiguration,
+    Settings,
+    _audit,
+    check_service,
+    iso,
+    parse_arguments,
+    parse_time,
+)
 from adserver.control.repo import Forbidden
-from adserver.control.store import Store, now
+from adserver.control.store import Store
 from adserver.validation import TOO_DEEP
 from adserver.wire.personalizer import error_body
-
-DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
-
-
-def seconds(text: str) -> float:
-    """ISO 8601 duration (days, hours, minutes, seconds) in seconds; ValueError if not one."""
-    m = DURATION.match(text or "")
-    if not m or text in ("P", "PT") or text.endswith("T"):
-        raise ValueError(f"{text!r} is not an ISO 8601 duration such as PT10M")
-    d, h, mi, s = (float(x) if x else 0.0 for x in m.groups())
-    return d * 86400 + h * 3600 + mi * 60 + s
-
-
-def duration(total: float) -> str:
-    d, rest = divmod(int(round(total)), 86400)
-    h, rest = divmod(rest, 3600)
-    mi, s = divmod(rest, 60)
-    out = "P" + (f"{d}D" if d else "")
-    tail = (f"{h}H" if h else "") + (f"{mi}M" if mi else "") + (f"{s}S" if s else "")
-    return out + ("T" + tail if tail or not d else "")
-
-
-class ServiceConfiguration(msgspec.Struct, rename="camel", omit_defaults=False):
-    reward_wait_time: str = "PT10M"
-    default_reward: float = 0.0
-    reward_aggregation: Literal["earliest", "sum"] = "earliest"
-    exploration_percentage: float = 0.2
-    model_export_frequency: str = "PT5M"
-    log_retention_days: int = 90
-    learning_mode: Literal["Online", "Apprentice", "LoggingOnly"] = "Online"
-    is_auto_optimization_enabled: bool = False
-    auto_optimization_frequency: str | None = None
-    auto_optimization_start_date: str | None = None
-    last_configuration_edit_date: str | None = None
-    log_mirror_enabled: bool | None = None
-    log_mirror_sas_uri: str | None = None
-
-
-class PolicyConfiguration(msgspec.Struct, rename="camel"):
-    name: str = "default"
-    arguments: str = "--cb_explore_adf --epsilon 0.2 --cb_type mtr -l 0.03 -b 18"
 
 
 class EvaluationRequest(msgspec.Struct, rename="camel"):
@@ -86,87 +56,6 @@ class ImportanceRequest(msgspec.Struct, rename="camel"):
     start_time: str
     end_time: str
     description: str | None = None
-
-
-class Invalid(Exception):
-    def __init__(self, message: str, target: str):
-        super().__init__(message)
-        self.message, self.target = message, target
-
-
-def check_service(c: ServiceConfiguration) -> None:
-    for name, value, lo, hi in (("rewardWaitTime", c.reward_wait_time, 5, 2 * 86400),
-                                ("modelExportFrequency", c.model_export_frequency, 60, 86400)):
-        try:
-            s = seconds(value)
-        except ValueError as e:
-            raise Invalid(str(e), name) from None
-        if not lo <= s <= hi:
-            raise Invalid(f"{name} must be from {duration(lo)} to {duration(hi)}", name)
-    if not -1 <= c.default_reward <= 1:
-        raise Invalid("defaultReward must be between -1 and 1", "defaultReward")
-    if not 0 <= c.exploration_percentage <= 1:
-        raise Invalid("explorationPercentage must be between 0 and 1", "explorationPercentage")
-    if not 0 <= c.log_retention_days <= 365 * 10:
-        raise Invalid("logRetentionDays must be from 0 to 3650", "logRetentionDays")
-
-
-FLAGS = {"--epsilon": ("epsilon", float), "--lambda": ("lam", float), "-l": ("lr", float),
-         "-b": ("bits", int)}
-
-
-def parse_arguments(text: str) -> dict[str, Any]:
-    """The learner settings a policy's argument string names (Vowpal Wabbit's spelling:
-    --epsilon E, --softmax [--lambda L], -l RATE, -b BITS); other flags are accepted and
-    have no effect here."""
-    words = text.split()
-    out: dict[str, Any] = {"softmax": "--softmax" in words}
-    for i, w in enumerate(words):
-        if w in FLAGS:
-            name, kind = FLAGS[w]
-            try:
-                out[name] = kind(words[i + 1])
-            except (IndexError, ValueError):
-                raise Invalid(f"{w} needs a {kind.__name__} value", "arguments") from None
-    if not 0 <= out.get("epsilon", 0.2) <= 1:
-        raise Invalid("--epsilon must be between 0 and 1", "arguments")
-    if not 8 <= out.get("bits", 18) <= 24:
-        raise Invalid("-b must be from 8 to 24", "arguments")
-    if not 0 < out.get("lr", 0.03) <= 10:
-        raise Invalid("-l must be in (0, 10]", "arguments")
-    return out
-
-
-class Settings:
-    """pz_settings in the control store (the control process is its one writer)."""
-
-    def __init__(self, store: Store):
-        self.store = store
-
-    def get(self, name: str) -> Any:
-        rows = self.store.read("SELECT value FROM pz_settings WHERE name = ?", (name,))
-        kind = ServiceConfiguration if name == "service" else PolicyConfiguration
-        return msgspec.json.decode(rows[0][0], type=kind) if rows else kind()
-
-    def put(self, name: str, value: Any, who: Principal) -> None:
-        raw = msgspec.json.encode(value).decode()
-        with self.store.transaction() as db:
-            db.execute("INSERT INTO pz_settings VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE"
-                       " SET value = excluded.value, updated_at = excluded.updated_at",
-                       (name, raw, now()))
-            _audit(db, who, name, "update", raw)
-
-    def delete(self, name: str, who: Principal) -> None:
-        with self.store.transaction() as db:
-            db.execute("DELETE FROM pz_settings WHERE name = ?", (name,))
-            _audit(db, who, name, "reset")
-
-
-def _audit(db: Any, who: Principal, what: str, action: str, after: str | None = None) -> None:
-    """An audit row for a change to the installation's Personalizer (no network's)."""
-    db.execute("INSERT INTO audit (at, key_id, entity, entity_id, action, network_id,"
-               " advertiser_id, before, after) VALUES (?, ?, 'personalizer', ?, ?, NULL,"
-               " NULL, NULL, ?)", (now(), who.key_id, what, action, after))
 
 
 def routes(api: Any, store: Store, defaults: Any = None, learner: Any = None) -> list[Route]:
@@ -248,7 +137,6 @@ def routes(api: Any, store: Store, defaults: Any = None, learner: Any = None) ->
 
     def window(body: Any) -> tuple[float, float]:
         """(start, end) of a job's body; Invalid names the bad field."""
-        from adserver.control.evaluations import parse_time
 
         try:
             start, end = parse_time(body.start_time), parse_time(body.end_time)
@@ -280,14 +168,14 @@ def routes(api: Any, store: Store, defaults: Any = None, learner: Any = None) ->
             return Response(error_body("Conflict", f"evaluation {eid!r} exists"), 409,
                             media_type="application/json")
         joined = current_settings(store, defaults)
-        created = evaluations.iso(dt.datetime.now(dt.UTC).timestamp())
+        created = iso(dt.datetime.now(dt.UTC).timestamp())
         result = await run_in_threadpool(evaluations.evaluate, store, joined, start, end,
                                          [(p.name, p.arguments) for p in body.policies])
-        doc = {"id": eid, "name": body.name, "startTime": evaluations.iso(start),
-               "endTime": evaluations.iso(end), "creationTime": created, "status": "Succeeded",
+        doc = {"id": eid, "name": body.name, "startTime": iso(start),
+               "endTime": iso(end), "creationTime": created, "status": "Succeeded",
                "evaluationType": "Manual", "events": result["events"],
                "optimalPolicy": result["optimalPolicy"],
-               "content": {"startTime": evaluations.iso(start), "endTime": evaluations.iso(end),
+               "content": {"startTime": iso(start), "endTime": iso(end),
                            "intervalInMinutes": 0, "value": result["value"]}}
         raw = msgspec.json.encode(doc).decode()
         with store.transaction() as db:
@@ -362,7 +250,6 @@ def routes(api: Any, store: Store, defaults: Any = None, learner: Any = None) ->
                 _audit(db, who, "logs", "delete")
             return Response(status_code=204)
         low, high = store.read("SELECT min(at), max(at) FROM pz_ranks")[0]
-        from adserver.control.evaluations import iso
         return ok({"dateRange": {"from": iso(low) if low else None,
                                  "to": iso(high) if high else None}})
 
@@ -379,9 +266,9 @@ def routes(api: Any, store: Store, defaults: Any = None, learner: Any = None) ->
         except Invalid as e:
             return bad(e)
         scores = await run_in_threadpool(evaluations.importances, store, learner, start, end)
-        created = evaluations.iso(dt.datetime.now(dt.UTC).timestamp())
+        created = iso(dt.datetime.now(dt.UTC).timestamp())
         doc = {"id": fid, "name": body.name, "description": body.description,
-               "startTime": evaluations.iso(start), "endTime": evaluations.iso(end),
+               "startTime": iso(start), "endTime": iso(end),
                "creationTime": created, "status": "Succeeded", "featureScores": scores}
         raw = msgspec.json.encode(doc).decode()
         with store.transaction() as db:
@@ -416,28 +303,3 @@ def routes(api: Any, store: Store, defaults: Any = None, learner: Any = None) ->
                   methods=["GET"]),
             Route("/v1/personalizer/evaluations/{eid:path}", api.handler(evaluation, False),
                   methods=["GET", "PUT", "DELETE"])]
-
-
-def current_settings(store: Store, defaults: Any) -> Any:
-    """The learner's settings: the process's defaults with the stored configuration over."""
-    import dataclasses
-
-    from adserver.control.personalizer import Settings
-
-    s = dataclasses.replace(defaults) if defaults is not None else Settings()
-    found = learner_settings(store)
-    if found is not None:
-        service, args = found
-        s.reward_wait_s = seconds(service.reward_wait_time)
-        s.default_reward = service.default_reward
-        s.aggregation = service.reward_aggregation
-    return s
-
-
-def learner_settings(store: Store) -> tuple[ServiceConfiguration, dict[str, Any]] | None:
-    """The stored service configuration and policy arguments, None when neither was set."""
-    rows = dict(store.read("SELECT name, value FROM pz_settings"))
-    if not rows:
-        return None
-    s = Settings(store)
-    return s.get("service"), parse_arguments(s.get("policy").arguments)

@@ -16,7 +16,6 @@ from collections.abc import Callable
 
 from adserver import runtime, signing
 from adserver.config import Config
-from adserver.events import segment
 from adserver.control import telemetry
 from adserver.control.aggregator import Aggregator
 from adserver.control.api import ManagementApi
@@ -29,6 +28,7 @@ from adserver.control.publisher import Publisher
 from adserver.control.registry import Margins, Registry
 from adserver.control.store import Store
 from adserver.control.trainer import ModelJobs
+from adserver.events import segment
 
 log = logging.getLogger("adserver.control")
 AGGREGATE_EVERY_S = 0.1

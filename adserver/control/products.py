@@ -208,7 +208,7 @@ class Catalog:
              ) -> tuple[list[ProductOut], str | None]:
         """A page in product id order and the next page's cursor (None at the end).
         `category` matches any level of the path."""
-        clauses, params = ["network_id = ?"], [network_id]
+        clauses, params = ["network_id = ?"], list[Any]([network_id])
         if cursor:
             clauses.append("id > ?")
             params.append(_decode_cursor(cursor))

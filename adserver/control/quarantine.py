@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from adserver.control.auth import Principal
+from adserver.control.responses import ApiError, error_response, int_param, json_response
 from adserver.control.store import Store, now
 from adserver.validation import FieldError, Invalid
 
@@ -71,7 +72,8 @@ def listing(store: Store, network_id: int | None, limit: int, after: int) -> lis
 
 def exposition(store: Store) -> str:
     """`adserver_quarantined_total{source}` in Prometheus' text format, to alert on."""
-    counts = dict(store.read("SELECT source, COUNT(*) FROM quarantine GROUP BY source"))
+    counts: dict[str, int] = {r[0]: r[1] for r in store.read(
+        "SELECT source, COUNT(*) FROM quarantine GROUP BY source")}
     lines = ["# HELP adserver_quarantined_total Records the aggregator could not count and"
              " flights the pacer could not pace (kept, skipped; GET /v1/quarantine)",
              "# TYPE adserver_quarantined_total counter"]
@@ -85,7 +87,6 @@ def routes(api: Any) -> list[Route]:
     control port's `GET /metrics` (readable like the decision port's; control/telemetry.py)
     and `GET /readyz`."""
     from adserver.control import telemetry
-    from adserver.control.api import ApiError, error_response, int_param, json_response
     from adserver.control.repo import MAX_LIMIT, Forbidden
 
     async def listed(request: Request, who: Principal) -> Response:

@@ -29,6 +29,7 @@ and logged beside the active one's predictions without affecting the auction.
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import json
 import logging
@@ -116,7 +117,7 @@ class Registry:
     # -- reading -------------------------------------------------------------------------
 
     def list(self, name: str | None = None) -> list[dict[str, Any]]:
-        sql, params = "SELECT * FROM models", ()
+        sql, params = "SELECT * FROM models", tuple[str, ...]()
         if name is not None:
             sql, params = sql + " WHERE name = ?", (name,)
         return [_row(r) for r in self.store.read(sql + " ORDER BY name, version DESC", params)]
@@ -274,7 +275,7 @@ class Registry:
             _audit(db, who, name, version, "pin" if pinned else "unpin", {"pinned": pinned})
         return self.get(name, version)
 
-    def prune(self, keep: int) -> list[str]:
+    def prune(self, keep: int) -> builtins.list[str]:
         """Delete the files of the versions not worth keeping: all but the newest `keep`,
         the active one, the shadow, the previous active one (rollback's target) and pinned
         ones. Their rows stay, with status 'pruned' (the audit and reports name them).

@@ -53,7 +53,7 @@ class SeedError(Exception):
     pass
 
 
-PAGE_TYPES = ["home", "search", "category", "product", "cart"]
+PAGE_TYPES: list[Any] = ["home", "search", "category", "product", "cart"]
 
 
 def _money(rng: random.Random, lo: float, hi: float, places: int = 2) -> Decimal:
@@ -93,7 +93,8 @@ def seed(store: Store, scale: Scale, progress: bool = True) -> dict[str, int]:
         w = _Writer(db, stamp)
         net = 1
         w.put("networks", [(net, e.Network(name="Demo Retail", time_zone="America/New_York"), {})])
-        sites = [(1, "Demo Retail Web", "https://shop.example", "web"),
+        sites: list[tuple[int, str, str, Any]] = [
+                 (1, "Demo Retail Web", "https://shop.example", "web"),
                  (2, "Demo Retail iOS", "", "ios"), (3, "Demo Retail Android", "", "android")]
         w.put("sites", [(i, e.Site(network_id=net, name=n, url=u, platform=p), {})
                         for i, n, u, p in sites])
@@ -244,7 +245,7 @@ def _flight(rng: random.Random, kind: str, cid: int, brand: str, today: dt.datet
 
 def _creative(rng: random.Random, kind: str, adv: int, brand: str,
               products: list[str]) -> e.Creative:
-    status = "approved" if rng.random() < 0.95 else rng.choice(["pending", "draft"])
+    status: Any = "approved" if rng.random() < 0.95 else rng.choice(["pending", "draft"])
     slug = brand.lower().replace(" ", "-")
     click = f"https://shop.example/brands/{slug}"
     if kind == "product" and products:

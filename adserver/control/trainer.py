@@ -44,8 +44,10 @@ class ModelJobs:
         if self.interval > 0 and now - self.last_train >= self.interval:
             self.last_train = now
             for name in ctr.NAMES:
-                made.append(self.train(name))
-        if any(made):
+                version = self.train(name)
+                if version is not None:
+                    made.append(version)
+        if made:
             self.registry.prune(self.keep)
 
     def examples(self) -> int:

@@ -118,7 +118,7 @@ def prune(root: str, offsets: dict[tuple[str, str], tuple[str, int]], keep_s: fl
     segment of the same worker and stream) that were last written more than `keep_s` ago
     (training and evaluations read the decision logs of recent days). Returns the paths
     deleted."""
-    gone = []
+    gone: list[str] = []
     if not os.path.isdir(root):
         return gone
     for worker in sorted(os.listdir(root)):

@@ -37,6 +37,11 @@ PASS, FLOOR, OUTBID, LOST_LOTTERY = 0, 12, 13, 14
 CENT = 0.01
 
 
+def quality(rate: int, ctr: float, cvr: float) -> float:
+    """eCPM per unit of bid: 1 for CPM, pCTR x 1000 for CPC, pCVR x 1000 for CPA, 0 flat."""
+    return {RATE_CPM: 1.0, RATE_CPC: ctr * 1000.0, RATE_CPA: cvr * 1000.0}.get(rate, 0.0)
+
+
 # the columns of waterfall's winners array, one row per slot filled
 W_ROW, W_POS, W_PRIO, W_ECPM, W_CLEAR, W_BID, W_RATE = range(7)
 # the rows of waterfall's detail array (explain): reason code, eCPM, priority reached

@@ -11,15 +11,9 @@ from adserver.kernels.auction import (
     LOST_LOTTERY,
     OUTBID,
     PASS,
-    RATE_CPA,
     RATE_CPC,
-    RATE_CPM,
+    quality,
 )
-
-
-def quality(rate: int, ctr: float, cvr: float) -> float:
-    """eCPM per unit of bid: 1 for CPM, pCTR x 1000 for CPC, pCVR x 1000 for CPA, 0 flat."""
-    return {RATE_CPM: 1.0, RATE_CPC: ctr * 1000.0, RATE_CPA: cvr * 1000.0}.get(rate, 0.0)
 
 
 def auction(rows, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr,

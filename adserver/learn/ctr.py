@@ -99,13 +99,12 @@ class Model:
         if not np.isfinite(weights).all():
             raise ModelError("weights.npy holds NaN or infinite values")
         self.weights = weights.view(np.ndarray)
-        self.bias = m.get("bias")
-        self.rate = m.get("negative_rate", 1.0)
-        if not isinstance(self.bias, (int, float)) or not math.isfinite(self.bias):
+        bias, rate = m.get("bias"), m.get("negative_rate", 1.0)
+        if not isinstance(bias, (int, float)) or not math.isfinite(bias):
             raise ModelError("manifest.json: bias must be a finite number")
-        if not isinstance(self.rate, (int, float)) or not 0.0 < self.rate <= 1.0:
+        if not isinstance(rate, (int, float)) or not 0.0 < rate <= 1.0:
             raise ModelError("manifest.json: negative_rate must be in (0, 1]")
-        self.bias, self.rate = float(self.bias), float(self.rate)
+        self.bias, self.rate = float(bias), float(rate)
         self._ad_logits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._contexts: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, float]] = {}
         self._lock = threading.Lock()

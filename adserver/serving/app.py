@@ -21,42 +21,15 @@ from adserver import apikeys, clock
 from adserver.config import Config
 from adserver.config import relevance as config_relevance
 from adserver.runtime import RECEIVED, Lane
-from adserver.serving import metrics, pipeline
+from adserver.serving import errors, metrics, pipeline
+from adserver.serving.errors import JSON, error, error_body, field_of
 from adserver.serving.stages.resolve import BadRequest
 from adserver.serving.worker import Worker
 from adserver.snapshot.loader import Snapshot
-from adserver.validation import TOO_DEEP, FieldError
+from adserver.validation import TOO_DEEP
 from adserver.wire import kevel
 
-JSON = "application/json"
 log = logging.getLogger("adserver.worker")
-_error_encoder = msgspec.json.Encoder()
-
-
-def error_body(status: int, code: str, message: str, field: str | None = None,
-               fields: list[FieldError] | None = None) -> bytes:
-    """The JSON error document every route answers with."""
-    body: dict[str, Any] = {"status": status, "code": code, "message": message}
-    if field:
-        body["fields"] = [{"field": field, "message": message}]
-    if fields:
-        body["fields"] = [{"field": f.field, "message": f.message} for f in fields]
-    return _error_encoder.encode({"error": body})
-
-
-def error(status: int, code: str, message: str, field: str | None = None,
-          fields: list[FieldError] | None = None) -> Response:
-    return Response(error_body(status, code, message, field, fields), status, media_type=JSON)
-
-
-def _field_of(err: msgspec.ValidationError) -> tuple[str, str]:
-    text = str(err)
-    if " - at `$" in text:
-        text, _, at = text.partition(" - at `$")
-        return at.rstrip("`").lstrip("."), text.replace("`", "")
-    return "$", text.replace("`", "")
-
-
 EXPLAIN_ROLES = ("admin", "readonly", "advertiser")
 
 
@@ -215,7 +188,7 @@ def build(config: Config, worker: Worker) -> Front:
         try:
             req = decoder.decode(body)
         except msgspec.ValidationError as e:
-            field, message = _field_of(e)
+            field, message = field_of(e)
             tally.bad += 1
             raise Refused(400, "invalid", message, field) from None
         except msgspec.DecodeError as e:
@@ -258,7 +231,7 @@ def build(config: Config, worker: Worker) -> Front:
 
     async def readyz(request: Request) -> Response:
         if worker.ready and worker.snapshot is not None:
-            return Response(_error_encoder.encode({"status": "ready",
+            return Response(errors.encoder.encode({"status": "ready",
                                                    "snapshot": worker.snapshot.version}),
                             media_type=JSON)
         return error(503, "not_ready", "no snapshot loaded yet")

@@ -23,6 +23,7 @@ from adserver import clock
 from adserver.config import Config
 from adserver.entities import MAX_AMOUNT
 from adserver.serving import bots, metrics
+from adserver.serving.errors import error
 from adserver.serving.stages.respond import TOKEN_KIND
 from adserver.serving.worker import Worker
 from adserver.validation import FieldError, Invalid, ascii_int, convert, json_body, safe_url
@@ -162,7 +163,6 @@ def adjust(worker: Worker, config: Config, request: Request, fields: list[Any]
 
 
 def routes(worker: Worker, config: Config) -> dict[str, Any]:
-    from adserver.serving.app import error  # the app module owns the JSON errors
 
     async def record(kind: str, request: Request) -> tuple[str, list[Any]] | Response:
         if worker.signer is None or worker.events is None:

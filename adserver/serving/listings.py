@@ -39,6 +39,7 @@ from adserver.config import Config
 from adserver.config import relevance as config_relevance
 from adserver.entities import MAX_AMOUNT
 from adserver.serving import beacons, metrics, pipeline
+from adserver.serving.errors import error, field_of
 from adserver.serving.stages import sponsored
 from adserver.serving.stages.resolve import BadRequest
 from adserver.serving.worker import Worker
@@ -173,8 +174,6 @@ def _epoch(text: str | None) -> float | None:
 
 
 def routes(worker: Worker, config: Config) -> dict[str, Any]:
-    from adserver.serving.app import _field_of, error
-
     relevance = config_relevance(config)
 
     async def prelude(request: Request, decoder: Any, roles: tuple[str, ...] = ("admin", "readonly")
@@ -194,7 +193,7 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         try:
             return snap, network, decoder.decode(body)
         except msgspec.ValidationError as e:
-            field, message = _field_of(e)
+            field, message = field_of(e)
             return error(400, "invalid", message, field)
         except msgspec.DecodeError as e:
             return error(400, "malformed_json", f"body is not valid JSON: {e}")
@@ -206,12 +205,14 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         if isinstance(got, Response):
             return got
         snap, network, body = got
+        signer = worker.signer
+        assert signer is not None  # prelude answered 503 without one
         results = []
         # ?explain=true: the caller (an admin or read-only key of the network) reads why
         explain = worker.caller(request) if request.query_params.get("explain") in (
             "1", "true") else None
         for i, a in enumerate(body.auctions):
-            ctx = pipeline.Context(clock.now(), config.public_url or "", explain, worker.signer,
+            ctx = pipeline.Context(clock.now(), config.public_url or "", explain, signer,
                                    worker.rng, worker.view.paused_for(snap), worker.live,
                                    config.max_candidates, worker.view.throttle_for(snap),
                                    worker.view if worker.view.left else None, relevance)

@@ -44,8 +44,8 @@ ERRORS = {"400": _ok("Invalid request: the bad field is named", ERROR),
           "413": _ok("Body too large", ERROR),
           "429": _ok("Too many requests (Retry-After)", ERROR),
           "503": _ok("Not ready (no snapshot yet) or too many connections", ERROR)}
-BEARER = [{"Bearer": []}]
-PERSONALIZER_KEY = [{"PersonalizerKey": []}]
+BEARER: list[dict[str, list[str]]] = [{"Bearer": []}]
+PERSONALIZER_KEY: list[dict[str, list[str]]] = [{"PersonalizerKey": []}]
 
 
 def _beacon(summary: str, op_id: str, redirect: bool = False) -> dict[str, Any]:
@@ -84,7 +84,7 @@ def _personalizer(base: str) -> dict[str, Any]:
         return out
 
     def forwarded(name: str, what: str) -> dict[str, Any]:
-        ops = {}
+        ops: dict[str, Any] = {}
         for method in ("get", "put", "post", "delete"):
             ops[method] = {"tags": tag, "summary": f"{what} (forwarded to the management API's"
                            " /v1/personalizer/...; needs an unscoped admin key)",
@@ -95,7 +95,7 @@ def _personalizer(base: str) -> dict[str, Any]:
         return ops
 
     rest = [{"name": "rest", "in": "path", "required": True, "schema": {"type": "string"}}]
-    paths = {
+    paths: dict[str, Any] = {
         f"{base}/rank": {"post": op("Rank actions for a context", "rank", "RankRequest",
                                     "RankResponse")},
         f"{base}/events/{{event_id}}/reward": {

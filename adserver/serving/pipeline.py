@@ -118,7 +118,7 @@ def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
         limit = sponsored.candidate_limit(ctx.limit, plan.count) if pctx is not None \
             and pctx.active else ctx.limit
         passing, rows, reasons, n_from_matches = eligible.run(
-            snap, plan, lists, q, used, ctx.paused, ctx.explain, limit, n_matched)
+            snap, plan, lists, q, used, ctx.paused, ctx.explain is not None, limit, n_matched)
         boost = select.NONE
         gated = None
         measured: dict[int, float] | None = {} if ctx.explain else None
@@ -259,7 +259,7 @@ def _explain(snap: Snapshot, plan: resolve.Plan, rows: np.ndarray, reasons: Any,
     def visible(row: int) -> bool:
         return mine is None or int(c["fl_advertiser"][int(c["ad_flight"][row])]) == mine
 
-    for row, reason in zip(rows.tolist(), (reasons if reasons is not None else []).tolist()):
+    for row, reason in zip(rows.tolist(), [] if reasons is None else reasons.tolist()):
         if reason not in (f.PASS, f.DUPLICATE) and visible(row):
             results.append({**ids(row), "result": f.REASONS[reason]})
     for fate in fates:

@@ -98,7 +98,7 @@ class Snapshot:
         self.products: ProductIndex | None = None
         self.embedder: Model | None = None
         self.sponsored_ad_types: frozenset[int] = frozenset(self.meta.get("sponsored_ad_types", ()))
-        self.retrieved: dict[Any, list[np.ndarray]] = {}  # serving/stages/sponsored.retrieved
+        self.retrieved: dict[Any, tuple[np.ndarray, ...]] = {}  # serving/stages/sponsored.retrieved
         self.candidates: dict[Any, Any] = {}  # serving/pipeline._candidates
         if self.meta.get("products"):
             self.products, self.embedder = _product_index(root, self.meta["products"])

@@ -17,7 +17,7 @@ from adserver.snapshot.loader import Snapshot
 _placement_keys: dict[tuple, list[int]] = {}
 
 
-def lists(snap: Snapshot, plan: Plan, tokens: list[int], contextual: tuple[int, ...] = ()
+def lists(snap: Snapshot, plan: Plan, tokens: tuple[int, ...], contextual: tuple[int, ...] = ()
           ) -> list[np.ndarray]:
     """`contextual`: ad types whose candidates come from the request's context (sponsored
     products with a query, product or category: adserver/serving/stages/sponsored.py), so

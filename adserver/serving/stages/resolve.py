@@ -35,7 +35,7 @@ class Plan:
                  zone_ids: np.ndarray, hour_of_week: int):
         self.index, self.div, self.placement = index, div, placement
         self.network_id = network_id
-        self.site_id = placement.site_id
+        self.site_id: int = placement.site_id or 0  # resolved placements name their site
         self.zone_ids = zone_ids
         self.zone = placement.zone_ids[0] if placement.zone_ids else 0  # the first, or 0
         self.count = placement.count or 1
@@ -88,10 +88,11 @@ def hour_of_week(time_zone: str, now: float) -> int:
 def placement(snap: Snapshot, index: int, div: str, p: Placement, now: float,
               hours: dict[str, int]) -> Plan | str:
     """A Plan, or why the placement cannot be served."""
-    network_id = p.network_id if p.network_id is not None else snap.sites.get(p.site_id)  # type: ignore[arg-type]
-    tz = snap.networks.get(network_id)  # type: ignore[arg-type]
-    if tz is None:
+    found_net = p.network_id if p.network_id is not None else snap.sites.get(p.site_id)  # type: ignore[arg-type]
+    tz = snap.networks.get(found_net) if found_net is not None else None
+    if tz is None or found_net is None:
         return f"unknown network {p.network_id}"
+    network_id: int = found_net
     if snap.sites.get(p.site_id) != network_id:  # type: ignore[arg-type]
         return f"unknown site {p.site_id} in network {network_id}"
     if p.click_url is not None and network_id in snap.click_domains \

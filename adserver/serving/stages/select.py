@@ -57,7 +57,7 @@ def _explain(snap: Snapshot, rows: np.ndarray, wins: list[Win], detail: np.ndarr
     """The fate of each candidate whose priority was reached; an outbid one is told the
     lowest winning eCPM of its priority."""
     c = snap.columns
-    lowest = {}
+    lowest: dict[int, float] = {}
     for w in wins:
         lowest[w.prio] = min(w.ecpm, lowest.get(w.prio, w.ecpm))
     reasons, ecpm, reached = detail[D_REASON].astype(np.int8), detail[D_ECPM], detail[D_REACHED]

@@ -1,0 +1,35 @@
+"""The house rules, checked on every run: lint (ruff), types (mypy on adserver/ with no
+errors) and the architecture's import contracts (import-linter, pyproject.toml): the data
+plane never imports the control plane, shared formats belong to neither, the kernels'
+twins are for tests, no cycles within a plane. Each runs the real tool on the tree."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("tool, args", [
+    ("ruff", ["check", "adserver", "tests", "bench", "loadtest"]),
+    ("mypy", ["adserver"]),
+    ("lint-imports", []),
+])
+def test_the_tree_keeps_the_house_rules(tool: str, args: list[str]) -> None:
+    r = run(str(BIN / tool), *args)
+    assert r.returncode == 0, f"{tool} {' '.join(args)}:\n{r.stdout}\n{r.stderr}"
+
+
+def test_modules_stay_under_500_lines() -> None:
+    long = {str(p.relative_to(ROOT)): n for p in (ROOT / "adserver").rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 500}
+    assert not long, f"split by idea: {long}"
