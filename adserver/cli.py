@@ -160,7 +160,7 @@ def parser() -> argparse.ArgumentParser:
     psub = products.add_subparsers(dest="products_command", required=True, metavar="ACTION")
     p = psub.add_parser("import", help="upsert the products of a JSON Lines or CSV file")
     _add(p, _common, _control)
-    p.add_argument("file", help="a .jsonl or .csv file (format: adserver/catalog_import.py)")
+    p.add_argument("file", help="a .jsonl or .csv file (format: adserver/tools/catalog_import.py)")
     p.add_argument("--network", type=int, required=True, help="the catalog's network id")
     p.add_argument("--format", choices=["jsonl", "csv"], help="default: from the file name")
     p.add_argument("--api", help="management API URL (default: from --api-host/--api-port)")
@@ -281,7 +281,7 @@ def cmd_run(args: argparse.Namespace, config: Config, socks: dict[str, Any] | No
 
 
 def cmd_simulate(args: argparse.Namespace, config: Config) -> int:
-    from adserver.simulate import Settings, simulate
+    from adserver.tools.simulate import Settings, simulate
 
     for name, lo in (("flights", 2), ("requests", 100), ("workers", 1), ("interval", 1),
                      ("days", 1)):
@@ -360,9 +360,9 @@ def _reset(data_dir: str) -> None:
 
 DEMO_TRAIN_S = 15.0
 def cmd_demo(args: argparse.Namespace, config: Config) -> int:
-    from adserver import demo
     from adserver.control.seed import Scale, seed
     from adserver.control.store import Store
+    from adserver.tools import demo
 
     if args.reset:
         _reset(config.data_dir)
@@ -453,7 +453,7 @@ def cmd_keys(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_products(args: argparse.Namespace, config: Config) -> int:
-    from adserver import catalog_import
+    from adserver.tools import catalog_import
 
     key = args.key or os.environ.get("ADSERVER_API_KEY") or config.admin_key
     if not key:

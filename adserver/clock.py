@@ -1,5 +1,5 @@
 """The time the decision and tracking paths read: the wall clock, or the accelerated clock of
-`adserver simulate` (adserver/simulate.py), which replays a day through the real app."""
+`adserver simulate` (adserver/tools/simulate.py), which replays a day through the real app."""
 
 from __future__ import annotations
 

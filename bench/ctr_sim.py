@@ -19,9 +19,9 @@ import time
 
 import numpy as np
 
-from adserver import simulate as sim
 from adserver.events.segment import read_records
 from adserver.learn import ctr_train
+from adserver.tools import simulate as sim
 
 
 def oracle(data_dir: str, s: sim.Settings) -> dict[str, dict]:

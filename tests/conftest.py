@@ -12,7 +12,7 @@ from tests.procs import ADMIN_KEY, env_for, running
 def sim_day(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A short simulated day (adserver simulate): its report, with "root" (the plot and
     report files) and "data" (its data directory: store, event logs)."""
-    from adserver.simulate import Settings, simulate
+    from adserver.tools.simulate import Settings, simulate
 
     root = tmp_path_factory.mktemp("sim")
     settings = Settings(flights=14, requests=4000, workers=2, interval=600.0, seed=3,
@@ -27,7 +27,7 @@ def sim_day(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def ctr_day(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A simulated day with enough clicks to train and judge a CTR model on (~90 held out of
     ~450; `sim_day`'s 20-50 held-out clicks made calibration checks flaky), ~20 s."""
-    from adserver.simulate import Settings, simulate
+    from adserver.tools.simulate import Settings, simulate
 
     root = tmp_path_factory.mktemp("ctr-sim")
     settings = Settings(flights=14, requests=12000, workers=2, interval=600.0, seed=5,

@@ -55,7 +55,7 @@ def test_throttles_stay_in_bounds_and_move_the_right_way(day: dict) -> None:
 def test_a_second_day_is_reported_on_its_own(tmp_path: Path) -> None:
     """`--days 2`: the controller carries what it learned into the second day; the report
     is that day's alone (its page views, its spend against its own daily caps)."""
-    from adserver.simulate import Settings, simulate
+    from adserver.tools.simulate import Settings, simulate
 
     result = simulate(str(tmp_path / "data"), Settings(
         flights=8, requests=2000, workers=1, interval=900.0, seed=5, days=2, progress=False))

@@ -112,7 +112,7 @@ def test_an_unexpected_failure_is_a_json_500_and_the_worker_serves_on(
     from adserver.serving import pipeline
     from adserver.serving.worker import Worker
     from adserver.signing import ensure_keys
-    from adserver.simulate import Asgi
+    from adserver.tools.simulate import Asgi
 
     data = str(tmp_path)
     store = Store(data)

@@ -1,4 +1,4 @@
-"""The simulated storefront's ground truth (adserver/simulate.py): its traffic curve and
+"""The simulated storefront's ground truth (adserver/tools/simulate.py): its traffic curve and
 the click model a CTR model should learn.
 
 A flight's click probability for a shopper at an hour: its base CTR (drawn per ad type from
