@@ -19,15 +19,9 @@ from views cimport _data, _out
 
 cnp.import_array()
 
-# keep in step with adserver/kernels/auction.py
+from codes cimport FLOOR, LOST_LOTTERY, OUTBID, PASS, RATE_CPA, RATE_CPC, RATE_CPM
+
 cdef enum:
-    RATE_CPM = 1
-    RATE_CPC = 2
-    RATE_CPA = 3
-    PASS = 0
-    FLOOR = 12
-    OUTBID = 13
-    LOST_LOTTERY = 14
     N_COLS = 7  # W_ROW, W_POS, W_PRIO, W_ECPM, W_CLEAR, W_BID, W_RATE
 cdef double CENT = 0.01
 

@@ -18,16 +18,14 @@ from views cimport _data, _out
 
 cnp.import_array()
 
-# keep in step with adserver/kernels/sponsored_ref.py
-KEPT, DEDUPED, NOT_RELEVANT, UNAVAILABLE = 0, 11, 18, 19
-cdef enum:
-    R_KEPT = 0
-    R_DEDUPED = 11
-    R_NOT_RELEVANT = 18
-    R_UNAVAILABLE = 19
-    RATE_CPM = 1
-    RATE_CPC = 2
-    RATE_CPA = 3
+from codes cimport DEDUPED as R_DEDUPED
+from codes cimport NOT_RELEVANT as R_NOT_RELEVANT
+from codes cimport PASS as R_KEPT
+from codes cimport RATE_CPA, RATE_CPC, RATE_CPM
+from codes cimport UNAVAILABLE as R_UNAVAILABLE
+
+# the codes as Python sees them (adserver/kernels/codes.py)
+KEPT, DEDUPED, NOT_RELEVANT, UNAVAILABLE = R_KEPT, R_DEDUPED, R_NOT_RELEVANT, R_UNAVAILABLE
 
 ctypedef struct Entry:  # a kept row in the one-ad-per-product contest
     int64_t product

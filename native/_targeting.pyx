@@ -13,41 +13,11 @@ from libc.stdint cimport int8_t, int32_t, int64_t, uint64_t
 
 cnp.import_array()
 
-# keep in step with adserver/snapshot/format.py
-cdef enum:
-    PASS = 0
-    DUPLICATE = 1
-    DATES = 2
-    SITE_ZONE = 3
-    FORCED = 4
-    BLOCKED = 5
-    SEGMENTS = 6
-    GEO = 7
-    DAYPART = 8
-    KEYWORDS = 9
-    CUSTOM = 10
-    DEDUPED = 11
-    PAUSED = 15
-    FREQUENCY = 16
-    THROTTLED = 17
-
-cdef enum:
-    M_EXACT = 0
-    M_PHRASE = 1
-    M_BROAD = 2
-
-cdef enum:
-    OP_EXISTS = 0
-    OP_EQ_STR = 1
-    OP_EQ_NUM = 2
-    OP_LT = 3
-    OP_LE = 4
-    OP_GT = 5
-    OP_GE = 6
-    OP_CONTAINS = 7
-    OP_AND = 8
-    OP_OR = 9
-    OP_NOT = 10
+from codes cimport (
+    BLOCKED, CUSTOM, DATES, DAYPART, DEDUPED, DUPLICATE, FORCED, FREQUENCY, GEO, KEYWORDS,
+    M_BROAD, M_EXACT, M_PHRASE, OP_AND, OP_CONTAINS, OP_EQ_NUM, OP_EQ_STR, OP_EXISTS, OP_GE,
+    OP_GT, OP_LE, OP_LT, OP_NOT, OP_OR, PASS, PAUSED, SEGMENTS, SITE_ZONE, THROTTLED,
+)
 
 
 cdef inline double throttle_unit(uint64_t seed, int64_t f) noexcept nogil:

@@ -32,8 +32,17 @@ weights; uniform s drives draw s.
 
 from __future__ import annotations
 
-RATE_FLAT, RATE_CPM, RATE_CPC, RATE_CPA = 0, 1, 2, 3
-PASS, FLOOR, OUTBID, LOST_LOTTERY = 0, 12, 13, 14
+from adserver.kernels.codes import (  # noqa: F401  (the auction's codes, declared once)
+    FLOOR,
+    LOST_LOTTERY,
+    OUTBID,
+    PASS,
+    RATE_CPA,
+    RATE_CPC,
+    RATE_CPM,
+    RATE_FLAT,
+)
+
 CENT = 0.01
 
 

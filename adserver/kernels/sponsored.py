@@ -5,5 +5,12 @@ their rules and plain-Python twins: adserver/kernels/sponsored_ref.py.
 
 from __future__ import annotations
 
-KEPT, DEDUPED, NOT_RELEVANT, UNAVAILABLE = 0, 11, 18, 19
-RATE_CPM, RATE_CPC, RATE_CPA = 1, 2, 3
+from adserver.kernels.codes import (  # noqa: F401  (the gate's codes, declared once)
+    DEDUPED,
+    KEPT,
+    NOT_RELEVANT,
+    RATE_CPA,
+    RATE_CPC,
+    RATE_CPM,
+    UNAVAILABLE,
+)

@@ -11,6 +11,46 @@ from __future__ import annotations
 import numpy as np
 
 from adserver.hashing import cross, hash_str
+from adserver.kernels.codes import (  # noqa: F401  (the snapshot's vocabulary, declared once)
+    BLOCKED,
+    CUSTOM,
+    DATES,
+    DAYPART,
+    DEDUPED,
+    DUPLICATE,
+    FLOOR,
+    FORCED,
+    FREQUENCY,
+    GEO,
+    KEYWORDS,
+    LOST_LOTTERY,
+    M_BROAD,
+    M_EXACT,
+    M_PHRASE,
+    NOT_RELEVANT,
+    OP_AND,
+    OP_CONTAINS,
+    OP_EQ_NUM,
+    OP_EQ_STR,
+    OP_EXISTS,
+    OP_GE,
+    OP_GT,
+    OP_LE,
+    OP_LT,
+    OP_NOT,
+    OP_OR,
+    OUTBID,
+    PASS,
+    PAUSED,
+    RATE_CPA,
+    RATE_CPC,
+    RATE_CPM,
+    RATE_FLAT,
+    SEGMENTS,
+    SITE_ZONE,
+    THROTTLED,
+    UNAVAILABLE,
+)
 
 FORMAT_VERSION = 4  # 2: ad_product; 3: kw_bid; 4: ad_category
 
@@ -58,23 +98,14 @@ COLUMNS: dict[str, np.dtype] = {
 
 NO_END = np.iinfo(np.int64).max
 
-# flight rate types (Kevel's RateType numbers are in wire/kevel.py)
-RATE_FLAT, RATE_CPM, RATE_CPC, RATE_CPA = 0, 1, 2, 3
 RATES = {"flat": RATE_FLAT, "cpm": RATE_CPM, "cpc": RATE_CPC, "cpa": RATE_CPA}
 DEDUPE = {"none": 0, "flight": 1, "campaign": 2, "advertiser": 3, "creative": 4}
 SELECTION = {"lottery": 0, "auction": 1}
-MATCH = {"exact": 0, "phrase": 1, "broad": 2}
+MATCH = {"exact": M_EXACT, "phrase": M_PHRASE, "broad": M_BROAD}
 
-# expression instructions (postfix; each leaf pushes one boolean)
-OP_EXISTS, OP_EQ_STR, OP_EQ_NUM, OP_LT, OP_LE, OP_GT, OP_GE = 0, 1, 2, 3, 4, 5, 6
-OP_CONTAINS, OP_AND, OP_OR, OP_NOT = 7, 8, 9, 10
 MAX_STACK = 64
 
-# why a candidate was not chosen (explain and decision records)
-PASS, DUPLICATE, DATES, SITE_ZONE, FORCED, BLOCKED = 0, 1, 2, 3, 4, 5
-SEGMENTS, GEO, DAYPART, KEYWORDS, CUSTOM, DEDUPED = 6, 7, 8, 9, 10, 11
-FLOOR, OUTBID, LOST_LOTTERY, PAUSED, FREQUENCY, THROTTLED = 12, 13, 14, 15, 16, 17
-NOT_RELEVANT, UNAVAILABLE = 18, 19
+# why a candidate was not chosen, as explain says it
 REASONS = {
     PASS: "chosen", DUPLICATE: "duplicate", DATES: "outside flight dates",
     SITE_ZONE: "site or zone targeting", FORCED: "not the forced campaign, flight or ad",
@@ -83,8 +114,8 @@ REASONS = {
     CUSTOM: "custom targeting expression", DEDUPED: "deduplicated within the request",
     FLOOR: "below the floor", OUTBID: "outbid", LOST_LOTTERY: "not drawn in the lottery",
     PAUSED: "budget or cap reached", FREQUENCY: "frequency cap",
-    THROTTLED: "held back by pacing", 18: "not relevant to the query or page",
-    19: "product unavailable",
+    THROTTLED: "held back by pacing", NOT_RELEVANT: "not relevant to the query or page",
+    UNAVAILABLE: "product unavailable",
 }
 
 
