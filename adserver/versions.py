@@ -10,10 +10,12 @@ the new one, never a mix. Only the control process writes these directories.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 
 def fsync_path(path: str) -> None:
@@ -50,6 +52,16 @@ def seal(root: str, tmp: str, version: str, files: list[str]) -> None:
     fsync_path(tmp)
     os.rename(tmp, os.path.join(root, version))
     fsync_path(root)
+
+
+def seal_with_manifest(root: str, tmp: str, version: str, manifest: dict[str, Any],
+                       files: Sequence[str]) -> None:
+    """Write `manifest` as tmp/manifest.json (sorted keys, one space indent), then `seal`
+    the version with it and `files`: the one way every versioned store finishes a
+    version."""
+    with open(os.path.join(tmp, "manifest.json"), "w") as out:
+        json.dump(manifest, out, indent=1, sort_keys=True)
+    seal(root, tmp, version, [*dict.fromkeys([*files, "manifest.json"])])
 
 
 def publish(root: str, version: str, pointer: str = "CURRENT") -> None:

@@ -22,6 +22,7 @@ import numpy as np
 from adserver.events.segment import read_records
 from adserver.learn import ctr_train
 from adserver.tools import simulate as sim
+from adserver.tools.simtruth import true_ctr
 
 
 def oracle(data_dir: str, s: sim.Settings) -> dict[str, dict]:
@@ -43,7 +44,7 @@ def oracle(data_dir: str, s: sim.Settings) -> dict[str, dict]:
                     key = f"{r['id']}:{w[0]}"
                     if key in shown:
                         rows.append((r["ts"], key in clicked,
-                                     sim.true_ctr(by_id[w[1]], shopper, hour)))
+                                     true_ctr(by_id[w[1]], shopper, hour)))
     rows.sort()
     y = np.array([r[1] for r in rows], dtype=np.float64)
     p = np.array([r[2] for r in rows])

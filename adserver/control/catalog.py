@@ -261,11 +261,7 @@ def build(store: Store, data_dir: str, model: embed.Model, sponsored: Sponsored,
         "checksums": {name: sha256_file(os.path.join(tmp, name)) for name in names},
     }
     manifest["build_s"] = round(time.perf_counter() - started, 3)
-    with open(os.path.join(tmp, "manifest.json"), "w") as out:
-        json.dump(manifest, out, indent=1, sort_keys=True)
-        out.flush()
-        os.fsync(out.fileno())
-    versions.seal(root, tmp, version, names)
+    versions.seal_with_manifest(root, tmp, version, manifest, names)
     versions.publish(root, version)
     versions.prune(root, 3, 60.0)  # a snapshot still served may name an older one
     return version

@@ -162,9 +162,7 @@ class Registry:
                 shutil.copyfile(os.path.join(path, f), os.path.join(tmp, f))
             manifest = dict(model.manifest, version=version,
                             label=label or model.manifest.get("label") or "")
-            with open(os.path.join(tmp, "manifest.json"), "w") as out:
-                json.dump(manifest, out, indent=1, sort_keys=True)
-            versions.seal(root, tmp, version, [*ctr.FILES, "manifest.json"])
+            versions.seal_with_manifest(root, tmp, version, manifest, ctr.FILES)
         return self.submit(name, version, source, who)
 
     def submit(self, name: str, version: str, source: str, who: Principal) -> dict[str, Any]:

@@ -150,9 +150,7 @@ def write(data_dir: str, weights: np.ndarray, bits: int, exploration: Exploratio
                 "exploration": dataclasses.asdict(exploration), **info,
                 "checksums": {"weights.npy": versions.sha256_file(
                     os.path.join(tmp, "weights.npy"))}}
-    with open(os.path.join(tmp, "manifest.json"), "w") as out:
-        json.dump(manifest, out, indent=1, sort_keys=True)
-    versions.seal(root, tmp, version, ["weights.npy", "manifest.json"])
+    versions.seal_with_manifest(root, tmp, version, manifest, ["weights.npy"])
     versions.publish(root, version)
     return version
 

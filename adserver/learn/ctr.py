@@ -217,11 +217,7 @@ def write(data_dir: str, name: str, weights: np.ndarray, bias: float, spec: Spec
     manifest = {"format": FORMAT, "name": name, "version": version, "created_at": time.time(),
                 "bias": float(bias), "negative_rate": float(negative_rate), **info,
                 "checksums": {n: versions.sha256_file(os.path.join(tmp, n)) for n in FILES}}
-    with open(os.path.join(tmp, "manifest.json"), "w") as out:
-        json.dump(manifest, out, indent=1, sort_keys=True)
-        out.flush()
-        os.fsync(out.fileno())
-    versions.seal(root, tmp, version, [*FILES, "manifest.json"])
+    versions.seal_with_manifest(root, tmp, version, manifest, FILES)
     return version
 
 

@@ -184,11 +184,7 @@ def write(data_dir: str, kind: str, matrix: np.ndarray, idf: np.ndarray,
     manifest = {"format": FORMAT, "kind": kind, "version": version, "dim": int(matrix.shape[1]),
                 "rows": int(matrix.shape[0]), "created_at": time.time(), **settings,
                 "checksums": {n: sha256_file(os.path.join(tmp, n)) for n in names}}
-    with open(os.path.join(tmp, "manifest.json"), "w") as out:
-        json.dump(manifest, out, indent=1, sort_keys=True)
-        out.flush()
-        os.fsync(out.fileno())
-    versions.seal(root, tmp, version, names)
+    versions.seal_with_manifest(root, tmp, version, manifest, names)
     return version
 
 

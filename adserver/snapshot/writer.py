@@ -7,7 +7,6 @@ fsync and rename it over `CURRENT`. A reader sees the old version or the new one
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Any
@@ -52,11 +51,7 @@ def write(
     checksums["catalog/data.mdb"] = sha256_file(os.path.join(tmp, "catalog", "data.mdb"))
     manifest = {"format": f.FORMAT_VERSION, "version": version, "created_at": time.time(),
                 "counts": counts, "checksums": checksums}
-    with open(os.path.join(tmp, "manifest.json"), "w") as out:
-        json.dump(manifest, out, indent=1, sort_keys=True)
-        out.flush()
-        os.fsync(out.fileno())
-    versions.seal(snaps, tmp, version, [])
+    versions.seal_with_manifest(snaps, tmp, version, manifest, [])
     return version
 
 

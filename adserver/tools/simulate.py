@@ -44,17 +44,6 @@ import numpy as np
 
 from adserver.tools import simreport
 from adserver.tools.simday import Asgi, run_day  # noqa: F401  (Asgi: the tests' worker)
-from adserver.tools.simtruth import (  # noqa: F401  (re-exported: the world's truth)
-    CTR,
-    CVR,
-    DEVICE_SHARE,
-    DEVICE_SIGMA,
-    DEVICE_UA,
-    INTERESTS,
-    TRAFFIC,
-    shopper_traits,
-    true_ctr,
-)
 from adserver.tools.simworld import (  # noqa: F401  (re-exported: the settings)
     Settings,
     build_world,
