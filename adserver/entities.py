@@ -56,6 +56,8 @@ Host = Annotated[str, msgspec.Meta(
 
 
 class Network(Entity, kw_only=True):
+    """A retail media network: the tenant every site, advertiser and key belongs to."""
+
     name: Name
     time_zone: str = "UTC"
     click_domains: Annotated[list[Host], msgspec.Meta(max_length=200)] = []
@@ -74,6 +76,8 @@ class Network(Entity, kw_only=True):
 
 
 class Site(Entity, kw_only=True):
+    """A storefront of a network: web, iOS or Android."""
+
     network_id: Id
     name: Name
     url: Url = ""
@@ -81,12 +85,17 @@ class Site(Entity, kw_only=True):
 
 
 class Zone(Entity, kw_only=True):
+    """A place on a site's pages, with the page type it is on."""
+
     site_id: Id
     name: Name
     page_type: Literal["home", "search", "category", "product", "cart", "other"] = "other"
 
 
 class AdType(Entity, kw_only=True):
+    """A format a placement asks for: a sponsored product, display (with its size), native or
+    video."""
+
     network_id: Id
     name: Name
     format: Literal["sponsored_product", "display", "native", "video"]
@@ -123,23 +132,32 @@ class Priority(Entity, kw_only=True):
 
 
 class Advertiser(Entity, kw_only=True):
+    """A brand or seller buying on a network."""
+
     network_id: Id
     name: Name
     domain: Annotated[str, msgspec.Meta(max_length=253)] = ""
 
 
 class Campaign(Entity, kw_only=True):
+    """An advertiser's campaign: its flights share it."""
+
     advertiser_id: Id
     name: Name
     is_active: bool = True
 
 
 class Cap(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A daily or lifetime cap: spend, impressions or clicks."""
+
     metric: Literal["spend", "impressions", "clicks"]
     value: Money
 
 
 class FrequencyCap(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """At most `count` impressions per user per window, at the flight, campaign or advertiser
+    level."""
+
     level: Literal["flight", "campaign", "advertiser"] = "flight"
     count: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
     window_seconds: Annotated[int, msgspec.Meta(ge=60, le=366 * 86400)]
@@ -157,6 +175,8 @@ class Keyword(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class GeoTarget(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A place a flight targets (or excludes): country, region, metro, city."""
+
     country: Annotated[str, msgspec.Meta(pattern="^[A-Z]{2}$")]
     region: Annotated[str, msgspec.Meta(max_length=100)] | None = None
     metro: Annotated[str, msgspec.Meta(max_length=100)] | None = None
@@ -175,6 +195,9 @@ class Daypart(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class Flight(Entity, kw_only=True):
+    """What an advertiser buys: dates, rate and price, targeting (zones, sites, keywords,
+    segments, geo, dayparts, an expression), caps and pacing."""
+
     campaign_id: Id
     priority_id: Id
     name: Name
@@ -233,6 +256,9 @@ class Flight(Entity, kw_only=True):
 
 
 class Creative(Entity, kw_only=True):
+    """What an ad shows: an image, HTML, a native template's data or a product; served once
+    approved."""
+
     advertiser_id: Id
     ad_type_id: Id
     name: Name

@@ -55,6 +55,8 @@ class Buckets:
 
 
 class Limiter:
+    """Token buckets per client address and per API key, and the back-off for bad keys."""
+
     def __init__(self) -> None:
         self.configure(0.0, 0.0, 0)
 

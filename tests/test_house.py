@@ -33,3 +33,18 @@ def test_modules_stay_under_500_lines() -> None:
     long = {str(p.relative_to(ROOT)): n for p in (ROOT / "adserver").rglob("*.py")
             if (n := len(p.read_text().splitlines())) > 500}
     assert not long, f"split by idea: {long}"
+
+
+def test_public_modules_and_classes_say_what_they_are() -> None:
+    import ast
+
+    missing = []
+    for path in sorted((ROOT / "adserver").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        name = str(path.relative_to(ROOT))
+        if path.read_text().strip() and not ast.get_docstring(tree):
+            missing.append(f"{name}: module")
+        missing += [f"{name}:{node.lineno}: class {node.name}" for node in ast.walk(tree)
+                    if isinstance(node, ast.ClassDef) and not node.name.startswith("_")
+                    and not ast.get_docstring(node)]
+    assert not missing, "no docstring:\n" + "\n".join(missing)

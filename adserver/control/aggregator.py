@@ -249,6 +249,10 @@ def _network_of(rec: Any) -> int | None:
 
 
 class Aggregator:
+    """The ledger's one writer: reads the workers' event and decision logs from its offsets,
+    counts them into stats_hourly, bills spend against caps, attributes conversions, and
+    quarantines what it cannot count."""
+
     def __init__(self, store: Store, data_dir: str, attribution_match: str = "product"):
         self.store = store
         self.root = os.path.join(data_dir, "events")

@@ -21,6 +21,8 @@ from adserver.validation import FieldError, Invalid, convert
 
 
 class KeyCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The body of `POST /v1/keys`: the new key's role, name and scope."""
+
     role: auth.Role
     name: str = ""
     network_id: int | None = None

@@ -41,6 +41,8 @@ MAX_UPLOAD = 320 << 20  # weights of 2^26 float32 buckets and their companions
 
 
 class Activate(msgspec.Struct, forbid_unknown_fields=True):
+    """The body of `POST .../activate`: `force` skips the gate."""
+
     force: bool = False
 
 

@@ -18,11 +18,15 @@ REF = "#/components/schemas/{name}"
 
 
 class FieldErrorBody(msgspec.Struct):
+    """One bad field of an error: its name and what is wrong."""
+
     field: str
     message: str
 
 
 class ErrorDetail(msgspec.Struct):
+    """The error's status, code, message and bad fields."""
+
     status: int
     code: str
     message: str
@@ -30,6 +34,8 @@ class ErrorDetail(msgspec.Struct):
 
 
 class Error(msgspec.Struct):
+    """Every error's document: `{"error": {...}}`."""
+
     error: ErrorDetail
 
 

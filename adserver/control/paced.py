@@ -21,6 +21,9 @@ from adserver.control.store import Store
 
 @dataclass
 class PacedFlight:
+    """A flight as the pacer reads it from the store: its caps, mode, curve, dates and where it
+    may serve."""
+
     id: int
     network_id: int
     time_zone: str

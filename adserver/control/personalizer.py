@@ -40,6 +40,9 @@ BATCH = 5000
 
 @dataclasses.dataclass
 class Settings:
+    """The learner's settings: reward wait and default, aggregation, exploration, learning
+    rate."""
+
     reward_wait_s: float = 600.0
     default_reward: float = 0.0
     aggregation: str = "earliest"
@@ -51,6 +54,9 @@ class Settings:
 
 
 class Learner:
+    """Personalizer's learner in the control process: joins ranks with their rewards once the
+    wait is over, updates the policy and publishes its versions."""
+
     def __init__(self, store: Store, data_dir: str, settings: Settings):
         self.store, self.data_dir, self.s = store, data_dir, settings
         version = bandit.current(data_dir)

@@ -39,6 +39,8 @@ from adserver.wire.personalizer import error_body
 
 
 class EvaluationRequest(msgspec.Struct, rename="camel"):
+    """The body of `PUT /v1/personalizer/evaluations/{id}`: a window and candidate policies."""
+
     name: str
     start_time: str
     end_time: str
@@ -47,11 +49,15 @@ class EvaluationRequest(msgspec.Struct, rename="camel"):
 
 
 class ApplyRequest(msgspec.Struct, rename="camel"):
+    """The body of `applyFromEvaluation`: the evaluation and the policy to apply."""
+
     evaluation_id: str
     policy_name: str
 
 
 class ImportanceRequest(msgspec.Struct, rename="camel"):
+    """The body of `PUT /v1/personalizer/featureImportances/{id}`: a window."""
+
     name: str
     start_time: str
     end_time: str

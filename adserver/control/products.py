@@ -36,6 +36,8 @@ class ProductOut(Product, kw_only=True):
 
 
 class Rejected(msgspec.Struct):
+    """A product a batch did not write: its id, line and bad fields."""
+
     index: int
     id: str | None
     fields: list[FieldError]
@@ -49,6 +51,8 @@ class BatchRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class BatchResult(msgspec.Struct):
+    """What a batch wrote: products upserted and deleted, and the rejected ones."""
+
     upserted: int
     deleted: int
     rejected: list[Rejected]

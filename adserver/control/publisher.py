@@ -23,6 +23,9 @@ KEYS_POLL_S = 0.5  # a key revoked from the command line reaches the workers wit
 
 
 class Publisher:
+    """The snapshots' one writer: compiles and publishes a new version soon after the store
+    changes (debounced), and when API keys change outside this process."""
+
     def __init__(self, store: Store, data_dir: str,
                  on_sponsored: Callable[[dict[int, set[str]]], None] | None = None):
         self.store, self.data_dir = store, data_dir

@@ -40,6 +40,9 @@ def duration(total: float) -> str:
 
 
 class ServiceConfiguration(msgspec.Struct, rename="camel", omit_defaults=False):
+    """Personalizer's service configuration, as its clients send it (camelCase, ISO 8601
+    durations)."""
+
     reward_wait_time: str = "PT10M"
     default_reward: float = 0.0
     reward_aggregation: Literal["earliest", "sum"] = "earliest"
@@ -56,11 +59,15 @@ class ServiceConfiguration(msgspec.Struct, rename="camel", omit_defaults=False):
 
 
 class PolicyConfiguration(msgspec.Struct, rename="camel"):
+    """The learning policy: a name and its arguments (Vowpal Wabbit style)."""
+
     name: str = "default"
     arguments: str = "--cb_explore_adf --epsilon 0.2 --cb_type mtr -l 0.03 -b 18"
 
 
 class Invalid(Exception):
+    """A Personalizer request that cannot be taken: the message and the field (target)."""
+
     def __init__(self, message: str, target: str):
         super().__init__(message)
         self.message, self.target = message, target

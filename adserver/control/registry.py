@@ -59,6 +59,8 @@ class Refused(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Margins:
+    """How much worse than the active model a candidate may measure and still activate."""
+
     logloss: float = 0.01
     auc: float = 0.005
     calibration: float = 0.25
@@ -110,6 +112,9 @@ def calibration_margin(configured: float, positives: Any) -> float:
 
 
 class Registry:
+    """The CTR and CVR models' registry: imports verify files, the gate decides activation,
+    pointers move under one lock, and old versions are pruned."""
+
     def __init__(self, store: Store, data_dir: str, margins: Margins = Margins()):
         self.store, self.data_dir, self.margins = store, data_dir, margins
         self.lock = threading.Lock()

@@ -24,6 +24,9 @@ READ_ONLY = ("id", "archived", "created_at", "updated_at")
 
 @dataclasses.dataclass(frozen=True)
 class Column:
+    """How one entity field is stored: its column, kind (scalar, bool, money, json, ...) and
+    reference."""
+
     field: str
     column: str
     kind: str  # "scalar" | "money" | "json" | "time" | "bool"
@@ -31,6 +34,8 @@ class Column:
 
 @dataclasses.dataclass(frozen=True)
 class EntitySpec:
+    """An entity kind's table, Structs (in and out), columns, parent and scope rules."""
+
     name: str  # URL segment and table name
     singular: str
     struct: type[e.Entity]

@@ -31,6 +31,8 @@ from adserver.control.store import Store, now
 
 
 class Scale(msgspec.Struct, kw_only=True):
+    """How big a demo network to generate: ads, products, users and the random seed."""
+
     ads: int = 600
     products: int = 2000
     users: int = 1000
@@ -50,6 +52,8 @@ class Scale(msgspec.Struct, kw_only=True):
 
 
 class SeedError(Exception):
+    """Seeding refused: the store already holds a network, or the scale is out of range."""
+
     pass
 
 

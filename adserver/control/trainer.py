@@ -30,6 +30,9 @@ NEW_SHARE = 0.1  # ... and at least this share more than the last one had
 
 
 class ModelJobs:
+    """The control process's model jobs: takes models dropped into the inbox, trains CTR and
+    CVR when enough new examples arrived, and prunes old versions."""
+
     def __init__(self, registry: Registry, data_dir: str, train_interval_s: float,
                  keep_versions: int = 5):
         self.registry, self.data_dir = registry, data_dir

@@ -19,6 +19,9 @@ from adserver.snapshot.query import throttle_unit
 
 
 class Targeting:
+    """The candidate filter's plain-Python twin (native/_targeting.pyx), bound to a snapshot's
+    columns as the kernel is."""
+
     def __init__(self, columns: Mapping[str, np.ndarray], strings: list[str]):
         self.c = {k: np.asarray(v) for k, v in columns.items()}
         self.strings = strings

@@ -87,6 +87,8 @@ def action_arrays(actions: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 @dataclasses.dataclass
 class Exploration:
+    """How the policy explores: epsilon-greedy's epsilon, or softmax's lambda."""
+
     kind: int = kernel.EPSILON_GREEDY
     epsilon: float = 0.2  # Personalizer's default exploration: 20 % of rank calls
     lam: float = 10.0  # softmax inverse temperature

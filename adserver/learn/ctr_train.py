@@ -45,6 +45,9 @@ class NotEnoughData(Exception):
 
 @dataclasses.dataclass
 class Settings:
+    """One training run: the model, its window of logs, hold-out and split, negative sampling,
+    epochs and regularization."""
+
     name: str = "ctr"
     days: float = 7.0  # the window: records of the last `days` before `until`
     until: float | None = None  # default: just after the latest logged decision

@@ -36,6 +36,9 @@ class SpecError(ValueError):
 
 
 class Spec(msgspec.Struct, forbid_unknown_fields=True, dict=True):
+    """A model's feature specification: the request and ad fields, their crosses, the hash seed
+    and bits."""
+
     bits: int = 20
     seed: int = 0x5EED
     context: list[str] = msgspec.field(default_factory=lambda: list(CONTEXT))

@@ -71,6 +71,8 @@ Id = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
 
 
 class ConversionItem(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A product in a reported purchase: id, unit price, quantity."""
+
     product_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     unit_price: Decimal
     quantity: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1
@@ -138,6 +140,8 @@ async def append(worker: Worker, kind: str, fields: list[Any], event: int, bot: 
 
 
 class Forbidden(Exception):
+    """A tracking request asking for what its key may not do (a revenue adjustment)."""
+
     def __init__(self, field: str, message: str):
         self.field, self.message = field, message
 

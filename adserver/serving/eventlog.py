@@ -17,6 +17,9 @@ BATCH_WINDOW_S = 0.002
 
 
 class GroupCommit:
+    """Batches a worker's event and decision records into one write and one fsync per interval,
+    off the event loop."""
+
     def __init__(self, writer: SegmentWriter):
         self.writer = writer
         self.waiting: list[asyncio.Future[None]] = []

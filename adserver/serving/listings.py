@@ -52,6 +52,8 @@ DIV = "listings"
 
 
 class Unauthorized(Exception):
+    """A listings call without a key of the right role."""
+
     pass
 
 

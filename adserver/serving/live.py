@@ -19,6 +19,9 @@ from adserver.snapshot.query import EMPTY_F4
 
 
 class LiveView:
+    """A worker's read of live.lmdb: the flights paused by caps, the pacing throttles and its
+    own allowances near hard caps."""
+
     def __init__(self, index: int = 0) -> None:
         self.index = index  # this worker's number: the grants' lead rotates over them
         self.paused = np.zeros(0, dtype=np.int8)  # per flight row; empty: none paused

@@ -38,6 +38,9 @@ RECORD_FLUSH_S = 0.05
 
 
 class Worker:
+    """One decision worker's state: the snapshot, models, signer and live view it serves with,
+    swapped whole when a new version is published."""
+
     def __init__(self, config: Config, worker_id: str):
         self.config = config
         self.worker_id = worker_id

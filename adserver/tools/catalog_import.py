@@ -90,6 +90,8 @@ def read_rows(path: str, fmt: str) -> Iterator[tuple[int, int, dict[str, Any] | 
 
 
 class Summary:
+    """What an import did: products sent, written, rejected (with their lines) and batches."""
+
     def __init__(self) -> None:
         self.rows = 0
         self.upserted = 0

@@ -32,6 +32,8 @@ def _call(url: str, body: dict[str, Any] | None = None, key: str | None = None) 
         req.add_header("X-Api-Key", key)
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
+        """Keeps the demo's shoppers from following click redirects off this machine."""
+
         def redirect_request(self, *args: Any) -> None:
             return None
 

@@ -35,6 +35,9 @@ ADMIN_KEY = "sim-admin-key-0123456789abcdef"
 
 @dataclasses.dataclass
 class Settings:
+    """A simulation: flights, page views, workers, controller interval, history and days, seed
+    and outputs."""
+
     flights: int = 200
     requests: int = 150_000  # page views in the day
     workers: int = 2
@@ -51,6 +54,9 @@ class Settings:
 
 @dataclasses.dataclass
 class SimFlight:
+    """A simulated flight with its ground truth (CTR, audience, device lift) and what happened
+    to it."""
+
     id: int
     group: tuple[str, str]  # (zone, ad type)
     mode: str
@@ -66,6 +72,8 @@ class SimFlight:
 
 
 class SimClock:
+    """The simulated clock the project's clock reads during a simulation."""
+
     def __init__(self, t: float):
         self.t = t
 

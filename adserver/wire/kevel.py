@@ -19,6 +19,8 @@ MAX_PLACEMENTS = 50
 
 
 class SkipFilters(msgspec.Struct, rename="camel"):
+    """Kevel's skipFilters: targeting checks a placement may skip."""
+
     distance: bool | None = None
     facet: bool | None = None
     geodistance: bool | None = None
@@ -31,6 +33,9 @@ class SkipFilters(msgspec.Struct, rename="camel"):
 
 
 class Placement(msgspec.Struct, rename="camel"):
+    """One Kevel placement: where (network, site, zones), what (ad types, count) and what to
+    force."""
+
     div_name: str | None = None
     network_id: int | None = None
     site_id: int | None = None
@@ -57,6 +62,8 @@ class Placement(msgspec.Struct, rename="camel"):
 
 
 class User(msgspec.Struct):
+    """The user a request is for: the key and its segments."""
+
     key: str | None = None
     group: int | None = None
     segments: list[str | int] | None = None
@@ -72,6 +79,8 @@ class Geo(msgspec.Struct):
 
 
 class DecisionRequest(msgspec.Struct, rename="camel"):
+    """Kevel's Decision API v2 request."""
+
     placements: list[Placement] | None = None
     user: User | None = None
     keywords: list[str] | None = None
@@ -96,11 +105,15 @@ class DecisionRequest(msgspec.Struct, rename="camel"):
 
 
 class Event(msgspec.Struct):
+    """A custom event's tracking URL of a decision."""
+
     id: int
     url: str
 
 
 class Pricing(msgspec.Struct, rename="camel"):
+    """A decision's pricing (with includePricingData): price, clear price, eCPM, rate type."""
+
     price: float
     clear_price: float
     revenue: float
@@ -109,6 +122,8 @@ class Pricing(msgspec.Struct, rename="camel"):
 
 
 class Decision(msgspec.Struct, rename="camel", omit_defaults=True):
+    """One Kevel decision: the ad, its contents and its tracking URLs."""
+
     ad_id: int
     advertiser_id: int
     creative_id: int
@@ -123,10 +138,14 @@ class Decision(msgspec.Struct, rename="camel", omit_defaults=True):
 
 
 class UserKey(msgspec.Struct):
+    """The user key the response carries (a new one when the request had none)."""
+
     key: str
 
 
 class DecisionResponse(msgspec.Struct, omit_defaults=True):
+    """Kevel's Decision API v2 response: decisions per placement, and explain."""
+
     user: UserKey
     decisions: dict[str, Decision | list[Decision] | None]
     explain: dict[str, Any] | None = None

@@ -25,12 +25,16 @@ class Constraints(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
 
 
 class RankableAction(msgspec.Struct, rename="camel"):
+    """An action to rank, with its features."""
+
     id: str
     features: list[dict[str, Any]] | None = None
     constraints: Constraints | None = None
 
 
 class RankRequest(msgspec.Struct, rename="camel"):
+    """Personalizer's rank request: context features, actions, excluded ones, event id."""
+
     actions: list[RankableAction]
     context_features: list[dict[str, Any]] | None = None
     excluded_actions: list[str] | None = None
@@ -39,17 +43,23 @@ class RankRequest(msgspec.Struct, rename="camel"):
 
 
 class RankedAction(msgspec.Struct, rename="camel"):
+    """An action and its probability in a ranking."""
+
     id: str
     probability: float
 
 
 class RankResponse(msgspec.Struct, rename="camel"):
+    """Personalizer's rank response: the ranking, the reward action and the event id."""
+
     ranking: list[RankedAction]
     event_id: str
     reward_action_id: str
 
 
 class SlotRequest(msgspec.Struct, rename="camel"):
+    """One slot of a multi-slot rank: its id, features and baseline action."""
+
     id: str
     baseline_action: str
     features: list[dict[str, Any]] | None = None
@@ -57,6 +67,8 @@ class SlotRequest(msgspec.Struct, rename="camel"):
 
 
 class MultiSlotRankRequest(msgspec.Struct, rename="camel"):
+    """Personalizer's multi-slot rank request."""
+
     actions: list[RankableAction]
     slots: list[SlotRequest]
     context_features: list[dict[str, Any]] | None = None
@@ -65,25 +77,35 @@ class MultiSlotRankRequest(msgspec.Struct, rename="camel"):
 
 
 class SlotResponse(msgspec.Struct, rename="camel"):
+    """One slot's chosen action."""
+
     id: str
     reward_action_id: str
 
 
 class MultiSlotRankResponse(msgspec.Struct, rename="camel"):
+    """Personalizer's multi-slot rank response: each slot's action and the event id."""
+
     slots: list[SlotResponse]
     event_id: str
 
 
 class RewardRequest(msgspec.Struct, rename="camel"):
+    """A ranking's reward (0-1)."""
+
     value: float
 
 
 class SlotReward(msgspec.Struct, rename="camel"):
+    """One slot's reward."""
+
     slot_id: str
     value: float
 
 
 class MultiSlotRewardRequest(msgspec.Struct, rename="camel"):
+    """The rewards of a multi-slot ranking, per slot."""
+
     reward: list[SlotReward]
 
 

@@ -19,11 +19,15 @@ Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
 class Products(msgspec.Struct, rename="camel"):
+    """A listings auction's own products, with optional quality scores."""
+
     ids: Annotated[list[Text], msgspec.Meta(min_length=1, max_length=MAX_PRODUCTS)]
     quality_scores: list[float] | None = None
 
 
 class Category(msgspec.Struct):
+    """A listings auction's category: one id, all of several ids, or one of each list."""
+
     id: Text | None = None
     ids: Annotated[list[Text], msgspec.Meta(max_length=20)] | None = None
     disjunctions: Annotated[list[Annotated[list[Text], msgspec.Meta(min_length=1,
@@ -32,6 +36,8 @@ class Category(msgspec.Struct):
 
 
 class Auction(msgspec.Struct, rename="camel"):
+    """One listings auction: slots and what it runs over (products, category, query)."""
+
     type: Literal["listings", "banners"]
     slots: Annotated[int, msgspec.Meta(ge=1, le=MAX_SLOTS)]
     products: Products | None = None
@@ -44,10 +50,14 @@ class Auction(msgspec.Struct, rename="camel"):
 
 
 class AuctionRequest(msgspec.Struct):
+    """Up to five auctions in one call."""
+
     auctions: Annotated[list[Auction], msgspec.Meta(min_length=1, max_length=MAX_AUCTIONS)]
 
 
 class Winner(msgspec.Struct, rename="camel"):
+    """An auction's winner: rank, product id, resolved bid id, campaign."""
+
     rank: int
     type: str
     id: str
@@ -56,6 +66,8 @@ class Winner(msgspec.Struct, rename="camel"):
 
 
 class Result(msgspec.Struct, rename="camel", omit_defaults=True):
+    """One auction's result: its winners, `error`, and our message and explain."""
+
     result_type: str
     winners: list[Winner]
     error: bool  # always sent: Topsort's result type requires it
@@ -65,6 +77,8 @@ class Result(msgspec.Struct, rename="camel", omit_defaults=True):
 
 
 class AuctionResponse(msgspec.Struct):
+    """The results, one per auction in order."""
+
     results: list[Result]
 
 
@@ -79,6 +93,8 @@ class Tracked(msgspec.Struct, rename="camel"):
 
 
 class Item(msgspec.Struct, rename="camel"):
+    """A purchased product: id, unit price, quantity."""
+
     product_id: Text
     unit_price: Annotated[float, msgspec.Meta(ge=0, le=1e7)]
     quantity: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1
@@ -87,6 +103,8 @@ class Item(msgspec.Struct, rename="camel"):
 
 
 class Purchase(msgspec.Struct, rename="camel"):
+    """A purchase event: order id, user, items."""
+
     id: Text
     items: Annotated[list[Item], msgspec.Meta(min_length=1, max_length=1000)]
     occurred_at: str | None = None
@@ -94,6 +112,8 @@ class Purchase(msgspec.Struct, rename="camel"):
 
 
 class EventsRequest(msgspec.Struct):
+    """Impressions, clicks and purchases reported in one call."""
+
     impressions: Annotated[list[Tracked], msgspec.Meta(max_length=MAX_EVENTS)] = []
     clicks: Annotated[list[Tracked], msgspec.Meta(max_length=MAX_EVENTS)] = []
     purchases: Annotated[list[Purchase], msgspec.Meta(max_length=MAX_EVENTS)] = []

@@ -20,6 +20,8 @@ from adserver.wire.kevel import MAX_COUNT, MAX_PLACEMENTS, DecisionRequest, Plac
 
 
 class BadRequest(Exception):
+    """A decision request that cannot be served as sent: the field and the problem (400)."""
+
     def __init__(self, field: str, message: str):
         super().__init__(f"{field}: {message}")
         self.field, self.message = field, message

@@ -18,6 +18,9 @@ from adserver.snapshot.loader import Snapshot
 
 
 class Win:
+    """A slot's winner: its ad row, position among the candidates, priority, eCPM and clearing
+    price."""
+
     __slots__ = ("row", "pos", "prio", "ecpm", "bid", "clear", "rate")
 
     def __init__(self, row: int, pos: int, prio: int, ecpm: float, bid: float, clear: float,
