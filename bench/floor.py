@@ -16,7 +16,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from adserver import runtime
-from adserver.serving.app import JSON_HEADER, Front, read_body
+from adserver.serving.http import JSON_HEADER, Front, read_body
 from adserver.wire import kevel
 
 
