@@ -99,7 +99,7 @@ class Snapshot:
         self.embedder: Model | None = None
         self.sponsored_ad_types: frozenset[int] = frozenset(self.meta.get("sponsored_ad_types", ()))
         self.retrieved: dict[Any, tuple[np.ndarray, ...]] = {}  # serving/stages/sponsored.retrieved
-        self.candidates: dict[Any, Any] = {}  # serving/pipeline._candidates
+        self.candidates: dict[Any, Any] = {}  # serving/stages/candidates.for_placement
         if self.meta.get("products"):
             self.products, self.embedder = _product_index(root, self.meta["products"])
         self.no_pause = np.zeros(0, dtype=np.int8)

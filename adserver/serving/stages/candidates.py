@@ -1,4 +1,6 @@
-"""Stage 2: the candidate ad rows of a placement, from the snapshot's posting lists.
+"""Stage 2: the candidate ad rows of a placement, from the snapshot's posting lists (and, for
+sponsored products with a context, the category's products, keyword matches and the nearest
+products: `for_placement`).
 
 Assumes a resolved Plan. Returns every posting list that could hold an eligible ad: per ad
 type, the lists of the placement's zones, its site, the untargeted list, and the keyword
@@ -8,8 +10,11 @@ an ad may be in several; the filter drops repeats.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
+from adserver.serving.stages import sponsored
 from adserver.serving.stages.resolve import Plan
 from adserver.snapshot.format import posting_key
 from adserver.snapshot.loader import Snapshot
@@ -41,3 +46,44 @@ def lists(snap: Snapshot, plan: Plan, tokens: tuple[int, ...], contextual: tuple
         keys = keys + [posting_key("kw", net, t2, t) for t2 in (*ad_types, *contextual)
                        for t in tokens]
     return snap.lists(keys)
+
+
+CANDIDATES_CACHE = 20000
+
+
+def for_placement(snap: Snapshot, plan: Plan, tokens: tuple[int, ...],
+                pctx: sponsored.Context | None, k: int, ef: int
+                ) -> tuple[Sequence[np.ndarray], tuple[int, int], int]:
+    """A placement's candidate lists, how many of the first ones are given (category
+    matches, or a listings auction's own candidates when no query measures them) and how
+    many are given or keyword matches, and how many rows they hold in all. Cached (as tuples of arrays and ints: once the cycle collector
+    has seen such an entry it stops tracking it, so full passes do not grow with the caches)
+    per snapshot and what they depend on (storefronts repeat placements, queries and pages;
+    callers must not modify them)."""
+    if pctx is not None and pctx.candidates is not None:  # a listings auction's own
+        own = [pctx.candidates] if pctx.candidates.shape[0] else []
+        given = len(own) if pctx.vector is None else 0
+        return own, (given, given), pctx.candidates.shape[0]
+    p = plan.placement
+    key = None
+    if pctx is None or pctx.vector is None or pctx.key is not None:
+        key = (plan.network_id, tuple(p.ad_types or ()), plan.site_id, tuple(p.zone_ids or ()),
+               tokens, None if pctx is None else
+               (pctx.types, tuple(pctx.categories), pctx.key, pctx.active), k, ef)
+        found = snap.candidates.get(key)
+        if found is not None:
+            return found
+    if pctx is None or not pctx.active:
+        out, matches = lists(snap, plan, tokens), (0, 0)
+    else:  # the category's products, then keyword matches, then the nearest products
+        out = snap.lists(sponsored.category_keys(plan, pctx))
+        given = len(out)
+        out += lists(snap, plan, tokens, pctx.types)
+        matches = (given, len(out))
+        out += sponsored.retrieved(snap, plan, pctx, k, ef)
+    found = tuple(out), matches, sum(x.shape[0] for x in out)
+    if key is not None:
+        if len(snap.candidates) >= CANDIDATES_CACHE:
+            snap.candidates.clear()
+        snap.candidates[key] = found
+    return found

@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from adserver import livestate
 from adserver.serving.stages.resolve import Plan
 from adserver.snapshot.loader import Snapshot
 from adserver.snapshot.programs import properties
-from adserver.snapshot.query import Query
+from adserver.snapshot.query import Query, frequency
 
 EMPTY = np.zeros(0, dtype=np.int32)
 
@@ -73,6 +74,19 @@ def run(snap: Snapshot, plan: Plan, lists: Sequence[np.ndarray], q: Query, used:
                                                    counts)
     per_list = counts.tolist()
     return passing, considered, reasons, (sum(per_list[:given]), sum(per_list[:matched]))
+
+
+def read_frequency(live: Any, snap: Snapshot, plan: Plan, user: Any, q: Query,
+                   read: set[int]) -> None:
+    """Load the user's impression history for frequency caps into `q`, once per network a
+    request's placements name (`read`), when the snapshot has caps and the user a key."""
+    if live is None or not snap.columns["fcap_level"].shape[0] or user is None \
+            or not user.key or plan.network_id in read:
+        return
+    read.add(plan.network_id)
+    with live.begin() as txn:
+        entry = livestate.decode(txn.get(livestate.user_key(plan.network_id, user.key)))
+    q.u_level, q.u_id, q.u_ts = frequency(entry)
 
 
 NO_BIDS = np.zeros(0)

@@ -10,6 +10,10 @@ One token serves a winner's impression, click and event URLs: the path names the
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 from adserver.serving.stages.resolve import Plan
 from adserver.serving.stages.select import Win
 from adserver.signing import Signer
@@ -65,3 +69,12 @@ def decisions(snap: Snapshot, wins: list[Win], plan: Plan, pricing: bool, bot_fi
             price,
         ))
     return out
+
+
+def charge(budget: Any, snap: Snapshot, made: list[kevel.Decision]) -> np.ndarray | None:
+    """Near a hard cap: count what was just served against the worker's allowance; the
+    flight rows now paused (None: nothing to count against)."""
+    if budget is None or not made:
+        return None
+    budget.charge([d.flight_id for d in made])
+    return budget.paused_for(snap)

@@ -103,7 +103,7 @@ class Scorer:
         """While a shadow model runs, what the decision record keeps for the winners `rows`:
         [pCTR, shadow pCTR, pCVR, shadow pCVR] lists, both models' predictions for every
         winner whatever its rate type, so that the two can be compared (without a shadow the
-        record keeps what the auction used: pipeline._winners)."""
+        record keeps what the auction used: serving/record.winners)."""
         c = self.snap.columns
         m = self.models
         out: list[list[Any]] = []

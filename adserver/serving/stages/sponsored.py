@@ -145,6 +145,15 @@ def context(snap: Snapshot, req: DecisionRequest, plan: Plan, live: Any = None
     return ctx
 
 
+def prepare(snap: Snapshot, req: DecisionRequest, plan: Plan, live: Any,
+            given: dict[str, Any] | None, limit: int) -> tuple[Context | None, int]:
+    """A placement's sponsored-product context (a listings auction's own when `given`) and
+    the eligible ads to take per candidate list (`limit`, the configured cap; PER_SLOT per
+    slot for a placement with a context)."""
+    ctx = given[plan.div] if given else context(snap, req, plan, live)
+    return ctx, candidate_limit(limit, plan.count) if ctx is not None and ctx.active else limit
+
+
 def category_keys(plan: Plan, ctx: Context) -> list[int]:
     return [f.posting_key("cat", plan.network_id, t, c) for t in ctx.types for c in ctx.categories]
 
