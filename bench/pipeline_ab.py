@@ -81,7 +81,10 @@ def mirror_data(data: str, dest: str) -> str:
 def runner(package: str, data: str, bodies: list[bytes]) -> Any:
     """A function deciding `n` requests (the bodies in turn) with `package`; returns the
     seconds per decision."""
-    loader = __import__(f"{package}.snapshot.loader", fromlist=["_"])
+    try:  # the serving bundle (since issue 24), else the snapshot as it was loaded before
+        loader = __import__(f"{package}.serving.bundle", fromlist=["_"])
+    except ImportError:
+        loader = __import__(f"{package}.snapshot.loader", fromlist=["_"])
     pipeline = __import__(f"{package}.serving.pipeline", fromlist=["_"])
     signing = __import__(f"{package}.signing", fromlist=["_"])
     kevel = __import__(f"{package}.wire.kevel", fromlist=["_"])

@@ -48,3 +48,13 @@ def test_public_modules_and_classes_say_what_they_are() -> None:
                     if isinstance(node, ast.ClassDef) and not node.name.startswith("_")
                     and not ast.get_docstring(node)]
     assert not missing, "no docstring:\n" + "\n".join(missing)
+
+
+def test_the_snapshot_format_binds_no_kernels() -> None:
+    # (import-linter cannot see the compiled modules): binding is serving's (serving/bundle.py)
+    found = [f"{p.relative_to(ROOT)}: {line.strip()}"
+             for p in sorted((ROOT / "adserver" / "snapshot").glob("*.py"))
+             for line in p.read_text().splitlines()
+             if "import" in line and any(m in line for m in ("_auction", "_sponsored",
+                                                             "_targeting"))]
+    assert not found, found

@@ -20,11 +20,11 @@ from adserver import apikeys, clock
 from adserver.config import Config
 from adserver.config import relevance as config_relevance
 from adserver.serving import metrics, pipeline
+from adserver.serving.bundle import Bundle
 from adserver.serving.errors import error_body, field_of
 from adserver.serving.http import JSON_HEADER
 from adserver.serving.stages.resolve import BadRequest
 from adserver.serving.worker import Worker
-from adserver.snapshot.loader import Snapshot
 from adserver.validation import TOO_DEEP
 from adserver.wire import kevel
 
@@ -32,7 +32,7 @@ log = logging.getLogger("adserver.worker")
 EXPLAIN_ROLES = ("admin", "readonly", "advertiser")
 
 
-def explainer(snap: Snapshot, config: Config, presented: str | None) -> apikeys.Caller | None:
+def explainer(snap: Bundle, config: Config, presented: str | None) -> apikeys.Caller | None:
     """Who may see an explain for the key in `X-Adzerk-Explain` (per the snapshot's copy of
     the key table; the bootstrap key is an unscoped admin key): the pipeline explains only
     placements of the key's network, and only the ads of its advertiser when it has one."""

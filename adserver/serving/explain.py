@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from adserver.apikeys import UNSCOPED, Caller
+from adserver.serving.bundle import Bundle
 from adserver.serving.stages import resolve, select
 from adserver.snapshot import format as f
-from adserver.snapshot.loader import Snapshot
 
 EVERYTHING = Caller("admin", UNSCOPED, None)  # an explain of everything (warm-up, tests)
 
@@ -23,7 +23,7 @@ def unresolved(div: str, why: str) -> dict[str, Any]:
             "error": why}
 
 
-def placement(snap: Snapshot, plan: resolve.Plan, rows: np.ndarray, reasons: Any,
+def placement(snap: Bundle, plan: resolve.Plan, rows: np.ndarray, reasons: Any,
              fates: list[dict[str, Any]], wins: list[select.Win],
              gated: tuple[np.ndarray, np.ndarray] | None = None,
              measured: dict[int, float] | None = None, caller: Caller = EVERYTHING

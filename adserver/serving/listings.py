@@ -39,12 +39,12 @@ from adserver.config import Config
 from adserver.config import relevance as config_relevance
 from adserver.entities import MAX_AMOUNT
 from adserver.serving import beacons, metrics, pipeline
+from adserver.serving.bundle import Bundle
 from adserver.serving.errors import error, field_of
 from adserver.serving.stages import sponsored
 from adserver.serving.stages.resolve import BadRequest
 from adserver.serving.worker import Worker
 from adserver.snapshot import format as f
-from adserver.snapshot.loader import Snapshot
 from adserver.validation import TOO_DEEP, ascii_int
 from adserver.wire import kevel, topsort
 
@@ -57,7 +57,7 @@ class Unauthorized(Exception):
     pass
 
 
-def network_of(worker: Worker, snap: Snapshot, request: Request,
+def network_of(worker: Worker, snap: Bundle, request: Request,
                roles: tuple[str, ...] = ("admin", "readonly")) -> int:
     """The marketplace a request's key speaks for (Unauthorized when none, or when the key
     is not of one of `roles`: reporting events writes, so it takes an admin key)."""
@@ -75,7 +75,7 @@ def network_of(worker: Worker, snap: Snapshot, request: Request,
     return network
 
 
-def _category_rows(snap: Snapshot, network: int, types: tuple[int, ...],
+def _category_rows(snap: Bundle, network: int, types: tuple[int, ...],
                    cat: topsort.Category) -> np.ndarray:
     """Ad rows (of `types`) of products in the category expression (CNF)."""
     groups = ([[cat.id]] if cat.id else []) + [[i] for i in cat.ids or ()] + [
@@ -89,7 +89,7 @@ def _category_rows(snap: Snapshot, network: int, types: tuple[int, ...],
     return result if result is not None else np.zeros(0, dtype=np.int32)
 
 
-def context(snap: Snapshot, network: int, types: tuple[int, ...], a: topsort.Auction
+def context(snap: Bundle, network: int, types: tuple[int, ...], a: topsort.Auction
             ) -> sponsored.Context | None:
     """The auction's own candidates and relevance (None: a plain search)."""
     if a.products is None and a.category is None:
@@ -119,7 +119,7 @@ def context(snap: Snapshot, network: int, types: tuple[int, ...], a: topsort.Auc
     return ctx
 
 
-def run_auction(snap: Snapshot, network: int, a: topsort.Auction, ctx: pipeline.Context
+def run_auction(snap: Bundle, network: int, a: topsort.Auction, ctx: pipeline.Context
                 ) -> tuple[topsort.Result, dict[str, Any] | None]:
     """One auction's result and its decision record (None: it did not run). With an explain
     caller in `ctx`, the result carries the placement's explain."""
@@ -179,7 +179,7 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
     relevance = config_relevance(config)
 
     async def prelude(request: Request, decoder: Any, roles: tuple[str, ...] = ("admin", "readonly")
-                      ) -> tuple[Snapshot, int, Any] | Response:
+                      ) -> tuple[Bundle, int, Any] | Response:
         snap = worker.snapshot
         if snap is None or worker.signer is None or worker.events is None:
             return error(503, "not_ready", "no snapshot loaded yet")

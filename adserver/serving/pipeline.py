@@ -20,10 +20,10 @@ import numpy as np
 from adserver.apikeys import Caller
 from adserver.learn.features import hour_of_week
 from adserver.serving import explain, record
+from adserver.serving.bundle import Bundle
 from adserver.serving.explain import EVERYTHING
 from adserver.serving.stages import candidates, eligible, resolve, respond, score, select, sponsored
 from adserver.signing import Signer
-from adserver.snapshot.loader import Snapshot
 from adserver.snapshot.programs import geo_id
 from adserver.snapshot.query import EMPTY_I64, Query, phrases, segment_ids
 from adserver.wire import kevel
@@ -62,7 +62,7 @@ class Context:
         self.device = 0  # learn/features.DEVICES, from the User-Agent
 
 
-def decide(snap: Snapshot, req: kevel.DecisionRequest, ctx: Context
+def decide(snap: Bundle, req: kevel.DecisionRequest, ctx: Context
            ) -> tuple[kevel.DecisionResponse, dict[str, Any]]:
     """Answer a decision request; returns the response and the decision record."""
     divs = resolve.check(req)

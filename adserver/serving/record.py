@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from adserver.serving.bundle import Bundle
 from adserver.serving.stages import resolve, score, select
-from adserver.snapshot.loader import Snapshot
 from adserver.wire import kevel
 
 
@@ -19,7 +19,7 @@ def unresolved(div: str, p: kevel.Placement) -> list[Any]:
     return [div, 0, [], 0, p.site_id or 0, (p.zone_ids or [0])[0], p.network_id or 0, 0]
 
 
-def placement(snap: Snapshot, plan: resolve.Plan, n_candidates: int, scorer: score.Scorer,
+def placement(snap: Bundle, plan: resolve.Plan, n_candidates: int, scorer: score.Scorer,
               made: list[kevel.Decision], wins: list[select.Win], ctr: np.ndarray,
               cvr: np.ndarray, min_ecpm: float, category: int) -> list[Any]:
     """A served placement's entry."""
@@ -27,7 +27,7 @@ def placement(snap: Snapshot, plan: resolve.Plan, n_candidates: int, scorer: sco
             int(round(min_ecpm * 1e6)), plan.site_id, plan.zone, plan.network_id, category]
 
 
-def decision(request_id: str, now: float, user_key: str, snap: Snapshot,
+def decision(request_id: str, now: float, user_key: str, snap: Bundle,
              placements: list[list[Any]], feats: dict[str, Any], versions: Any
              ) -> dict[str, Any]:
     """The request's record."""
@@ -38,7 +38,7 @@ def decision(request_id: str, now: float, user_key: str, snap: Snapshot,
             "models": versions}
 
 
-def winners(snap: Snapshot, scorer: score.Scorer, made: list[kevel.Decision],
+def winners(snap: Bundle, scorer: score.Scorer, made: list[kevel.Decision],
              wins: list[select.Win], ctr: np.ndarray, cvr: np.ndarray) -> list[list[Any]]:
     """The decision record's winners: ids, prices, pCTR and pCVR (what the auction used, or
     with a shadow model score.Scorer.logged) and the ad's model features."""

@@ -24,11 +24,12 @@ from adserver.learn import bandit, ctr
 from adserver.learn.features import device_of
 from adserver.ratelimit import LIMITER
 from adserver.serving import metrics, pipeline
+from adserver.serving.bundle import Bundle
 from adserver.serving.eventlog import GroupCommit
 from adserver.serving.live import LiveView
 from adserver.serving.stages.score import NO_MODELS, Models, prepare
 from adserver.signing import Signer, key_path, read_keys
-from adserver.snapshot.loader import Snapshot, SnapshotError
+from adserver.snapshot.loader import SnapshotError
 from adserver.snapshot.writer import current_version
 from adserver.wire import kevel
 
@@ -44,7 +45,7 @@ class Worker:
     def __init__(self, config: Config, worker_id: str):
         self.config = config
         self.worker_id = worker_id
-        self.snapshot: Snapshot | None = None
+        self.snapshot: Bundle | None = None
         self.signer: Signer | None = None
         self.rng = np.random.default_rng()
         self.records: SegmentWriter | None = None
@@ -212,8 +213,8 @@ class Worker:
         model.warm(snap.version, snap.ad_features) if snap is not None else model.warm()
         return model
 
-    def _load_and_warm(self, version: str) -> Snapshot:
-        snap = Snapshot(self.config.data_dir, version)
+    def _load_and_warm(self, version: str) -> Bundle:
+        snap = Bundle(self.config.data_dir, version)
         assert self.signer is not None
         req = kevel.DecisionRequest(placements=[kevel.Placement(
             network_id=next(iter(snap.networks), 1), site_id=next(iter(snap.sites), 1),

@@ -14,15 +14,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from adserver.serving.bundle import Bundle
 from adserver.serving.stages import sponsored
 from adserver.serving.stages.resolve import Plan
 from adserver.snapshot.format import posting_key
-from adserver.snapshot.loader import Snapshot
 
 _placement_keys: dict[tuple, list[int]] = {}
 
 
-def lists(snap: Snapshot, plan: Plan, tokens: tuple[int, ...], contextual: tuple[int, ...] = ()
+def lists(snap: Bundle, plan: Plan, tokens: tuple[int, ...], contextual: tuple[int, ...] = ()
           ) -> list[np.ndarray]:
     """`contextual`: ad types whose candidates come from the request's context (sponsored
     products with a query, product or category: adserver/serving/stages/sponsored.py), so
@@ -51,7 +51,7 @@ def lists(snap: Snapshot, plan: Plan, tokens: tuple[int, ...], contextual: tuple
 CANDIDATES_CACHE = 20000
 
 
-def for_placement(snap: Snapshot, plan: Plan, tokens: tuple[int, ...],
+def for_placement(snap: Bundle, plan: Plan, tokens: tuple[int, ...],
                 pctx: sponsored.Context | None, k: int, ef: int
                 ) -> tuple[Sequence[np.ndarray], tuple[int, int], int]:
     """A placement's candidate lists, how many of the first ones are given (category

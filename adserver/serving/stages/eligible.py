@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from adserver import livestate
+from adserver.serving.bundle import Bundle
 from adserver.serving.stages.resolve import Plan
-from adserver.snapshot.loader import Snapshot
 from adserver.snapshot.programs import properties
 from adserver.snapshot.query import Query, frequency
 
@@ -39,7 +39,7 @@ class Used:
         self.creatives.append(d.creative_id)
 
 
-def run(snap: Snapshot, plan: Plan, lists: Sequence[np.ndarray], q: Query, used: Used,
+def run(snap: Bundle, plan: Plan, lists: Sequence[np.ndarray], q: Query, used: Used,
         paused: np.ndarray, explain: bool, limit: int, n_matched: tuple[int, int] = (0, 0)
         ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple[int, int]]:
     """(passing rows, rows considered, reasons per considered row or None, how many of the
@@ -76,7 +76,7 @@ def run(snap: Snapshot, plan: Plan, lists: Sequence[np.ndarray], q: Query, used:
     return passing, considered, reasons, (sum(per_list[:given]), sum(per_list[:matched]))
 
 
-def read_frequency(live: Any, snap: Snapshot, plan: Plan, user: Any, q: Query,
+def read_frequency(live: Any, snap: Bundle, plan: Plan, user: Any, q: Query,
                    read: set[int]) -> None:
     """Load the user's impression history for frequency caps into `q`, once per network a
     request's placements name (`read`), when the snapshot has caps and the user a key."""
@@ -92,7 +92,7 @@ def read_frequency(live: Any, snap: Snapshot, plan: Plan, user: Any, q: Query,
 NO_BIDS = np.zeros(0)
 
 
-def keyword_bids(snap: Snapshot, rows: np.ndarray, q: Query) -> np.ndarray:
+def keyword_bids(snap: Bundle, rows: np.ndarray, q: Query) -> np.ndarray:
     """Per passing row, the bid of its best matched keyword (-1: the flight's price), or an
     empty array when no keyword of the snapshot has its own bid or the request has none."""
     if not snap.keyword_bids or q.phrase_tok.shape[0] == 0 or rows.shape[0] == 0:

@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from adserver.serving.bundle import Bundle
 from adserver.serving.stages.resolve import Plan
 from adserver.serving.stages.select import Win
 from adserver.signing import Signer
 from adserver.snapshot import format as f
-from adserver.snapshot.loader import Snapshot
 from adserver.wire import kevel
 
 TOKEN_KIND = 1  # the version of the field layout below
@@ -33,7 +33,7 @@ def decimals(x: float, scale: float) -> float:
     return round(x * scale) / scale
 
 
-def decisions(snap: Snapshot, wins: list[Win], plan: Plan, pricing: bool, bot_filter: bool,
+def decisions(snap: Bundle, wins: list[Win], plan: Plan, pricing: bool, bot_filter: bool,
               request_id: str, user_key: str, base_url: str, signer: Signer, now: float
               ) -> list[kevel.Decision]:
     """The Kevel decisions of a placement's winners, in slot order."""
@@ -71,7 +71,7 @@ def decisions(snap: Snapshot, wins: list[Win], plan: Plan, pricing: bool, bot_fi
     return out
 
 
-def charge(budget: Any, snap: Snapshot, made: list[kevel.Decision]) -> np.ndarray | None:
+def charge(budget: Any, snap: Bundle, made: list[kevel.Decision]) -> np.ndarray | None:
     """Near a hard cap: count what was just served against the worker's allowance; the
     flight rows now paused (None: nothing to count against)."""
     if budget is None or not made:

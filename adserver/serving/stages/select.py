@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from adserver.kernels.auction import D_ECPM, D_REACHED, D_REASON, OUTBID
+from adserver.serving.bundle import Bundle
 from adserver.serving.stages.resolve import Plan
-from adserver.snapshot.loader import Snapshot
 
 
 class Win:
@@ -33,7 +33,7 @@ NO_DETAIL = np.zeros((3, 0))
 NONE = np.zeros(0)
 
 
-def select(snap: Snapshot, plan: Plan, rows: np.ndarray, rng: np.random.Generator,
+def select(snap: Bundle, plan: Plan, rows: np.ndarray, rng: np.random.Generator,
            explain: list[dict[str, Any]] | None, boost: np.ndarray = NONE,
            bids: np.ndarray = NONE, ctr: np.ndarray = NONE, cvr: np.ndarray = NONE
            ) -> tuple[list[Win], float]:
@@ -55,7 +55,7 @@ def select(snap: Snapshot, plan: Plan, rows: np.ndarray, rng: np.random.Generato
     return wins, float(min_ecpm)
 
 
-def _explain(snap: Snapshot, rows: np.ndarray, wins: list[Win], detail: np.ndarray,
+def _explain(snap: Bundle, rows: np.ndarray, wins: list[Win], detail: np.ndarray,
              out: list[dict[str, Any]]) -> None:
     """The fate of each candidate whose priority was reached; an outbid one is told the
     lowest winning eCPM of its priority."""

@@ -37,9 +37,9 @@ import numpy as np
 
 from adserver import livestate
 from adserver.kernels import sponsored as kernel
+from adserver.serving.bundle import Bundle
 from adserver.serving.stages.resolve import Plan
 from adserver.snapshot import format as f
-from adserver.snapshot.loader import Snapshot
 from adserver.snapshot.products import key
 from adserver.wire.kevel import DecisionRequest
 
@@ -93,7 +93,7 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-def context(snap: Snapshot, req: DecisionRequest, plan: Plan, live: Any = None
+def context(snap: Bundle, req: DecisionRequest, plan: Plan, live: Any = None
             ) -> Context | None:
     """The placement's context, or None when it asks for no sponsored-product ad type.
     `live`: live.lmdb, for the user's recent products when the request names none."""
@@ -145,7 +145,7 @@ def context(snap: Snapshot, req: DecisionRequest, plan: Plan, live: Any = None
     return ctx
 
 
-def prepare(snap: Snapshot, req: DecisionRequest, plan: Plan, live: Any,
+def prepare(snap: Bundle, req: DecisionRequest, plan: Plan, live: Any,
             given: dict[str, Any] | None, limit: int) -> tuple[Context | None, int]:
     """A placement's sponsored-product context (a listings auction's own when `given`) and
     the eligible ads to take per candidate list (`limit`, the configured cap; PER_SLOT per
@@ -158,7 +158,7 @@ def category_keys(plan: Plan, ctx: Context) -> list[int]:
     return [f.posting_key("cat", plan.network_id, t, c) for t in ctx.types for c in ctx.categories]
 
 
-def retrieved(snap: Snapshot, plan: Plan, ctx: Context, k: int, ef: int
+def retrieved(snap: Bundle, plan: Plan, ctx: Context, k: int, ef: int
               ) -> tuple[np.ndarray, ...]:
     """Ad rows of the k sponsored products nearest the context (HNSW search breadth `ef`),
     nearest first, as a candidate list, limited to the placement's sponsored ad types; cached
@@ -179,7 +179,7 @@ def retrieved(snap: Snapshot, plan: Plan, ctx: Context, k: int, ef: int
     return found
 
 
-def product_lists(snap: Snapshot, prows: np.ndarray, types: tuple[int, ...]
+def product_lists(snap: Bundle, prows: np.ndarray, types: tuple[int, ...]
                   ) -> tuple[np.ndarray, ...]:
     """The ads of the given product rows that are of one of `types`, as one candidate list
     in the order of `prows` (each product's ads best first); empty: no list. A tuple, as
@@ -192,7 +192,7 @@ def product_lists(snap: Snapshot, prows: np.ndarray, types: tuple[int, ...]
     return (rows,) if rows.shape[0] else ()
 
 
-def product_rows(snap: Snapshot, network_id: int, product_ids: list[str]) -> np.ndarray:
+def product_rows(snap: Bundle, network_id: int, product_ids: list[str]) -> np.ndarray:
     """Product-index rows of retailer product ids (-1 for unknown ones)."""
     if snap.products is None:
         return np.full(len(product_ids), -1, dtype=np.int64)
@@ -214,7 +214,7 @@ def _types(types: tuple[int, ...]) -> np.ndarray:
     return found
 
 
-def gate(snap: Snapshot, rows: np.ndarray, ctx: Context, n_matched: tuple[int, int],
+def gate(snap: Bundle, rows: np.ndarray, ctx: Context, n_matched: tuple[int, int],
          relevance: tuple[float, float, float, int, int],
          measured: dict[int, float] | None = None
          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
