@@ -117,12 +117,8 @@ class DecisionRoute:
         req = self._request(body)
         config = self.config
         explain = explainer(snap, config, presented) if presented else None
-        view = worker.view
-        ctx = pipeline.Context(clock.now(), self.base_url(scheme, host, server), explain,
-                               worker.signer, worker.rng, view.paused_for(snap), worker.live,
-                               config.max_candidates, view.throttle_for(snap),
-                               view if view.left else None, self.relevance)
-        ctx.models, ctx.device = worker.models, worker.device(ua)
+        ctx = worker.request_context(snap, clock.now(), self.base_url(scheme, host, server),
+                                     explain, self.relevance, ua)
         try:
             response, record = pipeline.decide(snap, req, ctx)
         except BadRequest as e:

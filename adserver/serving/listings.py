@@ -207,18 +207,13 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         if isinstance(got, Response):
             return got
         snap, network, body = got
-        signer = worker.signer
-        assert signer is not None  # prelude answered 503 without one
         results = []
         # ?explain=true: the caller (an admin or read-only key of the network) reads why
         explain = worker.caller(request) if request.query_params.get("explain") in (
             "1", "true") else None
         for i, a in enumerate(body.auctions):
-            ctx = pipeline.Context(clock.now(), config.public_url or "", explain, signer,
-                                   worker.rng, worker.view.paused_for(snap), worker.live,
-                                   config.max_candidates, worker.view.throttle_for(snap),
-                                   worker.view if worker.view.left else None, relevance)
-            ctx.models, ctx.device = worker.models, worker.device(request.headers.get("user-agent") or "")
+            ctx = worker.request_context(snap, clock.now(), config.public_url or "", explain,
+                                         relevance, request.headers.get("user-agent") or "")
             try:
                 result, record = run_auction(snap, network, a, ctx)
             except BadRequest as e:

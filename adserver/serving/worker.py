@@ -79,6 +79,20 @@ class Worker:
             LIMITER.failed(request.client.host if request.client else None)
         return caller
 
+    def request_context(self, snap: Bundle, now: float, base_url: str, explain: Any,
+                        relevance: tuple[float, float, float, int, int], ua: str
+                        ) -> pipeline.Context:
+        """A request's facts that are not in its body, from this worker: the clock, where
+        tracking URLs point, who may read an explain, the signer, the pauses, throttles and
+        allowances of the live view, the models and the device class of the user agent."""
+        view = self.view
+        assert self.signer is not None  # callers answer 503 until the worker has keys
+        ctx = pipeline.Context(now, base_url, explain, self.signer, self.rng,
+                               view.paused_for(snap), self.live, self.config.max_candidates,
+                               view.throttle_for(snap), view if view.left else None, relevance)
+        ctx.models, ctx.device = self.models, self.device(ua)
+        return ctx
+
     def device(self, ua: str) -> int:
         """The device class of a request's User-Agent header (cached per distinct one)."""
         found = self._devices.get(ua)
