@@ -27,7 +27,11 @@ class Waterfall:
         cvr: npt.NDArray[np.float64],
     ) -> tuple[npt.NDArray[np.float64], float]: ...
 
-def from_columns(columns: Mapping[str, np.ndarray], prio_order: npt.NDArray[np.int32],
-                 prio_selection: npt.NDArray[np.int8], prio_second: npt.NDArray[np.int8],
-                 prio_floor_cpm: npt.NDArray[np.float64],
-                 prio_floor_cpc: npt.NDArray[np.float64]) -> Waterfall: ...
+def from_columns(
+    columns: Mapping[str, np.ndarray],
+    prio_order: npt.NDArray[np.int32],
+    prio_selection: npt.NDArray[np.int8],
+    prio_second: npt.NDArray[np.int8],
+    prio_floor_cpm: npt.NDArray[np.float64],
+    prio_floor_cpc: npt.NDArray[np.float64],
+) -> Waterfall: ...

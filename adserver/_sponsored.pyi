@@ -9,11 +9,16 @@ NOT_RELEVANT: int
 UNAVAILABLE: int
 
 class Gate:
-    def __init__(self, records: tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]],
-                 vectors: npt.NDArray[np.float32], available: npt.NDArray[np.int8],
-                 sp: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None: ...
-    def product_ads(self, prows: npt.NDArray[np.int64],
-                    types: npt.NDArray[np.int64]) -> npt.NDArray[np.int32]: ...
+    def __init__(
+        self,
+        records: tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]],
+        vectors: npt.NDArray[np.float32],
+        available: npt.NDArray[np.int8],
+        sp: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    ) -> None: ...
+    def product_ads(
+        self, prows: npt.NDArray[np.int64], types: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int32]: ...
     def run(
         self,
         rows: npt.NDArray[np.int32],
@@ -36,5 +41,8 @@ class Gate:
         rel: npt.NDArray[np.float64],
     ) -> int: ...
 
-def from_columns(columns: Mapping[str, np.ndarray], vectors: npt.NDArray[np.float32],
-                 available: npt.NDArray[np.int8]) -> Gate: ...
+def from_columns(
+    columns: Mapping[str, np.ndarray],
+    vectors: npt.NDArray[np.float32],
+    available: npt.NDArray[np.int8],
+) -> Gate: ...

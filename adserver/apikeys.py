@@ -34,8 +34,9 @@ def is_bootstrap(presented: str, bootstrap: str | None) -> bool:
 UNSCOPED = 0  # `check` of a key without a network (the bootstrap key, a global key)
 
 
-def check(presented: str, bootstrap: str | None, keys: dict[str, list],
-          roles: tuple[str, ...]) -> int | None:
+def check(
+    presented: str, bootstrap: str | None, keys: dict[str, list], roles: tuple[str, ...]
+) -> int | None:
     """The network a presented key is scoped to (UNSCOPED when none), or None when it is not
     a live key of one of `roles`. `keys`: key id -> [key id, salt, hash, role, network id,
     advertiser id], as a snapshot carries them; the bootstrap key is an unscoped admin key."""
@@ -59,8 +60,7 @@ class Caller:
         return self.advertiser is None or advertiser is None or self.advertiser == advertiser
 
 
-def identify(presented: str | None, bootstrap: str | None, keys: dict[str, list]
-             ) -> Caller | None:
+def identify(presented: str | None, bootstrap: str | None, keys: dict[str, list]) -> Caller | None:
     """The caller a presented key stands for, or None when it is not a live key."""
     if not presented:
         return None

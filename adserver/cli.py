@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -14,16 +12,27 @@ from typing import Any
 from adserver import __version__, logs
 from adserver import config as config_mod
 from adserver.cli_learn import cmd_evaluate, cmd_train
+from adserver.cli_run import (
+    PortInUse,
+    cmd_control,
+    cmd_demo,
+    cmd_run,
+    cmd_seed,
+    cmd_serve,
+    cmd_worker,
+)
 from adserver.config import Config
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML settings file (or ADSERVER_CONFIG)")
     p.add_argument("--data-dir", help="data root")
-    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
-                   help="least level logged")
-    p.add_argument("--log-format", choices=["text", "json"],
-                   help="log lines as text or one JSON object each")
+    p.add_argument(
+        "--log-level", choices=["debug", "info", "warning", "error"], help="least level logged"
+    )
+    p.add_argument(
+        "--log-format", choices=["text", "json"], help="log lines as text or one JSON object each"
+    )
 
 
 def _serving(p: argparse.ArgumentParser) -> None:
@@ -37,8 +46,7 @@ def _control(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api-port", type=int, help="management API port")
 
 
-def _add(p: argparse.ArgumentParser, *groups: Callable[[argparse.ArgumentParser], None]
-         ) -> None:
+def _add(p: argparse.ArgumentParser, *groups: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add the flags of each group (_common, _control, ...) to a command's parser."""
     for group in groups:
         group(p)
@@ -57,8 +65,11 @@ class Help(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if action.default not in (None, False, [], "", argparse.SUPPRESS) \
-                and "%(default)" not in text and "default:" not in text:
+        if (
+            action.default not in (None, False, [], "", argparse.SUPPRESS)
+            and "%(default)" not in text
+            and "default:" not in text
+        ):
             text += " (default: %(default)s)"
         return text
 
@@ -92,61 +103,101 @@ def parser() -> argparse.ArgumentParser:
     _add(p, _common, _control, _serving)
     p = sub.add_parser("demo", help="seed a demo network if the store is empty, then run")
     _add(p, _common, _control, _serving, _scale)
-    p.add_argument("--no-traffic", action="store_true",
-                   help="do not send the half minute of shopper traffic the demo starts with")
+    p.add_argument(
+        "--no-traffic",
+        action="store_true",
+        help="do not send the half minute of shopper traffic the demo starts with",
+    )
     p = sub.add_parser("seed", help="generate a demo network at a chosen scale")
     _add(p, _common, _scale)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    p = sub.add_parser("simulate", help="replay a synthetic day through the real decision path"
-                       " and report how budgets were paced")
+    p = sub.add_parser(
+        "simulate",
+        help="replay a synthetic day through the real decision path"
+        " and report how budgets were paced",
+    )
     p.add_argument("--data-dir", required=True, help="an empty directory for the simulation")
     p.add_argument("--flights", type=int, default=200, help="flights in the synthetic network")
     p.add_argument("--requests", type=int, default=150_000, help="page views in the day")
     p.add_argument("--workers", type=int, default=2, help="decision workers simulated")
-    p.add_argument("--interval", type=float, default=30.0,
-                   help="simulated seconds between pacing controller steps")
-    p.add_argument("--history-days", type=int, default=7,
-                   help="days of logged traffic the forecast learns from")
-    p.add_argument("--days", type=int, default=1,
-                   help="days simulated one after another; the report is the last one's")
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=30.0,
+        help="simulated seconds between pacing controller steps",
+    )
+    p.add_argument(
+        "--history-days",
+        type=int,
+        default=7,
+        help="days of logged traffic the forecast learns from",
+    )
+    p.add_argument(
+        "--days",
+        type=int,
+        default=1,
+        help="days simulated one after another; the report is the last one's",
+    )
     p.add_argument("--seed", type=int, default=1, help="random seed of the synthetic world")
     p.add_argument("--plot", metavar="PNG", help="draw planned vs actual spend curves here")
     p.add_argument("--report", metavar="JSON", help="write the per-flight report here")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
-    p = sub.add_parser("train", help="train a CTR or CVR model from the logs; the control"
-                       " process gates and activates it")
+    p = sub.add_parser(
+        "train",
+        help="train a CTR or CVR model from the logs; the control process gates and activates it",
+    )
     _common(p)
-    p.add_argument("model", choices=["ctr", "cvr"],
-                   help="which model: click-through (ctr) or conversion (cvr) rate")
+    p.add_argument(
+        "model",
+        choices=["ctr", "cvr"],
+        help="which model: click-through (ctr) or conversion (cvr) rate",
+    )
     p.add_argument("--days", type=float, default=7.0, help="window of logs")
     p.add_argument("--holdout", type=float, default=0.2, help="share held out")
-    p.add_argument("--split", choices=["time", "random"], default="time",
-                   help="hold out the latest examples (time) or a random share")
-    p.add_argument("--negative-rate", type=float, default=0.25,
-                   help="share of non-clicks kept for training")
+    p.add_argument(
+        "--split",
+        choices=["time", "random"],
+        default="time",
+        help="hold out the latest examples (time) or a random share",
+    )
+    p.add_argument(
+        "--negative-rate", type=float, default=0.25, help="share of non-clicks kept for training"
+    )
     p.add_argument("--epochs", type=int, default=2, help="passes over the training examples")
     p.add_argument("--bits", type=int, default=20, help="2^bits hashed features")
     p.add_argument("--label", default="", help="a name for this version")
     p.add_argument("--out", help="write the model directory here instead of the models inbox")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    p = sub.add_parser("evaluate", help="offline evaluation of personalization policies over"
-                       " the logged rank and reward events")
+    p = sub.add_parser(
+        "evaluate",
+        help="offline evaluation of personalization policies over"
+        " the logged rank and reward events",
+    )
     _common(p)
     p.add_argument("--start", help="ISO 8601 time (default: 7 days ago)")
     p.add_argument("--end", help="ISO 8601 time (default: now)")
-    p.add_argument("--policy", action="append", default=[], metavar="NAME=ARGUMENTS",
-                   help='a candidate, e.g. greedy="--cb_explore_adf --epsilon 0" (repeatable)')
+    p.add_argument(
+        "--policy",
+        action="append",
+        default=[],
+        metavar="NAME=ARGUMENTS",
+        help='a candidate, e.g. greedy="--cb_explore_adf --epsilon 0" (repeatable)',
+    )
     p.add_argument("--runs", type=int, default=200, help="bootstrap resamples")
 
     keys = sub.add_parser("keys", help="create, list and revoke API keys")
     ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     p = ksub.add_parser("create", help="create a key and print it (shown only once)")
     _common(p)
-    p.add_argument("--role", required=True, choices=["admin", "advertiser", "readonly"],
-                   help="what the key may do (README: Management API, keys)")
+    p.add_argument(
+        "--role",
+        required=True,
+        choices=["admin", "advertiser", "readonly"],
+        help="what the key may do (README: Management API, keys)",
+    )
     p.add_argument("--name", default="", help="a label for the key")
     p.add_argument("--network", type=int, help="limit the key to one network")
     p.add_argument("--advertiser", type=int, help="the advertiser of an advertiser key")
@@ -164,13 +215,23 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--network", type=int, required=True, help="the catalog's network id")
     p.add_argument("--format", choices=["jsonl", "csv"], help="default: from the file name")
     p.add_argument("--api", help="management API URL (default: from --api-host/--api-port)")
-    p.add_argument("--key", help="an admin API key (default: ADSERVER_API_KEY or the "
-                   "configured admin key)")
+    p.add_argument(
+        "--key", help="an admin API key (default: ADSERVER_API_KEY or the configured admin key)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return top
 
 
-FLAG_SETTINGS = ("data_dir", "log_level", "log_format", "host", "port", "workers", "api_host", "api_port")
+FLAG_SETTINGS = (
+    "data_dir",
+    "log_level",
+    "log_format",
+    "host",
+    "port",
+    "workers",
+    "api_host",
+    "api_port",
+)
 
 
 def load_config(args: argparse.Namespace) -> Config:
@@ -194,97 +255,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def cmd_control(args: argparse.Namespace, config: Config) -> int:
-    import socket
-
-    from adserver.control import process
-
-    sock = socket.socket(fileno=args.api_fd) if args.api_fd is not None else bind_one(
-        "management API", config.api_host, config.api_port, "--api-port")
-    process.run(config, sock)
-    return 0
-
-
-def cmd_serve(args: argparse.Namespace, config: Config) -> int:
-    from adserver.runtime import url_of
-    from adserver.serving import process
-
-    sock = bind_one("decision API", config.host, config.port, "--port")
-    process.prepare_metrics(config)
-    print(f"adserver: decision API on {url_of(sock, bool(config.tls_cert))}", flush=True)
-    return process.supervise(config, sock, _child_env(config))
-
-
-def cmd_worker(args: argparse.Namespace, config: Config) -> int:
-    import socket
-
-    from adserver.serving import process
-
-    process.run_worker(config, socket.socket(fileno=args.fd), args.worker_id)
-    return 0
-
-
-def _child_env(config: Config) -> dict[str, str]:
-    """This process's environment with the settings spelled out for child processes."""
-    import msgspec
-
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(config_mod.ENV_PREFIX) or k in config_mod.ENV_NOT_SETTINGS}
-    settings = msgspec.structs.asdict(config)
-    env.update({f"ADSERVER_{k.upper()}": str(v) for k, v in settings.items() if v is not None})
-    return env
-
-
-class PortInUse(Exception):
-    """A listening address that cannot be bound: which one, and the flag that changes it."""
-
-
-def bind_all(config: Config) -> dict[str, Any]:
-    """Bind the listening sockets up front (before seeding or starting anything), so port
-    0 resolves before anything is printed and a port in use is said plainly."""
-    api = bind_one("management API", config.api_host, config.api_port, "--api-port")
-    try:
-        return {"api": api, "decision": bind_one("decision API", config.host, config.port,
-                                                 "--port")}
-    except PortInUse:
-        api.close()
-        raise
-
-
-def bind_one(what: str, host: str, port: int, flag: str) -> Any:
-    """A listening socket, or PortInUse naming the address and the flag that changes it."""
-    from adserver import runtime
-
-    try:
-        return runtime.bind(host, port)
-    except OSError as e:
-        raise PortInUse(
-            f"cannot listen for the {what} on {host}:{port} ({e.strerror}): stop what holds"
-            f" it, or choose another port with {flag} (0: any free port)") from None
-
-
-def cmd_run(args: argparse.Namespace, config: Config, socks: dict[str, Any] | None = None) -> int:
-    """Start the control process and the decision workers; stop all when one part fails or
-    a signal arrives."""
-    from adserver.runtime import url_of
-    from adserver.serving import process
-
-    socks = socks or bind_all(config)
-    api, decision = socks["api"], socks["decision"]
-    process.prepare_metrics(config)
-    env = _child_env(config)
-    control = subprocess.Popen(
-        [sys.executable, "-m", "adserver", "control", "--api-fd", str(api.fileno())],
-        env=env, pass_fds=(api.fileno(),))
-    print(f"adserver: decision API on {url_of(decision, bool(config.tls_cert))}", flush=True)
-    return process.supervise(config, decision, env, [control])
-
-
 def cmd_simulate(args: argparse.Namespace, config: Config) -> int:
     from adserver.tools.simulate import Settings, simulate
 
-    for name, lo in (("flights", 2), ("requests", 100), ("workers", 1), ("interval", 1),
-                     ("days", 1)):
+    for name, lo in (
+        ("flights", 2),
+        ("requests", 100),
+        ("workers", 1),
+        ("interval", 1),
+        ("days", 1),
+    ):
         if getattr(args, name) < lo:
             print(f"adserver simulate: --{name} must be at least {lo}", file=sys.stderr)
             return 2
@@ -292,119 +272,66 @@ def cmd_simulate(args: argparse.Namespace, config: Config) -> int:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            print("adserver simulate: --plot needs matplotlib: pip install 'adserver[sim]'",
-                  file=sys.stderr)
+            print(
+                "adserver simulate: --plot needs matplotlib: pip install 'adserver[sim]'",
+                file=sys.stderr,
+            )
             return 2
-    settings = Settings(flights=args.flights, requests=args.requests, workers=args.workers,
-                        interval=args.interval, history_days=args.history_days,
-                        days=args.days, seed=args.seed, plot=args.plot, report=args.report,
-                        progress=not args.quiet)
+    settings = Settings(
+        flights=args.flights,
+        requests=args.requests,
+        workers=args.workers,
+        interval=args.interval,
+        history_days=args.history_days,
+        days=args.days,
+        seed=args.seed,
+        plot=args.plot,
+        report=args.report,
+        progress=not args.quiet,
+    )
     result = simulate(config.data_dir, settings)
     s = result["summary"]
-    print(f"simulated {s['page_views']:,} page views over {s['flights']} flights "
-          f"({s['under_supplied']} under-supplied) in {s['wall_s']} s; {s['errors']} errors")
+    print(
+        f"simulated {s['page_views']:,} page views over {s['flights']} flights "
+        f"({s['under_supplied']} under-supplied) in {s['wall_s']} s; {s['errors']} errors"
+    )
     print(f"  max overspend (billed)   {s['max_overspend']:.2%}   (target <= 1 %)")
     print(f"  max delivered over cap   {s['max_delivered_over_cap']:.2%}   (shown, not billed)")
     util = s["min_utilization_where_supply_allows"]
-    print(f"  min utilization (supply) {util:.2%}   (target >= 98 %; "
-          f"p10 {s['utilization_p10_where_supply_allows']:.2%})")
-    print(f"  median slot deviation Ω  {s['median_omega_paced']:.2%}   (target <= 5 %, or the"
-          f" counting-noise floor where higher: {s['median_noise_floor']:.2%})")
+    print(
+        f"  min utilization (supply) {util:.2%}   (target >= 98 %; "
+        f"p10 {s['utilization_p10_where_supply_allows']:.2%})"
+    )
+    print(
+        f"  median slot deviation Ω  {s['median_omega_paced']:.2%}   (target <= 5 %, or the"
+        f" counting-noise floor where higher: {s['median_noise_floor']:.2%})"
+    )
     print(f"  even flights out early   {s['even_exhausted_before_90pct']}       (target 0)")
     for rate, b in s["by_rate"].items():
         if b["flights"]:
-            print(f"  {rate.upper()} flights: {b['flights']} paced, median Ω {b['median_omega']:.2%}"
-                  f" (counting-noise floor {b['median_noise_floor']:.2%}), min utilization "
-                  f"{b['min_utilization']:.2%}")
-    notes = {"omega": f"judged against the noise floor {s['median_noise_floor']:.1%}",
-             "utilization": f"noise-limited: the least-used flight's budget is measured to"
-                            f" +-{(s['utilization_noise'] or 0):.1%}"}
-    print("  targets met: " + ", ".join(
-        f"{k} {'yes' if v else 'NO'}" + (f" ({notes[k]})" if s["noise_limited"].get(k) else "")
-        for k, v in s["met"].items()))
-    if any(s["noise_limited"].values()):
-        print("  (a small day: counting noise is above the targets; more --requests measure"
-              " the controller itself)")
-    return 0
-
-
-def cmd_seed(args: argparse.Namespace, config: Config) -> int:
-    from adserver.control.seed import Scale, SeedError, seed
-    from adserver.control.store import Store
-
-    if args.reset:
-        _reset(config.data_dir)
-    store = Store(config.data_dir)
-    scale = Scale(ads=args.ads, products=args.products, users=args.users, seed=args.seed)
-    try:
-        counts = seed(store, scale, progress=not getattr(args, "quiet", False))
-    except SeedError as e:
-        print(f"adserver seed: {e}", file=sys.stderr)
-        return 1
-    finally:
-        store.close()
-    print("seeded " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-    return 0
-
-
-def _reset(data_dir: str) -> None:
-    """Remove what the data root holds (the control store and everything derived from it)."""
-    if not os.path.isdir(data_dir):
-        return
-    for name in os.listdir(data_dir):
-        if name == "README.md":
-            continue
-        path = os.path.join(data_dir, name)
-        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
-
-
-DEMO_TRAIN_S = 15.0
-def cmd_demo(args: argparse.Namespace, config: Config) -> int:
-    from adserver.control.seed import Scale, seed
-    from adserver.control.store import Store
-    from adserver.tools import demo
-
-    if args.reset:
-        _reset(config.data_dir)
-    socks = bind_all(config)  # a port in use is said before anything is seeded
-    store = Store(config.data_dir)
-    if not store.read("SELECT 1 FROM networks LIMIT 1"):
-        print("seeding the demo network ...", flush=True)
-        scale = Scale(ads=args.ads, products=args.products, users=args.users, seed=args.seed)
-        counts = seed(store, scale)
-        print("seeded " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-    key, where = (config.admin_key, "ADSERVER_ADMIN_KEY") if config.admin_key else \
-        demo.admin_key(store, config.data_dir)
-    store.close()
-    if "ADSERVER_TRAIN_INTERVAL_S" not in os.environ:  # a first CTR model within a minute
-        import msgspec
-
-        config = msgspec.structs.replace(config, train_interval_s=DEMO_TRAIN_S)
-    from adserver.runtime import url_of
-
-    api = url_of(socks["api"], bool(config.tls_cert))
-    decisions = url_of(socks["decision"], bool(config.tls_cert))
+            print(
+                f"  {rate.upper()} flights: {b['flights']} paced, median Ω {b['median_omega']:.2%}"
+                f" (counting-noise floor {b['median_noise_floor']:.2%}), min utilization "
+                f"{b['min_utilization']:.2%}"
+            )
+    notes = {
+        "omega": f"judged against the noise floor {s['median_noise_floor']:.1%}",
+        "utilization": f"noise-limited: the least-used flight's budget is measured to"
+        f" +-{(s['utilization_noise'] or 0):.1%}",
+    }
     print(
-        f"""
-adserver demo is starting.
-  decision API    {decisions}/api/v2   (Kevel Decision API v2; /readyz, /metrics)
-  management API  {api}/v1/   (docs {api}/docs, OpenAPI {api}/openapi.json)
-  admin API key   {key}
-                  ({where})
-  reports         {api}/v1/reports?group_by=advertiser,flight&interval=hour (send the key;
-                  demo shoppers browse, click and buy for the first half minute)
-  CTR model       {api}/v1/models   (trained from the shoppers' clicks every {DEMO_TRAIN_S:.0f} s
-                  while they shop; the first one activates within about a minute)
-  try:            curl -H 'X-Api-Key: {key}' {api}/v1/flights?limit=3
-                  curl -d '{{"placements":[{{"networkId":1,"siteId":1,"zoneIds":[11],"adTypes":[2,3]}}]}}' {decisions}/api/v2
-  data root       {os.path.abspath(config.data_dir)}
-Press Ctrl-C to stop.
-""",
-        flush=True,
+        "  targets met: "
+        + ", ".join(
+            f"{k} {'yes' if v else 'NO'}" + (f" ({notes[k]})" if s["noise_limited"].get(k) else "")
+            for k, v in s["met"].items()
+        )
     )
-    if not args.no_traffic:
-        demo.start(decisions, key)
-    return cmd_run(args, config, socks)
+    if any(s["noise_limited"].values()):
+        print(
+            "  (a small day: counting noise is above the targets; more --requests measure"
+            " the controller itself)"
+        )
+    return 0
 
 
 def cmd_keys(args: argparse.Namespace, config: Config) -> int:
@@ -417,26 +344,37 @@ def cmd_keys(args: argparse.Namespace, config: Config) -> int:
     try:
         if args.keys_command == "create":
             if args.role == "advertiser" and args.advertiser is None:
-                print("adserver keys create: --advertiser is required for an advertiser key",
-                      file=sys.stderr)
+                print(
+                    "adserver keys create: --advertiser is required for an advertiser key",
+                    file=sys.stderr,
+                )
                 return 2
             with store.transaction() as db:
                 network = args.network
                 if args.advertiser is not None:
-                    row = db.execute("SELECT network_id FROM advertisers WHERE id = ?",
-                                     (args.advertiser,)).fetchone()
+                    row = db.execute(
+                        "SELECT network_id FROM advertisers WHERE id = ?", (args.advertiser,)
+                    ).fetchone()
                     if row is None:
-                        print(f"adserver keys create: no advertiser {args.advertiser}",
-                              file=sys.stderr)
+                        print(
+                            f"adserver keys create: no advertiser {args.advertiser}",
+                            file=sys.stderr,
+                        )
                         return 1
                     network = row[0]
                 key, info = auth.create_key(
-                    db, role=args.role, name=args.name, created_by="cli",
-                    network_id=network, advertiser_id=args.advertiser,
+                    db,
+                    role=args.role,
+                    name=args.name,
+                    created_by="cli",
+                    network_id=network,
+                    advertiser_id=args.advertiser,
                 )
             print(key)
-            print(f"(key id {info.key_id}, role {info.role}; the key is not shown again)",
-                  file=sys.stderr)
+            print(
+                f"(key id {info.key_id}, role {info.role}; the key is not shown again)",
+                file=sys.stderr,
+            )
         elif args.keys_command == "list":
             for info in auth.list_keys(store):
                 print(msgspec.json.encode(info).decode())
@@ -461,8 +399,9 @@ def cmd_products(args: argparse.Namespace, config: Config) -> int:
         return 2
     api = args.api or f"http://{config.api_host}:{config.api_port}"
     try:
-        summary = catalog_import.run(args.file, args.network, api, key, args.format,
-                                     progress=not args.quiet)
+        summary = catalog_import.run(
+            args.file, args.network, api, key, args.format, progress=not args.quiet
+        )
     except catalog_import.CatalogFileError as e:
         print(f"adserver products import: {e}", file=sys.stderr)
         return 1

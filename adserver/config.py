@@ -152,8 +152,11 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         except ValueError:
             pass
         key = self.metrics_key
-        return key is not None and authorization[:7].lower() == "bearer " and \
-            hmac.compare_digest(authorization[7:].strip().encode(), key.encode())
+        return (
+            key is not None
+            and authorization[:7].lower() == "bearer "
+            and hmac.compare_digest(authorization[7:].strip().encode(), key.encode())
+        )
 
     def check(self) -> list[FieldError]:
         errors = []
@@ -162,11 +165,19 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             errors.append(FieldError("time_zone", f"unknown time zone {self.time_zone!r}"))
         if self.key_grace_hours < self.token_ttl_hours:
-            errors.append(FieldError("key_grace_hours", "must be at least token_ttl_hours, or "
-                                     "tracking URLs would stop verifying before they expire"))
+            errors.append(
+                FieldError(
+                    "key_grace_hours",
+                    "must be at least token_ttl_hours, or "
+                    "tracking URLs would stop verifying before they expire",
+                )
+            )
         if bool(self.tls_cert) != bool(self.tls_key):
-            errors.append(FieldError("tls_key" if self.tls_cert else "tls_cert",
-                                     "tls_cert and tls_key go together"))
+            errors.append(
+                FieldError(
+                    "tls_key" if self.tls_cert else "tls_cert", "tls_cert and tls_key go together"
+                )
+            )
         for name in ("tls_cert", "tls_key"):
             path = getattr(self, name)
             if path and not os.path.isfile(path):
@@ -181,8 +192,9 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 def _networks(text: str) -> tuple[Any, ...]:
-    return tuple(ipaddress.ip_network(part.strip(), strict=False)
-                 for part in text.split(",") if part.strip())
+    return tuple(
+        ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()
+    )
 
 
 SETTINGS = tuple(f.name for f in msgspec.structs.fields(Config))
@@ -191,8 +203,13 @@ SETTINGS = tuple(f.name for f in msgspec.structs.fields(Config))
 def relevance(config: Config) -> tuple[float, float, float, int, int]:
     """The sponsored-product settings the decision pipeline reads, as one tuple: (threshold,
     keyword floor, alpha, retrieval k, HNSW ef)."""
-    return (config.relevance_threshold, config.keyword_relevance_floor, config.relevance_alpha,
-            config.retrieval_k, config.hnsw_ef)
+    return (
+        config.relevance_threshold,
+        config.keyword_relevance_floor,
+        config.relevance_alpha,
+        config.retrieval_k,
+        config.hnsw_ef,
+    )
 
 
 class ConfigError(Exception):

@@ -27,9 +27,14 @@ MAX_AMOUNT = 10_000_000
 adjustment, a GMV), in currency units: 1e13 micros, for the same reason."""
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Url = Annotated[str, msgspec.Meta(max_length=2048)]
-ClickUrl = Annotated[str, msgspec.Meta(
-    max_length=2048, pattern=f"{SAFE_URL}|^$",
-    description="where a click goes: an absolute http or https URL (or empty)")]
+ClickUrl = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=2048,
+        pattern=f"{SAFE_URL}|^$",
+        description="where a click goes: an absolute http or https URL (or empty)",
+    ),
+]
 Money = Annotated[
     Decimal,
     msgspec.Meta(
@@ -50,9 +55,15 @@ class Entity(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defa
 # ---- inventory -------------------------------------------------------------------------
 
 
-Host = Annotated[str, msgspec.Meta(
-    min_length=1, max_length=253, pattern=r"^(?i:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?:\.(?i:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?))*$",
-    description="a host name: it and its subdomains")]
+Host = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=253,
+        pattern=r"^(?i:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?:\.(?i:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?))*$",
+        description="a host name: it and its subdomains",
+    ),
+]
 
 
 class Network(Entity, kw_only=True):
@@ -232,8 +243,11 @@ class Flight(Entity, kw_only=True):
             errors.append(FieldError("end", "must be after start"))
         if self.price > MAX_BID:
             errors.append(FieldError("price", f"must be at most {MAX_BID:,}"))
-        errors += [FieldError(f"keywords[{i}].bid", f"must be at most {MAX_BID:,}")
-                   for i, k in enumerate(self.keywords) if k.bid is not None and k.bid > MAX_BID]
+        errors += [
+            FieldError(f"keywords[{i}].bid", f"must be at most {MAX_BID:,}")
+            for i, k in enumerate(self.keywords)
+            if k.bid is not None and k.bid > MAX_BID
+        ]
         for name in ("daily_cap", "lifetime_cap"):
             cap = getattr(self, name)
             if cap is not None and cap.metric != "spend" and cap.value != int(cap.value):
@@ -243,10 +257,12 @@ class Flight(Entity, kw_only=True):
                 parse(self.custom_targeting)
             except ExprError as e:
                 errors.append(FieldError("custom_targeting", str(e)))
-        if self.pacing == "custom" and (len(self.pacing_curve) != 24
-                                        or not sum(self.pacing_curve) > 0):
-            errors.append(FieldError("pacing_curve", "custom pacing needs 24 hourly weights,"
-                                     " not all zero"))
+        if self.pacing == "custom" and (
+            len(self.pacing_curve) != 24 or not sum(self.pacing_curve) > 0
+        ):
+            errors.append(
+                FieldError("pacing_curve", "custom pacing needs 24 hourly weights, not all zero")
+            )
         elif self.pacing != "custom" and self.pacing_curve:
             errors.append(FieldError("pacing_curve", 'only with pacing "custom"'))
         for i, part in enumerate(self.dayparts):
@@ -314,7 +330,9 @@ class Product(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     available: bool = True
     image_url: Url = ""
     url: Url = ""
-    vector: Annotated[list[float], msgspec.Meta(min_length=2, max_length=MAX_VECTOR_DIM)] | None = None
+    vector: Annotated[list[float], msgspec.Meta(min_length=2, max_length=MAX_VECTOR_DIM)] | None = (
+        None
+    )
     data: dict[str, Any] = {}
 
     def path(self) -> list[str]:

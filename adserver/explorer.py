@@ -21,9 +21,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Route
 
-ASSETS = {"swagger-ui-bundle.js": "text/javascript",
-          "swagger-ui-standalone-preset.js": "text/javascript",
-          "swagger-ui.css": "text/css", "favicon-32x32.png": "image/png"}
+ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui-standalone-preset.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon-32x32.png": "image/png",
+}
 """The files of the package the page loads (no other file of it is served)."""
 CACHE = "public, max-age=86400"
 
@@ -49,16 +52,25 @@ def _page(title: str) -> str:
         "<script src='/docs/assets/swagger-ui-standalone-preset.js'></script>"
         "<script src='/docs/explorer.js'></script>"
         "<noscript><a href='/docs/reference'>The routes as a table</a></noscript>"
-        "</body></html>")
+        "</body></html>"
+    )
 
 
 def _init(document_url: str) -> str:
-    config = {"url": document_url, "dom_id": "#swagger-ui", "deepLinking": True,
-              "layout": "StandaloneLayout", "tryItOutEnabled": False,
-              "persistAuthorization": False, "displayRequestDuration": True}
-    return ("window.onload = function () {\n  const config = " + json.dumps(config) + ";\n"
-            "  config.presets = [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset];\n"
-            "  window.ui = SwaggerUIBundle(config);\n};\n")
+    config = {
+        "url": document_url,
+        "dom_id": "#swagger-ui",
+        "deepLinking": True,
+        "layout": "StandaloneLayout",
+        "tryItOutEnabled": False,
+        "persistAuthorization": False,
+        "displayRequestDuration": True,
+    }
+    return (
+        "window.onload = function () {\n  const config = " + json.dumps(config) + ";\n"
+        "  config.presets = [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset];\n"
+        "  window.ui = SwaggerUIBundle(config);\n};\n"
+    )
 
 
 def reference_page(doc: dict[str, Any]) -> str:
@@ -80,18 +92,24 @@ def reference_page(doc: dict[str, Any]) -> str:
                 continue
             out.append(
                 f"<tr><td class=m>{method.upper()}</td><td><code>{html.escape(path)}</code></td>"
-                f"<td>{html.escape(op.get('summary', ''))}</td></tr>")
+                f"<td>{html.escape(op.get('summary', ''))}</td></tr>"
+            )
     out.append("</table><h2>Schemas</h2>")
     for name, schema in doc["components"]["schemas"].items():
         out.append(f"<h3 id='{html.escape(name)}'>{html.escape(name)}</h3><table>")
         required = set(schema.get("required", ()))
         for prop, sub in schema.get("properties", {}).items():
-            kind = sub.get("type") or sub.get("enum") or sub.get("$ref", "").split("/")[-1] or (
-                "one of" if "anyOf" in sub else "")
+            kind = (
+                sub.get("type")
+                or sub.get("enum")
+                or sub.get("$ref", "").split("/")[-1]
+                or ("one of" if "anyOf" in sub else "")
+            )
             out.append(
                 f"<tr><td><code>{html.escape(prop)}</code>{' *' if prop in required else ''}</td>"
                 f"<td>{html.escape(str(kind))}</td>"
-                f"<td>{html.escape(sub.get('description', ''))}</td></tr>")
+                f"<td>{html.escape(sub.get('description', ''))}</td></tr>"
+            )
         out.append("</table>")
     out.append("</body></html>")
     return "".join(out)
@@ -113,14 +131,24 @@ def routes(document: Callable[[], dict[str, Any]], title: str) -> list[Route]:
     async def asset(request: Request) -> Response:
         name = request.path_params["name"]
         if name not in ASSETS:  # only the named files: never a path into the package
-            return Response(b'{"error":{"status":404,"code":"not_found","message":'
-                            b'"no such asset"}}', 404, media_type="application/json")
-        return FileResponse(os.path.join(assets_dir(), name), media_type=ASSETS[name],
-                            headers={"cache-control": CACHE})
+            return Response(
+                b'{"error":{"status":404,"code":"not_found","message":"no such asset"}}',
+                404,
+                media_type="application/json",
+            )
+        return FileResponse(
+            os.path.join(assets_dir(), name),
+            media_type=ASSETS[name],
+            headers={"cache-control": CACHE},
+        )
 
     async def reference(request: Request) -> Response:
         return HTMLResponse(reference_page(document()))
 
-    return [Route("/openapi.json", openapi), Route("/docs", docs),
-            Route("/docs/explorer.js", script), Route("/docs/assets/{name}", asset),
-            Route("/docs/reference", reference)]
+    return [
+        Route("/openapi.json", openapi),
+        Route("/docs", docs),
+        Route("/docs/explorer.js", script),
+        Route("/docs/assets/{name}", asset),
+        Route("/docs/reference", reference),
+    ]

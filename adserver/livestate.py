@@ -67,8 +67,7 @@ def open_reader(data_dir: str) -> lmdb.Environment | None:
     """Read-only handle for a worker (after fork); None until the control process made it."""
     if not os.path.exists(path(data_dir)):
         return None
-    env = lmdb.open(path(data_dir), map_size=MAP_SIZE, subdir=False, readonly=True,
-                    max_readers=512)
+    env = lmdb.open(path(data_dir), map_size=MAP_SIZE, subdir=False, readonly=True, max_readers=512)
     env.reader_check()  # clear reader slots of crashed processes
     return env
 

@@ -11,8 +11,13 @@ from __future__ import annotations
 import hashlib
 import time
 
-KEY_HEADERS = (b"x-api-key", b"x-adzerk-apikey", b"ocp-apim-subscription-key",
-               b"x-adzerk-explain", b"authorization")
+KEY_HEADERS = (
+    b"x-api-key",
+    b"x-adzerk-apikey",
+    b"ocp-apim-subscription-key",
+    b"x-adzerk-explain",
+    b"authorization",
+)
 KEY_SET = frozenset(KEY_HEADERS)
 MAX_ENTRIES = 100_000  # buckets kept before they are all forgotten (a flood of addresses)
 BAD_KEY_WINDOW_S = 60.0

@@ -69,11 +69,17 @@ class Lane:
 
     __slots__ = ("method", "path", "max_body", "answer", "served")
 
-    def __init__(self, method: bytes, path: bytes, max_body: int,
-                 answer: Callable[[list[tuple[bytes, bytes]], bytes | None, str,
-                                   tuple[str, int] | None],
-                                  tuple[int, list[tuple[bytes, bytes]], bytes]],
-                 served: Callable[[int, float, float, float], None]):
+    def __init__(
+        self,
+        method: bytes,
+        path: bytes,
+        max_body: int,
+        answer: Callable[
+            [list[tuple[bytes, bytes]], bytes | None, str, tuple[str, int] | None],
+            tuple[int, list[tuple[bytes, bytes]], bytes],
+        ],
+        served: Callable[[int, float, float, float], None],
+    ):
         self.method, self.path, self.max_body = method, path, max_body
         self.answer, self.served = answer, served
 
@@ -164,8 +170,10 @@ try:
             # 408 while nobody else can answer: the head is unread, or the lane holds the
             # body; an app reading a body on uvicorn's path sees the disconnect instead
             if not self.head_read or self.lane_body is not None:
-                self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n"
-                                     b"connection: close\r\n\r\n")
+                self.transport.write(
+                    b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n"
+                    b"connection: close\r\n\r\n"
+                )
             self.transport.close()
 
         def connection_lost(self, exc: Exception | None) -> None:
@@ -199,20 +207,29 @@ try:
             lane = self.lane
             cycle = self.cycle
             limit = self.limit_concurrency  # over it, uvicorn's path answers 503
-            if lane is not None and self.url == lane.path and not self.expect_100_continue \
-                    and self.parser.get_method() == lane.method and not self.root_path \
-                    and (cycle is None or cycle.response_complete) \
-                    and (limit is None or len(self.connections) < limit) \
-                    and not self.parser.should_upgrade() and not self._declared_too_large():
+            if (
+                lane is not None
+                and self.url == lane.path
+                and not self.expect_100_continue
+                and self.parser.get_method() == lane.method
+                and not self.root_path
+                and (cycle is None or cycle.response_complete)
+                and (limit is None or len(self.connections) < limit)
+                and not self.parser.should_upgrade()
+                and not self._declared_too_large()
+            ):
                 self.lane_body = bytearray()
                 return
             self.lane_body = None
             super().on_headers_complete()
             started_cycle: Any = getattr(self, "cycle", None)
             scope = self.scope
-            if started_cycle is not None and started_cycle.scope is scope \
-                    and not self.expect_100_continue \
-                    and (scope.get("method"), scope.get("path")) in COALESCED:
+            if (
+                started_cycle is not None
+                and started_cycle.scope is scope
+                and not self.expect_100_continue
+                and (scope.get("method"), scope.get("path")) in COALESCED
+            ):
                 started_cycle.transport = _OneWrite(self.transport)  # duck-types a transport
 
         def _declared_too_large(self) -> bool:
@@ -227,12 +244,15 @@ try:
             """429 with Retry-After, then closed (the rest of the request is not read)."""
             self.refused = True
             self.reading = False
-            body = (b'{"error":{"status":429,"code":"rate_limited","message":"too many'
-                    b' requests: retry after the seconds in Retry-After"}}')
+            body = (
+                b'{"error":{"status":429,"code":"rate_limited","message":"too many'
+                b' requests: retry after the seconds in Retry-After"}}'
+            )
             self.transport.write(
                 b"HTTP/1.1 429 Too Many Requests\r\nretry-after: %d\r\n"
                 b"content-type: application/json\r\ncontent-length: %d\r\n"
-                b"connection: close\r\n\r\n%s" % (max(1, int(wait + 0.999)), len(body), body))
+                b"connection: close\r\n\r\n%s" % (max(1, int(wait + 0.999)), len(body), body)
+            )
             self.transport.close()
 
         def on_body(self, body: bytes) -> None:
@@ -264,11 +284,17 @@ try:
                             scheme = proto
             body = bytes(buf) if len(buf) <= self.lane.max_body else None  # type: ignore[union-attr]
             self.lane_pending += 1
-            self.loop.call_soon(self.lane_answer, self.headers, body, scheme, keep,
-                                self.scope[RECEIVED])  # type: ignore[literal-required]
+            received = self.scope[RECEIVED]  # type: ignore[literal-required]
+            self.loop.call_soon(self.lane_answer, self.headers, body, scheme, keep, received)
 
-        def lane_answer(self, headers: list[tuple[bytes, bytes]], body: bytes | None,
-                        scheme: str, keep: bool, received: float) -> None:
+        def lane_answer(
+            self,
+            headers: list[tuple[bytes, bytes]],
+            body: bytes | None,
+            scheme: str,
+            keep: bool,
+            received: float,
+        ) -> None:
             self.lane_pending -= 1
             transport = self.transport
             if transport.is_closing():  # the client left (or the server closed): no answer
@@ -276,15 +302,18 @@ try:
             started = time.perf_counter()
             lane: Lane = self.lane  # type: ignore[assignment]
             try:
-                status, extra, out = lane.answer(headers, body, scheme,
-                                                 self.server)  # type: ignore[arg-type]
+                status, extra, out = lane.answer(headers, body, scheme, self.server)  # type: ignore[arg-type]
             except Exception:  # answer() catches its own; this is the last line
                 self.logger.exception("lane answer failed")
                 out = b"Internal Server Error"
-                status, extra, keep = 500, [(b"content-type", b"text/plain; charset=utf-8"),
-                                            (b"content-length", b"21")], False
-            keep = keep and not (self.lane_closing and self.lane_pending == 0
-                                 and self.lane_body is None)
+                status, extra, keep = (
+                    500,
+                    [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21")],
+                    False,
+                )
+            keep = keep and not (
+                self.lane_closing and self.lane_pending == 0 and self.lane_body is None
+            )
             head = [STATUS_LINE[status]]
             for name, value in self.server_state.default_headers:
                 head += (name, b": ", value, b"\r\n")
@@ -317,8 +346,11 @@ try:
                 return
             cycle = self.cycle
             left = self.lane_last + self.timeout_keep_alive - self.loop.time()
-            if self.lane_pending or self.lane_body is not None \
-                    or (cycle is not None and not cycle.response_complete):
+            if (
+                self.lane_pending
+                or self.lane_body is not None
+                or (cycle is not None and not cycle.response_complete)
+            ):
                 left = self.timeout_keep_alive
             if left > 0:
                 self.lane_timer = self.loop.call_later(left, self.lane_idle)
@@ -365,28 +397,47 @@ class Limits:
 
     __slots__ = ("connections", "read_timeout", "cert", "key", "rates")
 
-    def __init__(self, connections: int | None = None, read_timeout: float = 0.0,
-                 cert: str | None = None, key: str | None = None,
-                 rates: tuple[float, float, int] = (0.0, 0.0, 0)):
+    def __init__(
+        self,
+        connections: int | None = None,
+        read_timeout: float = 0.0,
+        cert: str | None = None,
+        key: str | None = None,
+        rates: tuple[float, float, int] = (0.0, 0.0, 0),
+    ):
         self.connections, self.read_timeout, self.cert, self.key = (
-            connections, read_timeout, cert, key)
+            connections,
+            read_timeout,
+            cert,
+            key,
+        )
         self.rates = rates  # per address, per key (requests/s), bad keys a minute
 
     @classmethod
     def of(cls, config: Any) -> Limits:
         """From the settings (adserver.config.Config)."""
-        return cls(config.max_connections, config.read_timeout_s, config.tls_cert,
-                   config.tls_key, (config.rate_per_address, config.rate_per_key,
-                                    config.bad_keys_per_minute))
+        return cls(
+            config.max_connections,
+            config.read_timeout_s,
+            config.tls_cert,
+            config.tls_key,
+            (config.rate_per_address, config.rate_per_key, config.bad_keys_per_minute),
+        )
 
     @property
     def tls(self) -> bool:
         return bool(self.cert and self.key)
 
 
-def serve(app: Any, sock: socket.socket, what: str, log_level: str = "info",
-          announce: bool = True, keep_alive_s: int = 5, limits: Limits | None = None
-          ) -> None:
+def serve(
+    app: Any,
+    sock: socket.socket,
+    what: str,
+    log_level: str = "info",
+    announce: bool = True,
+    keep_alive_s: int = 5,
+    limits: Limits | None = None,
+) -> None:
     """Serve `app` on a bound socket until SIGINT/SIGTERM; announce the URL on stdout. An
     idle keep-alive connection is closed after `keep_alive_s` (uvicorn's default)."""
     limits = limits or Limits()

@@ -52,8 +52,10 @@ def _pads(secret: bytes) -> tuple[Any, Any]:
     if len(secret) > 64:
         secret = hashlib.sha256(secret).digest()
     key = secret.ljust(64, b"\0")
-    return (hashlib.sha256(bytes(b ^ 0x36 for b in key)),
-            hashlib.sha256(bytes(b ^ 0x5C for b in key)))
+    return (
+        hashlib.sha256(bytes(b ^ 0x36 for b in key)),
+        hashlib.sha256(bytes(b ^ 0x5C for b in key)),
+    )
 
 
 def key_path(data_dir: str) -> str:
@@ -139,10 +141,10 @@ class Signer:
             o = outer.copy()
             o.update(h.digest())
             return f"{_b64(payload)}.{_b64(o.digest()[:MAC_BYTES])}"
+
         return sign
 
-    def verify(self, token: str, now: float | None = None
-               ) -> tuple[str, int, list[Any]]:
+    def verify(self, token: str, now: float | None = None) -> tuple[str, int, list[Any]]:
         """(verdict, kind, fields): verdict is 'ok', or why the token is refused:
         'malformed', 'unknown key', 'bad signature', 'expired' (kind and fields are filled in
         for an expired token, whose signature was good)."""

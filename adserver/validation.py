@@ -115,8 +115,11 @@ def convert(
     except msgspec.ValidationError as e:  # a required field is bad, or a __post_init__ rule
         if not errors:
             errors.append(_msgspec_message(e, "$"))
-        errors.extend(FieldError(name_of(f), m) for f, m in _rules_without(
-            cls, fields, good, strict) if name_of(f) not in bad)
+        errors.extend(
+            FieldError(name_of(f), m)
+            for f, m in _rules_without(cls, fields, good, strict)
+            if name_of(f) not in bad
+        )
         raise Invalid(errors) from None
     check = getattr(obj, "check", None)
     later = check() if check is not None else []
@@ -130,12 +133,24 @@ def convert(
 
 # Values tried, in order, to stand in for a bad required field (the first and the last that
 # its type accepts): so the other fields' rules are still checked.
-_STAND_INS: list[Any] = [1, 1000, 2**31 - 1, "x", "zz", "1971-01-02T00:00:00Z",
-                         "2199-01-01T00:00:00Z", False, True, [], {}]
+_STAND_INS: list[Any] = [
+    1,
+    1000,
+    2**31 - 1,
+    "x",
+    "zz",
+    "1971-01-02T00:00:00Z",
+    "2199-01-01T00:00:00Z",
+    False,
+    True,
+    [],
+    {},
+]
 
 
-def _rules_without(cls: type, fields: dict[str, Any], good: dict[str, Any],
-                   strict: bool) -> list[tuple[str, str]]:
+def _rules_without(
+    cls: type, fields: dict[str, Any], good: dict[str, Any], strict: bool
+) -> list[tuple[str, str]]:
     """The cross-field rules (`check()`) that fail whatever the bad or absent required fields
     hold: each one stands in once as the lowest and once as the highest value its type takes,
     and only the errors both objects report are kept (a rule that depends on a bad field's
@@ -192,12 +207,21 @@ def check_json(value: Any, max_depth: int = MAX_DEPTH) -> None:
         if isinstance(item, (dict, list)):
             if depth >= max_depth:
                 raise Invalid([FieldError(path, f"nested deeper than {max_depth} levels")])
-            children = ((f"{path}.{k}", v) for k, v in item.items()) if isinstance(item, dict) \
+            children = (
+                ((f"{path}.{k}", v) for k, v in item.items())
+                if isinstance(item, dict)
                 else ((f"{path}[{i}]", v) for i, v in enumerate(item))
+            )
             stack.extend((v, where, depth + 1) for where, v in children)
         elif isinstance(item, int) and not isinstance(item, bool) and not -INT64 <= item <= INT64:
-            raise Invalid([FieldError(path.removeprefix("$.") or "$",
-                                      "integer out of range (at most 2^63 - 1 in size)")])
+            raise Invalid(
+                [
+                    FieldError(
+                        path.removeprefix("$.") or "$",
+                        "integer out of range (at most 2^63 - 1 in size)",
+                    )
+                ]
+            )
 
 
 def json_body(raw: bytes, max_depth: int = MAX_DEPTH) -> Any:

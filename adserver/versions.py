@@ -54,8 +54,9 @@ def seal(root: str, tmp: str, version: str, files: list[str]) -> None:
     fsync_path(root)
 
 
-def seal_with_manifest(root: str, tmp: str, version: str, manifest: dict[str, Any],
-                       files: Sequence[str]) -> None:
+def seal_with_manifest(
+    root: str, tmp: str, version: str, manifest: dict[str, Any], files: Sequence[str]
+) -> None:
     """Write `manifest` as tmp/manifest.json (sorted keys, one space indent), then `seal`
     the version with it and `files`: the one way every versioned store finishes a
     version."""
@@ -85,8 +86,7 @@ def current(root: str, pointer: str = "CURRENT") -> str | None:
         return None
 
 
-def prune(root: str, keep: int, min_age_s: float, keep_also: Iterable[str] = ()
-          ) -> list[str]:
+def prune(root: str, keep: int, min_age_s: float, keep_also: Iterable[str] = ()) -> list[str]:
     """Delete versions beyond the newest `keep` that are older than `min_age_s` (a reader may
     still be loading one; files a reader has mapped stay readable after deletion), and
     leftovers of a crashed writer. CURRENT, SHADOW and `keep_also` are never deleted."""

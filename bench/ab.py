@@ -40,9 +40,27 @@ from bench.e2e import BODIES, MIXES, ROOT, prepare, server_histogram, server_sid
 
 def _start(src: str, data: str, port: int) -> subprocess.Popen:
     return subprocess.Popen(
-        ["taskset", "-c", "0", sys.executable, "-m", "adserver", "serve", "--data-dir", data,
-         "--port", str(port), "--workers", "1", "--log-level", "warning"],
-        cwd=src, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            "taskset",
+            "-c",
+            "0",
+            sys.executable,
+            "-m",
+            "adserver",
+            "serve",
+            "--data-dir",
+            data,
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+        ],
+        cwd=src,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _ready(port: int) -> None:
@@ -67,13 +85,25 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _wrk(port: int, body_file: str, seconds: int, bodies: str | None = None
-         ) -> tuple[int, float]:
+def _wrk(port: int, body_file: str, seconds: int, bodies: str | None = None) -> tuple[int, float]:
     env = {**os.environ, "BODY": body_file, **({"BODIES": bodies} if bodies else {})}
     out = subprocess.run(
-        ["taskset", "-c", "1", "wrk", "-t1", "-c32", f"-d{seconds}s", "-s",
-         os.path.join(ROOT, "bench", "post.lua"), f"http://127.0.0.1:{port}/api/v2"],
-        env=env, capture_output=True, text=True).stdout
+        [
+            "taskset",
+            "-c",
+            "1",
+            "wrk",
+            "-t1",
+            "-c32",
+            f"-d{seconds}s",
+            "-s",
+            os.path.join(ROOT, "bench", "post.lua"),
+            f"http://127.0.0.1:{port}/api/v2",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    ).stdout
     done = re.search(r"(\d+) requests in", out)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if done is None or rps is None:
@@ -85,13 +115,21 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", required=True, help="the other checkout (a git worktree)")
     ap.add_argument("--new", default=ROOT, help="default: this checkout")
-    ap.add_argument("--kind", choices=[*BODIES, *MIXES], default="sponsored",
-                    help="a request kind of bench.e2e (a mix: each side gets the same draw)")
+    ap.add_argument(
+        "--kind",
+        choices=[*BODIES, *MIXES],
+        default="sponsored",
+        help="a request kind of bench.e2e (a mix: each side gets the same draw)",
+    )
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--seconds", type=int, default=3)
     ap.add_argument("--scale", choices=["demo", "bench"], default="bench")
-    ap.add_argument("--rate", type=float, default=0,
-                    help="open loop at this many requests/s (default: wrk, closed loop)")
+    ap.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="open loop at this many requests/s (default: wrk, closed loop)",
+    )
     args = ap.parse_args()
     data = os.path.join(tempfile.gettempdir(), f"adserver-bench-{args.scale}")
     prepare(data, args.scale)
@@ -100,8 +138,7 @@ def main() -> None:
     mix = MIXES.get(args.kind)
     with tempfile.NamedTemporaryFile("wb", delete=False, suffix=".json") as f:
         f.write(mix(1, 0)[0] if mix else json.dumps(BODIES[args.kind]).encode())
-    bodies = tempfile.NamedTemporaryFile("wb", delete=False, suffix=".txt").name if mix \
-        else None
+    bodies = tempfile.NamedTemporaryFile("wb", delete=False, suffix=".txt").name if mix else None
 
     def draw(seed: int) -> None:
         """A fresh draw of the mix for a round, the same for both sides (wrk starts its
@@ -109,6 +146,7 @@ def main() -> None:
         if mix and bodies:
             with open(bodies, "wb") as out:
                 out.write(b"\n".join(mix(4000 * args.seconds, seed)) + b"\n")
+
     sides = {"base": (args.base, 18181), "new": (args.new, 18182)}
     procs = {name: _start(src, data, port) for name, (src, port) in sides.items()}
     rps: dict[str, list[float]] = {name: [] for name in sides}
@@ -126,23 +164,36 @@ def main() -> None:
                 before = _cpu_seconds(pid)
                 if args.rate:
                     hist = server_histogram(f"http://127.0.0.1:{port}")
-                    body = mix(int(args.rate * args.seconds) + 1, r + 1) if mix else \
-                        json.dumps(BODIES[args.kind]).encode()
+                    body = (
+                        mix(int(args.rate * args.seconds) + 1, r + 1)
+                        if mix
+                        else json.dumps(BODIES[args.kind]).encode()
+                    )
                     with loadgen.awake(1):
-                        done = loadgen.run(f"http://127.0.0.1:{port}/api/v2", body, args.rate,
-                                           args.seconds)
+                        done = loadgen.run(
+                            f"http://127.0.0.1:{port}/api/v2", body, args.rate, args.seconds
+                        )
                     n, rate = int(args.rate * args.seconds), float(done["achieved"])
                     cpu[name].append((_cpu_seconds(pid) - before) / max(1, n) * 1e6)
                     time.sleep(0.3)  # the worker adds its tallies to the histogram every 50 ms
-                    p99[name].append(server_side(
-                        hist, server_histogram(f"http://127.0.0.1:{port}"))["server_p99"])
+                    p99[name].append(
+                        server_side(hist, server_histogram(f"http://127.0.0.1:{port}"))[
+                            "server_p99"
+                        ]
+                    )
                 else:
                     n, rate = _wrk(port, f.name, args.seconds, bodies)
                     cpu[name].append((_cpu_seconds(pid) - before) / max(1, n) * 1e6)
                 rps[name].append(rate)
-            print(f"round {r + 1}: " + "  ".join(
-                f"{k} {rps[k][-1]:,.0f}/s {cpu[k][-1]:.0f} us" +
-                (f" p99 {p99[k][-1]} ms" if args.rate else "") for k in sides), flush=True)
+            print(
+                f"round {r + 1}: "
+                + "  ".join(
+                    f"{k} {rps[k][-1]:,.0f}/s {cpu[k][-1]:.0f} us"
+                    + (f" p99 {p99[k][-1]} ms" if args.rate else "")
+                    for k in sides
+                ),
+                flush=True,
+            )
     finally:
         for p in procs.values():
             p.terminate()
@@ -152,10 +203,14 @@ def main() -> None:
             os.unlink(bodies)
     med = {k: (statistics.median(rps[k]), statistics.median(cpu[k])) for k in sides}
     for k, (r, c) in med.items():
-        print(f"{k}: median {r:,.0f}/s, {c:.0f} us worker CPU per request" +
-              (f", server p99 {statistics.median(p99[k]):.2f} ms" if args.rate else ""))
-    print(f"new/base: throughput {med['new'][0] / med['base'][0]:.3f}, "
-          f"CPU per request {med['new'][1] / med['base'][1]:.3f}")
+        print(
+            f"{k}: median {r:,.0f}/s, {c:.0f} us worker CPU per request"
+            + (f", server p99 {statistics.median(p99[k]):.2f} ms" if args.rate else "")
+        )
+    print(
+        f"new/base: throughput {med['new'][0] / med['base'][0]:.3f}, "
+        f"CPU per request {med['new'][1] / med['base'][1]:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -23,11 +23,15 @@ import numpy as np
 from adserver.kernels import bandit as kernel
 from adserver.learn import bandit
 
-USERS = [{"device": d, "interest": i} for d in ("mobile", "desktop") for i in
-         ("sport", "cook", "tech")]
+USERS = [
+    {"device": d, "interest": i} for d in ("mobile", "desktop") for i in ("sport", "cook", "tech")
+]
 LEARNING_RATE = 0.03  # the learner's default (ADSERVER_PERSONALIZER_LEARNING_RATE)
-ITEMS = [{"category": c, "price": p} for c in ("sport", "cook", "tech", "toys", "garden")
-         for p in ("low", "high")]
+ITEMS = [
+    {"category": c, "price": p}
+    for c in ("sport", "cook", "tech", "toys", "garden")
+    for p in ("low", "high")
+]
 
 
 def truth(rng: np.random.Generator) -> np.ndarray:
@@ -36,8 +40,7 @@ def truth(rng: np.random.Generator) -> np.ndarray:
     for u, user in enumerate(USERS):
         for i, item in enumerate(ITEMS):
             if item["category"] == user["interest"]:
-                t[u, i] += 0.25 if (item["price"] == "low") == (user["device"] == "mobile") \
-                    else 0.1
+                t[u, i] += 0.25 if (item["price"] == "low") == (user["device"] == "mobile") else 0.1
     return t
 
 
@@ -58,8 +61,16 @@ class Ours:
 
     def learn(self, rows: tuple, a: int, prob: float, reward: float) -> None:
         s, e = int(rows[0][a]), int(rows[0][a + 1])
-        kernel.learn(self.policy.weights, self.acc, np.array([0, e - s]), rows[1][s:e],
-                     rows[2][s:e], np.array([reward]), np.array([1.0 / prob]), self.lr)
+        kernel.learn(
+            self.policy.weights,
+            self.acc,
+            np.array([0, e - s]),
+            rows[1][s:e],
+            rows[2][s:e],
+            np.array([reward]),
+            np.array([1.0 / prob]),
+            self.lr,
+        )
 
 
 class VW:
@@ -71,8 +82,7 @@ class VW:
 
     def lines(self, u: int) -> list[str]:
         user = USERS[u]
-        return [f"shared |User device={user['device']} interest={user['interest']}",
-                *self.items]
+        return [f"shared |User device={user['device']} interest={user['interest']}", *self.items]
 
     def rank(self, u: int, rng: np.random.Generator) -> tuple[int, float, list[str]]:
         ex = self.lines(u)
@@ -86,8 +96,9 @@ class VW:
         self.vw.learn(labelled)
 
 
-def run(agent: object, events: int, t: np.ndarray, seed: int, learn: bool = True
-        ) -> tuple[float, float]:
+def run(
+    agent: object, events: int, t: np.ndarray, seed: int, learn: bool = True
+) -> tuple[float, float]:
     rng = np.random.default_rng(seed)
     users = rng.integers(0, len(USERS), events)
     got = np.empty(events)
@@ -105,8 +116,10 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=20_000)
     args = ap.parse_args()
     t = truth(np.random.default_rng(1))
-    print(f"best possible {t.max(1).mean():.4f}, random {t.mean():.4f},"
-          f" {args.events:,} events, epsilon 0.2")
+    print(
+        f"best possible {t.max(1).mean():.4f}, random {t.mean():.4f},"
+        f" {args.events:,} events, epsilon 0.2"
+    )
     print("| learner | average reward | rank + learn, events/s | rank alone, events/s |")
     print("|---|---|---|---|")
     for name, make in (("ours", Ours), ("Vowpal Wabbit", VW)):

@@ -34,8 +34,12 @@ def fire(base: str, paths: list[str], seconds: float, connections: int) -> str:
         f.write("\n".join(paths))
     env = {**os.environ, "PATHS": f.name}
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "beacons.lua")
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency",
-                          "-s", script, base], env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", script, base],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     os.unlink(f.name)
     return out.stdout
 
@@ -50,8 +54,7 @@ def main() -> None:
         with running(["run", "--api-port", "0", "--port", "0"], env_for(data), want=2) as p:
             s = Stack(p, __import__("pathlib").Path(data))
             s.start_golden()
-            body = {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [1],
-                                    "adTypes": [2]}]}
+            body = {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [1], "adTypes": [2]}]}
             urls = []
             with httpx.Client(base_url=s.decisions) as c:
                 while len(urls) < args.decisions:

@@ -26,8 +26,15 @@ from adserver.learn import ctr, features
 from adserver.learn.features import Spec
 
 N = 200
-RAW = {"site": 1, "zone": 11, "hour_of_week": 40, "device": 2, "segment": [5, 6, 7],
-       "token": [101, 102, 103, 104], "category": 77}
+RAW = {
+    "site": 1,
+    "zone": 11,
+    "hour_of_week": 40,
+    "device": 2,
+    "segment": [5, 6, 7],
+    "token": [101, 102, 103, 104],
+    "category": 77,
+}
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Stable id hashing: the Cython module against its Python twin.
 
-    ./dev bench -k hashing
+./dev bench -k hashing
 """
 
 from __future__ import annotations

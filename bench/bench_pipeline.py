@@ -27,8 +27,9 @@ def _run(snap, signer) -> int:
     rng = np.random.default_rng(1)
     filled = 0
     for req in REQUESTS:
-        ctx = pipeline.Context(NOW, "http://bench", False, signer, rng,
-                               np.zeros(0, dtype=np.int8), None)
+        ctx = pipeline.Context(
+            NOW, "http://bench", False, signer, rng, np.zeros(0, dtype=np.int8), None
+        )
         response, _ = pipeline.decide(snap, req, ctx)
         filled += sum(1 for d in response.decisions.values() if d)
     return filled
@@ -38,11 +39,21 @@ def _run(snap, signer) -> int:
 def test_pipeline(benchmark, demo, impl: str, monkeypatch: pytest.MonkeyPatch) -> None:
     snap, signer = demo
     if impl == "twins":
-        monkeypatch.setattr(snap, "targeting",
-                            targeting_ref.Targeting(snap.columns, snap.meta["strings"]))
-        monkeypatch.setattr(snap, "waterfall", auction_ref.Waterfall(
-            snap.columns, snap.prio_order, snap.columns["prio_selection"],
-            snap.columns["prio_second"], snap.prio_floor_cpm, snap.prio_floor_cpc))
+        monkeypatch.setattr(
+            snap, "targeting", targeting_ref.Targeting(snap.columns, snap.meta["strings"])
+        )
+        monkeypatch.setattr(
+            snap,
+            "waterfall",
+            auction_ref.Waterfall(
+                snap.columns,
+                snap.prio_order,
+                snap.columns["prio_selection"],
+                snap.columns["prio_second"],
+                snap.prio_floor_cpm,
+                snap.prio_floor_cpc,
+            ),
+        )
     benchmark.group = "pipeline: 200 requests x 2 placements"
     filled = benchmark(_run, snap, signer)
     assert filled > 0

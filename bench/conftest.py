@@ -33,19 +33,33 @@ def requests() -> list[dict]:
     out = []
     for i in range(200):
         zone = int(rng.choice([10, 11, 12, 13, 14]))
-        out.append({
-            "placements": [
-                {"divName": "banner", "networkId": 1, "siteId": 1, "zoneIds": [zone],
-                 "adTypes": [2, 3]},
-                {"divName": "sp", "networkId": 1, "siteId": 1, "zoneIds": [zone],
-                 "adTypes": [1], "count": 4,
-                 "properties": {"page_type": ["home", "search", "category"][i % 3]}},
-            ],
-            "user": {"key": f"u{i}", "segments": ["fitness"] if i % 4 == 0 else []},
-            "searchTerm": str(rng.choice(["coffee", "headphones", "dog food", "yoga mat",
-                                          "chips", "shampoo"])),
-            "includePricingData": True,
-        })
+        out.append(
+            {
+                "placements": [
+                    {
+                        "divName": "banner",
+                        "networkId": 1,
+                        "siteId": 1,
+                        "zoneIds": [zone],
+                        "adTypes": [2, 3],
+                    },
+                    {
+                        "divName": "sp",
+                        "networkId": 1,
+                        "siteId": 1,
+                        "zoneIds": [zone],
+                        "adTypes": [1],
+                        "count": 4,
+                        "properties": {"page_type": ["home", "search", "category"][i % 3]},
+                    },
+                ],
+                "user": {"key": f"u{i}", "segments": ["fitness"] if i % 4 == 0 else []},
+                "searchTerm": str(
+                    rng.choice(["coffee", "headphones", "dog food", "yoga mat", "chips", "shampoo"])
+                ),
+                "includePricingData": True,
+            }
+        )
     return out
 
 

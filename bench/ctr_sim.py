@@ -43,14 +43,15 @@ def oracle(data_dir: str, s: sim.Settings) -> dict[str, dict]:
                 for w in p[2]:
                     key = f"{r['id']}:{w[0]}"
                     if key in shown:
-                        rows.append((r["ts"], key in clicked,
-                                     true_ctr(by_id[w[1]], shopper, hour)))
+                        rows.append((r["ts"], key in clicked, true_ctr(by_id[w[1]], shopper, hour)))
     rows.sort()
     y = np.array([r[1] for r in rows], dtype=np.float64)
     p = np.array([r[2] for r in rows])
     cut = int(len(rows) * 0.8)
-    return {"all impressions": ctr_train.metrics(y, p, float(y.mean())),
-            "latest 20 %": ctr_train.metrics(y[cut:], p[cut:], float(y[:cut].mean()))}
+    return {
+        "all impressions": ctr_train.metrics(y, p, float(y.mean())),
+        "latest 20 %": ctr_train.metrics(y[cut:], p[cut:], float(y[:cut].mean())),
+    }
 
 
 def main() -> None:
@@ -59,22 +60,33 @@ def main() -> None:
     ap.add_argument("--flights", type=int, default=40)
     ap.add_argument("--data-dir", help="reuse a simulated day (default: simulate one)")
     args = ap.parse_args()
-    s = sim.Settings(flights=args.flights, requests=args.requests, workers=2, interval=600.0,
-                     seed=3, progress=False)
+    s = sim.Settings(
+        flights=args.flights,
+        requests=args.requests,
+        workers=2,
+        interval=600.0,
+        seed=3,
+        progress=False,
+    )
     data = args.data_dir or os.path.join(tempfile.mkdtemp(), "day")
     if not os.path.exists(os.path.join(data, "control.sqlite3")):
         started = time.monotonic()
         sim.simulate(data, s)
-        print(f"simulated {args.requests:,} page views, {args.flights} flights in"
-              f" {time.monotonic() - started:.0f} s ({data})")
+        print(
+            f"simulated {args.requests:,} page views, {args.flights} flights in"
+            f" {time.monotonic() - started:.0f} s ({data})"
+        )
     out = tempfile.mkdtemp()
     results = {}
     for split in ("random", "time"):
         started = time.monotonic()
         _, info = ctr_train.train(data, ctr_train.Settings(split=split), root=out)
-        results[split] = {"model": info["metrics"], "prior": info["baseline"]["prior"],
-                          "train_s": round(time.monotonic() - started, 1),
-                          "examples": info["training"]["examples"]}
+        results[split] = {
+            "model": info["metrics"],
+            "prior": info["baseline"]["prior"],
+            "train_s": round(time.monotonic() - started, 1),
+            "examples": info["training"]["examples"],
+        }
     results["oracle"] = oracle(data, s)
     print(json.dumps(results, indent=1))
 

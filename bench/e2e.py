@@ -55,24 +55,51 @@ from bench import loadgen
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
-SCALES = {"demo": ["--ads", "600", "--products", "2000", "--users", "1000"],
-          "bench": ["--ads", "100000", "--products", "1000000", "--users", "1000000"]}
+SCALES = {
+    "demo": ["--ads", "600", "--products", "2000", "--users", "1000"],
+    "bench": ["--ads", "100000", "--products", "1000000", "--users", "1000000"],
+}
 BODIES = {
-    "sponsored": {"placements": [{"divName": "sponsored", "networkId": 1, "siteId": 1,
-                                  "zoneIds": [11], "adTypes": [1], "count": 4,
-                                  "properties": {"page_type": "search"}}],
-                  "user": {"key": "u0000042"}, "searchTerm": "wireless headphones",
-                  "includePricingData": True},
-    "display": {"placements": [{"divName": "banner", "networkId": 1, "siteId": 1,
-                                "zoneIds": [12], "adTypes": [2, 3]}],
-                "user": {"key": "u0000042"}},
-    "multi": {"placements": [
-        {"divName": "banner", "networkId": 1, "siteId": 1, "zoneIds": [11], "adTypes": [2, 3]},
-        {"divName": "native", "networkId": 1, "siteId": 1, "zoneIds": [11], "adTypes": [4]},
-        {"divName": "sponsored", "networkId": 1, "siteId": 1, "zoneIds": [11], "adTypes": [1],
-         "count": 4, "properties": {"page_type": "search"}}],
-        "user": {"key": "u0000042", "segments": ["fitness"]}, "searchTerm": "organic coffee",
-        "includePricingData": True},
+    "sponsored": {
+        "placements": [
+            {
+                "divName": "sponsored",
+                "networkId": 1,
+                "siteId": 1,
+                "zoneIds": [11],
+                "adTypes": [1],
+                "count": 4,
+                "properties": {"page_type": "search"},
+            }
+        ],
+        "user": {"key": "u0000042"},
+        "searchTerm": "wireless headphones",
+        "includePricingData": True,
+    },
+    "display": {
+        "placements": [
+            {"divName": "banner", "networkId": 1, "siteId": 1, "zoneIds": [12], "adTypes": [2, 3]}
+        ],
+        "user": {"key": "u0000042"},
+    },
+    "multi": {
+        "placements": [
+            {"divName": "banner", "networkId": 1, "siteId": 1, "zoneIds": [11], "adTypes": [2, 3]},
+            {"divName": "native", "networkId": 1, "siteId": 1, "zoneIds": [11], "adTypes": [4]},
+            {
+                "divName": "sponsored",
+                "networkId": 1,
+                "siteId": 1,
+                "zoneIds": [11],
+                "adTypes": [1],
+                "count": 4,
+                "properties": {"page_type": "search"},
+            },
+        ],
+        "user": {"key": "u0000042", "segments": ["fitness"]},
+        "searchTerm": "organic coffee",
+        "includePricingData": True,
+    },
 }
 
 
@@ -96,10 +123,19 @@ def search_mix(n: int, seed: int) -> list[bytes]:
         if rng.random() < 0.8:
             query = rng.choices(head, weights)[0]
         else:
-            query = " ".join((rng.choice(BRAND_HEADS).lower(), rng.choice(ADJECTIVES).lower(),
-                              rng.choice(nouns), rng.choice(VARIANTS).lower()))
-        body = {**BODIES["sponsored"], "searchTerm": query,
-                "user": {"key": f"u{rng.randrange(1_000_000):07d}"}}
+            query = " ".join(
+                (
+                    rng.choice(BRAND_HEADS).lower(),
+                    rng.choice(ADJECTIVES).lower(),
+                    rng.choice(nouns),
+                    rng.choice(VARIANTS).lower(),
+                )
+            )
+        body = {
+            **BODIES["sponsored"],
+            "searchTerm": query,
+            "user": {"key": f"u{rng.randrange(1_000_000):07d}"},
+        }
         out.append(json.dumps(body).encode())
     return out
 
@@ -115,8 +151,9 @@ def prepare(data: str, scale: str) -> None:
     from adserver.snapshot.writer import current_version
 
     if current_version(data) is None and not os.path.exists(os.path.join(data, "control.sqlite3")):
-        subprocess.run([PY, "-m", "adserver", "seed", "--data-dir", data, *SCALES[scale]],
-                       check=True)
+        subprocess.run(
+            [PY, "-m", "adserver", "seed", "--data-dir", data, *SCALES[scale]], check=True
+        )
     store = Store(data)
     build_products(store, data)
     compile_snapshot(store, data)  # always with the code being measured
@@ -134,17 +171,23 @@ def build_products(store: object, data: str) -> None:
     current = products.load_current(data, graphs=False)
     digest = list(catalog.catalog_digest(store))  # type: ignore[arg-type]
     spons = {str(k): len(v) for k, v in sponsored.items()}
-    if current is not None and current.manifest["catalog"] == digest and {
-            k: g["count"] for k, g in current.manifest["graphs"].items()} == spons and \
-            current.manifest["hnsw"] == {"M": products.M, "ef": products.EF,
-                                         "ef_construction": products.EF_CONSTRUCTION}:
+    if (
+        current is not None
+        and current.manifest["catalog"] == digest
+        and {k: g["count"] for k, g in current.manifest["graphs"].items()} == spons
+        and current.manifest["hnsw"]
+        == {"M": products.M, "ef": products.EF, "ef_construction": products.EF_CONSTRUCTION}
+    ):
         return
     started = time.perf_counter()
     model = catalog.ensure_model(store, data)  # type: ignore[arg-type]
     assert model is not None
     version = catalog.build(store, data, model, sponsored, current, progress=True)  # type: ignore[arg-type]
-    print(f"product index {version}: {sum(spons.values())} sponsored products,"
-          f" {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    print(
+        f"product index {version}: {sum(spons.values())} sponsored products,"
+        f" {time.perf_counter() - started:.0f} s",
+        file=sys.stderr,
+    )
 
 
 def install_model(data: str) -> str:
@@ -173,8 +216,13 @@ def use_model(data: str, version: str | None, url: str, body: bytes) -> None:
 
 
 def start(args: list[str], what: str) -> tuple[subprocess.Popen, str]:
-    p = subprocess.Popen(["taskset", "-c", "0", PY, *args], stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    p = subprocess.Popen(
+        ["taskset", "-c", "0", PY, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
     assert p.stdout is not None
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -197,8 +245,13 @@ def wait_ready(url: str) -> None:
     raise RuntimeError("decision server not ready")
 
 
-def wrk(url: str, body: bytes | list[bytes], seconds: int, path: str = "/api/v2",
-        header: tuple[str, str] | None = None) -> dict[str, float]:
+def wrk(
+    url: str,
+    body: bytes | list[bytes],
+    seconds: int,
+    path: str = "/api/v2",
+    header: tuple[str, str] | None = None,
+) -> dict[str, float]:
     """Saturation with wrk: one body, or a list of bodies sent in turn."""
     bodies = [body] if isinstance(body, bytes) else body
     with tempfile.NamedTemporaryFile("wb", delete=False) as f:
@@ -211,9 +264,24 @@ def wrk(url: str, body: bytes | list[bytes], seconds: int, path: str = "/api/v2"
         env["BODIES"] = many.name
     if header:
         env.update(HEADER_NAME=header[0], HEADER_VALUE=header[1])
-    out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c32", f"-d{seconds}s",
-                          "--latency", "-s", script, url + path],
-                         env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            "taskset",
+            "-c",
+            "1",
+            "wrk",
+            "-t1",
+            "-c32",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            script,
+            url + path,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     os.unlink(f.name)
     if "BODIES" in env:
         os.unlink(env["BODIES"])
@@ -221,8 +289,11 @@ def wrk(url: str, body: bytes | list[bytes], seconds: int, path: str = "/api/v2"
     return {"rps": round(rps)}
 
 
-HISTOGRAMS = {"server": "adserver_decision_seconds", "wait": "adserver_decision_wait_seconds",
-              "handler": "adserver_decision_handler_seconds"}
+HISTOGRAMS = {
+    "server": "adserver_decision_seconds",
+    "wait": "adserver_decision_wait_seconds",
+    "handler": "adserver_decision_handler_seconds",
+}
 
 
 def server_histogram(url: str) -> dict[str, dict[float, float]]:
@@ -251,8 +322,9 @@ def quantile(bounds: list[float], counts: list[float], q: float) -> float:
     return lo * 1e3
 
 
-def server_side(before: dict[str, dict[float, float]], after: dict[str, dict[float, float]]
-                ) -> dict[str, float]:
+def server_side(
+    before: dict[str, dict[float, float]], after: dict[str, dict[float, float]]
+) -> dict[str, float]:
     """Server time per decision over a run (the histograms' differences): p50 and p99 by
     linear interpolation within the buckets, the share of decisions within 2 ms (a bucket
     bound, so exact), and the p99 of its two parts, the wait for the worker's event loop and
@@ -267,7 +339,8 @@ def server_side(before: dict[str, dict[float, float]], after: dict[str, dict[flo
         if kind == "server":
             out["server_p50"] = round(quantile(bounds, counts, 0.5), 3)
             out["server_within_2ms"] = round(
-                next(c for b, c in zip(bounds, counts) if b >= 0.002) / counts[-1], 4)
+                next(c for b, c in zip(bounds, counts) if b >= 0.002) / counts[-1], 4
+            )
     return out
 
 
@@ -301,8 +374,9 @@ def each(choice: str, options: list[str]) -> list[str]:
     return options if choice == "both" else [choice]
 
 
-def fixed_rate(url: str, worker: int | None, bodies: Any, rate: float, seconds: int,
-               arrivals: str, client: str) -> dict[str, Any]:
+def fixed_rate(
+    url: str, worker: int | None, bodies: Any, rate: float, seconds: int, arrivals: str, client: str
+) -> dict[str, Any]:
     """One open-loop run: the client's figures, the server's (its histograms' difference)
     and how busy the worker was (its CPU time over the run's wall time)."""
     with loadgen.awake(1) if client == "awake" else contextlib.nullcontext():
@@ -310,8 +384,9 @@ def fixed_rate(url: str, worker: int | None, bodies: Any, rate: float, seconds: 
         payload = bodies(int(rate * seconds) + 1)
         busy = cpu_seconds(worker) if worker else 0.0
         began = time.monotonic()
-        out: dict[str, Any] = loadgen.run(url + "/api/v2", payload, rate, seconds,
-                                          arrivals=arrivals, seed=int(began))
+        out: dict[str, Any] = loadgen.run(
+            url + "/api/v2", payload, rate, seconds, arrivals=arrivals, seed=int(began)
+        )
         if worker:
             out["busy"] = round((cpu_seconds(worker) - busy) / (time.monotonic() - began), 3)
     out["client"], out["arrivals"] = client, arrivals
@@ -327,13 +402,25 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--rates", default="500,1000,2000")
     ap.add_argument("--only", help="comma list of request kinds to measure (default: all)")
-    ap.add_argument("--client-vcpu", choices=["awake", "idle", "both"], default="awake",
-                    help="fixed rates with the load generator's vCPU kept awake (see "
-                         "bench/loadgen.awake), left idle between responses, or both")
-    ap.add_argument("--arrivals", choices=["uniform", "poisson", "both"], default="uniform",
-                    help="fixed rates with evenly spaced requests, Poisson arrivals, or both")
-    ap.add_argument("--model", choices=["none", "ctr", "both"], default="none",
-                    help="serve without a CTR model, with one, or measure both")
+    ap.add_argument(
+        "--client-vcpu",
+        choices=["awake", "idle", "both"],
+        default="awake",
+        help="fixed rates with the load generator's vCPU kept awake (see "
+        "bench/loadgen.awake), left idle between responses, or both",
+    )
+    ap.add_argument(
+        "--arrivals",
+        choices=["uniform", "poisson", "both"],
+        default="uniform",
+        help="fixed rates with evenly spaced requests, Poisson arrivals, or both",
+    )
+    ap.add_argument(
+        "--model",
+        choices=["none", "ctr", "both"],
+        default="none",
+        help="serve without a CTR model, with one, or measure both",
+    )
     args = ap.parse_args()
     if shutil.which("wrk") is None or shutil.which("taskset") is None:
         raise SystemExit("bench.e2e needs wrk and taskset: apt-get install wrk util-linux")
@@ -343,15 +430,33 @@ def main() -> None:
     model = install_model(data) if args.model != "none" else None
     from adserver import versions
     from adserver.learn import ctr
+
     versions.publish(ctr.models_root(data, "ctr"), "")  # start without: use_model switches
-    server, url = start(["-m", "adserver", "serve", "--data-dir", data, "--port", "0",
-                         "--workers", "1", "--log-level", "warning"], "decision API")
+    server, url = start(
+        [
+            "-m",
+            "adserver",
+            "serve",
+            "--data-dir",
+            data,
+            "--port",
+            "0",
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+        ],
+        "decision API",
+    )
     results = {}
     try:
         wait_ready(url)
         worker = worker_pid(server)
-        runs = [(name, m) for name in [*BODIES, *MIXES] for m in
-                {"none": [None], "ctr": [model], "both": [None, model]}[args.model]]
+        runs = [
+            (name, m)
+            for name in [*BODIES, *MIXES]
+            for m in {"none": [None], "ctr": [model], "both": [None, model]}[args.model]
+        ]
         seed = 0
         for name, version in runs:
             if args.only and name not in args.only.split(","):
@@ -370,8 +475,9 @@ def main() -> None:
             response = httpx.post(url + "/api/v2", content=raw)
             assert response.status_code == 200, response.text
             size = len(response.content)
-            floor, floor_url = start(["-m", "bench.floor", "--port", "0", "--size", str(size)],
-                                     "floor app")
+            floor, floor_url = start(
+                ["-m", "bench.floor", "--port", "0", "--size", str(size)], "floor app"
+            )
             floors, sats = [], []
             try:  # alternate, three rounds each: the machine is noisy; keep the medians
                 for _ in range(3):
@@ -384,11 +490,19 @@ def main() -> None:
             for r in args.rates.split(","):
                 for arrivals in each(args.arrivals, ["uniform", "poisson"]):
                     for client in each(args.client_vcpu, ["awake", "idle"]):
-                        rates.append(fixed_rate(url, worker, bodies, float(r), args.seconds,
-                                                arrivals, client))
-            results[name] = {"request_bytes": len(raw), "response_bytes": size,
-                             "floor_rps": floor_rps, "saturation_rps": sat,
-                             "ratio": round(floor_rps / sat, 2), "rates": rates}
+                        rates.append(
+                            fixed_rate(
+                                url, worker, bodies, float(r), args.seconds, arrivals, client
+                            )
+                        )
+            results[name] = {
+                "request_bytes": len(raw),
+                "response_bytes": size,
+                "floor_rps": floor_rps,
+                "saturation_rps": sat,
+                "ratio": round(floor_rps / sat, 2),
+                "rates": rates,
+            }
     finally:
         stop(server)
     print(json.dumps(results, indent=1))
@@ -396,21 +510,27 @@ def main() -> None:
     print("| request | bytes in/out | saturation | floor | decision cost / floor cost |")
     print("|---|---|---|---|---|")
     for name, r in results.items():
-        print(f"| {name} | {r['request_bytes']}/{r['response_bytes']} | {r['saturation_rps']}/s"
-              f" | {r['floor_rps']}/s | {r['ratio']}x |")
+        print(
+            f"| {name} | {r['request_bytes']}/{r['response_bytes']} | {r['saturation_rps']}/s"
+            f" | {r['floor_rps']}/s | {r['ratio']}x |"
+        )
     print()
-    print("| request | offered/s | arrivals | client vCPU | client late p99 ms | achieved/s"
-          " | p50 ms | p99 ms | p99.9 ms | errors | server p50 ms | server p99 ms"
-          " | server <= 2 ms | wait p99 ms | handler p99 ms | worker busy |")
+    print(
+        "| request | offered/s | arrivals | client vCPU | client late p99 ms | achieved/s"
+        " | p50 ms | p99 ms | p99.9 ms | errors | server p50 ms | server p99 ms"
+        " | server <= 2 ms | wait p99 ms | handler p99 ms | worker busy |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         for x in r["rates"]:
             busy = f"{x['busy']:.0%}" if "busy" in x else ""
-            print(f"| {name} | {x['offered']:.0f} | {x['arrivals']} | {x['client']}"
-                  f" | {x['late_p99']} | {x['achieved']} | {x['p50']} | {x['p99']}"
-                  f" | {x['p99.9']} | {x['errors']} | {x.get('server_p50', '')}"
-                  f" | {x.get('server_p99', '')} | {x.get('server_within_2ms', 0):.2%}"
-                  f" | {x.get('wait_p99', '')} | {x.get('handler_p99', '')} | {busy} |")
+            print(
+                f"| {name} | {x['offered']:.0f} | {x['arrivals']} | {x['client']}"
+                f" | {x['late_p99']} | {x['achieved']} | {x['p50']} | {x['p99']}"
+                f" | {x['p99.9']} | {x['errors']} | {x.get('server_p50', '')}"
+                f" | {x.get('server_p99', '')} | {x.get('server_within_2ms', 0):.2%}"
+                f" | {x.get('wait_p99', '')} | {x.get('handler_p99', '')} | {busy} |"
+            )
 
 
 if __name__ == "__main__":

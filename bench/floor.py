@@ -22,8 +22,11 @@ from adserver.wire import kevel
 
 def app(size: int) -> Front:
     body = b'{"pad":"' + b"x" * max(0, size - 10) + b'"}'
-    headers = [(b"content-length", str(len(body)).encode()), JSON_HEADER,
-               (b"x-adserver-snapshot", b"00000001")]
+    headers = [
+        (b"content-length", str(len(body)).encode()),
+        JSON_HEADER,
+        (b"x-adserver-snapshot", b"00000001"),
+    ]
 
     async def decide(scope: Any, receive: Any, send: Any) -> None:
         raw = await read_body(receive, 1 << 20)
@@ -31,13 +34,17 @@ def app(size: int) -> Front:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    def answer(request_headers: Any, raw: bytes | None, scheme: str, server: Any
-               ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    def answer(
+        request_headers: Any, raw: bytes | None, scheme: str, server: Any
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         kevel.decoder.decode(raw or b"")
         return 200, headers, body
 
-    return Front(decide, Starlette(routes=[]),
-                 runtime.Lane(b"POST", b"/api/v2", 1 << 20, answer, lambda *times: None))
+    return Front(
+        decide,
+        Starlette(routes=[]),
+        runtime.Lane(b"POST", b"/api/v2", 1 << 20, answer, lambda *times: None),
+    )
 
 
 def main() -> None:

@@ -52,8 +52,9 @@ def awake(cpu: int, limit_s: float = 900.0) -> Iterator[None]:
     """Keep `cpu` from halting for the duration (a SCHED_IDLE busy loop pinned to it, which
     stops by itself after `limit_s` should this process die first). Pinned and idle from
     before its interpreter starts: its start-up competes with nothing."""
-    spin = subprocess.Popen([sys.executable, "-S", "-c", _SPIN, str(limit_s)],
-                            preexec_fn=lambda: _idle_on(cpu))
+    spin = subprocess.Popen(
+        [sys.executable, "-S", "-c", _SPIN, str(limit_s)], preexec_fn=lambda: _idle_on(cpu)
+    )
     time.sleep(0.2)  # (running by the time the caller's run starts)
     try:
         yield
@@ -93,11 +94,11 @@ class _Conn(asyncio.Protocol):
                 length = 0
                 if at >= 0:
                     eol = head.find(b"\r\n", at)
-                    length = int(head[at + 15:eol if eol >= 0 else len(head)])
+                    length = int(head[at + 15 : eol if eol >= 0 else len(head)])
                 self.need = end + 4 + length
             if len(buf) < self.need:
                 return
-            del buf[:self.need]
+            del buf[: self.need]
             self.need = -1
             self.gen.done(self, self.status)
 
@@ -152,9 +153,15 @@ class _Schedule:
             self.finished.set()
 
 
-async def timed(url: str, body: bytes | list[bytes], rate: float, seconds: float,
-                connections: int = 32, arrivals: str = "uniform", seed: int = 0
-                ) -> tuple[np.ndarray, np.ndarray, int, float, np.ndarray]:
+async def timed(
+    url: str,
+    body: bytes | list[bytes],
+    rate: float,
+    seconds: float,
+    connections: int = 32,
+    arrivals: str = "uniform",
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, int, float, np.ndarray]:
     """(due times, latencies in s, failed requests, achieved rate, how late each request was
     sent in s) of one run; with a list of bodies, request i sends body i (cycling).
     `arrivals`: "uniform" (one every 1/rate s) or "poisson" (exponential gaps, seeded). The
@@ -162,9 +169,14 @@ async def timed(url: str, body: bytes | list[bytes], rate: float, seconds: float
     responses) so that requests leave on time: a sleeping Python client sent ~1 % of them
     over 1.3 ms late, in bursts of up to 19 within 1 ms, and the server queued the bursts."""
     u = urlparse(url)
-    payloads = [(f"POST {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nContent-Type: application/json"
-                 f"\r\nContent-Length: {len(b)}\r\n\r\n").encode() + b
-                for b in ([body] if isinstance(body, bytes) else body)]
+    payloads = [
+        (
+            f"POST {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nContent-Type: application/json"
+            f"\r\nContent-Length: {len(b)}\r\n\r\n"
+        ).encode()
+        + b
+        for b in ([body] if isinstance(body, bytes) else body)
+    ]
     loop = asyncio.get_running_loop()
     gen = _Schedule(payloads)
     conns = [_Conn(gen) for _ in range(connections)]
@@ -201,24 +213,41 @@ async def timed(url: str, body: bytes | list[bytes], rate: float, seconds: float
         if conn.transport is not None:
             conn.transport.close()
     failed = gen.errors + (n - len(gen.latency) - gen.errors_lost)
-    return (np.array(gen.due), np.array(gen.latency), failed, len(gen.latency) / elapsed,
-            np.array(gen.late))
+    return (
+        np.array(gen.due),
+        np.array(gen.latency),
+        failed,
+        len(gen.latency) / elapsed,
+        np.array(gen.late),
+    )
 
 
-def run(url: str, body: bytes | list[bytes], rate: float, seconds: float,
-        connections: int = 32, arrivals: str = "uniform", seed: int = 0) -> dict[str, float]:
+def run(
+    url: str,
+    body: bytes | list[bytes],
+    rate: float,
+    seconds: float,
+    connections: int = 32,
+    arrivals: str = "uniform",
+    seed: int = 0,
+) -> dict[str, float]:
     """Latency percentiles (ms) and achieved throughput at a fixed offered rate, and the
     p99 of how late the client sent its requests (ms: the client's own precision)."""
     gc.collect()
     gc.disable()  # a full collection in the client (~ms) would send a burst late
     try:
         _, lat, errors, achieved, late = uvloop.run(
-            timed(url, body, rate, seconds, connections, arrivals, seed))
+            timed(url, body, rate, seconds, connections, arrivals, seed)
+        )
     finally:
         gc.enable()
     ms = lat * 1000
-    return {"offered": rate, "achieved": round(achieved), "errors": errors,
-            "p50": round(float(np.percentile(ms, 50)), 3),
-            "p99": round(float(np.percentile(ms, 99)), 3),
-            "p99.9": round(float(np.percentile(ms, 99.9)), 3),
-            "late_p99": round(float(np.percentile(late, 99)) * 1000, 3)}
+    return {
+        "offered": rate,
+        "achieved": round(achieved),
+        "errors": errors,
+        "p50": round(float(np.percentile(ms, 50)), 3),
+        "p99": round(float(np.percentile(ms, 99)), 3),
+        "p99.9": round(float(np.percentile(ms, 99.9)), 3),
+        "late_p99": round(float(np.percentile(late, 99)) * 1000, 3),
+    }

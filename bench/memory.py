@@ -56,9 +56,22 @@ def main() -> None:
     data = os.path.join(tempfile.gettempdir(), f"adserver-bench-{args.scale}")
     prepare(data, args.scale)
     version = Path(data, "snapshots", "CURRENT").read_text().strip()
-    server, url = start(["-m", "adserver", "serve", "--data-dir", data, "--port", "0",
-                         "--workers", str(args.workers), "--log-level", "warning"],
-                        "decision API")
+    server, url = start(
+        [
+            "-m",
+            "adserver",
+            "serve",
+            "--data-dir",
+            data,
+            "--port",
+            "0",
+            "--workers",
+            str(args.workers),
+            "--log-level",
+            "warning",
+        ],
+        "decision API",
+    )
     try:
         wait_ready(url)
         time.sleep(1.0)
@@ -69,21 +82,31 @@ def main() -> None:
         rows = []
         for pid in children(server.pid):
             r = rollup(pid)
-            rows.append({"pid": pid, "rss_MiB": round(r["Rss"] / 1024, 1),
-                         "pss_MiB": round(r["Pss"] / 1024, 1),
-                         "private_MiB": round((r["Private_Clean"] + r["Private_Dirty"]) / 1024, 1),
-                         "shared_MiB": round((r["Shared_Clean"] + r["Shared_Dirty"]) / 1024, 1)})
+            rows.append(
+                {
+                    "pid": pid,
+                    "rss_MiB": round(r["Rss"] / 1024, 1),
+                    "pss_MiB": round(r["Pss"] / 1024, 1),
+                    "private_MiB": round((r["Private_Clean"] + r["Private_Dirty"]) / 1024, 1),
+                    "shared_MiB": round((r["Shared_Clean"] + r["Shared_Dirty"]) / 1024, 1),
+                }
+            )
     finally:
         stop(server)
     snapshot_mib = round(du(os.path.join(data, "snapshots", version)) / 2**20, 1)
-    print(json.dumps({"scale": args.scale, "snapshot_on_disk_MiB": snapshot_mib,
-                      "workers": rows}, indent=1))
+    print(
+        json.dumps(
+            {"scale": args.scale, "snapshot_on_disk_MiB": snapshot_mib, "workers": rows}, indent=1
+        )
+    )
     print()
     print(f"snapshot {version} on disk: {snapshot_mib} MiB")
     print("| worker | RSS MiB | PSS MiB | private MiB | shared MiB |")
     print("|---|---|---|---|---|")
     for i, r in enumerate(rows):
-        print(f"| w{i} | {r['rss_MiB']} | {r['pss_MiB']} | {r['private_MiB']} | {r['shared_MiB']} |")
+        print(
+            f"| w{i} | {r['rss_MiB']} | {r['pss_MiB']} | {r['private_MiB']} | {r['shared_MiB']} |"
+        )
 
 
 if __name__ == "__main__":

@@ -20,14 +20,17 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=30)
     args = ap.parse_args()
     r = obd.check(runs=args.runs)
-    print(f"BTS CTR in its own logs {r['truth_bts_ctr']:.5f}; random policy CTR"
-          f" {r['random_ctr']:.5f}; IPS estimate {r['estimates']['ips']:.5f}"
-          f" ({r['ips_relative_to_random']:.3f}x random)")
+    print(
+        f"BTS CTR in its own logs {r['truth_bts_ctr']:.5f}; random policy CTR"
+        f" {r['random_ctr']:.5f}; IPS estimate {r['estimates']['ips']:.5f}"
+        f" ({r['ips_relative_to_random']:.3f}x random)"
+    )
     print("| estimator | estimate (all rounds) | mean relative error, ours | OBP's |")
     print("|---|---|---|---|")
     for k in ("ips", "snips", "dm", "dr"):
-        print(f"| {k.upper()} | {r['estimates'][k]:.5f} | {r['relative_error'][k]:.3f} |"
-              f" {OBP[k]} |")
+        print(
+            f"| {k.upper()} | {r['estimates'][k]:.5f} | {r['relative_error'][k]:.3f} | {OBP[k]} |"
+        )
 
 
 if __name__ == "__main__":

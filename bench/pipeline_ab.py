@@ -37,8 +37,9 @@ ALIAS = "adserver_base"
 def copy_package(src: str, dest: str) -> None:
     """`src`/adserver as `dest`/adserver_base, every import of adserver rewritten."""
     target = os.path.join(dest, ALIAS)
-    shutil.copytree(os.path.join(src, "adserver"), target,
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        os.path.join(src, "adserver"), target, ignore=shutil.ignore_patterns("__pycache__")
+    )
     pattern = re.compile(r"\badserver(?=[.\s])")
     for folder, _, files in os.walk(target):
         for name in files:
@@ -100,10 +101,12 @@ def runner(package: str, data: str, bodies: list[bytes]) -> Any:
         for _ in range(n):
             req = requests[at[0] % len(requests)]
             at[0] += 1
-            ctx = pipeline.Context(time.time(), "http://localhost:8080", False, signer, rng,
-                                   paused, None, 128)
+            ctx = pipeline.Context(
+                time.time(), "http://localhost:8080", False, signer, rng, paused, None, 128
+            )
             pipeline.decide(snap, req, ctx)
         return (time.perf_counter() - started) / n
+
     return run
 
 
@@ -117,18 +120,24 @@ def main() -> None:
     args = ap.parse_args()
     data = os.path.join(tempfile.gettempdir(), f"adserver-bench-{args.scale}")
     prepare(data, args.scale)
-    bodies = MIXES[args.kind](20000, 1) if args.kind in MIXES \
+    bodies = (
+        MIXES[args.kind](20000, 1)
+        if args.kind in MIXES
         else [json.dumps(BODIES[args.kind]).encode()]
+    )
     scratch = tempfile.mkdtemp(prefix="pipeline-ab-")
     try:
         copy_package(args.base, scratch)
         sys.path.insert(0, scratch)
         sys.path.insert(0, ROOT)
-        sides = {"base": runner(ALIAS, mirror_data(data, scratch), bodies),
-                 "new": runner("adserver", data, bodies)}
+        sides = {
+            "base": runner(ALIAS, mirror_data(data, scratch), bodies),
+            "new": runner("adserver", data, bodies),
+        }
         for run in sides.values():
             run(2000)  # warm: kernels, caches, pages
         import gc
+
         gc.collect()
         gc.freeze()  # as the workers do after start-up
         times: dict[str, list[float]] = {k: [] for k in sides}
@@ -138,11 +147,15 @@ def main() -> None:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     for name, t in times.items():
-        print(f"{name}: median {statistics.median(t) * 1e6:.1f} us per decision "
-              f"(min {min(t) * 1e6:.1f})")
+        print(
+            f"{name}: median {statistics.median(t) * 1e6:.1f} us per decision "
+            f"(min {min(t) * 1e6:.1f})"
+        )
     ratios = [n / b for n, b in zip(times["new"], times["base"])]
-    print(f"new/base: {statistics.median(ratios):.3f} (median of {len(ratios)} paired blocks; "
-          f"quartiles {np.percentile(ratios, 25):.3f}-{np.percentile(ratios, 75):.3f})")
+    print(
+        f"new/base: {statistics.median(ratios):.3f} (median of {len(ratios)} paired blocks; "
+        f"quartiles {np.percentile(ratios, 25):.3f}-{np.percentile(ratios, 75):.3f})"
+    )
 
 
 if __name__ == "__main__":

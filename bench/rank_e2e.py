@@ -20,14 +20,31 @@ import httpx
 from bench.e2e import prepare, start, stop, wait_ready, wrk
 
 KEY = "bench-admin-key-0123456789"
-RANK = {"contextFeatures": [{"user": {"device": "mobile", "segment": "deals"}},
-                            {"time": "evening", "page": "home"}],
-        "actions": [{"id": f"article-{i}", "features": [
-            {"topic": ["sport", "food", "tech", "home", "travel"][i % 5],
-             "length": "short" if i % 2 else "long", "fresh": i % 3 == 0}]}
-            for i in range(10)]}
-DISPLAY = {"placements": [{"divName": "banner", "networkId": 1, "siteId": 1,
-                           "zoneIds": [12], "adTypes": [2, 3]}], "user": {"key": "u0000042"}}
+RANK = {
+    "contextFeatures": [
+        {"user": {"device": "mobile", "segment": "deals"}},
+        {"time": "evening", "page": "home"},
+    ],
+    "actions": [
+        {
+            "id": f"article-{i}",
+            "features": [
+                {
+                    "topic": ["sport", "food", "tech", "home", "travel"][i % 5],
+                    "length": "short" if i % 2 else "long",
+                    "fresh": i % 3 == 0,
+                }
+            ],
+        }
+        for i in range(10)
+    ],
+}
+DISPLAY = {
+    "placements": [
+        {"divName": "banner", "networkId": 1, "siteId": 1, "zoneIds": [12], "adTypes": [2, 3]}
+    ],
+    "user": {"key": "u0000042"},
+}
 
 
 def main() -> None:
@@ -38,19 +55,43 @@ def main() -> None:
     data = os.path.join(tempfile.gettempdir(), "adserver-bench-demo")
     prepare(data, "demo")
     os.environ["ADSERVER_ADMIN_KEY"] = KEY
-    server, url = start(["-m", "adserver", "serve", "--data-dir", data, "--port", "0",
-                         "--workers", "1", "--log-level", "warning"], "decision API")
+    server, url = start(
+        [
+            "-m",
+            "adserver",
+            "serve",
+            "--data-dir",
+            data,
+            "--port",
+            "0",
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+        ],
+        "decision API",
+    )
     try:
         wait_ready(url)
         rank = json.dumps(RANK).encode()
         display = json.dumps(DISPLAY).encode()
-        check = httpx.post(url + "/personalizer/v1.0/rank", content=rank,
-                           headers={"Ocp-Apim-Subscription-Key": KEY})
+        check = httpx.post(
+            url + "/personalizer/v1.0/rank",
+            content=rank,
+            headers={"Ocp-Apim-Subscription-Key": KEY},
+        )
         assert check.status_code == 201, check.text
         ranks, decisions = [], []
         for _ in range(3):
-            ranks.append(wrk(url, rank, args.seconds, "/personalizer/v1.0/rank",
-                             ("Ocp-Apim-Subscription-Key", KEY))["rps"])
+            ranks.append(
+                wrk(
+                    url,
+                    rank,
+                    args.seconds,
+                    "/personalizer/v1.0/rank",
+                    ("Ocp-Apim-Subscription-Key", KEY),
+                )["rps"]
+            )
             decisions.append(wrk(url, display, args.seconds)["rps"])
     finally:
         stop(server)

@@ -45,14 +45,30 @@ def main() -> None:
     os.sched_setaffinity(0, {1})
     data = os.path.join(tempfile.gettempdir(), f"adserver-bench-{args.scale}")
     prepare(data, args.scale)
-    server, url = start(["-m", "adserver", "serve", "--data-dir", data, "--port", "0",
-                         "--workers", "1", "--log-level", "warning"], "decision API")
+    server, url = start(
+        [
+            "-m",
+            "adserver",
+            "serve",
+            "--data-dir",
+            data,
+            "--port",
+            "0",
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+        ],
+        "decision API",
+    )
     try:
         wait_ready(url)
         body = json.dumps(BODIES["display"]).encode()
         swaps: list[float] = []
-        pub = threading.Thread(target=publisher, args=(
-            data, args.every, time.monotonic() + args.seconds - args.every, swaps))
+        pub = threading.Thread(
+            target=publisher,
+            args=(data, args.every, time.monotonic() + args.seconds - args.every, swaps),
+        )
         pub.start()
         samples = uvloop.run(loadgen.timed(url + "/api/v2", body, args.rate, args.seconds))
         pub.join()
@@ -66,12 +82,15 @@ def main() -> None:
 
     def pct(x: np.ndarray, q: float) -> float:
         return round(float(np.percentile(x, q)), 3) if len(x) else float("nan")
+
     print(f"publishes: {len(swaps)}, requests: {len(ms)}, failed: {errors}")
     print("| window | requests | p50 ms | p99 ms | p99.9 ms |")
     print("|---|---|---|---|---|")
     for name, sel in (("steady", ~near), ("1.5 s after a publish", near)):
-        print(f"| {name} | {int(sel.sum())} | {pct(ms[sel], 50)} | {pct(ms[sel], 99)} |"
-              f" {pct(ms[sel], 99.9)} |")
+        print(
+            f"| {name} | {int(sel.sum())} | {pct(ms[sel], 50)} | {pct(ms[sel], 99)} |"
+            f" {pct(ms[sel], 99.9)} |"
+        )
 
 
 if __name__ == "__main__":

@@ -21,9 +21,21 @@ from locust import FastHttpUser, between, task
 
 SITE = 1
 ZONES = {"home": 10, "search": 11, "category": 12, "product": 13, "cart": 14}
-QUERIES = ["coffee", "organic coffee", "headphones", "wireless earbuds", "dog food",
-           "puppy treats", "yoga mat", "tortilla chips", "shampoo", "nonstick skillet",
-           "diapers", "camping tent", "notebook"]
+QUERIES = [
+    "coffee",
+    "organic coffee",
+    "headphones",
+    "wireless earbuds",
+    "dog food",
+    "puppy treats",
+    "yoga mat",
+    "tortilla chips",
+    "shampoo",
+    "nonstick skillet",
+    "diapers",
+    "camping tent",
+    "notebook",
+]
 CLICK_RATE = float(os.environ.get("LOAD_CLICK_RATE", "0.03"))
 BUY_RATE = float(os.environ.get("LOAD_BUY_RATE", "0.2"))
 ADMIN_KEY = os.environ.get("ADSERVER_ADMIN_KEY", "")
@@ -32,15 +44,25 @@ UA = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 locust-shopper
 
 def placements(page: str) -> list[dict[str, Any]]:
     zone = [ZONES[page]]
-    out = [{"divName": "banner", "networkId": 1, "siteId": SITE, "zoneIds": zone,
-            "adTypes": [2, 3]}]
+    out = [
+        {"divName": "banner", "networkId": 1, "siteId": SITE, "zoneIds": zone, "adTypes": [2, 3]}
+    ]
     if page in ("home", "product"):
-        out.append({"divName": "native", "networkId": 1, "siteId": SITE, "zoneIds": zone,
-                    "adTypes": [4]})
+        out.append(
+            {"divName": "native", "networkId": 1, "siteId": SITE, "zoneIds": zone, "adTypes": [4]}
+        )
     if page != "cart":
-        out.append({"divName": "sponsored", "networkId": 1, "siteId": SITE, "zoneIds": zone,
-                    "adTypes": [1], "count": 4 if page == "search" else 2,
-                    "properties": {"page_type": page}})
+        out.append(
+            {
+                "divName": "sponsored",
+                "networkId": 1,
+                "siteId": SITE,
+                "zoneIds": zone,
+                "adTypes": [1],
+                "count": 4 if page == "search" else 2,
+                "properties": {"page_type": page},
+            }
+        )
     return out
 
 
@@ -55,8 +77,9 @@ class Shopper(FastHttpUser):
         body: dict[str, Any] = {"placements": placements(page), "user": {"key": self.user_key}}
         if page == "search":
             body["searchTerm"] = self.query
-        with self.client.post("/api/v2", json=body, name=f"decide {page}",
-                              catch_response=True) as r:
+        with self.client.post(
+            "/api/v2", json=body, name=f"decide {page}", catch_response=True
+        ) as r:
             if r.status_code != 200 or "decisions" not in (data := r.json()):
                 r.failure(f"decision failed: {r.status_code}")
                 return
@@ -71,18 +94,32 @@ class Shopper(FastHttpUser):
 
     def beacon(self, url: str, name: str, status: int) -> None:
         parts = urlsplit(url)
-        with self.client.get(f"{parts.path}?{parts.query}", name=name, headers=UA,
-                             allow_redirects=False, catch_response=True) as r:
+        with self.client.get(
+            f"{parts.path}?{parts.query}",
+            name=name,
+            headers=UA,
+            allow_redirects=False,
+            catch_response=True,
+        ) as r:
             if r.status_code != status:
                 r.failure(f"{name} answered {r.status_code}")
 
     def buy(self, product: str) -> None:
-        order = {"order_id": f"{self.user_key}-{random.getrandbits(48):x}",
-                 "user_key": self.user_key, "network_id": 1,
-                 "items": [{"product_id": product, "unit_price": "19.99",
-                            "quantity": random.randint(1, 3)}]}
-        with self.client.post("/v1/conversions", json=order, name="conversion",
-                              headers={"X-Api-Key": ADMIN_KEY}, catch_response=True) as r:
+        order = {
+            "order_id": f"{self.user_key}-{random.getrandbits(48):x}",
+            "user_key": self.user_key,
+            "network_id": 1,
+            "items": [
+                {"product_id": product, "unit_price": "19.99", "quantity": random.randint(1, 3)}
+            ],
+        }
+        with self.client.post(
+            "/v1/conversions",
+            json=order,
+            name="conversion",
+            headers={"X-Api-Key": ADMIN_KEY},
+            catch_response=True,
+        ) as r:
             if r.status_code != 202:
                 r.failure(f"conversion answered {r.status_code}")
 

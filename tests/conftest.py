@@ -15,9 +15,16 @@ def sim_day(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from adserver.tools.simulate import Settings, simulate
 
     root = tmp_path_factory.mktemp("sim")
-    settings = Settings(flights=14, requests=4000, workers=2, interval=600.0, seed=3,
-                        plot=str(root / "pacing.png"), report=str(root / "report.json"),
-                        progress=False)
+    settings = Settings(
+        flights=14,
+        requests=4000,
+        workers=2,
+        interval=600.0,
+        seed=3,
+        plot=str(root / "pacing.png"),
+        report=str(root / "report.json"),
+        progress=False,
+    )
     result = simulate(str(root / "data"), settings)
     result["root"], result["data"] = root, root / "data"
     return result
@@ -30,8 +37,16 @@ def ctr_day(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from adserver.tools.simulate import Settings, simulate
 
     root = tmp_path_factory.mktemp("ctr-sim")
-    settings = Settings(flights=14, requests=12000, workers=2, interval=600.0, seed=5,
-                        plot=None, report=None, progress=False)
+    settings = Settings(
+        flights=14,
+        requests=12000,
+        workers=2,
+        interval=600.0,
+        seed=5,
+        plot=None,
+        report=None,
+        progress=False,
+    )
     result = simulate(str(root / "data"), settings)
     result["data"] = root / "data"
     return result

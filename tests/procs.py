@@ -34,11 +34,17 @@ def env_for(data_dir: str, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def running(args: list[str], env: dict[str, str], want: int = 1, timeout: float = 60) -> Iterator[Proc]:
+def running(
+    args: list[str], env: dict[str, str], want: int = 1, timeout: float = 60
+) -> Iterator[Proc]:
     """Run `python -m adserver ARGS` until it has announced `want` URLs; stop it after."""
     popen = subprocess.Popen(
-        [sys.executable, "-m", "adserver", *args], env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        [sys.executable, "-m", "adserver", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     assert popen.stdout is not None
     output: list[str] = []

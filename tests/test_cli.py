@@ -14,8 +14,13 @@ from tests.procs import env_for, running, wait_ready
 
 
 def adserver(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "adserver", *args], env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "adserver", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize("command", ["control", "serve", "run", "demo", "seed", "keys", "train"])
@@ -61,15 +66,22 @@ def test_demo_seeds_prints_where_things_are_and_serves(tmp_path: Path) -> None:
         r = httpx.get(api + "/v1/flights", headers={"X-Api-Key": key}, timeout=30)
         assert r.status_code == 200 and len(r.json()["data"]) == 12
         wait_ready(decisions)
-        body = {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [11], "adTypes": [2, 3],
-                                "count": 3}]}
+        body = {
+            "placements": [
+                {"networkId": 1, "siteId": 1, "zoneIds": [11], "adTypes": [2, 3], "count": 3}
+            ]
+        }
         r = httpx.post(decisions + "/api/v2", json=body, timeout=30)
         assert r.status_code == 200 and "div0" in r.json()["decisions"]
         # the demo's shoppers make the reports show something
         deadline = time.monotonic() + 30
         while True:
-            rows = httpx.get(api + "/v1/reports", params={"group_by": "flight"},
-                             headers={"X-Api-Key": key}, timeout=30).json()["data"]
+            rows = httpx.get(
+                api + "/v1/reports",
+                params={"group_by": "flight"},
+                headers={"X-Api-Key": key},
+                timeout=30,
+            ).json()["data"]
             if sum(row["impressions"] for row in rows) > 0:
                 break
             assert time.monotonic() < deadline
@@ -77,20 +89,23 @@ def test_demo_seeds_prints_where_things_are_and_serves(tmp_path: Path) -> None:
         # ...and the control process trains a first CTR model from their clicks
         deadline = time.monotonic() + 150
         while True:
-            active = httpx.get(api + "/v1/models", headers={"X-Api-Key": key},
-                               timeout=30).json()["ctr"]["active"]
+            active = httpx.get(api + "/v1/models", headers={"X-Api-Key": key}, timeout=30).json()[
+                "ctr"
+            ]["active"]
             if active is not None:
                 break
             assert time.monotonic() < deadline, "no CTR model trained"
             time.sleep(1)
-        made = httpx.get(f"{api}/v1/models/ctr/versions/{active}", headers={"X-Api-Key": key},
-                         timeout=30).json()
+        made = httpx.get(
+            f"{api}/v1/models/ctr/versions/{active}", headers={"X-Api-Key": key}, timeout=30
+        ).json()
         assert made["source"] == "trainer" and made["status"] == "active"
         m = made["manifest"]["metrics"]
         assert m["logloss"] < made["manifest"]["baseline"]["prior"]["logloss"]
         deadline = time.monotonic() + 5  # the workers swap it in (they poll every 100 ms)
-        while "ctr=" not in httpx.post(decisions + "/api/v2", json=body,
-                                       timeout=30).headers.get("x-adserver-models", ""):
+        while "ctr=" not in httpx.post(decisions + "/api/v2", json=body, timeout=30).headers.get(
+            "x-adserver-models", ""
+        ):
             assert time.monotonic() < deadline
             time.sleep(0.1)
 
@@ -101,14 +116,23 @@ def test_train_writes_a_model_into_the_inbox(sim_day: dict, tmp_path: Path) -> N
     data = tmp_path / "data"
     shutil.copytree(sim_day["data"] / "events", data / "events")
     env = env_for(str(data))
-    r = adserver("train", "ctr", "--split", "random", "--bits", "16", "--label", "nightly",
-                 "--quiet", env=env)
+    r = adserver(
+        "train",
+        "ctr",
+        "--split",
+        "random",
+        "--bits",
+        "16",
+        "--label",
+        "nightly",
+        "--quiet",
+        env=env,
+    )
     assert r.returncode == 0, r.stderr
     assert "this model" in r.stdout and "prior" in r.stdout
     made = list((data / "models" / "inbox" / "ctr").iterdir())
     assert [p.name for p in made] == ["000001"]
-    assert {p.name for p in made[0].iterdir()} == {"manifest.json", "features.json",
-                                                  "weights.npy"}
+    assert {p.name for p in made[0].iterdir()} == {"manifest.json", "features.json", "weights.npy"}
     r = adserver("train", "ctr", "--holdout", "1.5", env=env)
     assert r.returncode == 2
     r = adserver("train", "cvr", "--quiet", env=env_for(str(tmp_path / "empty")))
@@ -119,34 +143,51 @@ def test_json_logs_tell_each_publish_and_swap(tmp_path: Path) -> None:
     import json
 
     env = env_for(str(tmp_path))
-    with running(["run", "--api-port", "0", "--port", "0", "--log-format", "json"], env,
-                 want=2) as proc:
+    with running(
+        ["run", "--api-port", "0", "--port", "0", "--log-format", "json"], env, want=2
+    ) as proc:
         wait_ready(proc.urls["decision API"])
-        with httpx.Client(base_url=proc.urls["management API"],
-                          headers={"X-Api-Key": env["ADSERVER_ADMIN_KEY"]}) as admin:
+        with httpx.Client(
+            base_url=proc.urls["management API"], headers={"X-Api-Key": env["ADSERVER_ADMIN_KEY"]}
+        ) as admin:
             assert admin.post("/v1/networks", json={"name": "logged"}).status_code == 201
 
         def logged() -> list[dict]:
             return [json.loads(line) for line in list(proc.output) if line.startswith("{")]
 
         deadline = time.monotonic() + 20
-        while not (sum("published" in r["msg"] for r in logged()) >= 2
-                   and any("now serves snapshot" in r["msg"] for r in logged())):
+        while not (
+            sum("published" in r["msg"] for r in logged()) >= 2
+            and any("now serves snapshot" in r["msg"] for r in logged())
+        ):
             assert time.monotonic() < deadline, "".join(proc.output)
             time.sleep(0.1)
         record = next(r for r in logged() if "published" in r["msg"])
         assert record["level"] == "info" and record["logger"] == "adserver.publisher"
         assert record["ts"].endswith("Z") and isinstance(record["pid"], int)
         # every line a process logged is JSON (the URL announcements are plain prints)
-        assert all(line.startswith("{") or line.startswith("adserver: ")
-                   for line in list(proc.output) if line.strip()), "".join(proc.output)
+        assert all(
+            line.startswith("{") or line.startswith("adserver: ")
+            for line in list(proc.output)
+            if line.strip()
+        ), "".join(proc.output)
 
 
 def test_a_demo_restart_reuses_its_admin_key(tmp_path: Path) -> None:
     env = env_for(str(tmp_path / "data"))
     del env["ADSERVER_ADMIN_KEY"]
-    args = ["demo", "--api-port", "0", "--port", "0", "--ads", "60", "--products", "100",
-            "--no-traffic"]
+    args = [
+        "demo",
+        "--api-port",
+        "0",
+        "--port",
+        "0",
+        "--ads",
+        "60",
+        "--products",
+        "100",
+        "--no-traffic",
+    ]
 
     def started() -> tuple[str, str]:
         with running(args, env, want=2) as proc:
@@ -205,10 +246,12 @@ def test_every_flag_has_help_and_shows_its_default() -> None:
         text = p.format_help()
         for action in p._actions:
             if action.help == argparse.SUPPRESS or isinstance(
-                    action, (argparse._HelpAction, argparse._VersionAction,
-                             argparse._SubParsersAction)):
+                action, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)
+            ):
                 continue
             assert action.help, f"{p.prog}: {action.option_strings or action.dest} has no help"
             if action.default not in (None, False, [], "", argparse.SUPPRESS):
-                assert f"default: {action.default}" in text.replace("\n", " ").replace(
-                    "  ", " ") or f"default {action.default}" in text, (p.prog, action.dest)
+                assert (
+                    f"default: {action.default}" in text.replace("\n", " ").replace("  ", " ")
+                    or f"default {action.default}" in text
+                ), (p.prog, action.dest)

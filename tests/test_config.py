@@ -30,12 +30,27 @@ def test_every_invalid_setting_is_named(tmp_path: Path) -> None:
     f = tmp_path / "bad.toml"
     f.write_text("log_level = 'loud'\n")
     with pytest.raises(ConfigError) as err:
-        load(env={"ADSERVER_PORT": "http", "ADSERVER_WORKERS": "0", "ADSERVER_COLOUR": "red",
-                  "ADSERVER_TIME_ZONE": "Mars/Olympus", "ADSERVER_ADMIN_KEY": "short"},
-             flags={"api_port": 70000}, path=str(f))
+        load(
+            env={
+                "ADSERVER_PORT": "http",
+                "ADSERVER_WORKERS": "0",
+                "ADSERVER_COLOUR": "red",
+                "ADSERVER_TIME_ZONE": "Mars/Olympus",
+                "ADSERVER_ADMIN_KEY": "short",
+            },
+            flags={"api_port": 70000},
+            path=str(f),
+        )
     named = {e.field for e in err.value.errors}
-    assert named == {"ADSERVER_PORT", "ADSERVER_WORKERS", "ADSERVER_COLOUR", "--api-port",
-                     "ADSERVER_ADMIN_KEY", "ADSERVER_TIME_ZONE", f"{f}: log_level"}
+    assert named == {
+        "ADSERVER_PORT",
+        "ADSERVER_WORKERS",
+        "ADSERVER_COLOUR",
+        "--api-port",
+        "ADSERVER_ADMIN_KEY",
+        "ADSERVER_TIME_ZONE",
+        f"{f}: log_level",
+    }
     assert "Mars/Olympus" in str(err.value)
 
 
@@ -52,8 +67,13 @@ def test_same_port_twice_is_refused() -> None:
 
 def test_cli_exits_non_zero_listing_errors(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "ADSERVER_WORKERS": "none", "ADSERVER_PORT": "-1"}
-    r = subprocess.run([sys.executable, "-m", "adserver", "control"], env=env,
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "adserver", "control"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2
     assert "ADSERVER_WORKERS" in r.stderr and "ADSERVER_PORT" in r.stderr
 

@@ -21,11 +21,18 @@ from adserver.expr import MAX_DEPTH, ExprError, parse
         ('$brand in ["acme", "zeta"]', ("in", "brand", ("acme", "zeta"))),
         ("$x not in [1, 2]", ("not", ("in", "x", (1, 2)))),
         (r'$q == "say \"hi\""', ("cmp", "==", "q", 'say "hi"')),
-        ("$a == 1 or $b == 2 and $c == 3",
-         ("or", ("cmp", "==", "a", 1), ("and", ("cmp", "==", "b", 2), ("cmp", "==", "c", 3)))),
-        ("($a == 1 or $b == 2) and not $c == 3",
-         ("and", ("or", ("cmp", "==", "a", 1), ("cmp", "==", "b", 2)),
-          ("not", ("cmp", "==", "c", 3)))),
+        (
+            "$a == 1 or $b == 2 and $c == 3",
+            ("or", ("cmp", "==", "a", 1), ("and", ("cmp", "==", "b", 2), ("cmp", "==", "c", 3))),
+        ),
+        (
+            "($a == 1 or $b == 2) and not $c == 3",
+            (
+                "and",
+                ("or", ("cmp", "==", "a", 1), ("cmp", "==", "b", 2)),
+                ("not", ("cmp", "==", "c", 3)),
+            ),
+        ),
     ],
 )
 def test_parses(text: str, ast: tuple) -> None:
@@ -34,8 +41,20 @@ def test_parses(text: str, ast: tuple) -> None:
 
 @pytest.mark.parametrize(
     "text, position",
-    [("", 0), ("$a ==", 5), ("$a = 3", 3), ("page == 1", 0), ("($a == 1", 8),
-     ("$a == 1 $b == 2", 8), ('$a < "x"', 5), ("$a >= true", 6), ('$a == "x', 6), ("$a in []", 7), ("$a not 1", 7), ("$a", 2)],
+    [
+        ("", 0),
+        ("$a ==", 5),
+        ("$a = 3", 3),
+        ("page == 1", 0),
+        ("($a == 1", 8),
+        ("$a == 1 $b == 2", 8),
+        ('$a < "x"', 5),
+        ("$a >= true", 6),
+        ('$a == "x', 6),
+        ("$a in []", 7),
+        ("$a not 1", 7),
+        ("$a", 2),
+    ],
 )
 def test_errors_name_the_position(text: str, position: int) -> None:
     with pytest.raises(ExprError) as err:
@@ -52,7 +71,8 @@ def test_depth_and_length_are_bounded() -> None:
 
 names = st.from_regex(r"[a-z_][a-z0-9_]{0,8}(\.[a-z_][a-z0-9_]{0,5})?", fullmatch=True)
 values = st.one_of(
-    st.integers(-10**6, 10**6), st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.booleans(),
     st.text(st.characters(blacklist_categories=("Cs",)), max_size=12),
 )
 
@@ -80,7 +100,7 @@ def _render(node: tuple) -> str:
     return f"${node[1]} contains {_lit(node[2])}"
 
 
-numbers = st.integers(-10**6, 10**6)
+numbers = st.integers(-(10**6), 10**6)
 leaf = st.one_of(
     st.tuples(st.just("cmp"), st.sampled_from(["==", "!="]), names, values),
     st.tuples(st.just("cmp"), st.sampled_from(["<", "<=", ">", ">="]), names, numbers),

@@ -35,12 +35,18 @@ def test_hash_strs_matches_twin(items: list[str], seed: int) -> None:
     assert np.array_equal(out, ref.hash_strs(items, seed))
 
 
-@given(st.lists(st.text(min_size=1, max_size=12) | st.text(min_size=250, max_size=300),
-                max_size=8),
-       st.integers(min_value=1, max_value=2**20), st.floats(0, 4, width=32),
-       st.floats(0, 4, width=32), u64, u64, st.integers(min_value=1, max_value=5))
-def test_text_features_match_twin(words: list[str], buckets: int, ww: float, gw: float,
-                                  wseed: int, gseed: int, gram: int) -> None:
+@given(
+    st.lists(st.text(min_size=1, max_size=12) | st.text(min_size=250, max_size=300), max_size=8),
+    st.integers(min_value=1, max_value=2**20),
+    st.floats(0, 4, width=32),
+    st.floats(0, 4, width=32),
+    u64,
+    u64,
+    st.integers(min_value=1, max_value=5),
+)
+def test_text_features_match_twin(
+    words: list[str], buckets: int, ww: float, gw: float, wseed: int, gseed: int, gram: int
+) -> None:
     # any Unicode (multi-byte characters: grams are characters, not bytes), words shorter
     # than a gram, and words past the kernel's 255-character fast path
     ids, kinds = native.text_features(words, buckets, ww, gw, wseed, gseed, gram)
@@ -53,9 +59,11 @@ def test_text_features_match_twin(words: list[str], buckets: int, ww: float, gw:
 def test_text_features_shapes_and_refusals() -> None:
     ids, kinds = native.text_features(["ab", "é"], 1 << 18, 1.0, 0.5, 7, 9, 3)
     # "ab": its word, then "<ab", "ab>"; "é": its word, then "<é>"
-    assert ids.tolist() == [native.hash_str("ab", 7) % (1 << 18),
-                            native.hash_str("é", 7) % (1 << 18),
-                            *(native.hash_str(g, 9) % (1 << 18) for g in ("<ab", "ab>", "<é>"))]
+    assert ids.tolist() == [
+        native.hash_str("ab", 7) % (1 << 18),
+        native.hash_str("é", 7) % (1 << 18),
+        *(native.hash_str(g, 9) % (1 << 18) for g in ("<ab", "ab>", "<é>")),
+    ]
     assert kinds.tolist() == [1.0, 1.0, 0.5, 0.5, 0.5]
     with pytest.raises(ValueError):
         native.text_features(["a"], 0, 1.0, 1.0, 0, 0, 3)
@@ -93,13 +101,23 @@ def feature_cases(draw):  # type: ignore[no-untyped-def]
     na = draw(st.integers(1, 4))
     n = draw(st.integers(0, 5))
     ad_field = np.arange(16, 16 + na, dtype=np.uint64)
-    ad_values = np.array(draw(st.lists(u64, min_size=n * na, max_size=n * na)),
-                         dtype=np.uint64).reshape(n, na)
+    ad_values = np.array(
+        draw(st.lists(u64, min_size=n * na, max_size=n * na)), dtype=np.uint64
+    ).reshape(n, na)
     nx = draw(st.integers(0, 3))
-    crosses = np.array([[draw(fields), draw(st.integers(0, na - 1))] for _ in range(nx)],
-                       dtype=np.int32).reshape(nx, 2)
-    return (ctx_field, ctx_value, ad_field, ad_values, crosses, draw(u64), draw(st.integers(1, 30)),
-            draw(st.booleans()))
+    crosses = np.array(
+        [[draw(fields), draw(st.integers(0, na - 1))] for _ in range(nx)], dtype=np.int32
+    ).reshape(nx, 2)
+    return (
+        ctx_field,
+        ctx_value,
+        ad_field,
+        ad_values,
+        crosses,
+        draw(u64),
+        draw(st.integers(1, 30)),
+        draw(st.booleans()),
+    )
 
 
 @given(feature_cases())
@@ -108,7 +126,7 @@ def test_hash_features_matches_twin(case) -> None:  # type: ignore[no-untyped-de
     want = ref.hash_features(*case)
     if not case[-1]:  # crosses only: the last columns of the full matrix
         full = native.hash_features(*case[:-1])
-        assert np.array_equal(got, full[:, full.shape[1] - got.shape[1]:])
+        assert np.array_equal(got, full[:, full.shape[1] - got.shape[1] :])
     assert got.dtype == np.int32 and got.shape == want.shape
     assert np.array_equal(got, want)
     assert got.size == 0 or (got.min() >= 0 and got.max() < 2 ** case[-2])

@@ -99,8 +99,9 @@ def test_expect_100_continue_is_not_held(url: str) -> None:
     """A client that waits for `100 Continue` before sending its body gets it at once."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=5) as s:
-        s.sendall(b"POST /api/v2 HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n"
-                  b"Expect: 100-continue\r\n\r\n")
+        s.sendall(
+            b"POST /api/v2 HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+        )
         assert s.recv(100).startswith(b"HTTP/1.1 100 Continue")
         s.sendall(b"abcd")
         data = b""
@@ -111,8 +112,9 @@ def test_expect_100_continue_is_not_held(url: str) -> None:
         assert data.startswith(b"HTTP/1.1 200")
 
 
-def read_response(s: socket.socket, data: bytes = b""
-                  ) -> tuple[tuple[bytes, dict[bytes, bytes], bytes], bytes]:
+def read_response(
+    s: socket.socket, data: bytes = b""
+) -> tuple[tuple[bytes, dict[bytes, bytes], bytes], bytes]:
     """One whole response (status line, head fields, body) from a socket, and the bytes
     read past it."""
     while b"\r\n\r\n" not in data:
@@ -150,17 +152,23 @@ def exchange(url: str, raw: bytes, responses: int) -> list[tuple[bytes, dict[byt
     return out
 
 
-def post(path: str = "/api/v2", body: bytes = b"abc", version: bytes = b"1.1",
-         extra: bytes = b"") -> bytes:
-    return (b"POST " + path.encode() + b" HTTP/" + version + b"\r\nHost: shop.test\r\n"
-            b"Content-Length: " + str(len(body)).encode() + b"\r\n" + extra + b"\r\n" + body)
+def post(
+    path: str = "/api/v2", body: bytes = b"abc", version: bytes = b"1.1", extra: bytes = b""
+) -> bytes:
+    return (
+        b"POST " + path.encode() + b" HTTP/" + version + b"\r\nHost: shop.test\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n" + extra + b"\r\n" + body
+    )
 
 
 def test_the_lane_answers_only_what_uvicorn_would_answer_the_same(url: str) -> None:
     """The decision lane takes POST /api/v2 and nothing else: a query string, another
     method or a client waiting for `100 Continue` go the ASGI way."""
-    got = exchange(url, post() + post("/api/v2?x=1") + post("/other") +
-                   b"GET /api/v2 HTTP/1.1\r\nHost: t\r\n\r\n", 4)
+    got = exchange(
+        url,
+        post() + post("/api/v2?x=1") + post("/other") + b"GET /api/v2 HTTP/1.1\r\nHost: t\r\n\r\n",
+        4,
+    )
     assert [json.loads(b)["via"] for _, _, b in got[:4]] == ["lane", "asgi", "asgi", "asgi"]
     assert got[4][0] == b"open"  # keep-alive
 
@@ -168,11 +176,21 @@ def test_the_lane_answers_only_what_uvicorn_would_answer_the_same(url: str) -> N
 def test_pipelined_requests_are_answered_in_order(url: str) -> None:
     """A lane request behind one uvicorn still holds waits its turn (and goes the ASGI
     way); one ahead of it is answered first."""
-    got = exchange(url, post(body=b"1") + b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n" +
-                   post(body=b"22") + post(body=b"333"), 4)
+    got = exchange(
+        url,
+        post(body=b"1")
+        + b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"
+        + post(body=b"22")
+        + post(body=b"333"),
+        4,
+    )
     bodies = [json.loads(b) for _, _, b in got[:4]]
     assert [(b["via"], b.get("path"), b["got"]) for b in bodies] == [
-        ("lane", None, 1), ("asgi", "/slow", 0), ("asgi", "/api/v2", 2), ("asgi", "/api/v2", 3)]
+        ("lane", None, 1),
+        ("asgi", "/slow", 0),
+        ("asgi", "/api/v2", 2),
+        ("asgi", "/api/v2", 3),
+    ]
 
 
 def test_the_lane_closes_when_the_client_asks_and_for_http_1_0(url: str) -> None:
@@ -184,8 +202,14 @@ def test_the_lane_closes_when_the_client_asks_and_for_http_1_0(url: str) -> None
 
 def test_the_lane_sees_the_size_limit_proxy_scheme_and_errors(url: str) -> None:
     chunked = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in [b"x" * 50_001] * 2) + b"0\r\n\r\n"
-    got = exchange(url, b"POST /api/v2 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-                   + chunked + post(extra=b"X-Forwarded-Proto: https\r\n") + post(), 3)
+    got = exchange(
+        url,
+        b"POST /api/v2 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + chunked
+        + post(extra=b"X-Forwarded-Proto: https\r\n")
+        + post(),
+        3,
+    )
     assert got[0][0] == b"HTTP/1.1 413 Request Entity Too Large"  # the answer saw None
     # (a declared Content-Length over the limit goes uvicorn's way: answered before the body)
     assert json.loads(exchange(url, post(body=b"x" * 100_001), 1)[0][2])["via"] == "asgi"

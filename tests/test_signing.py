@@ -26,8 +26,7 @@ def test_the_mac_is_hmac_sha256_of_the_payload(secret: bytes, value: str) -> Non
     verifier with only the spec and the secret checks it."""
     kid = {"secret": base64.urlsafe_b64encode(secret).rstrip(b"=").decode()}
     token = signing.Signer({"current": "k", "keys": {"k": kid}}).sign(3, [value, 1])
-    payload, mac = (base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))
-                    for p in token.split("."))
+    payload, mac = (base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)) for p in token.split("."))
     assert mac == hmac.new(secret, payload, hashlib.sha256).digest()[:16]
 
 

@@ -57,8 +57,12 @@ def test_a_second_day_is_reported_on_its_own(tmp_path: Path) -> None:
     is that day's alone (its page views, its spend against its own daily caps)."""
     from adserver.tools.simulate import Settings, simulate
 
-    result = simulate(str(tmp_path / "data"), Settings(
-        flights=8, requests=2000, workers=1, interval=900.0, seed=5, days=2, progress=False))
+    result = simulate(
+        str(tmp_path / "data"),
+        Settings(
+            flights=8, requests=2000, workers=1, interval=900.0, seed=5, days=2, progress=False
+        ),
+    )
     s = result["summary"]
     assert s["errors"] == 0 and 1500 < s["page_views"] < 2600  # one day's worth
     assert s["max_overspend"] <= 0.01

@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def walkthrough() -> str:
     text = (ROOT / "README.md").read_text()
-    found = re.search(r"<!-- walkthrough:begin -->\n```sh\n(.*?)```\n<!-- walkthrough:end -->",
-                      text, re.S)
+    found = re.search(
+        r"<!-- walkthrough:begin -->\n```sh\n(.*?)```\n<!-- walkthrough:end -->", text, re.S
+    )
     assert found, "README.md has no walkthrough block"
     return found[1]
 
@@ -26,13 +27,29 @@ def test_the_readme_walkthrough_runs(tmp_path: Path) -> None:
     data = tmp_path / "indexes"
     env = env_for(str(data))
     del env["ADSERVER_ADMIN_KEY"]
-    args = ["demo", "--api-port", "0", "--port", "0", "--ads", "80", "--products", "300",
-            "--no-traffic"]
+    args = [
+        "demo",
+        "--api-port",
+        "0",
+        "--port",
+        "0",
+        "--ads",
+        "80",
+        "--products",
+        "300",
+        "--no-traffic",
+    ]
     with running(args, env, want=2) as proc:
         wait_ready(proc.urls["decision API"])
         shell = {**env, "API": proc.urls["management API"], "DEC": proc.urls["decision API"]}
         # KEY is read from indexes/demo-admin-key, as a user in the project directory would
-        r = subprocess.run(["bash", "-euo", "pipefail", "-c", walkthrough()], cwd=tmp_path,
-                           env=shell, capture_output=True, text=True, timeout=240)
+        r = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", walkthrough()],
+            cwd=tmp_path,
+            env=shell,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
         assert r.returncode == 0, f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}"
         assert "not approved (pending)" in r.stdout  # the explain before approval

@@ -13,32 +13,41 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import math
 import os
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 from msgspec import msgpack
 
 from adserver import livestate
 from adserver.control import attribution, quarantine, telemetry
-from adserver.control.caps import local_midnight_hour
+from adserver.control.billing import Billing
 from adserver.control.quarantine import DATA_ERRORS, Poison
+from adserver.control.records import check_record, network_of
 from adserver.control.store import Store, now
-from adserver.entities import MAX_AMOUNT, MAX_BID
 from adserver.events.segment import read_records
+from adserver.kernels.codes import RATE_CPC, RATE_CPM
 
 log = logging.getLogger("adserver.aggregator")
 STREAMS = ("events", "decisions")
 CLICK_DEDUPE_S = 3600
 EVENT_VIEWABLE, EVENT_CONVERSION = 40, 3
-RATE_CPM, RATE_CPC = 1, 2
-STAT_COLUMNS = ("requests", "filled", "impressions", "viewable", "clicks", "conversions",
-                "other_events", "invalid_impressions", "invalid_clicks", "spend_nanos",
-                "gmv_micros", "over_cap_nanos")
+STAT_COLUMNS = (
+    "requests",
+    "filled",
+    "impressions",
+    "viewable",
+    "clicks",
+    "conversions",
+    "other_events",
+    "invalid_impressions",
+    "invalid_clicks",
+    "spend_nanos",
+    "gmv_micros",
+    "over_cap_nanos",
+)
 
 
 PERSONALIZER = ("pz_rank", "pz_mrank", "pz_reward", "pz_mreward", "pz_activate")
@@ -60,24 +69,46 @@ def _personalizer(db: Any, rec: dict[str, Any], batch: Batch) -> None:
     if t in ("pz_rank", "pz_mrank"):
         payload = {k: v for k, v in rec.items() if k not in ("t", "id", "ts", "defer")}
         new = db.execute(
-            "INSERT OR IGNORE INTO pz_ranks (id, at, multi, defer, payload) VALUES"
-            " (?, ?, ?, ?, ?)", (rec["id"], rec["ts"], int(t == "pz_mrank"),
-                                 int(bool(rec.get("defer"))), json.dumps(payload))).rowcount
-        if new and (not rec.get("defer") or db.execute(
-                "SELECT 1 FROM pz_activations WHERE event_id = ?", (rec["id"],)).fetchone()):
+            "INSERT OR IGNORE INTO pz_ranks (id, at, multi, defer, payload) VALUES (?, ?, ?, ?, ?)",
+            (
+                rec["id"],
+                rec["ts"],
+                int(t == "pz_mrank"),
+                int(bool(rec.get("defer"))),
+                json.dumps(payload),
+            ),
+        ).rowcount
+        if new and (
+            not rec.get("defer")
+            or db.execute(
+                "SELECT 1 FROM pz_activations WHERE event_id = ?", (rec["id"],)
+            ).fetchone()
+        ):
             batch.shown(rec["ts"], _chosen(payload))
     elif t == "pz_activate":
-        new = db.execute("INSERT OR IGNORE INTO pz_activations VALUES (?, ?)",
-                         (rec["event"], rec["ts"])).rowcount
-        row = db.execute("SELECT payload, defer FROM pz_ranks WHERE id = ?",
-                         (rec["event"],)).fetchone() if new else None
+        new = db.execute(
+            "INSERT OR IGNORE INTO pz_activations VALUES (?, ?)", (rec["event"], rec["ts"])
+        ).rowcount
+        row = (
+            db.execute(
+                "SELECT payload, defer FROM pz_ranks WHERE id = ?", (rec["event"],)
+            ).fetchone()
+            if new
+            else None
+        )
         if row is not None and row[1]:
             batch.shown(rec["ts"], _chosen(json.loads(row[0])))
-    elif db.execute("INSERT OR IGNORE INTO seen_events VALUES (?, ?)",
-                    (rec["id"], rec["ts"])).rowcount == 1:  # a reward counts once
+    elif (
+        db.execute(
+            "INSERT OR IGNORE INTO seen_events VALUES (?, ?)", (rec["id"], rec["ts"])
+        ).rowcount
+        == 1
+    ):  # a reward counts once
         rewards = [["", rec["value"]]] if t == "pz_reward" else rec["rewards"]
-        db.executemany("INSERT INTO pz_rewards VALUES (?, ?, ?, ?)",
-                       [(rec["event"], slot, rec["ts"], value) for slot, value in rewards])
+        db.executemany(
+            "INSERT INTO pz_rewards VALUES (?, ?, ?, ?)",
+            [(rec["event"], slot, rec["ts"], value) for slot, value in rewards],
+        )
 
 
 def hour_of(ts: float) -> str:
@@ -126,128 +157,6 @@ class Batch:
             row[name] += value
 
 
-class Billing:
-    """Billing stops at a spend cap: the event that crosses a flight's daily (network time
-    zone, from the hour holding midnight, as the cap projection counts) or lifetime spend cap
-    is billed what remained, those after it nothing; what was delivered over the cap is kept
-    in `over_cap_nanos`, never charged. Workers stop a flight near its cap (hard-cap
-    allowances, adserver/control/pacing.py), so this is at most a few decisions' worth."""
-
-    REFRESH_S = 1.0
-
-    def __init__(self, store: Store):
-        self.store = store
-        self.caps: dict[int, tuple[int | None, int | None, str]] = {}
-        self.loaded = -math.inf
-        self.spent: dict[tuple[int, str | None], int] = {}
-
-    def begin(self, db: Any) -> None:
-        """Start a batch: re-read the caps now and then, forget the batch's running totals."""
-        now = time.monotonic()
-        if now - self.loaded > self.REFRESH_S:
-            caps = {}
-            for fid, daily, lifetime, tz in db.execute(
-                    "SELECT f.id, f.daily_cap, f.lifetime_cap, n.time_zone FROM flights f"
-                    " JOIN networks n ON n.id = f.network_id"
-                    " WHERE f.daily_cap IS NOT NULL OR f.lifetime_cap IS NOT NULL"):
-                spend = (_spend_cap(daily), _spend_cap(lifetime), tz)
-                if spend[0] is not None or spend[1] is not None:
-                    caps[fid] = spend
-            self.caps, self.loaded = caps, now
-        self.spent = {}
-
-    def bill(self, db: Any, ts: float, flight: int, nanos: int) -> tuple[int, int]:
-        cap = self.caps.get(flight)
-        if cap is None:
-            return nanos, 0
-        daily, lifetime, tz = cap
-        left, keys = None, []
-        for value, since in ((daily, local_midnight_hour(tz, ts)), (lifetime, None)):
-            if value is None:
-                continue
-            key = (flight, since)
-            if key not in self.spent:
-                sql = "SELECT COALESCE(SUM(spend_nanos), 0) FROM stats_hourly WHERE flight_id = ?"
-                params: tuple = (flight,)
-                if since is not None:
-                    sql += " AND hour >= ?"
-                    params = (flight, since)
-                self.spent[key] = db.execute(sql, params).fetchone()[0]
-            keys.append(key)
-            rest = value - self.spent[key]
-            left = rest if left is None else min(left, rest)
-        billed = max(0, min(nanos, left if left is not None else nanos))
-        for key in keys:
-            self.spent[key] += billed
-        return billed, nanos - billed
-
-
-def _spend_cap(raw: str | None) -> int | None:
-    if not raw:
-        return None
-    cap = json.loads(raw)
-    return int(Decimal(str(cap["value"])) * 10**9) if cap["metric"] == "spend" else None
-
-
-ID_MAX = 2**62
-MONEY_MICROS_MAX = MAX_AMOUNT * 1_000_000
-
-
-def _int(rec: dict[str, Any], name: str, low: int, high: int, default: Any = None) -> None:
-    value = rec.get(name, default)
-    if type(value) is not int or not low <= value <= high:
-        raise Poison(f"{name}: {value!r} is not an integer from {low} to {high}")
-
-
-def check_record(rec: Any) -> None:
-    """Raise Poison unless `rec` has the shape and ranges its kind needs. The edges check all
-    of this already; a record written by an older version, or a bug, must not reach the
-    ledger (every total stays an integer far below 2^63)."""
-    if not isinstance(rec, dict):
-        raise Poison(f"not a record: {type(rec).__name__}")
-    ts = rec.get("ts")
-    if not isinstance(ts, (int, float)) or isinstance(ts, bool) or not 1e9 <= ts <= 2**33:
-        raise Poison(f"ts: {ts!r} is not a time")
-    t = rec.get("t")
-    if t in ("imp", "click", "event"):
-        for name in ("ad", "flight", "creative", "campaign", "advertiser", "site", "zone",
-                     "network"):
-            _int(rec, name, 0, ID_MAX)
-        _int(rec, "price", 0, MAX_BID * 1_000_000)
-        _int(rec, "rate", 0, 16)
-        _int(rec, "mult", 1, 10_000, 1)
-        _int(rec, "ev", -1, 1_000_000)
-        for name in ("override", "additional", "gmv"):
-            _int(rec, name, 0, MONEY_MICROS_MAX, 0)
-        for name in ("id", "user"):
-            if not isinstance(rec.get(name), str):
-                raise Poison(f"{name}: not a string")
-    elif t == "conv":
-        _int(rec, "network", 0, ID_MAX)
-        _int(rec, "revenue", 0, MONEY_MICROS_MAX, 0)
-        items = rec.get("items")
-        if not isinstance(items, list) or not items:
-            raise Poison("items: not a list of items")
-        for item in items:
-            if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], str)
-                    and type(item[1]) is int and 0 <= item[1] <= MONEY_MICROS_MAX
-                    and type(item[2]) is int and 1 <= item[2] <= 100_000):
-                raise Poison(f"items: {item!r} is not [product id, micros, quantity]")
-    elif t == "d":
-        for placement in rec.get("placements") or ():
-            for value in placement[4:7]:
-                if type(value) is not int or not 0 <= value <= ID_MAX:
-                    raise Poison(f"placements: site/zone/network {value!r} is not an id")
-
-
-def _network_of(rec: Any) -> int | None:
-    if isinstance(rec, dict):
-        net = rec.get("network")
-        if type(net) is int and 0 <= net <= ID_MAX:
-            return net
-    return None
-
-
 class Aggregator:
     """The ledger's one writer: reads the workers' event and decision logs from its offsets,
     counts them into stats_hourly, bills spend against caps, attributes conversions, and
@@ -277,18 +186,26 @@ class Aggregator:
         try:
             batch = self._pass(limit)
         except DATA_ERRORS:
-            log.exception("an aggregator pass failed on its data: replaying it record by"
-                          " record to quarantine the record")
+            log.exception(
+                "an aggregator pass failed on its data: replaying it record by"
+                " record to quarantine the record"
+            )
             self.counted = dict.fromkeys(STREAMS, 0)
             self.read_bytes = 0
             batch = self.isolate(limit)
         for stream, n in self.counted.items():
             if n:
                 telemetry.EVENTS.labels(stream).inc(n)
-        offsets = {(r[0], r[1]): (r[2], r[3]) for r in self.store.read(
-            'SELECT worker, stream, segment, "offset" FROM event_offsets')}
-        self.lag.update(telemetry.unread_bytes(self.root, offsets, STREAMS), self.read_bytes,
-                        sum(self.counted.values()), time.time())
+        offsets = {
+            (r[0], r[1]): (r[2], r[3])
+            for r in self.store.read('SELECT worker, stream, segment, "offset" FROM event_offsets')
+        }
+        self.lag.update(
+            telemetry.unread_bytes(self.root, offsets, STREAMS),
+            self.read_bytes,
+            sum(self.counted.values()),
+            time.time(),
+        )
         return batch
 
     def isolate(self, limit: int) -> Batch | None:
@@ -318,8 +235,10 @@ class Aggregator:
         with self.store.transaction() as db:
             self.billing.begin(db)
             batch = Batch(lambda ts, flight, nanos: self.billing.bill(db, ts, flight, nanos))
-            offsets = {(r[0], r[1]): (r[2], r[3]) for r in db.execute(
-                'SELECT worker, stream, segment, "offset" FROM event_offsets')}
+            offsets = {
+                (r[0], r[1]): (r[2], r[3])
+                for r in db.execute('SELECT worker, stream, segment, "offset" FROM event_offsets')
+            }
             for worker in sorted(os.listdir(self.root)):
                 for stream in STREAMS:
                     n += self._tail(db, worker, stream, offsets, batch, limit - n)
@@ -335,27 +254,32 @@ class Aggregator:
             db.executemany(
                 "INSERT INTO pz_action_days VALUES (?, ?, ?) ON CONFLICT (day, action) DO"
                 " UPDATE SET shown = shown + excluded.shown",
-                [(d, a, n) for (d, a), n in batch.pz_shown.items()])
+                [(d, a, n) for (d, a), n in batch.pz_shown.items()],
+            )
         return batch
 
     def _write_profiles(self, db: Any, batch: Batch) -> None:
         """Push what users clicked and bought onto their recent products (users table)."""
         stamp = now()
         for (network, user), seen in batch.viewed.items():
-            row = db.execute("SELECT recent_products FROM users WHERE network_id = ? AND"
-                             " user_key = ?", (network, user)).fetchone()
+            row = db.execute(
+                "SELECT recent_products FROM users WHERE network_id = ? AND user_key = ?",
+                (network, user),
+            ).fetchone()
             old = json.loads(row[0]) if row else []
-            recent = list(dict.fromkeys([*reversed(seen), *old]))[:livestate.RECENT]
+            recent = list(dict.fromkeys([*reversed(seen), *old]))[: livestate.RECENT]
             db.execute(
                 "INSERT INTO users (network_id, user_key, segments, interests, custom,"
                 " recent_products, consent, updated_at) VALUES (?, ?, '[]', '[]', '{}', ?,"
                 " '{}', ?) ON CONFLICT (network_id, user_key) DO UPDATE SET"
                 " recent_products = excluded.recent_products, updated_at = excluded.updated_at",
-                (network, user, json.dumps(recent), stamp))
+                (network, user, json.dumps(recent), stamp),
+            )
             batch.recent[(network, user)] = recent
 
-    def _tail(self, db: Any, worker: str, stream: str, offsets: dict, batch: Batch,
-              limit: int) -> int:
+    def _tail(
+        self, db: Any, worker: str, stream: str, offsets: dict, batch: Batch, limit: int
+    ) -> int:
         segments = self._segments(worker, stream)
         if not segments or limit <= 0:
             return 0
@@ -392,19 +316,19 @@ class Aggregator:
                 log.warning("skipping a torn tail of %d bytes in %s", size - offset, path)
             segment, offset = later[0], 0
         db.execute(
-            'INSERT INTO event_offsets VALUES (?, ?, ?, ?) ON CONFLICT (worker, stream)'
+            "INSERT INTO event_offsets VALUES (?, ?, ?, ?) ON CONFLICT (worker, stream)"
             ' DO UPDATE SET segment = excluded.segment, "offset" = excluded."offset"',
-            (worker, stream, segment, offset))
+            (worker, stream, segment, offset),
+        )
         return n
 
-    def _quarantine(self, db: Any, stream: str, where: str, payload: bytes,
-                    reason: str) -> None:
+    def _quarantine(self, db: Any, stream: str, where: str, payload: bytes, reason: str) -> None:
         try:
             rec = msgpack.decode(payload)
             text = json.dumps(rec, default=repr)[:100_000]
         except Exception:
             rec, text = None, payload[:50_000].hex()
-        quarantine.add(db, f"{stream}/{where}", stream, _network_of(rec), reason, text)
+        quarantine.add(db, f"{stream}/{where}", stream, network_of(rec), reason, text)
 
     # -- applying records ------------------------------------------------------------------
 
@@ -416,8 +340,12 @@ class Aggregator:
         t = rec.get("t")
         if t == "d":
             for _div, _n, winners, _min, site, zone, network, *_ in rec["placements"]:
-                batch.add(rec["ts"], (network, site, zone, 0, 0, 0, 0, 0),
-                          requests=1, filled=int(bool(winners)))
+                batch.add(
+                    rec["ts"],
+                    (network, site, zone, 0, 0, 0, 0, 0),
+                    requests=1,
+                    filled=int(bool(winners)),
+                )
         elif t in ("imp", "click", "event"):
             self._tracking(db, rec, batch)
         elif t in PERSONALIZER:
@@ -429,23 +357,37 @@ class Aggregator:
 
     def _tracking(self, db: Any, rec: dict[str, Any], batch: Batch) -> None:
         t, ts = rec["t"], rec["ts"]
-        keys = (rec["network"], rec["site"], rec["zone"], rec["advertiser"], rec["campaign"],
-                rec["flight"], rec["ad"], rec["creative"])
+        keys = (
+            rec["network"],
+            rec["site"],
+            rec["zone"],
+            rec["advertiser"],
+            rec["campaign"],
+            rec["flight"],
+            rec["ad"],
+            rec["creative"],
+        )
         if not self._first_time(db, rec["id"], ts):
             return
         mult = rec.get("mult", 1)
         if rec.get("bot"):
             if t != "event":
-                batch.add(ts, keys, **{f"invalid_{'impressions' if t == 'imp' else 'clicks'}":
-                                       mult})
+                batch.add(
+                    ts, keys, **{f"invalid_{'impressions' if t == 'imp' else 'clicks'}": mult}
+                )
             return
         if t == "click":
-            last = db.execute("SELECT at FROM last_clicks WHERE user_key = ? AND ad_id = ?",
-                              (rec["user"], rec["ad"])).fetchone()
+            last = db.execute(
+                "SELECT at FROM last_clicks WHERE user_key = ? AND ad_id = ?",
+                (rec["user"], rec["ad"]),
+            ).fetchone()
             if last is not None and ts - last[0] < CLICK_DEDUPE_S:
                 return
-            db.execute("INSERT INTO last_clicks VALUES (?, ?, ?) ON CONFLICT (user_key, ad_id)"
-                       " DO UPDATE SET at = excluded.at", (rec["user"], rec["ad"], ts))
+            db.execute(
+                "INSERT INTO last_clicks VALUES (?, ?, ?) ON CONFLICT (user_key, ad_id)"
+                " DO UPDATE SET at = excluded.at",
+                (rec["user"], rec["ad"], ts),
+            )
             product = attribution.ad_product(db, rec["ad"])
             if product is not None:
                 batch.viewed[(rec["network"], rec["user"])].append(product)
@@ -475,19 +417,35 @@ class Aggregator:
                 "INSERT INTO touches (event_id, network_id, user_key, at, kind, ad_id,"
                 " creative_id, flight_id, campaign_id, advertiser_id, site_id, zone_id,"
                 " price_micros, rate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (rec["id"], rec["network"], rec["user"], ts, t, rec["ad"], rec["creative"],
-                 rec["flight"], rec["campaign"], rec["advertiser"], rec["site"], rec["zone"],
-                 rec["price"], rec["rate"]))
+                (
+                    rec["id"],
+                    rec["network"],
+                    rec["user"],
+                    ts,
+                    t,
+                    rec["ad"],
+                    rec["creative"],
+                    rec["flight"],
+                    rec["campaign"],
+                    rec["advertiser"],
+                    rec["site"],
+                    rec["zone"],
+                    rec["price"],
+                    rec["rate"],
+                ),
+            )
             if t == "imp":
                 batch.users.add((rec["network"], rec["user"]))
 
     def _write_stats(self, db: Any, batch: Batch) -> None:
         cols = ", ".join(STAT_COLUMNS)
         sets = ", ".join(f"{c} = {c} + excluded.{c}" for c in STAT_COLUMNS)
-        sql = (f"INSERT INTO stats_hourly (hour, network_id, site_id, zone_id, advertiser_id,"
-               f" campaign_id, flight_id, ad_id, creative_id, {cols}) VALUES"
-               f" ({', '.join('?' * (9 + len(STAT_COLUMNS)))}) ON CONFLICT DO UPDATE SET {sets}")
-        db.executemany(sql, [(*key, *(row.get(c, 0) for c in STAT_COLUMNS))
-                             for key, row in batch.stats.items()])
-
-
+        sql = (
+            f"INSERT INTO stats_hourly (hour, network_id, site_id, zone_id, advertiser_id,"
+            f" campaign_id, flight_id, ad_id, creative_id, {cols}) VALUES"
+            f" ({', '.join('?' * (9 + len(STAT_COLUMNS)))}) ON CONFLICT DO UPDATE SET {sets}"
+        )
+        db.executemany(
+            sql,
+            [(*key, *(row.get(c, 0) for c in STAT_COLUMNS)) for key, row in batch.stats.items()],
+        )

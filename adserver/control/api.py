@@ -41,10 +41,18 @@ class ManagementApi:
 
     settings: Any = None  # the process's Config: who may read /metrics (None: anyone)
 
-    def __init__(self, store: Store, bootstrap_key: str | None, max_body_bytes: int,
-                 on_change: Callable[[], None] = lambda: None, pacer: Any = None,
-                 catalog_builder: Any = None, registry: Any = None,
-                 learner_settings: Any = None, learner: Any = None):
+    def __init__(
+        self,
+        store: Store,
+        bootstrap_key: str | None,
+        max_body_bytes: int,
+        on_change: Callable[[], None] = lambda: None,
+        pacer: Any = None,
+        catalog_builder: Any = None,
+        registry: Any = None,
+        learner_settings: Any = None,
+        learner: Any = None,
+    ):
         self.store = store
         self.builder = catalog_builder  # adserver/control/catalog.CatalogBuilder, when it runs
         self.pacer = pacer  # adserver/control/pacing.Pacer, when the controller runs here
@@ -53,7 +61,9 @@ class ManagementApi:
         self.learner = learner  # control/personalizer.Learner
         self.on_change = on_change
         self.repo = Repository(store)
-        self.catalog = products.Catalog(store, lambda network_id: products_api.model_dim(store.path))
+        self.catalog = products.Catalog(
+            store, lambda network_id: products_api.model_dim(store.path)
+        )
         self.auth = Authenticator(store, bootstrap_key)
         self.max_body = max_body_bytes
 
@@ -127,10 +137,13 @@ class ManagementApi:
         routes.extend(quarantine.routes(self))
         if self.registry is not None:
             from adserver.control import models_api
+
             routes.extend(models_api.routes(self, self.registry))
         from adserver.control import personalizer_api
-        routes.extend(personalizer_api.routes(self, self.store, self.learner_settings,
-                                              self.learner))
+
+        routes.extend(
+            personalizer_api.routes(self, self.store, self.learner_settings, self.learner)
+        )
         routes.extend(entities_api.routes(self))
 
         async def not_found(request: Request, exc: Exception) -> Response:

@@ -20,15 +20,21 @@ def ad_product(db: Any, ad_id: int) -> str | None:
     """The product an ad promotes (its own, else its creative's)."""
     row = db.execute(
         "SELECT COALESCE(a.product_id, c.product_id) FROM ads a"
-        " JOIN creatives c ON c.id = a.creative_id WHERE a.id = ?", (ad_id,)).fetchone()
+        " JOIN creatives c ON c.id = a.creative_id WHERE a.id = ?",
+        (ad_id,),
+    ).fetchone()
     return row[0] if row else None
 
 
 def _brands(db: Any, network_id: int, products: list[str]) -> dict[str, str]:
     marks = ",".join("?" * len(products))
-    return {r[0]: r[1] for r in db.execute(
-        f"SELECT id, brand FROM products WHERE network_id = ? AND id IN ({marks})",
-        [network_id, *products])}
+    return {
+        r[0]: r[1]
+        for r in db.execute(
+            f"SELECT id, brand FROM products WHERE network_id = ? AND id IN ({marks})",
+            [network_id, *products],
+        )
+    }
 
 
 def credit(db: Any, rec: dict[str, Any], batch: Any, match: str) -> None:
@@ -43,7 +49,8 @@ def credit(db: Any, rec: dict[str, Any], batch: Any, match: str) -> None:
         " f.view_window_days, f.rate_type FROM touches t JOIN flights f ON f.id = t.flight_id"
         " WHERE t.network_id = ? AND t.user_key = ? AND t.at <= ? AND t.at >= ?"
         " ORDER BY t.at DESC",
-        (network, user, ts, ts - 90 * DAY_S)).fetchall()
+        (network, user, ts, ts - 90 * DAY_S),
+    ).fetchall()
     best = None
     for kind in ("click", "imp"):
         for t in touches:
@@ -73,7 +80,20 @@ def credit(db: Any, rec: dict[str, Any], batch: Any, match: str) -> None:
         batch.flights.add(touch[4])
     db.execute(
         "INSERT INTO conversions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (rec["id"], rec["order"], network, user, ts, rec["revenue"], json.dumps(items),
-         touch[1] if touch else None, touch[0] if touch else None,
-         touch[3] if touch else None, touch[4] if touch else None,
-         touch[5] if touch else None, gmv, spend))
+        (
+            rec["id"],
+            rec["order"],
+            network,
+            user,
+            ts,
+            rec["revenue"],
+            json.dumps(items),
+            touch[1] if touch else None,
+            touch[0] if touch else None,
+            touch[3] if touch else None,
+            touch[4] if touch else None,
+            touch[5] if touch else None,
+            gmv,
+            spend,
+        ),
+    )

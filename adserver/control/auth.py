@@ -65,8 +65,17 @@ def create_key(
     cur = db.execute(
         "INSERT INTO api_keys (key_id, salt, hash, role, network_id, advertiser_id, name,"
         " created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (key_id, salt, apikeys.digest(salt, secret), role, network_id, advertiser_id, name, now(),
-         created_by),
+        (
+            key_id,
+            salt,
+            apikeys.digest(salt, secret),
+            role,
+            network_id,
+            advertiser_id,
+            name,
+            now(),
+            created_by,
+        ),
     )
     row = db.execute("SELECT * FROM api_keys WHERE id = ?", (cur.lastrowid,)).fetchone()
     info = key_info(row)
@@ -74,15 +83,25 @@ def create_key(
     return f"ak_{key_id}_{secret}", info
 
 
-def _audit_key(db: sqlite3.Connection, by: str, action: str, before: KeyInfo | None,
-               after: KeyInfo) -> None:
+def _audit_key(
+    db: sqlite3.Connection, by: str, action: str, before: KeyInfo | None, after: KeyInfo
+) -> None:
     """An audit row for a key's creation or revocation (never its secret)."""
     enc = msgspec.json.encode
     db.execute(
         "INSERT INTO audit (at, key_id, entity, entity_id, action, network_id, advertiser_id,"
         " before, after) VALUES (?, ?, 'keys', ?, ?, ?, ?, ?, ?)",
-        (now(), by, after.key_id, action, after.network_id, after.advertiser_id,
-         None if before is None else enc(before).decode(), enc(after).decode()))
+        (
+            now(),
+            by,
+            after.key_id,
+            action,
+            after.network_id,
+            after.advertiser_id,
+            None if before is None else enc(before).decode(),
+            enc(after).decode(),
+        ),
+    )
 
 
 def key_info(row: sqlite3.Row) -> KeyInfo:

@@ -6,7 +6,7 @@ hour: report rows are hourly), its lifetime cap over all time; spend, impression
 A flight at or over a cap is paused until the day rolls over (daily) or its cap is raised.
 
 Hard caps. Money first: the aggregator bills up to a spend cap and no further (the event that
-crosses it is billed what remained, later ones nothing; adserver/control/aggregator.Billing).
+crosses it is billed what remained, later ones nothing; adserver/control/billing.Billing).
 Delivery is held at the cap too, although the cap projection (adserver/control/caps.py) only
 sees the ledger, which lags the decisions: near a cap (when what remains is within
 NEAR_ALLOWANCES allowances per worker), the controller grants every worker an allowance per
@@ -46,15 +46,16 @@ def local_midnight_hour(time_zone: str, now: float) -> str:
     return midnight.astimezone(dt.UTC).strftime("%Y-%m-%dT%H")
 
 
-def ledger_sums(store: Store, ids: list[int], since: str | None
-                ) -> dict[int, dict[str, int]]:
+def ledger_sums(store: Store, ids: list[int], since: str | None) -> dict[int, dict[str, int]]:
     """Per flight of `ids` with any ledger row (from the report hour `since`, or ever):
     {"spend": nano-units, "impressions": n, "clicks": n}, in one grouped query per 500."""
     out: dict[int, dict[str, int]] = {}
     for i in range(0, len(ids), 500):
-        chunk = ids[i:i + 500]
-        sql = ("SELECT flight_id, SUM(spend_nanos), SUM(impressions), SUM(clicks)"
-               f" FROM stats_hourly WHERE flight_id IN ({','.join('?' * len(chunk))})")
+        chunk = ids[i : i + 500]
+        sql = (
+            "SELECT flight_id, SUM(spend_nanos), SUM(impressions), SUM(clicks)"
+            f" FROM stats_hourly WHERE flight_id IN ({','.join('?' * len(chunk))})"
+        )
         params: list[Any] = list(chunk)
         if since is not None:
             sql += " AND hour >= ?"
@@ -75,8 +76,11 @@ def _reached(cap_json: str | None, totals: tuple[int, int, int]) -> bool:
     cap = json.loads(cap_json)
     value = Decimal(str(cap["value"]))
     spend, imps, clicks = totals
-    have: Decimal | int = {"spend_nanos": Decimal(spend) / Decimal(10**9), "impressions": imps,
-                           "clicks": clicks}[METRIC[cap["metric"]]]  # type: ignore[assignment]
+    have: Decimal | int = {
+        "spend_nanos": Decimal(spend) / Decimal(10**9),
+        "impressions": imps,
+        "clicks": clicks,
+    }[METRIC[cap["metric"]]]  # type: ignore[assignment]
     return have >= value
 
 
@@ -95,12 +99,15 @@ class LiveProjector:
 
     def load_profiles(self) -> None:
         """Project every stored user's recent products (once per live.lmdb)."""
-        rows = self.store.read("SELECT network_id, user_key, recent_products FROM users"
-                               " WHERE recent_products != '[]'")
+        rows = self.store.read(
+            "SELECT network_id, user_key, recent_products FROM users WHERE recent_products != '[]'"
+        )
         with self.env.begin(write=True) as txn:
             for network, user, recent in rows:
-                txn.put(livestate.recent_key(network, user),
-                        livestate.encode(json.loads(recent)[:livestate.RECENT]))
+                txn.put(
+                    livestate.recent_key(network, user),
+                    livestate.encode(json.loads(recent)[: livestate.RECENT]),
+                )
             txn.put(livestate.PROFILES_LOADED, b"1")
 
     def recent(self, lists: dict[tuple[int, str], list[str]]) -> None:
@@ -117,16 +124,19 @@ class LiveProjector:
             return
         with self.env.begin(write=True) as txn:
             for day, action in shown:
-                row = self.store.read("SELECT shown FROM pz_action_days WHERE day = ? AND"
-                                      " action = ?", (day, action))
+                row = self.store.read(
+                    "SELECT shown FROM pz_action_days WHERE day = ? AND action = ?", (day, action)
+                )
                 txn.put(livestate.action_key(day, action), livestate.encode(row[0][0]))
 
     def caps(self, flights: set[int] | None, now: float) -> bool:
         """Re-evaluate the caps of `flights` (all capped flights when None); returns whether
         the paused set changed."""
-        sql = ("SELECT f.id, f.daily_cap, f.lifetime_cap, n.time_zone FROM flights f"
-               " JOIN networks n ON n.id = f.network_id"
-               " WHERE (f.daily_cap IS NOT NULL OR f.lifetime_cap IS NOT NULL)")
+        sql = (
+            "SELECT f.id, f.daily_cap, f.lifetime_cap, n.time_zone FROM flights f"
+            " JOIN networks n ON n.id = f.network_id"
+            " WHERE (f.daily_cap IS NOT NULL OR f.lifetime_cap IS NOT NULL)"
+        )
         params: list[Any] = []
         if flights is not None:
             if not flights:
@@ -166,8 +176,10 @@ class LiveProjector:
         """Rewrite the frequency entries of `users` from their counted impressions."""
         if not users:
             return
-        caps = self.store.read("SELECT id, campaign_id, advertiser_id, frequency_caps"
-                               " FROM flights WHERE frequency_caps != '[]'")
+        caps = self.store.read(
+            "SELECT id, campaign_id, advertiser_id, frequency_caps"
+            " FROM flights WHERE frequency_caps != '[]'"
+        )
         wanted: dict[int, set[int]] = {0: set(), 1: set(), 2: set()}
         longest = 0
         for fid, cid, aid, raw in caps:
@@ -180,9 +192,11 @@ class LiveProjector:
                 entries = []
                 if longest:
                     for fid, cid, aid, at in self.store.read(
-                            "SELECT flight_id, campaign_id, advertiser_id, at FROM touches"
-                            " WHERE network_id = ? AND user_key = ? AND kind = 'imp'"
-                            " AND at > ?", (network, user, now - longest)):
+                        "SELECT flight_id, campaign_id, advertiser_id, at FROM touches"
+                        " WHERE network_id = ? AND user_key = ? AND kind = 'imp'"
+                        " AND at > ?",
+                        (network, user, now - longest),
+                    ):
                         for level, ident in enumerate((fid, cid, aid)):
                             if ident in wanted[level]:
                                 entries.append([level, ident, at])
@@ -224,9 +238,13 @@ def parse_cap(raw: str | None) -> tuple[str, int] | None:
     return cap["metric"], cap_units(cap["metric"], cap["value"])
 
 
-def grant(flight_id: int, rate_type: str, price_micros: int,
-          caps: tuple[tuple[tuple[str, int] | None, dict[int, dict[str, int]]], ...],
-          workers: int) -> tuple[int, int, str, int] | None:
+def grant(
+    flight_id: int,
+    rate_type: str,
+    price_micros: int,
+    caps: tuple[tuple[tuple[str, int] | None, dict[int, dict[str, int]]], ...],
+    workers: int,
+) -> tuple[int, int, str, int] | None:
     """(allowance per worker, one decision's largest cost, metric, the lead worker's
     allowance) when a flight is near one of its `caps` ((metric, cap in ledger units) or None,
     with the ledger's delivery per flight it counts against). A is the larger of

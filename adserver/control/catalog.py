@@ -50,14 +50,17 @@ Sponsored = dict[int, set[str]]  # network id -> product ids with serve-eligible
 
 
 def catalog_digest(store: Store) -> tuple[int, int, int]:
-    row = store.read("SELECT count(*), coalesce(max(seq), 0),"
-                     " (SELECT n FROM catalog_seq) FROM products")[0]
+    row = store.read(
+        "SELECT count(*), coalesce(max(seq), 0), (SELECT n FROM catalog_seq) FROM products"
+    )[0]
     return int(row[0]), int(row[1]), int(row[2])
 
 
 def read_catalog(store: Store) -> list[Any]:
-    return store.read("SELECT network_id, id, title, brand, category, price_micros, available,"
-                      " image_url, url, data, vector, seq FROM products")
+    return store.read(
+        "SELECT network_id, id, title, brand, category, price_micros, available,"
+        " image_url, url, data, vector, seq FROM products"
+    )
 
 
 def _text(r: Any) -> str:
@@ -80,13 +83,18 @@ def take_inbox(store: Store, data_dir: str) -> str | None:
             continue
         try:
             matrix, weights, vocab = embed.read_static(src)
-            dims = {len(r["vector"]) // 4 for r in store.read(
-                "SELECT vector FROM products WHERE vector IS NOT NULL GROUP BY length(vector)")}
+            dims = {
+                len(r["vector"]) // 4
+                for r in store.read(
+                    "SELECT vector FROM products WHERE vector IS NOT NULL GROUP BY length(vector)"
+                )
+            }
             other = sorted(d for d in dims if d != matrix.shape[1])
             if other:
                 raise embed.ModelError(
                     f"the model has dimension {matrix.shape[1]} but catalog products carry"
-                    f" vectors of dimension {', '.join(map(str, other))}")
+                    f" vectors of dimension {', '.join(map(str, other))}"
+                )
         except embed.ModelError as e:
             with open(os.path.join(src, "REJECTED.txt"), "w") as out:
                 out.write(f"{e}\n")
@@ -118,12 +126,16 @@ def outgrown(store: Store, model: embed.Model) -> str | None:
     trained = int(m["trained_on"])
     if count >= GROWTH * trained and count - trained >= 8:
         return f"the catalog grew from {trained} to {count} products"
-    rows = store.read("SELECT title, brand, category FROM products WHERE seq > ?"
-                      " ORDER BY seq DESC LIMIT ?", (int(m["catalog_seq"]), NEW_SAMPLE))
+    rows = store.read(
+        "SELECT title, brand, category FROM products WHERE seq > ? ORDER BY seq DESC LIMIT ?",
+        (int(m["catalog_seq"]), NEW_SAMPLE),
+    )
     poor = [t for t in map(_text, rows) if model.known_share(t) < DRIFT]
     if poor:
-        return (f"{len(poor)} of {len(rows)} products written since it was trained are"
-                f" poorly represented (e.g. {poor[0]!r})")
+        return (
+            f"{len(poor)} of {len(rows)} products written since it was trained are"
+            f" poorly represented (e.g. {poor[0]!r})"
+        )
     return None
 
 
@@ -139,8 +151,13 @@ def train(store: Store, data_dir: str, reason: str) -> str | None:
     started = time.perf_counter()
     version = embed_train.build(data_dir, texts, catalog_seq=digest[1], reason=reason)
     embed.publish(data_dir, version)
-    log.info("embedding model %s trained on %d products in %.1f s (%s)", version, len(texts),
-             time.perf_counter() - started, reason)
+    log.info(
+        "embedding model %s trained on %d products in %.1f s (%s)",
+        version,
+        len(texts),
+        time.perf_counter() - started,
+        reason,
+    )
     return version
 
 
@@ -181,8 +198,14 @@ def _vector_bytes(vectors: np.ndarray, rows: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def build(store: Store, data_dir: str, model: embed.Model, sponsored: Sponsored,
-          prev: px.ProductIndex | None = None, progress: bool = False) -> str:
+def build(
+    store: Store,
+    data_dir: str,
+    model: embed.Model,
+    sponsored: Sponsored,
+    prev: px.ProductIndex | None = None,
+    progress: bool = False,
+) -> str:
     """Write and publish a product index version; returns its name."""
     started = time.perf_counter()
     catalog = read_catalog(store)
@@ -231,30 +254,52 @@ def build(store: Store, data_dir: str, model: embed.Model, sponsored: Sponsored,
 
     root = px.root_of(data_dir)
     version, tmp = versions.begin(root, 8)
-    arrays: dict[str, np.ndarray] = {"keys": keys, "network": network, "available": available,
-                                     "seq": seq,
-              "vectors": vectors}
+    arrays: dict[str, np.ndarray] = {
+        "keys": keys,
+        "network": network,
+        "available": available,
+        "seq": seq,
+        "vectors": vectors,
+    }
     for name, arr in arrays.items():
         np.save(os.path.join(tmp, name + ".npy"), arr)
     env = lmdb.open(os.path.join(tmp, "catalog"), map_size=MAP_SIZE, subdir=True)
     with env.begin(write=True) as txn:
         for i, r in enumerate(rows_in):
-            txn.put(i.to_bytes(4, "big"), msgpack.encode({
-                "id": r["id"], "network_id": r["network_id"], "title": r["title"],
-                "brand": r["brand"],
-                "category": [c for c in r["category"].split(CATEGORY_SEPARATOR) if c],
-                "price": r["price_micros"] / 1e6, "available": bool(r["available"]),
-                "image_url": r["image_url"], "url": r["url"],
-                "data": json.loads(r["data"])}), append=True)
+            txn.put(
+                i.to_bytes(4, "big"),
+                msgpack.encode(
+                    {
+                        "id": r["id"],
+                        "network_id": r["network_id"],
+                        "title": r["title"],
+                        "brand": r["brand"],
+                        "category": [c for c in r["category"].split(CATEGORY_SEPARATOR) if c],
+                        "price": r["price_micros"] / 1e6,
+                        "available": bool(r["available"]),
+                        "image_url": r["image_url"],
+                        "url": r["url"],
+                        "data": json.loads(r["data"]),
+                    }
+                ),
+                append=True,
+            )
     env.sync(True)
     env.close()
     graphs = _graphs(tmp, keys, network, vectors, sponsored, prev, progress)
-    names = [a + ".npy" for a in arrays] + ["catalog/data.mdb"] + [
-        f"hnsw-{net}.bin" for net in graphs]
+    names = (
+        [a + ".npy" for a in arrays] + ["catalog/data.mdb"] + [f"hnsw-{net}.bin" for net in graphs]
+    )
     manifest = {
-        "format": px.FORMAT, "version": version, "model": model.version, "dim": model.dim,
-        "created_at": time.time(), "products": n, "catalog": list(catalog_digest(store)),
-        "graphs": graphs, "vectors_ignored": ignored,
+        "format": px.FORMAT,
+        "version": version,
+        "model": model.version,
+        "dim": model.dim,
+        "created_at": time.time(),
+        "products": n,
+        "catalog": list(catalog_digest(store)),
+        "graphs": graphs,
+        "vectors_ignored": ignored,
         "reused_vectors": int((reuse >= 0).sum()),
         "hnsw": {"M": px.M, "ef_construction": px.EF_CONSTRUCTION, "ef": px.EF},
         "build_s": 0.0,
@@ -267,9 +312,15 @@ def build(store: Store, data_dir: str, model: embed.Model, sponsored: Sponsored,
     return version
 
 
-def _graphs(tmp: str, keys: np.ndarray, network: np.ndarray, vectors: np.ndarray,
-            sponsored: Sponsored, prev: px.ProductIndex | None, progress: bool
-            ) -> dict[str, dict[str, Any]]:
+def _graphs(
+    tmp: str,
+    keys: np.ndarray,
+    network: np.ndarray,
+    vectors: np.ndarray,
+    sponsored: Sponsored,
+    prev: px.ProductIndex | None,
+    progress: bool,
+) -> dict[str, dict[str, Any]]:
     """Write hnsw-<network>.bin for each network with sponsored products; reuse the previous
     version's graph (hard link) when its products, their vectors and the HNSW parameters
     are the same."""
@@ -287,34 +338,56 @@ def _graphs(tmp: str, keys: np.ndarray, network: np.ndarray, vectors: np.ndarray
         file = os.path.join(tmp, f"hnsw-{net}.bin")
         old = prev.manifest.get("graphs", {}).get(str(net)) if prev is not None else None
         params = [px.M, px.EF_CONSTRUCTION]
-        if old is not None and old["digest"] == digest and old["dim"] == vectors.shape[1] \
-                and old.get("params") == params:
+        if (
+            old is not None
+            and old["digest"] == digest
+            and old["dim"] == vectors.shape[1]
+            and old.get("params") == params
+        ):
             os.link(os.path.join(prev.path, f"hnsw-{net}.bin"), file)  # type: ignore[union-attr]
         else:
             g = hnswlib.Index(space="ip", dim=vectors.shape[1])
-            g.init_index(max_elements=rows.shape[0], ef_construction=px.EF_CONSTRUCTION,
-                         M=px.M, random_seed=net)
+            g.init_index(
+                max_elements=rows.shape[0],
+                ef_construction=px.EF_CONSTRUCTION,
+                M=px.M,
+                random_seed=net,
+            )
             g.add_items(vectors[rows], keys[rows], num_threads=-1)
             g.save_index(file)
-        out[str(net)] = {"count": int(rows.shape[0]), "digest": digest,
-                         "dim": int(vectors.shape[1]), "params": params}
+        out[str(net)] = {
+            "count": int(rows.shape[0]),
+            "digest": digest,
+            "dim": int(vectors.shape[1]),
+            "params": params,
+        }
     return out
 
 
 def model_status(model: embed.Model) -> dict[str, Any]:
     """What the catalog status says of the embedding model: which, how made, how fresh."""
     m = model.manifest
-    return {"version": model.version, "kind": model.kind, "dim": model.dim,
-            "trained_at": m.get("created_at"), "trained_on": m.get("trained_on"),
-            "reason": m.get("reason", m.get("source"))}
+    return {
+        "version": model.version,
+        "kind": model.kind,
+        "dim": model.dim,
+        "trained_at": m.get("created_at"),
+        "trained_on": m.get("trained_on"),
+        "reason": m.get("reason", m.get("source")),
+    }
 
 
 class CatalogBuilder:
     """The control process's catalog thread: builds a product index when its inputs change
     and tells the publisher, which compiles a snapshot against it."""
 
-    def __init__(self, store: Store, data_dir: str, on_built: Callable[[], None],
-                 rebuild_every_s: float = 600.0):
+    def __init__(
+        self,
+        store: Store,
+        data_dir: str,
+        on_built: Callable[[], None],
+        rebuild_every_s: float = 600.0,
+    ):
         self.store, self.data_dir, self.on_built = store, data_dir, on_built
         # how often the embedding model is checked against the catalog (outgrown)
         self.rebuild_every_s = rebuild_every_s
@@ -343,8 +416,12 @@ class CatalogBuilder:
         inbox = inbox_dir(self.data_dir)
         waiting = sorted(os.listdir(inbox)) if os.path.isdir(inbox) else []
         # `want` replaces the sponsored dict, never changes it: comparing it is enough
-        return (catalog_digest(self.store), embed.current(self.data_dir), tuple(waiting),
-                self.sponsored)
+        return (
+            catalog_digest(self.store),
+            embed.current(self.data_dir),
+            tuple(waiting),
+            self.sponsored,
+        )
 
     def step(self) -> str | None:
         """Build if anything changed since the last build; returns the new version."""
@@ -353,16 +430,17 @@ class CatalogBuilder:
         inputs = self.inputs()
         # the model is checked against the catalog at most every rebuild_every_s, once per
         # catalog change (a check that finds it fits changes nothing)
-        check = inputs[0] != self.checked_digest and \
-            time.monotonic() - self.checked_at >= self.rebuild_every_s
+        check = (
+            inputs[0] != self.checked_digest
+            and time.monotonic() - self.checked_at >= self.rebuild_every_s
+        )
         if inputs == self.built_from and not check:
             return None
         try:
             if check:
                 self.checked_at, self.checked_digest = time.monotonic(), inputs[0]
             model = ensure_model(self.store, self.data_dir, check)
-            if inputs == self.built_from and model is not None and \
-                    model.version == inputs[1]:
+            if inputs == self.built_from and model is not None and model.version == inputs[1]:
                 return None  # checked: the model still fits, and nothing else changed
             if model is None:
                 self.built_from = inputs
@@ -378,10 +456,13 @@ class CatalogBuilder:
             return None
         self.built_from = self.inputs()
         prune_models(self.data_dir)
-        self.status.update(version=version, error=None, built_at=time.time(),
-                           model=model_status(model),
-                           manifest=px.ProductIndex(self.data_dir, version, graphs=False,
-                                                    verify=False).manifest)
+        self.status.update(
+            version=version,
+            error=None,
+            built_at=time.time(),
+            model=model_status(model),
+            manifest=px.ProductIndex(self.data_dir, version, graphs=False, verify=False).manifest,
+        )
         self.on_built()
         return version
 

@@ -112,19 +112,27 @@ def read_inputs(store: Store, now: dt.datetime | None = None) -> Inputs:
 
     def load(name: str, ids: set[int]) -> dict[int, Any]:
         spec = SPECS[name]
-        return {r["id"]: from_row(spec, r) for r in store.read(f"SELECT * FROM {name}")
-                if r["id"] in ids}
+        return {
+            r["id"]: from_row(spec, r)
+            for r in store.read(f"SELECT * FROM {name}")
+            if r["id"] in ids
+        }
 
     return Inputs(
         ads=ads,
         flights=load("flights", {a.flight_id for a in ads}),
         creatives=load("creatives", {a.creative_id for a in ads}),
-        priorities={r["id"]: from_row(SPECS["priorities"], r)
-                    for r in store.read("SELECT * FROM priorities WHERE archived = 0")},
-        ad_types={r["id"]: from_row(SPECS["ad_types"], r)
-                  for r in store.read("SELECT * FROM ad_types")},
-        scope={r["id"]: (r["network_id"], r["advertiser_id"])
-               for r in store.read("SELECT id, network_id, advertiser_id FROM flights")},
+        priorities={
+            r["id"]: from_row(SPECS["priorities"], r)
+            for r in store.read("SELECT * FROM priorities WHERE archived = 0")
+        },
+        ad_types={
+            r["id"]: from_row(SPECS["ad_types"], r) for r in store.read("SELECT * FROM ad_types")
+        },
+        scope={
+            r["id"]: (r["network_id"], r["advertiser_id"])
+            for r in store.read("SELECT id, network_id, advertiser_id FROM flights")
+        },
     )
 
 
@@ -143,8 +151,9 @@ def sponsored(inp: Inputs) -> dict[int, set[str]]:
     return dict(out)
 
 
-def build(inp: Inputs, index: px.ProductIndex | None = None
-          ) -> tuple[dict[str, np.ndarray], dict[bytes, bytes], list[str], dict]:
+def build(
+    inp: Inputs, index: px.ProductIndex | None = None
+) -> tuple[dict[str, np.ndarray], dict[bytes, bytes], list[str], dict]:
     """Columns, catalog entries, expression strings and counts of a snapshot; ads promoting
     a product are tied to its row in `index` (the product index version the snapshot names)."""
     ads, flights, creatives, priorities = inp.ads, inp.flights, inp.creatives, inp.priorities
@@ -176,8 +185,9 @@ def build(inp: Inputs, index: px.ProductIndex | None = None
         zones.row(sorted(fl.zone_ids))
         segs.row([programs.str_id(s) for s in fl.segments])
         geo.row(list(fl.geo))
-        fcaps.row([(livestate.LEVELS[c.level], c.count, c.window_seconds)
-                   for c in fl.frequency_caps])
+        fcaps.row(
+            [(livestate.LEVELS[c.level], c.count, c.window_seconds) for c in fl.frequency_caps]
+        )
         cols["fl_daypart"].append(programs.daypart_mask(fl.dayparts))
         good = []
         for kw in fl.keywords:
@@ -189,8 +199,11 @@ def build(inp: Inputs, index: px.ProductIndex | None = None
                 cols["kw_negative"].append(int(kw.negative))
                 cols["kw_bid"].append(-1 if kw.bid is None or kw.negative else _micros(kw.bid))
         kws.row(good)
-        program = programs.compile_expr(parse(fl.custom_targeting), strings) \
-            if fl.custom_targeting else []
+        program = (
+            programs.compile_expr(parse(fl.custom_targeting), strings)
+            if fl.custom_targeting
+            else []
+        )
         expr.row(program)
 
     catalog: dict[bytes, bytes] = {}
@@ -214,20 +227,29 @@ def build(inp: Inputs, index: px.ProductIndex | None = None
         if prow >= 0:  # found by product (retrieval, candidate lists) and by its categories
             product = index.product(prow)  # type: ignore[union-attr]
             catalog[b"ap" + ad.id.to_bytes(8, "big")] = msgspec.msgpack.encode(
-                [kevel.encoder.encode(kevel.product_contents(cr, product)),
-                 cr.click_url or product["url"]])
-            posting[f.posting_key("prod", network_id, cr.ad_type_id,
-                                  px.key(network_id, pid))].append(row)  # type: ignore[arg-type]
+                [
+                    kevel.encoder.encode(kevel.product_contents(cr, product)),
+                    cr.click_url or product["url"],
+                ]
+            )
+            assert pid is not None  # the ad promotes a product
+            posting[
+                f.posting_key("prod", network_id, cr.ad_type_id, px.key(network_id, pid))
+            ].append(row)
             for level in product["category"]:
-                posting[f.posting_key("cat", network_id, cr.ad_type_id,
-                                      f.category_id(level))].append(row)
+                posting[
+                    f.posting_key("cat", network_id, cr.ad_type_id, f.category_id(level))
+                ].append(row)
             if product["category"]:
                 cols["ad_category"][-1] = f.category_id(product["category"][-1])
         key = b"cr" + ad.creative_id.to_bytes(8, "big")
         if key not in catalog:
             catalog[key] = msgspec.msgpack.encode(
-                [kevel.encoder.encode(kevel.contents(cr, inp.ad_types.get(cr.ad_type_id))),
-                 cr.click_url])
+                [
+                    kevel.encoder.encode(kevel.contents(cr, inp.ad_types.get(cr.ad_type_id))),
+                    cr.click_url,
+                ]
+            )
         positives = [k for k in fl.keywords if not k.negative and token_ids(k.text).size]
         if positives:
             for first in {int(token_ids(k.text)[0]) for k in positives}:
@@ -255,11 +277,16 @@ def build(inp: Inputs, index: px.ProductIndex | None = None
     # (the same quality rule the auction kernel applies, at the priors every ad starts with)
     # (a flight's highest keyword bid counts: lists are ordered by the most an ad can bid)
     rank_of_flight = {
-        fid: (priorities[fl.priority_id].tier, -max(
-            [float(fl.price)] + [float(k.bid) for k in fl.keywords
-                                 if k.bid is not None and not k.negative]
-        ) * quality(f.RATES[fl.rate_type], DEFAULT_PRIOR_CTR, DEFAULT_PRIOR_CVR))
-        for fid, fl in flights.items()}
+        fid: (
+            priorities[fl.priority_id].tier,
+            -max(
+                [float(fl.price)]
+                + [float(k.bid) for k in fl.keywords if k.bid is not None and not k.negative]
+            )
+            * quality(f.RATES[fl.rate_type], DEFAULT_PRIOR_CTR, DEFAULT_PRIOR_CVR),
+        )
+        for fid, fl in flights.items()
+    }
     score = [(*rank_of_flight[ad.flight_id], row) for row, ad in enumerate(ads)]
     for rows_ in posting.values():
         rows_.sort(key=score.__getitem__)
@@ -271,20 +298,24 @@ def build(inp: Inputs, index: px.ProductIndex | None = None
     arrays_sp: dict[str, Any] = {
         "sp_prow": np.array(sp_prow, dtype=np.int64),
         "sp_ptr": np.cumsum([0] + [len(by_product[p]) for p in sp_prow], dtype=np.int64),
-        "sp_rows": np.array([r for p in sp_prow for r in sorted(by_product[p],
-                                                              key=score.__getitem__)],
-                            dtype=np.int32)}
+        "sp_rows": np.array(
+            [r for p in sp_prow for r in sorted(by_product[p], key=score.__getitem__)],
+            dtype=np.int32,
+        ),
+    }
     keys = sorted(posting)
-    arrays = {name: np.array(cols[name], dtype=dtype) for name, dtype in f.COLUMNS.items()
-              if name in cols}
+    arrays = {
+        name: np.array(cols[name], dtype=dtype) for name, dtype in f.COLUMNS.items() if name in cols
+    }
     arrays["fl_daypart"] = np.array(cols["fl_daypart"], dtype=np.uint64).reshape(-1, 3)
     for name, csr in (("fl_site", sites), ("fl_zone", zones), ("fl_seg", segs)):
         arrays[name + "_ptr"] = np.array(csr.ptr, dtype=np.int64)
         arrays[name + "_val"] = np.array(csr.val, dtype=f.COLUMNS[name + "_val"])
     arrays["fl_geo_ptr"] = np.array(geo.ptr, dtype=np.int64)
     for part in ("country", "region", "metro", "city"):
-        arrays["geo_" + part] = np.array([programs.geo_id(getattr(g, part)) for g in geo.val],
-                                         dtype=np.uint64)
+        arrays["geo_" + part] = np.array(
+            [programs.geo_id(getattr(g, part)) for g in geo.val], dtype=np.uint64
+        )
     arrays["geo_exclude"] = np.array([int(g.exclude) for g in geo.val], dtype=np.int8)
     arrays["fl_fcap_ptr"] = np.array(fcaps.ptr, dtype=np.int64)
     for i, name in enumerate(("fcap_level", "fcap_count", "fcap_window")):
@@ -301,25 +332,38 @@ def build(inp: Inputs, index: px.ProductIndex | None = None
     arrays["post_rows"] = np.array([r for k in keys for r in posting[k]], dtype=np.int32)
     for name, dtype in f.COLUMNS.items():  # empty snapshots still have every column
         arrays.setdefault(name, np.zeros(0, dtype=dtype))
-    counts = {"ads": len(ads), "flights": len(flight_ids), "creatives": len(creatives),
-              "priorities": len(prio_ids), "posting_lists": len(keys)}
+    counts = {
+        "ads": len(ads),
+        "flights": len(flight_ids),
+        "creatives": len(creatives),
+        "priorities": len(prio_ids),
+        "posting_lists": len(keys),
+    }
     return arrays, catalog, strings, counts
-
-
 
 
 def _meta(store: Store, strings: list[str]) -> dict[str, Any]:
     """Small lookups the workers keep in dicts: networks, sites, zones, API keys."""
     return {
-        "networks": {r["id"]: r["time_zone"] for r in
-                     store.read("SELECT id, time_zone FROM networks WHERE archived = 0")},
-        "click_domains": {r["id"]: [d.lower() for d in json.loads(r["click_domains"])]
-                          for r in store.read("SELECT id, click_domains FROM networks"
-                                              " WHERE archived = 0 AND click_domains != '[]'")},
-        "sites": {r["id"]: r["network_id"] for r in
-                  store.read("SELECT id, network_id FROM sites WHERE archived = 0")},
-        "zones": {r["id"]: [r["site_id"], r["network_id"]] for r in
-                  store.read("SELECT id, site_id, network_id FROM zones WHERE archived = 0")},
+        "networks": {
+            r["id"]: r["time_zone"]
+            for r in store.read("SELECT id, time_zone FROM networks WHERE archived = 0")
+        },
+        "click_domains": {
+            r["id"]: [d.lower() for d in json.loads(r["click_domains"])]
+            for r in store.read(
+                "SELECT id, click_domains FROM networks"
+                " WHERE archived = 0 AND click_domains != '[]'"
+            )
+        },
+        "sites": {
+            r["id"]: r["network_id"]
+            for r in store.read("SELECT id, network_id FROM sites WHERE archived = 0")
+        },
+        "zones": {
+            r["id"]: [r["site_id"], r["network_id"]]
+            for r in store.read("SELECT id, site_id, network_id FROM zones WHERE archived = 0")
+        },
         "keys": [
             [r["key_id"], r["salt"], r["hash"], r["role"], r["network_id"], r["advertiser_id"]]
             for r in store.read("SELECT * FROM api_keys WHERE revoked_at IS NULL")
@@ -342,8 +386,12 @@ def product_index(root: str) -> px.ProductIndex | None:
     return _indexes[version]
 
 
-def compile_snapshot(store: Store, root: str, now: dt.datetime | None = None,
-                     on_sponsored: Callable[[dict[int, set[str]]], None] | None = None) -> str:
+def compile_snapshot(
+    store: Store,
+    root: str,
+    now: dt.datetime | None = None,
+    on_sponsored: Callable[[dict[int, set[str]]], None] | None = None,
+) -> str:
     """Gather, write and publish a new version; returns its name. `on_sponsored` is told
     which products the eligible ads promote (the catalog builder indexes them)."""
     started = time.perf_counter()
@@ -359,11 +407,17 @@ def compile_snapshot(store: Store, root: str, now: dt.datetime | None = None,
     if index is not None:
         meta["products"] = index.version
         meta["sponsored_ad_types"] = sorted(
-            i for i, t in inp.ad_types.items() if t.format == "sponsored_product")
+            i for i, t in inp.ad_types.items() if t.format == "sponsored_product"
+        )
     counts["compile_ms"] = int((time.perf_counter() - started) * 1000)
     version = writer.write(root, arrays, catalog, meta, counts)
     writer.publish(root, version)
     writer.prune(root)
-    log.info("snapshot %s published: %d ads, %d flights, compiled in %d ms", version,
-             arrays["ad_id"].shape[0], arrays["fl_id"].shape[0], counts["compile_ms"])
+    log.info(
+        "snapshot %s published: %d ads, %d flights, compiled in %d ms",
+        version,
+        arrays["ad_id"].shape[0],
+        arrays["fl_id"].shape[0],
+        counts["compile_ms"],
+    )
     return version

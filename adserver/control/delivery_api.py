@@ -25,6 +25,7 @@ async def reports(api: Any, request: Request, who: Principal) -> Response:
         return Response(report_queries.to_csv(rows), media_type="text/csv")
     return json_response({"data": rows})
 
+
 async def pacing(api: Any, request: Request, who: Principal) -> Response:
     """A flight's pacing: today's goal, plan and delivery so far, its throttle and, near
     a cap, each worker's allowance (adserver/control/pacing.py)."""
@@ -33,17 +34,27 @@ async def pacing(api: Any, request: Request, who: Principal) -> Response:
     st = api.pacer.status.get(id_) if api.pacer is not None else None
     if st is None:
         capped = flight.daily_cap is not None or flight.lifetime_cap is not None
-        return json_response({
-            "flight_id": id_, "mode": flight.pacing, "paced": False,
-            "reason": ("not active" if not flight.is_active or flight.archived
-                       else "waiting for the controller's next step" if capped
-                       else "no daily or lifetime cap to pace"),
-            "throttle": 1.0})
+        return json_response(
+            {
+                "flight_id": id_,
+                "mode": flight.pacing,
+                "paced": False,
+                "reason": (
+                    "not active"
+                    if not flight.is_active or flight.archived
+                    else "waiting for the controller's next step"
+                    if capped
+                    else "no daily or lifetime cap to pace"
+                ),
+                "throttle": 1.0,
+            }
+        )
     rows = await run_in_threadpool(
         api.store.read,
         "SELECT hour, SUM(spend_nanos), SUM(impressions), SUM(clicks) FROM stats_hourly"
         " WHERE flight_id = ? AND hour >= ? GROUP BY hour ORDER BY hour",
-        (id_, _hour_text(st.day_start)))
+        (id_, _hour_text(st.day_start)),
+    )
     column = {"spend": 1, "impressions": 2, "clicks": 3}.get(st.metric or "spend", 1)
     scale = 1e-9 if column == 1 else 1.0
     hourly: dict[str, float] = {r[0]: (r[column] or 0) * scale for r in rows}
@@ -54,23 +65,34 @@ async def pacing(api: Any, request: Request, who: Principal) -> Response:
             break
         total += hourly.get(hour, 0.0)
         cumulative.append(round(total, 9))
-    return json_response({
-        "flight_id": id_, "mode": st.mode, "paced": st.mode != "asap",
-        "metric": st.metric, "goal": _round(st.goal), "plan": _round(st.plan),
-        "day_plan": _round(st.day_plan),
-        "actual": _round(st.actual), "throttle": round(st.throttle, 6),
-        "allowance_per_worker": _round(st.allowance),
-        "lifetime_delivered": _round(st.lifetime_delivered),
-        "day_start": _iso(st.day_start), "updated_at": _iso(st.updated_at),
-        "hourly_plan": [round(x, 9) for x in st.hourly_plan],
-        "day_hourly_plan": [round(x, 9) for x in st.day_hourly_plan],
-        "hourly_actual": cumulative, "forecast_trust": round(st.forecast_trust, 3)})
+    return json_response(
+        {
+            "flight_id": id_,
+            "mode": st.mode,
+            "paced": st.mode != "asap",
+            "metric": st.metric,
+            "goal": _round(st.goal),
+            "plan": _round(st.plan),
+            "day_plan": _round(st.day_plan),
+            "actual": _round(st.actual),
+            "throttle": round(st.throttle, 6),
+            "allowance_per_worker": _round(st.allowance),
+            "lifetime_delivered": _round(st.lifetime_delivered),
+            "day_start": _iso(st.day_start),
+            "updated_at": _iso(st.updated_at),
+            "hourly_plan": [round(x, 9) for x in st.hourly_plan],
+            "day_hourly_plan": [round(x, 9) for x in st.day_hourly_plan],
+            "hourly_actual": cumulative,
+            "forecast_trust": round(st.forecast_trust, 3),
+        }
+    )
 
 
 def routes(api: Any) -> list[Route]:
-    return [Route("/v1/reports", api.handler(partial(reports, api)), methods=["GET"]),
-            Route("/v1/flights/{id}/pacing", api.handler(partial(pacing, api)),
-                  methods=["GET"])]
+    return [
+        Route("/v1/reports", api.handler(partial(reports, api)), methods=["GET"]),
+        Route("/v1/flights/{id}/pacing", api.handler(partial(pacing, api)), methods=["GET"]),
+    ]
 
 
 def _round(x: float | None) -> float | None:

@@ -72,8 +72,10 @@ def entity_routes(api: Any, spec: EntitySpec) -> list[Route]:
 
     def archiving(archived: bool) -> Callable[..., Awaitable[Response]]:
         async def endpoint(request: Request, who: Principal) -> Response:
-            return json_response(await run_in_threadpool(
-                repo.archive, spec, who, api.path_id(request), archived))
+            return json_response(
+                await run_in_threadpool(repo.archive, spec, who, api.path_id(request), archived)
+            )
+
         return endpoint
 
     base = f"/v1/{spec.name}"

@@ -27,9 +27,14 @@ MAX_EVENTS = 200_000
 
 
 def _replay(examples: list[Example], args: dict[str, Any]) -> dict[str, np.ndarray]:
-    policy = bandit.Policy(bits=args.get("bits", bandit.DEFAULT_BITS), exploration=bandit.Exploration(
-        kernel.SOFTMAX if args.get("softmax") else kernel.EPSILON_GREEDY,
-        args.get("epsilon", 0.2), args.get("lam", 10.0)))
+    policy = bandit.Policy(
+        bits=args.get("bits", bandit.DEFAULT_BITS),
+        exploration=bandit.Exploration(
+            kernel.SOFTMAX if args.get("softmax") else kernel.EPSILON_GREEDY,
+            args.get("epsilon", 0.2),
+            args.get("lam", 10.0),
+        ),
+    )
     lr = args.get("lr", 0.03)
     acc = np.zeros_like(policy.weights)
     n = len(examples)
@@ -42,47 +47,86 @@ def _replay(examples: list[Example], args: dict[str, Any]) -> dict[str, np.ndarr
         clipped = np.clip(scores, -1.0, 1.0)
         q_logged[i], q_pi[i] = clipped[e.chosen], float((probs * clipped).sum())
         a, b = int(rows[0][e.chosen]), int(rows[0][e.chosen + 1])
-        kernel.learn(policy.weights, acc, np.array([0, b - a]), rows[1][a:b], rows[2][a:b],
-                     np.array([e.reward]), np.array([1.0 / max(e.prob, 1e-6)]), lr)
+        kernel.learn(
+            policy.weights,
+            acc,
+            np.array([0, b - a]),
+            rows[1][a:b],
+            rows[2][a:b],
+            np.array([e.reward]),
+            np.array([1.0 / max(e.prob, 1e-6)]),
+            lr,
+        )
     return {"pi": pi, "q_logged": q_logged, "q_pi": q_pi}
 
 
-def evaluate(store: Store, s: Settings, start: float, end: float,
-             policies: list[tuple[str, str]], runs: int = 200) -> dict[str, Any]:
-    rows = store.read("SELECT id, at, multi, defer, payload FROM pz_ranks WHERE at >= ? AND"
-                      " at < ? ORDER BY at LIMIT ?", (start, end, MAX_EVENTS))
+def evaluate(
+    store: Store,
+    s: Settings,
+    start: float,
+    end: float,
+    policies: list[tuple[str, str]],
+    runs: int = 200,
+) -> dict[str, Any]:
+    rows = store.read(
+        "SELECT id, at, multi, defer, payload FROM pz_ranks WHERE at >= ? AND"
+        " at < ? ORDER BY at LIMIT ?",
+        (start, end, MAX_EVENTS),
+    )
     examples, _, _ = join(store, s, rows)
     r = np.array([e.reward for e in examples])
     p = np.array([e.prob for e in examples])
     out: list[dict[str, Any]] = []
 
-    def add(name: str, source: str, arguments: str, pi: np.ndarray,
-            q: dict[str, np.ndarray] | None = None) -> None:
+    def add(
+        name: str,
+        source: str,
+        arguments: str,
+        pi: np.ndarray,
+        q: dict[str, np.ndarray] | None = None,
+    ) -> None:
         summary: dict[str, Any]
         if not examples:
             est: dict[str, Any] = {}
             summary = {"expectedReward": None, "confidenceInterval": []}
         else:
-            est = ope.bootstrap(r, p, pi, None if q is None else q["q_logged"],
-                                None if q is None else q["q_pi"], runs=runs)
-            summary = {"expectedReward": est["snips"]["value"],
-                       "confidenceInterval": [est["snips"]["low"], est["snips"]["high"]]}
-        out.append({"name": name, "arguments": arguments, "policySource": source,
-                    "slotId": "", "summary": summary, "timeseries": {"data": []},
-                    "estimates": est})
+            est = ope.bootstrap(
+                r,
+                p,
+                pi,
+                None if q is None else q["q_logged"],
+                None if q is None else q["q_pi"],
+                runs=runs,
+            )
+            summary = {
+                "expectedReward": est["snips"]["value"],
+                "confidenceInterval": [est["snips"]["low"], est["snips"]["high"]],
+            }
+        out.append(
+            {
+                "name": name,
+                "arguments": arguments,
+                "policySource": source,
+                "slotId": "",
+                "summary": summary,
+                "timeseries": {"data": []},
+                "estimates": est,
+            }
+        )
 
     add("Online", "Online", "", p.copy())  # pi = p: IPS/SNIPS = the observed mean
-    add("Baseline", "Baseline", "",
-        np.array([float(e.chosen == e.baseline) for e in examples]))
+    add("Baseline", "Baseline", "", np.array([float(e.chosen == e.baseline) for e in examples]))
     add("Random", "Random", "", np.array([1.0 / max(1, int(e.allowed.sum())) for e in examples]))
     for name, arguments in policies:
         replay = _replay(examples, parse_arguments(arguments))
         add(name, "Custom", arguments, replay["pi"], replay)
-    candidates = [v for v in out if v["policySource"] in ("Online", "Custom")
-                  and v["summary"]["expectedReward"] is not None]
+    candidates = [
+        v
+        for v in out
+        if v["policySource"] in ("Online", "Custom") and v["summary"]["expectedReward"] is not None
+    ]
     best = max(candidates, key=lambda v: v["summary"]["expectedReward"], default=None)
-    return {"events": len(examples), "value": out,
-            "optimalPolicy": best["name"] if best else None}
+    return {"events": len(examples), "value": out, "optimalPolicy": best["name"] if best else None}
 
 
 def importances(store: Store, learner: Any, start: float, end: float) -> list[dict[str, Any]]:
@@ -91,8 +135,10 @@ def importances(store: Store, learner: Any, start: float, end: float) -> list[di
     import json
 
     events = []
-    for (payload,) in store.read("SELECT payload FROM pz_ranks WHERE at >= ? AND at < ?"
-                                 " ORDER BY at LIMIT ?", (start, end, MAX_EVENTS)):
+    for (payload,) in store.read(
+        "SELECT payload FROM pz_ranks WHERE at >= ? AND at < ? ORDER BY at LIMIT ?",
+        (start, end, MAX_EVENTS),
+    ):
         p = json.loads(payload)
         for slot in p.get("slots") or [p]:
             if slot.get("probabilities") is not None or "slots" not in p:

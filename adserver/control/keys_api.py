@@ -32,6 +32,7 @@ class KeyCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 async def me(api: Any, request: Request, who: Principal) -> Response:
     return json_response(who)
 
+
 async def create_key(api: Any, request: Request, who: Principal) -> Response:
     if who.role != "admin" or who.advertiser_id is not None:
         raise Forbidden("only an admin key can create keys")
@@ -55,19 +56,25 @@ async def create_key(api: Any, request: Request, who: Principal) -> Response:
                 if req.network_id not in (None, who.network_id):
                     errors.append(FieldError("network_id", "outside this key's network"))
                 network_id = who.network_id
-            elif network_id is not None and not db.execute(
-                "SELECT 1 FROM networks WHERE id = ?", (network_id,)
-            ).fetchone():
+            elif (
+                network_id is not None
+                and not db.execute("SELECT 1 FROM networks WHERE id = ?", (network_id,)).fetchone()
+            ):
                 errors.append(FieldError("network_id", "network not found"))
             if errors:
                 raise Invalid(errors)
             key, info = auth.create_key(
-                db, role=req.role, name=req.name, created_by=who.key_id,
-                network_id=network_id, advertiser_id=req.advertiser_id,
+                db,
+                role=req.role,
+                name=req.name,
+                created_by=who.key_id,
+                network_id=network_id,
+                advertiser_id=req.advertiser_id,
             )
         return {"key": key, **msgspec.to_builtins(info)}
 
     return json_response(await run_in_threadpool(work), 201)
+
 
 async def list_keys(api: Any, request: Request, who: Principal) -> Response:
     if who.role != "admin" or who.advertiser_id is not None:
@@ -76,6 +83,7 @@ async def list_keys(api: Any, request: Request, who: Principal) -> Response:
     if who.network_id is not None:
         keys = [k for k in keys if k.network_id == who.network_id]
     return json_response({"data": keys})
+
 
 async def revoke(api: Any, request: Request, who: Principal) -> Response:
     if who.role != "admin" or who.advertiser_id is not None:
@@ -90,6 +98,7 @@ async def revoke(api: Any, request: Request, who: Principal) -> Response:
             return info
 
     return json_response(await run_in_threadpool(work))
+
 
 async def audit(api: Any, request: Request, who: Principal) -> Response:
     if who.role == "advertiser":
@@ -141,7 +150,13 @@ def _audit_entry(row: Any) -> dict[str, Any]:
             if old != v and k != "updated_at":
                 changes[k] = {"before": old, "after": v}
     return {
-        "id": row["id"], "at": row["at"], "key_id": row["key_id"], "entity": row["entity"],
-        "entity_id": row["entity_id"], "action": row["action"], "changes": changes,
-        "before": before, "after": after,
+        "id": row["id"],
+        "at": row["at"],
+        "key_id": row["key_id"],
+        "entity": row["entity"],
+        "entity_id": row["entity_id"],
+        "action": row["action"],
+        "changes": changes,
+        "before": before,
+        "after": after,
     }

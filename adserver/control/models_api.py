@@ -64,8 +64,9 @@ def routes(api: Any, registry: Registry) -> list[Route]:
         return name
 
     def refused(e: Refused) -> Response:
-        return json_response({"error": {"status": 422, "code": "model_refused",
-                                        "message": str(e)}}, 422)
+        return json_response(
+            {"error": {"status": 422, "code": "model_refused", "message": str(e)}}, 422
+        )
 
     async def summary(request: Request, who: Principal) -> Response:
         reader(who)
@@ -77,8 +78,9 @@ def routes(api: Any, registry: Registry) -> list[Route]:
 
     async def get(request: Request, who: Principal) -> Response:
         reader(who)
-        return json_response(await run_in_threadpool(
-            registry.get, name_of(request), request.path_params["version"]))
+        return json_response(
+            await run_in_threadpool(registry.get, name_of(request), request.path_params["version"])
+        )
 
     async def upload(request: Request, who: Principal) -> Response:
         admin(who)
@@ -116,8 +118,11 @@ def routes(api: Any, registry: Registry) -> list[Route]:
         except Invalid as e:
             raise ApiError(400, "malformed_json", e.errors[0].message) from None
         try:
-            return json_response(await run_in_threadpool(
-                registry.activate, name, request.path_params["version"], who, body.force))
+            return json_response(
+                await run_in_threadpool(
+                    registry.activate, name, request.path_params["version"], who, body.force
+                )
+            )
         except Refused as e:
             return refused(e)
 
@@ -132,16 +137,23 @@ def routes(api: Any, registry: Registry) -> list[Route]:
         admin(who)
         version = request.path_params.get("version")
         try:
-            return json_response(await run_in_threadpool(
-                registry.shadow, name_of(request), version, who))
+            return json_response(
+                await run_in_threadpool(registry.shadow, name_of(request), version, who)
+            )
         except Refused as e:
             return refused(e)
 
     async def pin(request: Request, who: Principal) -> Response:
         admin(who)
-        return json_response(await run_in_threadpool(
-            registry.pin, name_of(request), request.path_params["version"],
-            request.method == "POST", who))
+        return json_response(
+            await run_in_threadpool(
+                registry.pin,
+                name_of(request),
+                request.path_params["version"],
+                request.method == "POST",
+                who,
+            )
+        )
 
     base = "/v1/models/{name}"
     one = base + "/versions/{version}"
@@ -185,8 +197,9 @@ def _extract(archive: str, into: str) -> None:
         raise Refused(f"the body is not a readable tar archive: {e}") from None
 
 
-def _import_tar(registry: Registry, name: str, archive: str, who: Principal,
-                label: str) -> dict[str, Any]:
+def _import_tar(
+    registry: Registry, name: str, archive: str, who: Principal, label: str
+) -> dict[str, Any]:
     """Unpack an uploaded tar on disk (its files at the top or in one directory) and import
     it."""
     staging = os.path.join(registry.data_dir, "models")
@@ -196,10 +209,15 @@ def _import_tar(registry: Registry, name: str, archive: str, who: Principal,
         _extract(archive, tmp)
         src = tmp
         entries = [e for e in os.listdir(tmp) if not e.startswith(".")]
-        if "manifest.json" not in entries and len(entries) == 1 and \
-                os.path.isdir(os.path.join(tmp, entries[0])):
+        if (
+            "manifest.json" not in entries
+            and len(entries) == 1
+            and os.path.isdir(os.path.join(tmp, entries[0]))
+        ):
             src = os.path.join(tmp, entries[0])
-        missing = [f for f in ("manifest.json", *ctr.FILES) if not os.path.isfile(os.path.join(src, f))]
+        missing = [
+            f for f in ("manifest.json", *ctr.FILES) if not os.path.isfile(os.path.join(src, f))
+        ]
         if missing:
             raise Refused(f"the archive lacks {', '.join(missing)}")
         return registry.import_dir(name, src, "api", who, label)
@@ -212,10 +230,17 @@ def openapi_paths(errors: dict[str, Any]) -> dict[str, Any]:
     obj = {"content": {"application/json": {"schema": {"type": "object"}}}}
 
     def op(summary: str, op_id: str, ok: str = "200", **extra: Any) -> dict[str, Any]:
-        return {"tags": ["models"], "summary": summary, "operationId": op_id,
-                "responses": {ok: {"description": "OK", **obj},
-                              "422": {"description": "Refused: files or gate", **obj},
-                              **errors}, **extra}
+        return {
+            "tags": ["models"],
+            "summary": summary,
+            "operationId": op_id,
+            "responses": {
+                ok: {"description": "OK", **obj},
+                "422": {"description": "Refused: files or gate", **obj},
+                **errors,
+            },
+            **extra,
+        }
 
     name = {"name": "name", "in": "path", "required": True, "schema": {"enum": list(ctr.NAMES)}}
     version = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -224,36 +249,63 @@ def openapi_paths(errors: dict[str, Any]) -> dict[str, Any]:
         "/v1/models/{name}/versions": {
             "parameters": [name],
             "get": op("Every version of a model: status, metrics, reason", "list_model_versions"),
-            "put": op("Upload a version (a tar, optionally gzipped, of manifest.json, "
-                      "features.json, weights.npy); verified, gated, activated if it passes",
-                      "upload_model", "201",
-                      parameters=[{"name": "label", "in": "query", "schema": {"type": "string"}}],
-                      requestBody={"required": True, "content": {
-                          "application/gzip": {"schema": {"type": "string",
-                                                          "contentMediaType": "application/gzip"}},
-                          "application/x-tar": {"schema": {"type": "string",
-                                                           "contentMediaType": "application/x-tar"}}}})},
+            "put": op(
+                "Upload a version (a tar, optionally gzipped, of manifest.json, "
+                "features.json, weights.npy); verified, gated, activated if it passes",
+                "upload_model",
+                "201",
+                parameters=[{"name": "label", "in": "query", "schema": {"type": "string"}}],
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "application/gzip": {
+                            "schema": {"type": "string", "contentMediaType": "application/gzip"}
+                        },
+                        "application/x-tar": {
+                            "schema": {"type": "string", "contentMediaType": "application/x-tar"}
+                        },
+                    },
+                },
+            ),
+        },
         "/v1/models/{name}/versions/{version}": {
             "parameters": [name, version],
-            "get": op("One version with its manifest", "get_model_version")},
+            "get": op("One version with its manifest", "get_model_version"),
+        },
         "/v1/models/{name}/versions/{version}/activate": {
             "parameters": [name, version],
-            "post": op("Activate a version if it passes the gate (force: skip the gate)",
-                       "activate_model", requestBody={"content": {"application/json": {
-                           "schema": {"type": "object", "properties": {
-                               "force": {"type": "boolean", "default": False}}}}}})},
+            "post": op(
+                "Activate a version if it passes the gate (force: skip the gate)",
+                "activate_model",
+                requestBody={
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"force": {"type": "boolean", "default": False}},
+                            }
+                        }
+                    }
+                },
+            ),
+        },
         "/v1/models/{name}/versions/{version}/shadow": {
             "parameters": [name, version],
-            "post": op("Shadow a version: scored on live traffic and logged, not used",
-                       "shadow_model")},
+            "post": op(
+                "Shadow a version: scored on live traffic and logged, not used", "shadow_model"
+            ),
+        },
         "/v1/models/{name}/versions/{version}/pin": {
             "parameters": [name, version],
             "post": op("Pin a version: never pruned", "pin_model"),
-            "delete": op("Unpin it", "unpin_model")},
+            "delete": op("Unpin it", "unpin_model"),
+        },
         "/v1/models/{name}/shadow": {
             "parameters": [name],
-            "delete": op("Stop shadowing", "stop_shadow_model")},
+            "delete": op("Stop shadowing", "stop_shadow_model"),
+        },
         "/v1/models/{name}/rollback": {
             "parameters": [name],
-            "post": op("Re-activate the previously active version", "rollback_model")},
+            "post": op("Re-activate the previously active version", "rollback_model"),
+        },
     }

@@ -39,22 +39,32 @@ class Error(msgspec.Struct):
     error: ErrorDetail
 
 
-MONEY_IN = {"anyOf": [{"type": "number", "minimum": 0},
-                      {"type": "string", "pattern": r"^\d+(\.\d{1,6})?$"}]}
+MONEY_IN = {
+    "anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": r"^\d+(\.\d{1,6})?$"}]
+}
 
 
 def _type_money(components: dict[str, Any]) -> None:
     """Money as it travels: written as a JSON number or a decimal string, returned as a
     JSON number (msgspec describes a Decimal as a string)."""
+
     def money(out: bool) -> dict[str, Any]:
         if out:
             return {"type": "number", "minimum": 0, "description": "amount of money"}
-        return {**copy.deepcopy(MONEY_IN), "description": "amount of money, >= 0, at most 6"
-                " decimal places (a JSON number or a decimal string)"}
+        return {
+            **copy.deepcopy(MONEY_IN),
+            "description": "amount of money, >= 0, at most 6"
+            " decimal places (a JSON number or a decimal string)",
+        }
 
     def walk(node: Any, out: bool) -> None:
-        items = node.items() if isinstance(node, dict) else enumerate(node) \
-            if isinstance(node, list) else ()
+        items = (
+            node.items()
+            if isinstance(node, dict)
+            else enumerate(node)
+            if isinstance(node, list)
+            else ()
+        )
         for key, value in list(items):
             if isinstance(value, dict) and value.get("format") == "decimal":
                 node[key] = money(out)
@@ -85,8 +95,7 @@ ERRORS = {
 @functools.cache
 def document() -> dict[str, Any]:
     """The whole OpenAPI 3.1 document (built once)."""
-    types: list[Any] = [Error, KeyInfo, Principal, Product, ProductOut, BatchRequest,
-                        BatchResult]
+    types: list[Any] = [Error, KeyInfo, Principal, Product, ProductOut, BatchRequest, BatchResult]
     for spec in SPECS.values():
         types += [spec.struct, spec.out]
     _, components = msgspec.json.schema_components(types, ref_template=REF)
@@ -112,157 +121,284 @@ def document() -> dict[str, Any]:
             if c.kind in ("scalar", "bool")
         ]
         common = [
-            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
-                                                        "maximum": 1000, "default": 100}},
+            {
+                "name": "limit",
+                "in": "query",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+            },
             {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-            {"name": "archived", "in": "query",
-             "schema": {"enum": ["false", "true", "all"], "default": "false"}},
+            {
+                "name": "archived",
+                "in": "query",
+                "schema": {"enum": ["false", "true", "all"], "default": "false"},
+            },
         ]
         tag = [spec.name]
         a = "an" if spec.singular[0] in "aeiou" else "a"
         paths[f"/v1/{spec.name}"] = {
-            "get": {"tags": tag, "summary": f"List {spec.name}", "operationId": f"list_{spec.name}",
-                    "parameters": common + filters,
-                    "responses": {"200": _json(page, "A page, in id order"), **ERRORS}},
-            "post": {"tags": tag, "summary": f"Create {a} {spec.singular}",
-                     "operationId": f"create_{spec.name}",
-                     "requestBody": _json(_ref(name), spec.singular) | {"required": True},
-                     "responses": {"201": _json(_ref(out), "Created"), **ERRORS}},
+            "get": {
+                "tags": tag,
+                "summary": f"List {spec.name}",
+                "operationId": f"list_{spec.name}",
+                "parameters": common + filters,
+                "responses": {"200": _json(page, "A page, in id order"), **ERRORS},
+            },
+            "post": {
+                "tags": tag,
+                "summary": f"Create {a} {spec.singular}",
+                "operationId": f"create_{spec.name}",
+                "requestBody": _json(_ref(name), spec.singular) | {"required": True},
+                "responses": {"201": _json(_ref(out), "Created"), **ERRORS},
+            },
         }
         paths[f"/v1/{spec.name}/{{id}}"] = {
             "parameters": [id_param],
-            "get": {"tags": tag, "summary": f"Get {a} {spec.singular}",
-                    "operationId": f"get_{spec.name}",
-                    "responses": {"200": _json(_ref(out), "The object"), **ERRORS}},
-            "patch": {"tags": tag, "summary": f"Change fields of {a} {spec.singular}",
-                      "operationId": f"update_{spec.name}",
-                      "requestBody": _json(_ref(name + "Patch"), "Fields to change")
-                      | {"required": True},
-                      "responses": {"200": _json(_ref(out), "Updated"), **ERRORS}},
+            "get": {
+                "tags": tag,
+                "summary": f"Get {a} {spec.singular}",
+                "operationId": f"get_{spec.name}",
+                "responses": {"200": _json(_ref(out), "The object"), **ERRORS},
+            },
+            "patch": {
+                "tags": tag,
+                "summary": f"Change fields of {a} {spec.singular}",
+                "operationId": f"update_{spec.name}",
+                "requestBody": _json(_ref(name + "Patch"), "Fields to change") | {"required": True},
+                "responses": {"200": _json(_ref(out), "Updated"), **ERRORS},
+            },
         }
         paths[f"/v1/{spec.name}/{{id}}/archive"] = {
             "parameters": [id_param],
-            "post": {"tags": tag, "summary": f"Archive {a} {spec.singular}",
-                     "operationId": f"archive_{spec.name}",
-                     "responses": {"200": _json(_ref(out), "Archived"), **ERRORS}},
+            "post": {
+                "tags": tag,
+                "summary": f"Archive {a} {spec.singular}",
+                "operationId": f"archive_{spec.name}",
+                "responses": {"200": _json(_ref(out), "Archived"), **ERRORS},
+            },
         }
         paths[f"/v1/{spec.name}/{{id}}/restore"] = {
             "parameters": [id_param],
-            "post": {"tags": tag, "summary": f"Restore {a} archived {spec.singular} (what it"
-                                             " refers to must be live)",
-                     "operationId": f"restore_{spec.name}",
-                     "responses": {"200": _json(_ref(out), "Restored"), **ERRORS}},
+            "post": {
+                "tags": tag,
+                "summary": f"Restore {a} archived {spec.singular} (what it refers to must be live)",
+                "operationId": f"restore_{spec.name}",
+                "responses": {"200": _json(_ref(out), "Restored"), **ERRORS},
+            },
         }
-    paths["/v1/me"] = {"get": {"tags": ["keys"], "summary": "The calling key's scope",
-                               "responses": {"200": _json(_ref("Principal"), "Scope")}}}
+    paths["/v1/me"] = {
+        "get": {
+            "tags": ["keys"],
+            "summary": "The calling key's scope",
+            "responses": {"200": _json(_ref("Principal"), "Scope")},
+        }
+    }
     paths["/v1/keys"] = {
-        "get": {"tags": ["keys"], "summary": "List API keys (admin)",
-                "responses": {"200": _json({"type": "object"}, "Keys"), **ERRORS}},
-        "post": {"tags": ["keys"], "summary": "Create an API key; the key is shown only here",
-                 "responses": {"201": _json({"type": "object"}, "The new key"), **ERRORS}},
+        "get": {
+            "tags": ["keys"],
+            "summary": "List API keys (admin)",
+            "responses": {"200": _json({"type": "object"}, "Keys"), **ERRORS},
+        },
+        "post": {
+            "tags": ["keys"],
+            "summary": "Create an API key; the key is shown only here",
+            "responses": {"201": _json({"type": "object"}, "The new key"), **ERRORS},
+        },
     }
     paths["/v1/keys/{key_id}/revoke"] = {
-        "post": {"tags": ["keys"], "summary": "Revoke an API key",
-                 "parameters": [{"name": "key_id", "in": "path", "required": True,
-                                 "schema": {"type": "string"}}],
-                 "responses": {"200": _json(_ref("KeyInfo"), "Revoked"), **ERRORS}}}
+        "post": {
+            "tags": ["keys"],
+            "summary": "Revoke an API key",
+            "parameters": [
+                {"name": "key_id", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {"200": _json(_ref("KeyInfo"), "Revoked"), **ERRORS},
+        }
+    }
     paths["/v1/reports"] = {
-        "get": {"tags": ["reports"],
-                "summary": "Impressions, clicks, conversions, spend, GMV, ROAS, eCPM, eCPC and "
-                           "fill rate grouped by any of network, site, zone, advertiser, "
-                           "campaign, flight, ad, creative, by hour or day (JSON or CSV)",
-                "parameters": [
-                    {"name": "group_by", "in": "query", "schema": {"type": "string"}},
-                    {"name": "interval", "in": "query",
-                     "schema": {"enum": ["hour", "day", "none"], "default": "day"}},
-                    {"name": "from", "in": "query", "schema": {"type": "string"}},
-                    {"name": "to", "in": "query", "schema": {"type": "string"}},
-                    {"name": "format", "in": "query",
-                     "schema": {"enum": ["json", "csv"], "default": "json"}},
-                    *({"name": f"{d}_id", "in": "query", "description": "only these ids"
-                       " (comma list)", "schema": {"type": "string"}}
-                      for d in ("network", "site", "zone", "advertiser", "campaign", "flight",
-                                "ad", "creative"))],
-                "responses": {"200": _json({"type": "object"}, "Rows"), **ERRORS}}}
+        "get": {
+            "tags": ["reports"],
+            "summary": "Impressions, clicks, conversions, spend, GMV, ROAS, eCPM, eCPC and "
+            "fill rate grouped by any of network, site, zone, advertiser, "
+            "campaign, flight, ad, creative, by hour or day (JSON or CSV)",
+            "parameters": [
+                {"name": "group_by", "in": "query", "schema": {"type": "string"}},
+                {
+                    "name": "interval",
+                    "in": "query",
+                    "schema": {"enum": ["hour", "day", "none"], "default": "day"},
+                },
+                {"name": "from", "in": "query", "schema": {"type": "string"}},
+                {"name": "to", "in": "query", "schema": {"type": "string"}},
+                {
+                    "name": "format",
+                    "in": "query",
+                    "schema": {"enum": ["json", "csv"], "default": "json"},
+                },
+                *(
+                    {
+                        "name": f"{d}_id",
+                        "in": "query",
+                        "description": "only these ids (comma list)",
+                        "schema": {"type": "string"},
+                    }
+                    for d in (
+                        "network",
+                        "site",
+                        "zone",
+                        "advertiser",
+                        "campaign",
+                        "flight",
+                        "ad",
+                        "creative",
+                    )
+                ),
+            ],
+            "responses": {"200": _json({"type": "object"}, "Rows"), **ERRORS},
+        }
+    }
     paths["/v1/flights/{id}/pacing"] = {
         "parameters": [id_param],
-        "get": {"tags": ["flights"],
-                "summary": "A flight's pacing: mode, metric, today's goal, plan and delivery so "
-                           "far (also per hour, cumulative), throttle (0-1), each worker's "
-                           "allowance near a hard cap, and how much the traffic forecast has "
-                           "learned (0-1)",
-                "operationId": "get_flight_pacing",
-                "responses": {"200": _json({"type": "object"}, "Pacing state"), **ERRORS}}}
-    net_param = {"name": "network_id", "in": "path", "required": True,
-                 "schema": {"type": "integer"}}
-    pid_param = {"name": "product_id", "in": "path", "required": True,
-                 "schema": {"type": "string"}, "description": "the retailer's product id"}
+        "get": {
+            "tags": ["flights"],
+            "summary": "A flight's pacing: mode, metric, today's goal, plan and delivery so "
+            "far (also per hour, cumulative), throttle (0-1), each worker's "
+            "allowance near a hard cap, and how much the traffic forecast has "
+            "learned (0-1)",
+            "operationId": "get_flight_pacing",
+            "responses": {"200": _json({"type": "object"}, "Pacing state"), **ERRORS},
+        },
+    }
+    net_param = {
+        "name": "network_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer"},
+    }
+    pid_param = {
+        "name": "product_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "the retailer's product id",
+    }
     tag = ["products"]
     paths["/v1/networks/{network_id}/products"] = {
         "parameters": [net_param],
-        "get": {"tags": tag, "summary": "List a network's catalog in product id order "
-                "(filters: brand, category = any level of the path)",
-                "operationId": "list_products",
-                "parameters": [
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
-                                                                "maximum": 1000}},
-                    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-                    {"name": "brand", "in": "query", "schema": {"type": "string"}},
-                    {"name": "category", "in": "query", "schema": {"type": "string"}}],
-                "responses": {"200": _json({"type": "object", "properties": {
-                    "data": {"type": "array", "items": _ref("ProductOut")},
-                    "next_cursor": {"type": ["string", "null"]}}}, "A page"), **ERRORS}},
-        "post": {"tags": tag, "summary": "Create or replace up to 1000 products and delete "
-                 "ids, in one transaction; bad products are reported one by one and the good "
-                 "ones kept", "operationId": "batch_products",
-                 "requestBody": _json(_ref("BatchRequest"), "Batch") | {"required": True},
-                 "responses": {"200": _json(_ref("BatchResult"), "What was written"),
-                               **ERRORS}}}
+        "get": {
+            "tags": tag,
+            "summary": "List a network's catalog in product id order "
+            "(filters: brand, category = any level of the path)",
+            "operationId": "list_products",
+            "parameters": [
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                },
+                {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                {"name": "brand", "in": "query", "schema": {"type": "string"}},
+                {"name": "category", "in": "query", "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "data": {"type": "array", "items": _ref("ProductOut")},
+                            "next_cursor": {"type": ["string", "null"]},
+                        },
+                    },
+                    "A page",
+                ),
+                **ERRORS,
+            },
+        },
+        "post": {
+            "tags": tag,
+            "summary": "Create or replace up to 1000 products and delete "
+            "ids, in one transaction; bad products are reported one by one and the good "
+            "ones kept",
+            "operationId": "batch_products",
+            "requestBody": _json(_ref("BatchRequest"), "Batch") | {"required": True},
+            "responses": {"200": _json(_ref("BatchResult"), "What was written"), **ERRORS},
+        },
+    }
     paths["/v1/networks/{network_id}/products/{product_id}"] = {
         "parameters": [net_param, pid_param],
-        "get": {"tags": tag, "summary": "Get a product", "operationId": "get_product",
-                "responses": {"200": _json(_ref("ProductOut"), "The product"), **ERRORS}},
-        "put": {"tags": tag, "summary": "Create or replace a product",
-                "operationId": "put_product",
-                "requestBody": _json(_ref("Product"), "The product") | {"required": True},
-                "responses": {"200": _json(_ref("ProductOut"), "Replaced"),
-                              "201": _json(_ref("ProductOut"), "Created"), **ERRORS}},
-        "delete": {"tags": tag, "summary": "Delete a product", "operationId": "delete_product",
-                   "responses": {"200": _json(_ref("ProductOut"), "Deleted"), **ERRORS}}}
+        "get": {
+            "tags": tag,
+            "summary": "Get a product",
+            "operationId": "get_product",
+            "responses": {"200": _json(_ref("ProductOut"), "The product"), **ERRORS},
+        },
+        "put": {
+            "tags": tag,
+            "summary": "Create or replace a product",
+            "operationId": "put_product",
+            "requestBody": _json(_ref("Product"), "The product") | {"required": True},
+            "responses": {
+                "200": _json(_ref("ProductOut"), "Replaced"),
+                "201": _json(_ref("ProductOut"), "Created"),
+                **ERRORS,
+            },
+        },
+        "delete": {
+            "tags": tag,
+            "summary": "Delete a product",
+            "operationId": "delete_product",
+            "responses": {"200": _json(_ref("ProductOut"), "Deleted"), **ERRORS},
+        },
+    }
     paths["/v1/networks/{network_id}/catalog"] = {
         "parameters": [net_param],
-        "get": {"tags": tag, "summary": "The catalog's state: products, the product index"
-                " (version, products and sponsored products indexed, build time, last error)"
-                " and the embedding model (which, how and when trained, why)",
-                "operationId": "get_catalog_status",
-                "responses": {"200": _json({"type": "object"}, "Catalog status"), **ERRORS}}}
+        "get": {
+            "tags": tag,
+            "summary": "The catalog's state: products, the product index"
+            " (version, products and sponsored products indexed, build time, last error)"
+            " and the embedding model (which, how and when trained, why)",
+            "operationId": "get_catalog_status",
+            "responses": {"200": _json({"type": "object"}, "Catalog status"), **ERRORS},
+        },
+    }
     paths["/v1/quarantine"] = {
-        "get": {"tags": ["operations"], "summary": "Event records the aggregator set aside"
-                " (admin and read-only keys of a network: its own)",
-                "operationId": "list_quarantine",
-                "parameters": [
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
-                                                                "maximum": 1000}},
-                    {"name": "after_id", "in": "query", "schema": {"type": "integer",
-                                                                   "minimum": 0}}],
-                "responses": {"200": _json({"type": "object"}, "Quarantined records"),
-                              **ERRORS}}}
+        "get": {
+            "tags": ["operations"],
+            "summary": "Event records the aggregator set aside"
+            " (admin and read-only keys of a network: its own)",
+            "operationId": "list_quarantine",
+            "parameters": [
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                },
+                {"name": "after_id", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+            ],
+            "responses": {"200": _json({"type": "object"}, "Quarantined records"), **ERRORS},
+        }
+    }
     plain = {"get": {"tags": ["operations"], "responses": {"200": {"description": "OK"}}}}
     for path, summary, op_id in (
-            ("/healthz", "The process is alive", "healthz"),
-            ("/readyz", "Ready: the store is open and the workers' snapshot published",
-             "readyz"),
-            ("/metrics", "Prometheus metrics (allowed networks, or a bearer key)", "metrics"),
-            ("/openapi.json", "This document", "openapi")):
+        ("/healthz", "The process is alive", "healthz"),
+        ("/readyz", "Ready: the store is open and the workers' snapshot published", "readyz"),
+        ("/metrics", "Prometheus metrics (allowed networks, or a bearer key)", "metrics"),
+        ("/openapi.json", "This document", "openapi"),
+    ):
         paths[path] = copy.deepcopy(plain)
         paths[path]["get"].update(summary=summary, operationId=op_id)
     from adserver.control import models_api
 
     paths.update(models_api.openapi_paths(ERRORS))
-    paths.update(personalizer_paths(ERRORS))
+    from adserver.control import personalizer_api
+
+    paths.update(personalizer_api.openapi_paths(ERRORS))
     paths["/v1/audit"] = {
-        "get": {"tags": ["audit"], "summary": "Audit log, newest first",
-                "responses": {"200": _json({"type": "object"}, "Entries"), **ERRORS}}}
+        "get": {
+            "tags": ["audit"],
+            "summary": "Audit log, newest first",
+            "responses": {"200": _json({"type": "object"}, "Entries"), **ERRORS},
+        }
+    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "adserver management API", "version": __version__},
@@ -276,69 +412,4 @@ def document() -> dict[str, Any]:
                 "AdzerkApiKey": {"type": "apiKey", "in": "header", "name": "X-Adzerk-ApiKey"},
             },
         },
-    }
-
-
-def personalizer_paths(errors: dict[str, Any]) -> dict[str, Any]:
-    """The Personalizer administration routes (adserver/control/personalizer_api.py)."""
-    obj = {"content": {"application/json": {"schema": {"type": "object"}}}}
-    # Personalizer's own errors ({"error": {"code", "message", "target"?}}, which its clients
-    # parse) or, for the key checks in front of them, the management API's
-    azure = {"type": "object", "required": ["error"], "properties": {"error": {
-        "type": "object", "required": ["code", "message"],
-        "properties": {"code": {"type": "string"}, "message": {"type": "string"},
-                       "target": {"type": "string"}}}}}
-    either = {status: {"description": spec["description"], "content": {"application/json": {
-        "schema": {"anyOf": [spec["content"]["application/json"]["schema"], azure]}}}}
-        for status, spec in errors.items()}
-
-    def op(summary: str, op_id: str, body: bool = False) -> dict[str, Any]:
-        out: dict[str, Any] = {"tags": ["personalizer"], "summary": summary,
-                               "operationId": op_id,
-                               "responses": {"200": {"description": "OK", **obj},
-                                             "201": {"description": "Created", **obj},
-                                             "204": {"description": "Done, no content"},
-                                             **either}}
-        if body:
-            out["requestBody"] = {"required": True, **obj}
-        return out
-
-    return {
-        "/v1/personalizer/configurations/service": {
-            "get": op("Personalizer's service configuration", "get_pz_service"),
-            "put": op("Replace it (durations in ISO 8601)", "put_pz_service", True)},
-        "/v1/personalizer/configurations/policy": {
-            "get": op("The learning policy {name, arguments}", "get_pz_policy"),
-            "put": op("Replace it", "put_pz_policy", True),
-            "delete": op("Back to the default policy", "reset_pz_policy")},
-        "/v1/personalizer/configurations/applyFromEvaluation": {
-            "post": op("Make an evaluated candidate the learning policy", "apply_pz_evaluation",
-                       True)},
-        "/v1/personalizer/evaluations": {
-            "get": op("Offline evaluations, newest first", "list_pz_evaluations")},
-        "/v1/personalizer/evaluations/{eid}": {
-            "parameters": [{"name": "eid", "in": "path", "required": True,
-                            "schema": {"type": "string"}}],
-            "get": op("One evaluation with its results", "get_pz_evaluation"),
-            "put": op("Run an offline evaluation of candidate policies over a time window",
-                      "create_pz_evaluation", True),
-            "delete": op("Delete an evaluation", "delete_pz_evaluation")},
-        "/v1/personalizer/model": {
-            "get": op("Export the active policy (a zip)", "export_pz_model"),
-            "put": op("Import an exported policy", "import_pz_model"),
-            "delete": op("Reset the policy to zero weights", "reset_pz_model")},
-        "/v1/personalizer/model/properties": {
-            "get": op("The active policy's times and counts", "get_pz_model_properties")},
-        "/v1/personalizer/featureImportances": {
-            "get": op("Feature importance jobs", "list_pz_feature_importances")},
-        "/v1/personalizer/featureImportances/{fid}": {
-            "parameters": [{"name": "fid", "in": "path", "required": True,
-                            "schema": {"type": "string"}}],
-            "get": op("One job's feature scores", "get_pz_feature_importance"),
-            "put": op("Score the active policy's features over a time window",
-                      "create_pz_feature_importance", True),
-            "delete": op("Delete a job", "delete_pz_feature_importance")},
-        "/v1/personalizer/logs": {"delete": op("Delete the logged events", "delete_pz_logs")},
-        "/v1/personalizer/logs/properties": {
-            "get": op("The time range of the logged events", "get_pz_log_properties")},
     }

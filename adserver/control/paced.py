@@ -50,8 +50,10 @@ def read_flights(store: Store) -> tuple[list[PacedFlight], set[int]]:
     """(the paced flights, the ids of those that could not be read: quarantined)."""
     zones = {r[0]: r[1] for r in store.read("SELECT id, time_zone FROM networks")}
     out, unreadable = [], set()
-    for row in store.read("SELECT * FROM flights WHERE archived = 0 AND is_active = 1"
-                          " AND (daily_cap IS NOT NULL OR lifetime_cap IS NOT NULL)"):
+    for row in store.read(
+        "SELECT * FROM flights WHERE archived = 0 AND is_active = 1"
+        " AND (daily_cap IS NOT NULL OR lifetime_cap IS NOT NULL)"
+    ):
         try:
             out.append(_read(row, zones))
         except DATA_ERRORS as e:
@@ -72,13 +74,22 @@ def _read(row: Any, zones: dict[int, str]) -> PacedFlight:
     if fl.dayparts:
         for part in fl.dayparts:
             for d in part.days:
-                allowed[d * 24 + part.start_hour:d * 24 + part.end_hour] = 1.0
+                allowed[d * 24 + part.start_hour : d * 24 + part.end_hour] = 1.0
     else:
         allowed[:] = 1.0
     return PacedFlight(
-        id=row["id"], network_id=row["network_id"],
-        time_zone=zones.get(row["network_id"], "UTC"), mode=fl.pacing,
-        curve=[float(x) for x in fl.pacing_curve], sites=list(fl.site_ids),
-        zones=list(fl.zone_ids), allowed=allowed, start=_ts(row["start"]), end=_ts(row["end"]),
-        rate_type=fl.rate_type, price_micros=row["price_micros"], daily=daily,
-        lifetime=lifetime)
+        id=row["id"],
+        network_id=row["network_id"],
+        time_zone=zones.get(row["network_id"], "UTC"),
+        mode=fl.pacing,
+        curve=[float(x) for x in fl.pacing_curve],
+        sites=list(fl.site_ids),
+        zones=list(fl.zone_ids),
+        allowed=allowed,
+        start=_ts(row["start"]),
+        end=_ts(row["end"]),
+        rate_type=fl.rate_type,
+        price_micros=row["price_micros"],
+        daily=daily,
+        lifetime=lifetime,
+    )

@@ -51,7 +51,6 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -60,6 +59,7 @@ from adserver import livestate
 from adserver.control import quarantine
 from adserver.control.caps import grant, ledger_sums, local_midnight_hour, unit_cost
 from adserver.control.paced import PacedFlight, read_flights
+from adserver.control.pacing_state import FlightState, Status
 from adserver.control.plans import Forecast, at, bend, even_curve, hour_weights, local_day
 from adserver.control.quarantine import DATA_ERRORS
 from adserver.control.store import Store
@@ -79,9 +79,34 @@ FORECAST_REFRESH_S = 600.0
 TRUSTED_HOURS = 168  # hours of logged traffic after which the learned curve is fully trusted
 # share of a day's requests per local hour before anything is logged: a retail storefront
 # (quiet at night, a lunch bump, the evening peak)
-DEFAULT_DIURNAL = np.array([
-    1.2, 0.8, 0.6, 0.5, 0.5, 0.8, 1.5, 2.6, 3.6, 4.2, 4.6, 5.0,
-    5.4, 5.2, 4.9, 4.8, 5.0, 5.6, 6.4, 7.2, 7.6, 6.8, 4.6, 2.6])
+DEFAULT_DIURNAL = np.array(
+    [
+        1.2,
+        0.8,
+        0.6,
+        0.5,
+        0.5,
+        0.8,
+        1.5,
+        2.6,
+        3.6,
+        4.2,
+        4.6,
+        5.0,
+        5.4,
+        5.2,
+        4.9,
+        4.8,
+        5.0,
+        5.6,
+        6.4,
+        7.2,
+        7.6,
+        6.8,
+        4.6,
+        2.6,
+    ]
+)
 DEFAULT_DIURNAL = DEFAULT_DIURNAL / DEFAULT_DIURNAL.sum()
 
 
@@ -92,6 +117,7 @@ def _scale(metric: str | None) -> float:
 
 # ---- the controller -------------------------------------------------------------------------
 
+
 def _plan(st: FlightState, goal: float, frac: Any) -> Any:
     """Planned delivery when the day's plan reaches share `frac` (a share, or an array of
     them), under the plan in force: from the delivery it was re-based at, the rest of the goal
@@ -99,8 +125,9 @@ def _plan(st: FlightState, goal: float, frac: Any) -> Any:
     re-base; a goal lowered below what was delivered asks no more)."""
     if st.base_frac >= 1.0 or goal <= st.base_actual:
         return st.base_actual + 0.0 * frac
-    return st.base_actual + (goal - st.base_actual) * np.maximum(
-        frac - st.base_frac, 0.0) / (1.0 - st.base_frac)
+    return st.base_actual + (goal - st.base_actual) * np.maximum(frac - st.base_frac, 0.0) / (
+        1.0 - st.base_frac
+    )
 
 
 def _steps(st: FlightState, goal: float, bounds: np.ndarray) -> np.ndarray:
@@ -109,8 +136,9 @@ def _steps(st: FlightState, goal: float, bounds: np.ndarray) -> np.ndarray:
     return np.diff(_plan(st, goal, bounds))
 
 
-def _hourly(st: FlightState, hour: int, goal: float, bounds: np.ndarray, scale: float
-            ) -> list[float]:
+def _hourly(
+    st: FlightState, hour: int, goal: float, bounds: np.ndarray, scale: float
+) -> list[float]:
     """Cumulative planned delivery at the end of each local hour, times `scale`: what the
     plan in force at its start asked of each hour up to `hour`, the current one (_replan),
     then the plan in force (kept until one of them changes: most steps change none; `bounds`
@@ -143,74 +171,18 @@ def _winnable(st: FlightState, unit: float) -> np.ndarray | None:
     return w
 
 
-@dataclass
-class FlightState:
-    """What the controller remembers of a flight between steps."""
-
-    throttle: float = 1.0
-    # supply: ledger units delivered per unit of exposure, exposure being throttle x seconds x
-    # the forecast's traffic level (1 = the day's mean), both decayed (SUPPLY_HALF_LIFE_S)
-    delivered: float = 0.0
-    exposure: float = 0.0
-    reach: float = 0.0  # exposure at full throttle: seconds x traffic level, decayed alike
-    # per local hour of the day, deliveries and exposure on the days before (each earlier
-    # day weighing HOURS_DECAY as much), and today's share of the flight's usual supply it
-    # could win at each hour, learned from them at the day's first step (see _winnable)
-    hour_delivered: np.ndarray = field(default_factory=lambda: np.zeros(24))
-    hour_exposure: np.ndarray = field(default_factory=lambda: np.zeros(24))
-    winnable: np.ndarray | None = None
-    learned_day: float = 0.0
-    last_actual: float = 0.0
-    last_t: float = 0.0
-    day: float = 0.0  # local midnight the counters belong to
-    # the plan in force: (share of the day's plan, delivery) it was re-based at; see _plan
-    base_frac: float = 0.0
-    base_actual: float = 0.0
-    # each local hour's planned delivery, fixed at its first step (NaN: not yet), and the
-    # time of the last step today (0: none yet)
-    slots: np.ndarray = field(default_factory=lambda: np.full(24, np.nan))
-    plan_t: float = 0.0
-    hourly: list[float] = field(default_factory=list)  # _hourly's last answer, and its key
-    hourly_key: tuple[Any, ...] = ()
-    hourly_bounds: Any = None
-    filled: int = 0  # slots[:filled] are fixed
-
-
-@dataclass
-class Status:
-    """A flight's pacing, as the management API shows it."""
-
-    flight_id: int
-    mode: str
-    metric: str | None
-    goal: float | None  # today's goal in the metric's units (currency for spend)
-    plan: float | None  # planned delivery by now: the plan in force (re-based, see _replan)
-    actual: float  # delivered today
-    throttle: float
-    allowance: float | None  # per worker this interval, when near a hard cap
-    lifetime_delivered: float
-    updated_at: float
-    day_start: float
-    hourly_plan: list[float] = field(default_factory=list)  # cumulative, end of each hour
-    forecast_trust: float = 0.0
-    day_plan: float | None = None  # the day's own plan by now, before any re-base
-    day_bounds: Any = field(default=None, repr=False)  # its shares at the 25 hour boundaries
-
-    @property
-    def day_hourly_plan(self) -> list[float]:
-        """The day's own plan, cumulative at the end of each hour (before any re-base or
-        supply cap; beside hourly_plan, the plan in force)."""
-        if self.goal is None or self.day_bounds is None:
-            return []
-        return (self.goal * np.asarray(self.day_bounds)[1:]).tolist()
-
-
 class Pacer:
     """The controller. Owned by the control process's aggregation thread, which is also the
     only writer of live.lmdb (`env`)."""
 
-    def __init__(self, store: Store, env: Any, workers: int = 1, data_dir: str | None = None,
-                 interval: float = INTERVAL_S):
+    def __init__(
+        self,
+        store: Store,
+        env: Any,
+        workers: int = 1,
+        data_dir: str | None = None,
+        interval: float = INTERVAL_S,
+    ):
         self.store = store
         self.interval = interval  # adserver simulate steps on its simulated clock
         self.env = env
@@ -234,9 +206,12 @@ class Pacer:
 
     def _flights(self, now: float) -> list[PacedFlight]:
         """The capped, active flights (re-read only when a flight or network changed)."""
-        version = tuple(self.store.read(
-            "SELECT (SELECT COUNT(*) || ':' || COALESCE(MAX(updated_at), '') FROM flights),"
-            " (SELECT COUNT(*) || ':' || COALESCE(MAX(updated_at), '') FROM networks)")[0])
+        version = tuple(
+            self.store.read(
+                "SELECT (SELECT COUNT(*) || ':' || COALESCE(MAX(updated_at), '') FROM flights),"
+                " (SELECT COUNT(*) || ':' || COALESCE(MAX(updated_at), '') FROM networks)"
+            )[0]
+        )
         if version == self._flights_version:
             return [f for f in self._flights_cache if f.end > now - 86400]
         self._flights_version = version
@@ -249,8 +224,11 @@ class Pacer:
         if self.data_dir:
             root = os.path.join(self.data_dir, "events")
             try:
-                active = [d for d in os.listdir(root)
-                          if now - os.stat(os.path.join(root, d)).st_mtime < 600]
+                active = [
+                    d
+                    for d in os.listdir(root)
+                    if now - os.stat(os.path.join(root, d)).st_mtime < 600
+                ]
             except FileNotFoundError:
                 active = []
             n = max(n, len(active))
@@ -277,7 +255,8 @@ class Pacer:
         for fl in flights:
             try:
                 throttle, granted, status[fl.id] = self._step_flight(
-                    fl, now, days[fl.time_zone], today, lifetime, workers)
+                    fl, now, days[fl.time_zone], today, lifetime, workers
+                )
             except DATA_ERRORS as e:  # one flight's bad data stops no other's pacing
                 quarantine.flight(self.store, fl.id, fl.network_id, e)
                 throttles.append([fl.id, 0.0])  # held back: it cannot be paced or capped
@@ -294,13 +273,23 @@ class Pacer:
         self.status = status
         with self.env.begin(write=True) as txn:
             txn.put(livestate.THROTTLE, livestate.encode(sorted(throttles)))
-            txn.put(livestate.GRANTS, livestate.encode(
-                {"n": self.grant, "lead": self.grant % workers, "flights": grants}))
+            txn.put(
+                livestate.GRANTS,
+                livestate.encode(
+                    {"n": self.grant, "lead": self.grant % workers, "flights": grants}
+                ),
+            )
         return status
 
-    def _step_flight(self, fl: PacedFlight, now: float, day: tuple[float, int],
-                     today: dict[int, dict[str, int]], lifetime: dict[int, dict[str, int]],
-                     workers: int) -> tuple[list[Any] | None, list[Any] | None, Status]:
+    def _step_flight(
+        self,
+        fl: PacedFlight,
+        now: float,
+        day: tuple[float, int],
+        today: dict[int, dict[str, int]],
+        lifetime: dict[int, dict[str, int]],
+        workers: int,
+    ) -> tuple[list[Any] | None, list[Any] | None, Status]:
         """One flight's control step: (its throttle entry, its grant entry, its status)."""
         st = self.state.get(fl.id)
         if st is None:
@@ -313,8 +302,7 @@ class Pacer:
         goal, metric = self._goal(fl, now, midnight, today, lifetime)
         unit = float(unit_cost(metric or "", fl.rate_type, fl.price_micros) or 1)
         if st.learned_day != midnight:  # once a day: what the days before showed
-            st.winnable = _winnable(st, unit) if fl.mode in ("even", "front_loaded") \
-                else None
+            st.winnable = _winnable(st, unit) if fl.mode in ("even", "front_loaded") else None
             st.hour_delivered *= HOURS_DECAY
             st.hour_exposure *= HOURS_DECAY
             st.learned_day = midnight
@@ -324,8 +312,9 @@ class Pacer:
         shape = self._shapes.get(key)
         if shape is None:  # the day's shape changes with the forecast or the flight only
             traffic, trust = self.forecast.day(fl.network_id, fl.sites, fl.zones, weekday)
-            weights = hour_weights(fl.mode, traffic, fl.curve,
-                                   fl.allowed[weekday * 24:(weekday + 1) * 24])
+            weights = hour_weights(
+                fl.mode, traffic, fl.curve, fl.allowed[weekday * 24 : (weekday + 1) * 24]
+            )
             if st.winnable is not None:
                 weights = weights * st.winnable
             curve = even_curve(weights, midnight, fl.start, fl.end)
@@ -335,39 +324,67 @@ class Pacer:
         hourly: list[float] = []
         if goal is not None and fl.mode != "asap":
             frac = float(bend(at(curve, midnight, now, fl.start, fl.end), fl.mode))
-            ahead = float(bend(at(curve, midnight, now + max(HORIZON_S, 2 * self.interval),
-                                  fl.start, fl.end), fl.mode))
+            ahead = float(
+                bend(
+                    at(curve, midnight, now + max(HORIZON_S, 2 * self.interval), fl.start, fl.end),
+                    fl.mode,
+                )
+            )
             hour = min(23, int((now - midnight) // 3600))
             level = 24.0 * float(traffic[hour]) * float(fl.allowed[weekday * 24 + hour])
             plan = self._replan(st, now, hour, actual, goal, frac, bounds, level, unit)
             day_plan = goal * frac
-            st.throttle = self._control(st, now, actual, float(_plan(st, goal, ahead)),
-                                       level, hour)
+            st.throttle = self._control(st, now, actual, float(_plan(st, goal, ahead)), level, hour)
             hourly = _hourly(st, hour, goal, bounds, _scale(metric))
         else:
             st.throttle = 1.0
             st.last_actual, st.last_t = actual, now
         throttle = [fl.id, round(st.throttle, 6)] if st.throttle < 1.0 else None
-        allowance = grant(fl.id, fl.rate_type, fl.price_micros,
-                          ((fl.daily, today), (fl.lifetime, lifetime)), workers)
-        granted = None if allowance is None else [fl.id, allowance[0], allowance[1],
-                                                  allowance[3]]
+        allowance = grant(
+            fl.id,
+            fl.rate_type,
+            fl.price_micros,
+            ((fl.daily, today), (fl.lifetime, lifetime)),
+            workers,
+        )
+        granted = None if allowance is None else [fl.id, allowance[0], allowance[1], allowance[3]]
         scale = _scale(metric)
         life_metric = fl.lifetime[0] if fl.lifetime else "spend"
-        return throttle, granted, Status(
-            flight_id=fl.id, mode=fl.mode, metric=metric,
-            goal=None if goal is None else goal * scale,
-            plan=None if plan is None else plan * scale, actual=actual * scale,
-            throttle=st.throttle,
-            allowance=None if allowance is None else allowance[0] * _scale(allowance[2]),
-            lifetime_delivered=float(lifetime.get(fl.id, {}).get(life_metric, 0))
-            * _scale(life_metric),
-            updated_at=now, day_start=midnight, hourly_plan=hourly,
-            forecast_trust=trust, day_plan=None if day_plan is None else day_plan * scale,
-            day_bounds=None if plan is None else bounds)
+        return (
+            throttle,
+            granted,
+            Status(
+                flight_id=fl.id,
+                mode=fl.mode,
+                metric=metric,
+                goal=None if goal is None else goal * scale,
+                plan=None if plan is None else plan * scale,
+                actual=actual * scale,
+                throttle=st.throttle,
+                allowance=None if allowance is None else allowance[0] * _scale(allowance[2]),
+                lifetime_delivered=float(lifetime.get(fl.id, {}).get(life_metric, 0))
+                * _scale(life_metric),
+                updated_at=now,
+                day_start=midnight,
+                hourly_plan=hourly,
+                forecast_trust=trust,
+                day_plan=None if day_plan is None else day_plan * scale,
+                day_bounds=None if plan is None else bounds,
+            ),
+        )
 
-    def _replan(self, st: FlightState, now: float, hour: int, actual: float, goal: float,
-                frac: float, bounds: np.ndarray, level: float, unit: float) -> float:
+    def _replan(
+        self,
+        st: FlightState,
+        now: float,
+        hour: int,
+        actual: float,
+        goal: float,
+        frac: float,
+        bounds: np.ndarray,
+        level: float,
+        unit: float,
+    ) -> float:
         """The plan for `now` (`frac`: the day's plan share now; `bounds`: at the 25 hour
         boundaries; `level`: the forecast's traffic level this hour, 1 = the day's mean;
         `unit`: what one event adds to the goal's metric, at most).
@@ -389,7 +406,7 @@ class Pacer:
                 per_hour = level * 3600.0 / st.exposure
                 if (st.delivered + SHORT_EVENTS * unit) * per_hour < steps[hour]:
                     steps[hour] = st.delivered * per_hour
-            st.slots[st.filled:hour + 1] = steps[st.filled:hour + 1]
+            st.slots[st.filled : hour + 1] = steps[st.filled : hour + 1]
             st.filled = hour + 1
         if st.plan_t > 0.0 and st.throttle >= 1.0 and actual < plan and frac < 1.0:
             st.base_frac, st.base_actual = frac, actual
@@ -397,8 +414,9 @@ class Pacer:
         st.plan_t = now
         return plan
 
-    def _control(self, st: FlightState, now: float, actual: float, target: float,
-                 level: float, hour: int) -> float:
+    def _control(
+        self, st: FlightState, now: float, actual: float, target: float, level: float, hour: int
+    ) -> float:
         """The bounded-step rule: the throttle that delivers what the plan wants by the
         horizon at the estimated supply, at most one step away from the last one.
 
@@ -429,15 +447,17 @@ class Pacer:
         high = st.throttle * (1.0 + STEP_UP) + STEP_MIN
         return float(min(1.0, max(0.0, min(high, max(low, desired)))))
 
-    def _goal(self, fl: PacedFlight, now: float, midnight: float, today: dict, lifetime: dict
-              ) -> tuple[float | None, str | None]:
+    def _goal(
+        self, fl: PacedFlight, now: float, midnight: float, today: dict, lifetime: dict
+    ) -> tuple[float | None, str | None]:
         goals = []
         if fl.daily:
             goals.append((float(fl.daily[1]), fl.daily[0]))
         if fl.lifetime and math.isfinite(fl.end):
             metric, cap = fl.lifetime
             before = float(lifetime.get(fl.id, {}).get(metric, 0)) - float(
-                today.get(fl.id, {}).get(metric, 0))
+                today.get(fl.id, {}).get(metric, 0)
+            )
             days = max(1, math.ceil((fl.end - midnight) / 86400.0))
             goals.append((max(0.0, cap - before) / days, metric))
         if not goals:

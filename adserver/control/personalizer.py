@@ -84,8 +84,12 @@ class Learner:
         if bits != self.policy.bits:  # another hash space: start over
             self.policy = bandit.Policy(bits=bits)
             self.acc = np.zeros_like(self.policy.weights)
-        wanted = (service.exploration_percentage, bool(args["softmax"]),
-                  args.get("lam", 10.0), service.learning_mode)
+        wanted = (
+            service.exploration_percentage,
+            bool(args["softmax"]),
+            args.get("lam", 10.0),
+            service.learning_mode,
+        )
         changed = wanted != (s.exploration, s.softmax, s.lam, s.mode)
         s.exploration, s.softmax, s.lam, s.mode = wanted
         return changed
@@ -100,7 +104,9 @@ class Learner:
         changed = self.configure()
         rows = self.store.read(
             "SELECT id, at, multi, defer, payload FROM pz_ranks WHERE learned = 0 AND at <= ?"
-            " ORDER BY at LIMIT ?", (now - self.s.reward_wait_s, BATCH))
+            " ORDER BY at LIMIT ?",
+            (now - self.s.reward_wait_s, BATCH),
+        )
         if not rows:
             return self._publish() if changed else None
         for _, _, _, _, payload in rows:
@@ -115,8 +121,7 @@ class Learner:
             self._learn(examples)
         with self.store.transaction() as db:
             db.executemany("UPDATE pz_ranks SET learned = 1 WHERE id = ?", [(e,) for e in done])
-            db.executemany("UPDATE pz_ranks SET learned = 2 WHERE id = ?",
-                           [(e,) for e in dropped])
+            db.executemany("UPDATE pz_ranks SET learned = 2 WHERE id = ?", [(e,) for e in dropped])
         if not examples and not changed:
             return None
         self.learned += len(examples)
@@ -129,8 +134,12 @@ class Learner:
         buf = io.BytesIO()
         with self.lock:
             weights = self.policy.weights.copy()
-            manifest = {"format": bandit.FORMAT, "bits": self.policy.bits,
-                        "version": self.policy.version, "learned_events": self.learned}
+            manifest = {
+                "format": bandit.FORMAT,
+                "bits": self.policy.bits,
+                "version": self.policy.version,
+                "learned_events": self.learned,
+            }
         arr = io.BytesIO()
         np.save(arr, weights)
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
@@ -145,11 +154,17 @@ class Learner:
                 manifest = json.loads(z.read("manifest.json"))
                 weights = np.load(io.BytesIO(z.read("weights.npy")), allow_pickle=False)
         except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
-            raise ValueError(f"not an exported model (a zip of manifest.json and"
-                             f" weights.npy): {e}") from None
+            raise ValueError(
+                f"not an exported model (a zip of manifest.json and weights.npy): {e}"
+            ) from None
         bits = manifest.get("bits")
-        if not isinstance(bits, int) or not 8 <= bits <= 24 or weights.dtype != np.float32 \
-                or weights.shape != (1 << bits,) or not np.isfinite(weights).all():
+        if (
+            not isinstance(bits, int)
+            or not 8 <= bits <= 24
+            or weights.dtype != np.float32
+            or weights.shape != (1 << bits,)
+            or not np.isfinite(weights).all()
+        ):
             raise ValueError("the model's weights do not match its bits, or are not finite")
         with self.lock:
             self.policy = bandit.Policy(weights.copy(), bits)
@@ -170,17 +185,30 @@ class Learner:
             return {}
         path = os.path.join(root, version)
         made = os.path.getmtime(path)
-        return {"creationTime": iso(made), "lastModifiedTime": iso(made), "version": version,
-                "learnedEvents": self.learned, "apprenticeMatchRate": self.match_rate}
+        return {
+            "creationTime": iso(made),
+            "lastModifiedTime": iso(made),
+            "version": version,
+            "learnedEvents": self.learned,
+            "apprenticeMatchRate": self.match_rate,
+        }
 
     def _publish(self) -> str:
         s = self.s
         exploration = bandit.Exploration(
-            kernel.SOFTMAX if s.softmax else kernel.EPSILON_GREEDY, s.exploration, s.lam)
-        version = bandit.write(self.data_dir, self.policy.weights, self.policy.bits,
-                               exploration, {"learned_events": self.learned,
-                                             "learning_mode": s.mode,
-                                             "apprentice_match_rate": self.match_rate})
+            kernel.SOFTMAX if s.softmax else kernel.EPSILON_GREEDY, s.exploration, s.lam
+        )
+        version = bandit.write(
+            self.data_dir,
+            self.policy.weights,
+            self.policy.bits,
+            exploration,
+            {
+                "learned_events": self.learned,
+                "learning_mode": s.mode,
+                "apprentice_match_rate": self.match_rate,
+            },
+        )
         self.policy.version = version
         versions.prune(bandit.models_root(self.data_dir), keep=5, min_age_s=60)
         return version
@@ -195,17 +223,25 @@ class Learner:
     def _learn(self, examples: list[Example]) -> None:
         ptrs, idxs, vals, targets, importance = [0], [], [], [], []
         for ctx, acts, chosen, prob, reward, *_ in examples:
-            ptr, idx, val = action_features(ctx[0], ctx[1], acts[0], acts[1], acts[2],
-                                            self.policy.bits)
+            ptr, idx, val = action_features(
+                ctx[0], ctx[1], acts[0], acts[1], acts[2], self.policy.bits
+            )
             a, b = int(ptr[chosen]), int(ptr[chosen + 1])
             idxs.append(idx[a:b])
             vals.append(val[a:b])
             ptrs.append(ptrs[-1] + b - a)
             targets.append(reward)
             importance.append(1.0 / max(prob, 1e-6))
-        kernel.learn(self.policy.weights, self.acc, np.array(ptrs, dtype=np.int64),
-                     np.concatenate(idxs).astype(np.int32), np.concatenate(vals),
-                     np.array(targets), np.array(importance), self.s.learning_rate)
+        kernel.learn(
+            self.policy.weights,
+            self.acc,
+            np.array(ptrs, dtype=np.int64),
+            np.concatenate(idxs).astype(np.int32),
+            np.concatenate(vals),
+            np.array(targets),
+            np.array(importance),
+            self.s.learning_rate,
+        )
 
 
 class Example(NamedTuple):
@@ -221,8 +257,7 @@ class Example(NamedTuple):
     at: float
 
 
-def join(store: Store, s: Settings, rows: list[Any]
-         ) -> tuple[list[Example], list[str], list[str]]:
+def join(store: Store, s: Settings, rows: list[Any]) -> tuple[list[Example], list[str], list[str]]:
     """(examples, event ids used, event ids dropped) of pz_ranks rows (id, at, multi, defer,
     payload) whose wait is over: logging-only ranks are used without examples, deferred
     ranks never activated in time are dropped."""
@@ -234,8 +269,9 @@ def join(store: Store, s: Settings, rows: list[Any]
             done.append(event_id)  # kept for evaluation, never learned from
             continue
         if defer and not store.read(
-                "SELECT 1 FROM pz_activations WHERE event_id = ? AND at <= ?",
-                (event_id, at + s.reward_wait_s)):
+            "SELECT 1 FROM pz_activations WHERE event_id = ? AND at <= ?",
+            (event_id, at + s.reward_wait_s),
+        ):
             dropped.append(event_id)
             continue
         examples += examples_of(p, bool(multi), rewards_of(store, s, event_id, at), at, s)
@@ -247,8 +283,9 @@ def rewards_of(store: Store, s: Settings, event_id: str, at: float) -> dict[str,
     """Each slot's reward ('' for a single slot): the earliest within the wait, or the sum."""
     out: dict[str, float] = {}
     for slot, value in store.read(
-            "SELECT slot, value FROM pz_rewards WHERE event_id = ? AND at <= ?"
-            " ORDER BY at", (event_id, at + s.reward_wait_s)):
+        "SELECT slot, value FROM pz_rewards WHERE event_id = ? AND at <= ? ORDER BY at",
+        (event_id, at + s.reward_wait_s),
+    ):
         if slot not in out:
             out[slot] = value
         elif s.aggregation == "sum":
@@ -256,17 +293,27 @@ def rewards_of(store: Store, s: Settings, event_id: str, at: float) -> dict[str,
     return out
 
 
-def examples_of(p: dict[str, Any], multi: bool, rewards: dict[str, float], at: float,
-                s: Settings) -> list[Example]:
+def examples_of(
+    p: dict[str, Any], multi: bool, rewards: dict[str, float], at: float, s: Settings
+) -> list[Example]:
     actions = [_Action(a["id"], a.get("features")) for a in p["actions"]]
     acts = bandit.action_arrays(actions)
     n = len(actions)
     if not multi:
         excluded = set(p.get("excluded") or ())
         allowed = np.array([a.id not in excluded for a in actions])
-        return [Example(bandit.context_arrays(p.get("context")), acts, p["chosen"],
-                        p["probabilities"][p["chosen"]], rewards.get("", s.default_reward),
-                        allowed, int(p.get("baseline", 0)), at)]
+        return [
+            Example(
+                bandit.context_arrays(p.get("context")),
+                acts,
+                p["chosen"],
+                p["probabilities"][p["chosen"]],
+                rewards.get("", s.default_reward),
+                allowed,
+                int(p.get("baseline", 0)),
+                at,
+            )
+        ]
     out = []
     for slot in p["slots"]:
         if slot.get("probabilities") is None:  # no action was left: nothing was chosen
@@ -276,10 +323,18 @@ def examples_of(p: dict[str, Any], multi: bool, rewards: dict[str, float], at: f
             allowed[slot["allowed"]] = True
         else:
             allowed = np.array(slot["probabilities"]) > 0
-        out.append(Example(bandit.context_arrays(p.get("context"), slot.get("features")), acts,
-                           slot["chosen"], slot["probabilities"][slot["chosen"]],
-                           rewards.get(slot["slot"], s.default_reward), allowed,
-                           int(slot.get("baseline", slot["chosen"])), at))
+        out.append(
+            Example(
+                bandit.context_arrays(p.get("context"), slot.get("features")),
+                acts,
+                slot["chosen"],
+                slot["probabilities"][slot["chosen"]],
+                rewards.get(slot["slot"], s.default_reward),
+                allowed,
+                int(slot.get("baseline", slot["chosen"])),
+                at,
+            )
+        )
     return out
 
 

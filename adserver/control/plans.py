@@ -21,8 +21,9 @@ def local_day(time_zone: str, now: float) -> tuple[float, int]:
     return midnight.timestamp(), local.weekday()
 
 
-def hour_weights(mode: str, traffic: np.ndarray, custom: list[float], allowed: np.ndarray
-                 ) -> np.ndarray:
+def hour_weights(
+    mode: str, traffic: np.ndarray, custom: list[float], allowed: np.ndarray
+) -> np.ndarray:
     """The 24 hourly shares of today's goal (before dates cut the day)."""
     if mode == "custom" and custom:
         w = np.asarray(custom, dtype=np.float64)
@@ -59,11 +60,11 @@ def at(curve: np.ndarray, midnight: float, t: float, start: float, end: float) -
     return float(curve[h] + (curve[h + 1] - curve[h]) * frac)
 
 
-def planned_fraction(weights: np.ndarray, midnight: float, t: float, start: float, end: float,
-                     mode: str) -> float:
+def planned_fraction(
+    weights: np.ndarray, midnight: float, t: float, start: float, end: float, mode: str
+) -> float:
     """Share of today's goal planned to be delivered by time `t`."""
-    return float(bend(at(even_curve(weights, midnight, start, end), midnight, t, start, end),
-                      mode))
+    return float(bend(at(even_curve(weights, midnight, start, end), midnight, t, start, end), mode))
 
 
 class Forecast:
@@ -87,23 +88,28 @@ class Forecast:
         hours: dict[tuple[int, int, int], set[str]] = {}
         how_of: dict[tuple[str, str], int] = {}
         for hour, net, site, zone, n in store.read(
-                "SELECT hour, network_id, site_id, zone_id, SUM(requests) FROM stats_hourly"
-                " WHERE flight_id = 0 AND requests > 0 AND hour >= ? AND hour < ?"
-                " GROUP BY hour, network_id, site_id, zone_id",
-                (since.strftime("%Y-%m-%dT%H"), until.strftime("%Y-%m-%dT%H"))):
+            "SELECT hour, network_id, site_id, zone_id, SUM(requests) FROM stats_hourly"
+            " WHERE flight_id = 0 AND requests > 0 AND hour >= ? AND hour < ?"
+            " GROUP BY hour, network_id, site_id, zone_id",
+            (since.strftime("%Y-%m-%dT%H"), until.strftime("%Y-%m-%dT%H")),
+        ):
             tz = zones.get(net, "UTC")
             how = how_of.get((hour, tz))
             if how is None:
-                local = dt.datetime.strptime(hour, "%Y-%m-%dT%H").replace(
-                    tzinfo=dt.UTC).astimezone(zoneinfo.ZoneInfo(tz))
+                local = (
+                    dt.datetime.strptime(hour, "%Y-%m-%dT%H")
+                    .replace(tzinfo=dt.UTC)
+                    .astimezone(zoneinfo.ZoneInfo(tz))
+                )
                 how = how_of[(hour, tz)] = local.weekday() * 24 + local.hour
             key = (net, site, zone)
             counts.setdefault(key, np.zeros(168))[how] += n
             hours.setdefault(key, set()).add(hour)
         self.counts, self.hours, self.loaded_at = counts, hours, now
 
-    def day(self, network: int, sites: list[int], zones: list[int], weekday: int
-            ) -> tuple[np.ndarray, float]:
+    def day(
+        self, network: int, sites: list[int], zones: list[int], weekday: int
+    ) -> tuple[np.ndarray, float]:
         """(24 hourly shares of `weekday` for a flight's places, trust in the learned part)."""
         total = np.zeros(168)
         seen: set[str] = set()
@@ -113,7 +119,7 @@ class Forecast:
             total += c
             seen |= self.hours[(net, site, zone)]
         trust = min(1.0, len(seen) / self.trusted_hours)
-        learned = total[weekday * 24:(weekday + 1) * 24]
+        learned = total[weekday * 24 : (weekday + 1) * 24]
         if learned.sum() <= 0:
             return self.default.copy(), 0.0
         curve = trust * learned / learned.sum() + (1.0 - trust) * self.default

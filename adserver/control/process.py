@@ -67,12 +67,19 @@ class Aggregation:
 
     def prune_events(self, now: float) -> None:
         """Delete aggregated log segments older than the retention (event_retention_days)."""
-        offsets = {(r[0], r[1]): (r[2], r[3]) for r in self.aggregator.store.read(
-            'SELECT worker, stream, segment, "offset" FROM event_offsets')}
+        offsets = {
+            (r[0], r[1]): (r[2], r[3])
+            for r in self.aggregator.store.read(
+                'SELECT worker, stream, segment, "offset" FROM event_offsets'
+            )
+        }
         gone = segment.prune(self.aggregator.root, offsets, self.retention_s, now)
         if gone:
-            log.info("%d event log segments older than %.0f days deleted", len(gone),
-                     self.retention_s / 86400)
+            log.info(
+                "%d event log segments older than %.0f days deleted",
+                len(gone),
+                self.retention_s / 86400,
+            )
 
     def step(self) -> int:
         batch = self.aggregator.run_once()
@@ -123,27 +130,51 @@ def run(config: Config, sock: socket.socket | None = None) -> None:
     store = Store(config.data_dir)
     signing.ensure_keys(config.data_dir)
     publisher = Publisher(store, config.data_dir)
-    catalog = CatalogBuilder(store, config.data_dir, publisher.notify,
-                             config.embed_rebuild_interval_s)
+    catalog = CatalogBuilder(
+        store, config.data_dir, publisher.notify, config.embed_rebuild_interval_s
+    )
     publisher.on_sponsored = catalog.want
     publisher.start()
     catalog.start()
     aggregate = Aggregation(store, config, publisher)
     threading.Thread(target=aggregate.loop, name="aggregator", daemon=True).start()
-    _every(60.0, lambda: signing.rotate(config.data_dir, config.key_rotation_hours * 3600,
-                                        config.key_grace_hours * 3600))
-    registry = Registry(store, config.data_dir, Margins(
-        config.model_gate_logloss, config.model_gate_auc, config.model_gate_calibration))
-    _every(MODEL_JOBS_S, ModelJobs(registry, config.data_dir, config.train_interval_s,
-                                   config.model_keep_versions).step)
+    _every(
+        60.0,
+        lambda: signing.rotate(
+            config.data_dir, config.key_rotation_hours * 3600, config.key_grace_hours * 3600
+        ),
+    )
+    registry = Registry(
+        store,
+        config.data_dir,
+        Margins(config.model_gate_logloss, config.model_gate_auc, config.model_gate_calibration),
+    )
+    _every(
+        MODEL_JOBS_S,
+        ModelJobs(
+            registry, config.data_dir, config.train_interval_s, config.model_keep_versions
+        ).step,
+    )
     learner_settings = LearnerSettings(
-        config.personalizer_reward_wait_s, config.personalizer_default_reward,
-        config.personalizer_reward_aggregation, config.personalizer_exploration,
-        config.personalizer_learning_rate)
+        config.personalizer_reward_wait_s,
+        config.personalizer_default_reward,
+        config.personalizer_reward_aggregation,
+        config.personalizer_exploration,
+        config.personalizer_learning_rate,
+    )
     learner = Learner(store, config.data_dir, dataclasses.replace(learner_settings))
     _every(config.personalizer_learn_interval_s, learner.step)
-    api = ManagementApi(store, config.admin_key, config.max_body_bytes, publisher.notify,
-                        aggregate.pacer, catalog, registry, learner_settings, learner)
+    api = ManagementApi(
+        store,
+        config.admin_key,
+        config.max_body_bytes,
+        publisher.notify,
+        aggregate.pacer,
+        catalog,
+        registry,
+        learner_settings,
+        learner,
+    )
     api.settings = config  # who may read its /metrics
     sock = sock or runtime.bind(config.api_host, config.api_port)
     limits = runtime.Limits.of(config)

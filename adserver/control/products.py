@@ -63,16 +63,33 @@ def check_product(item: Any, dim: int | None = None) -> Product:
     supplied vector must have that many components (the embedding model's dimension)."""
     product = convert(Product, item)
     if dim is not None and product.vector is not None and len(product.vector) != dim:
-        raise Invalid([FieldError("vector", f"has {len(product.vector)} components; the"
-                                  f" embedding model has {dim}")])
+        raise Invalid(
+            [
+                FieldError(
+                    "vector", f"has {len(product.vector)} components; the embedding model has {dim}"
+                )
+            ]
+        )
     return product
 
 
 def to_row(network_id: int, p: Product, seq: int, stamp: str) -> tuple:
     vector = None if p.vector is None else np.asarray(p.vector, dtype="<f4").tobytes()
-    return (network_id, p.id, p.title, p.brand, CATEGORY_SEPARATOR.join(p.path()),
-            int(p.price * 1_000_000), int(p.available), p.image_url, stamp, p.url,
-            msgspec.json.encode(p.data).decode(), vector, seq)
+    return (
+        network_id,
+        p.id,
+        p.title,
+        p.brand,
+        CATEGORY_SEPARATOR.join(p.path()),
+        int(p.price * 1_000_000),
+        int(p.available),
+        p.image_url,
+        stamp,
+        p.url,
+        msgspec.json.encode(p.data).decode(),
+        vector,
+        seq,
+    )
 
 
 def from_row(row: sqlite3.Row) -> ProductOut:
@@ -80,11 +97,18 @@ def from_row(row: sqlite3.Row) -> ProductOut:
     if row["vector"] is not None:
         vector = np.frombuffer(row["vector"], dtype="<f4").astype(float).tolist()
     return ProductOut(
-        id=row["id"], title=row["title"], brand=row["brand"],
+        id=row["id"],
+        title=row["title"],
+        brand=row["brand"],
         category=[c for c in row["category"].split(CATEGORY_SEPARATOR) if c],
         price=(Decimal(row["price_micros"]) / 1_000_000).normalize(),
-        available=bool(row["available"]), image_url=row["image_url"], url=row["url"],
-        vector=vector, data=msgspec.json.decode(row["data"]), updated_at=row["updated_at"])
+        available=bool(row["available"]),
+        image_url=row["image_url"],
+        url=row["url"],
+        vector=vector,
+        data=msgspec.json.decode(row["data"]),
+        updated_at=row["updated_at"],
+    )
 
 
 _UPSERT = (
@@ -94,7 +118,8 @@ _UPSERT = (
     " brand = excluded.brand, category = excluded.category,"
     " price_micros = excluded.price_micros, available = excluded.available,"
     " image_url = excluded.image_url, updated_at = excluded.updated_at, url = excluded.url,"
-    " data = excluded.data, vector = excluded.vector, seq = excluded.seq")
+    " data = excluded.data, vector = excluded.vector, seq = excluded.seq"
+)
 
 
 class Catalog:
@@ -121,22 +146,40 @@ class Catalog:
         db.execute("UPDATE catalog_seq SET n = n + 1")
         return db.execute("SELECT n FROM catalog_seq").fetchone()[0]
 
-    def _audit(self, db: sqlite3.Connection, who: Principal, network_id: int, action: str,
-               entity_id: str, before: Any, after: Any) -> None:
+    def _audit(
+        self,
+        db: sqlite3.Connection,
+        who: Principal,
+        network_id: int,
+        action: str,
+        entity_id: str,
+        before: Any,
+        after: Any,
+    ) -> None:
         enc = _audit_json.encode
         db.execute(
             "INSERT INTO audit (at, key_id, entity, entity_id, action, network_id,"
             " advertiser_id, before, after) VALUES (?, ?, 'products', ?, ?, ?, NULL, ?, ?)",
-            (now(), who.key_id, entity_id, action, network_id,
-             None if before is None else enc(before).decode(), enc(after).decode()))
+            (
+                now(),
+                who.key_id,
+                entity_id,
+                action,
+                network_id,
+                None if before is None else enc(before).decode(),
+                enc(after).decode(),
+            ),
+        )
 
-    def batch(self, who: Principal, network_id: int, upsert: list[Any], delete: list[str]
-              ) -> BatchResult:
+    def batch(
+        self, who: Principal, network_id: int, upsert: list[Any], delete: list[str]
+    ) -> BatchResult:
         """Upsert the valid products of `upsert` and delete the ids in `delete` (missing ids
         are not an error: the catalog ends up without them either way)."""
         if len(upsert) + len(delete) > MAX_BATCH:
-            raise Invalid([FieldError("products", f"at most {MAX_BATCH} products and deletes"
-                                      " per request")])
+            raise Invalid(
+                [FieldError("products", f"at most {MAX_BATCH} products and deletes per request")]
+            )
         dim = self.vector_dim(network_id)
         good: dict[str, Product] = {}
         rejected = []
@@ -154,45 +197,70 @@ class Catalog:
             db.executemany(_UPSERT, [to_row(network_id, p, seq, stamp) for p in good.values()])
             deleted = 0
             for pid in delete:
-                deleted += db.execute("DELETE FROM products WHERE network_id = ? AND id = ?",
-                                      (network_id, pid)).rowcount
+                deleted += db.execute(
+                    "DELETE FROM products WHERE network_id = ? AND id = ?", (network_id, pid)
+                ).rowcount
             if good or deleted:
                 ids = list(good)
-                self._audit(db, who, network_id, "upsert" if good else "delete",
-                            ids[0] if len(ids) == 1 and not delete else f"{len(ids)} products",
-                            None, {"upserted": len(ids), "deleted": deleted,
-                                   "ids": ids[:100], "deleted_ids": delete[:100]})
+                self._audit(
+                    db,
+                    who,
+                    network_id,
+                    "upsert" if good else "delete",
+                    ids[0] if len(ids) == 1 and not delete else f"{len(ids)} products",
+                    None,
+                    {
+                        "upserted": len(ids),
+                        "deleted": deleted,
+                        "ids": ids[:100],
+                        "deleted_ids": delete[:100],
+                    },
+                )
         return BatchResult(len(good), deleted, rejected)
 
-    def put(self, who: Principal, network_id: int, product_id: str, body: Any
-            ) -> tuple[ProductOut, bool]:
+    def put(
+        self, who: Principal, network_id: int, product_id: str, body: Any
+    ) -> tuple[ProductOut, bool]:
         """Create or replace one product; returns it and whether it was created."""
         if isinstance(body, dict) and body.get("id", product_id) != product_id:
             raise Invalid([FieldError("id", "differs from the product id in the path")])
-        p = check_product({**body, "id": product_id} if isinstance(body, dict) else body,
-                          self.vector_dim(network_id))
+        p = check_product(
+            {**body, "id": product_id} if isinstance(body, dict) else body,
+            self.vector_dim(network_id),
+        )
         with self.store.transaction() as db:
             self._network(db, who, network_id, write=True)
-            before = db.execute("SELECT * FROM products WHERE network_id = ? AND id = ?",
-                                (network_id, product_id)).fetchone()
+            before = db.execute(
+                "SELECT * FROM products WHERE network_id = ? AND id = ?", (network_id, product_id)
+            ).fetchone()
             db.execute(_UPSERT, to_row(network_id, p, self._next_seq(db), now()))
-            row = db.execute("SELECT * FROM products WHERE network_id = ? AND id = ?",
-                             (network_id, product_id)).fetchone()
+            row = db.execute(
+                "SELECT * FROM products WHERE network_id = ? AND id = ?", (network_id, product_id)
+            ).fetchone()
             out = from_row(row)
-            self._audit(db, who, network_id, "update" if before else "create", product_id,
-                        None if before is None else from_row(before), out)
+            self._audit(
+                db,
+                who,
+                network_id,
+                "update" if before else "create",
+                product_id,
+                None if before is None else from_row(before),
+                out,
+            )
         return out, before is None
 
     def delete(self, who: Principal, network_id: int, product_id: str) -> ProductOut:
         with self.store.transaction() as db:
             self._network(db, who, network_id, write=True)
-            row = db.execute("SELECT * FROM products WHERE network_id = ? AND id = ?",
-                             (network_id, product_id)).fetchone()
+            row = db.execute(
+                "SELECT * FROM products WHERE network_id = ? AND id = ?", (network_id, product_id)
+            ).fetchone()
             if row is None:
                 raise NotFound(f"product {product_id!r} not found")
             self._next_seq(db)
-            db.execute("DELETE FROM products WHERE network_id = ? AND id = ?",
-                       (network_id, product_id))
+            db.execute(
+                "DELETE FROM products WHERE network_id = ? AND id = ?", (network_id, product_id)
+            )
             out = from_row(row)
             self._audit(db, who, network_id, "delete", product_id, out, {"deleted": True})
         return out
@@ -201,15 +269,22 @@ class Catalog:
         with self.store.lock:
             db = self.store.conn
             self._network(db, who, network_id, write=False)
-            row = db.execute("SELECT * FROM products WHERE network_id = ? AND id = ?",
-                             (network_id, product_id)).fetchone()
+            row = db.execute(
+                "SELECT * FROM products WHERE network_id = ? AND id = ?", (network_id, product_id)
+            ).fetchone()
         if row is None:
             raise NotFound(f"product {product_id!r} not found")
         return from_row(row)
 
-    def list(self, who: Principal, network_id: int, limit: int, cursor: str | None,
-             brand: str | None = None, category: str | None = None
-             ) -> tuple[list[ProductOut], str | None]:
+    def list(
+        self,
+        who: Principal,
+        network_id: int,
+        limit: int,
+        cursor: str | None,
+        brand: str | None = None,
+        category: str | None = None,
+    ) -> tuple[list[ProductOut], str | None]:
         """A page in product id order and the next page's cursor (None at the end).
         `category` matches any level of the path."""
         clauses, params = ["network_id = ?"], list[Any]([network_id])
@@ -220,15 +295,17 @@ class Catalog:
             clauses.append("brand = ?")
             params.append(brand)
         if category is not None:
-            clauses.append(f"('{CATEGORY_SEPARATOR}' || category || '{CATEGORY_SEPARATOR}')"
-                           " LIKE ? ESCAPE '\\'")
+            clauses.append(
+                f"('{CATEGORY_SEPARATOR}' || category || '{CATEGORY_SEPARATOR}') LIKE ? ESCAPE '\\'"
+            )
             like = category.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             params.append(f"%{CATEGORY_SEPARATOR}{like}{CATEGORY_SEPARATOR}%")
         with self.store.lock:
             self._network(self.store.conn, who, network_id, write=False)
             rows = self.store.conn.execute(
                 f"SELECT * FROM products WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?",
-                [*params, limit + 1]).fetchall()
+                [*params, limit + 1],
+            ).fetchall()
         items = [from_row(r) for r in rows[:limit]]
         return items, (_encode_cursor(rows[limit - 1]["id"]) if len(rows) > limit else None)
 

@@ -37,49 +37,71 @@ def routes(api: Any) -> list[Route]:
         limit = int_param(q.get("limit", "100"), "limit", 1, products.MAX_LIMIT, errors)
         if errors:
             raise Invalid(errors)
-        items, nxt = await run_in_threadpool(catalog.list, who, network(request), limit,
-                                             q.get("cursor"), q.get("brand"),
-                                             q.get("category"))
+        items, nxt = await run_in_threadpool(
+            catalog.list,
+            who,
+            network(request),
+            limit,
+            q.get("cursor"),
+            q.get("brand"),
+            q.get("category"),
+        )
         return json_response({"data": items, "next_cursor": nxt})
 
     async def batch(request: Request, who: Principal) -> Response:
         body = convert(products.BatchRequest, await api.body(request))
-        result = await run_in_threadpool(catalog.batch, who, network(request),
-                                         body.products, body.delete)
+        result = await run_in_threadpool(
+            catalog.batch, who, network(request), body.products, body.delete
+        )
         return json_response(result)
 
     async def get(request: Request, who: Principal) -> Response:
-        return json_response(await run_in_threadpool(
-            catalog.get, who, network(request), request.path_params["product_id"]))
+        return json_response(
+            await run_in_threadpool(
+                catalog.get, who, network(request), request.path_params["product_id"]
+            )
+        )
 
     async def put(request: Request, who: Principal) -> Response:
         body = await api.body(request)
         out, created = await run_in_threadpool(
-            catalog.put, who, network(request), request.path_params["product_id"], body)
+            catalog.put, who, network(request), request.path_params["product_id"], body
+        )
         return json_response(out, 201 if created else 200)
 
     async def delete(request: Request, who: Principal) -> Response:
-        return json_response(await run_in_threadpool(
-            catalog.delete, who, network(request), request.path_params["product_id"]))
+        return json_response(
+            await run_in_threadpool(
+                catalog.delete, who, network(request), request.path_params["product_id"]
+            )
+        )
 
     async def status(request: Request, who: Principal) -> Response:
         net = network(request)
         page, _ = await run_in_threadpool(catalog.list, who, net, 1, None)
         count = await run_in_threadpool(
-            api.store.read, "SELECT count(*) FROM products WHERE network_id = ?", (net,))
+            api.store.read, "SELECT count(*) FROM products WHERE network_id = ?", (net,)
+        )
         built = api.builder.status if api.builder is not None else {}
         index = built.get("manifest") or {}
-        return json_response({
-            "network_id": net, "products": count[0][0],
-            "index": {"version": built.get("version"), "error": built.get("error"),
-                      "model": index.get("model"), "dim": index.get("dim"),
-                      "embedding_model": built.get("model"),
-                      "sponsored_indexed": index.get("graphs", {}).get(str(net), {}).get(
-                          "count", 0),
-                      "products_indexed": index.get("products"),
-                      "vectors_ignored": index.get("vectors_ignored"),
-                      "built_at": built.get("built_at"),
-                      "build_s": index.get("build_s")}})
+        return json_response(
+            {
+                "network_id": net,
+                "products": count[0][0],
+                "index": {
+                    "version": built.get("version"),
+                    "error": built.get("error"),
+                    "model": index.get("model"),
+                    "dim": index.get("dim"),
+                    "embedding_model": built.get("model"),
+                    "sponsored_indexed": index.get("graphs", {}).get(str(net), {}).get("count", 0),
+                    "products_indexed": index.get("products"),
+                    "vectors_ignored": index.get("vectors_ignored"),
+                    "built_at": built.get("built_at"),
+                    "build_s": index.get("build_s"),
+                },
+            }
+        )
 
     base = "/v1/networks/{network_id}/products"
     one = base + "/{product_id:path}"

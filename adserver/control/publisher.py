@@ -26,8 +26,12 @@ class Publisher:
     """The snapshots' one writer: compiles and publishes a new version soon after the store
     changes (debounced), and when API keys change outside this process."""
 
-    def __init__(self, store: Store, data_dir: str,
-                 on_sponsored: Callable[[dict[int, set[str]]], None] | None = None):
+    def __init__(
+        self,
+        store: Store,
+        data_dir: str,
+        on_sponsored: Callable[[dict[int, set[str]]], None] | None = None,
+    ):
         self.store, self.data_dir = store, data_dir
         self.on_sponsored = on_sponsored  # the catalog builder learns the sponsored products
         self.changed = threading.Event()
@@ -50,8 +54,11 @@ class Publisher:
     def keys_version(self) -> tuple:
         """What the snapshot's key table depends on: a key created or revoked by another
         process (`adserver keys revoke`) changes it without notifying this one."""
-        return tuple(self.store.read("SELECT COUNT(*), MAX(created_at), MAX(revoked_at),"
-                                     " COUNT(revoked_at) FROM api_keys")[0])
+        return tuple(
+            self.store.read(
+                "SELECT COUNT(*), MAX(created_at), MAX(revoked_at), COUNT(revoked_at) FROM api_keys"
+            )[0]
+        )
 
     def _loop(self) -> None:
         keys = self.keys_version()
@@ -73,7 +80,8 @@ class Publisher:
                 self.changed.clear()
             try:
                 with telemetry.timed(telemetry.PUBLISH):
-                    self.version = compile_snapshot(self.store, self.data_dir,
-                                                    on_sponsored=self.on_sponsored)
+                    self.version = compile_snapshot(
+                        self.store, self.data_dir, on_sponsored=self.on_sponsored
+                    )
             except Exception:
                 log.exception("snapshot compile failed; the previous version keeps serving")

@@ -74,8 +74,10 @@ class Invalid(Exception):
 
 
 def check_service(c: ServiceConfiguration) -> None:
-    for name, value, lo, hi in (("rewardWaitTime", c.reward_wait_time, 5, 2 * 86400),
-                                ("modelExportFrequency", c.model_export_frequency, 60, 86400)):
+    for name, value, lo, hi in (
+        ("rewardWaitTime", c.reward_wait_time, 5, 2 * 86400),
+        ("modelExportFrequency", c.model_export_frequency, 60, 86400),
+    ):
         try:
             s = seconds(value)
         except ValueError as e:
@@ -90,8 +92,12 @@ def check_service(c: ServiceConfiguration) -> None:
         raise Invalid("logRetentionDays must be from 0 to 3650", "logRetentionDays")
 
 
-FLAGS = {"--epsilon": ("epsilon", float), "--lambda": ("lam", float), "-l": ("lr", float),
-         "-b": ("bits", int)}
+FLAGS = {
+    "--epsilon": ("epsilon", float),
+    "--lambda": ("lam", float),
+    "-l": ("lr", float),
+    "-b": ("bits", int),
+}
 
 
 def parse_arguments(text: str) -> dict[str, Any]:
@@ -130,9 +136,11 @@ class Settings:
     def put(self, name: str, value: Any, who: Principal) -> None:
         raw = msgspec.json.encode(value).decode()
         with self.store.transaction() as db:
-            db.execute("INSERT INTO pz_settings VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE"
-                       " SET value = excluded.value, updated_at = excluded.updated_at",
-                       (name, raw, now()))
+            db.execute(
+                "INSERT INTO pz_settings VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE"
+                " SET value = excluded.value, updated_at = excluded.updated_at",
+                (name, raw, now()),
+            )
             _audit(db, who, name, "update", raw)
 
     def delete(self, name: str, who: Principal) -> None:
@@ -143,9 +151,12 @@ class Settings:
 
 def _audit(db: Any, who: Principal, what: str, action: str, after: str | None = None) -> None:
     """An audit row for a change to the installation's Personalizer (no network's)."""
-    db.execute("INSERT INTO audit (at, key_id, entity, entity_id, action, network_id,"
-               " advertiser_id, before, after) VALUES (?, ?, 'personalizer', ?, ?, NULL,"
-               " NULL, NULL, ?)", (now(), who.key_id, what, action, after))
+    db.execute(
+        "INSERT INTO audit (at, key_id, entity, entity_id, action, network_id,"
+        " advertiser_id, before, after) VALUES (?, ?, 'personalizer', ?, ?, NULL,"
+        " NULL, NULL, ?)",
+        (now(), who.key_id, what, action, after),
+    )
 
 
 def learner_settings(store: Store) -> tuple[ServiceConfiguration, dict[str, Any]] | None:

@@ -32,17 +32,28 @@ class Poison(Exception):
 # replays a pass failing with one of them record by record to find and quarantine the
 # record; the pacer quarantines the flight. Anything else (a locked database, a full disk)
 # is retried as it is.
-DATA_ERRORS = (Poison, KeyError, TypeError, ValueError, OverflowError, IndexError,
-               AttributeError, ArithmeticError, sqlite3.IntegrityError, msgspec.MsgspecError)
+DATA_ERRORS = (
+    Poison,
+    KeyError,
+    TypeError,
+    ValueError,
+    OverflowError,
+    IndexError,
+    AttributeError,
+    ArithmeticError,
+    sqlite3.IntegrityError,
+    msgspec.MsgspecError,
+)
 COLUMNS = ("id", "key", "at", "source", "network_id", "reason", "record")
 
 
-def add(db: Any, key: str, source: str, network_id: int | None, reason: str,
-        record: str) -> bool:
+def add(db: Any, key: str, source: str, network_id: int | None, reason: str, record: str) -> bool:
     """Keep one item (once per key) in the open transaction `db`; True when it is new."""
-    new = db.execute("INSERT OR IGNORE INTO quarantine (key, at, source, network_id, reason,"
-                     " record) VALUES (?, ?, ?, ?, ?, ?)",
-                     (key, now(), source, network_id, reason[:1000], record)).rowcount
+    new = db.execute(
+        "INSERT OR IGNORE INTO quarantine (key, at, source, network_id, reason,"
+        " record) VALUES (?, ?, ?, ?, ?, ?)",
+        (key, now(), source, network_id, reason[:1000], record),
+    ).rowcount
     if new:
         log.error("quarantined %s (%s): %s", key, source, reason)
     return bool(new)
@@ -55,8 +66,14 @@ def flight(store: Store, flight_id: int, network_id: int | None, error: Exceptio
     record = json.dumps(dict(row[0]), default=repr) if row else "{}"
     updated = row[0]["updated_at"] if row else ""
     with store.transaction() as db:
-        add(db, f"flight:{flight_id}@{updated}", "pacing", network_id,
-            f"{type(error).__name__}: {error}", record)
+        add(
+            db,
+            f"flight:{flight_id}@{updated}",
+            "pacing",
+            network_id,
+            f"{type(error).__name__}: {error}",
+            record,
+        )
 
 
 def listing(store: Store, network_id: int | None, limit: int, after: int) -> list[dict]:
@@ -65,20 +82,28 @@ def listing(store: Store, network_id: int | None, limit: int, after: int) -> lis
     if network_id is not None:
         where.append("network_id = ?")
         args.append(network_id)
-    rows = store.read(f"SELECT {', '.join(COLUMNS)} FROM quarantine WHERE {' AND '.join(where)}"
-                      " ORDER BY id LIMIT ?", (*args, limit))
+    rows = store.read(
+        f"SELECT {', '.join(COLUMNS)} FROM quarantine WHERE {' AND '.join(where)}"
+        " ORDER BY id LIMIT ?",
+        (*args, limit),
+    )
     return [dict(zip(COLUMNS, r)) for r in rows]
 
 
 def exposition(store: Store) -> str:
     """`adserver_quarantined_total{source}` in Prometheus' text format, to alert on."""
-    counts: dict[str, int] = {r[0]: r[1] for r in store.read(
-        "SELECT source, COUNT(*) FROM quarantine GROUP BY source")}
-    lines = ["# HELP adserver_quarantined_total Records the aggregator could not count and"
-             " flights the pacer could not pace (kept, skipped; GET /v1/quarantine)",
-             "# TYPE adserver_quarantined_total counter"]
-    lines += [f'adserver_quarantined_total{{source="{source}"}} {counts.get(source, 0)}'
-              for source in ("events", "decisions", "pacing")]
+    counts: dict[str, int] = {
+        r[0]: r[1] for r in store.read("SELECT source, COUNT(*) FROM quarantine GROUP BY source")
+    }
+    lines = [
+        "# HELP adserver_quarantined_total Records the aggregator could not count and"
+        " flights the pacer could not pace (kept, skipped; GET /v1/quarantine)",
+        "# TYPE adserver_quarantined_total counter",
+    ]
+    lines += [
+        f'adserver_quarantined_total{{source="{source}"}} {counts.get(source, 0)}'
+        for source in ("events", "decisions", "pacing")
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -98,18 +123,25 @@ def routes(api: Any) -> list[Route]:
         after = int_param(q.get("after_id", "0"), "after_id", 0, 2**62, errors)
         if errors:
             raise Invalid(errors)
-        return json_response({"data": await run_in_threadpool(
-            listing, api.store, who.network_id, limit, after)})
+        return json_response(
+            {"data": await run_in_threadpool(listing, api.store, who.network_id, limit, after)}
+        )
 
     async def metrics(request: Request) -> Response:
         if api.settings is not None and not api.settings.may_read_metrics(
-                request.client.host if request.client else "",
-                request.headers.get("authorization", "")):
-            return error_response(ApiError(403, "forbidden", "metrics are for the allowed"
-                                           " networks (ADSERVER_METRICS_ALLOW) or the key"))
+            request.client.host if request.client else "", request.headers.get("authorization", "")
+        ):
+            return error_response(
+                ApiError(
+                    403,
+                    "forbidden",
+                    "metrics are for the allowed networks (ADSERVER_METRICS_ALLOW) or the key",
+                )
+            )
         text = await run_in_threadpool(exposition, api.store)
-        return Response(telemetry.exposition(text),
-                        media_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(
+            telemetry.exposition(text), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
 
     async def readyz(request: Request) -> Response:
         data_dir = api.settings.data_dir if api.settings is not None else None
@@ -118,6 +150,8 @@ def routes(api: Any) -> list[Route]:
         ready, body = await run_in_threadpool(telemetry.readiness, api.store, data_dir)
         return json_response(body, 200 if ready else 503)
 
-    return [Route("/v1/quarantine", api.handler(listed), methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"])]
+    return [
+        Route("/v1/quarantine", api.handler(listed), methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]

@@ -66,8 +66,7 @@ class Margins:
     calibration: float = 0.25
 
 
-def gate(candidate: dict[str, Any], active: dict[str, Any] | None,
-         margins: Margins) -> str | None:
+def gate(candidate: dict[str, Any], active: dict[str, Any] | None, margins: Margins) -> str | None:
     """Why `candidate` (a manifest) may not replace `active` (its manifest, or None);
     None when it may."""
     m = candidate.get("metrics") or {}
@@ -81,24 +80,34 @@ def gate(candidate: dict[str, Any], active: dict[str, Any] | None,
             ref, against = same, f"active version {active.get('version')} on the same examples"
             m = {**m, **{k: v for k, v in same["candidate"].items() if k in ("logloss", "auc")}}
         else:
-            ref, against = active.get("metrics") or {}, \
-                f"active version {active.get('version')}'s own held-out metrics"
+            ref, against = (
+                active.get("metrics") or {},
+                f"active version {active.get('version')}'s own held-out metrics",
+            )
     else:
         ref, against = base.get("prior") or {}, "the prior pCTR on the same examples"
     cal = m["calibration"]
     margin = calibration_margin(margins.calibration, m.get("positives"))
     if math.isnan(cal) or abs(cal - 1.0) > margin:
-        why = "" if margin == margins.calibration else \
-            f" (two standard errors at {m['positives']} held-out positives)"
+        why = (
+            ""
+            if margin == margins.calibration
+            else f" (two standard errors at {m['positives']} held-out positives)"
+        )
         return f"calibration {cal:.3f} is outside 1 +- {margin:.3g}{why}"
-    if isinstance(ref.get("logloss"), (int, float)) and \
-            m["logloss"] > ref["logloss"] * (1 + margins.logloss):
-        return (f"log loss {m['logloss']:.6f} is worse than {ref['logloss']:.6f} of {against}"
-                f" (margin {margins.logloss:.1%})")
-    if isinstance(ref.get("auc"), (int, float)) and not math.isnan(ref["auc"]) and \
-            (math.isnan(m["auc"]) or m["auc"] < ref["auc"] - margins.auc):
-        return (f"AUC {m['auc']:.4f} is below {ref['auc']:.4f} of {against}"
-                f" (margin {margins.auc})")
+    if isinstance(ref.get("logloss"), (int, float)) and m["logloss"] > ref["logloss"] * (
+        1 + margins.logloss
+    ):
+        return (
+            f"log loss {m['logloss']:.6f} is worse than {ref['logloss']:.6f} of {against}"
+            f" (margin {margins.logloss:.1%})"
+        )
+    if (
+        isinstance(ref.get("auc"), (int, float))
+        and not math.isnan(ref["auc"])
+        and (math.isnan(m["auc"]) or m["auc"] < ref["auc"] - margins.auc)
+    ):
+        return f"AUC {m['auc']:.4f} is below {ref['auc']:.4f} of {against} (margin {margins.auc})"
     return None
 
 
@@ -128,8 +137,9 @@ class Registry:
         return [_row(r) for r in self.store.read(sql + " ORDER BY name, version DESC", params)]
 
     def get(self, name: str, version: str) -> dict[str, Any]:
-        rows = self.store.read("SELECT * FROM models WHERE name = ? AND version = ?",
-                               (name, version))
+        rows = self.store.read(
+            "SELECT * FROM models WHERE name = ? AND version = ?", (name, version)
+        )
         if not rows:
             raise NotFound(f"no {name} model version {version!r}")
         out = _row(rows[0])
@@ -142,14 +152,20 @@ class Registry:
         return out
 
     def summary(self) -> dict[str, Any]:
-        return {name: {"active": ctr.pointer(self.data_dir, name),
-                       "shadow": ctr.pointer(self.data_dir, name, ctr.SHADOW),
-                       "versions": len(self.list(name))} for name in ctr.NAMES}
+        return {
+            name: {
+                "active": ctr.pointer(self.data_dir, name),
+                "shadow": ctr.pointer(self.data_dir, name, ctr.SHADOW),
+                "versions": len(self.list(name)),
+            }
+            for name in ctr.NAMES
+        }
 
     # -- entering ------------------------------------------------------------------------
 
-    def import_dir(self, name: str, path: str, source: str, who: Principal,
-                   label: str = "") -> dict[str, Any]:
+    def import_dir(
+        self, name: str, path: str, source: str, who: Principal, label: str = ""
+    ) -> dict[str, Any]:
         """Verify a model directory, copy it in as a new version and submit it (gate, then
         activation). Raises Refused when its files do not verify (nothing is kept)."""
         if name not in ctr.NAMES:
@@ -165,8 +181,9 @@ class Registry:
             version, tmp = versions.begin(root, 6)
             for f in ctr.FILES:
                 shutil.copyfile(os.path.join(path, f), os.path.join(tmp, f))
-            manifest = dict(model.manifest, version=version,
-                            label=label or model.manifest.get("label") or "")
+            manifest = dict(
+                model.manifest, version=version, label=label or model.manifest.get("label") or ""
+            )
             versions.seal_with_manifest(root, tmp, version, manifest, ctr.FILES)
         return self.submit(name, version, source, who)
 
@@ -179,8 +196,9 @@ class Registry:
             self._record(name, version, "refused", source, who, {}, str(e))
             raise Refused(str(e)) from None
         m = model.manifest
-        self._record(name, version, "registered", source, who, m, None,
-                     label=str(m.get("label") or ""))
+        self._record(
+            name, version, "registered", source, who, m, None, label=str(m.get("label") or "")
+        )
         try:
             return self.activate(name, version, who)
         except Refused:
@@ -188,8 +206,9 @@ class Registry:
 
     # -- changing what serves ------------------------------------------------------------
 
-    def activate(self, name: str, version: str, who: Principal, force: bool = False
-                 ) -> dict[str, Any]:
+    def activate(
+        self, name: str, version: str, who: Principal, force: bool = False
+    ) -> dict[str, Any]:
         """Make a registered version active if its files verify and (unless `force`) it
         passes the gate; Refused says why not (recorded as the version's reason)."""
         row = self.get(name, version)
@@ -212,15 +231,23 @@ class Registry:
             else:  # uploaded: its manifest's metrics are the uploader's word, not evidence
                 why = self.measured_gate(name, version, model, active)
             if why is not None:
-                self._set(name, version, row["status"] if row["status"] != "refused"
-                          else "registered", f"gate: {why}", who, "refuse")
+                self._set(
+                    name,
+                    version,
+                    row["status"] if row["status"] != "refused" else "registered",
+                    f"gate: {why}",
+                    who,
+                    "refuse",
+                )
                 raise Refused(f"gate: {why}")
-            self._publish(name, version, active, who, "forced past the gate" if force else
-                          "passed the gate")
+            self._publish(
+                name, version, active, who, "forced past the gate" if force else "passed the gate"
+            )
         return self.get(name, version)
 
-    def measured_gate(self, name: str, version: str, model: ctr.Model,
-                      active: str | None) -> str | None:
+    def measured_gate(
+        self, name: str, version: str, model: ctr.Model, active: str | None
+    ) -> str | None:
         """The gate for a version that came from outside (the API or the inbox): its
         metrics, and the reference's (the active model, else the constant prior), measured
         here on the newest server-held examples (`MEASURE_GROUPS` placements of the last
@@ -234,9 +261,11 @@ class Registry:
         groups = range(max(0, len(ex.y) - MEASURE_GROUPS), len(ex.y))
         y = np.concatenate([ex.y[g] for g in groups]) if len(groups) else np.zeros(0)
         if y.shape[0] < s.min_examples or y.sum() < s.min_positives:
-            return (f"the server holds too few examples to measure it ({y.shape[0]} shown,"
-                    f" {int(y.sum())} {'clicked' if name == 'ctr' else 'converted'}; at"
-                    f" least {s.min_examples} and {s.min_positives}): activate with force")
+            return (
+                f"the server holds too few examples to measure it ({y.shape[0]} shown,"
+                f" {int(y.sum())} {'clicked' if name == 'ctr' else 'converted'}; at"
+                f" least {s.min_examples} and {s.min_positives}): activate with force"
+            )
         base = float(y.mean())
         measured = ctr_train.metrics(y, ctr_train.predict(model, ex, groups), base)
         prior = ctr_train.metrics(y, np.full(y.shape[0], base), base)
@@ -244,15 +273,18 @@ class Registry:
         if active is not None:
             try:
                 current = ctr.load(self.data_dir, name, active)
-                reference = {"version": active, "metrics": ctr_train.metrics(
-                    y, ctr_train.predict(current, ex, groups), base)}
+                reference = {
+                    "version": active,
+                    "metrics": ctr_train.metrics(y, ctr_train.predict(current, ex, groups), base),
+                }
             except ctr.ModelError:
                 reference = None
         with self.store.transaction() as db:
-            db.execute("UPDATE models SET metrics = ? WHERE name = ? AND version = ?",
-                       (json.dumps({**measured, "measured": "server"}), name, version))
-        why = gate({"metrics": measured, "baseline": {"prior": prior}}, reference,
-                   self.margins)
+            db.execute(
+                "UPDATE models SET metrics = ? WHERE name = ? AND version = ?",
+                (json.dumps({**measured, "measured": "server"}), name, version),
+            )
+        why = gate({"metrics": measured, "baseline": {"prior": prior}}, reference, self.margins)
         return None if why is None else f"{why} (measured on {y.shape[0]} server-held examples)"
 
     def rollback(self, name: str, who: Principal) -> dict[str, Any]:
@@ -260,7 +292,9 @@ class Registry:
         active = ctr.pointer(self.data_dir, name)
         rows = self.store.read(
             "SELECT version FROM models WHERE name = ? AND activated_at IS NOT NULL"
-            " AND version != ? ORDER BY activated_at DESC LIMIT 1", (name, active or ""))
+            " AND version != ? ORDER BY activated_at DESC LIMIT 1",
+            (name, active or ""),
+        )
         if not rows:
             raise Refused(f"no earlier active {name} version to roll back to")
         version = rows[0][0]
@@ -273,8 +307,10 @@ class Registry:
         """Keep a version whatever `prune` would do (or let it go again)."""
         self.get(name, version)
         with self.store.transaction() as db:
-            db.execute("UPDATE models SET pinned = ? WHERE name = ? AND version = ?",
-                       (int(pinned), name, version))
+            db.execute(
+                "UPDATE models SET pinned = ? WHERE name = ? AND version = ?",
+                (int(pinned), name, version),
+            )
             _audit(db, who, name, version, "pin" if pinned else "unpin", {"pinned": pinned})
         return self.get(name, version)
 
@@ -288,23 +324,39 @@ class Registry:
             for name in ctr.NAMES:
                 active = ctr.pointer(self.data_dir, name)
                 kept = {active, ctr.pointer(self.data_dir, name, ctr.SHADOW)}
-                kept.update(r[0] for r in self.store.read(
-                    "SELECT version FROM models WHERE name = ? AND activated_at IS NOT NULL"
-                    " AND version != ? ORDER BY activated_at DESC LIMIT 1", (name, active or "")))
-                rows = self.store.read("SELECT version, pinned FROM models WHERE name = ? AND"
-                                       " status != 'pruned' ORDER BY version DESC", (name,))
+                kept.update(
+                    r[0]
+                    for r in self.store.read(
+                        "SELECT version FROM models WHERE name = ? AND activated_at IS NOT NULL"
+                        " AND version != ? ORDER BY activated_at DESC LIMIT 1",
+                        (name, active or ""),
+                    )
+                )
+                rows = self.store.read(
+                    "SELECT version, pinned FROM models WHERE name = ? AND"
+                    " status != 'pruned' ORDER BY version DESC",
+                    (name,),
+                )
                 kept.update(r[0] for r in rows[:keep])
                 kept.update(r[0] for r in rows if r[1])
                 for version in [r[0] for r in rows if r[0] not in kept]:
-                    shutil.rmtree(os.path.join(ctr.models_root(self.data_dir, name), version),
-                                  ignore_errors=True)
+                    shutil.rmtree(
+                        os.path.join(ctr.models_root(self.data_dir, name), version),
+                        ignore_errors=True,
+                    )
                     with self.store.transaction() as db:
-                        db.execute("UPDATE models SET status = 'pruned' WHERE name = ? AND"
-                                   " version = ?", (name, version))
+                        db.execute(
+                            "UPDATE models SET status = 'pruned' WHERE name = ? AND version = ?",
+                            (name, version),
+                        )
                     gone.append(f"{name}/{version}")
         if gone:
-            log.info("model versions pruned (keeping %d, the active, shadow, previous and"
-                     " pinned ones): %s", keep, ", ".join(gone))
+            log.info(
+                "model versions pruned (keeping %d, the active, shadow, previous and"
+                " pinned ones): %s",
+                keep,
+                ", ".join(gone),
+            )
         return gone
 
     def shadow(self, name: str, version: str | None, who: Principal) -> dict[str, Any]:
@@ -316,11 +368,18 @@ class Registry:
                 self._verify(name, version, who)
             versions.publish(ctr.models_root(self.data_dir, name), version or "", ctr.SHADOW)
             if old is not None and old != version:
-                self._set(name, old, "retired" if old != ctr.pointer(self.data_dir, name)
-                          else "active", "no longer the shadow", who, "unshadow")
+                self._set(
+                    name,
+                    old,
+                    "retired" if old != ctr.pointer(self.data_dir, name) else "active",
+                    "no longer the shadow",
+                    who,
+                    "unshadow",
+                )
             if version is not None:
-                self._set(name, version, "shadow", "shadow: scored and logged, not used",
-                          who, "shadow")
+                self._set(
+                    name, version, "shadow", "shadow: scored and logged, not used", who, "shadow"
+                )
         return self.summary()[name]
 
     # -- plumbing ------------------------------------------------------------------------
@@ -332,8 +391,7 @@ class Registry:
             self._set(name, version, "refused", str(e), who, "refuse")
             raise Refused(str(e)) from None
 
-    def _publish(self, name: str, version: str, old: str | None, who: Principal,
-                 why: str) -> None:
+    def _publish(self, name: str, version: str, old: str | None, who: Principal, why: str) -> None:
         root = ctr.models_root(self.data_dir, name)
         versions.publish(root, version)
         if ctr.pointer(self.data_dir, name, ctr.SHADOW) == version:
@@ -341,33 +399,64 @@ class Registry:
         stamp = now()
         with self.store.transaction() as db:
             if old is not None and old != version:
-                db.execute("UPDATE models SET status = 'retired' WHERE name = ? AND version = ?",
-                           (name, old))
-            db.execute("UPDATE models SET status = 'active', reason = ?, activated_at = ?"
-                       " WHERE name = ? AND version = ?", (why, stamp, name, version))
+                db.execute(
+                    "UPDATE models SET status = 'retired' WHERE name = ? AND version = ?",
+                    (name, old),
+                )
+            db.execute(
+                "UPDATE models SET status = 'active', reason = ?, activated_at = ?"
+                " WHERE name = ? AND version = ?",
+                (why, stamp, name, version),
+            )
             _audit(db, who, name, version, "activate", {"previous": old, "why": why})
         log.info("%s model %s activated (previous %s): %s", name, version, old, why)
 
-    def _record(self, name: str, version: str, status: str, source: str, who: Principal,
-                manifest: dict[str, Any], reason: str | None, label: str = "") -> None:
+    def _record(
+        self,
+        name: str,
+        version: str,
+        status: str,
+        source: str,
+        who: Principal,
+        manifest: dict[str, Any],
+        reason: str | None,
+        label: str = "",
+    ) -> None:
         with self.store.transaction() as db:
             db.execute(
                 "INSERT INTO models (name, version, status, source, label, created_at,"
                 " created_by, metrics, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (name, version) DO UPDATE SET status = excluded.status,"
                 " reason = excluded.reason",
-                (name, version, status, source, label, now(),
-                 str(manifest.get("created_by") or who.key_id),
-                 json.dumps(manifest.get("metrics")) if manifest.get("metrics") else None,
-                 reason))
-            _audit(db, who, name, version, "register" if status != "refused" else "refuse",
-                   {"status": status, "source": source, "reason": reason})
+                (
+                    name,
+                    version,
+                    status,
+                    source,
+                    label,
+                    now(),
+                    str(manifest.get("created_by") or who.key_id),
+                    json.dumps(manifest.get("metrics")) if manifest.get("metrics") else None,
+                    reason,
+                ),
+            )
+            _audit(
+                db,
+                who,
+                name,
+                version,
+                "register" if status != "refused" else "refuse",
+                {"status": status, "source": source, "reason": reason},
+            )
 
-    def _set(self, name: str, version: str, status: str, reason: str, who: Principal,
-             action: str) -> None:
+    def _set(
+        self, name: str, version: str, status: str, reason: str, who: Principal, action: str
+    ) -> None:
         with self.store.transaction() as db:
-            db.execute("UPDATE models SET status = ?, reason = ? WHERE name = ? AND version = ?",
-                       (status, reason, name, version))
+            db.execute(
+                "UPDATE models SET status = ?, reason = ? WHERE name = ? AND version = ?",
+                (status, reason, name, version),
+            )
             _audit(db, who, name, version, action, {"status": status, "reason": reason})
 
 
@@ -377,8 +466,11 @@ def _row(r: Any) -> dict[str, Any]:
     return out
 
 
-def _audit(db: Any, who: Principal, name: str, version: str, action: str,
-           after: dict[str, Any]) -> None:
-    db.execute("INSERT INTO audit (at, key_id, entity, entity_id, action, network_id,"
-               " advertiser_id, before, after) VALUES (?, ?, 'models', ?, ?, NULL, NULL, NULL, ?)",
-               (now(), who.key_id, f"{name}/{version}", action, json.dumps(after)))
+def _audit(
+    db: Any, who: Principal, name: str, version: str, action: str, after: dict[str, Any]
+) -> None:
+    db.execute(
+        "INSERT INTO audit (at, key_id, entity, entity_id, action, network_id,"
+        " advertiser_id, before, after) VALUES (?, ?, 'models', ?, ?, NULL, NULL, NULL, ?)",
+        (now(), who.key_id, f"{name}/{version}", action, json.dumps(after)),
+    )

@@ -49,7 +49,9 @@ def scope_sql(spec: EntitySpec, who: Principal) -> tuple[str, list[Any]]:
 
 def _visible(db: sqlite3.Connection, spec: EntitySpec, who: Principal, id_: int) -> sqlite3.Row:
     where, params = scope_sql(spec, who)
-    row = db.execute(f"SELECT * FROM {spec.name} WHERE id = ? AND {where}", [id_, *params]).fetchone()
+    row = db.execute(
+        f"SELECT * FROM {spec.name} WHERE id = ? AND {where}", [id_, *params]
+    ).fetchone()
     if row is None:
         raise NotFound(f"{spec.singular} {id_} not found")
     return row
@@ -121,15 +123,24 @@ def _creative_status_rule(spec: EntitySpec, who: Principal, obj: Any, before: An
 
 
 def _audit(
-    db: sqlite3.Connection, who: Principal, spec: EntitySpec, action: str,
-    before: Any, after: Any, row: sqlite3.Row,
+    db: sqlite3.Connection,
+    who: Principal,
+    spec: EntitySpec,
+    action: str,
+    before: Any,
+    after: Any,
+    row: sqlite3.Row,
 ) -> None:
     enc = _audit_json.encode
     db.execute(
         "INSERT INTO audit (at, key_id, entity, entity_id, action, network_id, advertiser_id,"
         " before, after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            now(), who.key_id, spec.name, str(row["id"]), action,
+            now(),
+            who.key_id,
+            spec.name,
+            str(row["id"]),
+            action,
             row["id"] if spec.name == "networks" else row["network_id"],
             row["advertiser_id"] if "advertiser_id" in row.keys() else None,
             None if before is None else enc(before).decode(),
@@ -185,12 +196,24 @@ class Repository:
             row = _visible(db, spec, who, id_)
             before = from_row(spec, row)
             if before.archived:  # type: ignore[attr-defined]
-                raise Invalid([FieldError("$", f"{spec.singular} {id_} is archived: restore it"
-                                                f" first (POST /v1/{spec.name}/{id_}/restore)")])
-            errors = [FieldError(k, "read-only") for k in patch if k in ("id", "archived",
-                      "created_at", "updated_at")]
-            if spec.parent and spec.parent[0] in patch and patch[spec.parent[0]] != getattr(
-                before, spec.parent[0]
+                raise Invalid(
+                    [
+                        FieldError(
+                            "$",
+                            f"{spec.singular} {id_} is archived: restore it"
+                            f" first (POST /v1/{spec.name}/{id_}/restore)",
+                        )
+                    ]
+                )
+            errors = [
+                FieldError(k, "read-only")
+                for k in patch
+                if k in ("id", "archived", "created_at", "updated_at")
+            ]
+            if (
+                spec.parent
+                and spec.parent[0] in patch
+                and patch[spec.parent[0]] != getattr(before, spec.parent[0])
             ):
                 errors.append(FieldError(spec.parent[0], "cannot be changed"))
             if errors:
@@ -207,8 +230,9 @@ class Repository:
             _audit(db, who, spec, "update", before, out, row)
         return out
 
-    def archive(self, spec: EntitySpec, who: Principal, id_: int,
-                archived: bool = True) -> msgspec.Struct:
+    def archive(
+        self, spec: EntitySpec, who: Principal, id_: int, archived: bool = True
+    ) -> msgspec.Struct:
         """Archive (or, `archived=False`, restore) an entity; doing it twice changes nothing.
         A restore needs what the entity refers to to be live (restore a campaign before its
         flights)."""
@@ -224,8 +248,15 @@ class Repository:
                     (int(archived), now(), id_),
                 )
                 row = db.execute(f"SELECT * FROM {spec.name} WHERE id = ?", (id_,)).fetchone()
-                _audit(db, who, spec, "archive" if archived else "restore", before,
-                       from_row(spec, row), row)
+                _audit(
+                    db,
+                    who,
+                    spec,
+                    "archive" if archived else "restore",
+                    before,
+                    from_row(spec, row),
+                    row,
+                )
             return from_row(spec, row)
 
     def get(self, spec: EntitySpec, who: Principal, id_: int) -> msgspec.Struct:

@@ -26,9 +26,19 @@ from adserver.control.store import Store
 from adserver.validation import EARLIEST, LATEST, FieldError, Invalid, ascii_int
 
 DIMENSIONS = ("network", "site", "zone", "advertiser", "campaign", "flight", "ad", "creative")
-SUMS = ("requests", "filled", "impressions", "viewable", "clicks", "conversions",
-        "invalid_impressions", "invalid_clicks", "spend_nanos", "gmv_micros",
-        "over_cap_nanos")
+SUMS = (
+    "requests",
+    "filled",
+    "impressions",
+    "viewable",
+    "clicks",
+    "conversions",
+    "invalid_impressions",
+    "invalid_clicks",
+    "spend_nanos",
+    "gmv_micros",
+    "over_cap_nanos",
+)
 NANO, MICRO = Decimal(10**9), Decimal(10**6)
 CENTS = Decimal("0.000001")
 
@@ -70,23 +80,32 @@ def parse(q: Any) -> dict[str, Any]:
             errors.append(FieldError(f"{d}_id", "must be a comma list of up to 1,000 ids"))
         else:
             filters[f"{d}_id"] = ids  # type: ignore[assignment]
-    unknown = set(q) - {"group_by", "interval", "from", "to", "format"} - {
-        f"{d}_id" for d in DIMENSIONS}
+    unknown = (
+        set(q) - {"group_by", "interval", "from", "to", "format"} - {f"{d}_id" for d in DIMENSIONS}
+    )
     errors += [FieldError(k, "not a report parameter") for k in sorted(unknown)]
     if start and end and end <= start:
         errors.append(FieldError("to", "must be after from"))
     if errors:
         raise Invalid(errors)
-    return {"group": group, "interval": interval, "from": start, "to": end, "format": fmt,
-            "filters": filters}
+    return {
+        "group": group,
+        "interval": interval,
+        "from": start,
+        "to": end,
+        "format": fmt,
+        "filters": filters,
+    }
 
 
 def run(store: Store, who: Principal, params: dict[str, Any]) -> list[dict[str, Any]]:
     cols = [f"{g}_id" for g in params["group"]]
     bucket = {"hour": "hour", "day": "substr(hour, 1, 10)", "none": "''"}[params["interval"]]
     where = ["hour >= ?", "hour < ?"]
-    args: list[Any] = [params["from"].astimezone(dt.UTC).strftime("%Y-%m-%dT%H"),
-                       params["to"].astimezone(dt.UTC).strftime("%Y-%m-%dT%H")]
+    args: list[Any] = [
+        params["from"].astimezone(dt.UTC).strftime("%Y-%m-%dT%H"),
+        params["to"].astimezone(dt.UTC).strftime("%Y-%m-%dT%H"),
+    ]
     if who.advertiser_id is not None:
         where.append("advertiser_id = ?")
         args.append(who.advertiser_id)
@@ -98,12 +117,15 @@ def run(store: Store, who: Principal, params: dict[str, Any]) -> list[dict[str, 
         args.extend(ids)
     select = ", ".join([f"{bucket} AS period", *cols, *(f"SUM({s})" for s in SUMS)])
     group = ", ".join(["period", *cols])
-    rows = store.read(f"SELECT {select} FROM stats_hourly WHERE {' AND '.join(where)}"
-                      f" GROUP BY {group} ORDER BY {group}", args)
+    rows = store.read(
+        f"SELECT {select} FROM stats_hourly WHERE {' AND '.join(where)}"
+        f" GROUP BY {group} ORDER BY {group}",
+        args,
+    )
     names = {g: _names(store, g, {r[1 + i] for r in rows}) for i, g in enumerate(params["group"])}
     out = []
     for r in rows:
-        values = dict(zip(SUMS, r[1 + len(cols):]))
+        values = dict(zip(SUMS, r[1 + len(cols) :]))
         spend = Decimal(values["spend_nanos"]) / NANO
         gmv = Decimal(values["gmv_micros"]) / MICRO
         imps, clicks = values["impressions"], values["clicks"]
@@ -114,16 +136,20 @@ def run(store: Store, who: Principal, params: dict[str, Any]) -> list[dict[str, 
             row[f"{g}_id"] = r[1 + i]
             row[f"{g}_name"] = names[g].get(r[1 + i])
         row.update(
-            impressions=imps, viewable_impressions=values["viewable"], clicks=clicks,
+            impressions=imps,
+            viewable_impressions=values["viewable"],
+            clicks=clicks,
             ctr=round(clicks / imps, 6) if imps else None,
             conversions=values["conversions"],
-            spend=spend.quantize(CENTS), gmv=gmv.quantize(CENTS),
+            spend=spend.quantize(CENTS),
+            gmv=gmv.quantize(CENTS),
             roas=round(float(gmv / spend), 4) if spend else None,
             ecpm=(spend * 1000 / imps).quantize(CENTS) if imps else None,
             ecpc=(spend / clicks).quantize(CENTS) if clicks else None,
             requests=values["requests"],
             fill_rate=round(values["filled"] / values["requests"], 6)
-            if values["requests"] else None,
+            if values["requests"]
+            else None,
             invalid_impressions=values["invalid_impressions"],
             invalid_clicks=values["invalid_clicks"],
             delivered_over_cap=(Decimal(values["over_cap_nanos"]) / NANO).quantize(CENTS),
@@ -132,8 +158,15 @@ def run(store: Store, who: Principal, params: dict[str, Any]) -> list[dict[str, 
     return out
 
 
-TABLES = {"network": "networks", "site": "sites", "zone": "zones", "advertiser": "advertisers",
-          "campaign": "campaigns", "flight": "flights", "creative": "creatives"}
+TABLES = {
+    "network": "networks",
+    "site": "sites",
+    "zone": "zones",
+    "advertiser": "advertisers",
+    "campaign": "campaigns",
+    "flight": "flights",
+    "creative": "creatives",
+}
 NO_ENTITY = {"site": "(none)", "zone": "(none)"}  # else "(unfilled)": no ad filled them
 
 
@@ -142,11 +175,14 @@ def _names(store: Store, dimension: str, ids: set[int]) -> dict[int, str | None]
     found: dict[int, str | None] = {0: NO_ENTITY.get(dimension, "(unfilled)")}
     wanted = sorted(i for i in ids if i)
     for start in range(0, len(wanted), 500):
-        chunk = wanted[start:start + 500]
+        chunk = wanted[start : start + 500]
         marks = ", ".join("?" * len(chunk))
-        sql = (f"SELECT a.id, c.name FROM ads a JOIN creatives c ON c.id = a.creative_id"
-               f" WHERE a.id IN ({marks})" if dimension == "ad" else
-               f"SELECT id, name FROM {TABLES[dimension]} WHERE id IN ({marks})")
+        sql = (
+            f"SELECT a.id, c.name FROM ads a JOIN creatives c ON c.id = a.creative_id"
+            f" WHERE a.id IN ({marks})"
+            if dimension == "ad"
+            else f"SELECT id, name FROM {TABLES[dimension]} WHERE id IN ({marks})"
+        )
         found.update((int(r[0]), r[1]) for r in store.read(sql, chunk))
     return found
 

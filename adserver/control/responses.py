@@ -37,8 +37,7 @@ def int_param(raw: str, name: str, lo: int, hi: int, errors: list[FieldError]) -
     """An integer query parameter from `lo` to `hi` (ASCII digits), else a FieldError in
     `errors` and `lo`."""
     digits = raw[1:] if raw[:1] == "-" else raw
-    if not (digits.isascii() and digits.isdigit()) or len(digits) > 18 \
-            or not lo <= int(raw) <= hi:
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 18 or not lo <= int(raw) <= hi:
         errors.append(FieldError(name, f"must be an integer from {lo} to {hi}"))
         return lo
     return int(raw)

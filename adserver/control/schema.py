@@ -81,7 +81,9 @@ def _columns(struct: type) -> list[Column]:
                 cols.append(Column(f.name, f.name, "time"))
             elif tp is bool:
                 cols.append(Column(f.name, f.name, "bool"))
-            elif origin in (list, dict) or (isinstance(tp, type) and issubclass(tp, msgspec.Struct)):
+            elif origin in (list, dict) or (
+                isinstance(tp, type) and issubclass(tp, msgspec.Struct)
+            ):
                 cols.append(Column(f.name, f.name, "json"))
             else:
                 cols.append(Column(f.name, f.name, "scalar"))
@@ -162,7 +164,10 @@ SPECS: dict[str, EntitySpec] = {
         EntitySpec("zones", "zone", e.Zone, ("site_id", "sites")),
         EntitySpec("ad_types", "ad type", e.AdType, ("network_id", "networks")),
         EntitySpec(
-            "channels", "channel", e.Channel, ("network_id", "networks"),
+            "channels",
+            "channel",
+            e.Channel,
+            ("network_id", "networks"),
             list_refs=(("site_ids", "sites"),),
         ),
         EntitySpec("priorities", "priority", e.Priority, ("channel_id", "channels")),
@@ -171,18 +176,29 @@ SPECS: dict[str, EntitySpec] = {
             "campaigns", "campaign", e.Campaign, ("advertiser_id", "advertisers"), demand=True
         ),
         EntitySpec(
-            "flights", "flight", e.Flight, ("campaign_id", "campaigns"),
+            "flights",
+            "flight",
+            e.Flight,
+            ("campaign_id", "campaigns"),
             refs=(("priority_id", "priorities"),),
             list_refs=(("site_ids", "sites"), ("zone_ids", "zones")),
             demand=True,
         ),
         EntitySpec(
-            "creatives", "creative", e.Creative, ("advertiser_id", "advertisers"),
-            refs=(("ad_type_id", "ad_types"),), demand=True,
+            "creatives",
+            "creative",
+            e.Creative,
+            ("advertiser_id", "advertisers"),
+            refs=(("ad_type_id", "ad_types"),),
+            demand=True,
         ),
         EntitySpec(
-            "ads", "ad", e.Ad, ("flight_id", "flights"),
-            refs=(("creative_id", "creatives"),), demand=True,
+            "ads",
+            "ad",
+            e.Ad,
+            ("flight_id", "flights"),
+            refs=(("creative_id", "creatives"),),
+            demand=True,
         ),
     ]
 }

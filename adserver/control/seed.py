@@ -17,13 +17,12 @@ import msgspec
 from tqdm import tqdm
 
 from adserver import entities as e
+from adserver.control import seed_entities as gen
 from adserver.control.schema import SPECS, to_row
+from adserver.control.seed_entities import money
 from adserver.control.seed_names import (
     ADJECTIVES,
-    BRAND_HEADS,
-    BRAND_TAILS,
     CATEGORIES,
-    REGIONS,
     SEGMENTS,
     VARIANTS,
 )
@@ -60,10 +59,6 @@ class SeedError(Exception):
 PAGE_TYPES: list[Any] = ["home", "search", "category", "product", "cart"]
 
 
-def _money(rng: random.Random, lo: float, hi: float, places: int = 2) -> Decimal:
-    return Decimal(f"{rng.uniform(lo, hi):.{places}f}")
-
-
 class _Writer:
     """Inserts rows of one entity kind with explicit ids, in bulk."""
 
@@ -75,8 +70,15 @@ class _Writer:
         spec = SPECS[name]
         rows: list[dict[str, Any]] = []
         for id_, obj, scope in items:
-            rows.append({"id": id_, **to_row(spec, obj), **scope,
-                         "created_at": self.stamp, "updated_at": self.stamp})
+            rows.append(
+                {
+                    "id": id_,
+                    **to_row(spec, obj),
+                    **scope,
+                    "created_at": self.stamp,
+                    "updated_at": self.stamp,
+                }
+            )
         if not rows:
             return
         cols = list(rows[0])
@@ -98,47 +100,114 @@ def seed(store: Store, scale: Scale, progress: bool = True) -> dict[str, int]:
         net = 1
         w.put("networks", [(net, e.Network(name="Demo Retail", time_zone="America/New_York"), {})])
         sites: list[tuple[int, str, str, Any]] = [
-                 (1, "Demo Retail Web", "https://shop.example", "web"),
-                 (2, "Demo Retail iOS", "", "ios"), (3, "Demo Retail Android", "", "android")]
-        w.put("sites", [(i, e.Site(network_id=net, name=n, url=u, platform=p), {})
-                        for i, n, u, p in sites])
+            (1, "Demo Retail Web", "https://shop.example", "web"),
+            (2, "Demo Retail iOS", "", "ios"),
+            (3, "Demo Retail Android", "", "android"),
+        ]
+        w.put(
+            "sites",
+            [(i, e.Site(network_id=net, name=n, url=u, platform=p), {}) for i, n, u, p in sites],
+        )
         zones = []
         for site_id, *_ in sites:
             for j, page in enumerate(PAGE_TYPES):
-                zones.append((site_id * 10 + j, e.Zone(site_id=site_id, name=f"{page}",
-                                                       page_type=page), {"network_id": net}))
+                zones.append(
+                    (
+                        site_id * 10 + j,
+                        e.Zone(site_id=site_id, name=f"{page}", page_type=page),
+                        {"network_id": net},
+                    )
+                )
         w.put("zones", zones)
         zone_ids = [z[0] for z in zones]
         ad_types = {
-            "tile": (1, e.AdType(network_id=net, name="Sponsored product tile",
-                                 format="sponsored_product")),
-            "leader": (2, e.AdType(network_id=net, name="Leaderboard 728x90", format="display",
-                                   width=728, height=90)),
-            "rect": (3, e.AdType(network_id=net, name="Medium rectangle 300x250",
-                                 format="display", width=300, height=250)),
+            "tile": (
+                1,
+                e.AdType(network_id=net, name="Sponsored product tile", format="sponsored_product"),
+            ),
+            "leader": (
+                2,
+                e.AdType(
+                    network_id=net,
+                    name="Leaderboard 728x90",
+                    format="display",
+                    width=728,
+                    height=90,
+                ),
+            ),
+            "rect": (
+                3,
+                e.AdType(
+                    network_id=net,
+                    name="Medium rectangle 300x250",
+                    format="display",
+                    width=300,
+                    height=250,
+                ),
+            ),
             "native": (4, e.AdType(network_id=net, name="Native card", format="native")),
         }
         w.put("ad_types", [(i, t, {}) for i, t in ad_types.values()])
-        w.put("channels", [(1, e.Channel(network_id=net, name="All storefronts",
-                                         site_ids=[s[0] for s in sites]), {})])
+        w.put(
+            "channels",
+            [
+                (
+                    1,
+                    e.Channel(
+                        network_id=net, name="All storefronts", site_ids=[s[0] for s in sites]
+                    ),
+                    {},
+                )
+            ],
+        )
         priorities = [
-            (1, e.Priority(channel_id=1, name="Sponsorships", tier=1, selection="lottery",
-                           second_price=False), {"network_id": net}),
-            (2, e.Priority(channel_id=1, name="Sponsored products", tier=2,
-                           floor_cpc=Decimal("0.10")), {"network_id": net}),
-            (3, e.Priority(channel_id=1, name="Display auction", tier=3,
-                           floor_cpm=Decimal("0.50")), {"network_id": net}),
-            (4, e.Priority(channel_id=1, name="House", tier=10, selection="lottery",
-                           second_price=False), {"network_id": net}),
+            (
+                1,
+                e.Priority(
+                    channel_id=1,
+                    name="Sponsorships",
+                    tier=1,
+                    selection="lottery",
+                    second_price=False,
+                ),
+                {"network_id": net},
+            ),
+            (
+                2,
+                e.Priority(
+                    channel_id=1, name="Sponsored products", tier=2, floor_cpc=Decimal("0.10")
+                ),
+                {"network_id": net},
+            ),
+            (
+                3,
+                e.Priority(channel_id=1, name="Display auction", tier=3, floor_cpm=Decimal("0.50")),
+                {"network_id": net},
+            ),
+            (
+                4,
+                e.Priority(
+                    channel_id=1, name="House", tier=10, selection="lottery", second_price=False
+                ),
+                {"network_id": net},
+            ),
         ]
         w.put("priorities", priorities)
 
-        brands = _brands(scale.advertisers)
-        w.put("advertisers", [
-            (i + 1, e.Advertiser(network_id=net, name=b,
-                                 domain=b.lower().replace(" ", "") + ".example"), {})
-            for i, b in enumerate(brands)
-        ])
+        brands = gen.brands(scale.advertisers)
+        w.put(
+            "advertisers",
+            [
+                (
+                    i + 1,
+                    e.Advertiser(
+                        network_id=net, name=b, domain=b.lower().replace(" ", "") + ".example"
+                    ),
+                    {},
+                )
+                for i, b in enumerate(brands)
+            ],
+        )
         products_by_brand = _write_products(db, rng, net, brands, scale.products, progress, stamp)
         w.counts["products"] = scale.products
 
@@ -146,13 +215,23 @@ def seed(store: Store, scale: Scale, progress: bool = True) -> dict[str, int]:
         for c in range(1, scale.campaigns + 1):
             adv = (c - 1) % len(brands) + 1
             season = rng.choice(["Always-on", "Holiday", "Spring", "Launch", "Back to school"])
-            campaigns.append((c, e.Campaign(advertiser_id=adv, name=f"{brands[adv - 1]} {season}"),
-                              {"network_id": net}))
+            campaigns.append(
+                (
+                    c,
+                    e.Campaign(advertiser_id=adv, name=f"{brands[adv - 1]} {season}"),
+                    {"network_id": net},
+                )
+            )
         w.put("campaigns", campaigns)
 
         flights, flight_kind = [], {}
-        bar = tqdm(total=scale.flights + scale.ads, desc="flights and ads", unit="row",
-                   disable=not progress, leave=False)
+        bar = tqdm(
+            total=scale.flights + scale.ads,
+            desc="flights and ads",
+            unit="row",
+            disable=not progress,
+            leave=False,
+        )
         for f in range(1, scale.flights + 1):
             cid = (f - 1) % scale.campaigns + 1
             adv = (cid - 1) % len(brands) + 1
@@ -160,8 +239,13 @@ def seed(store: Store, scale: Scale, progress: bool = True) -> dict[str, int]:
             own = products_by_brand.get(adv, [])
             cat = rng.choice(own)[1] if own else rng.choice(list(CATEGORIES))
             flight_kind[f] = (kind, adv, cat)
-            flights.append((f, _flight(rng, kind, cid, brands[adv - 1], today, zone_ids, cat),
-                            {"network_id": net, "advertiser_id": adv}))
+            flights.append(
+                (
+                    f,
+                    gen.flight(rng, kind, cid, brands[adv - 1], today, zone_ids, cat),
+                    {"network_id": net, "advertiser_id": adv},
+                )
+            )
             bar.update()
         w.put("flights", flights)
 
@@ -170,14 +254,29 @@ def seed(store: Store, scale: Scale, progress: bool = True) -> dict[str, int]:
             fid = (a - 1) % scale.flights + 1
             kind, adv, cat = flight_kind[fid]
             own = products_by_brand.get(adv, [])
-            creative = _creative(rng, kind, adv, brands[adv - 1],
-                                 [p for p, c in own if c == cat] or [p for p, _ in own])
+            creative = gen.creative(
+                rng,
+                kind,
+                adv,
+                brands[adv - 1],
+                [p for p, c in own if c == cat] or [p for p, _ in own],
+            )
             creatives.append((a, creative, {"network_id": net}))
-            ads.append((a, e.Ad(flight_id=fid, creative_id=a, product_id=creative.product_id,
-                                weight=rng.choice([50, 100, 100, 200]),
-                                relevancy_score=rng.randint(400, 1000)
-                                if kind == "product" and rng.random() < 0.1 else None),
-                        {"network_id": net, "advertiser_id": adv}))
+            ads.append(
+                (
+                    a,
+                    e.Ad(
+                        flight_id=fid,
+                        creative_id=a,
+                        product_id=creative.product_id,
+                        weight=rng.choice([50, 100, 100, 200]),
+                        relevancy_score=rng.randint(400, 1000)
+                        if kind == "product" and rng.random() < 0.1
+                        else None,
+                    ),
+                    {"network_id": net, "advertiser_id": adv},
+                )
+            )
             bar.update()
         bar.close()
         w.put("creatives", creatives)
@@ -193,83 +292,6 @@ def seed(store: Store, scale: Scale, progress: bool = True) -> dict[str, int]:
     return w.counts
 
 
-def _brands(n: int) -> list[str]:
-    names = []
-    for i in range(n):
-        head = BRAND_HEADS[i % len(BRAND_HEADS)]
-        tail = BRAND_TAILS[(i // len(BRAND_HEADS)) % len(BRAND_TAILS)]
-        gen = i // (len(BRAND_HEADS) * len(BRAND_TAILS))
-        names.append(f"{head}{tail}" + (f" {gen + 1}" if gen else ""))
-    return names
-
-
-def _flight(rng: random.Random, kind: str, cid: int, brand: str, today: dt.datetime,
-            zone_ids: list[int], cat: str) -> e.Flight:
-    start = today - dt.timedelta(days=rng.randint(0, 30))
-    end = today + dt.timedelta(days=rng.randint(7, 90)) if rng.random() < 0.8 else None
-    words = brand.split()[0].lower()
-    common: dict[str, Any] = dict(campaign_id=cid, start=start, end=end,
-                                  pacing=rng.choice(["even", "even", "even", "asap",
-                                                     "front_loaded"]))
-    if rng.random() < 0.15:
-        common["segments"] = rng.sample(SEGMENTS, 1)
-    if rng.random() < 0.1:
-        common["geo"] = [e.GeoTarget(country="US", region=rng.choice(REGIONS))]
-    if rng.random() < 0.1:
-        common["dayparts"] = [e.Daypart(start_hour=rng.choice([6, 8, 17]), end_hour=23)]
-    if kind == "product":
-        # half target keywords (manual), half rely on relevance to the query or page (auto)
-        leaf = cat.split(" > ")[-1].lower()
-        kws = [e.Keyword(text=leaf, match="broad"), e.Keyword(text=words, match="phrase")]
-        if rng.random() < 0.3:
-            kws.append(e.Keyword(text="cheap", negative=True))
-        if rng.random() < 0.5:
-            kws = [e.Keyword(text="cheap", negative=True)] if rng.random() < 0.3 else []
-        return e.Flight(**common, priority_id=2, name=f"{brand} sponsored {leaf}",
-                        rate_type="cpc", price=_money(rng, 0.15, 2.5), keywords=kws,
-                        daily_cap=e.Cap(metric="spend", value=_money(rng, 20, 500, 0)),
-                        lifetime_cap=e.Cap(metric="spend", value=_money(rng, 1000, 20000, 0)),
-                        custom_targeting='$page_type in ["search", "category", "product"]'
-                        if rng.random() < 0.3 else None)
-    if kind == "sponsorship":
-        return e.Flight(**common, priority_id=1, name=f"{brand} homepage takeover",
-                        rate_type="flat", price=_money(rng, 500, 5000, 0),
-                        zone_ids=[z for z in zone_ids if z % 10 == 0],
-                        lifetime_cap=e.Cap(metric="impressions",
-                                           value=Decimal(rng.randint(50, 500) * 1000)))
-    return e.Flight(
-        **common, priority_id=3, name=f"{brand} {kind} awareness", rate_type="cpm",
-        price=_money(rng, 0.8, 12), dedupe=rng.choice(["none", "advertiser", "flight"]),
-        daily_cap=e.Cap(metric="spend", value=_money(rng, 50, 1000, 0)),
-        frequency_caps=[e.FrequencyCap(count=rng.choice([3, 5, 10]), window_seconds=86400)]
-        if rng.random() < 0.5 else [],
-        custom_targeting='$device == "mobile"' if rng.random() < 0.1 else None,
-    )
-
-
-def _creative(rng: random.Random, kind: str, adv: int, brand: str,
-              products: list[str]) -> e.Creative:
-    status: Any = "approved" if rng.random() < 0.95 else rng.choice(["pending", "draft"])
-    slug = brand.lower().replace(" ", "-")
-    click = f"https://shop.example/brands/{slug}"
-    if kind == "product" and products:
-        pid = rng.choice(products)
-        return e.Creative(advertiser_id=adv, ad_type_id=1, name=f"{brand} {pid}", kind="product",
-                          status=status, product_id=pid, click_url=f"https://shop.example/p/{pid}",
-                          image_url=f"https://img.shop.example/p/{pid}.jpg")
-    if kind == "native" or (kind == "product" and not products):
-        return e.Creative(advertiser_id=adv, ad_type_id=4, name=f"{brand} native card",
-                          kind="native", status=status, click_url=click,
-                          title=f"Discover {brand}",
-                          data={"headline": f"Discover {brand}", "cta": "Shop now",
-                                "image": f"https://img.shop.example/b/{slug}.jpg"})
-    size, type_id = rng.choice([("728x90", 2), ("300x250", 3)])
-    return e.Creative(advertiser_id=adv, ad_type_id=type_id, name=f"{brand} {size}",
-                      kind="image", status=status, click_url=click,
-                      image_url=f"https://img.shop.example/b/{slug}-{size}.png",
-                      title=f"{brand}: new season")
-
-
 def _chunks(it: Iterator[Any], size: int) -> Iterator[list[Any]]:
     buf = []
     for item in it:
@@ -281,8 +303,9 @@ def _chunks(it: Iterator[Any], size: int) -> Iterator[list[Any]]:
         yield buf
 
 
-def _write_products(db: Any, rng: random.Random, net: int, brands: list[str], n: int,
-                    progress: bool, stamp: str) -> dict[int, list[tuple[str, str]]]:
+def _write_products(
+    db: Any, rng: random.Random, net: int, brands: list[str], n: int, progress: bool, stamp: str
+) -> dict[int, list[tuple[str, str]]]:
     by_brand: dict[int, list[tuple[str, str]]] = {}
     cats = list(CATEGORIES)
     cap = max(200, n // (4 * len(brands)))
@@ -294,25 +317,45 @@ def _write_products(db: Any, rng: random.Random, net: int, brands: list[str], n:
             pid = f"P{i + 1:07d}"
             if len(by_brand.setdefault(adv, [])) < cap:  # what product ads choose from
                 by_brand[adv].append((pid, cat))
-            title = (f"{brands[adv - 1]} {rng.choice(ADJECTIVES)} "
-                     f"{rng.choice(CATEGORIES[cat])}, {rng.choice(VARIANTS)}")
-            price = int(_money(rng, 1.5, 300) * 1_000_000)
-            yield (net, pid, title, brands[adv - 1], cat, price, int(rng.random() < 0.96),
-                   f"https://img.shop.example/p/{pid}.jpg", stamp)
+            title = (
+                f"{brands[adv - 1]} {rng.choice(ADJECTIVES)} "
+                f"{rng.choice(CATEGORIES[cat])}, {rng.choice(VARIANTS)}"
+            )
+            price = int(money(rng, 1.5, 300) * 1_000_000)
+            yield (
+                net,
+                pid,
+                title,
+                brands[adv - 1],
+                cat,
+                price,
+                int(rng.random() < 0.96),
+                f"https://img.shop.example/p/{pid}.jpg",
+                stamp,
+            )
 
     bar = tqdm(total=n, desc="products", unit="row", disable=not progress, leave=False)
     for chunk in _chunks(rows(), 20000):
-        db.executemany("INSERT INTO products (network_id, id, title, brand, category,"
-                       " price_micros, available, image_url, updated_at)"
-                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", chunk)
+        db.executemany(
+            "INSERT INTO products (network_id, id, title, brand, category,"
+            " price_micros, available, image_url, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            chunk,
+        )
         bar.update(len(chunk))
     bar.close()
     return by_brand
 
 
-def _write_users(db: Any, rng: random.Random, net: int, scale: Scale,
-                 products_by_brand: dict[int, list[tuple[str, str]]], progress: bool,
-                 stamp: str) -> None:
+def _write_users(
+    db: Any,
+    rng: random.Random,
+    net: int,
+    scale: Scale,
+    products_by_brand: dict[int, list[tuple[str, str]]],
+    progress: bool,
+    stamp: str,
+) -> None:
     pool = [p for ps in products_by_brand.values() for p, _ in ps[:20]] or ["P0000001"]
     enc = msgspec.json.encode
 
@@ -321,8 +364,16 @@ def _write_users(db: Any, rng: random.Random, net: int, scale: Scale,
             segs = rng.sample(SEGMENTS, rng.choice([0, 1, 1, 2, 3]))
             recent = rng.sample(pool, min(len(pool), rng.choice([0, 2, 5])))
             consent = {"gdpr": rng.random() < 0.9}
-            yield (net, f"u{i + 1:07d}", enc(segs).decode(), enc([]).decode(), "{}",
-                   enc(recent).decode(), enc(consent).decode(), stamp)
+            yield (
+                net,
+                f"u{i + 1:07d}",
+                enc(segs).decode(),
+                enc([]).decode(),
+                "{}",
+                enc(recent).decode(),
+                enc(consent).decode(),
+                stamp,
+            )
 
     bar = tqdm(total=scale.users, desc="users", unit="row", disable=not progress, leave=False)
     for chunk in _chunks(rows(), 20000):

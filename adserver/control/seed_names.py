@@ -1,13 +1,51 @@
 """Word lists the demo network is generated from (invented brands, real-sounding products)."""
 
 BRAND_HEADS = [
-    "Acme", "Northwind", "Bluepeak", "Cedar", "Harbor", "Juniper", "Kestrel", "Lumen", "Maple",
-    "Nimbus", "Orchard", "Pioneer", "Quarry", "Riverstone", "Summit", "Tidewater", "Umber",
-    "Vantage", "Willow", "Yardley", "Zephyr", "Alder", "Brightwell", "Copper", "Driftwood",
-    "Evergreen", "Foxglove", "Granite", "Hollow", "Ironwood",
+    "Acme",
+    "Northwind",
+    "Bluepeak",
+    "Cedar",
+    "Harbor",
+    "Juniper",
+    "Kestrel",
+    "Lumen",
+    "Maple",
+    "Nimbus",
+    "Orchard",
+    "Pioneer",
+    "Quarry",
+    "Riverstone",
+    "Summit",
+    "Tidewater",
+    "Umber",
+    "Vantage",
+    "Willow",
+    "Yardley",
+    "Zephyr",
+    "Alder",
+    "Brightwell",
+    "Copper",
+    "Driftwood",
+    "Evergreen",
+    "Foxglove",
+    "Granite",
+    "Hollow",
+    "Ironwood",
 ]
-BRAND_TAILS = ["", " Foods", " Audio", " Home", " Labs", " Outdoors", " Kitchen", " Pets",
-               " Beauty", " Kids", " Sports", " Goods"]
+BRAND_TAILS = [
+    "",
+    " Foods",
+    " Audio",
+    " Home",
+    " Labs",
+    " Outdoors",
+    " Kitchen",
+    " Pets",
+    " Beauty",
+    " Kids",
+    " Sports",
+    " Goods",
+]
 
 # category path -> product nouns
 CATEGORIES = {
@@ -32,10 +70,49 @@ CATEGORIES = {
     "Toys > Building > Blocks": ["Building Blocks", "Magnetic Tiles", "Marble Run"],
     "Office > Paper > Notebooks": ["Spiral Notebook", "Sticky Notes", "Legal Pad"],
 }
-ADJECTIVES = ["Organic", "Classic", "Premium", "Everyday", "Original", "Ultra", "Lite", "Pro",
-              "Family Size", "Travel", "Deluxe", "Natural", "Compact", "Max"]
-VARIANTS = ["12 oz", "2-Pack", "Large", "Small", "Black", "White", "Unscented", "Vanilla",
-            "Sea Salt", "Medium Roast", "500 ml", "Value Pack", "Blue", "6-Pack"]
-SEGMENTS = ["new_parents", "pet_owners", "coffee_lovers", "fitness", "home_cooks", "gamers",
-            "outdoor", "beauty_enthusiasts", "bargain_hunters", "loyalty_gold", "students"]
+ADJECTIVES = [
+    "Organic",
+    "Classic",
+    "Premium",
+    "Everyday",
+    "Original",
+    "Ultra",
+    "Lite",
+    "Pro",
+    "Family Size",
+    "Travel",
+    "Deluxe",
+    "Natural",
+    "Compact",
+    "Max",
+]
+VARIANTS = [
+    "12 oz",
+    "2-Pack",
+    "Large",
+    "Small",
+    "Black",
+    "White",
+    "Unscented",
+    "Vanilla",
+    "Sea Salt",
+    "Medium Roast",
+    "500 ml",
+    "Value Pack",
+    "Blue",
+    "6-Pack",
+]
+SEGMENTS = [
+    "new_parents",
+    "pet_owners",
+    "coffee_lovers",
+    "fitness",
+    "home_cooks",
+    "gamers",
+    "outdoor",
+    "beauty_enthusiasts",
+    "bargain_hunters",
+    "loyalty_gold",
+    "students",
+]
 REGIONS = ["CA", "NY", "TX", "FL", "WA", "IL", "MA", "GA", "CO", "OR"]

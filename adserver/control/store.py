@@ -63,9 +63,7 @@ class Store:
             with self.transaction() as db:
                 for statement in _statements(sql):
                     db.execute(statement)
-                db.execute(
-                    "INSERT INTO schema_migrations VALUES (?, ?, ?)", (number, name, now())
-                )
+                db.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (number, name, now()))
             applied.append(name)
         return applied
 

@@ -25,23 +25,45 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
-LAG_SECONDS = Gauge("adserver_control_aggregator_lag_seconds",
-                    "How long the aggregator has been behind the event logs (0: caught up)",
-                    registry=REGISTRY)
-LAG_EVENTS = Gauge("adserver_control_aggregator_lag_events",
-                   "Event records not yet aggregated (estimated)", registry=REGISTRY)
-EVENTS = Counter("adserver_control_events", "Event records aggregated", ["stream"],
-                 registry=REGISTRY)
+LAG_SECONDS = Gauge(
+    "adserver_control_aggregator_lag_seconds",
+    "How long the aggregator has been behind the event logs (0: caught up)",
+    registry=REGISTRY,
+)
+LAG_EVENTS = Gauge(
+    "adserver_control_aggregator_lag_events",
+    "Event records not yet aggregated (estimated)",
+    registry=REGISTRY,
+)
+EVENTS = Counter(
+    "adserver_control_events", "Event records aggregated", ["stream"], registry=REGISTRY
+)
 BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300)
-PACING = Histogram("adserver_control_pacing_step_seconds", "One pacing controller step",
-                   buckets=BUCKETS, registry=REGISTRY)
-PUBLISH = Histogram("adserver_control_snapshot_publish_seconds",
-                    "Compiling and publishing one snapshot", buckets=BUCKETS,
-                    registry=REGISTRY)
-CATALOG = Histogram("adserver_control_catalog_build_seconds",
-                    "Building one product index version", buckets=BUCKETS, registry=REGISTRY)
-TRAINING = Histogram("adserver_control_training_seconds", "Training one model version",
-                     ["model"], buckets=BUCKETS, registry=REGISTRY)
+PACING = Histogram(
+    "adserver_control_pacing_step_seconds",
+    "One pacing controller step",
+    buckets=BUCKETS,
+    registry=REGISTRY,
+)
+PUBLISH = Histogram(
+    "adserver_control_snapshot_publish_seconds",
+    "Compiling and publishing one snapshot",
+    buckets=BUCKETS,
+    registry=REGISTRY,
+)
+CATALOG = Histogram(
+    "adserver_control_catalog_build_seconds",
+    "Building one product index version",
+    buckets=BUCKETS,
+    registry=REGISTRY,
+)
+TRAINING = Histogram(
+    "adserver_control_training_seconds",
+    "Training one model version",
+    ["model"],
+    buckets=BUCKETS,
+    registry=REGISTRY,
+)
 
 
 @contextlib.contextmanager
@@ -72,8 +94,9 @@ class Lag:
         LAG_EVENTS.set(round(max(unread_bytes, 0) / max(self.record_bytes, 1.0)))
 
 
-def unread_bytes(events_root: str, offsets: dict[tuple[str, str], tuple[str, int]],
-                 streams: tuple[str, ...]) -> int:
+def unread_bytes(
+    events_root: str, offsets: dict[tuple[str, str], tuple[str, int]], streams: tuple[str, ...]
+) -> int:
     """Bytes of the event logs past the aggregator's offsets."""
     total = 0
     if not os.path.isdir(events_root):
@@ -84,8 +107,7 @@ def unread_bytes(events_root: str, offsets: dict[tuple[str, str], tuple[str, int
             continue
         names = os.listdir(d)
         for stream in streams:
-            segments = sorted(n for n in names if n.startswith(stream + "-")
-                              and n.endswith(".seg"))
+            segments = sorted(n for n in names if n.startswith(stream + "-") and n.endswith(".seg"))
             if not segments:
                 continue
             segment, offset = offsets.get((worker, stream), (segments[0], 0))

@@ -33,8 +33,9 @@ class ModelJobs:
     """The control process's model jobs: takes models dropped into the inbox, trains CTR and
     CVR when enough new examples arrived, and prunes old versions."""
 
-    def __init__(self, registry: Registry, data_dir: str, train_interval_s: float,
-                 keep_versions: int = 5):
+    def __init__(
+        self, registry: Registry, data_dir: str, train_interval_s: float, keep_versions: int = 5
+    ):
         self.registry, self.data_dir = registry, data_dir
         self.interval = train_interval_s
         self.keep = keep_versions
@@ -55,8 +56,9 @@ class ModelJobs:
 
     def examples(self) -> int:
         """Impressions the ledger has counted: what the CTR and CVR models learn from."""
-        return int(self.registry.store.read(
-            "SELECT COALESCE(SUM(impressions), 0) FROM stats_hourly")[0][0])
+        return int(
+            self.registry.store.read("SELECT COALESCE(SUM(impressions), 0) FROM stats_hourly")[0][0]
+        )
 
     def take_inbox(self, now: float) -> list[str]:
         """Import every settled directory in the inbox; returns the versions made."""
@@ -69,12 +71,15 @@ class ModelJobs:
                 src = os.path.join(inbox, entry)
                 # links are never followed: not an entry that is one (it could point
                 # anywhere), nor files in an entry (read from outside the data dir)
-                if entry.startswith(".") or os.path.islink(src) or not os.path.isdir(src) \
-                        or os.path.lexists(os.path.join(src, "REJECTED.txt")):
+                if (
+                    entry.startswith(".")
+                    or os.path.islink(src)
+                    or not os.path.isdir(src)
+                    or os.path.lexists(os.path.join(src, "REJECTED.txt"))
+                ):
                     continue
                 names = os.listdir(src)
-                newest = max((os.lstat(os.path.join(src, f)).st_mtime for f in names),
-                             default=0.0)
+                newest = max((os.lstat(os.path.join(src, f)).st_mtime for f in names), default=0.0)
                 if now - max(newest, os.lstat(src).st_mtime) < SETTLE_S:
                     continue
                 try:
@@ -88,8 +93,14 @@ class ModelJobs:
                     continue
                 shutil.rmtree(src, ignore_errors=True)
                 made.append(row["version"])
-                log.info("%s model %s imported as %s: %s (%s)", name, entry, row["version"],
-                         row["status"], row["reason"])
+                log.info(
+                    "%s model %s imported as %s: %s (%s)",
+                    name,
+                    entry,
+                    row["version"],
+                    row["status"],
+                    row["reason"],
+                )
         return made
 
     def due(self, name: str, examples: int) -> bool:
@@ -106,8 +117,9 @@ class ModelJobs:
             return None
         try:
             with telemetry.timed(telemetry.TRAINING.labels(name)):
-                version, _ = ctr_train.train(self.data_dir, ctr_train.Settings(
-                    name=name, created_by="control trainer"))
+                version, _ = ctr_train.train(
+                    self.data_dir, ctr_train.Settings(name=name, created_by="control trainer")
+                )
         except ctr_train.NotEnoughData as e:
             log.info("%s model not trained: %s", name, e)
             return None
@@ -119,7 +131,10 @@ class ModelJobs:
 
 def _reject(src: str, reason: str) -> None:
     """Write REJECTED.txt into the (real) entry directory `src`, never through a link."""
-    fd = os.open(os.path.join(src, "REJECTED.txt"),
-                 os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    fd = os.open(
+        os.path.join(src, "REJECTED.txt"),
+        os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+        0o644,
+    )
     with os.fdopen(fd, "w") as out:
         out.write(f"{reason}\n")

@@ -28,8 +28,9 @@ class SegmentWriter:
     `append` and `take` belong to the event loop's thread; `write` may run in another
     (one at a time: a lock keeps a shutdown's final flush after a write in flight)."""
 
-    def __init__(self, directory: str, stream: str, max_bytes: int = 64 << 20,
-                 max_age_s: float = 3600.0):
+    def __init__(
+        self, directory: str, stream: str, max_bytes: int = 64 << 20, max_age_s: float = 3600.0
+    ):
         os.makedirs(directory, exist_ok=True)
         self.directory, self.stream = directory, stream
         self.max_bytes, self.max_age_s = max_bytes, max_age_s
@@ -45,9 +46,12 @@ class SegmentWriter:
     def _open_next(self) -> None:
         if self.file is not None:
             self.file.close()
-        existing = sorted(n for n in os.listdir(self.directory)
-                          if n.startswith(self.stream + "-") and n.endswith(".seg"))
-        number = int(existing[-1][len(self.stream) + 1:-4]) + 1 if existing else 0
+        existing = sorted(
+            n
+            for n in os.listdir(self.directory)
+            if n.startswith(self.stream + "-") and n.endswith(".seg")
+        )
+        number = int(existing[-1][len(self.stream) + 1 : -4]) + 1 if existing else 0
         self.path = os.path.join(self.directory, f"{self.stream}-{number:012d}.seg")
         self.file = open(self.path, "ab", buffering=0)
         self.size = self.file.tell()
@@ -105,15 +109,16 @@ def read_records(path: str, offset: int = 0, raw: bool = False) -> Iterator[tupl
         end = pos + HEADER.size + length
         if length > MAX_RECORD or end > len(data):
             return
-        payload = data[pos + HEADER.size:end]
+        payload = data[pos + HEADER.size : end]
         if zlib.crc32(payload) != crc:
             return
         yield offset + end, payload if raw else msgpack.decode(payload)
         pos = end
 
 
-def prune(root: str, offsets: dict[tuple[str, str], tuple[str, int]], keep_s: float,
-          now: float) -> list[str]:
+def prune(
+    root: str, offsets: dict[tuple[str, str], tuple[str, int]], keep_s: float, now: float
+) -> list[str]:
     """Delete event segments the aggregator has read to the end (its offset is in a later
     segment of the same worker and stream) that were last written more than `keep_s` ago
     (training and evaluations read the decision logs of recent days). Returns the paths

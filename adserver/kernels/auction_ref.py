@@ -16,8 +16,23 @@ from adserver.kernels.auction import (
 )
 
 
-def auction(rows, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr,
-            floor_cpm, floor_cpc, tiebreak, k, second_price, bids, boost, ctr, cvr):
+def auction(
+    rows,
+    ad_flight,
+    fl_rate,
+    fl_price,
+    prior_ctr,
+    prior_cvr,
+    floor_cpm,
+    floor_cpc,
+    tiebreak,
+    k,
+    second_price,
+    bids,
+    boost,
+    ctr,
+    cvr,
+):
     n = len(rows)
     cands = []
     reasons = np.full(n, OUTBID, dtype=np.int8)
@@ -28,8 +43,11 @@ def auction(rows, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr,
         bid = fl_price[f] / 1e6
         if len(bids) == n and bids[i] >= 0:
             bid = float(bids[i])
-        q = quality(rate, float(ctr[i] if len(ctr) == n else prior_ctr[row]),
-                    float(cvr[i] if len(cvr) == n else prior_cvr[row]))
+        q = quality(
+            rate,
+            float(ctr[i] if len(ctr) == n else prior_ctr[row]),
+            float(cvr[i] if len(cvr) == n else prior_cvr[row]),
+        )
         if len(boost) == n:
             q *= float(boost[i])
         ecpm[i] = bid * q
@@ -50,8 +68,13 @@ def auction(rows, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr,
         price = ecpm[ranked[r + 1][0]] / q + CENT if r + 1 < len(ranked) else floor_own
         clear.append(min(max(price, floor_own), bid))
     min_ecpm = ecpm[winners[-1]] + CENT if len(winners) == k and k > 0 else floor_cpm
-    return (np.array(winners, dtype=np.int64), np.array(clear, dtype=np.float64), ecpm,
-            reasons, min_ecpm)
+    return (
+        np.array(winners, dtype=np.int64),
+        np.array(clear, dtype=np.float64),
+        ecpm,
+        reasons,
+        min_ecpm,
+    )
 
 
 def lottery(rows, ad_weight, uniforms, k):
@@ -76,9 +99,30 @@ def lottery(rows, ad_weight, uniforms, k):
     return np.array(winners, dtype=np.int64), reasons
 
 
-def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_cvr, ad_weight,
-              prio_order, prio_selection, prio_second, prio_floor_cpm, prio_floor_cpc,
-              floor_cpm, floor_cpc, uniforms, k, detail, bids, boost, ctr, cvr):
+def waterfall(
+    rows,
+    ad_flight,
+    fl_priority,
+    fl_rate,
+    fl_price,
+    prior_ctr,
+    prior_cvr,
+    ad_weight,
+    prio_order,
+    prio_selection,
+    prio_second,
+    prio_floor_cpm,
+    prio_floor_cpc,
+    floor_cpm,
+    floor_cpc,
+    uniforms,
+    k,
+    detail,
+    bids,
+    boost,
+    ctr,
+    cvr,
+):
     n = len(rows)
 
     def bid_of(i: int) -> float:
@@ -108,21 +152,34 @@ def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_
         sub = rows[idx]
         reached[idx] = True
         if prio_selection[pr] == 0:
-            winners, r = lottery(sub, ad_weight, draws[drawn:drawn + need], need)
+            winners, r = lottery(sub, ad_weight, draws[drawn : drawn + need], need)
             drawn += len(winners)  # k draws in all: one per slot filled
             reasons[idx] = r
             wins += [win(int(idx[w]), pr, 0.0, bid_of(int(idx[w]))) for w in winners.tolist()]
         else:
             winners, clear, e, r, min_ecpm = auction(
-                sub, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr,
-                max(floor_cpm, prio_floor_cpm[pr]), max(floor_cpc, prio_floor_cpc[pr]),
-                tiebreak[idx], need, prio_second[pr] != 0,
-                bids[idx] if len(bids) == n else bids, boost[idx] if len(boost) == n else boost,
-                ctr[idx] if len(ctr) == n else ctr, cvr[idx] if len(cvr) == n else cvr)
+                sub,
+                ad_flight,
+                fl_rate,
+                fl_price,
+                prior_ctr,
+                prior_cvr,
+                max(floor_cpm, prio_floor_cpm[pr]),
+                max(floor_cpc, prio_floor_cpc[pr]),
+                tiebreak[idx],
+                need,
+                prio_second[pr] != 0,
+                bids[idx] if len(bids) == n else bids,
+                boost[idx] if len(boost) == n else boost,
+                ctr[idx] if len(ctr) == n else ctr,
+                cvr[idx] if len(cvr) == n else cvr,
+            )
             reasons[idx] = r
             ecpm[idx] = e
-            wins += [win(int(idx[w]), pr, float(e[w]), float(c))
-                     for w, c in zip(winners.tolist(), clear.tolist())]
+            wins += [
+                win(int(idx[w]), pr, float(e[w]), float(c))
+                for w, c in zip(winners.tolist(), clear.tolist())
+            ]
     if detail.shape[1] == n:
         detail[0], detail[1], detail[2] = reasons, ecpm, reached
     return np.array(wins, dtype=np.float64).reshape(len(wins), 7), min_ecpm
@@ -132,13 +189,35 @@ class Waterfall:
     """`waterfall` bound to a snapshot's columns and priorities, as the kernel's `Waterfall`
     is (a pipeline of twins uses it)."""
 
-    def __init__(self, columns, prio_order, prio_selection, prio_second, prio_floor_cpm,
-                 prio_floor_cpc):
-        self.columns = [columns[name] for name in (
-            "ad_flight", "fl_priority", "fl_rate", "fl_price", "ad_prior_ctr", "ad_prior_cvr",
-            "ad_weight")]
+    def __init__(
+        self, columns, prio_order, prio_selection, prio_second, prio_floor_cpm, prio_floor_cpc
+    ):
+        self.columns = [
+            columns[name]
+            for name in (
+                "ad_flight",
+                "fl_priority",
+                "fl_rate",
+                "fl_price",
+                "ad_prior_ctr",
+                "ad_prior_cvr",
+                "ad_weight",
+            )
+        ]
         self.prios = (prio_order, prio_selection, prio_second, prio_floor_cpm, prio_floor_cpc)
 
     def run(self, rows, floor_cpm, floor_cpc, uniforms, k, detail, bids, boost, ctr, cvr):
-        return waterfall(rows, *self.columns, *self.prios, floor_cpm, floor_cpc, uniforms, k,
-                         detail, bids, boost, ctr, cvr)
+        return waterfall(
+            rows,
+            *self.columns,
+            *self.prios,
+            floor_cpm,
+            floor_cpc,
+            uniforms,
+            k,
+            detail,
+            bids,
+            boost,
+            ctr,
+            cvr,
+        )

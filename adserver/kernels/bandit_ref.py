@@ -53,8 +53,12 @@ def floors(p, floor, allowed) -> None:  # type: ignore[no-untyped-def]
     while True:
         left = 1.0 - sum(float(floor[a]) * scale for a in lifted)
         rest = sum(float(p[a]) for a in live if a not in lifted)
-        under = {a for a in live if a not in lifted
-                 and (float(p[a]) * left / rest if rest > 0 else 0.0) < float(floor[a]) * scale}
+        under = {
+            a
+            for a in live
+            if a not in lifted
+            and (float(p[a]) * left / rest if rest > 0 else 0.0) < float(floor[a]) * scale
+        }
         if not under:
             break
         lifted |= under

@@ -104,5 +104,6 @@ def warm() -> None:
     """Compile the serving kernel before the first request."""
     out = np.zeros(1)
     for offsets in (np.zeros(0), np.zeros(1)):
-        score(np.zeros(4, dtype=np.float32), 0.0, offsets, np.zeros((1, 2), dtype=np.int32),
-              1.0, out)
+        score(
+            np.zeros(4, dtype=np.float32), 0.0, offsets, np.zeros((1, 2), dtype=np.int32), 1.0, out
+        )

@@ -34,7 +34,7 @@ def ftrl(ptr, idx, y, sw, z, nsq, alpha, beta, l1, l2, epochs) -> float:  # type
     for _ in range(epochs):
         total = 0.0
         for e in range(len(ptr) - 1):
-            feats = idx[ptr[e]:ptr[e + 1]].tolist()
+            feats = idx[ptr[e] : ptr[e + 1]].tolist()
             coords = [(nb, 0.0)] + [(c, l1) for c in feats]
             s = sum(_weight(z[c], nsq[c], alpha, beta, r, l2) for c, r in coords)
             p = sigmoid(s)
@@ -58,4 +58,3 @@ def weights(z, nsq, alpha, beta, l1, l2, out) -> None:  # type: ignore[no-untype
 
 def warm() -> None:
     pass
-

@@ -47,10 +47,36 @@ from adserver.kernels.sponsored import (
 )
 
 
-def gate(rows, n_given, n_matched, ad_type, ad_product, ad_relevancy, ad_flight, fl_rate,
-         fl_price, prior_ctr, prior_cvr, types, vectors, available, query, confidence, active,
-         qrows, qscores, use_quality, exclude, threshold, floor, alpha, out_rows, out_boost,
-         reasons, rel):
+def gate(
+    rows,
+    n_given,
+    n_matched,
+    ad_type,
+    ad_product,
+    ad_relevancy,
+    ad_flight,
+    fl_rate,
+    fl_price,
+    prior_ctr,
+    prior_cvr,
+    types,
+    vectors,
+    available,
+    query,
+    confidence,
+    active,
+    qrows,
+    qscores,
+    use_quality,
+    exclude,
+    threshold,
+    floor,
+    alpha,
+    out_rows,
+    out_boost,
+    reasons,
+    rel,
+):
     types = set(types.tolist())
     boost = [1.0] * len(rows)
     contest: dict[int, list[tuple[float, int]]] = {}
@@ -73,14 +99,17 @@ def gate(rows, n_given, n_matched, ad_type, ad_product, ad_relevancy, ad_flight,
             boost[i], reasons[i] = 1.0, KEPT
             continue
         rank = ad_relevancy[row] / 1000.0 if ad_relevancy[row] > 0 else r
-        boost[i] = rank ** alpha if alpha != 1.0 else rank
+        boost[i] = rank**alpha if alpha != 1.0 else rank
         if not (relevant and avail):
             reasons[i] = UNAVAILABLE if not avail else NOT_RELEVANT
             continue
         reasons[i] = KEPT
         f = int(ad_flight[row])
-        quality = {RATE_CPM: 1.0, RATE_CPC: prior_ctr[row] * 1000.0,
-                   RATE_CPA: prior_cvr[row] * 1000.0}.get(int(fl_rate[f]), 0.0)
+        quality = {
+            RATE_CPM: 1.0,
+            RATE_CPC: prior_ctr[row] * 1000.0,
+            RATE_CPA: prior_cvr[row] * 1000.0,
+        }.get(int(fl_rate[f]), 0.0)
         if p >= 0:
             contest.setdefault(p, []).append((fl_price[f] * quality * boost[i], i))
     for entries in contest.values():
@@ -97,7 +126,11 @@ def gate(rows, n_given, n_matched, ad_type, ad_product, ad_relevancy, ad_flight,
 def product_ads(prows, sp_prow, sp_ptr, sp_rows, ad_type, types):
     where = {int(p): k for k, p in enumerate(sp_prow.tolist())}
     wanted = set(types.tolist())
-    out = [int(sp_rows[j]) for p in prows.tolist() if p in where
-           for j in range(sp_ptr[where[p]], sp_ptr[where[p] + 1])
-           if int(ad_type[sp_rows[j]]) in wanted]
+    out = [
+        int(sp_rows[j])
+        for p in prows.tolist()
+        if p in where
+        for j in range(sp_ptr[where[p]], sp_ptr[where[p] + 1])
+        if int(ad_type[sp_rows[j]]) in wanted
+    ]
     return np.array(out, dtype=sp_rows.dtype)

@@ -30,7 +30,7 @@ class Targeting:
 
     def _csr(self, name: str, f_: int) -> list[Any]:
         ptr = self.c[f"fl_{name}_ptr"]
-        return self.c[f"fl_{name}_val"][ptr[f_]:ptr[f_ + 1]].tolist()
+        return self.c[f"fl_{name}_val"][ptr[f_] : ptr[f_ + 1]].tolist()
 
     def _capped(self, f_: int, q: Any) -> bool:
         """A frequency cap of the flight that the user's counted impressions reach."""
@@ -39,16 +39,18 @@ class Targeting:
         for cap in range(c["fl_fcap_ptr"][f_], c["fl_fcap_ptr"][f_ + 1]):
             level = int(c["fcap_level"][cap])
             since = q.now - int(c["fcap_window"][cap])
-            seen = sum(1 for lv, ident, ts in zip(q.u_level.tolist(), q.u_id.tolist(),
-                                                  q.u_ts.tolist())
-                       if lv == level and ident == own[level] and ts > since)
+            seen = sum(
+                1
+                for lv, ident, ts in zip(q.u_level.tolist(), q.u_id.tolist(), q.u_ts.tolist())
+                if lv == level and ident == own[level] and ts > since
+            )
             if seen >= c["fcap_count"][cap]:
                 return True
         return False
 
     def _keyword(self, k: int, phrases: list[list[int]]) -> bool:
         c = self.c
-        toks = c["kw_tok"][c["kw_tok_ptr"][k]:c["kw_tok_ptr"][k + 1]].tolist()
+        toks = c["kw_tok"][c["kw_tok_ptr"][k] : c["kw_tok_ptr"][k + 1]].tolist()
         match = c["kw_match"][k]
         if match == f.MATCH["broad"]:
             union = {t for p in phrases for t in p}
@@ -56,20 +58,27 @@ class Targeting:
         if match == f.MATCH["exact"]:
             return any(p == toks for p in phrases)
         n = len(toks)
-        return any(p[i:i + n] == toks for p in phrases for i in range(len(p) - n + 1))
+        return any(p[i : i + n] == toks for p in phrases for i in range(len(p) - n + 1))
 
     def keyword_bids(self, rows: np.ndarray, q: Any) -> np.ndarray:
         """Twin of the Cython method: per row the best matched keyword bid, -1 for none."""
         c = self.c
-        phrases = [q.phrase_tok[q.phrase_ptr[p]:q.phrase_ptr[p + 1]].tolist()
-                   for p in range(len(q.phrase_ptr) - 1)]
+        phrases = [
+            q.phrase_tok[q.phrase_ptr[p] : q.phrase_ptr[p + 1]].tolist()
+            for p in range(len(q.phrase_ptr) - 1)
+        ]
         out = []
         for row in rows.tolist():
             f_ = int(c["ad_flight"][row])
-            matched = [k for k in range(c["fl_kw_ptr"][f_], c["fl_kw_ptr"][f_ + 1])
-                       if not c["kw_negative"][k] and self._keyword(k, phrases)]
-            bids = [int(c["kw_bid"][k]) if c["kw_bid"][k] >= 0 else int(c["fl_price"][f_])
-                    for k in matched]
+            matched = [
+                k
+                for k in range(c["fl_kw_ptr"][f_], c["fl_kw_ptr"][f_ + 1])
+                if not c["kw_negative"][k] and self._keyword(k, phrases)
+            ]
+            bids = [
+                int(c["kw_bid"][k]) if c["kw_bid"][k] >= 0 else int(c["fl_price"][f_])
+                for k in matched
+            ]
             own = any(c["kw_bid"][k] >= 0 for k in matched)
             out.append(max(bids) / 1e6 if own else -1.0)
         return np.array(out, dtype=np.float64)
@@ -87,8 +96,11 @@ class Targeting:
         include, matched, excluded = False, False, False
         for j in range(c["fl_geo_ptr"][f_], c["fl_geo_ptr"][f_ + 1]):
             parts = [c["geo_" + p][j] for p in ("country", "region", "metro", "city")]
-            m = geo[0] != 0 and parts[0] == geo[0] and all(
-                p == 0 or p == g for p, g in zip(parts[1:], geo[1:]))
+            m = (
+                geo[0] != 0
+                and parts[0] == geo[0]
+                and all(p == 0 or p == g for p, g in zip(parts[1:], geo[1:]))
+            )
             if c["geo_exclude"][j]:
                 excluded |= m
             else:
@@ -102,7 +114,7 @@ class Targeting:
             op = c["ins_op"][i]
             if op in (f.OP_AND, f.OP_OR):
                 n = int(c["ins_arg"][i])
-                args, stack = stack[len(stack) - n:], stack[:len(stack) - n]
+                args, stack = stack[len(stack) - n :], stack[: len(stack) - n]
                 stack.append(all(args) if op == f.OP_AND else any(args))
             elif op == f.OP_NOT:
                 stack.append(not stack.pop())
@@ -117,26 +129,39 @@ class Targeting:
             if props.key[j] != key:
                 continue
             num = props.num[j]
-            if (op == f.OP_EXISTS or (op == f.OP_EQ_STR and props.str[j] == s)
-                    or (op == f.OP_EQ_NUM and num == x) or (op == f.OP_LT and num < x)
-                    or (op == f.OP_LE and num <= x) or (op == f.OP_GT and num > x)
-                    or (op == f.OP_GE and num >= x)):
+            if (
+                op == f.OP_EXISTS
+                or (op == f.OP_EQ_STR and props.str[j] == s)
+                or (op == f.OP_EQ_NUM and num == x)
+                or (op == f.OP_LT and num < x)
+                or (op == f.OP_LE and num <= x)
+                or (op == f.OP_GT and num > x)
+                or (op == f.OP_GE and num >= x)
+            ):
                 return True
-            if op == f.OP_CONTAINS and (props.str[j] == s or (
-                    props.raw[j] is not None
-                    and self.strings[c["ins_arg"][i]] in props.raw[j])):
+            if op == f.OP_CONTAINS and (
+                props.str[j] == s
+                or (props.raw[j] is not None and self.strings[c["ins_arg"][i]] in props.raw[j])
+            ):
                 return True
         return False
 
     # -- the filter ----------------------------------------------------------------------
 
-    def filter(self, rows: np.ndarray, q: Any, paused: np.ndarray, explain: bool = False,
-               limit: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    def filter(
+        self, rows: np.ndarray, q: Any, paused: np.ndarray, explain: bool = False, limit: int = 0
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         return self.filter_lists([rows], q, paused, explain, limit)
 
-    def filter_lists(self, lists: list[np.ndarray], q: Any, paused: np.ndarray,
-                     explain: bool = False, limit: int = 0, counts: np.ndarray | None = None
-                     ) -> tuple[np.ndarray, np.ndarray | None]:
+    def filter_lists(
+        self,
+        lists: list[np.ndarray],
+        q: Any,
+        paused: np.ndarray,
+        explain: bool = False,
+        limit: int = 0,
+        counts: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         out: list[int] = []
         reasons: list[int] = []
         seen: set[int] = set()
@@ -146,22 +171,41 @@ class Targeting:
             reasons += why
             if counts is not None:
                 counts[i] = len(passing)
-        return (np.array(out, dtype=np.int32),
-                np.array(reasons, dtype=np.int8) if explain else None)
+        return (
+            np.array(out, dtype=np.int32),
+            np.array(reasons, dtype=np.int8) if explain else None,
+        )
 
-    def _one(self, rows: np.ndarray, q: Any, paused: np.ndarray, explain: bool, limit: int,
-             seen: set[int]) -> tuple[list[int], list[int]]:
+    def _one(
+        self,
+        rows: np.ndarray,
+        q: Any,
+        paused: np.ndarray,
+        explain: bool,
+        limit: int,
+        seen: set[int],
+    ) -> tuple[list[int], list[int]]:
         c = self.c
-        phrases = [q.phrase_tok[q.phrase_ptr[p]:q.phrase_ptr[p + 1]].tolist()
-                   for p in range(len(q.phrase_ptr) - 1)]
-        used = {1: set(q.used_flights.tolist()), 2: set(q.used_campaigns.tolist()),
-                3: set(q.used_advertisers.tolist()), 4: set(q.used_creatives.tolist())}
+        phrases = [
+            q.phrase_tok[q.phrase_ptr[p] : q.phrase_ptr[p + 1]].tolist()
+            for p in range(len(q.phrase_ptr) - 1)
+        ]
+        used = {
+            1: set(q.used_flights.tolist()),
+            2: set(q.used_campaigns.tolist()),
+            3: set(q.used_advertisers.tolist()),
+            4: set(q.used_creatives.tolist()),
+        }
         out: list[int] = []
         reasons: list[int] = []
         for row in rows.tolist():
             f_ = int(c["ad_flight"][row])
-            dedupe_key = {1: c["fl_id"][f_], 2: c["fl_campaign"][f_],
-                          3: c["fl_advertiser"][f_], 4: c["ad_creative"][row]}
+            dedupe_key = {
+                1: c["fl_id"][f_],
+                2: c["fl_campaign"][f_],
+                3: c["fl_advertiser"][f_],
+                4: c["ad_creative"][row],
+            }
             sites, zones, segs = self._csr("site", f_), self._csr("zone", f_), self._csr("seg", f_)
             if row in seen:
                 reason = f.DUPLICATE
@@ -172,11 +216,14 @@ class Targeting:
             elif not c["fl_start"][f_] <= q.now < c["fl_end"][f_]:
                 reason = f.DATES
             elif (sites and q.site_id not in sites) or (
-                    zones and not set(zones) & set(q.zone_ids.tolist())):
+                zones and not set(zones) & set(q.zone_ids.tolist())
+            ):
                 reason = f.SITE_ZONE
-            elif ((q.forced_campaign and c["fl_campaign"][f_] != q.forced_campaign)
-                  or (q.forced_flight and c["fl_id"][f_] != q.forced_flight)
-                  or (q.forced_ad and c["ad_id"][row] != q.forced_ad)):
+            elif (
+                (q.forced_campaign and c["fl_campaign"][f_] != q.forced_campaign)
+                or (q.forced_flight and c["fl_id"][f_] != q.forced_flight)
+                or (q.forced_ad and c["ad_id"][row] != q.forced_ad)
+            ):
                 reason = f.FORCED
             elif c["ad_creative"][row] in q.blocked_creatives.tolist():
                 reason = f.BLOCKED
@@ -186,8 +233,7 @@ class Targeting:
                 reason = f.SEGMENTS
             elif not self._geo_ok(f_, q.geo):
                 reason = f.GEO
-            elif not (int(c["fl_daypart"][f_, q.hour_of_week // 64])
-                      >> (q.hour_of_week % 64)) & 1:
+            elif not (int(c["fl_daypart"][f_, q.hour_of_week // 64]) >> (q.hour_of_week % 64)) & 1:
                 reason = f.DAYPART
             elif not self._keywords_ok(f_, phrases):
                 reason = f.KEYWORDS
@@ -209,6 +255,7 @@ class Targeting:
 
 def _values(props: dict[str, Any] | None, path: str) -> list[Any]:
     """Every scalar under `path` (dotted) of a properties object; lists fan out."""
+
     def scalars(v: Any) -> list[Any]:
         if v is None:
             return []
@@ -257,8 +304,12 @@ def eval_ast(node: tuple, props: dict[str, Any] | None) -> bool:
         if op == "!=":
             return not eq(values, v)
         nums = [number(x) for x in values]
-        test = {"<": lambda a: a < v, "<=": lambda a: a <= v, ">": lambda a: a > v,
-                ">=": lambda a: a >= v}[op]
+        test = {
+            "<": lambda a: a < v,
+            "<=": lambda a: a <= v,
+            ">": lambda a: a > v,
+            ">=": lambda a: a >= v,
+        }[op]
         return any(not math.isnan(a) and test(a) for a in nums)
     if kind == "in":
         values = _values(props, node[1])

@@ -28,8 +28,12 @@ SEED = 0x5045  # feature hashing seed of the personalization models
 DEFAULT_BITS = 18
 
 
-def flatten(objects: list[dict[str, Any]] | None, out_ids: list[int],
-            out_vals: list[float], out_names: list[str] | None = None) -> None:
+def flatten(
+    objects: list[dict[str, Any]] | None,
+    out_ids: list[int],
+    out_vals: list[float],
+    out_names: list[str] | None = None,
+) -> None:
     """Append the features of Personalizer feature objects to (ids, values), and their
     names (`path=value`, or `path` for a number) to `out_names` when given."""
 
@@ -81,8 +85,11 @@ def action_arrays(actions: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarra
         vals.append(1.0)
         flatten(a.features, ids, vals)
         ptr.append(len(ids))
-    return (np.array(ids, dtype=np.uint64), np.array(vals, dtype=np.float64),
-            np.array(ptr, dtype=np.int64))
+    return (
+        np.array(ids, dtype=np.uint64),
+        np.array(vals, dtype=np.float64),
+        np.array(ptr, dtype=np.int64),
+    )
 
 
 @dataclasses.dataclass
@@ -97,17 +104,23 @@ class Exploration:
 class Policy:
     """Weights over hashed features, with the exploration applied when ranking."""
 
-    def __init__(self, weights: np.ndarray | None = None, bits: int = DEFAULT_BITS,
-                 version: str = "0", exploration: Exploration | None = None,
-                 mode: str = "Online"):
+    def __init__(
+        self,
+        weights: np.ndarray | None = None,
+        bits: int = DEFAULT_BITS,
+        version: str = "0",
+        exploration: Exploration | None = None,
+        mode: str = "Online",
+    ):
         self.bits = bits
         self.mode = mode  # Online | Apprentice | LoggingOnly (the service configuration)
         self.weights = weights if weights is not None else np.zeros(1 << bits, np.float32)
         self.version = version
         self.exploration = exploration or Exploration()
 
-    def rows(self, ctx: tuple[np.ndarray, np.ndarray], actions: tuple[np.ndarray, ...]
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def rows(
+        self, ctx: tuple[np.ndarray, np.ndarray], actions: tuple[np.ndarray, ...]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return action_features(ctx[0], ctx[1], actions[0], actions[1], actions[2], self.bits)
 
     def scores(self, rows: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
@@ -142,16 +155,22 @@ class PolicyError(Exception):
     """A policy version that cannot be used (the message says why)."""
 
 
-def write(data_dir: str, weights: np.ndarray, bits: int, exploration: Exploration,
-          info: dict[str, Any]) -> str:
+def write(
+    data_dir: str, weights: np.ndarray, bits: int, exploration: Exploration, info: dict[str, Any]
+) -> str:
     """Write a policy version (temporary directory, fsync, rename) and publish it."""
     root = models_root(data_dir)
     version, tmp = versions.begin(root, 8)
     np.save(os.path.join(tmp, "weights.npy"), np.ascontiguousarray(weights, dtype=np.float32))
-    manifest = {"format": FORMAT, "version": version, "bits": bits, "created_at": time.time(),
-                "exploration": dataclasses.asdict(exploration), **info,
-                "checksums": {"weights.npy": versions.sha256_file(
-                    os.path.join(tmp, "weights.npy"))}}
+    manifest = {
+        "format": FORMAT,
+        "version": version,
+        "bits": bits,
+        "created_at": time.time(),
+        "exploration": dataclasses.asdict(exploration),
+        **info,
+        "checksums": {"weights.npy": versions.sha256_file(os.path.join(tmp, "weights.npy"))},
+    }
     versions.seal_with_manifest(root, tmp, version, manifest, ["weights.npy"])
     versions.publish(root, version)
     return version
@@ -168,8 +187,13 @@ def load(data_dir: str, version: str) -> Policy:
         bits = int(m["bits"])
         if weights.dtype != np.float32 or weights.shape != (1 << bits,):
             raise PolicyError(f"policy {version}: weights {weights.dtype} {weights.shape}")
-        return Policy(weights, bits, version, Exploration(**m["exploration"]),
-                      m.get("learning_mode", "Online"))
+        return Policy(
+            weights,
+            bits,
+            version,
+            Exploration(**m["exploration"]),
+            m.get("learning_mode", "Online"),
+        )
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise PolicyError(f"policy {version}: {e}") from None
 
@@ -201,5 +225,7 @@ def importances(policy: Policy, events: list[tuple[Any, Any, int]]) -> list[dict
                 totals[("context", cn)] = totals.get(("context", cn), 0.0) + part
                 totals[("action", an)] = totals.get(("action", an), 0.0) + part
     whole = sum(totals.values()) or 1.0
-    return [{"featureName": name, "namespace": ns, "score": round(v / whole, 6)}
-            for (ns, name), v in sorted(totals.items(), key=lambda kv: -kv[1])]
+    return [
+        {"featureName": name, "namespace": ns, "score": round(v / whole, 6)}
+        for (ns, name), v in sorted(totals.items(), key=lambda kv: -kv[1])
+    ]

@@ -67,8 +67,10 @@ class Model:
             raise ModelError(f"manifest.json: {e}") from None
         m = self.manifest
         if not isinstance(m, dict) or m.get("format") != FORMAT:
-            raise ModelError(f"manifest.json: format {m.get('format') if isinstance(m, dict) else m!r};"
-                             f" want {FORMAT}")
+            raise ModelError(
+                f"manifest.json: format {m.get('format') if isinstance(m, dict) else m!r};"
+                f" want {FORMAT}"
+            )
         if m.get("name") not in NAMES:
             raise ModelError(f"manifest.json: name {m.get('name')!r}; want one of {NAMES}")
         self.name: str = m["name"]
@@ -89,13 +91,14 @@ class Model:
         except SpecError as e:
             raise ModelError(str(e)) from None
         try:
-            weights = np.load(os.path.join(path, "weights.npy"), mmap_mode="r",
-                              allow_pickle=False)
+            weights = np.load(os.path.join(path, "weights.npy"), mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as e:
             raise ModelError(f"weights.npy: {e}") from None
         if weights.dtype != np.float32 or weights.shape != (1 << self.spec.bits,):
-            raise ModelError(f"weights.npy: {weights.dtype} {weights.shape}; want float32"
-                             f" ({1 << self.spec.bits},) for bits {self.spec.bits}")
+            raise ModelError(
+                f"weights.npy: {weights.dtype} {weights.shape}; want float32"
+                f" ({1 << self.spec.bits},) for bits {self.spec.bits}"
+            )
         if not np.isfinite(weights).all():
             raise ModelError("weights.npy holds NaN or infinite values")
         self.weights = weights.view(np.ndarray)
@@ -111,24 +114,32 @@ class Model:
         # the crosses over only the ad columns they use (AD_ORDER positions `cross_cols`)
         used = sorted({self.spec.ad_cols[a] for a in self.spec.cross_arr[:, 1].tolist()})
         self.cross_cols = np.array(used, dtype=np.int64)
-        self.cross_field = np.array([features.AD[features.AD_ORDER[c]] for c in used],
-                                    dtype=np.uint64)
+        self.cross_field = np.array(
+            [features.AD[features.AD_ORDER[c]] for c in used], dtype=np.uint64
+        )
         self.cross_arr = np.array(
-            [[cf, used.index(int(self.spec.ad_cols[a]))]
-             for cf, a in self.spec.cross_arr.tolist()], dtype=np.int32).reshape(-1, 2)
+            [[cf, used.index(int(self.spec.ad_cols[a]))] for cf, a in self.spec.cross_arr.tolist()],
+            dtype=np.int32,
+        ).reshape(-1, 2)
 
     def buckets(self, ctx: tuple[np.ndarray, np.ndarray], ads: np.ndarray) -> np.ndarray:
         """Feature buckets of candidates (`ads`: rows of the full ad feature matrix,
         features.AD_ORDER columns) in context `ctx` (Spec.context_arrays)."""
         s = self.spec
-        return hash_features(ctx[0], ctx[1], s.ad_field, np.ascontiguousarray(ads[:, s.ad_cols]),
-                             s.cross_arr, s.seed, s.bits)
+        return hash_features(
+            ctx[0],
+            ctx[1],
+            s.ad_field,
+            np.ascontiguousarray(ads[:, s.ad_cols]),
+            s.cross_arr,
+            s.seed,
+            s.bits,
+        )
 
     def predict(self, ctx: tuple[np.ndarray, np.ndarray], ads: np.ndarray) -> np.ndarray:
         """Predictions for candidates (every feature hashed here: training, evaluation)."""
         out = np.empty(ads.shape[0])
-        kernel.score(self.weights, self.bias, NO_OFFSETS, self.buckets(ctx, ads), self.rate,
-                     out)
+        kernel.score(self.weights, self.bias, NO_OFFSETS, self.buckets(ctx, ads), self.rate, out)
         return out
 
     # -- the serving path: the same sum, split by what varies --------------------------
@@ -148,11 +159,19 @@ class Model:
             if found is not None:
                 return found
             s = self.spec
-            b = hash_features(NO_U64, NO_U64, s.ad_field,
-                              np.ascontiguousarray(ad_features[:, s.ad_cols]), NO_CROSSES,
-                              s.seed, s.bits)
-            found = (self.weights[b].sum(axis=1, dtype=np.float64),
-                     np.ascontiguousarray(ad_features[:, self.cross_cols]))
+            b = hash_features(
+                NO_U64,
+                NO_U64,
+                s.ad_field,
+                np.ascontiguousarray(ad_features[:, s.ad_cols]),
+                NO_CROSSES,
+                s.seed,
+                s.bits,
+            )
+            found = (
+                self.weights[b].sum(axis=1, dtype=np.float64),
+                np.ascontiguousarray(ad_features[:, self.cross_cols]),
+            )
             kept = dict(list(self._ad_logits.items())[-1:])
             kept[key] = found
             self._ad_logits = kept  # replaced, never mutated: readers need no lock
@@ -161,8 +180,9 @@ class Model:
     def context(self, raw: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, float]:
         """A request context's (field ids, values, bias + the sum of its own weights);
         cached (pages repeat their contexts)."""
-        key = tuple(tuple(x) if isinstance(x, list) else x
-                    for x in (raw.get(n) for n in self.spec.context))
+        key = tuple(
+            tuple(x) if isinstance(x, list) else x for x in (raw.get(n) for n in self.spec.context)
+        )
         found = self._contexts.get(key)
         if found is None:
             s = self.spec
@@ -174,9 +194,13 @@ class Model:
             self._contexts[key] = found
         return found
 
-    def predict_rows(self, key: str, ad_features: np.ndarray,
-                     ctx: dict[str, Any] | tuple[np.ndarray, np.ndarray, float],
-                     rows: np.ndarray) -> np.ndarray:
+    def predict_rows(
+        self,
+        key: str,
+        ad_features: np.ndarray,
+        ctx: dict[str, Any] | tuple[np.ndarray, np.ndarray, float],
+        rows: np.ndarray,
+    ) -> np.ndarray:
         """Predictions for ad rows of a snapshot (`ad_features`: its matrix, `key`: its
         version) in a request context (raw, or `context(raw)` to reuse across calls): the
         context's weights summed once, each ad's from `ad_logits`, only the crosses hashed
@@ -184,8 +208,9 @@ class Model:
         s = self.spec
         f, v, base = self.context(ctx) if isinstance(ctx, dict) else ctx
         logits, crossed_values = self._per_ad(key, ad_features)
-        crossed = hash_features(f, v, self.cross_field, crossed_values[rows],
-                                self.cross_arr, s.seed, s.bits, False)
+        crossed = hash_features(
+            f, v, self.cross_field, crossed_values[rows], self.cross_arr, s.seed, s.bits, False
+        )
         out = np.empty(rows.shape[0])
         kernel.score(self.weights, base, logits[rows], crossed, self.rate, out)
         return out
@@ -202,8 +227,16 @@ class Model:
             self.ad_logits(key, ad_features)
 
 
-def write(data_dir: str, name: str, weights: np.ndarray, bias: float, spec: Spec,
-          negative_rate: float, info: dict[str, Any], root: str | None = None) -> str:
+def write(
+    data_dir: str,
+    name: str,
+    weights: np.ndarray,
+    bias: float,
+    spec: Spec,
+    negative_rate: float,
+    info: dict[str, Any],
+    root: str | None = None,
+) -> str:
     """Write a model version (temporary directory, fsync, rename) under models/<name>/, or
     under `root` (the inbox, when not the control process); returns its name. It is not
     active until the registry activates it."""
@@ -214,9 +247,16 @@ def write(data_dir: str, name: str, weights: np.ndarray, bias: float, spec: Spec
     np.save(os.path.join(tmp, "weights.npy"), np.ascontiguousarray(weights, dtype=np.float32))
     with open(os.path.join(tmp, "features.json"), "wb") as out:
         out.write(features.encode_spec(spec))
-    manifest = {"format": FORMAT, "name": name, "version": version, "created_at": time.time(),
-                "bias": float(bias), "negative_rate": float(negative_rate), **info,
-                "checksums": {n: versions.sha256_file(os.path.join(tmp, n)) for n in FILES}}
+    manifest = {
+        "format": FORMAT,
+        "name": name,
+        "version": version,
+        "created_at": time.time(),
+        "bias": float(bias),
+        "negative_rate": float(negative_rate),
+        **info,
+        "checksums": {n: versions.sha256_file(os.path.join(tmp, n)) for n in FILES},
+    }
     versions.seal_with_manifest(root, tmp, version, manifest, FILES)
     return version
 

@@ -87,10 +87,13 @@ def _segments(data_dir: str, stream: str) -> list[str]:
     root = os.path.join(data_dir, "events")
     if not os.path.isdir(root):
         return []
-    return [os.path.join(root, w, n) for w in sorted(os.listdir(root))
-            if os.path.isdir(os.path.join(root, w))
-            for n in sorted(os.listdir(os.path.join(root, w)))
-            if n.startswith(stream + "-") and n.endswith(".seg")]
+    return [
+        os.path.join(root, w, n)
+        for w in sorted(os.listdir(root))
+        if os.path.isdir(os.path.join(root, w))
+        for n in sorted(os.listdir(os.path.join(root, w)))
+        if n.startswith(stream + "-") and n.endswith(".seg")
+    ]
 
 
 def _records(paths: list[str], tick: Callable[[int], None]) -> Iterator[dict[str, Any]]:
@@ -107,16 +110,19 @@ def _conversions(data_dir: str) -> set[str]:
         return set()
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return {row[0].split(":", 1)[1] for row in db.execute(
-            "SELECT t.event_id FROM conversions c JOIN touches t ON t.id = c.touch_id")}
+        return {
+            row[0].split(":", 1)[1]
+            for row in db.execute(
+                "SELECT t.event_id FROM conversions c JOIN touches t ON t.id = c.touch_id"
+            )
+        }
     except sqlite3.Error:
         return set()
     finally:
         db.close()
 
 
-def collect(data_dir: str, s: Settings, tick: Callable[[int], None] = lambda n: None
-            ) -> Examples:
+def collect(data_dir: str, s: Settings, tick: Callable[[int], None] = lambda n: None) -> Examples:
     """The window's examples, oldest first."""
     shown: set[str] = set()
     clicked: set[str] = set()
@@ -126,10 +132,16 @@ def collect(data_dir: str, s: Settings, tick: Callable[[int], None] = lambda n: 
     positive = clicked if s.name == "ctr" else _conversions(data_dir)
     served_at = 4 if s.name == "ctr" else 6
     out = Examples()
-    decided = [rec for rec in _records(_segments(data_dir, "decisions"), tick)
-               if rec.get("t") == "d" and "f" in rec]
-    until = s.until if s.until is not None else (
-        max((r["ts"] for r in decided), default=time.time()) + 1)
+    decided = [
+        rec
+        for rec in _records(_segments(data_dir, "decisions"), tick)
+        if rec.get("t") == "d" and "f" in rec
+    ]
+    until = (
+        s.until
+        if s.until is not None
+        else (max((r["ts"] for r in decided), default=time.time()) + 1)
+    )
     since = until - s.days * 86400
     for rec in decided:
         ts = rec["ts"]
@@ -143,10 +155,14 @@ def collect(data_dir: str, s: Settings, tick: Callable[[int], None] = lambda n: 
             out.ts.append(ts)
             out.ctx.append(raw)
             out.ads.append(np.array([w[8] for w in winners], dtype=np.uint64))
-            out.y.append(np.array([f"{rec['id']}:{w[0]}" in positive for w in winners],
-                                  dtype=np.float64))
-            out.served.append(np.array([w[served_at] if w[served_at] is not None else
-                                        PRIORS[s.name] for w in winners]))
+            out.y.append(
+                np.array([f"{rec['id']}:{w[0]}" in positive for w in winners], dtype=np.float64)
+            )
+            out.served.append(
+                np.array(
+                    [w[served_at] if w[served_at] is not None else PRIORS[s.name] for w in winners]
+                )
+            )
     order = np.argsort(np.array(out.ts), kind="stable")
     for name in ("ts", "ctx", "ads", "y", "served"):
         values = getattr(out, name)
@@ -154,8 +170,9 @@ def collect(data_dir: str, s: Settings, tick: Callable[[int], None] = lambda n: 
     return out
 
 
-def buckets(spec: Spec, ex: Examples, groups: range | list[int]
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def buckets(
+    spec: Spec, ex: Examples, groups: range | list[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ptr, idx, y) CSR feature buckets of the examples in `groups`."""
     mats, ys = [], []
     for g in groups:
@@ -171,9 +188,17 @@ def buckets(spec: Spec, ex: Examples, groups: range | list[int]
 
 def _hash(spec: Spec, raw: dict[str, Any], ads: np.ndarray) -> np.ndarray:
     from adserver._hashing import hash_features
+
     f, v = spec.context_arrays(raw)
-    return hash_features(f, v, spec.ad_field, np.ascontiguousarray(ads[:, spec.ad_cols]),
-                         spec.cross_arr, spec.seed, spec.bits)
+    return hash_features(
+        f,
+        v,
+        spec.ad_field,
+        np.ascontiguousarray(ads[:, spec.ad_cols]),
+        spec.cross_arr,
+        spec.seed,
+        spec.bits,
+    )
 
 
 def _padded(ptr: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -219,28 +244,41 @@ def metrics(y: np.ndarray, p: np.ndarray, base_rate: float) -> dict[str, float]:
     if 0 < pos < n:
         ranks = rankdata(p)
         auc = float((ranks[y == 1].sum() - pos * (pos + 1) / 2) / (pos * (n - pos)))
-    return {"examples": n, "positives": int(pos), "logloss": round(logloss, 6),
-            "ne": round(logloss / entropy, 6), "auc": round(auc, 6),
-            "calibration": round(float(p.sum()) / pos, 6) if pos else math.nan}
+    return {
+        "examples": n,
+        "positives": int(pos),
+        "logloss": round(logloss, 6),
+        "ne": round(logloss / entropy, 6),
+        "auc": round(auc, 6),
+        "calibration": round(float(p.sum()) / pos, 6) if pos else math.nan,
+    }
 
 
-def train(data_dir: str, s: Settings, progress: bool = False, root: str | None = None
-          ) -> tuple[str, dict[str, Any]]:
+def train(
+    data_dir: str, s: Settings, progress: bool = False, root: str | None = None
+) -> tuple[str, dict[str, Any]]:
     """Train, evaluate and write a model version (not activated) under models/<name>/ (or
     `root`); returns (version, manifest info). Raises NotEnoughData."""
     from tqdm import tqdm
 
     if s.name not in ctr.NAMES:
         raise ValueError(f"unknown model {s.name!r}; want one of {ctr.NAMES}")
-    bar = tqdm(total=len(_segments(data_dir, "events")) + len(_segments(data_dir, "decisions")),
-               desc="reading logs", unit="segment", disable=not progress, leave=False)
+    bar = tqdm(
+        total=len(_segments(data_dir, "events")) + len(_segments(data_dir, "decisions")),
+        desc="reading logs",
+        unit="segment",
+        disable=not progress,
+        leave=False,
+    )
     ex = collect(data_dir, s, bar.update)
     bar.close()
     n = ex.count
     positives = int(sum(float(y.sum()) for y in ex.y))
     if n < s.min_examples or positives < s.min_positives:
-        raise NotEnoughData(f"{n} examples with {positives} positives in the window; want at"
-                            f" least {s.min_examples} and {s.min_positives}")
+        raise NotEnoughData(
+            f"{n} examples with {positives} positives in the window; want at"
+            f" least {s.min_examples} and {s.min_positives}"
+        )
     sizes = np.array([a.shape[0] for a in ex.ads])
     rng = np.random.default_rng(s.seed)
     if s.split == "time":
@@ -267,13 +305,29 @@ def train(data_dir: str, s: Settings, progress: bool = False, root: str | None =
     z, nsq = np.zeros(size + 1), np.zeros(size + 1)
     sw = np.ones(y_k.shape[0])
     chunk = 50_000
-    bar = tqdm(total=s.epochs * y_k.shape[0], desc=f"training {s.name}", unit="example",
-               disable=not progress, leave=False)
+    bar = tqdm(
+        total=s.epochs * y_k.shape[0],
+        desc=f"training {s.name}",
+        unit="example",
+        disable=not progress,
+        leave=False,
+    )
     for _ in range(s.epochs):
         for a in range(0, y_k.shape[0], chunk):
             b = min(a + chunk, y_k.shape[0])
-            kernel.ftrl(ptr_k[a:b + 1] - ptr_k[a], idx_k[ptr_k[a]:ptr_k[b]], y_k[a:b], sw[a:b],
-                        z, nsq, s.alpha, s.beta, s.l1, s.l2, 1)
+            kernel.ftrl(
+                ptr_k[a : b + 1] - ptr_k[a],
+                idx_k[ptr_k[a] : ptr_k[b]],
+                y_k[a:b],
+                sw[a:b],
+                z,
+                nsq,
+                s.alpha,
+                s.beta,
+                s.l1,
+                s.l2,
+                1,
+            )
             bar.update(b - a)
     bar.close()
     w = np.zeros(size + 1)
@@ -283,12 +337,19 @@ def train(data_dir: str, s: Settings, progress: bool = False, root: str | None =
     # held-out: the new model, what served, the prior, the active model
     ptr_h, idx_h, y_h = buckets(spec, ex, held_groups)
     p = np.empty(y_h.shape[0])
-    kernel.score(w[:-1].astype(np.float32), float(w[-1]), NO_OFFSETS, _padded(ptr_h, idx_h),
-                 s.negative_rate, p)
+    kernel.score(
+        w[:-1].astype(np.float32),
+        float(w[-1]),
+        NO_OFFSETS,
+        _padded(ptr_h, idx_h),
+        s.negative_rate,
+        p,
+    )
     served = np.concatenate([ex.served[g] for g in held_groups])
     baseline: dict[str, Any] = {
         "served": metrics(y_h, served, base_rate),
-        "prior": metrics(y_h, np.full(y_h.shape[0], PRIORS[s.name]), base_rate)}
+        "prior": metrics(y_h, np.full(y_h.shape[0], PRIORS[s.name]), base_rate),
+    }
     active = ctr.pointer(data_dir, s.name)
     if active is not None:
         try:
@@ -296,30 +357,53 @@ def train(data_dir: str, s: Settings, progress: bool = False, root: str | None =
         except ctr.ModelError:
             model = None
         # only examples the active model never trained on: those after its window
-        after = float((model.manifest.get("training") or {}).get("to", math.inf)) \
-            if model is not None else math.inf
+        after = (
+            float((model.manifest.get("training") or {}).get("to", math.inf))
+            if model is not None
+            else math.inf
+        )
         unseen = [g for g in held_groups if ex.ts[g] > after]
-        mask = np.concatenate([np.full(ex.ads[g].shape[0], ex.ts[g] > after)
-                               for g in held_groups])
+        mask = np.concatenate([np.full(ex.ads[g].shape[0], ex.ts[g] > after) for g in held_groups])
         if model is not None and unseen and y_h[mask].sum() >= MIN_COMPARED_POSITIVES:
             baseline["active"] = {
-                "version": active, **metrics(y_h[mask], predict(model, ex, unseen), base_rate),
-                "candidate": metrics(y_h[mask], p[mask], base_rate)}
+                "version": active,
+                **metrics(y_h[mask], predict(model, ex, unseen), base_rate),
+                "candidate": metrics(y_h[mask], p[mask], base_rate),
+            }
     ts = np.array(ex.ts)
     info = {
-        "label": s.label, "created_by": s.created_by,
-        "training": {"from": float(ts[train_groups[0]]), "to": float(ts[train_groups[-1]]),
-                     "examples": int(y.shape[0]), "positives": int(y.sum()),
-                     "kept": int(y_k.shape[0]), "split": s.split,
-                     "held_out_from": float(ts[held_groups[0]]),
-                     "held_out_to": float(ts[held_groups[-1]]), "base_rate": round(base_rate, 6)},
-        "metrics": metrics(y_h, p, base_rate), "baseline": baseline,
-        "params": {k: getattr(s, k) for k in (
-            "days", "holdout", "split", "negative_rate", "epochs", "alpha", "beta", "l1", "l2",
-            "bits", "calibrate")},
+        "label": s.label,
+        "created_by": s.created_by,
+        "training": {
+            "from": float(ts[train_groups[0]]),
+            "to": float(ts[train_groups[-1]]),
+            "examples": int(y.shape[0]),
+            "positives": int(y.sum()),
+            "kept": int(y_k.shape[0]),
+            "split": s.split,
+            "held_out_from": float(ts[held_groups[0]]),
+            "held_out_to": float(ts[held_groups[-1]]),
+            "base_rate": round(base_rate, 6),
+        },
+        "metrics": metrics(y_h, p, base_rate),
+        "baseline": baseline,
+        "params": {
+            k: getattr(s, k)
+            for k in (
+                "days",
+                "holdout",
+                "split",
+                "negative_rate",
+                "epochs",
+                "alpha",
+                "beta",
+                "l1",
+                "l2",
+                "bits",
+                "calibrate",
+            )
+        },
         "nonzero_weights": int(np.count_nonzero(w[:-1])),
     }
-    version = ctr.write(data_dir, s.name, w[:-1], float(w[-1]), spec, s.negative_rate, info,
-                        root)
+    version = ctr.write(data_dir, s.name, w[:-1], float(w[-1]), spec, s.negative_rate, info, root)
     return version, info
-

@@ -49,13 +49,15 @@ class ModelError(Exception):
     """A model directory that cannot be used (named file and reason)."""
 
 
-def hashed_features(text: str, buckets: int, word_weight: float, gram_weight: float
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def hashed_features(
+    text: str, buckets: int, word_weight: float, gram_weight: float
+) -> tuple[np.ndarray, np.ndarray]:
     """(bucket ids, kind weights) of a text under the hashed model, repeats kept: the words'
     ids, then the character 3-grams of each "<word>" (Cython: adserver._hashing.text_features;
     its twin is adserver/kernels/hashing_ref.text_features)."""
-    return text_features(tokens(text), buckets, word_weight, gram_weight, WORD_SEED, GRAM_SEED,
-                         GRAM)
+    return text_features(
+        tokens(text), buckets, word_weight, gram_weight, WORD_SEED, GRAM_SEED, GRAM
+    )
 
 
 def product_text(title: str, brand: str, category: list[str]) -> str:
@@ -89,8 +91,10 @@ class Model:
         self.idf = np.load(os.path.join(path, "idf.npy"), mmap_mode="r").view(np.ndarray)
         self.dim: int = int(self.matrix.shape[1])
         if self.dim != m["dim"] or self.idf.shape[0] != self.matrix.shape[0]:
-            raise ModelError(f"{path}: matrix {self.matrix.shape} and idf {self.idf.shape}"
-                             f" disagree with the manifest's dim {m['dim']}")
+            raise ModelError(
+                f"{path}: matrix {self.matrix.shape} and idf {self.idf.shape}"
+                f" disagree with the manifest's dim {m['dim']}"
+            )
         self.word_weight = float(m.get("word_weight", 1.0))
         self.gram_weight = float(m.get("gram_weight", 0.0))
         self.vocab: dict[str, int] = {}
@@ -113,13 +117,12 @@ class Model:
         if self.seen is None:
             return sum(w in self.vocab for w in words) / len(words)
         ids, _ = self.features(text)
-        return float(self.seen[ids[:len(words)]].mean())  # the words' ids come first
+        return float(self.seen[ids[: len(words)]].mean())  # the words' ids come first
 
     def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(row ids, kind weights) of a text, repeats kept."""
         if self.kind == "hashed":
-            return hashed_features(text, self.matrix.shape[0], self.word_weight,
-                                   self.gram_weight)
+            return hashed_features(text, self.matrix.shape[0], self.word_weight, self.gram_weight)
         rows = [self.vocab[t] for t in tokens(text) if t in self.vocab]
         return np.array(rows, dtype=np.int64), np.ones(len(rows), dtype=np.float32)
 
@@ -154,7 +157,7 @@ class Model:
             if len(self._cache) >= QUERY_CACHE:
                 self._cache.clear()
             vec, coverage = self._embed(text)
-            found = self._cache[text] = (vec, coverage ** 0.5)
+            found = self._cache[text] = (vec, coverage**0.5)
         return found
 
 
@@ -165,15 +168,23 @@ def models_dir(data_dir: str) -> str:
     return os.path.join(data_dir, "models", "embed")
 
 
-def write(data_dir: str, kind: str, matrix: np.ndarray, idf: np.ndarray,
-          settings: dict[str, Any], vocab: list[str] | None = None) -> str:
+def write(
+    data_dir: str,
+    kind: str,
+    matrix: np.ndarray,
+    idf: np.ndarray,
+    settings: dict[str, Any],
+    vocab: list[str] | None = None,
+) -> str:
     """Write a model version (temp directory, fsync, rename) and return its name; it is not
     CURRENT until `publish`."""
     check_arrays(matrix, idf, None if vocab is None else len(vocab))
     root = models_dir(data_dir)
     version, tmp = versions.begin(root, 6)
-    files = {"matrix.npy": np.ascontiguousarray(matrix, dtype=np.float32),
-             "idf.npy": np.ascontiguousarray(idf, dtype=np.float32)}
+    files = {
+        "matrix.npy": np.ascontiguousarray(matrix, dtype=np.float32),
+        "idf.npy": np.ascontiguousarray(idf, dtype=np.float32),
+    }
     for name, arr in files.items():
         np.save(os.path.join(tmp, name), arr)
     names = list(files)
@@ -181,9 +192,16 @@ def write(data_dir: str, kind: str, matrix: np.ndarray, idf: np.ndarray,
         with open(os.path.join(tmp, "vocab.txt"), "w", encoding="utf-8") as out:
             out.writelines(t + "\n" for t in vocab)
         names.append("vocab.txt")
-    manifest = {"format": FORMAT, "kind": kind, "version": version, "dim": int(matrix.shape[1]),
-                "rows": int(matrix.shape[0]), "created_at": time.time(), **settings,
-                "checksums": {n: sha256_file(os.path.join(tmp, n)) for n in names}}
+    manifest = {
+        "format": FORMAT,
+        "kind": kind,
+        "version": version,
+        "dim": int(matrix.shape[1]),
+        "rows": int(matrix.shape[0]),
+        "created_at": time.time(),
+        **settings,
+        "checksums": {n: sha256_file(os.path.join(tmp, n)) for n in names},
+    }
     versions.seal_with_manifest(root, tmp, version, manifest, names)
     return version
 
@@ -191,11 +209,13 @@ def write(data_dir: str, kind: str, matrix: np.ndarray, idf: np.ndarray,
 def check_arrays(matrix: np.ndarray, idf: np.ndarray, vocab_rows: int | None) -> None:
     """Shape and value rules every model must meet (ModelError names the broken one)."""
     if matrix.ndim != 2 or not 2 <= matrix.shape[1] <= MAX_DIM or matrix.shape[0] < 1:
-        raise ModelError(f"matrix.npy: shape {matrix.shape}; want (rows, dim) with dim from 2"
-                         f" to {MAX_DIM}")
+        raise ModelError(
+            f"matrix.npy: shape {matrix.shape}; want (rows, dim) with dim from 2 to {MAX_DIM}"
+        )
     if vocab_rows is not None and vocab_rows != matrix.shape[0]:
-        raise ModelError(f"vocab.txt has {vocab_rows} tokens but matrix.npy has"
-                         f" {matrix.shape[0]} rows")
+        raise ModelError(
+            f"vocab.txt has {vocab_rows} tokens but matrix.npy has {matrix.shape[0]} rows"
+        )
     if idf.shape != (matrix.shape[0],):
         raise ModelError(f"weights: shape {idf.shape}; want ({matrix.shape[0]},)")
     if not (np.isfinite(matrix).all() and np.isfinite(idf).all()):
@@ -222,8 +242,11 @@ def read_static(path: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
             vocab = [line.rstrip("\n") for line in src]
         matrix = np.load(os.path.join(path, "matrix.npy"), allow_pickle=False)
         weights_file = os.path.join(path, "weights.npy")
-        weights = (np.load(weights_file, allow_pickle=False) if os.path.exists(weights_file)
-                   else np.ones(matrix.shape[0], dtype=np.float32))
+        weights = (
+            np.load(weights_file, allow_pickle=False)
+            if os.path.exists(weights_file)
+            else np.ones(matrix.shape[0], dtype=np.float32)
+        )
     except (OSError, ValueError, UnicodeDecodeError) as e:
         raise ModelError(f"{path}: {e}") from None
     if matrix.dtype.kind != "f" or weights.dtype.kind != "f":

@@ -23,8 +23,13 @@ OVERSAMPLE = 10
 POWER_ITERS = 4
 
 
-def tfidf(texts: list[str], buckets: int, word_weight: float, gram_weight: float,
-          idf: np.ndarray | None = None) -> tuple[sp.csr_matrix, np.ndarray]:
+def tfidf(
+    texts: list[str],
+    buckets: int,
+    word_weight: float,
+    gram_weight: float,
+    idf: np.ndarray | None = None,
+) -> tuple[sp.csr_matrix, np.ndarray]:
     """(TF-IDF rows scaled to length 1, idf per bucket); `idf` given: reuse it."""
     rows, ids, kinds = [], [], []
     for i, text in enumerate(texts):
@@ -50,9 +55,15 @@ def tfidf(texts: list[str], buckets: int, word_weight: float, gram_weight: float
     return sp.csr_matrix(sp.diags(1.0 / norms) @ x), idf
 
 
-def fit(texts: list[str], dim: int = DIM, buckets: int = embed.BUCKETS,
-        word_weight: float = WORD_WEIGHT, gram_weight: float = GRAM_WEIGHT,
-        sample: int = SAMPLE, seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict]:
+def fit(
+    texts: list[str],
+    dim: int = DIM,
+    buckets: int = embed.BUCKETS,
+    word_weight: float = WORD_WEIGHT,
+    gram_weight: float = GRAM_WEIGHT,
+    sample: int = SAMPLE,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """(matrix buckets x dim, idf, settings for the manifest)."""
     rng = np.random.default_rng(seed)
     if len(texts) > sample:
@@ -69,9 +80,14 @@ def fit(texts: list[str], dim: int = DIM, buckets: int = embed.BUCKETS,
     matrix = np.zeros((buckets, dim), dtype=np.float32)
     top = min(dim, vt.shape[0])
     matrix[used, :top] = vt[:top].T
-    settings = {"word_weight": word_weight, "gram_weight": gram_weight, "buckets": buckets,
-                "gram": embed.GRAM, "fitted_on": len(texts),
-                "singular_values": [round(float(v), 4) for v in s[:top]]}
+    settings = {
+        "word_weight": word_weight,
+        "gram_weight": gram_weight,
+        "buckets": buckets,
+        "gram": embed.GRAM,
+        "fitted_on": len(texts),
+        "singular_values": [round(float(v), 4) for v in s[:top]],
+    }
     return matrix, idf.astype(np.float32), settings
 
 
@@ -81,8 +97,14 @@ def auto_dim(n_texts: int) -> int:
     return min(DIM, max(8, n_texts // 16))
 
 
-def build(data_dir: str, texts: list[str], dim: int | None = None, seed: int = 0,
-          catalog_seq: int = 0, reason: str = "first catalog") -> str:
+def build(
+    data_dir: str,
+    texts: list[str],
+    dim: int | None = None,
+    seed: int = 0,
+    catalog_seq: int = 0,
+    reason: str = "first catalog",
+) -> str:
     """Fit on `texts`, write the version and return its name (not yet CURRENT). `dim`
     defaults to `auto_dim` of the catalog size. The manifest records what the model was
     trained on (`trained_on` texts, the catalog's change number `catalog_seq`) and why, which

@@ -21,11 +21,25 @@ from typing import Any
 import msgspec
 import numpy as np
 
-CONTEXT = {"site": 1, "zone": 2, "hour_of_week": 3, "device": 4, "segment": 5, "token": 6,
-           "category": 7}
+CONTEXT = {
+    "site": 1,
+    "zone": 2,
+    "hour_of_week": 3,
+    "device": 4,
+    "segment": 5,
+    "token": 6,
+    "category": 7,
+}
 MULTI = ("segment", "token")
-AD = {"ad": 16, "advertiser": 17, "creative": 18, "flight": 19, "campaign": 20, "ad_type": 21,
-      "ad_category": 22}
+AD = {
+    "ad": 16,
+    "advertiser": 17,
+    "creative": 18,
+    "flight": 19,
+    "campaign": 20,
+    "ad_type": 21,
+    "ad_category": 22,
+}
 AD_ORDER = tuple(AD)  # the columns of a snapshot's ad feature matrix and of logged winners
 DEVICES = {"unknown": 0, "desktop": 1, "mobile": 2, "tablet": 3}
 MAX_BITS = 26
@@ -42,11 +56,19 @@ class Spec(msgspec.Struct, forbid_unknown_fields=True, dict=True):
     bits: int = 20
     seed: int = 0x5EED
     context: list[str] = msgspec.field(default_factory=lambda: list(CONTEXT))
-    ad: list[str] = msgspec.field(default_factory=lambda: ["ad", "advertiser", "creative",
-                                                           "flight", "ad_category"])
-    crosses: list[tuple[str, str]] = msgspec.field(default_factory=lambda: [
-        ("token", "ad"), ("zone", "ad"), ("device", "ad"), ("segment", "advertiser"),
-        ("category", "ad_category"), ("hour_of_week", "ad")])
+    ad: list[str] = msgspec.field(
+        default_factory=lambda: ["ad", "advertiser", "creative", "flight", "ad_category"]
+    )
+    crosses: list[tuple[str, str]] = msgspec.field(
+        default_factory=lambda: [
+            ("token", "ad"),
+            ("zone", "ad"),
+            ("device", "ad"),
+            ("segment", "advertiser"),
+            ("category", "ad_category"),
+            ("hour_of_week", "ad"),
+        ]
+    )
 
     def __post_init__(self) -> None:
         if not 4 <= self.bits <= MAX_BITS:
@@ -63,14 +85,17 @@ class Spec(msgspec.Struct, forbid_unknown_fields=True, dict=True):
             raise SpecError("ad: at least one ad field")
         for c, a in self.crosses:
             if c not in self.context or a not in self.ad:
-                raise SpecError(f"crosses: ({c!r}, {a!r}) must pair a context field and an"
-                                " ad field the spec uses")
+                raise SpecError(
+                    f"crosses: ({c!r}, {a!r}) must pair a context field and an"
+                    " ad field the spec uses"
+                )
         # compiled forms for hash_features
         self._ctx_ids = {CONTEXT[n] for n in self.context}
         self.ad_field = np.array([AD[n] for n in self.ad], dtype=np.uint64)
         self.ad_cols = np.array([AD_ORDER.index(n) for n in self.ad], dtype=np.int64)
-        self.cross_arr = np.array([[CONTEXT[c], self.ad.index(a)] for c, a in self.crosses],
-                                  dtype=np.int32).reshape(len(self.crosses), 2)
+        self.cross_arr = np.array(
+            [[CONTEXT[c], self.ad.index(a)] for c, a in self.crosses], dtype=np.int32
+        ).reshape(len(self.crosses), 2)
 
     def context_arrays(self, raw: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         """(field ids, values) of a context (`raw`: field name -> int, or list for
@@ -129,14 +154,20 @@ def ad_matrix(columns: dict[str, np.ndarray]) -> np.ndarray:
     """(ads, len(AD_ORDER)) uint64: every ad row's ad field values, from snapshot columns."""
     fl = columns["ad_flight"]
     parts = {
-        "ad": columns["ad_id"], "advertiser": columns["fl_advertiser"][fl],
-        "creative": columns["ad_creative"], "flight": columns["fl_id"][fl],
-        "campaign": columns["fl_campaign"][fl], "ad_type": columns["ad_type"],
+        "ad": columns["ad_id"],
+        "advertiser": columns["fl_advertiser"][fl],
+        "creative": columns["ad_creative"],
+        "flight": columns["fl_id"][fl],
+        "campaign": columns["fl_campaign"][fl],
+        "ad_type": columns["ad_type"],
         "ad_category": columns["ad_category"],
     }
     n = fl.shape[0]
     out = np.empty((n, len(AD_ORDER)), dtype=np.uint64)
     for j, name in enumerate(AD_ORDER):
-        out[:, j] = parts[name].astype(np.int64).view(np.uint64) if parts[name].dtype != np.uint64 \
+        out[:, j] = (
+            parts[name].astype(np.int64).view(np.uint64)
+            if parts[name].dtype != np.uint64
             else parts[name]
+        )
     return out

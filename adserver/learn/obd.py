@@ -51,13 +51,16 @@ def read(policy: str, campaign: str = "all") -> dict[str, np.ndarray]:
     path = os.path.join(root(), "dataset", "obd", policy, campaign, f"{campaign}.csv")
     with open(path, newline="") as src:
         rows = list(csv.DictReader(src))
-    users = np.array([[hash_str(r[f"user_feature_{k}"], SEED) for k in range(4)]
-                      for r in rows], dtype=np.uint64)
-    return {"item": np.array([int(r["item_id"]) for r in rows]),
-            "position": np.array([int(r["position"]) - 1 for r in rows]),
-            "click": np.array([float(r["click"]) for r in rows]),
-            "pscore": np.array([float(r["propensity_score"]) for r in rows]),
-            "users": users}
+    users = np.array(
+        [[hash_str(r[f"user_feature_{k}"], SEED) for k in range(4)] for r in rows], dtype=np.uint64
+    )
+    return {
+        "item": np.array([int(r["item_id"]) for r in rows]),
+        "position": np.array([int(r["position"]) - 1 for r in rows]),
+        "click": np.array([float(r["click"]) for r in rows]),
+        "pscore": np.array([float(r["propensity_score"]) for r in rows]),
+        "users": users,
+    }
 
 
 def bts_prior(campaign: str = "all") -> tuple[np.ndarray, np.ndarray]:
@@ -83,8 +86,7 @@ def bts_prior(campaign: str = "all") -> tuple[np.ndarray, np.ndarray]:
     return np.array(p["alpha"]), np.array(p["beta"])
 
 
-def bts_action_dist(campaign: str = "all", n_sim: int = 100_000, seed: int = 12345
-                    ) -> np.ndarray:
+def bts_action_dist(campaign: str = "all", n_sim: int = 100_000, seed: int = 12345) -> np.ndarray:
     """(items, positions): the probability BTS shows each item at each position."""
     alpha, beta = bts_prior(campaign)
     rng = np.random.RandomState(seed)  # obp's generator and draw order, for comparable runs
@@ -102,18 +104,27 @@ def _buckets(users: np.ndarray, position: int, items: np.ndarray) -> np.ndarray:
     ctx_f = np.array([1, 2, 3, 4, 5], dtype=np.uint64)
     ctx_v = np.concatenate([users, [position]]).astype(np.uint64)
     crosses = np.array([[1, 0], [2, 0], [3, 0], [4, 0], [5, 0]], dtype=np.int32)
-    return hash_features(ctx_f, ctx_v, np.array([16], dtype=np.uint64),
-                         items.astype(np.uint64).reshape(-1, 1), crosses, SEED, BITS)
+    return hash_features(
+        ctx_f,
+        ctx_v,
+        np.array([16], dtype=np.uint64),
+        items.astype(np.uint64).reshape(-1, 1),
+        crosses,
+        SEED,
+        BITS,
+    )
 
 
-def reward_model(d: dict[str, np.ndarray], n_items: int, folds: int = 3, seed: int = 0
-                 ) -> np.ndarray:
+def reward_model(
+    d: dict[str, np.ndarray], n_items: int, folds: int = 3, seed: int = 0
+) -> np.ndarray:
     """(rounds, items): cross-fitted predicted click probability of every item at each
     round's position and user."""
     n = d["item"].shape[0]
     fold = np.random.default_rng(seed).integers(0, folds, n)
-    logged = np.stack([_buckets(d["users"][i], int(d["position"][i]),
-                                d["item"][i:i + 1])[0] for i in range(n)])
+    logged = np.stack(
+        [_buckets(d["users"][i], int(d["position"][i]), d["item"][i : i + 1])[0] for i in range(n)]
+    )
     all_items = np.arange(n_items)
     out = np.zeros((n, n_items))
     for f in range(folds):
@@ -121,15 +132,32 @@ def reward_model(d: dict[str, np.ndarray], n_items: int, folds: int = 3, seed: i
         z, nsq = np.zeros((1 << BITS) + 1), np.zeros((1 << BITS) + 1)
         k = logged.shape[1]
         ptr = np.arange(0, (train.shape[0] + 1) * k, k, dtype=np.int64)
-        kernel.ftrl(ptr, logged[train].ravel(), d["click"][train], np.ones(train.shape[0]),
-                    z, nsq, 0.1, 1.0, 1.0, 1.0, 1)
+        kernel.ftrl(
+            ptr,
+            logged[train].ravel(),
+            d["click"][train],
+            np.ones(train.shape[0]),
+            z,
+            nsq,
+            0.1,
+            1.0,
+            1.0,
+            1.0,
+            1,
+        )
         w = np.zeros((1 << BITS) + 1)
         kernel.weights(z, nsq, 0.1, 1.0, 1.0, 1.0, w)
         weights = w[:-1].astype(np.float32)
         for i in np.flatnonzero(fold == f):
             p = np.empty(n_items)
-            kernel.score(weights, float(w[-1]), np.zeros(0),
-                         _buckets(d["users"][i], int(d["position"][i]), all_items), 1.0, p)
+            kernel.score(
+                weights,
+                float(w[-1]),
+                np.zeros(0),
+                _buckets(d["users"][i], int(d["position"][i]), all_items),
+                1.0,
+                p,
+            )
             out[i] = p
     return out
 
@@ -149,11 +177,16 @@ def check(campaign: str = "all", runs: int = 30, seed: int = 0) -> dict[str, Any
     r, p = random_logs["click"], random_logs["pscore"]
     errors: dict[str, list[float]] = {k: [] for k in ope.ESTIMATORS}
     for b in range(runs):  # obp's resampling: RandomState(b).choice, run b
-        i = np.random.RandomState(seed + b).choice(np.arange(r.shape[0]), size=r.shape[0],
-                                                   replace=True)
+        i = np.random.RandomState(seed + b).choice(
+            np.arange(r.shape[0]), size=r.shape[0], replace=True
+        )
         for k, v in ope.estimates(r[i], p[i], pi[i], q_logged[i], q_pi[i]).items():
             errors[k].append(abs(v - truth) / truth)
     full = ope.estimates(r, p, pi, q_logged, q_pi)
-    return {"truth_bts_ctr": truth, "random_ctr": float(r.mean()),
-            "estimates": full, "ips_relative_to_random": full["ips"] / float(r.mean()),
-            "relative_error": {k: float(np.mean(v)) for k, v in errors.items()}}
+    return {
+        "truth_bts_ctr": truth,
+        "random_ctr": float(r.mean()),
+        "estimates": full,
+        "ips_relative_to_random": full["ips"] / float(r.mean()),
+        "relative_error": {k: float(np.mean(v)) for k, v in errors.items()},
+    }

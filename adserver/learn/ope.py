@@ -24,13 +24,20 @@ import numpy as np
 ESTIMATORS = ("ips", "snips", "dm", "dr")
 
 
-def estimates(r: np.ndarray, p: np.ndarray, pi: np.ndarray, q_logged: np.ndarray | None = None,
-              q_pi: np.ndarray | None = None) -> dict[str, float]:
+def estimates(
+    r: np.ndarray,
+    p: np.ndarray,
+    pi: np.ndarray,
+    q_logged: np.ndarray | None = None,
+    q_pi: np.ndarray | None = None,
+) -> dict[str, float]:
     """Each estimator's value. `q_logged[i]` = q(x_i, a_i); `q_pi[i]` = the target policy's
     expectation of q at x_i. Without a reward model only IPS and SNIPS."""
     w = pi / p
-    out = {"ips": float(np.mean(w * r)),
-           "snips": float(np.sum(w * r) / np.sum(w)) if np.sum(w) > 0 else 0.0}
+    out = {
+        "ips": float(np.mean(w * r)),
+        "snips": float(np.sum(w * r) / np.sum(w)) if np.sum(w) > 0 else 0.0,
+    }
     if q_logged is not None and q_pi is not None:
         dm = float(np.mean(q_pi))
         out["dm"] = dm
@@ -38,9 +45,16 @@ def estimates(r: np.ndarray, p: np.ndarray, pi: np.ndarray, q_logged: np.ndarray
     return out
 
 
-def bootstrap(r: np.ndarray, p: np.ndarray, pi: np.ndarray, q_logged: np.ndarray | None = None,
-              q_pi: np.ndarray | None = None, runs: int = 200, level: float = 0.95,
-              seed: int = 0) -> dict[str, dict[str, Any]]:
+def bootstrap(
+    r: np.ndarray,
+    p: np.ndarray,
+    pi: np.ndarray,
+    q_logged: np.ndarray | None = None,
+    q_pi: np.ndarray | None = None,
+    runs: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
     """Each estimator's value on all events and its percentile bootstrap interval."""
     rng = np.random.default_rng(seed)
     n = r.shape[0]
@@ -48,10 +62,21 @@ def bootstrap(r: np.ndarray, p: np.ndarray, pi: np.ndarray, q_logged: np.ndarray
     samples: dict[str, list[float]] = {k: [] for k in point}
     for _ in range(runs):
         i = rng.integers(0, n, n)
-        got = estimates(r[i], p[i], pi[i], None if q_logged is None else q_logged[i],
-                        None if q_pi is None else q_pi[i])
+        got = estimates(
+            r[i],
+            p[i],
+            pi[i],
+            None if q_logged is None else q_logged[i],
+            None if q_pi is None else q_pi[i],
+        )
         for k, v in got.items():
             samples[k].append(v)
     lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
-    return {k: {"value": v, "low": float(np.percentile(samples[k], lo)),
-                "high": float(np.percentile(samples[k], hi))} for k, v in point.items()}
+    return {
+        k: {
+            "value": v,
+            "low": float(np.percentile(samples[k], lo)),
+            "high": float(np.percentile(samples[k], hi)),
+        }
+        for k, v in point.items()
+    }

@@ -32,17 +32,22 @@ def build(config: Config, worker: Worker) -> Front:
 
     async def readyz(request: Request) -> Response:
         if worker.ready and worker.snapshot is not None:
-            return Response(errors.encoder.encode({"status": "ready",
-                                                   "snapshot": worker.snapshot.version}),
-                            media_type=JSON)
+            return Response(
+                errors.encoder.encode({"status": "ready", "snapshot": worker.snapshot.version}),
+                media_type=JSON,
+            )
         return error(503, "not_ready", "no snapshot loaded yet")
 
     async def metrics_route(request: Request) -> Response:
         """Prometheus exposition, for the allowed client networks or the metrics key."""
-        if not config.may_read_metrics(request.client.host if request.client else "",
-                                       request.headers.get("authorization", "")):
-            return error(403, "forbidden", "metrics are for the allowed networks"
-                         " (ADSERVER_METRICS_ALLOW) or the metrics key")
+        if not config.may_read_metrics(
+            request.client.host if request.client else "", request.headers.get("authorization", "")
+        ):
+            return error(
+                403,
+                "forbidden",
+                "metrics are for the allowed networks (ADSERVER_METRICS_ALLOW) or the metrics key",
+            )
         data, content_type = metrics.exposition()
         return Response(data, media_type=content_type)
 
@@ -64,26 +69,36 @@ def build(config: Config, worker: Worker) -> Front:
 
     beacon = beacons.routes(worker, config)
     listing = listings.routes(worker, config)
-    personalizer = [Route(path, fn, methods=["GET", "PUT", "DELETE", "POST"]
-                          if "{rest" in path or path.rsplit("/", 1)[1] in personalize.ADMIN
-                          else ["POST"])
-                    for path, fn in personalize.routes(worker, config).items()]
+    personalizer = [
+        Route(
+            path,
+            fn,
+            methods=["GET", "PUT", "DELETE", "POST"]
+            if "{rest" in path or path.rsplit("/", 1)[1] in personalize.ADMIN
+            else ["POST"],
+        )
+        for path, fn in personalize.routes(worker, config).items()
+    ]
     lane = Lane(b"POST", b"/api/v2", route.max_body, route.answer, route.served)
-    return Front(decide, Starlette(
-        routes=[
-            Route("/api/v2", AsgiEndpoint(decide), methods=["POST"]),
-            Route("/v2/auctions", listing["/v2/auctions"], methods=["POST"]),
-            Route("/v2/events", listing["/v2/events"], methods=["POST"]),
-            Route("/i.gif", beacon["/i.gif"], methods=["GET", "POST"]),
-            Route("/e.gif", beacon["/e.gif"], methods=["GET", "POST"]),
-            Route("/r", beacon["/r"], methods=["GET", "POST"]),
-            Route("/v1/conversions", beacon["/v1/conversions"], methods=["POST"]),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/metrics", metrics_route),
-            *explorer.routes(decision_openapi.document, "adserver decision API"),
-            *personalizer,
-        ],
-        exception_handlers={404: not_found, 405: not_allowed},
-        lifespan=lifespan,
-    ), lane)
+    return Front(
+        decide,
+        Starlette(
+            routes=[
+                Route("/api/v2", AsgiEndpoint(decide), methods=["POST"]),
+                Route("/v2/auctions", listing["/v2/auctions"], methods=["POST"]),
+                Route("/v2/events", listing["/v2/events"], methods=["POST"]),
+                Route("/i.gif", beacon["/i.gif"], methods=["GET", "POST"]),
+                Route("/e.gif", beacon["/e.gif"], methods=["GET", "POST"]),
+                Route("/r", beacon["/r"], methods=["GET", "POST"]),
+                Route("/v1/conversions", beacon["/v1/conversions"], methods=["POST"]),
+                Route("/healthz", healthz),
+                Route("/readyz", readyz),
+                Route("/metrics", metrics_route),
+                *explorer.routes(decision_openapi.document, "adserver decision API"),
+                *personalizer,
+            ],
+            exception_handlers={404: not_found, 405: not_allowed},
+            lifespan=lifespan,
+        ),
+        lane,
+    )

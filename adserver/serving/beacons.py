@@ -31,8 +31,22 @@ from adserver.wire.kevel import EVENT_CLICK, EVENT_VIEW
 
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 NO_CACHE = {"cache-control": "no-store, max-age=0"}
-FIELDS = ("req", "ad", "flight", "creative", "campaign", "advertiser", "div", "price",
-          "rate", "user", "botf", "site", "zone", "network")
+FIELDS = (
+    "req",
+    "ad",
+    "flight",
+    "creative",
+    "campaign",
+    "advertiser",
+    "div",
+    "price",
+    "rate",
+    "user",
+    "botf",
+    "site",
+    "zone",
+    "network",
+)
 
 
 ADJUSTMENTS = ("override", "additional", "eventMultiplier", "gmv")
@@ -91,8 +105,11 @@ class Conversion(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     def check(self) -> list[FieldError]:
         """Amounts within MAX_AMOUNT, the items' total too."""
-        errors = [FieldError(f"items[{n}].unit_price", f"must be at most {MAX_AMOUNT:,}")
-                  for n, i in enumerate(self.items) if i.unit_price > MAX_AMOUNT]
+        errors = [
+            FieldError(f"items[{n}].unit_price", f"must be at most {MAX_AMOUNT:,}")
+            for n, i in enumerate(self.items)
+            if i.unit_price > MAX_AMOUNT
+        ]
         if self.revenue is not None and self.revenue > MAX_AMOUNT:
             errors.append(FieldError("revenue", f"must be at most {MAX_AMOUNT:,}"))
         if not errors and sum(i.unit_price * i.quantity for i in self.items) > MAX_AMOUNT:
@@ -100,8 +117,9 @@ class Conversion(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         return errors
 
 
-def verify(worker: Worker, kind: str, token: str | None, event_raw: str = ""
-           ) -> tuple[str, list[Any], int, str]:
+def verify(
+    worker: Worker, kind: str, token: str | None, event_raw: str = ""
+) -> tuple[str, list[Any], int, str]:
     """Check a tracking token for an event of `kind` ("imp", "click", "event"): returns
     (verdict, token fields, Kevel event id, message); verdict "ok", "expired" (a click past
     its expiry: send the user on, bill nothing) or an HTTP status as text."""
@@ -114,8 +132,12 @@ def verify(worker: Worker, kind: str, token: str | None, event_raw: str = ""
         metrics.refused_tokens.labels(verdict).inc()
         if verdict == "expired" and kind == "click" and len(fields) == len(FIELDS) + 2:
             return "expired", fields, EVENT_CLICK, ""
-        return ("400" if verdict == "malformed" else "403"), fields, 0, \
-            f"tracking token refused: {verdict}"
+        return (
+            ("400" if verdict == "malformed" else "403"),
+            fields,
+            0,
+            f"tracking token refused: {verdict}",
+        )
     event = {"imp": EVENT_VIEW, "click": EVENT_CLICK}.get(kind)
     if event is None:
         event = ascii_int(event_raw, 9) or -1
@@ -125,14 +147,27 @@ def verify(worker: Worker, kind: str, token: str | None, event_raw: str = ""
     return "ok", fields, event, ""
 
 
-async def append(worker: Worker, kind: str, fields: list[Any], event: int, bot: bool,
-                 extra: dict[str, Any], ts: float | None = None) -> None:
+async def append(
+    worker: Worker,
+    kind: str,
+    fields: list[Any],
+    event: int,
+    bot: bool,
+    extra: dict[str, Any],
+    ts: float | None = None,
+) -> None:
     """Append a verified tracking event to the worker's log (fsynced before returning);
     `ts`: when it happened, if not now."""
     rec = dict(zip(FIELDS, fields))
     ident = f"{rec['req']}:{rec['ad']}"
-    rec.update(t=kind, ev=event, ts=ts or clock.now(), bot=bot, **extra,
-               id=f"{kind[0]}:{ident}" if kind != "event" else f"e{event}:{ident}")
+    rec.update(
+        t=kind,
+        ev=event,
+        ts=ts or clock.now(),
+        bot=bot,
+        **extra,
+        id=f"{kind[0]}:{ident}" if kind != "event" else f"e{event}:{ident}",
+    )
     if kind == "click":
         rec["dest"] = fields[len(FIELDS)]
     await worker.events.append(rec)  # type: ignore[union-attr]
@@ -146,8 +181,7 @@ class Forbidden(Exception):
         self.field, self.message = field, message
 
 
-def adjust(worker: Worker, config: Config, request: Request, fields: list[Any]
-           ) -> dict[str, Any]:
+def adjust(worker: Worker, config: Config, request: Request, fields: list[Any]) -> dict[str, Any]:
     """The revenue adjustments of a beacon, allowed only server to server: a POST with an
     admin API key of the flight's network (a browser cannot set them, nor can anyone who
     copies a tracking URL). Raises Invalid (400) or Forbidden (403)."""
@@ -156,13 +190,20 @@ def adjust(worker: Worker, config: Config, request: Request, fields: list[Any]
         return {}
     field = next(name for name in ADJUSTMENTS if q.get(name))
     if request.method != "POST":
-        raise Forbidden(field, "revenue adjustments are accepted only server to server: POST"
-                        " the tracking URL with an admin API key of the flight's network")
+        raise Forbidden(
+            field,
+            "revenue adjustments are accepted only server to server: POST"
+            " the tracking URL with an admin API key of the flight's network",
+        )
     caller = worker.caller(request)
-    if caller is None or caller.role != "admin" \
-            or not caller.may_see(fields[FIELDS.index("network")]):
-        raise Forbidden(field, "revenue adjustments need an admin API key of the flight's"
-                        " network (X-Api-Key)")
+    if (
+        caller is None
+        or caller.role != "admin"
+        or not caller.may_see(fields[FIELDS.index("network")])
+    ):
+        raise Forbidden(
+            field, "revenue adjustments need an admin API key of the flight's network (X-Api-Key)"
+        )
     return _params(q, config)
 
 
@@ -229,19 +270,35 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         except Invalid as e:
             return error(400, "invalid", "invalid conversion", fields=e.errors)
         if not caller.may_see(conv.network_id) or conv.network_id not in snap.networks:
-            return error(404, "not_found", f"no network {conv.network_id} for this key",
-                         "network_id")
+            return error(
+                404, "not_found", f"no network {conv.network_id} for this key", "network_id"
+            )
         total = sum((i.unit_price * i.quantity for i in conv.items), Decimal(0))
         items = [[i.product_id, int(i.unit_price * 1_000_000), i.quantity] for i in conv.items]
         revenue = conv.revenue if conv.revenue is not None else total
-        await worker.events.append({
-            "t": "conv", "id": f"o:{conv.network_id}:{conv.order_id}",
-            "ts": conv.occurred_at or clock.now(), "order": conv.order_id,
-            "user": conv.user_key, "network": conv.network_id, "items": items,
-            "revenue": int(revenue * 1_000_000), "rid": uuid.uuid4().hex})
+        await worker.events.append(
+            {
+                "t": "conv",
+                "id": f"o:{conv.network_id}:{conv.order_id}",
+                "ts": conv.occurred_at or clock.now(),
+                "order": conv.order_id,
+                "user": conv.user_key,
+                "network": conv.network_id,
+                "items": items,
+                "revenue": int(revenue * 1_000_000),
+                "rid": uuid.uuid4().hex,
+            }
+        )
         metrics.beacons.labels("conversion", "ok").inc()
-        return Response(msgspec.json.encode({"order_id": conv.order_id, "accepted": True}),
-                        status_code=202, media_type="application/json")
+        return Response(
+            msgspec.json.encode({"order_id": conv.order_id, "accepted": True}),
+            status_code=202,
+            media_type="application/json",
+        )
 
-    return {"/i.gif": impression, "/e.gif": custom_event, "/r": click,
-            "/v1/conversions": conversion}
+    return {
+        "/i.gif": impression,
+        "/e.gif": custom_event,
+        "/r": click,
+        "/v1/conversions": conversion,
+    }

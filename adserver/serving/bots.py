@@ -46,8 +46,12 @@ def _patterns() -> list[str]:
 
 
 ROBOT_UA = re.compile("|".join(f"(?:{p})" for p in _patterns()), re.IGNORECASE)
-PREFETCH_HEADERS = (("purpose", "prefetch"), ("sec-purpose", "prefetch"),
-                    ("x-moz", "prefetch"), ("x-purpose", "preview"))
+PREFETCH_HEADERS = (
+    ("purpose", "prefetch"),
+    ("sec-purpose", "prefetch"),
+    ("x-moz", "prefetch"),
+    ("x-purpose", "preview"),
+)
 _verdicts: dict[str, bool] = {}  # user agent -> robot: the list costs ~150 us a match, and
 CACHE = 20000  # a site's traffic comes from a few thousand distinct agents
 

@@ -63,13 +63,24 @@ class Bundle(Snapshot):
         c = self.columns
         try:
             self.targeting = _targeting.Targeting(c, self.meta["strings"])
-            self.gate: _sponsored.Gate | None = None if self.products is None else \
-                _sponsored.Gate(self.targeting.records, self.products.vectors,
-                                self.products.available,
-                                (c["sp_prow"], c["sp_ptr"], c["sp_rows"]))
+            self.gate: _sponsored.Gate | None = (
+                None
+                if self.products is None
+                else _sponsored.Gate(
+                    self.targeting.records,
+                    self.products.vectors,
+                    self.products.available,
+                    (c["sp_prow"], c["sp_ptr"], c["sp_rows"]),
+                )
+            )
             self.waterfall = _auction.Waterfall(
-                self.targeting.records, self.prio_order, c["prio_selection"],
-                c["prio_second"], self.prio_floor_cpm, self.prio_floor_cpc)
+                self.targeting.records,
+                self.prio_order,
+                c["prio_selection"],
+                c["prio_second"],
+                self.prio_floor_cpm,
+                self.prio_floor_cpc,
+            )
         except (ValueError, TypeError) as e:
             raise SnapshotError(f"snapshot {self.version}: {e}") from e
 
@@ -86,13 +97,19 @@ class Bundle(Snapshot):
             if c["ad_product"][row] < 0:
                 contents, dest = self._entry(b"cr", creative, "creative")
             else:
-                contents, dest = self._entry(b"ap", int(c["ad_id"][row]),
-                                             "product contents of ad")
+                contents, dest = self._entry(b"ap", int(c["ad_id"][row]), "product contents of ad")
             found = self._ads[row] = Ad(
-                int(c["ad_id"][row]), creative, int(c["fl_id"][fl]), int(c["fl_campaign"][fl]),
-                int(c["fl_advertiser"][fl]), msgspec.Raw(contents), dest,
-                tuple(self.ad_features[row].tolist()), float(c["ad_prior_ctr"][row]),
-                float(c["ad_prior_cvr"][row]))
+                int(c["ad_id"][row]),
+                creative,
+                int(c["fl_id"][fl]),
+                int(c["fl_campaign"][fl]),
+                int(c["fl_advertiser"][fl]),
+                msgspec.Raw(contents),
+                dest,
+                tuple(self.ad_features[row].tolist()),
+                float(c["ad_prior_ctr"][row]),
+                float(c["ad_prior_cvr"][row]),
+            )
         return found
 
 

@@ -67,9 +67,17 @@ class DecisionRoute:
         if found is None:
             if len(self.bases) > 64:
                 self.bases.clear()
-            url = Request({"type": "http", "scheme": scheme, "server": server, "path": "/",
-                           "query_string": b"", "root_path": "",
-                           "headers": [(b"host", host.encode("latin-1"))] if host else []}).url
+            url = Request(
+                {
+                    "type": "http",
+                    "scheme": scheme,
+                    "server": server,
+                    "path": "/",
+                    "query_string": b"",
+                    "root_path": "",
+                    "headers": [(b"host", host.encode("latin-1"))] if host else [],
+                }
+            ).url
             found = self.bases[key] = f"{url.scheme}://{url.netloc}"
         return found
 
@@ -81,8 +89,13 @@ class DecisionRoute:
             metrics.TALLY.seconds.append(ended - received)
             metrics.TALLY.waits.append(started - received)
 
-    def answer(self, headers: list[tuple[bytes, bytes]], body: bytes | None, scheme: str,
-               server: tuple[str, int] | None) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    def answer(
+        self,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes | None,
+        scheme: str,
+        server: tuple[str, int] | None,
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """The route's answer to a request's headers and body (None: larger than the limit):
         (status, response headers, body). Never raises: errors are answered as JSON (500s
         logged)."""
@@ -92,13 +105,19 @@ class DecisionRoute:
             status, out = e.status, e.body
         except Exception:  # answered as JSON like every other error, and logged
             log.exception("decision failed")
-            status, out = 500, error_body(500, "internal",
-                                          "the decision failed; see the server log")
+            status, out = (
+                500,
+                error_body(500, "internal", "the decision failed; see the server log"),
+            )
         return status, [(b"content-length", str(len(out)).encode()), JSON_HEADER], out
 
-    def _decide(self, headers: list[tuple[bytes, bytes]], body: bytes | None, scheme: str,
-                server: tuple[str, int] | None
-                ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    def _decide(
+        self,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes | None,
+        scheme: str,
+        server: tuple[str, int] | None,
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         worker, tally = self.worker, metrics.TALLY
         snap = worker.snapshot
         if snap is None or worker.signer is None:
@@ -117,8 +136,9 @@ class DecisionRoute:
         req = self._request(body)
         config = self.config
         explain = explainer(snap, config, presented) if presented else None
-        ctx = worker.request_context(snap, clock.now(), self.base_url(scheme, host, server),
-                                     explain, self.relevance, ua)
+        ctx = worker.request_context(
+            snap, clock.now(), self.base_url(scheme, host, server), explain, self.relevance, ua
+        )
         try:
             response, record = pipeline.decide(snap, req, ctx)
         except BadRequest as e:
@@ -133,8 +153,11 @@ class DecisionRoute:
                 tally.unfilled += 1
         tally.ok += 1
         out = kevel.encoder.encode(response)
-        extra = [(b"content-length", str(len(out)).encode()), JSON_HEADER,
-                 (b"x-adserver-snapshot", snap.version.encode())]
+        extra = [
+            (b"content-length", str(len(out)).encode()),
+            JSON_HEADER,
+            (b"x-adserver-snapshot", snap.version.encode()),
+        ]
         if ctx.models.header:
             extra.append((b"x-adserver-models", ctx.models.header.encode()))
         if presented and explain is None:  # say why no explain came back

@@ -15,8 +15,13 @@ JSON = "application/json"
 encoder = msgspec.json.Encoder()
 
 
-def error_body(status: int, code: str, message: str, field: str | None = None,
-               fields: list[FieldError] | None = None) -> bytes:
+def error_body(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    fields: list[FieldError] | None = None,
+) -> bytes:
     """The JSON error document every route answers with."""
     body: dict[str, Any] = {"status": status, "code": code, "message": message}
     if field:
@@ -26,8 +31,13 @@ def error_body(status: int, code: str, message: str, field: str | None = None,
     return encoder.encode({"error": body})
 
 
-def error(status: int, code: str, message: str, field: str | None = None,
-          fields: list[FieldError] | None = None) -> Response:
+def error(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    fields: list[FieldError] | None = None,
+) -> Response:
     """A Starlette response of `error_body`."""
     return Response(error_body(status, code, message, field, fields), status, media_type=JSON)
 

@@ -24,8 +24,10 @@ from adserver.runtime import RECEIVED, Lane
 from adserver.serving.errors import JSON
 
 JSON_HEADER = (b"content-type", JSON.encode())
-Answer = Callable[[list[tuple[bytes, bytes]], bytes | None, str, Any],
-                  tuple[int, list[tuple[bytes, bytes]], bytes]]
+Answer = Callable[
+    [list[tuple[bytes, bytes]], bytes | None, str, Any],
+    tuple[int, list[tuple[bytes, bytes]], bytes],
+]
 
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:
@@ -46,8 +48,9 @@ async def read_body(receive: Receive, limit: int) -> bytes | None:
         chunks.append(chunk)
 
 
-def asgi_endpoint(answer: Answer, served: Callable[[int, float, float, float], None],
-                  max_body: int) -> Callable[[Scope, Receive, Send], Any]:
+def asgi_endpoint(
+    answer: Answer, served: Callable[[int, float, float, float], None], max_body: int
+) -> Callable[[Scope, Receive, Send], Any]:
     """The plain ASGI endpoint of a lane's `answer`, for the requests the protocol's lane
     does not take (Starlette's Request and Response cost ~15 us a request here, its
     middleware and routing ~30 us more: `Front` calls this ahead of them)."""
@@ -64,8 +67,7 @@ def asgi_endpoint(answer: Answer, served: Callable[[int, float, float, float], N
                 body = await read_body(receive, max_body)
             except ClientDisconnect:
                 return
-        status, headers, out = answer(scope["headers"], body, scope["scheme"],
-                                      scope.get("server"))
+        status, headers, out = answer(scope["headers"], body, scope["scheme"], scope.get("server"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": out})
         served(status, scope.get(RECEIVED, started), started, time.perf_counter())
@@ -99,8 +101,12 @@ class Front:
         self.decide, self.app, self.lane = decide, app, lane
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/api/v2" \
-                and scope["method"] == "POST" and not scope.get("root_path"):
+        if (
+            scope["type"] == "http"
+            and scope["path"] == "/api/v2"
+            and scope["method"] == "POST"
+            and not scope.get("root_path")
+        ):
             await self.decide(scope, receive, send)
         else:
             await self.app(scope, receive, send)

@@ -57,14 +57,16 @@ class Unauthorized(Exception):
     pass
 
 
-def network_of(worker: Worker, snap: Bundle, request: Request,
-               roles: tuple[str, ...] = ("admin", "readonly")) -> int:
+def network_of(
+    worker: Worker, snap: Bundle, request: Request, roles: tuple[str, ...] = ("admin", "readonly")
+) -> int:
     """The marketplace a request's key speaks for (Unauthorized when none, or when the key
     is not of one of `roles`: reporting events writes, so it takes an admin key)."""
     caller = worker.caller(request)
     if caller is None or caller.role not in roles:
-        raise Unauthorized(f"send an API key of role {' or '.join(roles)} as"
-                           " Authorization: Bearer <key>")
+        raise Unauthorized(
+            f"send an API key of role {' or '.join(roles)} as Authorization: Bearer <key>"
+        )
     network: int | None = caller.network
     if network == apikeys.UNSCOPED:
         network = ascii_int(request.query_params.get("network_id", ""))
@@ -75,11 +77,15 @@ def network_of(worker: Worker, snap: Bundle, request: Request,
     return network
 
 
-def _category_rows(snap: Bundle, network: int, types: tuple[int, ...],
-                   cat: topsort.Category) -> np.ndarray:
+def _category_rows(
+    snap: Bundle, network: int, types: tuple[int, ...], cat: topsort.Category
+) -> np.ndarray:
     """Ad rows (of `types`) of products in the category expression (CNF)."""
-    groups = ([[cat.id]] if cat.id else []) + [[i] for i in cat.ids or ()] + [
-        list(d) for d in cat.disjunctions or ()]
+    groups = (
+        ([[cat.id]] if cat.id else [])
+        + [[i] for i in cat.ids or ()]
+        + [list(d) for d in cat.disjunctions or ()]
+    )
     result: np.ndarray | None = None
     for group in groups:
         keys = [f.posting_key("cat", network, t, f.category_id(c)) for t in types for c in group]
@@ -89,8 +95,9 @@ def _category_rows(snap: Bundle, network: int, types: tuple[int, ...],
     return result if result is not None else np.zeros(0, dtype=np.int32)
 
 
-def context(snap: Bundle, network: int, types: tuple[int, ...], a: topsort.Auction
-            ) -> sponsored.Context | None:
+def context(
+    snap: Bundle, network: int, types: tuple[int, ...], a: topsort.Auction
+) -> sponsored.Context | None:
     """The auction's own candidates and relevance (None: a plain search)."""
     if a.products is None and a.category is None:
         return None
@@ -119,28 +126,51 @@ def context(snap: Bundle, network: int, types: tuple[int, ...], a: topsort.Aucti
     return ctx
 
 
-def run_auction(snap: Bundle, network: int, a: topsort.Auction, ctx: pipeline.Context
-                ) -> tuple[topsort.Result, dict[str, Any] | None]:
+def run_auction(
+    snap: Bundle, network: int, a: topsort.Auction, ctx: pipeline.Context
+) -> tuple[topsort.Result, dict[str, Any] | None]:
     """One auction's result and its decision record (None: it did not run). With an explain
     caller in `ctx`, the result carries the placement's explain."""
     if a.type == "banners":
-        return topsort.Result(result_type="banners", winners=[], error=True,
-                              message="banners auctions are not supported"), None
+        return topsort.Result(
+            result_type="banners",
+            winners=[],
+            error=True,
+            message="banners auctions are not supported",
+        ), None
     types = tuple(sorted(snap.sponsored_ad_types))
     if not types or snap.products is None:
-        return topsort.Result(result_type="listings", winners=[], error=True,
-                              message="the network has no sponsored-product index yet"), None
+        return topsort.Result(
+            result_type="listings",
+            winners=[],
+            error=True,
+            message="the network has no sponsored-product index yet",
+        ), None
     if a.products is None and a.category is None and not a.search_query:
-        return topsort.Result(result_type="listings", winners=[], error=True,
-                              message="an auction needs products, a category or a "
-                                      "searchQuery"), None
-    site = a.site_id if a.site_id is not None else min(
-        (s for s, n in snap.sites.items() if n == network), default=0)
-    placement = kevel.Placement(div_name=DIV, network_id=network, site_id=site,
-                                zone_ids=[a.zone_id] if a.zone_id else None,
-                                ad_types=list(types), count=a.slots)
-    req = kevel.DecisionRequest(placements=[placement], search_term=a.search_query,
-                                user=kevel.User(key=a.opaque_user_id or None))
+        return topsort.Result(
+            result_type="listings",
+            winners=[],
+            error=True,
+            message="an auction needs products, a category or a searchQuery",
+        ), None
+    site = (
+        a.site_id
+        if a.site_id is not None
+        else min((s for s, n in snap.sites.items() if n == network), default=0)
+    )
+    placement = kevel.Placement(
+        div_name=DIV,
+        network_id=network,
+        site_id=site,
+        zone_ids=[a.zone_id] if a.zone_id else None,
+        ad_types=list(types),
+        count=a.slots,
+    )
+    req = kevel.DecisionRequest(
+        placements=[placement],
+        search_term=a.search_query,
+        user=kevel.User(key=a.opaque_user_id or None),
+    )
     given = context(snap, network, types, a)
     ctx.listings = {DIV: given} if given is not None else None
     response, record = pipeline.decide(snap, req, ctx)
@@ -149,12 +179,19 @@ def run_auction(snap: Bundle, network: int, a: topsort.Auction, ctx: pipeline.Co
     winners = []
     for rank, d in enumerate(items, 1):
         product = msgspec.json.decode(d.contents)[0]["data"].get("productId", "")
-        winners.append(topsort.Winner(rank=rank, type="product", id=product,
-                                      resolved_bid_id=d.impression_url.split("t=", 1)[1],
-                                      campaign_id=str(d.campaign_id)))
+        winners.append(
+            topsort.Winner(
+                rank=rank,
+                type="product",
+                id=product,
+                resolved_bid_id=d.impression_url.split("t=", 1)[1],
+                campaign_id=str(d.campaign_id),
+            )
+        )
     explain = response.explain.get(DIV) if response.explain else None
-    return topsort.Result(result_type="listings", winners=winners, error=False,
-                          explain=explain), record
+    return topsort.Result(
+        result_type="listings", winners=winners, error=False, explain=explain
+    ), record
 
 
 MAX_AGE_S = 7 * 86400  # occurredAt older than this, or in the future, is replaced by now
@@ -178,8 +215,9 @@ def _epoch(text: str | None) -> float | None:
 def routes(worker: Worker, config: Config) -> dict[str, Any]:
     relevance = config_relevance(config)
 
-    async def prelude(request: Request, decoder: Any, roles: tuple[str, ...] = ("admin", "readonly")
-                      ) -> tuple[Bundle, int, Any] | Response:
+    async def prelude(
+        request: Request, decoder: Any, roles: tuple[str, ...] = ("admin", "readonly")
+    ) -> tuple[Bundle, int, Any] | Response:
         snap = worker.snapshot
         if snap is None or worker.signer is None or worker.events is None:
             return error(503, "not_ready", "no snapshot loaded yet")
@@ -209,11 +247,18 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         snap, network, body = got
         results = []
         # ?explain=true: the caller (an admin or read-only key of the network) reads why
-        explain = worker.caller(request) if request.query_params.get("explain") in (
-            "1", "true") else None
+        explain = (
+            worker.caller(request) if request.query_params.get("explain") in ("1", "true") else None
+        )
         for i, a in enumerate(body.auctions):
-            ctx = worker.request_context(snap, clock.now(), config.public_url or "", explain,
-                                         relevance, request.headers.get("user-agent") or "")
+            ctx = worker.request_context(
+                snap,
+                clock.now(),
+                config.public_url or "",
+                explain,
+                relevance,
+                request.headers.get("user-agent") or "",
+            )
             try:
                 result, record = run_auction(snap, network, a, ctx)
             except BadRequest as e:
@@ -222,8 +267,11 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
                 worker.records.append(record)
             results.append(result)
         metrics.TALLY.ok += 1
-        return Response(topsort.encoder.encode(topsort.AuctionResponse(results)), 200,
-                        media_type="application/json")
+        return Response(
+            topsort.encoder.encode(topsort.AuctionResponse(results)),
+            200,
+            media_type="application/json",
+        )
 
     async def events(request: Request) -> Response:
         got = await prelude(request, topsort.events_decoder, ("admin",))  # it writes
@@ -235,8 +283,7 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         net_field = beacons.FIELDS.index("network")
         for kind, items in (("imp", body.impressions), ("click", body.clicks)):
             for ev in items:
-                verdict, fields, event, message = beacons.verify(worker, kind,
-                                                                 ev.resolved_bid_id)
+                verdict, fields, event, message = beacons.verify(worker, kind, ev.resolved_bid_id)
                 if verdict != "ok":
                     rejected.append({"id": ev.id, "reason": message or "resolvedBidId expired"})
                 elif fields[net_field] != network:
@@ -247,8 +294,9 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
                     except BadRequest as e:
                         rejected.append({"id": ev.id, "reason": e.message})
                         continue
-                    pending.append(beacons.append(worker, kind, fields, event, False,
-                                                  {"eid": ev.id}, ts))
+                    pending.append(
+                        beacons.append(worker, kind, fields, event, False, {"eid": ev.id}, ts)
+                    )
         for p in body.purchases:
             if not p.opaque_user_id:
                 rejected.append({"id": p.id, "reason": "opaqueUserId is required"})
@@ -258,19 +306,34 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
             except BadRequest as e:
                 rejected.append({"id": p.id, "reason": e.message})
                 continue
-            items = [[i.product_id, int(round(i.unit_price * 1e6)), i.quantity]
-                     for i in p.items]
+            items = [[i.product_id, int(round(i.unit_price * 1e6)), i.quantity] for i in p.items]
             if sum(i[1] * i[2] for i in items) > MAX_AMOUNT * 1_000_000:
-                rejected.append({"id": p.id, "reason": "the purchase's items total more than"
-                                 f" {MAX_AMOUNT:,}"})
+                rejected.append(
+                    {"id": p.id, "reason": f"the purchase's items total more than {MAX_AMOUNT:,}"}
+                )
                 continue
-            pending.append(worker.events.append({  # type: ignore[union-attr]
-                "t": "conv", "id": f"o:{network}:{p.id}", "ts": ts, "order": p.id,
-                "user": p.opaque_user_id, "network": network, "items": items,
-                "revenue": sum(i[1] * i[2] for i in items), "rid": uuid.uuid4().hex}))
+            events = worker.events
+            assert events is not None  # prelude answered 503 without an event log
+            pending.append(
+                events.append(
+                    {
+                        "t": "conv",
+                        "id": f"o:{network}:{p.id}",
+                        "ts": ts,
+                        "order": p.id,
+                        "user": p.opaque_user_id,
+                        "network": network,
+                        "items": items,
+                        "revenue": sum(i[1] * i[2] for i in items),
+                        "rid": uuid.uuid4().hex,
+                    }
+                )
+            )
         await asyncio.gather(*pending)  # one group commit for the lot
-        return Response(topsort.encoder.encode({"accepted": len(pending),
-                                                "rejected": rejected}), 200,
-                        media_type="application/json")
+        return Response(
+            topsort.encoder.encode({"accepted": len(pending), "rejected": rejected}),
+            200,
+            media_type="application/json",
+        )
 
     return {"/v2/auctions": auctions, "/v2/events": events}

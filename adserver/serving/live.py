@@ -36,8 +36,11 @@ class LiveView:
         if env is None or snap is None:
             return
         with env.begin() as txn:
-            raw = (txn.get(livestate.PAUSED), txn.get(livestate.THROTTLE),
-                   txn.get(livestate.GRANTS))
+            raw = (
+                txn.get(livestate.PAUSED),
+                txn.get(livestate.THROTTLE),
+                txn.get(livestate.GRANTS),
+            )
         key = (snap.version, *raw)
         if key == self._seen:
             return
@@ -61,25 +64,28 @@ class LiveView:
         if grants["n"] != self.grant:  # a new interval: count again from the new allowance
             self.grant = grants["n"]
             lead = grants.get("lead") == self.index
-            self.left = {fid: [int(lead_a if lead else a), int(cost)]
-                         for fid, a, cost, lead_a in grants["flights"]}
+            self.left = {
+                fid: [int(lead_a if lead else a), int(cost)]
+                for fid, a, cost, lead_a in grants["flights"]
+            }
         self._rebuild_paused()
 
     def paused_for(self, snap: Bundle) -> np.ndarray:
         """The paused mask if it covers `snap`'s flight rows (a request may still run on the
         snapshot before a swap), else the snapshot's empty one."""
-        return self.paused if self.paused.shape[0] == snap.columns["fl_id"].shape[0] \
-            else snap.no_pause
+        return (
+            self.paused if self.paused.shape[0] == snap.columns["fl_id"].shape[0] else snap.no_pause
+        )
 
     def throttle_for(self, snap: Bundle) -> np.ndarray | None:
         """The throttles if they cover `snap`'s flight rows, else None (all at 1)."""
-        return self.throttle if self.throttle.shape[0] == snap.columns["fl_id"].shape[0] \
-            else None
+        return self.throttle if self.throttle.shape[0] == snap.columns["fl_id"].shape[0] else None
 
     def _rebuild_paused(self) -> None:
         pause = [self._rows[f] for f in self._cap_paused if f in self._rows]
-        pause += [self._rows[f] for f, (left, _cost) in self.left.items()
-                  if left <= 0 and f in self._rows]
+        pause += [
+            self._rows[f] for f, (left, _cost) in self.left.items() if left <= 0 and f in self._rows
+        ]
         if pause:
             paused = np.zeros(len(self._rows), dtype=np.int8)
             paused[pause] = 1
@@ -91,7 +97,7 @@ class LiveView:
         """Count decisions made for flights under an allowance (each at its largest cost); a
         flight with nothing left is paused in this worker until the next grant. The decision
         that spends the last of an allowance may cost more than what was left: billing stops
-        at the cap (adserver/control/aggregator.Billing)."""
+        at the cap (adserver/control/billing.Billing)."""
         for fid in flight_ids:
             entry = self.left.get(fid)
             if entry is None:

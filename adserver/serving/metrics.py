@@ -20,38 +20,65 @@ from prometheus_client import (
 
 from adserver.snapshot import products
 
-LATENCY_BUCKETS = (0.0001, 0.0002, 0.0003, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003,
-                   0.005, 0.01, 0.025, 0.05, 0.1)
+LATENCY_BUCKETS = (
+    0.0001,
+    0.0002,
+    0.0003,
+    0.0005,
+    0.00075,
+    0.001,
+    0.0015,
+    0.002,
+    0.003,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+)
 
-decision_seconds = Histogram("adserver_decision_seconds",
-                             "Server time per decision request, from the worker reading it "
-                             "(event-loop wait included) to its response",
-                             buckets=LATENCY_BUCKETS)
+decision_seconds = Histogram(
+    "adserver_decision_seconds",
+    "Server time per decision request, from the worker reading it "
+    "(event-loop wait included) to its response",
+    buckets=LATENCY_BUCKETS,
+)
 decision_wait_seconds = Histogram(
     "adserver_decision_wait_seconds",
     "Part of the server time spent waiting for the worker's event loop: from reading the "
     "request to its handler starting (grows as the worker nears saturation)",
-    buckets=LATENCY_BUCKETS)
+    buckets=LATENCY_BUCKETS,
+)
 decision_handler_seconds = Histogram(
     "adserver_decision_handler_seconds",
     "Part of the server time spent deciding: from the handler starting to the response "
-    "handed to the socket", buckets=LATENCY_BUCKETS)
+    "handed to the socket",
+    buckets=LATENCY_BUCKETS,
+)
 decisions = Counter("adserver_decision_requests", "Decision requests answered", ["status"])
 placements = Counter("adserver_placements", "Placements decided", ["filled"])
-snapshot_version = Gauge("adserver_snapshot_version", "Snapshot version being served",
-                         multiprocess_mode="max")
+snapshot_version = Gauge(
+    "adserver_snapshot_version", "Snapshot version being served", multiprocess_mode="max"
+)
 swaps = Counter("adserver_snapshot_swaps", "Snapshot versions swapped in")
 beacons = Counter("adserver_beacons", "Tracking events recorded", ["kind", "traffic"])
-refused_tokens = Counter("adserver_refused_tokens", "Tracking tokens refused, never billed",
-                         ["reason"])
+refused_tokens = Counter(
+    "adserver_refused_tokens", "Tracking tokens refused, never billed", ["reason"]
+)
 swap_failures = Counter("adserver_snapshot_swap_failures", "Snapshot versions refused")
-model_version = Gauge("adserver_model_version", "CTR/CVR model version serving (0: none)",
-                      ["model", "role"], multiprocess_mode="liveall")
-retrieval_searches = Counter("adserver_retrieval_searches",
-                             "Nearest-neighbour (HNSW) searches run for sponsored products: "
-                             "retrieval cache misses")
-model_failures = Counter("adserver_model_refused", "Model versions a worker refused to load",
-                         ["model"])
+model_version = Gauge(
+    "adserver_model_version",
+    "CTR/CVR model version serving (0: none)",
+    ["model", "role"],
+    multiprocess_mode="liveall",
+)
+retrieval_searches = Counter(
+    "adserver_retrieval_searches",
+    "Nearest-neighbour (HNSW) searches run for sponsored products: retrieval cache misses",
+)
+model_failures = Counter(
+    "adserver_model_refused", "Model versions a worker refused to load", ["model"]
+)
 
 
 # label children bound once: .labels() costs a dictionary walk per call
@@ -77,11 +104,21 @@ class Tally:
 
     def flush(self) -> None:
         ok, bad, filled, unfilled, seconds, waits = (
-            self.ok, self.bad, self.filled, self.unfilled, self.seconds, self.waits)
+            self.ok,
+            self.bad,
+            self.filled,
+            self.unfilled,
+            self.seconds,
+            self.waits,
+        )
         self.ok = self.bad = self.filled = self.unfilled = 0
         self.seconds, self.waits = [], []
-        for counter, n in ((DECIDED_OK, ok), (DECIDED_BAD, bad), (FILLED, filled),
-                           (UNFILLED, unfilled)):
+        for counter, n in (
+            (DECIDED_OK, ok),
+            (DECIDED_BAD, bad),
+            (FILLED, filled),
+            (UNFILLED, unfilled),
+        ):
             if n:
                 counter.inc(n)
         observe_many(decision_seconds, seconds)

@@ -36,7 +36,12 @@ from adserver.wire import personalizer as pz
 
 JSON = "application/json"
 HEADER = "ocp-apim-subscription-key"
-ADMIN = ("evaluations", "model", "logs", "featureImportances")  # forwarded with configurations/... to the control
+ADMIN = (
+    "evaluations",
+    "model",
+    "logs",
+    "featureImportances",
+)  # forwarded with configurations/... to the control
 MAX_MODEL_BYTES = 80 << 20  # an imported model: 2^24 float32 weights, zipped
 
 
@@ -51,8 +56,11 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
             return error(503, "ServiceUnavailable", "the service is starting")
         caller = worker.caller(request, HEADER)
         if caller is None or caller.role != "admin":
-            return error(401, "PermissionDenied",
-                         "Access denied: give a valid key in Ocp-Apim-Subscription-Key")
+            return error(
+                401,
+                "PermissionDenied",
+                "Access denied: give a valid key in Ocp-Apim-Subscription-Key",
+            )
         # event ids are kept per network: a key of network N ranks and rewards `nN:<id>`
         # (an unscoped key the bare id), so no key can reward, activate or collide with
         # the events of another network
@@ -95,12 +103,18 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
     def floors_of(actions: list[pz.RankableAction]) -> np.ndarray | None:
         if not any(a.constraints is not None and a.constraints.min_share for a in actions):
             return None
-        return np.array([(a.constraints.min_share or 0.0) if a.constraints else 0.0
-                         for a in actions])
+        return np.array(
+            [(a.constraints.min_share or 0.0) if a.constraints else 0.0 for a in actions]
+        )
 
-    def rank_one(policy: bandit.Policy, ctx: tuple[np.ndarray, np.ndarray],
-                 acts: tuple[np.ndarray, ...], allowed: np.ndarray, baseline: int,
-                 floor: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int, int]:
+    def rank_one(
+        policy: bandit.Policy,
+        ctx: tuple[np.ndarray, np.ndarray],
+        acts: tuple[np.ndarray, ...],
+        allowed: np.ndarray,
+        baseline: int,
+        floor: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, int, int]:
         """(scores, the probabilities used, the chosen action, the policy's own best). In
         Apprentice and LoggingOnly modes the baseline is returned, with probability 1;
         `floor`: each action's minimum share (its constraints)."""
@@ -133,32 +147,48 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         policy = worker.policy
         excluded = set(req.excluded_actions or ())
         at_cap = capped(req.actions)
-        allowed = np.array([a.id not in excluded and i not in at_cap
-                            for i, a in enumerate(req.actions)])
+        allowed = np.array(
+            [a.id not in excluded and i not in at_cap for i, a in enumerate(req.actions)]
+        )
         if not allowed.any():
-            return error(400, "BadRequest", "every action is excluded or at its daily cap",
-                         "actions")
+            return error(
+                400, "BadRequest", "every action is excluded or at its daily cap", "actions"
+            )
         ctx = bandit.context_arrays(req.context_features)
         acts = bandit.action_arrays(req.actions)
         baseline = int(np.argmax(allowed))  # the first action not excluded
-        scores, p, chosen, best = rank_one(policy, ctx, acts, allowed, baseline,
-                                           floors_of(req.actions))
-        order = [chosen] + sorted((i for i in range(len(req.actions)) if i != chosen),
-                                  key=lambda i: (-p[i], -scores[i], i))
+        scores, p, chosen, best = rank_one(
+            policy, ctx, acts, allowed, baseline, floors_of(req.actions)
+        )
+        order = [chosen] + sorted(
+            (i for i in range(len(req.actions)) if i != chosen),
+            key=lambda i: (-p[i], -scores[i], i),
+        )
         event_id = req.event_id or os.urandom(16).hex()
         ids = [a.id for a in req.actions]
         if worker.records is not None:
-            worker.records.append({
-                "t": "pz_rank", "id": request.state.namespace + event_id, "ts": clock.now(),
-                "policy": policy.version,
-                "context": req.context_features, "actions": msgspec.to_builtins(req.actions),
-                "excluded": sorted(excluded | {req.actions[i].id for i in at_cap}),
-                "probabilities": [round(float(x), 6) for x in p],
-                "chosen": chosen, "baseline": baseline, "best": best, "mode": policy.mode,
-                "defer": bool(req.defer_activation)})
+            worker.records.append(
+                {
+                    "t": "pz_rank",
+                    "id": request.state.namespace + event_id,
+                    "ts": clock.now(),
+                    "policy": policy.version,
+                    "context": req.context_features,
+                    "actions": msgspec.to_builtins(req.actions),
+                    "excluded": sorted(excluded | {req.actions[i].id for i in at_cap}),
+                    "probabilities": [round(float(x), 6) for x in p],
+                    "chosen": chosen,
+                    "baseline": baseline,
+                    "best": best,
+                    "mode": policy.mode,
+                    "defer": bool(req.defer_activation),
+                }
+            )
         out = pz.RankResponse(
             ranking=[pz.RankedAction(ids[i], round(float(p[i]), 6)) for i in order],
-            event_id=event_id, reward_action_id=ids[chosen])
+            event_id=event_id,
+            reward_action_id=ids[chosen],
+        )
         return Response(pz.encoder.encode(out), 201, media_type=JSON)
 
     async def multislot_rank(request: Request) -> Response:
@@ -176,8 +206,9 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
             allowed = np.array([i not in taken and a not in excluded for i, a in enumerate(ids)])
             if not allowed.any():  # every action is used up: the slot gets its baseline
                 slots.append(pz.SlotResponse(s.id, s.baseline_action))
-                logged.append({"slot": s.id, "chosen": ids.index(s.baseline_action),
-                               "probabilities": None})
+                logged.append(
+                    {"slot": s.id, "chosen": ids.index(s.baseline_action), "probabilities": None}
+                )
                 continue
             ctx = bandit.context_arrays(req.context_features, s.features)
             baseline = ids.index(s.baseline_action)
@@ -186,17 +217,32 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
             _, p, chosen, best = rank_one(policy, ctx, acts, allowed, baseline, floor)
             taken.add(chosen)
             slots.append(pz.SlotResponse(s.id, ids[chosen]))
-            logged.append({"slot": s.id, "features": s.features, "chosen": chosen,
-                           "baseline": baseline, "best": best,
-                           "allowed": np.flatnonzero(allowed).tolist(),
-                           "probabilities": [round(float(x), 6) for x in p]})
+            logged.append(
+                {
+                    "slot": s.id,
+                    "features": s.features,
+                    "chosen": chosen,
+                    "baseline": baseline,
+                    "best": best,
+                    "allowed": np.flatnonzero(allowed).tolist(),
+                    "probabilities": [round(float(x), 6) for x in p],
+                }
+            )
         event_id = req.event_id or os.urandom(16).hex()
         if worker.records is not None:
-            worker.records.append({
-                "t": "pz_mrank", "id": request.state.namespace + event_id, "ts": clock.now(),
-                "policy": policy.version,
-                "context": req.context_features, "actions": msgspec.to_builtins(req.actions),
-                "slots": logged, "mode": policy.mode, "defer": bool(req.defer_activation)})
+            worker.records.append(
+                {
+                    "t": "pz_mrank",
+                    "id": request.state.namespace + event_id,
+                    "ts": clock.now(),
+                    "policy": policy.version,
+                    "context": req.context_features,
+                    "actions": msgspec.to_builtins(req.actions),
+                    "slots": logged,
+                    "mode": policy.mode,
+                    "defer": bool(req.defer_activation),
+                }
+            )
         out = pz.MultiSlotRankResponse(slots=slots, event_id=event_id)
         return Response(pz.encoder.encode(out), 201, media_type=JSON)
 
@@ -207,14 +253,16 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
     def event_id(request: Request) -> str | Response:
         eid = request.path_params["event_id"]
         if not eid or len(eid) > pz.MAX_ID:
-            return error(400, "BadRequest", f"an event id has 1 to {pz.MAX_ID} characters",
-                         "eventId")
+            return error(
+                400, "BadRequest", f"an event id has 1 to {pz.MAX_ID} characters", "eventId"
+            )
         return eid
 
     async def on_event(request: Request, decoder: Any, check: Any, make: Any) -> Response:
         """A reward or an activation: checked, then appended to the event log (204)."""
-        req = await (checked(request, decoder, check) if decoder is not None
-                     else prelude(request, None))
+        req = await (
+            checked(request, decoder, check) if decoder is not None else prelude(request, None)
+        )
         if isinstance(req, Response):
             return req
         eid = event_id(request)
@@ -224,19 +272,37 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
 
     async def reward(request: Request) -> Response:
         return await on_event(
-            request, pz.reward_decoder, lambda r: pz.check_reward(r.value),
-            lambda eid, r: {"t": "pz_reward", "id": f"pr:{eid}:{os.urandom(6).hex()}",
-                            "event": eid, "value": r.value})
+            request,
+            pz.reward_decoder,
+            lambda r: pz.check_reward(r.value),
+            lambda eid, r: {
+                "t": "pz_reward",
+                "id": f"pr:{eid}:{os.urandom(6).hex()}",
+                "event": eid,
+                "value": r.value,
+            },
+        )
 
     async def multislot_reward(request: Request) -> Response:
         return await on_event(
-            request, pz.multislot_reward_decoder, pz.check_multislot_reward,
-            lambda eid, r: {"t": "pz_mreward", "id": f"pr:{eid}:{os.urandom(6).hex()}",
-                            "event": eid, "rewards": [[x.slot_id, x.value] for x in r.reward]})
+            request,
+            pz.multislot_reward_decoder,
+            pz.check_multislot_reward,
+            lambda eid, r: {
+                "t": "pz_mreward",
+                "id": f"pr:{eid}:{os.urandom(6).hex()}",
+                "event": eid,
+                "rewards": [[x.slot_id, x.value] for x in r.reward],
+            },
+        )
 
     async def activate(request: Request) -> Response:
-        return await on_event(request, None, None, lambda eid, _: {
-            "t": "pz_activate", "id": f"pa:{eid}", "event": eid})
+        return await on_event(
+            request,
+            None,
+            None,
+            lambda eid, _: {"t": "pz_activate", "id": f"pa:{eid}", "event": eid},
+        )
 
     async def forward(request: Request) -> Response:
         """Administration calls go to the control process, the one writer of the store."""
@@ -249,18 +315,21 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         except OSError:
             return error(503, "ServiceUnavailable", "the control process is not running")
         path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
-        rest = path[path.index("/personalizer/") + len("/personalizer/"):]
+        rest = path[path.index("/personalizer/") + len("/personalizer/") :]
         if rest.startswith("v1.0/"):
-            rest = rest[len("v1.0/"):]
+            rest = rest[len("v1.0/") :]
         url = f"{control}/v1/personalizer/{rest}"
         if request.url.query:
             url += "?" + request.url.query
         body = await request.body()
-        headers = {"X-Api-Key": request.headers[HEADER],
-                   "Content-Type": request.headers.get("content-type", JSON)}
+        headers = {
+            "X-Api-Key": request.headers[HEADER],
+            "Content-Type": request.headers.get("content-type", JSON),
+        }
         try:
             status, ctype, data = await asyncio.to_thread(
-                _call, request.method, url, body or None, headers, config.tls_cert)
+                _call, request.method, url, body or None, headers, config.tls_cert
+            )
         except OSError as e:
             return error(503, "ServiceUnavailable", f"the control process did not answer: {e}")
         return Response(data, status, media_type=ctype)
@@ -279,8 +348,9 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
     return out
 
 
-def _call(method: str, url: str, body: bytes | None, headers: dict[str, str],
-          cafile: str | None = None) -> tuple[int, str, bytes]:
+def _call(
+    method: str, url: str, body: bytes | None, headers: dict[str, str], cafile: str | None = None
+) -> tuple[int, str, bytes]:
     """One HTTP call to the control process (standard library, in a worker thread); over
     TLS the control process's certificate is trusted as configured (`cafile`)."""
     req = urllib.request.Request(url, data=body, headers=headers, method=method)

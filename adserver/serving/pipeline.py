@@ -35,18 +35,40 @@ _ID_PREFIX = os.urandom(8).hex()
 _ids = itertools.count()
 
 
-
-
 class Context:
     """Per-request facts that are not in the body."""
 
-    __slots__ = ("now", "base_url", "explain", "signer", "rng", "paused", "live", "limit",
-                 "throttle", "budget", "relevance", "listings", "models", "device")
+    __slots__ = (
+        "now",
+        "base_url",
+        "explain",
+        "signer",
+        "rng",
+        "paused",
+        "live",
+        "limit",
+        "throttle",
+        "budget",
+        "relevance",
+        "listings",
+        "models",
+        "device",
+    )
 
-    def __init__(self, now: float, base_url: str, explain: bool | Caller | None, signer: Signer,
-                 rng: np.random.Generator, paused: np.ndarray, live: Any, limit: int = 0,
-                 throttle: np.ndarray | None = None, budget: Any = None,
-                 relevance: tuple[float, float, float, int, int] = (0.3, 0.1, 1.0, 50, 128)):
+    def __init__(
+        self,
+        now: float,
+        base_url: str,
+        explain: bool | Caller | None,
+        signer: Signer,
+        rng: np.random.Generator,
+        paused: np.ndarray,
+        live: Any,
+        limit: int = 0,
+        throttle: np.ndarray | None = None,
+        budget: Any = None,
+        relevance: tuple[float, float, float, int, int] = (0.3, 0.1, 1.0, 50, 128),
+    ):
         # explain: None (none), a caller (what its key may read) or True (everything)
         self.explain = EVERYTHING if explain is True else (explain or None)
         self.now, self.base_url, self.signer, self.rng = now, base_url, signer, rng
@@ -62,8 +84,9 @@ class Context:
         self.device = 0  # learn/features.DEVICES, from the User-Agent
 
 
-def decide(snap: Bundle, req: kevel.DecisionRequest, ctx: Context
-           ) -> tuple[kevel.DecisionResponse, dict[str, Any]]:
+def decide(
+    snap: Bundle, req: kevel.DecisionRequest, ctx: Context
+) -> tuple[kevel.DecisionResponse, dict[str, Any]]:
     """Answer a decision request; returns the response and the decision record."""
     divs = resolve.check(req)
     request_id = f"{_ID_PREFIX}{next(_ids):016x}"
@@ -71,8 +94,12 @@ def decide(snap: Bundle, req: kevel.DecisionRequest, ctx: Context
     user_key = user.key if user is not None and user.key else "ue-" + os.urandom(16).hex()
     q, tokens = _query(req, ctx)
     # the CTR/CVR models' request context (learn/features.py), also logged for training
-    feats = {"hour_of_week": hour_of_week(ctx.now), "device": ctx.device,
-             "segment": q.segments.tolist(), "token": tokens}
+    feats = {
+        "hour_of_week": hour_of_week(ctx.now),
+        "device": ctx.device,
+        "segment": q.segments.tolist(),
+        "token": tokens,
+    }
     used = eligible.Used()
     freq_read: set[int] = set()
     hours: dict[str, int] = {}
@@ -90,35 +117,49 @@ def decide(snap: Bundle, req: kevel.DecisionRequest, ctx: Context
             continue
         # 2. candidates (sponsored products: from the page's context)
         pctx, limit = sponsored.prepare(snap, req, plan, ctx.live, ctx.listings, ctx.limit)
-        lists, n_matched, n_candidates = candidates.for_placement(snap, plan, tokens, pctx,
-                                                                  *ctx.relevance[3:])
+        lists, n_matched, n_candidates = candidates.for_placement(
+            snap, plan, tokens, pctx, *ctx.relevance[3:]
+        )
         # 3. eligibility (targeting, dates, caps, pacing, frequency, dedupe)
         eligible.read_frequency(ctx.live, snap, plan, user, q, freq_read)
         passing, rows, reasons, n_from_matches = eligible.run(
-            snap, plan, lists, q, used, ctx.paused, ctx.explain is not None, limit, n_matched)
+            snap, plan, lists, q, used, ctx.paused, ctx.explain is not None, limit, n_matched
+        )
         # 4. the relevance gate of sponsored products
         boost = select.NONE
         gated = None
         measured: dict[int, float] | None = {} if ctx.explain else None
         if pctx is not None and passing.shape[0]:
             passing, boost, dropped, why = sponsored.gate(
-                snap, passing, pctx, n_from_matches, ctx.relevance, measured)
+                snap, passing, pctx, n_from_matches, ctx.relevance, measured
+            )
             gated = (dropped, why)
         # 5. score: keyword bids, pCTR and pCVR
         bids = eligible.keyword_bids(snap, passing, q)
         category = score.page_category(snap, pctx)
-        raw = {**feats, "site": plan.site_id, "zone": plan.zone, "category": category} \
-            if ctx.models.any else {}
+        raw = (
+            {**feats, "site": plan.site_id, "zone": plan.zone, "category": category}
+            if ctx.models.any
+            else {}
+        )
         scorer = score.Scorer(snap, ctx.models, raw)
         ctr, cvr = scorer.auction(passing)
         # 6. select: the priority waterfall, lotteries and auctions
         fates: list[dict[str, Any]] | None = [] if ctx.explain else None
-        wins, min_ecpm = select.select(snap, plan, passing, ctx.rng, fates, boost, bids,
-                                       ctr, cvr)
+        wins, min_ecpm = select.select(snap, plan, passing, ctx.rng, fates, boost, bids, ctr, cvr)
         # 7. respond: the decisions, their signed tracking URLs, the budget they spend
-        made = respond.decisions(snap, wins, plan, bool(req.include_pricing_data),
-                                 bool(req.enable_bot_filtering), request_id, user_key,
-                                 ctx.base_url, ctx.signer, ctx.now)
+        made = respond.decisions(
+            snap,
+            wins,
+            plan,
+            bool(req.include_pricing_data),
+            bool(req.enable_bot_filtering),
+            request_id,
+            user_key,
+            ctx.base_url,
+            ctx.signer,
+            ctx.now,
+        )
         if i + 1 < len(divs):  # what later placements of the request must not repeat
             for d in made:
                 used.add(d)
@@ -126,15 +167,23 @@ def decide(snap: Bundle, req: kevel.DecisionRequest, ctx: Context
         if paused is not None:
             ctx.paused = paused
         decisions[div] = (made or None) if plan.count > 1 else (made[0] if made else None)
-        placements.append(record.placement(snap, plan, n_candidates, scorer, made, wins, ctr,
-                                           cvr, min_ecpm, category))
+        placements.append(
+            record.placement(
+                snap, plan, n_candidates, scorer, made, wins, ctr, cvr, min_ecpm, category
+            )
+        )
         if ctx.explain:
-            explained[div] = explain.placement(snap, plan, rows, reasons, fates or [], wins,
-                                               gated, measured, ctx.explain)
-    response = kevel.DecisionResponse(user=kevel.UserKey(key=user_key), decisions=decisions,
-                                      explain=explained if ctx.explain else None)
-    return response, record.decision(request_id, ctx.now, user_key, snap, placements, feats,
-                                     ctx.models.versions)
+            explained[div] = explain.placement(
+                snap, plan, rows, reasons, fates or [], wins, gated, measured, ctx.explain
+            )
+    response = kevel.DecisionResponse(
+        user=kevel.UserKey(key=user_key),
+        decisions=decisions,
+        explain=explained if ctx.explain else None,
+    )
+    return response, record.decision(
+        request_id, ctx.now, user_key, snap, placements, feats, ctx.models.versions
+    )
 
 
 def _query(req: kevel.DecisionRequest, ctx: Context) -> tuple[Query, tuple[int, ...]]:
@@ -147,12 +196,15 @@ def _query(req: kevel.DecisionRequest, ctx: Context) -> tuple[Query, tuple[int, 
     q = Query(
         now=int(ctx.now),
         blocked_creatives=np.array(req.blocked_creatives, dtype=np.int64)
-        if req.blocked_creatives else EMPTY_I64,
+        if req.blocked_creatives
+        else EMPTY_I64,
         segments=segment_ids(user.segments if user is not None and personalized else None),
         personalized=personalized,
-        geo=NO_GEO if geo is None else (geo_id(geo.country), geo_id(geo.region),
-                                        geo_id(geo.metro), geo_id(geo.city)),
-        phrase_ptr=ptr, phrase_tok=tok,
+        geo=NO_GEO
+        if geo is None
+        else (geo_id(geo.country), geo_id(geo.region), geo_id(geo.metro), geo_id(geo.city)),
+        phrase_ptr=ptr,
+        phrase_tok=tok,
     )
     if ctx.throttle is not None:
         q.throttle = ctx.throttle

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from adserver import runtime
@@ -36,20 +37,28 @@ def run_worker(config: Config, sock: socket.socket, worker_id: str) -> None:
     from adserver.serving.worker import Worker
 
     app = build(config, Worker(config, worker_id))
-    runtime.serve(app, sock, f"decision worker {worker_id}", config.log_level, announce=False,
-                  limits=runtime.Limits.of(config))
+    runtime.serve(
+        app,
+        sock,
+        f"decision worker {worker_id}",
+        config.log_level,
+        announce=False,
+        limits=runtime.Limits.of(config),
+    )
 
 
 def spawn(config: Config, sock: socket.socket, index: int, env: dict[str, str]) -> Any:
     fd = sock.fileno()
     return subprocess.Popen(
         [sys.executable, "-m", "adserver", "worker", "--fd", str(fd), "--worker-id", f"w{index}"],
-        env=env, pass_fds=(fd,),
+        env=env,
+        pass_fds=(fd,),
     )
 
 
-def supervise(config: Config, sock: socket.socket, env: dict[str, str],
-              others: list[Any] = ()) -> int:  # type: ignore[assignment]
+def supervise(
+    config: Config, sock: socket.socket, env: dict[str, str], others: Sequence[Any] = ()
+) -> int:
     """Run the workers (and watch `others`) until a signal or until one of `others` exits."""
     stop = False
 
@@ -69,8 +78,11 @@ def supervise(config: Config, sock: socket.socket, env: dict[str, str],
                 break
             for i, w in list(workers.items()):
                 if w.poll() is not None and not stop:
-                    print(f"adserver: worker w{i} exited with {w.returncode}; restarting",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"adserver: worker w{i} exited with {w.returncode}; restarting",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     time.sleep(RESTART_BACKOFF_S)
                     workers[i] = spawn(config, sock, i, env)
     finally:

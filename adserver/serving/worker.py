@@ -70,26 +70,44 @@ class Worker:
         X-Adzerk-ApiKey or a bearer token), per the snapshot's key table; None when it
         presents none or a key that is not live, which counts towards its address's
         bad-key back-off (adserver/ratelimit.py)."""
-        presented = request.headers.get(header) if header else \
-            apikeys.presented_key(request.headers)
+        presented = (
+            request.headers.get(header) if header else apikeys.presented_key(request.headers)
+        )
         snap = self.snapshot
-        caller = apikeys.identify(presented, self.config.admin_key,
-                                  snap.keys if snap is not None else {})
+        caller = apikeys.identify(
+            presented, self.config.admin_key, snap.keys if snap is not None else {}
+        )
         if caller is None and presented:
             LIMITER.failed(request.client.host if request.client else None)
         return caller
 
-    def request_context(self, snap: Bundle, now: float, base_url: str, explain: Any,
-                        relevance: tuple[float, float, float, int, int], ua: str
-                        ) -> pipeline.Context:
+    def request_context(
+        self,
+        snap: Bundle,
+        now: float,
+        base_url: str,
+        explain: Any,
+        relevance: tuple[float, float, float, int, int],
+        ua: str,
+    ) -> pipeline.Context:
         """A request's facts that are not in its body, from this worker: the clock, where
         tracking URLs point, who may read an explain, the signer, the pauses, throttles and
         allowances of the live view, the models and the device class of the user agent."""
         view = self.view
         assert self.signer is not None  # callers answer 503 until the worker has keys
-        ctx = pipeline.Context(now, base_url, explain, self.signer, self.rng,
-                               view.paused_for(snap), self.live, self.config.max_candidates,
-                               view.throttle_for(snap), view if view.left else None, relevance)
+        ctx = pipeline.Context(
+            now,
+            base_url,
+            explain,
+            self.signer,
+            self.rng,
+            view.paused_for(snap),
+            self.live,
+            self.config.max_candidates,
+            view.throttle_for(snap),
+            view if view.left else None,
+            relevance,
+        )
         ctx.models, ctx.device = self.models, self.device(ua)
         return ctx
 
@@ -159,8 +177,9 @@ class Worker:
         except FileNotFoundError:
             return
         if mtime != self.keys_mtime:
-            self.signer = Signer(read_keys(self.config.data_dir),
-                                 self.config.token_ttl_hours * 3600)
+            self.signer = Signer(
+                read_keys(self.config.data_dir), self.config.token_ttl_hours * 3600
+            )
             self.keys_mtime = mtime
         version = current_version(self.config.data_dir)
         if version is None or (self.snapshot is not None and version == self.snapshot.version):
@@ -191,13 +210,19 @@ class Worker:
             except bandit.PolicyError as e:
                 self.policy_refused = policy
                 log.error("personalization policy %s refused: %s", policy, e)
-        wanted = {(name, which): ctr.pointer(self.config.data_dir, name, which)
-                  for name in ctr.NAMES for which in (ctr.ACTIVE, ctr.SHADOW)}
+        wanted = {
+            (name, which): ctr.pointer(self.config.data_dir, name, which)
+            for name in ctr.NAMES
+            for which in (ctr.ACTIVE, ctr.SHADOW)
+        }
         if wanted == self.model_pointers:
             return
-        current = {("ctr", ctr.ACTIVE): self.models.ctr, ("cvr", ctr.ACTIVE): self.models.cvr,
-                   ("ctr", ctr.SHADOW): self.models.shadow_ctr,
-                   ("cvr", ctr.SHADOW): self.models.shadow_cvr}
+        current = {
+            ("ctr", ctr.ACTIVE): self.models.ctr,
+            ("cvr", ctr.ACTIVE): self.models.cvr,
+            ("ctr", ctr.SHADOW): self.models.shadow_ctr,
+            ("cvr", ctr.SHADOW): self.models.shadow_cvr,
+        }
         chosen = dict(current)
         for slot, version in wanted.items():
             if self.model_pointers.get(slot, "?") == version:
@@ -212,14 +237,24 @@ class Worker:
                 chosen[slot] = await asyncio.to_thread(self._load_model, slot[0], version)
             except ctr.ModelError as e:
                 metrics.model_failures.labels(slot[0]).inc()
-                log.error("model %s %s refused, keeping %s: %s", slot[0], version,
-                          old.version if old is not None else "the priors", e)
+                log.error(
+                    "model %s %s refused, keeping %s: %s",
+                    slot[0],
+                    version,
+                    old.version if old is not None else "the priors",
+                    e,
+                )
         self.model_pointers = wanted
-        self.models = Models(chosen[("ctr", ctr.ACTIVE)], chosen[("cvr", ctr.ACTIVE)],
-                             chosen[("ctr", ctr.SHADOW)], chosen[("cvr", ctr.SHADOW)])
+        self.models = Models(
+            chosen[("ctr", ctr.ACTIVE)],
+            chosen[("cvr", ctr.ACTIVE)],
+            chosen[("ctr", ctr.SHADOW)],
+            chosen[("cvr", ctr.SHADOW)],
+        )
         for (name, which), m in chosen.items():
-            metrics.model_version.labels(name, "active" if which == ctr.ACTIVE else "shadow"
-                                         ).set(int(m.version) if m is not None else 0)
+            metrics.model_version.labels(name, "active" if which == ctr.ACTIVE else "shadow").set(
+                int(m.version) if m is not None else 0
+            )
 
     def _load_model(self, name: str, version: str) -> ctr.Model:
         model = ctr.load(self.config.data_dir, name, version)
@@ -230,11 +265,27 @@ class Worker:
     def _load_and_warm(self, version: str) -> Bundle:
         snap = Bundle(self.config.data_dir, version)
         assert self.signer is not None
-        req = kevel.DecisionRequest(placements=[kevel.Placement(
-            network_id=next(iter(snap.networks), 1), site_id=next(iter(snap.sites), 1),
-            ad_types=[1], count=2)], keywords=["warm up"], include_pricing_data=True)
-        ctx = pipeline.Context(time.time(), "http://warm", True, self.signer, self.rng,
-                               np.zeros(0, dtype=np.int8), None)
+        req = kevel.DecisionRequest(
+            placements=[
+                kevel.Placement(
+                    network_id=next(iter(snap.networks), 1),
+                    site_id=next(iter(snap.sites), 1),
+                    ad_types=[1],
+                    count=2,
+                )
+            ],
+            keywords=["warm up"],
+            include_pricing_data=True,
+        )
+        ctx = pipeline.Context(
+            time.time(),
+            "http://warm",
+            True,
+            self.signer,
+            self.rng,
+            np.zeros(0, dtype=np.int8),
+            None,
+        )
         pipeline.decide(snap, req, ctx)
         prepare(snap, self.models)  # the models' per-ad sums for this snapshot
         if snap.embedder is not None and snap.products is not None:  # compile the kernels

@@ -54,8 +54,9 @@ class Snapshot:
             # plain ndarray views of the maps: same shared pages, without np.memmap's
             # Python-level __getitem__ on every scalar read
             self.columns: dict[str, np.ndarray] = {
-                name: np.load(os.path.join(self.path, name + ".npy"),
-                              mmap_mode="r").view(np.ndarray)
+                name: np.load(os.path.join(self.path, name + ".npy"), mmap_mode="r").view(
+                    np.ndarray
+                )
                 for name in f.COLUMNS
             }
             self.env = _catalog(os.path.join(self.path, "catalog"))

@@ -84,15 +84,21 @@ class ProductIndex:
             if verify:
                 for name, digest in self.manifest["checksums"].items():
                     if sha256_file(os.path.join(self.path, name)) != digest:
-                        raise ProductIndexError(f"product index {version}: {name} does not"
-                                                " match its checksum")
-            arrays = {name: np.load(os.path.join(self.path, name + ".npy"),
-                                    mmap_mode="r").view(np.ndarray) for name in ARRAYS}
+                        raise ProductIndexError(
+                            f"product index {version}: {name} does not match its checksum"
+                        )
+            arrays = {
+                name: np.load(os.path.join(self.path, name + ".npy"), mmap_mode="r").view(
+                    np.ndarray
+                )
+                for name in ARRAYS
+            }
             path = os.path.join(self.path, "catalog")
             env = _catalogs.get(path)
             if env is None:
-                env = _catalogs[path] = lmdb.open(path, readonly=True, lock=False,
-                                                  subdir=True, readahead=False)
+                env = _catalogs[path] = lmdb.open(
+                    path, readonly=True, lock=False, subdir=True, readahead=False
+                )
             self.env = env
         except (OSError, ValueError, KeyError, lmdb.Error) as e:
             raise ProductIndexError(f"product index {version}: {e}") from e
@@ -120,8 +126,7 @@ class ProductIndex:
                 try:
                     g.load_index(os.path.join(self.path, f"hnsw-{net}.bin"))
                 except RuntimeError as e:
-                    raise ProductIndexError(f"product index {version}: hnsw-{net}.bin: {e}"
-                                            ) from e
+                    raise ProductIndexError(f"product index {version}: hnsw-{net}.bin: {e}") from e
                 g.set_ef(EF)
                 self.graphs[int(net)] = g
                 labels = np.sort(np.array(g.get_ids_list(), dtype=np.uint64))
@@ -152,8 +157,9 @@ class ProductIndex:
             found = self._products[row] = msgpack.decode(raw)
         return found
 
-    def search(self, network_id: int, vector: np.ndarray, k: int, ef: int = EF
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, network_id: int, vector: np.ndarray, k: int, ef: int = EF
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(rows, cosine similarities) of the k sponsored products nearest to `vector` in a
         network, best first (fewer when the network has fewer), searching `ef` wide (at
         least k)."""
@@ -169,8 +175,9 @@ class ProductIndex:
         found = labels[0].astype(np.uint64)
         return rows[np.searchsorted(sorted_labels, found)], (1.0 - dist[0]).astype(np.float32)
 
-    def nearest(self, network_id: int, vector: np.ndarray, k: int, ef: int, key: Any
-                ) -> tuple[np.ndarray, np.ndarray]:
+    def nearest(
+        self, network_id: int, vector: np.ndarray, k: int, ef: int, key: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
         """`search`, remembered under `key` (what the vector came from: a query text, a
         viewed product; None: not remembered) for as long as this index version serves.
         Callers must not modify the arrays."""

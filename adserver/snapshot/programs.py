@@ -109,6 +109,7 @@ def compile_expr(ast: tuple, strings: list[str]) -> list[Instruction]:
                 eq(node[1], value)
         else:  # pragma: no cover - the parser makes no other nodes
             raise ValueError(kind)
+
     walk(ast)
     return out
 

@@ -22,10 +22,29 @@ class Query:
     """Inputs of the candidate filter. Arrays are numpy; ids are 0 when absent."""
 
     __slots__ = (
-        "now", "hour_of_week", "site_id", "zone_ids", "forced_campaign", "forced_flight",
-        "forced_ad", "blocked_creatives", "segments", "personalized", "geo", "phrase_ptr",
-        "phrase_tok", "props", "used_flights", "used_campaigns", "used_advertisers",
-        "used_creatives", "u_level", "u_id", "u_ts", "throttle", "seed",
+        "now",
+        "hour_of_week",
+        "site_id",
+        "zone_ids",
+        "forced_campaign",
+        "forced_flight",
+        "forced_ad",
+        "blocked_creatives",
+        "segments",
+        "personalized",
+        "geo",
+        "phrase_ptr",
+        "phrase_tok",
+        "props",
+        "used_flights",
+        "used_campaigns",
+        "used_advertisers",
+        "used_creatives",
+        "u_level",
+        "u_id",
+        "u_ts",
+        "throttle",
+        "seed",
     )
 
     def __init__(self, **values: Any):
@@ -53,13 +72,15 @@ class Query:
 
 
 NO_PHRASES: tuple[np.ndarray, np.ndarray, tuple[int, ...]] = (NO_PHRASE_PTR, EMPTY_U64, ())
-_seen_phrases: dict[tuple[str, tuple[str, ...]],
-                    tuple[np.ndarray, np.ndarray, tuple[int, ...]]] = {}
+_seen_phrases: dict[
+    tuple[str, tuple[str, ...]], tuple[np.ndarray, np.ndarray, tuple[int, ...]]
+] = {}
 PHRASE_CACHE = 20000  # search queries are heavily skewed: most repeat
 
 
-def phrases(search_term: str | None, keywords: list[str] | None
-            ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+def phrases(
+    search_term: str | None, keywords: list[str] | None
+) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
     """(ptr, tokens, the distinct tokens sorted) of the request's phrases: the search term
     first, then each keyword (cached: callers must not modify them)."""
     if not search_term and not keywords:
@@ -73,8 +94,9 @@ def phrases(search_term: str | None, keywords: list[str] | None
     return found
 
 
-def _phrases(search_term: str | None, keywords: list[str] | None
-             ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+def _phrases(
+    search_term: str | None, keywords: list[str] | None
+) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
     parts = [token_ids(search_term or "")] + [token_ids(k) for k in keywords or ()]
     parts = [p for p in parts if p.shape[0]]
     if not parts:
@@ -95,9 +117,11 @@ def frequency(entries: list[list[Any]] | None) -> tuple[np.ndarray, np.ndarray, 
     """(levels, ids, times) of a user's live-state frequency entry."""
     if not entries:
         return EMPTY_I8, EMPTY_I64, EMPTY_F8
-    return (np.array([e[0] for e in entries], dtype=np.int8),
-            np.array([e[1] for e in entries], dtype=np.int64),
-            np.array([e[2] for e in entries], dtype=np.float64))
+    return (
+        np.array([e[0] for e in entries], dtype=np.int8),
+        np.array([e[1] for e in entries], dtype=np.int64),
+        np.array([e[2] for e in entries], dtype=np.float64),
+    )
 
 
 MASK64 = (1 << 64) - 1

@@ -25,7 +25,10 @@ CATALOG_MAP_SIZE = 8 << 30  # a sparse file: grows with the data, not to this si
 
 
 def write(
-    root: str, arrays: dict[str, np.ndarray], catalog: dict[bytes, bytes], meta: dict[str, Any],
+    root: str,
+    arrays: dict[str, np.ndarray],
+    catalog: dict[bytes, bytes],
+    meta: dict[str, Any],
     counts: dict[str, int],
 ) -> str:
     """Write a new version under root/snapshots and return its name (not yet published)."""
@@ -40,8 +43,13 @@ def write(
         np.save(path, np.ascontiguousarray(arrays[name], dtype=dtype))
         versions.fsync_path(path)
         checksums[name + ".npy"] = sha256_file(path)
-    env = lmdb.open(os.path.join(tmp, "catalog"), map_size=CATALOG_MAP_SIZE, subdir=True,
-                    metasync=True, sync=True)
+    env = lmdb.open(
+        os.path.join(tmp, "catalog"),
+        map_size=CATALOG_MAP_SIZE,
+        subdir=True,
+        metasync=True,
+        sync=True,
+    )
     with env.begin(write=True) as txn:
         for key in sorted(catalog):
             txn.put(key, catalog[key], append=True)
@@ -49,8 +57,13 @@ def write(
     env.sync(True)
     env.close()
     checksums["catalog/data.mdb"] = sha256_file(os.path.join(tmp, "catalog", "data.mdb"))
-    manifest = {"format": f.FORMAT_VERSION, "version": version, "created_at": time.time(),
-                "counts": counts, "checksums": checksums}
+    manifest = {
+        "format": f.FORMAT_VERSION,
+        "version": version,
+        "created_at": time.time(),
+        "counts": counts,
+        "checksums": checksums,
+    }
     versions.seal_with_manifest(snaps, tmp, version, manifest, [])
     return version
 

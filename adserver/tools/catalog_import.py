@@ -98,21 +98,26 @@ class Summary:
         self.rejected: list[tuple[int, str | None, str]] = []  # (line, id, reason)
 
     def text(self, show: int = 20) -> str:
-        out = [f"imported {self.upserted:,} of {self.rows:,} rows;"
-               f" rejected {len(self.rejected):,}"]
+        out = [f"imported {self.upserted:,} of {self.rows:,} rows; rejected {len(self.rejected):,}"]
         if self.rejected:
             reasons = collections.Counter(r[2] for r in self.rejected)
             out.append("rejected rows by reason:")
             out += [f"  {count:>8,}  {reason}" for reason, count in reasons.most_common(10)]
             out.append(f"first {min(show, len(self.rejected))}:")
-            out += [f"  line {line}: {pid or '(no id)'}: {reason}"
-                    for line, pid, reason in self.rejected[:show]]
+            out += [
+                f"  line {line}: {pid or '(no id)'}: {reason}"
+                for line, pid, reason in self.rejected[:show]
+            ]
         return "\n".join(out)
 
 
 def _post(url: str, key: str, body: bytes) -> dict[str, Any]:
-    req = urllib.request.Request(url, data=body, method="POST", headers={
-        "X-Api-Key": key, "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"X-Api-Key": key, "Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:
             return json.load(resp)
@@ -120,7 +125,8 @@ def _post(url: str, key: str, body: bytes) -> dict[str, Any]:
         try:
             detail = json.load(e)["error"]
             message = detail["message"] + "".join(
-                f"; {f['field']}: {f['message']}" for f in detail.get("fields", []))
+                f"; {f['field']}: {f['message']}" for f in detail.get("fields", [])
+            )
         except (ValueError, KeyError, TypeError):
             message = str(e)
         raise CatalogFileError(f"the API refused a batch ({e.code}): {message}") from None
@@ -128,8 +134,16 @@ def _post(url: str, key: str, body: bytes) -> dict[str, Any]:
         raise CatalogFileError(f"cannot reach the management API at {url}: {e}") from None
 
 
-def run(path: str, network_id: int, api_url: str, key: str, fmt: str | None = None,
-        batch_rows: int = 500, batch_bytes: int = 200_000, progress: bool = True) -> Summary:
+def run(
+    path: str,
+    network_id: int,
+    api_url: str,
+    key: str,
+    fmt: str | None = None,
+    batch_rows: int = 500,
+    batch_bytes: int = 200_000,
+    progress: bool = True,
+) -> Summary:
     """Import `path` into a network's catalog; returns what happened row by row."""
     if fmt is None:
         fmt = "csv" if path.lower().endswith(".csv") else "jsonl"

@@ -18,16 +18,27 @@ import time
 import urllib.request
 from typing import Any
 
-QUERIES = ["coffee", "headphones", "dog food", "yoga mat", "chips", "shampoo", "cookware",
-           "wireless earbuds", "green tea", "puppy food"]
+QUERIES = [
+    "coffee",
+    "headphones",
+    "dog food",
+    "yoga mat",
+    "chips",
+    "shampoo",
+    "cookware",
+    "wireless earbuds",
+    "green tea",
+    "puppy food",
+]
 CATEGORIES = ["Coffee", "Headphones", "Dog", "Yoga", "Chips", "Cookware", "Tea"]
 UA = "Mozilla/5.0 (X11; Linux x86_64) adserver-demo-shopper"
 
 
 def _call(url: str, body: dict[str, Any] | None = None, key: str | None = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, headers={"User-Agent": UA,
-                                                          "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url, data=data, headers={"User-Agent": UA, "Content-Type": "application/json"}
+    )
     if key:
         req.add_header("X-Api-Key", key)
 
@@ -41,8 +52,11 @@ def _call(url: str, body: dict[str, Any] | None = None, key: str | None = None) 
     try:
         with opener.open(req, timeout=5) as r:
             raw = r.read()
-            return json.loads(raw) if r.headers.get("content-type", "").startswith(
-                "application/json") else None
+            return (
+                json.loads(raw)
+                if r.headers.get("content-type", "").startswith("application/json")
+                else None
+            )
     except urllib.error.HTTPError as e:  # the click's 302 lands here
         return None if e.code in (302, 204) else e
 
@@ -73,12 +87,27 @@ def shop(decisions_url: str, admin_key: str, visits: int = 1500, seed: int = 11)
             props["category"] = rng.choice(CATEGORIES)
         elif page == "product":
             props["productId"] = f"P{rng.randrange(1, 2001):07d}"
-        body = {"placements": [
-            {"divName": "banner", "networkId": 1, "siteId": 1, "zoneIds": [zone],
-             "adTypes": [2, 3]},
-            {"divName": "sponsored", "networkId": 1, "siteId": 1, "zoneIds": [zone],
-             "adTypes": [1], "count": 3, "properties": props}],
-            "user": {"key": user}}
+        body = {
+            "placements": [
+                {
+                    "divName": "banner",
+                    "networkId": 1,
+                    "siteId": 1,
+                    "zoneIds": [zone],
+                    "adTypes": [2, 3],
+                },
+                {
+                    "divName": "sponsored",
+                    "networkId": 1,
+                    "siteId": 1,
+                    "zoneIds": [zone],
+                    "adTypes": [1],
+                    "count": 3,
+                    "properties": props,
+                },
+            ],
+            "user": {"key": user},
+        }
         if page == "search":
             body["searchTerm"] = rng.choice(QUERIES)
         try:
@@ -86,22 +115,35 @@ def shop(decisions_url: str, admin_key: str, visits: int = 1500, seed: int = 11)
         except OSError:
             return  # the demo is stopping
         for name, div in (response or {}).get("decisions", {}).items():
-            for d in (div if isinstance(div, list) else [div] if div else []):
+            for d in div if isinstance(div, list) else [div] if div else []:
                 _call(d["impressionUrl"])
                 if rng.random() < appeal(name, d["adId"]):
                     _call(d["clickUrl"])
                     product = d["contents"][0]["data"].get("productId")
                     if product and rng.random() < 0.4:
-                        _call(decisions_url + "/v1/conversions", {
-                            "order_id": f"demo-{seed}-{i}", "user_key": user, "network_id": 1,
-                            "items": [{"product_id": product, "unit_price": "24.99",
-                                       "quantity": rng.randint(1, 3)}]}, admin_key)
+                        _call(
+                            decisions_url + "/v1/conversions",
+                            {
+                                "order_id": f"demo-{seed}-{i}",
+                                "user_key": user,
+                                "network_id": 1,
+                                "items": [
+                                    {
+                                        "product_id": product,
+                                        "unit_price": "24.99",
+                                        "quantity": rng.randint(1, 3),
+                                    }
+                                ],
+                            },
+                            admin_key,
+                        )
         time.sleep(0.01)
 
 
 def start(decisions_url: str, admin_key: str) -> threading.Thread:
-    t = threading.Thread(target=shop, args=(decisions_url, admin_key), daemon=True,
-                         name="demo-shoppers")
+    t = threading.Thread(
+        target=shop, args=(decisions_url, admin_key), daemon=True, name="demo-shoppers"
+    )
     t.start()
     return t
 
@@ -122,9 +164,13 @@ def admin_key(store: Any, data_dir: str) -> tuple[str, str]:
             saved = src.read().strip()
     except OSError:
         saved = ""
-    keys = {r[0]: list(r) for r in store.read(
-        "SELECT key_id, salt, hash, role, network_id, advertiser_id FROM api_keys"
-        " WHERE revoked_at IS NULL")}
+    keys = {
+        r[0]: list(r)
+        for r in store.read(
+            "SELECT key_id, salt, hash, role, network_id, advertiser_id FROM api_keys"
+            " WHERE revoked_at IS NULL"
+        )
+    }
     if saved and apikeys.identify(saved, None, keys) is not None:
         return saved, f"kept in {os.path.abspath(path)}"
     with store.transaction() as db:

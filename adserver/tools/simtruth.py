@@ -17,16 +17,43 @@ import numpy as np
 
 # share of a day's page views per UTC hour (the network runs in UTC): a storefront whose
 # evening peak is later and whose morning is busier than the controller's default curve
-TRAFFIC = np.array([
-    1.6, 1.0, 0.7, 0.5, 0.5, 0.7, 1.2, 2.4, 4.0, 4.6, 4.4, 4.2,
-    4.8, 4.9, 4.3, 4.1, 4.3, 5.0, 6.0, 7.2, 8.4, 8.6, 6.6, 3.6])
+TRAFFIC = np.array(
+    [
+        1.6,
+        1.0,
+        0.7,
+        0.5,
+        0.5,
+        0.7,
+        1.2,
+        2.4,
+        4.0,
+        4.6,
+        4.4,
+        4.2,
+        4.8,
+        4.9,
+        4.3,
+        4.1,
+        4.3,
+        5.0,
+        6.0,
+        7.2,
+        8.4,
+        8.6,
+        6.6,
+        3.6,
+    ]
+)
 TRAFFIC = TRAFFIC / TRAFFIC.sum()
 CTR = {"sponsored": (0.015, 0.05), "native": (0.005, 0.015), "banner": (0.002, 0.008)}
 CVR = 0.08  # purchases per click
 INTERESTS = ("deals", "parents", "pets", "fitness", "cooks", "tech")
-DEVICE_UA = {"mobile": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Mobile/15E148",
-             "desktop": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0 Safari/537.36",
-             "tablet": "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) Safari/604.1"}
+DEVICE_UA = {
+    "mobile": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Mobile/15E148",
+    "desktop": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0 Safari/537.36",
+    "tablet": "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) Safari/604.1",
+}
 DEVICE_SHARE = {"mobile": 0.55, "desktop": 0.35, "tablet": 0.10}
 AUDIENCE_LIFT = (4.0, 0.4)  # CTR factor when the shopper holds the flight's interest, or not
 DEVICE_SIGMA = 0.8  # spread of a flight's device affinities (log-normal)
@@ -53,5 +80,7 @@ def true_ctr(f: Any, shopper: int, hour: int) -> float:
     device, interests = shopper_traits(shopper)
     audience = AUDIENCE_LIFT[0] if f.interest in interests else AUDIENCE_LIFT[1]
     hour_norm = float((HOUR_LIFT * TRAFFIC).sum())
-    return min(0.5, f.ctr * audience / _audience_norm() * f.device_lift[device]
-               * HOUR_LIFT[hour] / hour_norm)
+    return min(
+        0.5,
+        f.ctr * audience / _audience_norm() * f.device_lift[device] * HOUR_LIFT[hour] / hour_norm,
+    )

@@ -54,8 +54,9 @@ from adserver.tools.simworld import (  # noqa: F401  (re-exported: the settings)
 
 def simulate(data_dir: str, s: Settings) -> dict[str, Any]:
     if os.path.exists(os.path.join(data_dir, "control.sqlite3")):
-        raise SystemExit(f"adserver simulate: {data_dir} already holds a store; "
-                         "give an empty --data-dir")
+        raise SystemExit(
+            f"adserver simulate: {data_dir} already holds a store; give an empty --data-dir"
+        )
     os.makedirs(data_dir, exist_ok=True)
     rng = np.random.default_rng(s.seed)
     day0 = dt.datetime.fromisoformat(s.date).replace(tzinfo=dt.UTC).timestamp()

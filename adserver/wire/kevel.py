@@ -160,34 +160,60 @@ def contents(creative: Any, ad_type: Any | None) -> list[dict[str, Any]]:
     width = getattr(ad_type, "width", None)
     height = getattr(ad_type, "height", None)
     if creative.kind == "image":
-        data: dict[str, Any] = {"imageUrl": creative.image_url, "title": creative.title,
-                                "fileName": creative.image_url.rsplit("/", 1)[-1]}
+        data: dict[str, Any] = {
+            "imageUrl": creative.image_url,
+            "title": creative.title,
+            "fileName": creative.image_url.rsplit("/", 1)[-1],
+        }
         if width and height:
             data.update(width=width, height=height)
-        item = {"type": "html", "template": creative.template or "image", "data": data,
-                "body": ""}
+        item = {"type": "html", "template": creative.template or "image", "data": data, "body": ""}
     elif creative.kind == "html":
-        item = {"type": "html", "template": creative.template, "data": {},
-                "body": creative.body}
+        item = {"type": "html", "template": creative.template, "data": {}, "body": creative.body}
     elif creative.kind == "product":
-        data = {"productId": creative.product_id, "title": creative.title,
-                "imageUrl": creative.image_url, **creative.data}
-        item = {"type": "raw", "template": creative.template or "product", "data": data,
-                "body": creative.body}
+        data = {
+            "productId": creative.product_id,
+            "title": creative.title,
+            "imageUrl": creative.image_url,
+            **creative.data,
+        }
+        item = {
+            "type": "raw",
+            "template": creative.template or "product",
+            "data": data,
+            "body": creative.body,
+        }
     else:
         data = {"title": creative.title, "imageUrl": creative.image_url, **creative.data}
-        item = {"type": "raw", "template": creative.template or "native", "data": data,
-                "body": creative.body}
+        item = {
+            "type": "raw",
+            "template": creative.template or "native",
+            "data": data,
+            "body": creative.body,
+        }
     return [item]
 
 
 def product_contents(creative: Any, product: dict[str, Any]) -> list[dict[str, Any]]:
     """Kevel `contents` of an ad promoting a catalog product: the product's fields (the
     creative's title and image win when it has them), then its data, then the creative's."""
-    data = {"productId": product["id"], "title": creative.title or product["title"],
-            "imageUrl": creative.image_url or product["image_url"], "brand": product["brand"],
-            "category": product["category"], "price": product["price"],
-            "available": product["available"], "url": product["url"],
-            **product["data"], **creative.data}
-    return [{"type": "raw", "template": creative.template or "product", "data": data,
-             "body": creative.body}]
+    data = {
+        "productId": product["id"],
+        "title": creative.title or product["title"],
+        "imageUrl": creative.image_url or product["image_url"],
+        "brand": product["brand"],
+        "category": product["category"],
+        "price": product["price"],
+        "available": product["available"],
+        "url": product["url"],
+        **product["data"],
+        **creative.data,
+    }
+    return [
+        {
+            "type": "raw",
+            "template": creative.template or "product",
+            "data": data,
+            "body": creative.body,
+        }
+    ]

@@ -125,8 +125,9 @@ def error_body(code: str, message: str, target: str | None = None) -> bytes:
     return msgspec.json.encode({"error": err})
 
 
-def check_actions(actions: list[RankableAction], excluded: list[str] | None,
-                  event_id: str | None) -> None:
+def check_actions(
+    actions: list[RankableAction], excluded: list[str] | None, event_id: str | None
+) -> None:
     if not actions:
         raise Invalid("at least one action is required", "actions")
     if len(actions) > MAX_ACTIONS:
@@ -150,8 +151,9 @@ def check_actions(actions: list[RankableAction], excluded: list[str] | None,
             raise Invalid("dailyCap must be at least 0", f"actions[{i}].constraints.dailyCap")
         if c.min_share is not None:
             if not 0.0 <= c.min_share <= 1.0:
-                raise Invalid("minShare must be between 0 and 1",
-                              f"actions[{i}].constraints.minShare")
+                raise Invalid(
+                    "minShare must be between 0 and 1", f"actions[{i}].constraints.minShare"
+                )
             shares += c.min_share
     if shares > 1.0:
         raise Invalid(f"the actions' minShare add up to {shares:.3g}, more than 1", "actions")
@@ -178,12 +180,15 @@ def check_multislot(req: MultiSlotRankRequest) -> None:
             raise Invalid("slot ids must be unique, 1 to 256 characters", f"slots[{i}].id")
         seen.add(s.id)
         if s.baseline_action not in ids:
-            raise Invalid(f"baseline action {s.baseline_action!r} is not among the actions",
-                          f"slots[{i}].baselineAction")
+            raise Invalid(
+                f"baseline action {s.baseline_action!r} is not among the actions",
+                f"slots[{i}].baselineAction",
+            )
         for x in s.excluded_actions or ():
             if x not in ids:
-                raise Invalid(f"excluded action {x!r} is not among the actions",
-                              f"slots[{i}].excludedActions")
+                raise Invalid(
+                    f"excluded action {x!r} is not among the actions", f"slots[{i}].excludedActions"
+                )
 
 
 def check_reward(value: float, target: str = "value") -> None:

@@ -30,9 +30,13 @@ class Category(msgspec.Struct):
 
     id: Text | None = None
     ids: Annotated[list[Text], msgspec.Meta(max_length=20)] | None = None
-    disjunctions: Annotated[list[Annotated[list[Text], msgspec.Meta(min_length=1,
-                                                                   max_length=20)]],
-                            msgspec.Meta(max_length=20)] | None = None
+    disjunctions: (
+        Annotated[
+            list[Annotated[list[Text], msgspec.Meta(min_length=1, max_length=20)]],
+            msgspec.Meta(max_length=20),
+        ]
+        | None
+    ) = None
 
 
 class Auction(msgspec.Struct, rename="camel"):

@@ -19,8 +19,9 @@ def test_full_network_round_trip(admin: httpx.Client) -> None:
     assert flight["price"] == 2.5
     assert flight["daily_cap"] == {"metric": "spend", "value": 100.25}
     assert flight["end"] == END_UTC  # stored and shown in UTC
-    assert flight["keywords"] == [{"text": "shoes", "match": "phrase", "negative": False,
-                                   "bid": None}]
+    assert flight["keywords"] == [
+        {"text": "shoes", "match": "phrase", "negative": False, "bid": None}
+    ]
     assert flight["archived"] is False and flight["id"] == n["flight"]["id"]
     ad = admin.get(f"/v1/ads/{n['ad']['id']}").json()
     assert ad["weight"] == 100 and ad["creative_id"] == n["creative"]["id"]
@@ -33,22 +34,28 @@ def test_money_is_exact(admin: httpx.Client) -> None:
     assert r.text.count('"price":0.000001') == 1
     r = admin.patch(f"/v1/flights/{n['flight']['id']}", json={"price": "98765.891011"})
     assert '"price":98765.891011' in r.text
-    r = admin.patch(f"/v1/flights/{n['flight']['id']}", json={
-        "lifetime_cap": {"metric": "spend", "value": "987654321.123456"}})
+    r = admin.patch(
+        f"/v1/flights/{n['flight']['id']}",
+        json={"lifetime_cap": {"metric": "spend", "value": "987654321.123456"}},
+    )
     assert '"value":987654321.123456' in r.text
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"price": "100000.000001"}, "price"),  # past the largest bid
-    ({"price": 1e30}, "price"),
-    ({"keywords": [{"text": "x", "bid": "250000"}]}, "keywords[0].bid"),
-    ({"daily_cap": {"metric": "impressions", "value": 1e30}}, "daily_cap.value"),
-    ({"lifetime_cap": {"metric": "spend", "value": "1000000000.5"}}, "lifetime_cap.value"),
-    ({"start": "0001-01-01T00:00:00+01:00"}, "start"),
-    ({"end": "9999-12-31T23:59:59Z"}, "end"),
-])
-def test_numbers_and_times_are_range_checked_at_the_edge(admin: httpx.Client, body: dict,
-                                                         field: str) -> None:
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"price": "100000.000001"}, "price"),  # past the largest bid
+        ({"price": 1e30}, "price"),
+        ({"keywords": [{"text": "x", "bid": "250000"}]}, "keywords[0].bid"),
+        ({"daily_cap": {"metric": "impressions", "value": 1e30}}, "daily_cap.value"),
+        ({"lifetime_cap": {"metric": "spend", "value": "1000000000.5"}}, "lifetime_cap.value"),
+        ({"start": "0001-01-01T00:00:00+01:00"}, "start"),
+        ({"end": "9999-12-31T23:59:59Z"}, "end"),
+    ],
+)
+def test_numbers_and_times_are_range_checked_at_the_edge(
+    admin: httpx.Client, body: dict, field: str
+) -> None:
     """Attack: numbers the ledger or the pacer cannot hold (a cap of 1e30 made the pacer
     throw for every network), times that overflow when moved to UTC. Each is a 400 naming
     the field; nothing is written."""
@@ -61,9 +68,16 @@ def test_numbers_and_times_are_range_checked_at_the_edge(admin: httpx.Client, bo
     assert admin.get(f"/v1/flights/{fid}").json() == before
 
 
-@pytest.mark.parametrize("path", ["/v1/flights/%C2%B2", "/v1/ads/%C2%B9",
-                                  "/v1/networks/%D9%A1/archive", "/v1/flights/0",
-                                  "/v1/flights/99999999999999999999999"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/flights/%C2%B2",
+        "/v1/ads/%C2%B9",
+        "/v1/networks/%D9%A1/archive",
+        "/v1/flights/0",
+        "/v1/flights/99999999999999999999999",
+    ],
+)
 def test_ids_are_ascii_digits(admin: httpx.Client, path: str) -> None:
     """Attack: '²' and '١' pass str.isdigit(); '١' once read as 1 and archived network 1."""
     method = admin.post if path.endswith("/archive") else admin.get
@@ -132,20 +146,34 @@ def test_update_validation_names_the_field(
 
 def test_every_bad_field_is_reported_at_once(admin: httpx.Client) -> None:
     n = build(admin)
-    r = admin.post("/v1/flights", json={
-        "campaign_id": n["campaign"]["id"], "priority_id": "two", "name": "",
-        "start": "2026-01-01T00:00:00Z", "price": -3, "pacing": "sometimes", "extra": True,
-    })
+    r = admin.post(
+        "/v1/flights",
+        json={
+            "campaign_id": n["campaign"]["id"],
+            "priority_id": "two",
+            "name": "",
+            "start": "2026-01-01T00:00:00Z",
+            "price": -3,
+            "pacing": "sometimes",
+            "extra": True,
+        },
+    )
     assert r.status_code == 400
     assert set(errors_of(r)) == {"priority_id", "name", "price", "pacing", "extra"}
 
 
 def test_every_problem_is_reported_at_once(admin: httpx.Client) -> None:
     n = build(admin)
-    body = {"campaign_id": n["campaign"]["id"], "priority_id": n["priority"]["id"],
-            "name": "four problems", "start": "2026-02-01T00:00:00Z",
-            "end": "2026-01-01T00:00:00Z", "price": "1.1234567", "colour": "red",
-            "custom_targeting": '$page_type in ["search"'}
+    body = {
+        "campaign_id": n["campaign"]["id"],
+        "priority_id": n["priority"]["id"],
+        "name": "four problems",
+        "start": "2026-02-01T00:00:00Z",
+        "end": "2026-01-01T00:00:00Z",
+        "price": "1.1234567",
+        "colour": "red",
+        "custom_targeting": '$page_type in ["search"',
+    }
     r = admin.post("/v1/flights", json=body)
     assert r.status_code == 400
     errors = errors_of(r)
@@ -166,14 +194,18 @@ def test_flight_on_archived_campaign_is_refused(admin: httpx.Client) -> None:
     n = build(admin)
     cid = n["campaign"]["id"]
     assert admin.post(f"/v1/campaigns/{cid}/archive").json()["archived"] is True
-    body = {"campaign_id": cid, "priority_id": n["priority"]["id"], "name": "late",
-            "start": "2026-01-01T00:00:00Z", "price": 1}
+    body = {
+        "campaign_id": cid,
+        "priority_id": n["priority"]["id"],
+        "name": "late",
+        "start": "2026-01-01T00:00:00Z",
+        "price": 1,
+    }
     r = admin.post("/v1/flights", json=body)
     assert r.status_code == 400
     assert "archived" in errors_of(r)["campaign_id"]
     r = admin.patch(f"/v1/campaigns/{cid}", json={"name": "x"})
-    assert r.status_code == 400 and "restore it first" in r.json()["error"]["fields"][0][
-        "message"]
+    assert r.status_code == 400 and "restore it first" in r.json()["error"]["fields"][0]["message"]
 
 
 def test_archived_entities_can_be_restored(admin: httpx.Client) -> None:
@@ -189,39 +221,62 @@ def test_archived_entities_can_be_restored(admin: httpx.Client) -> None:
     assert r.status_code == 200 and r.json()["archived"] is False
     assert admin.post(f"/v1/flights/{fid}/restore").json()["archived"] is False  # idempotent
     assert admin.patch(f"/v1/campaigns/{cid}", json={"name": "back"}).json()["name"] == "back"
-    actions = [e["action"] for e in admin.get("/v1/audit", params={
-        "entity": "flights", "entity_id": fid}).json()["data"]]
+    actions = [
+        e["action"]
+        for e in admin.get("/v1/audit", params={"entity": "flights", "entity_id": fid}).json()[
+            "data"
+        ]
+    ]
     assert actions.count("restore") == 1 and actions.count("archive") == 1
     # another network's key cannot restore it
-    other = admin.post("/v1/keys", json={"role": "admin", "network_id": build(admin, "O")[
-        "network"]["id"], "name": "other"}).json()["key"]
+    other = admin.post(
+        "/v1/keys",
+        json={"role": "admin", "network_id": build(admin, "O")["network"]["id"], "name": "other"},
+    ).json()["key"]
     r = httpx.post(f"{admin.base_url}/v1/flights/{fid}/restore", headers={"X-Api-Key": other})
     assert r.status_code == 404
 
 
 def test_cross_tenant_references_are_refused(admin: httpx.Client) -> None:
     a, b = build(admin, "A"), build(admin, "B")
-    r = admin.post("/v1/ads", json={"flight_id": a["flight"]["id"],
-                                    "creative_id": b["creative"]["id"]})
+    r = admin.post(
+        "/v1/ads", json={"flight_id": a["flight"]["id"], "creative_id": b["creative"]["id"]}
+    )
     assert r.status_code == 400 and "creative_id" in errors_of(r)
     other = created(admin, "/v1/advertisers", {"network_id": a["network"]["id"], "name": "Z"})
-    creative = created(admin, "/v1/creatives", {
-        "advertiser_id": other["id"], "ad_type_id": a["ad_type"]["id"], "name": "c",
-        "kind": "html", "body": "<b>hi</b>"})
+    creative = created(
+        admin,
+        "/v1/creatives",
+        {
+            "advertiser_id": other["id"],
+            "ad_type_id": a["ad_type"]["id"],
+            "name": "c",
+            "kind": "html",
+            "body": "<b>hi</b>",
+        },
+    )
     r = admin.post("/v1/ads", json={"flight_id": a["flight"]["id"], "creative_id": creative["id"]})
     assert r.status_code == 400 and "another advertiser" in errors_of(r)["creative_id"]
 
 
 def test_creative_kind_rules(admin: httpx.Client) -> None:
     n = build(admin)
-    r = admin.post("/v1/creatives", json={
-        "advertiser_id": n["advertiser"]["id"], "ad_type_id": n["ad_type"]["id"],
-        "name": "p", "kind": "product"})
+    r = admin.post(
+        "/v1/creatives",
+        json={
+            "advertiser_id": n["advertiser"]["id"],
+            "ad_type_id": n["ad_type"]["id"],
+            "name": "p",
+            "kind": "product",
+        },
+    )
     assert r.status_code == 400 and "product_id" in errors_of(r)
 
 
 def test_malformed_json_and_oversized_body(admin: httpx.Client) -> None:
-    r = admin.post("/v1/networks", content=b'{"name": ', headers={"content-type": "application/json"})
+    r = admin.post(
+        "/v1/networks", content=b'{"name": ', headers={"content-type": "application/json"}
+    )
     assert r.status_code == 400 and r.json()["error"]["code"] == "malformed_json"
     r = admin.post("/v1/networks", json=["not", "an", "object"])
     assert r.status_code == 400 and "$" in errors_of(r)
@@ -293,7 +348,13 @@ def test_year_one_is_a_400_in_reports_and_evaluations(admin: httpx.Client) -> No
     year_one = "0001-01-01T00:00:00+01:00"
     r = admin.get("/v1/reports", params={"from": year_one})
     assert r.status_code == 400 and "from" in {f["field"] for f in r.json()["error"]["fields"]}
-    r = admin.put("/v1/personalizer/evaluations/year-one", json={
-        "name": "x", "startTime": year_one, "endTime": "2026-01-01T00:00:00Z",
-        "policies": [{"name": "p", "arguments": "--cb_explore_adf --epsilon 0.2"}]})
+    r = admin.put(
+        "/v1/personalizer/evaluations/year-one",
+        json={
+            "name": "x",
+            "startTime": year_one,
+            "endTime": "2026-01-01T00:00:00Z",
+            "policies": [{"name": "p", "arguments": "--cb_explore_adf --epsilon 0.2"}],
+        },
+    )
     assert r.status_code == 400, r.text

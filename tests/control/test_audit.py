@@ -20,8 +20,10 @@ def test_create_update_archive_are_audited(admin: httpx.Client, control: str) ->
     assert create["key_id"] == "bootstrap" and create["before"] is None
     assert create["after"]["name"] == "F1"
     assert update["key_id"] == key["key_id"]
-    assert update["changes"] == {"price": {"before": 2.5, "after": 3},
-                                 "name": {"before": "F1", "after": "F2"}}
+    assert update["changes"] == {
+        "price": {"before": 2.5, "after": 3},
+        "name": {"before": "F1", "after": "F2"},
+    }
     assert archive["changes"] == {"archived": {"before": False, "after": True}}
     assert create["at"] < update["at"] < archive["at"]
 

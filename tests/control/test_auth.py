@@ -17,15 +17,23 @@ from tests.control.network import build, created
 def world(admin: httpx.Client) -> dict:
     """Two networks; an advertiser key for network A's advertiser; a read-only key."""
     a, b = build(admin, "A"), build(admin, "B")
-    adv_key = admin.post("/v1/keys", json={"role": "advertiser", "name": "acme",
-                                           "advertiser_id": a["advertiser"]["id"]})
+    adv_key = admin.post(
+        "/v1/keys",
+        json={"role": "advertiser", "name": "acme", "advertiser_id": a["advertiser"]["id"]},
+    )
     assert adv_key.status_code == 201, adv_key.text
     ro_key = admin.post("/v1/keys", json={"role": "readonly", "network_id": a["network"]["id"]})
     net_admin = admin.post("/v1/keys", json={"role": "admin", "network_id": a["network"]["id"]})
     other = created(admin, "/v1/advertisers", {"network_id": a["network"]["id"], "name": "Rival"})
     other_campaign = created(admin, "/v1/campaigns", {"advertiser_id": other["id"], "name": "R"})
-    return {"a": a, "b": b, "adv": adv_key.json(), "ro": ro_key.json(),
-            "net_admin": net_admin.json(), "other_campaign": other_campaign}
+    return {
+        "a": a,
+        "b": b,
+        "adv": adv_key.json(),
+        "ro": ro_key.json(),
+        "net_admin": net_admin.json(),
+        "other_campaign": other_campaign,
+    }
 
 
 def client(control: str, key: str, header: str = "X-Api-Key") -> httpx.Client:
@@ -51,8 +59,9 @@ def test_kevel_header_is_accepted(control: str, world: dict) -> None:
         assert c.get("/v1/me").json()["advertiser_id"] == world["a"]["advertiser"]["id"]
 
 
-def test_key_is_shown_once_and_stored_hashed(admin: httpx.Client, world: dict,
-                                             tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_key_is_shown_once_and_stored_hashed(
+    admin: httpx.Client, world: dict, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     listed = admin.get("/v1/keys").json()["data"]
     assert world["adv"]["key_id"] in [k["key_id"] for k in listed]
     assert all("key" not in k and "hash" not in k for k in listed)
@@ -78,17 +87,29 @@ def test_advertiser_writes_its_own_demand_only(adv: httpx.Client, world: dict) -
     a = world["a"]
     mine = adv.post("/v1/campaigns", json={"advertiser_id": a["advertiser"]["id"], "name": "Mine"})
     assert mine.status_code == 201
-    theirs = adv.post("/v1/campaigns", json={"advertiser_id": world["other_campaign"]
-                                             ["advertiser_id"], "name": "Theirs"})
+    theirs = adv.post(
+        "/v1/campaigns",
+        json={"advertiser_id": world["other_campaign"]["advertiser_id"], "name": "Theirs"},
+    )
     assert theirs.status_code == 400
     assert "not found" in theirs.json()["error"]["fields"][0]["message"]
-    assert adv.patch(f"/v1/campaigns/{world['other_campaign']['id']}",
-                     json={"name": "x"}).status_code == 404
+    assert (
+        adv.patch(f"/v1/campaigns/{world['other_campaign']['id']}", json={"name": "x"}).status_code
+        == 404
+    )
     r = adv.post("/v1/sites", json={"network_id": a["network"]["id"], "name": "s"})
     assert r.status_code == 403
-    r = adv.post("/v1/creatives", json={
-        "advertiser_id": a["advertiser"]["id"], "ad_type_id": a["ad_type"]["id"], "name": "x",
-        "kind": "html", "body": "<p>", "status": "approved"})
+    r = adv.post(
+        "/v1/creatives",
+        json={
+            "advertiser_id": a["advertiser"]["id"],
+            "ad_type_id": a["ad_type"]["id"],
+            "name": "x",
+            "kind": "html",
+            "body": "<p>",
+            "status": "approved",
+        },
+    )
     assert r.status_code == 403 and "approve" in r.json()["error"]["message"]
     assert adv.get("/v1/keys").status_code == 403
     assert adv.get("/v1/audit").status_code == 403
@@ -109,7 +130,9 @@ def test_network_admin_is_confined_to_its_network(control: str, world: dict) -> 
         assert na.post("/v1/networks", json={"name": "n"}).status_code == 403
         r = na.post("/v1/sites", json={"network_id": world["b"]["network"]["id"], "name": "s"})
         assert r.status_code == 400
-        r = na.post("/v1/keys", json={"role": "readonly", "network_id": world["b"]["network"]["id"]})
+        r = na.post(
+            "/v1/keys", json={"role": "readonly", "network_id": world["b"]["network"]["id"]}
+        )
         assert r.status_code == 400
         ok = na.post("/v1/sites", json={"network_id": world["a"]["network"]["id"], "name": "s"})
         assert ok.status_code == 201

@@ -33,14 +33,23 @@ def world(tmp_path: str, vectors: np.ndarray) -> tuple[Store, str, embed.Model]:
     data = str(tmp_path)
     store = Store(data)
     with store.transaction() as db:
-        db.execute("INSERT INTO networks (id, name, time_zone, archived, created_at,"
-                   " updated_at) VALUES (1, 'n', 'UTC', 0, 'x', 'x')")
-    items = [{"id": f"P{i:06d}", "title": f"product {i}", "price": 1,
-              "category": ["Shop", f"C{i % 7}"], "vector": v.tolist()}
-             for i, v in enumerate(vectors)]
+        db.execute(
+            "INSERT INTO networks (id, name, time_zone, archived, created_at,"
+            " updated_at) VALUES (1, 'n', 'UTC', 0, 'x', 'x')"
+        )
+    items = [
+        {
+            "id": f"P{i:06d}",
+            "title": f"product {i}",
+            "price": 1,
+            "category": ["Shop", f"C{i % 7}"],
+            "vector": v.tolist(),
+        }
+        for i, v in enumerate(vectors)
+    ]
     cat = Catalog(store)
     for start in range(0, len(items), 1000):
-        assert not cat.batch(ADMIN, 1, items[start:start + 1000], []).rejected
+        assert not cat.batch(ADMIN, 1, items[start : start + 1000], []).rejected
     src = write_static(os.path.join(data, "src"), ["word"], np.ones((1, DIM), np.float32))
     m, w, v = embed.read_static(src)
     embed.publish(data, embed.write(data, "static", m, w, {}, v))
@@ -81,12 +90,12 @@ def test_unchanged_work_is_reused(tmp_path: str) -> None:
     sponsored = {1: {"P000001", "P000002", "P000003"}}
     first = px.ProductIndex(data, catalog.build(store, data, model, sponsored))
     assert first.manifest["reused_vectors"] == 0
-    Catalog(store).put(ADMIN, 1, "P000001", {"title": "renamed", "price": 2,
-                                             "vector": [1.0] * DIM})
+    Catalog(store).put(ADMIN, 1, "P000001", {"title": "renamed", "price": 2, "vector": [1.0] * DIM})
     second = px.ProductIndex(data, catalog.build(store, data, model, sponsored, first))
     assert second.manifest["reused_vectors"] == 499
     assert second.vectors[second.row(1, "P000001")] == pytest.approx(
-        np.full(DIM, 1 / np.sqrt(DIM)), rel=1e-6)
+        np.full(DIM, 1 / np.sqrt(DIM)), rel=1e-6
+    )
     assert second.manifest["graphs"]["1"]["digest"] != first.manifest["graphs"]["1"]["digest"]
     third = px.ProductIndex(data, catalog.build(store, data, model, sponsored, second))
     same = os.stat(os.path.join(third.path, "hnsw-1.bin")).st_ino
@@ -97,8 +106,7 @@ def test_unchanged_work_is_reused(tmp_path: str) -> None:
 def test_inbox_models_are_checked_against_catalog_vectors(tmp_path: str) -> None:
     store, data, model = world(tmp_path, clustered(50, 2))
     inbox = catalog.inbox_dir(data)
-    write_static(os.path.join(inbox, "a-wrong-dim"), ["mug", "cup"],
-                 np.ones((2, 16), np.float32))
+    write_static(os.path.join(inbox, "a-wrong-dim"), ["mug", "cup"], np.ones((2, 16), np.float32))
     write_static(os.path.join(inbox, "b-good"), ["mug", "cup"], np.eye(2, DIM, dtype=np.float32))
     before = embed.current(data)
     published = catalog.take_inbox(store, data)
@@ -115,8 +123,7 @@ def test_product_vectors_must_match_the_model(tmp_path: str) -> None:
     with pytest.raises(Invalid) as e:
         cat.put(ADMIN, 1, "X", {"title": "x", "price": 1, "vector": [1.0, 2.0]})
     assert e.value.errors[0].message == "has 2 components; the embedding model has 32"
-    result = cat.batch(ADMIN, 1, [{"id": "Y", "title": "y", "price": 1, "vector": [1.0] * 3}],
-                       [])
+    result = cat.batch(ADMIN, 1, [{"id": "Y", "title": "y", "price": 1, "vector": [1.0] * 3}], [])
     assert result.upserted == 0 and result.rejected[0].fields[0].field == "vector"
 
 
@@ -125,8 +132,9 @@ def test_nearest_remembers_searches_per_context(tmp_path: str) -> None:
     # the vector came from, so a new snapshot over the same index does not search again
     both = clustered(600, 6, seed=3)
     store, data, model = world(tmp_path, both[:500])
-    index = px.ProductIndex(data, catalog.build(store, data, model,
-                                                {1: {f"P{i:06d}" for i in range(0, 500, 3)}}))
+    index = px.ProductIndex(
+        data, catalog.build(store, data, model, {1: {f"P{i:06d}" for i in range(0, 500, 3)}})
+    )
     q, other = both[500], both[501]
     start = px.searches_run()
     rows, sims = index.nearest(1, q, 10, 64, ("q", "running shoes"))
@@ -158,11 +166,17 @@ def test_the_model_is_trained_again_when_the_catalog_outgrows_it(tmp_path: str) 
     data = str(tmp_path)
     store = Store(data)
     with store.transaction() as db:
-        db.execute("INSERT INTO networks (id, name, time_zone, archived, created_at,"
-                   " updated_at) VALUES (1, 'n', 'UTC', 0, 'x', 'x')")
+        db.execute(
+            "INSERT INTO networks (id, name, time_zone, archived, created_at,"
+            " updated_at) VALUES (1, 'n', 'UTC', 0, 'x', 'x')"
+        )
     cat = Catalog(store)
-    first = {"id": "C-1", "title": "Acme Whole Bean Coffee", "price": 9,
-             "category": ["Grocery", "Coffee"]}
+    first = {
+        "id": "C-1",
+        "title": "Acme Whole Bean Coffee",
+        "price": 9,
+        "category": ["Grocery", "Coffee"],
+    }
     assert not cat.batch(ADMIN, 1, [first], []).rejected
     builder = catalog.CatalogBuilder(store, data, lambda: None, rebuild_every_s=0)
     builder.want({1: {"C-1"}})
@@ -170,11 +184,19 @@ def test_the_model_is_trained_again_when_the_catalog_outgrows_it(tmp_path: str) 
     small = builder.status["model"]
     assert small["kind"] == "hashed" and small["trained_on"] == 1 and small["dim"] == 8
     # 300 products of four kinds arrive: the one-product model knows none of their words
-    items = [{"id": f"{kind[:3]}-{i}", "title": f"{brand} {name} {size}", "brand": brand,
-              "price": 5, "category": path}
-             for kind, (path, names) in KINDS.items()
-             for i, (name, brand, size) in enumerate(
-                 (n, b, s) for n in names for b in BRANDS for s in ("S", "M", "L"))][:300]
+    items = [
+        {
+            "id": f"{kind[:3]}-{i}",
+            "title": f"{brand} {name} {size}",
+            "brand": brand,
+            "price": 5,
+            "category": path,
+        }
+        for kind, (path, names) in KINDS.items()
+        for i, (name, brand, size) in enumerate(
+            (n, b, s) for n in names for b in BRANDS for s in ("S", "M", "L")
+        )
+    ][:300]
     assert not cat.batch(ADMIN, 1, items, []).rejected
     builder.want({1: {"C-1", "Hea-0", "Dog-0", "Yog-0"}})
     assert builder.step() is not None
@@ -189,8 +211,13 @@ def test_the_model_is_trained_again_when_the_catalog_outgrows_it(tmp_path: str) 
         assert index.product(int(rows[0]))["id"] == pid, query
     # one product whose words are new: vocabulary drift, trained again, and it then
     # matches its own title well
-    newco = {"id": "N-1", "title": "Newco Espresso Beans, 1 kg", "brand": "Newco", "price": 20,
-             "category": ["Grocery", "Coffee"]}
+    newco = {
+        "id": "N-1",
+        "title": "Newco Espresso Beans, 1 kg",
+        "brand": "Newco",
+        "price": 20,
+        "category": ["Grocery", "Coffee"],
+    }
     before = embed.load(data, grown["version"])
     vec, conf = before.query(newco["title"])
     own = before.embed(catalog._text({**newco, "category": "Grocery > Coffee"}))

@@ -50,8 +50,7 @@ def test_money_is_typed_as_it_travels(anon: httpx.Client) -> None:
 
 def _paths(app: Starlette) -> set[str]:
     """Every route's path as OpenAPI writes it ({id:int} and {rest:path} as {id}, {rest})."""
-    return {re.sub(r"\{(\w+):\w+\}", r"{\1}", r.path) for r in app.routes
-            if isinstance(r, Route)}
+    return {re.sub(r"\{(\w+):\w+\}", r"{\1}", r.path) for r in app.routes if isinstance(r, Route)}
 
 
 def test_every_management_route_is_documented(tmp_path: str) -> None:

@@ -49,9 +49,16 @@ class World:
         return self.repo.create(SPECS[table], ADMIN, body).id  # type: ignore[attr-defined]
 
     def flight(self, **extra: Any) -> int:
-        body = {"campaign_id": self.campaign, "priority_id": self.prio, "name": "F",
-                "start": "2026-01-01T00:00:00Z", "rate_type": "cpm", "price": 2,
-                "daily_cap": {"metric": "spend", "value": 100}, **extra}
+        body = {
+            "campaign_id": self.campaign,
+            "priority_id": self.prio,
+            "name": "F",
+            "start": "2026-01-01T00:00:00Z",
+            "rate_type": "cpm",
+            "price": 2,
+            "daily_cap": {"metric": "spend", "value": 100},
+            **extra,
+        }
         return self.make("flights", **body)
 
     def deliver(self, flight: int, at: float, spend: float = 0.0, imps: int = 0) -> None:
@@ -63,7 +70,8 @@ class World:
                 " VALUES (?, ?, 0, 0, 0, 0, ?, 0, 0, ?, ?)"
                 " ON CONFLICT DO UPDATE SET impressions = impressions + excluded.impressions,"
                 " spend_nanos = spend_nanos + excluded.spend_nanos",
-                (hour, self.net, flight, imps, int(round(spend * 1e9))))
+                (hour, self.net, flight, imps, int(round(spend * 1e9))),
+            )
 
     def requests(self, at: float, n: int) -> None:
         hour = dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%dT%H")
@@ -71,8 +79,9 @@ class World:
             db.execute(
                 "INSERT INTO stats_hourly (hour, network_id, site_id, zone_id, advertiser_id,"
                 " campaign_id, flight_id, ad_id, creative_id, requests)"
-                " VALUES (?, ?, ?, ?, 0, 0, 0, 0, 0, ?)", (hour, self.net, self.site, self.zone,
-                                                          n))
+                " VALUES (?, ?, ?, ?, 0, 0, 0, 0, 0, ?)",
+                (hour, self.net, self.site, self.zone, n),
+            )
 
 
 @pytest.fixture
@@ -84,16 +93,19 @@ def world(tmp_path: Any) -> World:
 
 def test_even_plan_follows_the_default_curve_and_the_flight_dates() -> None:
     w = plans.hour_weights("even", pacing.DEFAULT_DIURNAL, [], np.ones(24))
-    at = [plans.planned_fraction(w, MIDNIGHT, MIDNIGHT + h * 3600, 0, np.inf, "even")
-          for h in range(25)]
+    at = [
+        plans.planned_fraction(w, MIDNIGHT, MIDNIGHT + h * 3600, 0, np.inf, "even")
+        for h in range(25)
+    ]
     assert at[0] == 0.0 and at[24] == pytest.approx(1.0)
     assert all(b >= a for a, b in zip(at, at[1:]))
     assert at[12] == pytest.approx(float(pacing.DEFAULT_DIURNAL[:12].sum()))
     # a flight that starts at noon plans the whole goal into the afternoon
     noon = MIDNIGHT + 12 * 3600
     assert plans.planned_fraction(w, MIDNIGHT, noon, noon, np.inf, "even") == 0.0
-    assert plans.planned_fraction(w, MIDNIGHT, MIDNIGHT + 86400, noon, np.inf,
-                                   "even") == pytest.approx(1.0)
+    assert plans.planned_fraction(
+        w, MIDNIGHT, MIDNIGHT + 86400, noon, np.inf, "even"
+    ) == pytest.approx(1.0)
     front = plans.planned_fraction(w, MIDNIGHT, noon, 0, np.inf, "front_loaded")
     assert front > at[12] and front == pytest.approx(1 - (1 - at[12]) ** 2)
 
@@ -102,13 +114,13 @@ def test_custom_curve_and_dayparts_shape_the_plan() -> None:
     curve = [0.0] * 24
     curve[9] = curve[10] = 1.0  # everything between 9:00 and 11:00
     w = plans.hour_weights("custom", pacing.DEFAULT_DIURNAL, curve, np.ones(24))
-    assert plans.planned_fraction(w, MIDNIGHT, MIDNIGHT + 9.5 * 3600, 0, np.inf,
-                                   "custom") == pytest.approx(0.25)
+    assert plans.planned_fraction(
+        w, MIDNIGHT, MIDNIGHT + 9.5 * 3600, 0, np.inf, "custom"
+    ) == pytest.approx(0.25)
     allowed = np.zeros(24)
     allowed[18:22] = 1  # dayparted to the evening: an even plan waits for it
     w = plans.hour_weights("even", pacing.DEFAULT_DIURNAL, [], allowed)
-    assert plans.planned_fraction(w, MIDNIGHT, MIDNIGHT + 18 * 3600, 0, np.inf,
-                                   "even") == 0.0
+    assert plans.planned_fraction(w, MIDNIGHT, MIDNIGHT + 18 * 3600, 0, np.inf, "even") == 0.0
 
 
 def test_behind_plan_speeds_up_ahead_of_plan_slows_down(world: World) -> None:
@@ -127,8 +139,9 @@ def test_behind_plan_speeds_up_ahead_of_plan_slows_down(world: World) -> None:
         for flight, share in ((slow, 0.2), (fast, 2.0)):
             # delivery at full throttle: 0.2 and 2 times the planned rate
             rate = share * plan / (10 * 3600)
-            world.deliver(flight, now, spend=rate * pacing.INTERVAL_S
-                          * world.pacer.state[flight].throttle)
+            world.deliver(
+                flight, now, spend=rate * pacing.INTERVAL_S * world.pacer.state[flight].throttle
+            )
         status = world.pacer.step(now)
         for flight in history:
             history[flight].append(status[flight].throttle)
@@ -142,10 +155,13 @@ def test_behind_plan_speeds_up_ahead_of_plan_slows_down(world: World) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.floats(0, 50), min_size=1, max_size=30), st.sampled_from(
-    ["even", "front_loaded", "asap"]))
-def test_throttles_stay_within_bounds(tmp_path_factory: Any, deliveries: list[float],
-                                      mode: str) -> None:
+@given(
+    st.lists(st.floats(0, 50), min_size=1, max_size=30),
+    st.sampled_from(["even", "front_loaded", "asap"]),
+)
+def test_throttles_stay_within_bounds(
+    tmp_path_factory: Any, deliveries: list[float], mode: str
+) -> None:
     w = World(str(tmp_path_factory.mktemp("pace")))
     try:
         fid = w.flight(pacing=mode)
@@ -173,7 +189,7 @@ def test_allowances_only_near_the_cap_and_never_above_the_remainder(world: World
     world.pacer.step(t + 2)
     with world.env.begin() as txn:
         grants = livestate.decode(txn.get(livestate.GRANTS))
-    (gid, allowance, cost, lead), = grants["flights"]
+    ((gid, allowance, cost, lead),) = grants["flights"]
     size = int(100e9 * caps.ALLOWANCE_SHARE)  # 0.20 in nano-units
     assert gid == fid and cost == 2_000_000  # one impression of a 2.00 CPM, in nanos
     assert allowance == lead == min(size, int(0.5e9) // 2)
@@ -246,10 +262,12 @@ def test_shortfall_at_full_throttle_is_spread_not_chased(world: World) -> None:
     assert s.hourly_plan[8] == pytest.approx(100 * day(t + hour))
     # the whole goal follows the rest of the curve from 8 h, from the next hour on...
     assert s.hourly_plan[13] - s.hourly_plan[8] == pytest.approx(
-        100 * (day(t + 6 * hour) - day(t + hour)) / (1 - day(t)))
+        100 * (day(t + 6 * hour) - day(t + hour)) / (1 - day(t))
+    )
     # ...until the plan reaches the cap: never above it
-    assert s.hourly_plan[-1] == pytest.approx(min(100.0, s.hourly_plan[8] + 100 * (
-        1 - day(t + hour)) / (1 - day(t))))
+    assert s.hourly_plan[-1] == pytest.approx(
+        min(100.0, s.hourly_plan[8] + 100 * (1 - day(t + hour)) / (1 - day(t)))
+    )
     assert max(s.hourly_plan) <= 100.0
     h = status[held]  # throttled when it fell behind: owes the day's plan, speeds up
     assert h.plan == pytest.approx(100 * day(t)) and h.throttle > 0.2
@@ -271,8 +289,16 @@ def test_an_hour_after_one_short_of_supply_asks_what_supply_delivers(world: Worl
     for _ in range(2 * 60 + 1):  # 2:00 to 4:00, a step a minute
         world.pacer.step(t)
         # `half` delivers half of what the day's plan asks of these hours, per unit of traffic
-        world.deliver(half, t, spend=0.5 * 100 * pacing.DEFAULT_DIURNAL[2] / 60
-                      * level[int((t - MIDNIGHT) // 3600)] / level[2])
+        world.deliver(
+            half,
+            t,
+            spend=0.5
+            * 100
+            * pacing.DEFAULT_DIURNAL[2]
+            / 60
+            * level[int((t - MIDNIGHT) // 3600)]
+            / level[2],
+        )
         t += 60
     status = world.pacer.step(t)
 
@@ -299,9 +325,11 @@ def test_the_next_days_plan_follows_the_supply_the_flight_could_win(world: World
     night) is planned, the next day, to deliver its goal where it can win: (almost) nothing
     before 8:00; a flight that could win all day keeps the traffic curve. Custom curves are
     the advertiser's own and stay as they are."""
-    blocked, open_, custom = (world.flight(name="blocked"), world.flight(name="open"),
-                              world.flight(name="custom", pacing="custom",
-                                           pacing_curve=[1.0] * 24))
+    blocked, open_, custom = (
+        world.flight(name="blocked"),
+        world.flight(name="open"),
+        world.flight(name="custom", pacing="custom", pacing_curve=[1.0] * 24),
+    )
     supply = 2 * 100 / 86400  # spend per second at full throttle and mean traffic: twice
     t, status = MIDNIGHT, {}  # what a day's goal needs
     while t < MIDNIGHT + 86400:  # day one: every 5 minutes, deliver what the throttle lets in
@@ -315,23 +343,31 @@ def test_the_next_days_plan_follows_the_supply_the_flight_could_win(world: World
     b = np.diff([0.0] + day2[blocked].day_hourly_plan)
     o = np.diff([0.0] + day2[open_].day_hourly_plan)
     assert b[:8].sum() < 0.01 * 100 and b.sum() == pytest.approx(100)
-    assert b[8:] == pytest.approx(100 * pacing.DEFAULT_DIURNAL[8:] / pacing.DEFAULT_DIURNAL[8:].sum(),
-                                  rel=0.02)
+    assert b[8:] == pytest.approx(
+        100 * pacing.DEFAULT_DIURNAL[8:] / pacing.DEFAULT_DIURNAL[8:].sum(), rel=0.02
+    )
     assert o == pytest.approx(100 * pacing.DEFAULT_DIURNAL, rel=0.02)
     assert np.diff([0.0] + day2[custom].day_hourly_plan) == pytest.approx([100 / 24] * 24)
     assert world.pacer.state[blocked].winnable[:8].max() < 0.05
 
 
-def test_worker_view_applies_throttles_and_spends_its_allowance(world: World,
-                                                                 tmp_path: Any) -> None:
+def test_worker_view_applies_throttles_and_spends_its_allowance(
+    world: World, tmp_path: Any
+) -> None:
     from adserver.control.compiler import compile_snapshot
 
     fid = world.flight()
-    creative = world.make("creatives", advertiser_id=world.repo.get(
-        SPECS["campaigns"], ADMIN, world.campaign).advertiser_id,  # type: ignore[attr-defined]
-        ad_type_id=world.make("ad_types", network_id=world.net, name="MPU", format="display",
-                              width=300, height=250),
-        name="B", kind="image", image_url="https://img.example/b.png", status="approved")
+    creative = world.make(
+        "creatives",
+        advertiser_id=world.repo.get(SPECS["campaigns"], ADMIN, world.campaign).advertiser_id,  # type: ignore[attr-defined]
+        ad_type_id=world.make(
+            "ad_types", network_id=world.net, name="MPU", format="display", width=300, height=250
+        ),
+        name="B",
+        kind="image",
+        image_url="https://img.example/b.png",
+        status="approved",
+    )
     world.make("ads", flight_id=fid, creative_id=creative)
     compile_snapshot(world.store, world.root)
     snap = load_current(world.root)
@@ -339,8 +375,9 @@ def test_worker_view_applies_throttles_and_spends_its_allowance(world: World,
     row = snap.columns["fl_id"].tolist().index(fid)
     with world.env.begin(write=True) as txn:
         txn.put(livestate.THROTTLE, livestate.encode([[fid, 0.25]]))
-        txn.put(livestate.GRANTS, livestate.encode({"n": 7, "lead": 1,
-                                                    "flights": [[fid, 5, 2, 5]]}))
+        txn.put(
+            livestate.GRANTS, livestate.encode({"n": 7, "lead": 1, "flights": [[fid, 5, 2, 5]]})
+        )
     view = LiveView()
     reader = world.env  # one process: the writer handle reads too (a worker opens read-only)
     view.refresh(reader, snap)
@@ -353,8 +390,9 @@ def test_worker_view_applies_throttles_and_spends_its_allowance(world: World,
     view.refresh(reader, snap)  # the same grant: still paused
     assert view.paused[row] == 1
     with world.env.begin(write=True) as txn:
-        txn.put(livestate.GRANTS, livestate.encode({"n": 8, "lead": 0,
-                                                    "flights": [[fid, 1, 2, 3]]}))
+        txn.put(
+            livestate.GRANTS, livestate.encode({"n": 8, "lead": 0, "flights": [[fid, 1, 2, 3]]})
+        )
     view.refresh(reader, snap)  # this worker (0) leads: it gets the lead allowance
     assert view.paused.shape[0] == 0 and view.left[fid] == [3, 2]
     other = LiveView(1)
@@ -363,8 +401,9 @@ def test_worker_view_applies_throttles_and_spends_its_allowance(world: World,
     other.charge([fid])
     assert other.paused[row] == 1
     with world.env.begin(write=True) as txn:
-        txn.put(livestate.GRANTS, livestate.encode({"n": 9, "lead": 0,
-                                                    "flights": [[fid, 0, 2, 0]]}))
+        txn.put(
+            livestate.GRANTS, livestate.encode({"n": 9, "lead": 0, "flights": [[fid, 0, 2, 0]]})
+        )
     view.refresh(reader, snap)  # at the cap: nothing granted, paused from the start
     assert view.paused[row] == 1
 
@@ -379,24 +418,54 @@ def test_billing_stops_at_a_spend_cap(world: World) -> None:
     log = SegmentWriter(f"{world.root}/events/w0", "events")
     t = MIDNIGHT + 9 * 3600
     for i in range(7):  # 7 impressions x 0.002 = 0.014 delivered
-        log.append({"t": "imp", "id": f"i:r{i}:1", "ts": t + i, "ev": 1, "bot": False,
-                    "req": f"r{i}", "ad": 1, "flight": fid, "creative": 1, "campaign": 1,
-                    "advertiser": 1, "div": "d", "price": 2_000_000, "rate": 1, "user": f"u{i}",
-                    "botf": 0, "site": world.site, "zone": world.zone, "network": world.net})
+        log.append(
+            {
+                "t": "imp",
+                "id": f"i:r{i}:1",
+                "ts": t + i,
+                "ev": 1,
+                "bot": False,
+                "req": f"r{i}",
+                "ad": 1,
+                "flight": fid,
+                "creative": 1,
+                "campaign": 1,
+                "advertiser": 1,
+                "div": "d",
+                "price": 2_000_000,
+                "rate": 1,
+                "user": f"u{i}",
+                "botf": 0,
+                "site": world.site,
+                "zone": world.zone,
+                "network": world.net,
+            }
+        )
     log.close()
     aggregator = Aggregator(world.store, world.root)
     while aggregator.run_once() is not None:
         pass
     spend, over, imps = world.store.read(
         "SELECT SUM(spend_nanos), SUM(over_cap_nanos), SUM(impressions) FROM stats_hourly"
-        " WHERE flight_id = ?", (fid,))[0]
+        " WHERE flight_id = ?",
+        (fid,),
+    )[0]
     assert imps == 7 and spend == 10_000_000 and over == 4_000_000
     from adserver.control import reports
 
     day = dt.datetime.fromtimestamp(MIDNIGHT, dt.UTC)  # the day written, named explicitly
-    rows = reports.run(world.store, ADMIN, reports.parse({
-        "group_by": "flight", "interval": "none", "from": day.isoformat(),
-        "to": (day + dt.timedelta(days=1)).isoformat()}))
+    rows = reports.run(
+        world.store,
+        ADMIN,
+        reports.parse(
+            {
+                "group_by": "flight",
+                "interval": "none",
+                "from": day.isoformat(),
+                "to": (day + dt.timedelta(days=1)).isoformat(),
+            }
+        ),
+    )
     mine = [r for r in rows if r["flight_id"] == fid]
     assert mine[0]["spend"] == Decimal("0.010000")
     assert mine[0]["delivered_over_cap"] == Decimal("0.004000")

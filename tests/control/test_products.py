@@ -13,9 +13,15 @@ from tests.control.network import created
 from tests.procs import ADMIN_KEY, env_for
 
 VEC = [0.5, -0.25, 1.0, 2.0] * 4  # no static model is dropped in here: any length is kept
-MUG = {"id": "SKU-1", "title": "Stoneware Coffee Mug", "brand": "Acme",
-       "category": "Home > Kitchen > Mugs", "price": "12.50",
-       "image_url": "https://img.example/1.jpg", "data": {"color": "blue"}}
+MUG = {
+    "id": "SKU-1",
+    "title": "Stoneware Coffee Mug",
+    "brand": "Acme",
+    "category": "Home > Kitchen > Mugs",
+    "price": "12.50",
+    "image_url": "https://img.example/1.jpg",
+    "data": {"color": "blue"},
+}
 
 
 def network(admin: httpx.Client, name: str = "Catalog net") -> int:
@@ -30,8 +36,10 @@ def test_put_get_replace_delete(admin: httpx.Client) -> None:
     assert got["category"] == ["Home", "Kitchen", "Mugs"]
     assert got["price"] == 12.5 and got["available"] is True and got["vector"] is None
     assert got["data"] == {"color": "blue"}
-    r = admin.put(f"/v1/networks/{net}/products/SKU-1",
-                  json={**MUG, "price": 9, "available": False, "vector": VEC})
+    r = admin.put(
+        f"/v1/networks/{net}/products/SKU-1",
+        json={**MUG, "price": 9, "available": False, "vector": VEC},
+    )
     assert r.status_code == 200
     got = admin.get(f"/v1/networks/{net}/products/SKU-1").json()
     assert got["price"] == 9 and got["available"] is False
@@ -83,15 +91,25 @@ def test_batch_keeps_good_rows_and_names_every_bad_one(admin: httpx.Client) -> N
 
 def test_list_pages_and_filters(admin: httpx.Client) -> None:
     net = network(admin)
-    items = [{**MUG, "id": f"P{i:02d}", "brand": "Acme" if i % 2 else "Zed",
-              "category": "Home > Kitchen > Mugs" if i < 6 else ["Home", "Garden"]}
-             for i in range(10)]
-    assert admin.post(f"/v1/networks/{net}/products", json={"products": items}).json()[
-        "upserted"] == 10
+    items = [
+        {
+            **MUG,
+            "id": f"P{i:02d}",
+            "brand": "Acme" if i % 2 else "Zed",
+            "category": "Home > Kitchen > Mugs" if i < 6 else ["Home", "Garden"],
+        }
+        for i in range(10)
+    ]
+    assert (
+        admin.post(f"/v1/networks/{net}/products", json={"products": items}).json()["upserted"]
+        == 10
+    )
     seen, cursor = [], None
     while True:
-        page = admin.get(f"/v1/networks/{net}/products",
-                         params={"limit": 4, **({"cursor": cursor} if cursor else {})}).json()
+        page = admin.get(
+            f"/v1/networks/{net}/products",
+            params={"limit": 4, **({"cursor": cursor} if cursor else {})},
+        ).json()
         seen += [p["id"] for p in page["data"]]
         cursor = page["next_cursor"]
         if cursor is None:
@@ -99,10 +117,13 @@ def test_list_pages_and_filters(admin: httpx.Client) -> None:
     assert seen == [f"P{i:02d}" for i in range(10)]
     kitchen = admin.get(f"/v1/networks/{net}/products", params={"category": "Kitchen"}).json()
     assert [p["id"] for p in kitchen["data"]] == [f"P{i:02d}" for i in range(6)]
-    assert len(admin.get(f"/v1/networks/{net}/products",
-                         params={"category": "Home"}).json()["data"]) == 10
-    assert admin.get(f"/v1/networks/{net}/products",
-                     params={"category": "Kitch"}).json()["data"] == []
+    assert (
+        len(admin.get(f"/v1/networks/{net}/products", params={"category": "Home"}).json()["data"])
+        == 10
+    )
+    assert (
+        admin.get(f"/v1/networks/{net}/products", params={"category": "Kitch"}).json()["data"] == []
+    )
     acme = admin.get(f"/v1/networks/{net}/products", params={"brand": "Acme"}).json()
     assert len(acme["data"]) == 5
     r = admin.get(f"/v1/networks/{net}/products", params={"colour": "x", "cursor": "zz"})
@@ -128,13 +149,16 @@ def test_scope_and_roles(admin: httpx.Client, control: str) -> None:
 
 def test_out_of_range_numbers_are_a_clear_400(admin: httpx.Client) -> None:
     net = network(admin)
-    r = admin.post(f"/v1/networks/{net}/products", content=b'{"products": [{"id": "x",'
-                   b' "title": "t", "price": 1, "vector": [1, 1e999]}]}')
+    r = admin.post(
+        f"/v1/networks/{net}/products",
+        content=b'{"products": [{"id": "x", "title": "t", "price": 1, "vector": [1, 1e999]}]}',
+    )
     assert r.status_code == 400 and "out of range" in r.json()["error"]["message"]
 
 
-def test_cli_imports_a_file_and_reports_rejected_lines(admin: httpx.Client, control: str,
-                                                        tmp_path: Any) -> None:
+def test_cli_imports_a_file_and_reports_rejected_lines(
+    admin: httpx.Client, control: str, tmp_path: Any
+) -> None:
     net = network(admin)
     jsonl = tmp_path / "catalog.jsonl"
     rows = [json.dumps({**MUG, "id": f"J{i}"}) for i in range(1200)]
@@ -147,18 +171,29 @@ def test_cli_imports_a_file_and_reports_rejected_lines(admin: httpx.Client, cont
         f"C1,Blue Mug,Acme,Home > Kitchen > Mugs,3.5,yes,{' '.join(map(str, VEC))},blue\n"
         "C2,Red Mug,Acme,Home > Kitchen > Mugs,4,maybe,,red\n"
         "C3,,Acme,Home,4,no,,\n"
-        f"C4,Plate,Acme,Home,2.25,out_of_stock,{';'.join(map(str, VEC))},\n")
+        f"C4,Plate,Acme,Home,2.25,out_of_stock,{';'.join(map(str, VEC))},\n"
+    )
     env = env_for("/nonexistent", ADSERVER_API_KEY=ADMIN_KEY)
-    run = [sys.executable, "-m", "adserver", "products", "import", "--quiet", "--api", control,
-           "--network", str(net)]
-    done = subprocess.run([*run, str(jsonl)], env=env, capture_output=True, text=True,
-                          timeout=120)
+    run = [
+        sys.executable,
+        "-m",
+        "adserver",
+        "products",
+        "import",
+        "--quiet",
+        "--api",
+        control,
+        "--network",
+        str(net),
+    ]
+    done = subprocess.run([*run, str(jsonl)], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "imported 1,198 of 1,200 rows; rejected 2" in done.stdout
     assert "line 11: (no id): not valid JSON" in done.stdout
     assert "line 21: J20: price:" in done.stdout
-    done = subprocess.run([*run, str(csv_file)], env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [*run, str(csv_file)], env=env, capture_output=True, text=True, timeout=120
+    )
     assert "imported 2 of 4 rows; rejected 2" in done.stdout, done.stdout + done.stderr
     assert "line 3: (no id): available: 'maybe' is not true or false" in done.stdout
     assert "line 4: C3: title: required" in done.stdout
@@ -168,6 +203,7 @@ def test_cli_imports_a_file_and_reports_rejected_lines(admin: httpx.Client, cont
     c4 = admin.get(f"/v1/networks/{net}/products/C4").json()
     assert c4["available"] is False and c4["price"] == 2.25 and c4["vector"] == VEC
     assert admin.get(f"/v1/networks/{net}/products/J1199").status_code == 200
-    done = subprocess.run([*run[:-1], "999999", str(csv_file)], env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [*run[:-1], "999999", str(csv_file)], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 1 and "network 999999 not found" in done.stderr

@@ -18,10 +18,28 @@ T = MIDNIGHT + 9 * 3600
 
 
 def imp(w: World, fid: int, i: int, **extra: Any) -> dict[str, Any]:
-    return {"t": "imp", "id": f"i:q{i}:1", "ts": T + i, "ev": 1, "bot": False, "req": f"q{i}",
-            "ad": 1, "flight": fid, "creative": 1, "campaign": 1, "advertiser": 1, "div": "d",
-            "price": 2_000_000, "rate": 1, "user": f"u{i}", "botf": 0, "site": w.site,
-            "zone": w.zone, "network": w.net, **extra}
+    return {
+        "t": "imp",
+        "id": f"i:q{i}:1",
+        "ts": T + i,
+        "ev": 1,
+        "bot": False,
+        "req": f"q{i}",
+        "ad": 1,
+        "flight": fid,
+        "creative": 1,
+        "campaign": 1,
+        "advertiser": 1,
+        "div": "d",
+        "price": 2_000_000,
+        "rate": 1,
+        "user": f"u{i}",
+        "botf": 0,
+        "site": w.site,
+        "zone": w.zone,
+        "network": w.net,
+        **extra,
+    }
 
 
 def raw_append(path: str, payload: bytes) -> None:
@@ -30,9 +48,14 @@ def raw_append(path: str, payload: bytes) -> None:
 
 
 def counted(w: World, fid: int) -> tuple[int, int]:
-    return tuple(w.store.read("SELECT COALESCE(SUM(impressions), 0),"
-                              " COALESCE(SUM(spend_nanos), 0) FROM stats_hourly"
-                              " WHERE flight_id = ?", (fid,))[0])  # type: ignore[return-value]
+    return tuple(
+        w.store.read(
+            "SELECT COALESCE(SUM(impressions), 0),"
+            " COALESCE(SUM(spend_nanos), 0) FROM stats_hourly"
+            " WHERE flight_id = ?",
+            (fid,),
+        )[0]
+    )  # type: ignore[return-value]
 
 
 def drain(agg: Aggregator) -> None:
@@ -52,8 +75,19 @@ def test_poison_records_are_quarantined_and_the_rest_counted(world: World) -> No
     log.append(imp(world, fid, 0))
     log.append(imp(world, fid, 1, override=10**15))
     log.append(imp(world, fid, 2, mult=1_000_000))
-    log.append({"t": "conv", "id": "o:x", "ts": T, "order": "x", "user": "u", "network": 2**63,
-                "items": [["p", 1, 1]], "revenue": 1, "rid": "r"})
+    log.append(
+        {
+            "t": "conv",
+            "id": "o:x",
+            "ts": T,
+            "order": "x",
+            "user": "u",
+            "network": 2**63,
+            "items": [["p", 1, 1]],
+            "revenue": 1,
+            "rid": "r",
+        }
+    )
     log.append([1, 2, 3])
     log.close()
     path = next((Path(world.root) / "events" / "w0").glob("events-*.seg"))
@@ -64,8 +98,7 @@ def test_poison_records_are_quarantined_and_the_rest_counted(world: World) -> No
     agg = Aggregator(world.store, world.root)
     drain(agg)
     assert counted(world, fid) == (2, 4_000_000)  # the two good impressions, 2.00 CPM
-    rows = world.store.read("SELECT source, reason, record, network_id FROM quarantine"
-                            " ORDER BY id")
+    rows = world.store.read("SELECT source, reason, record, network_id FROM quarantine ORDER BY id")
     assert len(rows) == 5, rows
     reasons = " | ".join(r[1] for r in rows)
     for part in ("override", "mult", "network", "not a record", "Decode"):
@@ -82,10 +115,12 @@ def test_no_total_passes_int64(world: World) -> None:  # noqa: F811
     near = world.flight(daily_cap=None)  # no cap: billing would stop it otherwise
     other = world.flight(name="other")
     with world.store.transaction() as db:
-        db.execute("INSERT INTO stats_hourly (hour, network_id, site_id, zone_id,"
-                   " advertiser_id, campaign_id, flight_id, ad_id, creative_id, spend_nanos)"
-                   " VALUES ('2026-11-25T09', ?, ?, ?, 1, 1, ?, 1, 1, ?)",
-                   (world.net, world.site, world.zone, near, 2**63 - 1_000_000))
+        db.execute(
+            "INSERT INTO stats_hourly (hour, network_id, site_id, zone_id,"
+            " advertiser_id, campaign_id, flight_id, ad_id, creative_id, spend_nanos)"
+            " VALUES ('2026-11-25T09', ?, ?, ?, 1, 1, ?, 1, 1, ?)",
+            (world.net, world.site, world.zone, near, 2**63 - 1_000_000),
+        )
     log = SegmentWriter(f"{world.root}/events/w0", "events")
     log.append(imp(world, other, 10))
     log.append(imp(world, near, 11))  # +2,000,000 nanos: past 2^63
@@ -93,10 +128,11 @@ def test_no_total_passes_int64(world: World) -> None:  # noqa: F811
     log.close()
     drain(Aggregator(world.store, world.root))
     assert counted(world, other) == (2, 4_000_000)
-    (spend, kind), = world.store.read("SELECT spend_nanos, typeof(spend_nanos) FROM"
-                                      " stats_hourly WHERE flight_id = ?", (near,))
+    ((spend, kind),) = world.store.read(
+        "SELECT spend_nanos, typeof(spend_nanos) FROM stats_hourly WHERE flight_id = ?", (near,)
+    )
     assert kind == "integer" and spend == 2**63 - 1_000_000
-    (reason,), = world.store.read("SELECT reason FROM quarantine")
+    ((reason,),) = world.store.read("SELECT reason FROM quarantine")
     assert "2^63" in reason
 
 
@@ -106,8 +142,10 @@ def test_a_flight_the_pacer_cannot_read_is_held_back_alone(world: World) -> None
     network, are paced as before, and a flight created later is paced too."""
     good, bad = world.flight(name="good"), world.flight(name="bad")
     with world.store.transaction() as db:
-        db.execute("UPDATE flights SET daily_cap = ? WHERE id = ?",
-                   ('{"metric": "impressions", "value": 1e30}', bad))
+        db.execute(
+            "UPDATE flights SET daily_cap = ? WHERE id = ?",
+            ('{"metric": "impressions", "value": 1e30}', bad),
+        )
     status = world.pacer.step(T)
     assert good in status and bad not in status
     later = world.flight(name="later")
@@ -116,8 +154,9 @@ def test_a_flight_the_pacer_cannot_read_is_held_back_alone(world: World) -> None
     with world.env.begin() as txn:
         held = dict(livestate.decode(txn.get(livestate.THROTTLE)))
     assert held[bad] == 0.0
-    (source, network, reason), = world.store.read(
-        "SELECT source, network_id, reason FROM quarantine")
+    ((source, network, reason),) = world.store.read(
+        "SELECT source, network_id, reason FROM quarantine"
+    )
     assert (source, network) == ("pacing", world.net) and "daily_cap" in reason
 
 
@@ -128,24 +167,28 @@ def test_the_control_process_exposes_the_quarantine_to_alert_on(control: str) ->
     r = httpx.get(control + "/metrics")
     assert r.status_code == 200
     for source in ("events", "decisions", "pacing"):
-        assert re.search(rf'^adserver_quarantined_total{{source="{source}"}} \d+$', r.text,
-                         re.MULTILINE), r.text
+        assert re.search(
+            rf'^adserver_quarantined_total{{source="{source}"}} \d+$', r.text, re.MULTILINE
+        ), r.text
 
 
 def test_the_control_process_tells_its_lag_and_job_times_and_readiness(control: str) -> None:
     import httpx
 
     text = httpx.get(control + "/metrics").text
-    for name in ("adserver_control_aggregator_lag_seconds",
-                 "adserver_control_aggregator_lag_events",
-                 "adserver_control_pacing_step_seconds_count",
-                 "adserver_control_snapshot_publish_seconds_count",
-                 "adserver_control_catalog_build_seconds_count"):
+    for name in (
+        "adserver_control_aggregator_lag_seconds",
+        "adserver_control_aggregator_lag_events",
+        "adserver_control_pacing_step_seconds_count",
+        "adserver_control_snapshot_publish_seconds_count",
+        "adserver_control_catalog_build_seconds_count",
+    ):
         assert re.search(rf"^{name} [0-9.e+-]+$", text, re.MULTILINE), name
     assert "# TYPE adserver_control_events_total counter" in text
     assert "# TYPE adserver_control_training_seconds histogram" in text
-    published = float(re.search(r"^adserver_control_snapshot_publish_seconds_count (\S+)$",
-                                text, re.MULTILINE)[1])  # type: ignore[index]
+    published = float(
+        re.search(r"^adserver_control_snapshot_publish_seconds_count (\S+)$", text, re.MULTILINE)[1]
+    )  # type: ignore[index]
     assert published >= 0
     r = httpx.get(control + "/readyz")
     assert r.status_code == 200 and r.json()["status"] == "ready" and r.json()["snapshot"]

@@ -25,9 +25,16 @@ PRIOR = {"logloss": 0.12, "auc": 0.5, "calibration": 0.4}
 def make(root: Path, metrics: dict, baseline: dict | None = None, label: str = "") -> str:
     """A small model directory under `root`; returns its path."""
     w = np.random.default_rng(1).normal(0, 0.1, 256).astype(np.float32)
-    v = ctr.write("", "ctr", w, -3.5, Spec(bits=8), 1.0,
-                  {"metrics": metrics, "baseline": baseline or {"prior": PRIOR},
-                   "label": label}, root=str(root))
+    v = ctr.write(
+        "",
+        "ctr",
+        w,
+        -3.5,
+        Spec(bits=8),
+        1.0,
+        {"metrics": metrics, "baseline": baseline or {"prior": PRIOR}, "label": label},
+        root=str(root),
+    )
     return str(root / v)
 
 
@@ -56,28 +63,42 @@ def test_gate_rules() -> None:
     few = {"metrics": {**GOOD, "calibration": 1.4, "positives": 16}}
     assert gate(few, active, m) is None
     assert "outside 1 +- 0.5 (two standard errors at 16" in gate(  # type: ignore[operator]
-        {"metrics": {**GOOD, "calibration": 0.45, "positives": 16}}, active, m)
+        {"metrics": {**GOOD, "calibration": 0.45, "positives": 16}}, active, m
+    )
     assert "outside 1 +- 0.25" in gate(  # type: ignore[operator]
-        {"metrics": {**GOOD, "calibration": 1.3, "positives": 64}}, active, m)
+        {"metrics": {**GOOD, "calibration": 1.3, "positives": 64}}, active, m
+    )
     assert calibration_margin(0.25, 400) == 0.25 and calibration_margin(0.25, 4) == 1.0
     assert calibration_margin(0.25, None) == calibration_margin(0.25, 0) == 0.25
     # measured on the same examples beats the active model's own figures
-    same = {"metrics": {**GOOD, "logloss": 0.05},
-            "baseline": {"active": {"version": "000001", "logloss": 0.21, "auc": 0.6,
-                                    "candidate": {"logloss": 0.22, "auc": 0.6}}}}
+    same = {
+        "metrics": {**GOOD, "logloss": 0.05},
+        "baseline": {
+            "active": {
+                "version": "000001",
+                "logloss": 0.21,
+                "auc": 0.6,
+                "candidate": {"logloss": 0.22, "auc": 0.6},
+            }
+        },
+    }
     assert "log loss 0.220000" in gate(same, active, m)  # type: ignore[operator]
     same["baseline"]["active"]["candidate"]["logloss"] = 0.2  # type: ignore[index]
     assert gate(same, active, m) is None
 
 
-def test_trained_model_activates_and_a_worse_one_is_refused(reg: Registry, ctr_day: dict,
-                                                            tmp_path: Path) -> None:
+def test_trained_model_activates_and_a_worse_one_is_refused(
+    reg: Registry, ctr_day: dict, tmp_path: Path
+) -> None:
     """The trainer's model (measured on this server's logs) activates; an uploaded one is
     measured here too, whatever its manifest claims: random weights that claim AUC 0.99
     are refused (they were activated before)."""
     shutil.copytree(ctr_day["data"] / "events", Path(reg.data_dir) / "events")  # the logs
-    version, _ = ctr_train.train(str(ctr_day["data"]), ctr_train.Settings(
-        split="random", bits=16, min_examples=100), root=str(tmp_path / "out"))
+    version, _ = ctr_train.train(
+        str(ctr_day["data"]),
+        ctr_train.Settings(split="random", bits=16, min_examples=100),
+        root=str(tmp_path / "out"),
+    )
     row = reg.import_dir("ctr", str(tmp_path / "out" / version), "trainer", WHO)
     assert row["status"] == "active", row["reason"]
     assert ctr.pointer(reg.data_dir, "ctr") == row["version"]
@@ -167,9 +188,12 @@ def test_the_inbox_never_follows_links(reg: Registry, tmp_path: Path) -> None:
 
 
 def test_versions_are_pruned_but_never_the_active_shadow_previous_or_pinned(
-        reg: Registry, tmp_path: Path) -> None:
-    made = [reg.import_dir("ctr", make(tmp_path / f"u{i}", GOOD), "trainer", WHO)["version"]
-            for i in range(8)]
+    reg: Registry, tmp_path: Path
+) -> None:
+    made = [
+        reg.import_dir("ctr", make(tmp_path / f"u{i}", GOOD), "trainer", WHO)["version"]
+        for i in range(8)
+    ]
     reg.activate("ctr", made[0], WHO, force=True)
     reg.activate("ctr", made[1], WHO, force=True)  # made[0] is now the previous one
     reg.shadow("ctr", made[2], WHO)
@@ -191,10 +215,12 @@ def test_training_waits_for_new_examples(reg: Registry) -> None:
 
     def impressions(n: int) -> None:
         with reg.store.transaction() as db:
-            db.execute("INSERT INTO stats_hourly (hour, network_id, site_id, zone_id,"
-                       " advertiser_id, campaign_id, flight_id, ad_id, creative_id,"
-                       " impressions) VALUES (?, 1, 1, 1, 1, 1, 1, 1, 1, ?)",
-                       (f"2026-01-01T{impressions.calls:02d}", n))
+            db.execute(
+                "INSERT INTO stats_hourly (hour, network_id, site_id, zone_id,"
+                " advertiser_id, campaign_id, flight_id, ad_id, creative_id,"
+                " impressions) VALUES (?, 1, 1, 1, 1, 1, 1, 1, 1, ?)",
+                (f"2026-01-01T{impressions.calls:02d}", n),
+            )
         impressions.calls += 1
 
     impressions.calls = 0  # type: ignore[attr-defined]

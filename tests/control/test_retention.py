@@ -24,8 +24,10 @@ def test_aggregated_segments_past_the_retention_are_deleted(tmp_path: Path) -> N
             os.utime(p, (now - (10 - n) * DAY, now - (10 - n) * DAY))  # 10, 9, 8, 7 days old
             names[(stream, n)] = p
     # decisions read into segment 2 (0 and 1 done); events still in segment 0
-    offsets = {("w0", "decisions"): (f"decisions-{2:012d}.seg", 4),
-               ("w0", "events"): (f"events-{0:012d}.seg", 3)}
+    offsets = {
+        ("w0", "decisions"): (f"decisions-{2:012d}.seg", 4),
+        ("w0", "events"): (f"events-{0:012d}.seg", 3),
+    }
     gone = segment.prune(str(root), offsets, 9.5 * DAY, now)
     assert gone == [str(names[("decisions", 0)])]  # 10 days old and read; 1 is 9 days old
     gone = segment.prune(str(root), offsets, 5 * DAY, now)

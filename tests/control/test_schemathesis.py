@@ -24,8 +24,7 @@ from tests.procs import ADMIN_KEY, env_for, running
 
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "10"))
 # model uploads are archives: the generated body is sent as the bytes it is (or nothing)
-schemathesis.serializer.alias(["application/gzip", "application/x-tar"],
-                              "application/octet-stream")
+schemathesis.serializer.alias(["application/gzip", "application/x-tar"], "application/octet-stream")
 schema = schemathesis.openapi.from_dict(openapi.document())
 
 
@@ -38,10 +37,20 @@ def control_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-          phases=[Phase.explicit, Phase.generate],
-          suppress_health_check=list(HealthCheck))
-def test_no_server_error_and_every_answer_as_documented(case: schemathesis.Case, control_url: str) -> None:
-    case.call_and_validate(base_url=control_url, headers={"X-Api-Key": ADMIN_KEY},
-                           checks=[not_a_server_error, status_code_conformance,
-                                   response_schema_conformance], timeout=30)
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+def test_no_server_error_and_every_answer_as_documented(
+    case: schemathesis.Case, control_url: str
+) -> None:
+    case.call_and_validate(
+        base_url=control_url,
+        headers={"X-Api-Key": ADMIN_KEY},
+        checks=[not_a_server_error, status_code_conformance, response_schema_conformance],
+        timeout=30,
+    )

@@ -31,8 +31,9 @@ def test_same_seed_same_network(tmp_path: Path) -> None:
     for name in ("a", "b"):
         seed(Store(str(tmp_path / name)), SMALL, progress=False)
     assert dump(tmp_path / "a/control.sqlite3") == dump(tmp_path / "b/control.sqlite3")
-    seed(Store(str(tmp_path / "c")), Scale(ads=300, products=500, users=200, seed=4),
-         progress=False)
+    seed(
+        Store(str(tmp_path / "c")), Scale(ads=300, products=500, users=200, seed=4), progress=False
+    )
     assert dump(tmp_path / "a/control.sqlite3") != dump(tmp_path / "c/control.sqlite3")
 
 

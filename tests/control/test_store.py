@@ -43,8 +43,10 @@ def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
     store = Store(str(tmp_path))
     try:
         with store.transaction() as db:
-            db.execute("INSERT INTO networks (name, time_zone, created_at, updated_at)"
-                       " VALUES ('n', 'UTC', 'x', 'x')")
+            db.execute(
+                "INSERT INTO networks (name, time_zone, created_at, updated_at)"
+                " VALUES ('n', 'UTC', 'x', 'x')"
+            )
             raise RuntimeError("boom")
     except RuntimeError:
         pass

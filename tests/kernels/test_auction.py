@@ -22,35 +22,100 @@ class kernel:  # the Cython kernel with the twin's signatures, as a module would
     from_columns = staticmethod(_auction.from_columns)
 
     @staticmethod
-    def waterfall(rows, ad_flight, fl_priority, fl_rate, fl_price, prior_ctr, prior_cvr,
-                  ad_weight, prio_order, prio_selection, prio_second, prio_floor_cpm,
-                  prio_floor_cpc, floor_cpm, floor_cpc, uniforms, k, detail, bids, boost, ctr,
-                  cvr):
-        columns = {"ad_flight": ad_flight, "fl_priority": fl_priority, "fl_rate": fl_rate,
-                   "fl_price": fl_price, "ad_prior_ctr": prior_ctr, "ad_prior_cvr": prior_cvr,
-                   "ad_weight": ad_weight}
+    def waterfall(
+        rows,
+        ad_flight,
+        fl_priority,
+        fl_rate,
+        fl_price,
+        prior_ctr,
+        prior_cvr,
+        ad_weight,
+        prio_order,
+        prio_selection,
+        prio_second,
+        prio_floor_cpm,
+        prio_floor_cpc,
+        floor_cpm,
+        floor_cpc,
+        uniforms,
+        k,
+        detail,
+        bids,
+        boost,
+        ctr,
+        cvr,
+    ):
+        columns = {
+            "ad_flight": ad_flight,
+            "fl_priority": fl_priority,
+            "fl_rate": fl_rate,
+            "fl_price": fl_price,
+            "ad_prior_ctr": prior_ctr,
+            "ad_prior_cvr": prior_cvr,
+            "ad_weight": ad_weight,
+        }
         return _auction.from_columns(
-            columns, prio_order, prio_selection, prio_second,
+            columns,
+            prio_order,
+            prio_selection,
+            prio_second,
             np.asarray(prio_floor_cpm, dtype=np.float64),
-            np.asarray(prio_floor_cpc, dtype=np.float64)).run(
-            rows, floor_cpm, floor_cpc, uniforms, k, detail, bids, boost, ctr, cvr)
+            np.asarray(prio_floor_cpc, dtype=np.float64),
+        ).run(rows, floor_cpm, floor_cpc, uniforms, k, detail, bids, boost, ctr, cvr)
 
     @staticmethod
-    def auction(rows, ad_flight, fl_rate, fl_price, prior_ctr, prior_cvr, floor_cpm,
-                floor_cpc, tiebreak, k, second_price, bids, boost, ctr, cvr):
+    def auction(
+        rows,
+        ad_flight,
+        fl_rate,
+        fl_price,
+        prior_ctr,
+        prior_cvr,
+        floor_cpm,
+        floor_cpc,
+        tiebreak,
+        k,
+        second_price,
+        bids,
+        boost,
+        ctr,
+        cvr,
+    ):
         n = len(rows)
         detail = np.zeros((3, n))
         won, min_ecpm = kernel.waterfall(
-            rows, ad_flight, np.zeros(len(fl_rate), dtype=np.int32), fl_rate, fl_price,
-            prior_ctr, prior_cvr, np.zeros(len(ad_flight), dtype=np.int32),
-            np.zeros(1, dtype=np.int32), np.ones(1, dtype=np.int8),
-            np.array([1 if second_price else 0], dtype=np.int8), np.zeros(1), np.zeros(1),
-            floor_cpm, floor_cpc, np.concatenate([np.asarray(tiebreak, dtype=np.float64),
-                                                  np.zeros(k)]), k, detail, bids, boost,
-            ctr, cvr)
+            rows,
+            ad_flight,
+            np.zeros(len(fl_rate), dtype=np.int32),
+            fl_rate,
+            fl_price,
+            prior_ctr,
+            prior_cvr,
+            np.zeros(len(ad_flight), dtype=np.int32),
+            np.zeros(1, dtype=np.int32),
+            np.ones(1, dtype=np.int8),
+            np.array([1 if second_price else 0], dtype=np.int8),
+            np.zeros(1),
+            np.zeros(1),
+            floor_cpm,
+            floor_cpc,
+            np.concatenate([np.asarray(tiebreak, dtype=np.float64), np.zeros(k)]),
+            k,
+            detail,
+            bids,
+            boost,
+            ctr,
+            cvr,
+        )
         # with no candidate the waterfall runs no auction; an auction's answer is its floor
-        return (won[:, 1].astype(np.int64), won[:, 4].copy(), detail[1].copy(),
-                detail[0].astype(np.int8), min_ecpm if n else floor_cpm)
+        return (
+            won[:, 1].astype(np.int64),
+            won[:, 4].copy(),
+            detail[1].copy(),
+            detail[0].astype(np.int8),
+            min_ecpm if n else floor_cpm,
+        )
 
     @staticmethod
     def lottery(rows, ad_weight, uniforms, k):
@@ -58,33 +123,70 @@ class kernel:  # the Cython kernel with the twin's signatures, as a module would
         detail = np.zeros((3, n))
         none = np.zeros(0)
         won, _ = kernel.waterfall(
-            rows, np.zeros(n_ads, dtype=np.int32), np.zeros(1, dtype=np.int32),
-            np.ones(1, dtype=np.int8), np.zeros(1, dtype=np.int64), np.zeros(n_ads),
-            np.zeros(n_ads), ad_weight, np.zeros(1, dtype=np.int32), np.zeros(1, dtype=np.int8),
-            np.zeros(1, dtype=np.int8), np.zeros(1), np.zeros(1), 0.0, 0.0,
-            np.concatenate([np.zeros(n), np.asarray(uniforms, dtype=np.float64)[:k],
-                            np.zeros(max(0, k - len(uniforms)))]), k, detail,
-            none, none, none, none)
+            rows,
+            np.zeros(n_ads, dtype=np.int32),
+            np.zeros(1, dtype=np.int32),
+            np.ones(1, dtype=np.int8),
+            np.zeros(1, dtype=np.int64),
+            np.zeros(n_ads),
+            np.zeros(n_ads),
+            ad_weight,
+            np.zeros(1, dtype=np.int32),
+            np.zeros(1, dtype=np.int8),
+            np.zeros(1, dtype=np.int8),
+            np.zeros(1),
+            np.zeros(1),
+            0.0,
+            0.0,
+            np.concatenate(
+                [
+                    np.zeros(n),
+                    np.asarray(uniforms, dtype=np.float64)[:k],
+                    np.zeros(max(0, k - len(uniforms))),
+                ]
+            ),
+            k,
+            detail,
+            none,
+            none,
+            none,
+            none,
+        )
         return won[:, 1].astype(np.int64), detail[0].astype(np.int8)
 
 
 @st.composite
 def markets(draw: st.DrawFn) -> tuple:
     n = draw(st.integers(0, 30))
-    prices = draw(st.lists(st.sampled_from([0, 100_000, 500_000, 1_000_000, 2_500_000,
-                                            10_000_000]) | st.integers(0, 20_000_000),
-                           min_size=n, max_size=n))
+    prices = draw(
+        st.lists(
+            st.sampled_from([0, 100_000, 500_000, 1_000_000, 2_500_000, 10_000_000])
+            | st.integers(0, 20_000_000),
+            min_size=n,
+            max_size=n,
+        )
+    )
     rates = draw(st.lists(st.sampled_from(RATES), min_size=n, max_size=n))
     ctr = draw(st.lists(st.sampled_from([0.0, 0.001, 0.01, 0.05]), min_size=n, max_size=n))
-    tiebreak = draw(st.lists(st.sampled_from([0.1, 0.5, 0.9]) | st.floats(0, 1),
-                             min_size=n, max_size=n))
+    tiebreak = draw(
+        st.lists(st.sampled_from([0.1, 0.5, 0.9]) | st.floats(0, 1), min_size=n, max_size=n)
+    )
     perm = draw(st.permutations(range(n)))
     rows = np.array(perm, dtype=np.int32)
-    return (rows, np.arange(n, dtype=np.int32), np.array(rates, dtype=np.int8),
-            np.array(prices, dtype=np.int64), np.array(ctr, dtype=np.float64),
-            np.array(ctr, dtype=np.float64) / 10, draw(st.sampled_from([0.0, 0.5, 2.0])),
-            draw(st.sampled_from([0.0, 0.2])), np.array(tiebreak, dtype=np.float64),
-            draw(st.integers(1, 5)), draw(st.booleans()), *draw(extras(n)))
+    return (
+        rows,
+        np.arange(n, dtype=np.int32),
+        np.array(rates, dtype=np.int8),
+        np.array(prices, dtype=np.int64),
+        np.array(ctr, dtype=np.float64),
+        np.array(ctr, dtype=np.float64) / 10,
+        draw(st.sampled_from([0.0, 0.5, 2.0])),
+        draw(st.sampled_from([0.0, 0.2])),
+        np.array(tiebreak, dtype=np.float64),
+        draw(st.integers(1, 5)),
+        draw(st.booleans()),
+        *draw(extras(n)),
+    )
 
 
 @st.composite
@@ -92,13 +194,42 @@ def extras(draw: st.DrawFn, n: int) -> tuple[np.ndarray, ...]:
     """Per-candidate bids (-1: the flight's price), quality boosts and model pCTR and pCVR,
     or none."""
     none = np.zeros(0)
-    bids = np.array(draw(st.lists(st.sampled_from([-1.0, 0.0, 0.3, 2.5]) | st.floats(0, 20),
-                                  min_size=n, max_size=n))) if draw(st.booleans()) else none
-    boost = np.array(draw(st.lists(st.sampled_from([0.0, 0.25, 1.0]) | st.floats(0, 1),
-                                   min_size=n, max_size=n))) if draw(st.booleans()) else none
-    ctr, cvr = (np.array(draw(st.lists(st.sampled_from([0.0, 0.001, 0.05]) | st.floats(0, 1),
-                                       min_size=n, max_size=n))) if draw(st.booleans())
-                else none for _ in range(2))
+    bids = (
+        np.array(
+            draw(
+                st.lists(
+                    st.sampled_from([-1.0, 0.0, 0.3, 2.5]) | st.floats(0, 20),
+                    min_size=n,
+                    max_size=n,
+                )
+            )
+        )
+        if draw(st.booleans())
+        else none
+    )
+    boost = (
+        np.array(
+            draw(
+                st.lists(
+                    st.sampled_from([0.0, 0.25, 1.0]) | st.floats(0, 1), min_size=n, max_size=n
+                )
+            )
+        )
+        if draw(st.booleans())
+        else none
+    )
+    ctr, cvr = (
+        np.array(
+            draw(
+                st.lists(
+                    st.sampled_from([0.0, 0.001, 0.05]) | st.floats(0, 1), min_size=n, max_size=n
+                )
+            )
+        )
+        if draw(st.booleans())
+        else none
+        for _ in range(2)
+    )
     return bids, boost, ctr, cvr
 
 
@@ -126,17 +257,35 @@ def test_lottery_matches_twin(weights: list[int], k: int, data: st.DataObject) -
     assert all(weights[i] > 0 for i in got.tolist())
 
 
-def run(prices: list[float], rates: list[int], k: int = 1, floor_cpm: float = 0.0,
-        floor_cpc: float = 0.0, ctr: float = 0.01, second: bool = True,
-        bids: list[float] | None = None, boost: list[float] | None = None) -> tuple:
+def run(
+    prices: list[float],
+    rates: list[int],
+    k: int = 1,
+    floor_cpm: float = 0.0,
+    floor_cpc: float = 0.0,
+    ctr: float = 0.01,
+    second: bool = True,
+    bids: list[float] | None = None,
+    boost: list[float] | None = None,
+) -> tuple:
     n = len(prices)
     return kernel.auction(
-        np.arange(n, dtype=np.int32), np.arange(n, dtype=np.int32),
-        np.array(rates, dtype=np.int8), np.array([int(p * 1e6) for p in prices]),
-        np.full(n, ctr), np.full(n, ctr / 10), floor_cpm, floor_cpc,
-        np.linspace(0.9, 0.1, n) if n else np.zeros(0), k, second,
+        np.arange(n, dtype=np.int32),
+        np.arange(n, dtype=np.int32),
+        np.array(rates, dtype=np.int8),
+        np.array([int(p * 1e6) for p in prices]),
+        np.full(n, ctr),
+        np.full(n, ctr / 10),
+        floor_cpm,
+        floor_cpc,
+        np.linspace(0.9, 0.1, n) if n else np.zeros(0),
+        k,
+        second,
         np.array(bids if bids is not None else [], dtype=np.float64),
-        np.array(boost if boost is not None else [], dtype=np.float64), np.zeros(0), np.zeros(0))
+        np.array(boost if boost is not None else [], dtype=np.float64),
+        np.zeros(0),
+        np.zeros(0),
+    )
 
 
 def test_second_price_is_next_ecpm_plus_a_cent() -> None:
@@ -191,30 +340,47 @@ def test_relevance_boost_ranks_and_prices_gsp() -> None:
 def waterfalls(draw: st.DrawFn) -> tuple:
     n_prio = draw(st.integers(1, 4))
     n = draw(st.integers(0, 25))
-    prio_of_flight = np.array(draw(st.lists(st.integers(0, n_prio - 1), min_size=n,
-                                            max_size=n)), dtype=np.int32)
+    prio_of_flight = np.array(
+        draw(st.lists(st.integers(0, n_prio - 1), min_size=n, max_size=n)), dtype=np.int32
+    )
     tiers = draw(st.lists(st.integers(1, 3), min_size=n_prio, max_size=n_prio))
     order = np.array(sorted(range(n_prio), key=lambda p: (tiers[p], p)), dtype=np.int32)
     rates = np.array(draw(st.lists(st.sampled_from(RATES), min_size=n, max_size=n)), np.int8)
-    prices = np.array(draw(st.lists(st.integers(0, 10_000_000), min_size=n, max_size=n)),
-                      dtype=np.int64)
+    prices = np.array(
+        draw(st.lists(st.integers(0, 10_000_000), min_size=n, max_size=n)), dtype=np.int64
+    )
     weights = np.array(draw(st.lists(st.integers(0, 300), min_size=n, max_size=n)), np.int32)
     k = draw(st.integers(1, 5))
     rows = np.array(draw(st.permutations(range(n))), dtype=np.int32)
-    return (rows, np.arange(n, dtype=np.int32), prio_of_flight, rates, prices,
-            np.full(n, 0.01), np.full(n, 0.001), weights, order,
-            np.array(draw(st.lists(st.sampled_from([0, 1]), min_size=n_prio,
-                                   max_size=n_prio)), np.int8),
-            np.array(draw(st.lists(st.sampled_from([0, 1]), min_size=n_prio,
-                                   max_size=n_prio)), np.int8),
-            np.array(draw(st.lists(st.sampled_from([0.0, 0.5, 2.0]), min_size=n_prio,
-                                   max_size=n_prio))),
-            np.array(draw(st.lists(st.sampled_from([0.0, 0.2]), min_size=n_prio,
-                                   max_size=n_prio))),
-            draw(st.sampled_from([0.0, 1.0])), draw(st.sampled_from([0.0, 0.1])),
-            np.array(draw(st.lists(st.floats(0, 1), min_size=n, max_size=n))
-                     + draw(st.lists(st.floats(0, 0.999), min_size=k, max_size=k))), k,
-            draw(extras(n)))
+    return (
+        rows,
+        np.arange(n, dtype=np.int32),
+        prio_of_flight,
+        rates,
+        prices,
+        np.full(n, 0.01),
+        np.full(n, 0.001),
+        weights,
+        order,
+        np.array(
+            draw(st.lists(st.sampled_from([0, 1]), min_size=n_prio, max_size=n_prio)), np.int8
+        ),
+        np.array(
+            draw(st.lists(st.sampled_from([0, 1]), min_size=n_prio, max_size=n_prio)), np.int8
+        ),
+        np.array(
+            draw(st.lists(st.sampled_from([0.0, 0.5, 2.0]), min_size=n_prio, max_size=n_prio))
+        ),
+        np.array(draw(st.lists(st.sampled_from([0.0, 0.2]), min_size=n_prio, max_size=n_prio))),
+        draw(st.sampled_from([0.0, 1.0])),
+        draw(st.sampled_from([0.0, 0.1])),
+        np.array(
+            draw(st.lists(st.floats(0, 1), min_size=n, max_size=n))
+            + draw(st.lists(st.floats(0, 0.999), min_size=k, max_size=k))
+        ),
+        k,
+        draw(extras(n)),
+    )
 
 
 @settings(max_examples=400, deadline=None)
@@ -237,11 +403,19 @@ def test_waterfall_checks_its_arrays() -> None:
     """A wrong dtype, too few uniforms, a detail array of another shape or priority arrays
     of different lengths raise ValueError naming the argument; strided rows are read as
     they are."""
-    columns = {"ad_flight": np.arange(4, dtype=np.int32), "fl_priority": np.zeros(4, np.int32),
-               "fl_rate": np.ones(4, dtype=np.int8),
-               "fl_price": np.array([1, 4, 2, 3]) * 1_000_000}
-    prios = (np.zeros(1, dtype=np.int32), np.ones(1, dtype=np.int8), np.ones(1, dtype=np.int8),
-             np.zeros(1), np.zeros(1))
+    columns = {
+        "ad_flight": np.arange(4, dtype=np.int32),
+        "fl_priority": np.zeros(4, np.int32),
+        "fl_rate": np.ones(4, dtype=np.int8),
+        "fl_price": np.array([1, 4, 2, 3]) * 1_000_000,
+    }
+    prios = (
+        np.zeros(1, dtype=np.int32),
+        np.ones(1, dtype=np.int8),
+        np.ones(1, dtype=np.int8),
+        np.zeros(1),
+        np.zeros(1),
+    )
     waterfall = kernel.from_columns(columns, *prios)
     none = np.zeros(0)
 

@@ -35,10 +35,15 @@ def test_action_features_and_scores_match_twins(seed: int, nc: int, n: int, bits
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.floats(-5, 5), min_size=1, max_size=12), st.data(),
-       st.sampled_from([k.EPSILON_GREEDY, k.SOFTMAX]), st.sampled_from([0.0, 0.2, 1.0]))
-def test_probabilities_match_twin(s: list[float], data: st.DataObject, kind: int,
-                                  eps: float) -> None:
+@given(
+    st.lists(st.floats(-5, 5), min_size=1, max_size=12),
+    st.data(),
+    st.sampled_from([k.EPSILON_GREEDY, k.SOFTMAX]),
+    st.sampled_from([0.0, 0.2, 1.0]),
+)
+def test_probabilities_match_twin(
+    s: list[float], data: st.DataObject, kind: int, eps: float
+) -> None:
     allowed = np.array(data.draw(st.lists(st.booleans(), min_size=len(s), max_size=len(s))))
     scores = np.array(s)
     a, b = np.zeros(len(s)), np.zeros(len(s))
@@ -52,8 +57,14 @@ def test_probabilities_match_twin(s: list[float], data: st.DataObject, kind: int
 
 def test_epsilon_greedy_gives_the_best_most() -> None:
     out = np.zeros(4)
-    k.probabilities(np.array([0.1, 0.9, 0.5, 0.9]), np.array([True, True, True, False]),
-                    k.EPSILON_GREEDY, 0.2, 1.0, out)
+    k.probabilities(
+        np.array([0.1, 0.9, 0.5, 0.9]),
+        np.array([True, True, True, False]),
+        k.EPSILON_GREEDY,
+        0.2,
+        1.0,
+        out,
+    )
     assert out.tolist() == pytest.approx([0.2 / 3, 0.8 + 0.2 / 3, 0.2 / 3, 0.0])
 
 

@@ -20,8 +20,13 @@ def _csr(rng: np.random.Generator, n: int, buckets: int) -> tuple[np.ndarray, np
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.integers(1, 40), st.sampled_from([0.0, 0.5]),
-       st.sampled_from([0.0, 1.0]), st.integers(1, 2))
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(1, 40),
+    st.sampled_from([0.0, 0.5]),
+    st.sampled_from([0.0, 1.0]),
+    st.integers(1, 2),
+)
 def test_ftrl_matches_twin(seed: int, n: int, l1: float, l2: float, epochs: int) -> None:
     rng = np.random.default_rng(seed)
     buckets = 16
@@ -40,8 +45,12 @@ def test_ftrl_matches_twin(seed: int, n: int, l1: float, l2: float, epochs: int)
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.integers(0, 20), st.integers(0, 6),
-       st.sampled_from([1.0, 0.25, 0.02]))
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 20),
+    st.integers(0, 6),
+    st.sampled_from([1.0, 0.25, 0.02]),
+)
 def test_score_matches_twin(seed: int, n: int, width: int, rate: float) -> None:
     rng = np.random.default_rng(seed)
     w = rng.normal(0, 1, size=32).astype(np.float32)
@@ -76,7 +85,7 @@ def test_ftrl_learns_planted_weights() -> None:
     p = np.zeros(n)
     full = np.full((n, 5), -1, dtype=np.int32)
     for e, (a, b) in enumerate(zip(ptr[:-1], ptr[1:])):
-        full[e, :b - a] = idx[a:b]
+        full[e, : b - a] = idx[a:b]
     k.score(w[:-1].astype(np.float32), float(w[-1]), np.zeros(0), full, 1.0, p)
     base = y.mean()
     entropy = -(base * math.log(base) + (1 - base) * math.log(1 - base))

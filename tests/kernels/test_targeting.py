@@ -28,8 +28,16 @@ def test_filter_matches_twin(arrays: dict, q, data: st.DataObject) -> None:
     kernel, twin = _pair(arrays)
     n = len(arrays["ad_id"])
     rows = np.array(data.draw(st.lists(st.integers(0, n - 1), max_size=2 * n)), dtype=np.int32)
-    paused = np.array(data.draw(st.lists(st.sampled_from([0, 0, 1]), min_size=len(
-        arrays["fl_id"]), max_size=len(arrays["fl_id"]))), dtype=np.int8)
+    paused = np.array(
+        data.draw(
+            st.lists(
+                st.sampled_from([0, 0, 1]),
+                min_size=len(arrays["fl_id"]),
+                max_size=len(arrays["fl_id"]),
+            )
+        ),
+        dtype=np.int8,
+    )
     for pause in (np.zeros(0, np.int8), paused):
         got, got_reasons = kernel.filter(rows, q, pause, True)
         want, want_reasons = twin.filter(rows, q, pause, True)
@@ -38,9 +46,16 @@ def test_filter_matches_twin(arrays: dict, q, data: st.DataObject) -> None:
         fast, none = kernel.filter(rows, q, pause, False)
         assert fast.tolist() == want.tolist() and none is None
     # pacing throttles: one seeded draw per flight and request, the same in both
-    q.throttle = np.array(data.draw(st.lists(st.sampled_from([0.0, 0.25, 0.5, 0.999, 1.0]),
-                                             min_size=len(arrays["fl_id"]),
-                                             max_size=len(arrays["fl_id"]))), dtype=np.float32)
+    q.throttle = np.array(
+        data.draw(
+            st.lists(
+                st.sampled_from([0.0, 0.25, 0.5, 0.999, 1.0]),
+                min_size=len(arrays["fl_id"]),
+                max_size=len(arrays["fl_id"]),
+            )
+        ),
+        dtype=np.float32,
+    )
     q.seed = data.draw(st.integers(0, 2**64 - 1))
     got, got_reasons = kernel.filter(rows, q, paused, True)
     want, want_reasons = twin.filter(rows, q, paused, True)
@@ -117,8 +132,10 @@ def test_compiled_program_means_what_the_expression_says(tree: tuple, properties
     ast = parse(_render(tree))
     strings: list[str] = []
     program = compile_expr(ast, strings)
-    cols = {name: np.array([ins[i] for ins in program], dtype=f.COLUMNS[name])
-            for i, name in enumerate(("ins_op", "ins_key", "ins_num", "ins_str", "ins_arg"))}
+    cols = {
+        name: np.array([ins[i] for ins in program], dtype=f.COLUMNS[name])
+        for i, name in enumerate(("ins_op", "ins_key", "ins_num", "ins_str", "ins_arg"))
+    }
     cols["fl_expr_ptr"] = np.array([0, len(program)], dtype=np.int64)
     twin = targeting_ref.Targeting(cols, strings)
     assert twin._program_ok(0, Properties(properties)) == targeting_ref.eval_ast(ast, properties)
@@ -134,7 +151,7 @@ def test_compiled_program_means_what_the_expression_says(tree: tuple, properties
         ("$member == true", {"member": True}, True),
         ("$member == true", {"member": "true"}, True),
         ("$n == 3", {"n": 3.0}, True),
-        ("$user.tier in [\"gold\", \"silver\"]", {"user": {"tier": "gold"}}, True),
+        ('$user.tier in ["gold", "silver"]', {"user": {"tier": "gold"}}, True),
         ('$tags contains "sale"', {"tags": "summer sale now"}, True),
         ('$tags contains "sale"', {"tags": ["sale", "new"]}, True),
         ('$x != "a"', {}, True),

@@ -29,9 +29,14 @@ def catalog(n: int, seed: int = 3) -> tuple[list[str], list[str]]:
     texts, labels = [], []
     for i in range(n):
         kind = list(KINDS)[i % 4]
-        texts.append(embed.product_text(
-            f"{rng.choice(['Acme', 'Zed', 'Nova'])} {rng.choice(['deluxe', 'mini', 'pro'])} "
-            f"{rng.choice(KINDS[kind])}", "Acme", ["Shop", kind.title()]))
+        texts.append(
+            embed.product_text(
+                f"{rng.choice(['Acme', 'Zed', 'Nova'])} {rng.choice(['deluxe', 'mini', 'pro'])} "
+                f"{rng.choice(KINDS[kind])}",
+                "Acme",
+                ["Shop", kind.title()],
+            )
+        )
         labels.append(kind)
     return texts, labels
 
@@ -50,10 +55,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, embed.Model]
 def test_embed_kernel_matches_twin(data: st.DataObject) -> None:
     rows, dim = data.draw(st.integers(1, 40)), data.draw(st.integers(2, 9))
     n = data.draw(st.integers(0, 30))
-    ids = np.array(data.draw(st.lists(st.integers(0, rows - 1), min_size=n, max_size=n)),
-                   dtype=np.int64)
-    kinds = np.array(data.draw(st.lists(st.sampled_from([0.5, 1.0, 2.0]), min_size=n,
-                                        max_size=n)), dtype=np.float32)
+    ids = np.array(
+        data.draw(st.lists(st.integers(0, rows - 1), min_size=n, max_size=n)), dtype=np.int64
+    )
+    kinds = np.array(
+        data.draw(st.lists(st.sampled_from([0.5, 1.0, 2.0]), min_size=n, max_size=n)),
+        dtype=np.float32,
+    )
     rng = np.random.default_rng(data.draw(st.integers(0, 1000)))
     matrix = rng.standard_normal((rows, dim)).astype(np.float32)
     matrix[rng.random(rows) < 0.2] = 0  # buckets no text hit
@@ -73,8 +81,13 @@ def test_trained_model_puts_a_query_among_its_products(trained: tuple) -> None:
     _, model = trained
     texts, labels = catalog(400, seed=9)  # products the model was not fitted on
     vectors = np.stack([model.embed(t) for t in texts])
-    for query, kind in [("coffee mugs", "mug"), ("headphone", "audio"), ("Dog Food!", "dog"),
-                        ("sneakers", "shoe"), ("trail shoes", "shoe")]:
+    for query, kind in [
+        ("coffee mugs", "mug"),
+        ("headphone", "audio"),
+        ("Dog Food!", "dog"),
+        ("sneakers", "shoe"),
+        ("trail shoes", "shoe"),
+    ]:
         q, confidence = model.query(query)
         assert confidence > 0.5, query
         assert q is not None and q.dtype == np.float32 and q.shape == (16,)
@@ -106,8 +119,9 @@ def test_damaged_model_files_are_refused(trained: tuple, tmp_path: str) -> None:
         embed.Model(str(tmp_path))
 
 
-def write_static(path: str, vocab: list[str], matrix: np.ndarray,
-                 weights: np.ndarray | None = None) -> str:
+def write_static(
+    path: str, vocab: list[str], matrix: np.ndarray, weights: np.ndarray | None = None
+) -> str:
     os.makedirs(path, exist_ok=True)
     with open(os.path.join(path, "vocab.txt"), "w") as out:
         out.writelines(v + "\n" for v in vocab)
@@ -119,10 +133,10 @@ def write_static(path: str, vocab: list[str], matrix: np.ndarray,
 
 def test_static_model_round_trip(tmp_path: str) -> None:
     vocab = ["Mugs", "cup", "shoe", "new york", "mug"]
-    matrix = np.array([[1, 0, 0], [0.9, 0.1, 0], [0, 0, 1], [0, 1, 0], [5, 5, 5]],
-                      dtype=np.float32)
-    src = write_static(os.path.join(tmp_path, "src"), vocab, matrix,
-                       np.array([1, 1, 2, 1, 1], dtype=np.float32))
+    matrix = np.array([[1, 0, 0], [0.9, 0.1, 0], [0, 0, 1], [0, 1, 0], [5, 5, 5]], dtype=np.float32)
+    src = write_static(
+        os.path.join(tmp_path, "src"), vocab, matrix, np.array([1, 1, 2, 1, 1], dtype=np.float32)
+    )
     m, w, v = embed.read_static(src)
     data = str(tmp_path)
     model = embed.load(data, embed.write(data, "static", m, w, {}, v))
@@ -134,17 +148,20 @@ def test_static_model_round_trip(tmp_path: str) -> None:
     assert model.embed("new york") is None
 
 
-@pytest.mark.parametrize("vocab, matrix, weights, message", [
-    (["a", "b"], np.ones((3, 4), dtype=np.float32), None, "vocab.txt has 2 tokens but"),
-    (["a"], np.ones((1, 1), dtype=np.float32), None, "dim from 2 to 4096"),
-    (["a"], np.ones((1, 4097), dtype=np.float32), None, "dim from 2 to 4096"),
-    (["a"], np.array([[1, np.nan]], dtype=np.float32), None, "NaN or infinite"),
-    (["a"], np.ones((1, 2), dtype=np.float32), np.ones(2, dtype=np.float32), "weights: shape"),
-    (["a"], np.array([["x", "y"]]), None, "floating-point"),
-])
+@pytest.mark.parametrize(
+    "vocab, matrix, weights, message",
+    [
+        (["a", "b"], np.ones((3, 4), dtype=np.float32), None, "vocab.txt has 2 tokens but"),
+        (["a"], np.ones((1, 1), dtype=np.float32), None, "dim from 2 to 4096"),
+        (["a"], np.ones((1, 4097), dtype=np.float32), None, "dim from 2 to 4096"),
+        (["a"], np.array([[1, np.nan]], dtype=np.float32), None, "NaN or infinite"),
+        (["a"], np.ones((1, 2), dtype=np.float32), np.ones(2, dtype=np.float32), "weights: shape"),
+        (["a"], np.array([["x", "y"]]), None, "floating-point"),
+    ],
+)
 def test_bad_static_models_are_refused_with_the_reason(
-        tmp_path: str, vocab: list[str], matrix: np.ndarray, weights: np.ndarray | None,
-        message: str) -> None:
+    tmp_path: str, vocab: list[str], matrix: np.ndarray, weights: np.ndarray | None, message: str
+) -> None:
     src = write_static(os.path.join(tmp_path, "src"), vocab, matrix, weights)
     with pytest.raises(embed.ModelError, match=message):
         embed.read_static(src)

@@ -18,9 +18,13 @@ def test_spec_round_trip_and_errors() -> None:
     again = features.decode_spec(features.encode_spec(spec))
     assert again.crosses == spec.crosses and again.bits == spec.bits
     assert again.cross_arr.tolist() == spec.cross_arr.tolist()
-    for bad, word in ((b'{"bits": 40}', "bits"), (b'{"context": ["nope"]}', "nope"),
-                      (b'{"crosses": [["token", "campaign"]]}', "crosses"),
-                      (b'{"extra": 1}', "extra"), (b"{", "JSON")):
+    for bad, word in (
+        (b'{"bits": 40}', "bits"),
+        (b'{"context": ["nope"]}', "nope"),
+        (b'{"crosses": [["token", "campaign"]]}', "crosses"),
+        (b'{"extra": 1}', "extra"),
+        (b"{", "JSON"),
+    ):
         with pytest.raises(SpecError, match=word):
             features.decode_spec(bad)
 
@@ -31,11 +35,16 @@ def test_context_arrays() -> None:
     assert f.tolist() == [2, 6, 6] and v.tolist() == [3, 7, 8]  # category 0: none; site unused
 
 
-@pytest.mark.parametrize("ua,want", [
-    (None, "unknown"), ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Mobile/15E148", "mobile"),
-    ("Mozilla/5.0 (iPad; CPU OS 17_0)", "tablet"),
-    ("Mozilla/5.0 (Linux; Android 14; Pixel 8) Mobile Safari", "mobile"),
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131", "desktop")])
+@pytest.mark.parametrize(
+    "ua,want",
+    [
+        (None, "unknown"),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Mobile/15E148", "mobile"),
+        ("Mozilla/5.0 (iPad; CPU OS 17_0)", "tablet"),
+        ("Mozilla/5.0 (Linux; Android 14; Pixel 8) Mobile Safari", "mobile"),
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131", "desktop"),
+    ],
+)
 def test_device_of(ua: str | None, want: str) -> None:
     assert features.device_of(ua) == features.DEVICES[want]
 
@@ -60,9 +69,16 @@ def test_written_model_loads_and_scores(tmp_path: str) -> None:
     assert p == pytest.approx(np.full(3, q / (q + (1 - q) / 0.5)))
 
 
-@pytest.mark.parametrize("damage,word", [
-    ("truncate", "checksum"), ("flip", "checksum"), ("manifest", "manifest"),
-    ("missing", "weights.npy"), ("shape", "float32")])
+@pytest.mark.parametrize(
+    "damage,word",
+    [
+        ("truncate", "checksum"),
+        ("flip", "checksum"),
+        ("manifest", "manifest"),
+        ("missing", "weights.npy"),
+        ("shape", "float32"),
+    ],
+)
 def test_damaged_model_is_refused(tmp_path: str, damage: str, word: str) -> None:
     version = _model(tmp_path)
     path = os.path.join(ctr.models_root(str(tmp_path), "ctr"), version)
@@ -99,8 +115,15 @@ def test_serving_split_equals_the_full_sum(tmp_path: str) -> None:
     version = ctr.write(str(tmp_path), "ctr", w, -2.0, spec, 0.5, {})
     m = ctr.load(str(tmp_path), "ctr", version)
     ads = rng.integers(0, 50, size=(30, len(features.AD_ORDER))).astype(np.uint64)
-    raw = {"site": 3, "zone": 4, "hour_of_week": 5, "device": 2, "segment": [8, 9],
-           "token": [10, 11, 12], "category": 7}
+    raw = {
+        "site": 3,
+        "zone": 4,
+        "hour_of_week": 5,
+        "device": 2,
+        "segment": [8, 9],
+        "token": [10, 11, 12],
+        "category": 7,
+    }
     rows = np.array([4, 0, 29, 4, 17])
     full = m.predict(m.spec.context_arrays(raw), ads[rows])
     split = m.predict_rows("snap-1", ads, raw, rows)

@@ -13,16 +13,25 @@ K = 5
 def world(n: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 3, n)  # three kinds of context
-    truth = np.array([[0.1, 0.2, 0.6, 0.1, 0.3], [0.5, 0.1, 0.1, 0.2, 0.1],
-                      [0.2, 0.2, 0.2, 0.7, 0.1]])
+    truth = np.array(
+        [[0.1, 0.2, 0.6, 0.1, 0.3], [0.5, 0.1, 0.1, 0.2, 0.1], [0.2, 0.2, 0.2, 0.7, 0.1]]
+    )
     logging = np.full((n, K), 1 / K)  # uniform logging policy
     a = rng.integers(0, K, n)
     r = (rng.random(n) < truth[x, a]).astype(float)
     target = np.full((3, K), 0.05)  # a good target: mostly each context's best action
     target[np.arange(3), truth.argmax(1)] = 0.8
     value = float((target * truth).sum(1).mean())  # contexts equally likely
-    return {"x": x, "a": a, "r": r, "p": logging[np.arange(n), a], "pi": target[x, a],
-            "target": target, "truth": truth, "value": value}
+    return {
+        "x": x,
+        "a": a,
+        "r": r,
+        "p": logging[np.arange(n), a],
+        "pi": target[x, a],
+        "target": target,
+        "truth": truth,
+        "value": value,
+    }
 
 
 def test_estimators_recover_the_true_value() -> None:

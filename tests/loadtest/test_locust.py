@@ -20,11 +20,30 @@ def test_storefront_load_finds_no_failures(tmp_path: Path) -> None:
         wait_ready(url)
         locust = Path(sys.executable).parent / "locust"
         r = subprocess.run(
-            [str(locust), "-f", str(ROOT / "loadtest" / "locustfile.py"), "--headless",
-             "-u", "20", "-r", "10", "-t", "12s", "--host", url, "--only-summary",
-             "--stop-timeout", "5", "--exit-code-on-error", "1"],
+            [
+                str(locust),
+                "-f",
+                str(ROOT / "loadtest" / "locustfile.py"),
+                "--headless",
+                "-u",
+                "20",
+                "-r",
+                "10",
+                "-t",
+                "12s",
+                "--host",
+                url,
+                "--only-summary",
+                "--stop-timeout",
+                "5",
+                "--exit-code-on-error",
+                "1",
+            ],
             env={**os.environ, "ADSERVER_ADMIN_KEY": ADMIN_KEY, "LOAD_CLICK_RATE": "0.2"},
-            capture_output=True, text=True, timeout=120)
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     report = r.stdout + r.stderr
     assert r.returncode == 0, report[-3000:]
     assert "decide search" in report and "impression" in report and "click" in report

@@ -25,8 +25,7 @@ class Stack:
         self.data_dir = data_dir
         self.api = proc.urls["management API"]
         self.decisions = proc.urls["decision API"]
-        self.admin = httpx.Client(base_url=self.api, headers={"X-Api-Key": ADMIN_KEY},
-                                  timeout=30)
+        self.admin = httpx.Client(base_url=self.api, headers={"X-Api-Key": ADMIN_KEY}, timeout=30)
         self.client = httpx.Client(base_url=self.decisions, timeout=30)
 
     def decide(self, body: dict, **kw: object) -> httpx.Response:
@@ -36,8 +35,12 @@ class Stack:
         """Build the golden network and wait until the decision server serves all of it."""
         wait_ready(self.decisions)
         build_golden_network(self.admin)
-        probe = {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [1], "adTypes": [2],
-                                 "flightId": 8}], "geo": {"country": "US", "region": "CA"}}
+        probe = {
+            "placements": [
+                {"networkId": 1, "siteId": 1, "zoneIds": [1], "adTypes": [2], "flightId": 8}
+            ],
+            "geo": {"country": "US", "region": "CA"},
+        }
         self.wait_for(lambda: self.decide(probe).json()["decisions"]["div0"] is not None)
 
     def wait_for(self, check: object, timeout: float = 10) -> float:
@@ -51,8 +54,13 @@ class Stack:
 
 
 @contextlib.contextmanager
-def traffic(url: str, body: dict, observe: Callable[[httpx.Response], Any],
-            threads: int = 2, limit_s: float = 120) -> Iterator[list[Any]]:
+def traffic(
+    url: str,
+    body: dict,
+    observe: Callable[[httpx.Response], Any],
+    threads: int = 2,
+    limit_s: float = 120,
+) -> Iterator[list[Any]]:
     """Decision requests from `threads` threads until the block ends (and never longer than
     `limit_s`); yields the list of `observe(response)` values, in arrival order, with
     (0, "", error text) for a request (or an observation) that raised."""
@@ -88,8 +96,9 @@ def build_golden_network(admin: httpx.Client) -> None:
 @contextlib.contextmanager
 def golden_stack(data: Path, **env: str) -> Iterator[Stack]:
     """`adserver run` over `data` on ephemeral ports, serving the golden network."""
-    with running(["run", "--api-port", "0", "--port", "0"], env_for(str(data), **env),
-                 want=2) as proc:
+    with running(
+        ["run", "--api-port", "0", "--port", "0"], env_for(str(data), **env), want=2
+    ) as proc:
         s = Stack(proc, data)
         s.start_golden()
         try:

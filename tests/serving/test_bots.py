@@ -24,8 +24,13 @@ ROBOTS = [
     "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
     "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
     "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
-    "curl/8.5.0", "Wget/1.21.4", "python-requests/2.32.3", "python-httpx/0.27.0",
-    "Go-http-client/1.1", "Java/17.0.2", "axios/1.7.2",
+    "curl/8.5.0",
+    "Wget/1.21.4",
+    "python-requests/2.32.3",
+    "python-httpx/0.27.0",
+    "Go-http-client/1.1",
+    "Java/17.0.2",
+    "axios/1.7.2",
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"
     " HeadlessChrome/126.0.0.0 Safari/537.36",
     "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
@@ -48,5 +53,7 @@ def test_the_list_is_the_maintained_one() -> None:
     # nearly every pattern of the list is used: only those that match an app's stack are not
     assert len(bots._patterns()) >= len(crawleruseragents.CRAWLER_USER_AGENTS_DATA) - 5
     assert bots.why_invalid(Headers({})) == "no user agent"
-    assert bots.why_invalid(Headers({"user-agent": PEOPLE[-1], "sec-purpose": "prefetch"})) \
+    assert (
+        bots.why_invalid(Headers({"user-agent": PEOPLE[-1], "sec-purpose": "prefetch"}))
         == "prefetch"
+    )

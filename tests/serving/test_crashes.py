@@ -60,8 +60,7 @@ def test_worker_sigkill_during_beacons(tmp_path: Path) -> None:
         urls = _decisions(s.decisions, 400)
         acked: list[str] = []
         stop = threading.Event()
-        firing = [threading.Thread(target=_fire, args=(urls[i::4], acked, stop))
-                  for i in range(4)]
+        firing = [threading.Thread(target=_fire, args=(urls[i::4], acked, stop)) for i in range(4)]
         for t in firing:
             t.start()
         time.sleep(0.3)
@@ -86,10 +85,29 @@ def test_control_sigkill_keeps_counts_exact(tmp_path: Path) -> None:
     writer = SegmentWriter(str(tmp_path / "events" / "w0"), "events")
     n = 60000
     for i in range(n):
-        writer.append({"t": "imp", "id": f"i:{i}", "ts": 1_790_000_000.0 + i, "req": str(i),
-                       "ad": 1, "flight": 1, "creative": 1, "campaign": 1, "advertiser": 1,
-                       "network": 1, "site": 1, "zone": 1, "div": "d", "price": 2_000_000,
-                       "rate": 1, "user": f"u{i % 50}", "ev": 1, "bot": False, "botf": 0})
+        writer.append(
+            {
+                "t": "imp",
+                "id": f"i:{i}",
+                "ts": 1_790_000_000.0 + i,
+                "req": str(i),
+                "ad": 1,
+                "flight": 1,
+                "creative": 1,
+                "campaign": 1,
+                "advertiser": 1,
+                "network": 1,
+                "site": 1,
+                "zone": 1,
+                "div": "d",
+                "price": 2_000_000,
+                "rate": 1,
+                "user": f"u{i % 50}",
+                "ev": 1,
+                "bot": False,
+                "botf": 0,
+            }
+        )
         if i % 5000 == 4999:
             writer.flush(fsync=True)
     writer.close()
@@ -102,15 +120,18 @@ def test_control_sigkill_keeps_counts_exact(tmp_path: Path) -> None:
             os.kill(proc.popen.pid, signal.SIGKILL)
             proc.popen.wait()
         con = sqlite3.connect(tmp_path / "control.sqlite3")
-        partial.append(con.execute("SELECT COALESCE(SUM(impressions), 0) FROM stats_hourly")
-                       .fetchone()[0])
+        partial.append(
+            con.execute("SELECT COALESCE(SUM(impressions), 0) FROM stats_hourly").fetchone()[0]
+        )
         con.close()
     with running(["control", "--api-port", "0"], env):
         deadline = time.monotonic() + 30
         while True:
             con = sqlite3.connect(tmp_path / "control.sqlite3")
-            imps, spend = con.execute("SELECT COALESCE(SUM(impressions), 0),"
-                                      " COALESCE(SUM(spend_nanos), 0) FROM stats_hourly").fetchone()
+            imps, spend = con.execute(
+                "SELECT COALESCE(SUM(impressions), 0),"
+                " COALESCE(SUM(spend_nanos), 0) FROM stats_hourly"
+            ).fetchone()
             touches = con.execute("SELECT COUNT(*) FROM touches").fetchone()[0]
             con.close()
             if imps >= n or time.monotonic() > deadline:
@@ -123,9 +144,26 @@ def test_control_sigkill_keeps_counts_exact(tmp_path: Path) -> None:
 def test_torn_tail_is_skipped(tmp_path: Path) -> None:
     logdir = tmp_path / "events" / "w0"
     w = SegmentWriter(str(logdir), "events")
-    rec = {"t": "imp", "id": "i:a", "ts": 1_790_000_000.0, "req": "a", "ad": 1, "flight": 1,
-           "creative": 1, "campaign": 1, "advertiser": 1, "network": 1, "site": 1, "zone": 1,
-           "div": "d", "price": 1_000_000, "rate": 1, "user": "u", "ev": 1, "bot": False}
+    rec = {
+        "t": "imp",
+        "id": "i:a",
+        "ts": 1_790_000_000.0,
+        "req": "a",
+        "ad": 1,
+        "flight": 1,
+        "creative": 1,
+        "campaign": 1,
+        "advertiser": 1,
+        "network": 1,
+        "site": 1,
+        "zone": 1,
+        "div": "d",
+        "price": 1_000_000,
+        "rate": 1,
+        "user": "u",
+        "ev": 1,
+        "bot": False,
+    }
     w.append(rec)
     w.append({**rec, "id": "i:b", "req": "b"})
     w.flush(fsync=True)

@@ -41,8 +41,9 @@ def test_bad_requests_name_the_field(stack: Stack, body: object, field: str) -> 
 
 
 def test_malformed_json(stack: Stack) -> None:
-    r = stack.client.post("/api/v2", content=b'{"placements": [', headers={
-        "content-type": "application/json"})
+    r = stack.client.post(
+        "/api/v2", content=b'{"placements": [', headers={"content-type": "application/json"}
+    )
     assert r.status_code == 400 and r.json()["error"]["code"] == "malformed_json"
 
 
@@ -57,8 +58,10 @@ def test_a_declared_oversized_body_is_refused_before_it_is_sent(stack: Stack) ->
     for (or read) a body it will refuse."""
     host, port = stack.decisions.removeprefix("http://").rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=5) as s:
-        s.sendall(b"POST /api/v2 HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                  b"Content-Length: 100000000\r\n\r\n")
+        s.sendall(
+            b"POST /api/v2 HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100000000\r\n\r\n"
+        )
         data = b""
         while b"too_large" not in data:
             chunk = s.recv(65536)  # times out (fails) if the server waits for the body
@@ -74,15 +77,17 @@ def test_a_chunked_body_is_read_whole_and_held_to_the_limit(stack: Stack) -> Non
 
     def pieces(data: bytes, size: int):  # httpx sends a generator chunked
         for i in range(0, len(data), size):
-            yield data[i:i + size]
+            yield data[i : i + size]
 
-    r = stack.client.post("/api/v2", content=pieces(raw, 7),
-                          headers={"content-type": "application/json"})
+    r = stack.client.post(
+        "/api/v2", content=pieces(raw, 7), headers={"content-type": "application/json"}
+    )
     assert "content-length" not in r.request.headers
     assert r.status_code == 200 and r.json()["decisions"]["div0"]["adId"] == 1
     big = json.dumps({"placements": [P], "keywords": ["x" * 1000] * 300}).encode()
-    r = stack.client.post("/api/v2", content=pieces(big, 4096),
-                          headers={"content-type": "application/json"})
+    r = stack.client.post(
+        "/api/v2", content=pieces(big, 4096), headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
 
 
@@ -98,7 +103,8 @@ def test_wrong_method_and_route(stack: Stack) -> None:
 
 
 def test_an_unexpected_failure_is_a_json_500_and_the_worker_serves_on(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The decision route is called ahead of Starlette's error middleware: a bug in the
     pipeline (injected here: nothing in the real one is known to raise) must still answer a
     JSON 500, be logged, and leave the worker serving."""
@@ -143,12 +149,17 @@ def test_an_unexpected_failure_is_a_json_500_and_the_worker_serves_on(
     assert s3 == 405  # other methods still reach the router
 
 
-@pytest.mark.parametrize("path, head", [
-    ("/api/v2", b'{"placements":[{"siteId":1,"adTypes":[2],"properties":{"a":'),
-    ("/personalizer/v1.0/rank", b'{"actions":[{"id":"a","features":[{"x":1}]}],'
-                                b'"contextFeatures":[{"a":'),
-    ("/v1/conversions", b'{"order_id":"o","user_key":"u","network_id":1,"items":'),
-])
+@pytest.mark.parametrize(
+    "path, head",
+    [
+        ("/api/v2", b'{"placements":[{"siteId":1,"adTypes":[2],"properties":{"a":'),
+        (
+            "/personalizer/v1.0/rank",
+            b'{"actions":[{"id":"a","features":[{"x":1}]}],"contextFeatures":[{"a":',
+        ),
+        ("/v1/conversions", b'{"order_id":"o","user_key":"u","network_id":1,"items":'),
+    ],
+)
 def test_json_nested_5000_deep_is_a_400(stack: Stack, path: str, head: bytes) -> None:
     """Attack: a body nested 5,000 deep (a RecursionError, answered 500 before)."""
     opened = []  # the head's open brackets, to close in order after the deep value
@@ -158,7 +169,13 @@ def test_json_nested_5000_deep_is_a_400(stack: Stack, path: str, head: bytes) ->
         elif ch in "]}":
             opened.pop()
     body = head + b'{"b":' * 5000 + b"1" + b"}" * 5000 + "".join(reversed(opened)).encode()
-    r = stack.client.post(path, content=body, headers={
-        "content-type": "application/json", "X-Api-Key": ADMIN_KEY,
-        "Ocp-Apim-Subscription-Key": ADMIN_KEY})
+    r = stack.client.post(
+        path,
+        content=body,
+        headers={
+            "content-type": "application/json",
+            "X-Api-Key": ADMIN_KEY,
+            "Ocp-Apim-Subscription-Key": ADMIN_KEY,
+        },
+    )
     assert r.status_code == 400, r.text

@@ -23,13 +23,16 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
-@pytest.mark.parametrize("port, title, operation", [
-    ("management", "adserver management API", "/v1/flights/{id}/restore"),
-    ("decision", "adserver decision API", "/api/v2"),
-])
-def test_the_explorer_renders_the_ports_document_offline(browser: Browser, shop: Shop,
-                                                         port: str, title: str,
-                                                         operation: str) -> None:
+@pytest.mark.parametrize(
+    "port, title, operation",
+    [
+        ("management", "adserver management API", "/v1/flights/{id}/restore"),
+        ("decision", "adserver decision API", "/api/v2"),
+    ],
+)
+def test_the_explorer_renders_the_ports_document_offline(
+    browser: Browser, shop: Shop, port: str, title: str, operation: str
+) -> None:
     base = str((shop.admin if port == "management" else shop.client).base_url).rstrip("/")
     page = browser.new_page()
     outside: list[str] = []
@@ -61,7 +64,6 @@ def test_assets_are_served_with_cache_headers_and_nothing_else(shop: Shop) -> No
 def test_the_decision_document_names_its_wire_formats(shop: Shop) -> None:
     doc = shop.client.get("/openapi.json").json()
     schemas = doc["components"]["schemas"]
-    assert {"DecisionRequest", "DecisionResponse", "AuctionRequest", "RankRequest"} <= set(
-        schemas)
+    assert {"DecisionRequest", "DecisionResponse", "AuctionRequest", "RankRequest"} <= set(schemas)
     assert "explain" in schemas["Result"]["properties"]
     assert "/personalizer/v1.0/rank" in doc["paths"] and "/r" in doc["paths"]

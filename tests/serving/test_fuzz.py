@@ -20,29 +20,52 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with golden_stack(tmp_path_factory.mktemp("fuzz")) as s:
         yield s
 
+
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20),
-    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=10), kids,
-                                                              max_size=4),
+    lambda kids: (
+        st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=10), kids, max_size=4)
+    ),
     max_leaves=12,
 )
-placement = st.fixed_dictionaries({}, optional={
-    "divName": json_values, "networkId": json_values, "siteId": st.sampled_from([1, 2, 99]),
-    "adTypes": st.lists(st.integers(-5, 5), max_size=3) | json_values,
-    "zoneIds": st.lists(st.integers(-5, 5), max_size=3) | json_values,
-    "count": st.integers(-3, 30) | json_values, "properties": json_values,
-    "floorPrice": json_values, "eventIds": json_values, "flightId": json_values,
-})
-requests = st.fixed_dictionaries({}, optional={
-    "placements": st.lists(placement, max_size=3) | json_values,
-    "user": json_values, "keywords": json_values, "searchTerm": json_values,
-    "blockedCreatives": json_values, "consent": json_values, "geo": json_values,
-    "includePricingData": json_values,
-}) | json_values
-SETTINGS = settings(max_examples=150, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+placement = st.fixed_dictionaries(
+    {},
+    optional={
+        "divName": json_values,
+        "networkId": json_values,
+        "siteId": st.sampled_from([1, 2, 99]),
+        "adTypes": st.lists(st.integers(-5, 5), max_size=3) | json_values,
+        "zoneIds": st.lists(st.integers(-5, 5), max_size=3) | json_values,
+        "count": st.integers(-3, 30) | json_values,
+        "properties": json_values,
+        "floorPrice": json_values,
+        "eventIds": json_values,
+        "flightId": json_values,
+    },
+)
+requests = (
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "placements": st.lists(placement, max_size=3) | json_values,
+            "user": json_values,
+            "keywords": json_values,
+            "searchTerm": json_values,
+            "blockedCreatives": json_values,
+            "consent": json_values,
+            "geo": json_values,
+            "includePricingData": json_values,
+        },
+    )
+    | json_values
+)
+SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def ok(r: httpx.Response) -> None:
@@ -59,8 +82,9 @@ def test_decision_api_never_500(stack: Stack, body: object) -> None:
 
 
 @SETTINGS
-@given(st.sampled_from(sorted(SPECS)), st.dictionaries(st.text(max_size=15), json_values,
-                                                      max_size=6))
+@given(
+    st.sampled_from(sorted(SPECS)), st.dictionaries(st.text(max_size=15), json_values, max_size=6)
+)
 def test_management_api_never_500(stack: Stack, resource: str, body: dict) -> None:
     ok(stack.admin.post(f"/v1/{resource}", json=body))
     ok(stack.admin.patch(f"/v1/{resource}/1", json=body))
@@ -68,9 +92,14 @@ def test_management_api_never_500(stack: Stack, resource: str, body: dict) -> No
 
 
 @SETTINGS
-@given(st.text(max_size=60), st.dictionaries(
-    st.sampled_from(["override", "additional", "gmv", "eventMultiplier", "e"]),
-    st.text(max_size=12), max_size=3))
+@given(
+    st.text(max_size=60),
+    st.dictionaries(
+        st.sampled_from(["override", "additional", "gmv", "eventMultiplier", "e"]),
+        st.text(max_size=12),
+        max_size=3,
+    ),
+)
 def test_beacons_never_500(stack: Stack, token: str, params: dict) -> None:
     for path in ("/i.gif", "/r", "/e.gif"):
         ok(stack.client.get(path, params={"t": token, **params}))

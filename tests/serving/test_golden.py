@@ -21,8 +21,14 @@ def test_golden(stack: Stack, case: str) -> None:
     assert set(decisions) == set(doc["expect"])
     for div, want in doc["expect"].items():
         got = decisions[div]
-        count = next((p.get("count") or 1 for i, p in enumerate(doc["request"]["placements"])
-                      if (p.get("divName") or f"div{i}") == div), 1)
+        count = next(
+            (
+                p.get("count") or 1
+                for i, p in enumerate(doc["request"]["placements"])
+                if (p.get("divName") or f"div{i}") == div
+            ),
+            1,
+        )
         if want is None:
             assert got is None, div
             continue
@@ -36,5 +42,4 @@ def test_golden(stack: Stack, case: str) -> None:
             assert d["contents"] and "type" in d["contents"][0]
             assert ("pricing" in d) == bool(doc["request"].get("includePricingData"))
         if "pricing" in doc:
-            assert [d["pricing"] for d in items] == [
-                pytest.approx(p) for p in doc["pricing"][div]]
+            assert [d["pricing"] for d in items] == [pytest.approx(p) for p in doc["pricing"][div]]

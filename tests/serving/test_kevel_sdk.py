@@ -21,8 +21,15 @@ def test_single_and_multi_winner_placements(client: Client) -> None:
         placements=[
             # a model leaves networkId null: the server takes it from the site
             Placement(div_name="home", site_id=1, zone_ids=[1], ad_types=[2]),
-            Placement(div_name="search", network_id=1, site_id=1, zone_ids=[2], ad_types=[2],
-                      count=3, properties={"page": "search"}),
+            Placement(
+                div_name="search",
+                network_id=1,
+                site_id=1,
+                zone_ids=[2],
+                ad_types=[2],
+                count=3,
+                properties={"page": "search"},
+            ),
             Placement(div_name="sp", network_id=1, site_id=1, ad_types=[1], count=2),
         ],
         user=User(key="sdk-user"),
@@ -48,8 +55,11 @@ def test_null_placement_and_generated_user_key(client: Client) -> None:
 
 
 def test_events_and_pixels(client: Client) -> None:
-    response = client.decisions.get(DecisionRequest(
-        placements=[Placement(site_id=1, zone_ids=[1], ad_types=[2], event_ids=[40, 3])]))
+    response = client.decisions.get(
+        DecisionRequest(
+            placements=[Placement(site_id=1, zone_ids=[1], ad_types=[2], event_ids=[40, 3])]
+        )
+    )
     d = response.decisions["div0"][0]
     assert [e.id for e in d.events] == [40, 3]
     assert all("/e.gif?t=" in e.url for e in d.events)
@@ -59,7 +69,9 @@ def test_explain_header(stack: Stack) -> None:
     client = Client(1, host=stack.decisions, site_id=1)
     response = client.decisions.get(
         DecisionRequest(placements=[Placement(site_id=1, zone_ids=[1], ad_types=[2], count=1)]),
-        include_explanation=True, api_key=ADMIN_KEY)
+        include_explanation=True,
+        api_key=ADMIN_KEY,
+    )
     explain = response.explain["div0"]
     results = {r["adId"]: r for r in explain["results"]}
     assert results[1]["result"] == "chosen"
@@ -74,11 +86,15 @@ def test_explain_needs_a_valid_key(stack: Stack) -> None:
     client = Client(1, host=stack.decisions, site_id=1)
     response = client.decisions.get(
         DecisionRequest(placements=[Placement(site_id=1, zone_ids=[1], ad_types=[2])]),
-        include_explanation=True, api_key="not-a-key")
+        include_explanation=True,
+        api_key="not-a-key",
+    )
     assert response.explain is None
 
 
 def test_errors_reach_the_client_as_api_exceptions(client: Client) -> None:
     with pytest.raises(ApiException) as err:
-        client.decisions.get(DecisionRequest(placements=[Placement(site_id=1, ad_types=[2], count=25)]))
+        client.decisions.get(
+            DecisionRequest(placements=[Placement(site_id=1, ad_types=[2], count=25)])
+        )
     assert err.value.status == 400 and "count" in err.value.body

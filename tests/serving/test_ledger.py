@@ -31,7 +31,9 @@ def totals(stack: Stack, flight: int) -> tuple[int, int, int, int]:
         return c.execute(
             "SELECT COALESCE(SUM(impressions),0), COALESCE(SUM(clicks),0),"
             " COALESCE(SUM(spend_nanos),0), COALESCE(SUM(invalid_impressions),0)"
-            " FROM stats_hourly WHERE flight_id = ?", (flight,)).fetchone()
+            " FROM stats_hourly WHERE flight_id = ?",
+            (flight,),
+        ).fetchone()
 
 
 def until(check, timeout: float = 10.0) -> float:  # type: ignore[no-untyped-def]
@@ -47,8 +49,11 @@ def served(stack: Stack, body: dict) -> dict | None:
 
 
 def home(user: str, **extra: object) -> dict:
-    return {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [1], "adTypes": [2]}],
-            "user": {"key": user}, **extra}
+    return {
+        "placements": [{"networkId": 1, "siteId": 1, "zoneIds": [1], "adTypes": [2]}],
+        "user": {"key": user},
+        **extra,
+    }
 
 
 def test_counts_are_exact_and_deduplicated(ledger: Stack) -> None:
@@ -68,8 +73,9 @@ def test_revenue_override_and_multiplier(ledger: Stack) -> None:
     d = served(ledger, home("override"))
     assert d is not None
     before = totals(ledger, d["flightId"])  # flight 1, unless another test's cap holds it
-    r = httpx.post(d["impressionUrl"] + "&override=0.25&eventMultiplier=3",
-                   headers={"X-Api-Key": ADMIN_KEY})  # server to server, the network's admin
+    r = httpx.post(
+        d["impressionUrl"] + "&override=0.25&eventMultiplier=3", headers={"X-Api-Key": ADMIN_KEY}
+    )  # server to server, the network's admin
     assert r.status_code == 200
     want = (before[0] + 3, before[1], before[2] + 250_000_000, before[3])
     until(lambda: totals(ledger, d["flightId"]) == want)
@@ -85,8 +91,9 @@ def test_bot_traffic_is_counted_apart_and_never_billed(ledger: Stack) -> None:
 
 
 def test_lifetime_cap_stops_the_flight_within_a_second(ledger: Stack) -> None:
-    r = ledger.admin.patch("/v1/flights/2", json={"lifetime_cap": {"metric": "impressions",
-                                                                   "value": 3}})
+    r = ledger.admin.patch(
+        "/v1/flights/2", json={"lifetime_cap": {"metric": "impressions", "value": 3}}
+    )
     assert r.status_code == 200
     search = {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [2], "adTypes": [2]}]}
     until(lambda: (served(ledger, search) or {}).get("adId") == 2)
@@ -114,8 +121,10 @@ def test_lifetime_cap_stops_the_flight_within_a_second(ledger: Stack) -> None:
 
 
 def test_frequency_cap_per_user(ledger: Stack) -> None:
-    r = ledger.admin.patch("/v1/flights/1", json={
-        "frequency_caps": [{"level": "flight", "count": 2, "window_seconds": 3600}]})
+    r = ledger.admin.patch(
+        "/v1/flights/1",
+        json={"frequency_caps": [{"level": "flight", "count": 2, "window_seconds": 3600}]},
+    )
     assert r.status_code == 200
     until(lambda: (served(ledger, home("fq-probe", flightId=1)) or {}).get("adId") == 1)
     time.sleep(0.3)  # the cap is in the published snapshot
@@ -129,43 +138,62 @@ def test_frequency_cap_per_user(ledger: Stack) -> None:
 
 
 def test_conversion_credited_to_last_click(ledger: Stack) -> None:
-    sp = {"placements": [{"networkId": 1, "siteId": 1, "adTypes": [1], "count": 2}],
-          "searchTerm": "running shoes", "user": {"key": "shopper"}}
+    sp = {
+        "placements": [{"networkId": 1, "siteId": 1, "adTypes": [1], "count": 2}],
+        "searchTerm": "running shoes",
+        "user": {"key": "shopper"},
+    }
     winners = ledger.decide(sp).json()["decisions"]["div0"]
     acme = next(d for d in winners if d["adId"] == 4)  # promotes SKU-1
     httpx.get(acme["impressionUrl"], headers=BROWSER)
     httpx.get(acme["clickUrl"], headers=BROWSER)
     time.sleep(0.5)  # the click is counted before the order arrives
-    order = {"order_id": "order-77", "user_key": "shopper", "network_id": 1,
-             "items": [{"product_id": "SKU-1", "unit_price": "49.90", "quantity": 2},
-                       {"product_id": "OTHER", "unit_price": "5.00", "quantity": 1}]}
+    order = {
+        "order_id": "order-77",
+        "user_key": "shopper",
+        "network_id": 1,
+        "items": [
+            {"product_id": "SKU-1", "unit_price": "49.90", "quantity": 2},
+            {"product_id": "OTHER", "unit_price": "5.00", "quantity": 1},
+        ],
+    }
     url = f"{ledger.decisions}/v1/conversions"
     for _ in range(2):  # a repeated order id is recorded once
         assert httpx.post(url, json=order, headers={"X-Api-Key": ADMIN_KEY}).status_code == 202
 
     def credited() -> tuple | None:
         with db(ledger) as c:
-            return c.execute("SELECT touch_kind, ad_id, gmv_micros, revenue_micros"
-                             " FROM conversions WHERE order_id = 'order-77'").fetchall() or None
+            return (
+                c.execute(
+                    "SELECT touch_kind, ad_id, gmv_micros, revenue_micros"
+                    " FROM conversions WHERE order_id = 'order-77'"
+                ).fetchall()
+                or None
+            )
 
     until(credited)
     assert credited() == [("click", 4, 99_800_000, 104_800_000)]
     with db(ledger) as c:
-        conv, gmv = c.execute("SELECT SUM(conversions), SUM(gmv_micros) FROM stats_hourly"
-                              " WHERE ad_id = 4").fetchone()
+        conv, gmv = c.execute(
+            "SELECT SUM(conversions), SUM(gmv_micros) FROM stats_hourly WHERE ad_id = 4"
+        ).fetchone()
     assert (conv, gmv) == (1, 99_800_000)
 
 
 def test_unattributed_order_is_kept(ledger: Stack) -> None:
-    order = {"order_id": "lonely", "user_key": "nobody", "network_id": 1,
-             "items": [{"product_id": "SKU-1", "unit_price": "10", "quantity": 1}]}
-    httpx.post(f"{ledger.decisions}/v1/conversions", json=order,
-               headers={"X-Api-Key": ADMIN_KEY})
+    order = {
+        "order_id": "lonely",
+        "user_key": "nobody",
+        "network_id": 1,
+        "items": [{"product_id": "SKU-1", "unit_price": "10", "quantity": 1}],
+    }
+    httpx.post(f"{ledger.decisions}/v1/conversions", json=order, headers={"X-Api-Key": ADMIN_KEY})
 
     def row() -> tuple | None:
         with db(ledger) as c:
-            return c.execute("SELECT touch_kind, gmv_micros FROM conversions"
-                             " WHERE order_id = 'lonely'").fetchone()
+            return c.execute(
+                "SELECT touch_kind, gmv_micros FROM conversions WHERE order_id = 'lonely'"
+            ).fetchone()
 
     until(lambda: row() is not None)
     assert row() == (None, 0)
@@ -176,8 +204,9 @@ def test_store_path(ledger: Stack) -> None:
 
 
 def report_row(stack: Stack, flight: int) -> dict:
-    rows = stack.admin.get("/v1/reports", params={"group_by": "advertiser,flight",
-                                                  "interval": "none"}).json()["data"]
+    rows = stack.admin.get(
+        "/v1/reports", params={"group_by": "advertiser,flight", "interval": "none"}
+    ).json()["data"]
     return next((r for r in rows if r["flight_id"] == flight), {"clicks": 0})
 
 
@@ -189,13 +218,23 @@ def test_reports_group_scope_and_csv(ledger: Stack) -> None:
     assert d is not None
     httpx.get(d["impressionUrl"], headers=BROWSER)
     httpx.get(d["clickUrl"], headers=BROWSER)
-    z = served(ledger, {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [2],
-                                        "adTypes": [2], "flightId": 2}],
-                        "user": {"key": "report-user"}})
+    z = served(
+        ledger,
+        {
+            "placements": [
+                {"networkId": 1, "siteId": 1, "zoneIds": [2], "adTypes": [2], "flightId": 2}
+            ],
+            "user": {"key": "report-user"},
+        },
+    )
     assert z is not None and z["advertiserId"] == 2
     httpx.get(z["impressionUrl"], headers=BROWSER)
-    until(lambda: report_row(ledger, 1)["clicks"] > clicks
-          and report_row(ledger, 2).get("impressions", 0) > 0)
+    until(
+        lambda: (
+            report_row(ledger, 1)["clicks"] > clicks
+            and report_row(ledger, 2).get("impressions", 0) > 0
+        )
+    )
     row = report_row(ledger, 1)
     assert row["advertiser_id"] == 1
     assert row["spend"] > 0
@@ -213,15 +252,33 @@ def test_reports_group_scope_and_csv(ledger: Stack) -> None:
         rows = zeta.get("/v1/reports", params={"group_by": "advertiser"}).json()["data"]
         assert rows and {r["advertiser_id"] for r in rows} == {2}
         # a filter never widens the key's scope: Acme's flight is not Zeta's to read
-        assert zeta.get("/v1/reports", params={"flight_id": "1", "advertiser_id": "1"}).json()[
-            "data"] == []
+        assert (
+            zeta.get("/v1/reports", params={"flight_id": "1", "advertiser_id": "1"}).json()["data"]
+            == []
+        )
     # names beside ids; unfilled requests labelled as such; filters by id
-    assert served(ledger, {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [1],
-                                           "adTypes": [2], "flightId": 999999}]}) is None
+    assert (
+        served(
+            ledger,
+            {
+                "placements": [
+                    {
+                        "networkId": 1,
+                        "siteId": 1,
+                        "zoneIds": [1],
+                        "adTypes": [2],
+                        "flightId": 999999,
+                    }
+                ]
+            },
+        )
+        is None
+    )
 
     def flights() -> dict[int, dict]:
-        rows = ledger.admin.get("/v1/reports", params={"group_by": "flight",
-                                                       "interval": "none"}).json()["data"]
+        rows = ledger.admin.get(
+            "/v1/reports", params={"group_by": "flight", "interval": "none"}
+        ).json()["data"]
         return {r["flight_id"]: r for r in rows}
 
     until(lambda: 0 in flights())
@@ -230,11 +287,14 @@ def test_reports_group_scope_and_csv(ledger: Stack) -> None:
     assert by_id[1]["flight_name"] == name and by_id[1]["impressions"] > 0
     assert by_id[0]["flight_name"] == "(unfilled)" and by_id[0]["impressions"] == 0
     assert by_id[0]["requests"] > 0
-    only = ledger.admin.get("/v1/reports", params={"group_by": "flight", "interval": "none",
-                                                   "flight_id": "1,2", "network_id": "1"})
+    only = ledger.admin.get(
+        "/v1/reports",
+        params={"group_by": "flight", "interval": "none", "flight_id": "1,2", "network_id": "1"},
+    )
     assert {r["flight_id"] for r in only.json()["data"]} == {1, 2}
-    ads = ledger.admin.get("/v1/reports", params={"group_by": "ad", "ad_id": str(d["adId"]),
-                                                  "interval": "none"}).json()["data"]
+    ads = ledger.admin.get(
+        "/v1/reports", params={"group_by": "ad", "ad_id": str(d["adId"]), "interval": "none"}
+    ).json()["data"]
     creative = ledger.admin.get(f"/v1/creatives/{d['creativeId']}").json()["name"]
     assert [r["ad_name"] for r in ads] == [creative]
     bad = ledger.admin.get("/v1/reports", params={"flight_id": "1,x", "campaign_id": "-1"})

@@ -24,8 +24,13 @@ def test_observe_many_equals_one_by_one() -> None:
         else:
             for v in values:
                 h.observe(v)
-        texts.append([line for line in generate_latest(registry).decode().splitlines()
-                      if line.startswith("t_seconds") and "_created" not in line])
+        texts.append(
+            [
+                line
+                for line in generate_latest(registry).decode().splitlines()
+                if line.startswith("t_seconds") and "_created" not in line
+            ]
+        )
     sums = [float(next(x for x in t if x.startswith("t_seconds_sum")).split()[1]) for t in texts]
     assert sums[0] == pytest.approx(sums[1], rel=1e-12)  # the same sum, added in another order
     assert [x for x in texts[0] if "_sum" not in x] == [x for x in texts[1] if "_sum" not in x]

@@ -21,16 +21,29 @@ from adserver.learn import ctr
 from adserver.learn.features import Spec
 from tests.serving.conftest import Stack, golden_stack, traffic
 
-BODY = {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [2], "adTypes": [2],
-                        "count": 2}], "user": {"key": "model-shopper"}}
+BODY = {
+    "placements": [{"networkId": 1, "siteId": 1, "zoneIds": [2], "adTypes": [2], "count": 2}],
+    "user": {"key": "model-shopper"},
+}
 GOOD = {"logloss": 0.10, "auc": 0.70, "calibration": 1.0}
 
 
 def model_tar(tmp: Path, seed: int, metrics: dict = GOOD, damage: bool = False) -> bytes:
     w = np.random.default_rng(seed).normal(0, 0.5, 1 << 12).astype(np.float32)
-    version = ctr.write("", "ctr", w, -3.0, Spec(bits=12), 1.0,
-                        {"metrics": metrics, "baseline": {"prior": {"logloss": 0.2, "auc": 0.5}},
-                         "label": f"seed {seed}"}, root=str(tmp))
+    version = ctr.write(
+        "",
+        "ctr",
+        w,
+        -3.0,
+        Spec(bits=12),
+        1.0,
+        {
+            "metrics": metrics,
+            "baseline": {"prior": {"logloss": 0.2, "auc": 0.5}},
+            "label": f"seed {seed}",
+        },
+        root=str(tmp),
+    )
     path = tmp / version
     if damage:
         with open(path / "weights.npy", "r+b") as f:
@@ -48,8 +61,12 @@ def mstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def upload(s: Stack, data: bytes, label: str = "") -> httpx.Response:
-    return s.admin.put("/v1/models/ctr/versions", content=data, params={"label": label},
-                       headers={"content-type": "application/gzip"})
+    return s.admin.put(
+        "/v1/models/ctr/versions",
+        content=data,
+        params={"label": label},
+        headers={"content-type": "application/gzip"},
+    )
 
 
 def upload_active(s: Stack, data: bytes, label: str = "") -> str:
@@ -73,15 +90,17 @@ def models(mstack: Stack, tmp_path_factory: pytest.TempPathFactory) -> list[str]
     made = []
     for seed in (20, 21):
         made.append(upload_active(mstack, model_tar(tmp, seed), f"fixture {seed}"))
-    mstack.wait_for(lambda: mstack.decide(BODY).headers.get("x-adserver-models") ==
-                    f"ctr={made[-1]}")
+    mstack.wait_for(
+        lambda: mstack.decide(BODY).headers.get("x-adserver-models") == f"ctr={made[-1]}"
+    )
     return made
 
 
 def test_hot_swap_under_traffic(mstack: Stack, tmp_path: Path) -> None:
     delays, versions = [], []
-    with traffic(mstack.decisions, BODY,
-                 lambda r: (r.status_code, r.headers.get("x-adserver-models", ""))) as seen:
+    with traffic(
+        mstack.decisions, BODY, lambda r: (r.status_code, r.headers.get("x-adserver-models", ""))
+    ) as seen:
         time.sleep(0.3)
         for i in range(5):
             version = upload_active(mstack, model_tar(tmp_path, i), f"swap {i}")
@@ -115,10 +134,13 @@ def test_registry_api(mstack: Stack, tmp_path: Path) -> None:
     assert a.get("/v1/models").json()["ctr"]["active"] == first
     # shadow: scored and logged beside the active model
     assert a.post(f"/v1/models/ctr/versions/{v}/shadow").json()["shadow"] == v
-    mstack.wait_for(lambda: f"ctr_shadow={v}" in mstack.decide(BODY).headers.get(
-        "x-adserver-models", ""))
-    assert a.post(f"/v1/models/ctr/versions/{v}/activate", json={"force": True}).json()[
-        "status"] == "active"
+    mstack.wait_for(
+        lambda: f"ctr_shadow={v}" in mstack.decide(BODY).headers.get("x-adserver-models", "")
+    )
+    assert (
+        a.post(f"/v1/models/ctr/versions/{v}/activate", json={"force": True}).json()["status"]
+        == "active"
+    )
     assert a.post("/v1/models/ctr/rollback").json()["version"] == first
     got = a.get(f"/v1/models/ctr/versions/{first}").json()
     assert got["status"] == "active" and got["manifest"]["metrics"] == GOOD
@@ -150,13 +172,18 @@ def records_of(s: Stack, user: str) -> list[dict]:
 def test_decision_records_carry_the_models_predictions(mstack: Stack, models: list[str]) -> None:
     a = mstack.admin
     active = a.get("/v1/models").json()["ctr"]["active"]
-    other = next(x["version"] for x in a.get("/v1/models/ctr/versions").json()["data"]
-                 if x["version"] != active and x["status"] != "refused")
+    other = next(
+        x["version"]
+        for x in a.get("/v1/models/ctr/versions").json()["data"]
+        if x["version"] != active and x["status"] != "refused"
+    )
     assert a.post(f"/v1/models/ctr/versions/{other}/shadow").status_code == 200
     header = f"ctr={active},ctr_shadow={other}"
     mstack.wait_for(lambda: mstack.decide(BODY).headers.get("x-adserver-models") == header)
-    r = mstack.decide({**BODY, "user": {"key": "record-models", "segments": ["a", "b"]}},
-                      headers={"user-agent": "Mozilla/5.0 (iPhone) Mobile"})
+    r = mstack.decide(
+        {**BODY, "user": {"key": "record-models", "segments": ["a", "b"]}},
+        headers={"user-agent": "Mozilla/5.0 (iPhone) Mobile"},
+    )
     assert r.status_code == 200
     rec = records_of(mstack, "record-models")[0]
     assert rec["models"] == {"ctr": active, "ctr_shadow": other}
@@ -170,8 +197,7 @@ def test_decision_records_carry_the_models_predictions(mstack: Stack, models: li
         assert [w[at] for w in winners] == pytest.approx(want.tolist(), abs=1e-6)
     # without a shadow the record keeps what the auction used: these CPM winners' prior
     assert a.delete("/v1/models/ctr/shadow").status_code == 200
-    mstack.wait_for(lambda: mstack.decide(BODY).headers.get("x-adserver-models") ==
-                    f"ctr={active}")
+    mstack.wait_for(lambda: mstack.decide(BODY).headers.get("x-adserver-models") == f"ctr={active}")
     mstack.decide({**BODY, "user": {"key": "record-plain"}})
     rec = records_of(mstack, "record-plain")[0]
     assert rec["models"] == {"ctr": active}
@@ -180,11 +206,13 @@ def test_decision_records_carry_the_models_predictions(mstack: Stack, models: li
 
 def test_the_auction_ranks_cpc_ads_by_the_models_pctr(mstack: Stack, models: list[str]) -> None:
     active = mstack.admin.get("/v1/models").json()["ctr"]["active"]
-    body = {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [2], "adTypes": [1],
-                            "count": 2}], "searchTerm": "running shoes",
-            "user": {"key": "record-cpc"}, "includePricingData": True}
-    mstack.wait_for(lambda: mstack.decide(body).headers.get("x-adserver-models") ==
-                    f"ctr={active}")
+    body = {
+        "placements": [{"networkId": 1, "siteId": 1, "zoneIds": [2], "adTypes": [1], "count": 2}],
+        "searchTerm": "running shoes",
+        "user": {"key": "record-cpc"},
+        "includePricingData": True,
+    }
+    mstack.wait_for(lambda: mstack.decide(body).headers.get("x-adserver-models") == f"ctr={active}")
     r = mstack.decide({**body, "user": {"key": "record-cpc-scored"}})  # on that model
     made = r.json()["decisions"]["div0"]
     assert {d["adId"] for d in made} == {4, 5}  # both CPC keyword ads
@@ -192,8 +220,9 @@ def test_the_auction_ranks_cpc_ads_by_the_models_pctr(mstack: Stack, models: lis
     rec = next(x for x in records_of(mstack, "record-cpc-scored") if x["id"])
     raw = {**rec["f"], "site": 1, "zone": 2, "category": 0}
     winners = rec["placements"][0][2]
-    want = model.predict(model.spec.context_arrays(raw),
-                         np.array([w[8] for w in winners], dtype=np.uint64))
+    want = model.predict(
+        model.spec.context_arrays(raw), np.array([w[8] for w in winners], dtype=np.uint64)
+    )
     for d, w, p in zip(made, winners, want.tolist()):
         assert w[4] == pytest.approx(p, abs=1e-9)  # logged: the model's, not the prior
         # eCPM = bid x pCTR x 1000 with the model's pCTR
@@ -202,8 +231,9 @@ def test_the_auction_ranks_cpc_ads_by_the_models_pctr(mstack: Stack, models: lis
     assert [d["adId"] for d in made] == [d["adId"] for d in ranked]
 
 
-def test_a_worker_refuses_a_damaged_model_the_pointer_names(mstack: Stack,
-                                                           models: list[str]) -> None:
+def test_a_worker_refuses_a_damaged_model_the_pointer_names(
+    mstack: Stack, models: list[str]
+) -> None:
     """Fault injection past the registry (which never publishes a damaged version): the
     worker verifies the files again, refuses them and keeps serving the old model."""
     import shutil
@@ -222,8 +252,10 @@ def test_a_worker_refuses_a_damaged_model_the_pointer_names(mstack: Stack,
         for _ in range(20):
             r = mstack.decide(BODY)
             assert r.status_code == 200 and r.headers["x-adserver-models"] == f"ctr={active}"
-        assert 'adserver_model_refused_total{model="ctr"} 1.0' in httpx.get(
-            mstack.decisions + "/metrics").text
+        assert (
+            'adserver_model_refused_total{model="ctr"} 1.0'
+            in httpx.get(mstack.decisions + "/metrics").text
+        )
     finally:
         versions.publish(str(root), str(active))
         shutil.rmtree(bad)
@@ -251,8 +283,11 @@ def test_uploads_cannot_fill_the_disk_or_lie_their_way_in(mstack: Stack) -> None
     link = tarfile.TarInfo("model/manifest.json")
     link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
     linked = tar_of([(link, b"")])
-    for body, why in ((bomb.getvalue(), "unpacks to more than"), (many, "more than 16"),
-                      (linked, "not a file or folder")):
+    for body, why in (
+        (bomb.getvalue(), "unpacks to more than"),
+        (many, "more than 16"),
+        (linked, "not a file or folder"),
+    ):
         r = upload(mstack, body)
         assert r.status_code == 422 and why in r.json()["error"]["message"], r.text
     root = Path(mstack.data_dir) / "models"

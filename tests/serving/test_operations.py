@@ -36,8 +36,11 @@ def _sample(text: str, name: str) -> float:
 def test_server_time_splits_into_waiting_and_deciding(stack: Stack) -> None:
     # adserver_decision_seconds (from the worker reading a request) = the wait for its event
     # loop + the handler's own time; each answered decision is counted in all three
-    names = ["adserver_decision_seconds", "adserver_decision_wait_seconds",
-             "adserver_decision_handler_seconds"]
+    names = [
+        "adserver_decision_seconds",
+        "adserver_decision_wait_seconds",
+        "adserver_decision_handler_seconds",
+    ]
     text = stack.client.get("/metrics").text
     before = {n: (_sample(text, n + "_count"), _sample(text, n + "_sum")) for n in names}
     body = {"placements": [{"networkId": 1, "siteId": 1, "zoneIds": [1], "adTypes": [2]}]}
@@ -53,8 +56,19 @@ def test_server_time_splits_into_waiting_and_deciding(stack: Stack) -> None:
 
 
 def test_decision_records(stack: Stack) -> None:
-    body = {"placements": [{"divName": "a", "networkId": 1, "siteId": 1, "zoneIds": [1],
-                            "adTypes": [2], "count": 2}], "user": {"key": "record-me"}}
+    body = {
+        "placements": [
+            {
+                "divName": "a",
+                "networkId": 1,
+                "siteId": 1,
+                "zoneIds": [1],
+                "adTypes": [2],
+                "count": 2,
+            }
+        ],
+        "user": {"key": "record-me"},
+    }
     r = stack.decide(body)
     version = r.headers["x-adserver-snapshot"]
     stack.decide({**body, "user": {"key": "not-me"}, "notrack": True})

@@ -26,8 +26,11 @@ ACTIONS = [{"id": i, "features": [{"kind": f"k{n}"}]} for n, i in enumerate(ITEM
 
 @contextlib.contextmanager
 def stack(data: str) -> Iterator[tuple[str, str]]:
-    env = env_for(data, ADSERVER_PERSONALIZER_REWARD_WAIT_S="0.3",
-                  ADSERVER_PERSONALIZER_LEARN_INTERVAL_S="0.3")
+    env = env_for(
+        data,
+        ADSERVER_PERSONALIZER_REWARD_WAIT_S="0.3",
+        ADSERVER_PERSONALIZER_LEARN_INTERVAL_S="0.3",
+    )
     with running(["run", "--api-port", "0", "--port", "0"], env, want=2) as proc:
         url = proc.urls["decision API"]
         wait_ready(url)
@@ -77,17 +80,22 @@ def world(live: tuple[str, str]) -> dict[str, Any]:
     return {"before": before, "after": after, "from": started, "until": time.time()}
 
 
-def test_the_learned_policy_beats_random_and_baseline(live: tuple[str, str],
-                                                      world: dict[str, Any]) -> None:
+def test_the_learned_policy_beats_random_and_baseline(
+    live: tuple[str, str], world: dict[str, Any]
+) -> None:
     url, data = live
     random_policy = float(np.mean([np.mean(v) for v in TRUTH.values()]))  # 0.275
     baseline = float(np.mean([v[0] for v in TRUTH.values()]))  # always the first: 0.333
     learned = float(np.mean(world["after"]))
     # epsilon-greedy at 20 %: the favourite 85 % of the time -> about 0.70
-    print(f"average reward: first 400 {np.mean(world['before']):.3f}, next 300 {learned:.3f},"
-          f" random {random_policy:.3f}, baseline {baseline:.3f}")
+    print(
+        f"average reward: first 400 {np.mean(world['before']):.3f}, next 300 {learned:.3f},"
+        f" random {random_policy:.3f}, baseline {baseline:.3f}"
+    )
     assert learned > baseline + 0.15 and learned > random_policy + 0.15, (
-        np.mean(world["before"]), learned)
+        np.mean(world["before"]),
+        learned,
+    )
     db = sqlite3.connect(f"file:{data}/control.sqlite3?mode=ro", uri=True)
     learned_events = db.execute("SELECT count(*) FROM pz_ranks WHERE learned = 1").fetchone()[0]
     db.close()
@@ -114,24 +122,34 @@ def test_a_deferred_rank_without_activation_is_not_learned(live: tuple[str, str]
     assert state == {"deferred-never": 2, "deferred-shown": 1}
 
 
-def test_offline_evaluation_through_the_administration_client(live: tuple[str, str],
-                                                              world: dict[str, Any]) -> None:
+def test_offline_evaluation_through_the_administration_client(
+    live: tuple[str, str], world: dict[str, Any]
+) -> None:
     import datetime as dt
 
     from azure.ai.personalizer import PersonalizerAdministrationClient
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
     url, _ = live
-    admin = PersonalizerAdministrationClient(url, AzureKeyCredential(ADMIN_KEY),
-                                             retry_total=0)
+    admin = PersonalizerAdministrationClient(url, AzureKeyCredential(ADMIN_KEY), retry_total=0)
     start = dt.datetime.fromtimestamp(world["from"], dt.UTC)
     end = dt.datetime.fromtimestamp(world["until"], dt.UTC)
-    admin.create_evaluation("eval-1", {
-        "name": "greedy or not", "startTime": start.isoformat(), "endTime": end.isoformat(),
-        "policies": [{"name": "greedy", "arguments": "--cb_explore_adf --epsilon 0 -l 0.5"},
-                     {"name": "explorer", "arguments": "--cb_explore_adf --epsilon 0.6"}]})
+    admin.create_evaluation(
+        "eval-1",
+        {
+            "name": "greedy or not",
+            "startTime": start.isoformat(),
+            "endTime": end.isoformat(),
+            "policies": [
+                {"name": "greedy", "arguments": "--cb_explore_adf --epsilon 0 -l 0.5"},
+                {"name": "explorer", "arguments": "--cb_explore_adf --epsilon 0.6"},
+            ],
+        },
+    )
     got = admin.get_evaluation("eval-1", start_time=start, end_time=end)
-    assert got["status"] == "Succeeded" and got["events"] >= 400, {k: v for k, v in got.items() if k != "content"}
+    assert got["status"] == "Succeeded" and got["events"] >= 400, {
+        k: v for k, v in got.items() if k != "content"
+    }
     value = {v["name"]: v for v in got["content"]["value"]}
     assert set(value) == {"Online", "Baseline", "Random", "greedy", "explorer"}
     reward = {k: v["summary"]["expectedReward"] for k, v in value.items()}
@@ -142,7 +160,9 @@ def test_offline_evaluation_through_the_administration_client(live: tuple[str, s
         low, high = value[name]["summary"]["confidenceInterval"]
         at = value[name]["summary"]["expectedReward"]
         assert at - 1.7 * (at - low) <= truth <= at + 1.7 * (high - at), (
-            name, value[name]["summary"])
+            name,
+            value[name]["summary"],
+        )
     assert reward["greedy"] > reward["explorer"] > reward["Random"] + 0.1, reward
     print(reward)
     assert got["optimalPolicy"] == max(("greedy", "Online"), key=reward.__getitem__)
@@ -150,8 +170,15 @@ def test_offline_evaluation_through_the_administration_client(live: tuple[str, s
     listed = list(admin.list_evaluations())
     assert [x["id"] for x in listed] == ["eval-1"]
     with pytest.raises(HttpResponseError) as e:
-        admin.create_evaluation("eval-2", {"name": "x", "startTime": end.isoformat(),
-                                           "endTime": start.isoformat(), "policies": []})
+        admin.create_evaluation(
+            "eval-2",
+            {
+                "name": "x",
+                "startTime": end.isoformat(),
+                "endTime": start.isoformat(),
+                "policies": [],
+            },
+        )
     assert e.value.status_code == 400
     admin.delete_evaluation("eval-1")
     with pytest.raises(ResourceNotFoundError):
@@ -163,13 +190,16 @@ def test_configuration_through_the_administration_client(fresh: tuple[str, str])
     from azure.core.exceptions import HttpResponseError
 
     url, data = fresh
-    admin = PersonalizerAdministrationClient(url, AzureKeyCredential(ADMIN_KEY),
-                                             retry_total=0)
+    admin = PersonalizerAdministrationClient(url, AzureKeyCredential(ADMIN_KEY), retry_total=0)
     client = PersonalizerClient(url, AzureKeyCredential(ADMIN_KEY), retry_total=0)
     config = admin.get_service_configuration()
     assert config["rewardWaitTime"] == "PT10M" and config["learningMode"] == "Online"
-    config.update(rewardWaitTime="PT5S", explorationPercentage=0.3, learningMode="Apprentice",
-                  defaultReward=0.1)
+    config.update(
+        rewardWaitTime="PT5S",
+        explorationPercentage=0.3,
+        learningMode="Apprentice",
+        defaultReward=0.1,
+    )
     out = admin.update_service_configuration(config)
     assert out["learningMode"] == "Apprentice" and out["lastConfigurationEditDate"]
     assert admin.get_service_configuration()["explorationPercentage"] == 0.3
@@ -181,16 +211,21 @@ def test_configuration_through_the_administration_client(fresh: tuple[str, str])
             break
         assert time.monotonic() < deadline, r
         time.sleep(0.2)
-    assert all(client.rank({"actions": ACTIONS, "excludedActions": ["x0"]})["rewardActionId"]
-               == "x1" for _ in range(20))
-    policy = admin.update_policy({"name": "softer", "arguments":
-                                  "--cb_explore_adf --softmax --lambda 5 -l 0.3"})
+    assert all(
+        client.rank({"actions": ACTIONS, "excludedActions": ["x0"]})["rewardActionId"] == "x1"
+        for _ in range(20)
+    )
+    policy = admin.update_policy(
+        {"name": "softer", "arguments": "--cb_explore_adf --softmax --lambda 5 -l 0.3"}
+    )
     assert policy["name"] == "softer" and admin.get_policy()["name"] == "softer"
     assert admin.reset_policy()["name"] == "default"
-    for bad, target in (({**config, "explorationPercentage": 2}, "explorationPercentage"),
-                        ({**config, "rewardWaitTime": "10 minutes"}, "rewardWaitTime"),
-                        ({**config, "rewardWaitTime": "PT1S"}, "rewardWaitTime"),
-                        ({**config, "learningMode": "Sometimes"}, "learningMode")):
+    for bad, target in (
+        ({**config, "explorationPercentage": 2}, "explorationPercentage"),
+        ({**config, "rewardWaitTime": "10 minutes"}, "rewardWaitTime"),
+        ({**config, "rewardWaitTime": "PT1S"}, "rewardWaitTime"),
+        ({**config, "learningMode": "Sometimes"}, "learningMode"),
+    ):
         with pytest.raises(HttpResponseError) as e:
             admin.update_service_configuration(bad)
         assert e.value.status_code == 400 and e.value.error.target == target
@@ -200,19 +235,38 @@ def test_configuration_through_the_administration_client(fresh: tuple[str, str])
     admin.update_service_configuration({**config, "learningMode": "Online"})
 
 
-def test_adserver_evaluate_prints_the_comparison(live: tuple[str, str],
-                                                 world: dict[str, Any]) -> None:
+def test_adserver_evaluate_prints_the_comparison(
+    live: tuple[str, str], world: dict[str, Any]
+) -> None:
     import subprocess
     import sys
 
     _, data = live
-    r = subprocess.run([sys.executable, "-m", "adserver", "evaluate", "--data-dir", data,
-                        "--policy", "greedy=--cb_explore_adf --epsilon 0", "--runs", "50"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "adserver",
+            "evaluate",
+            "--data-dir",
+            data,
+            "--policy",
+            "greedy=--cb_explore_adf --epsilon 0",
+            "--runs",
+            "50",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert "logged choices" in r.stdout and "greedy" in r.stdout and "Random" in r.stdout
-    bad = subprocess.run([sys.executable, "-m", "adserver", "evaluate", "--data-dir", data,
-                          "--policy", "nameless"], capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "adserver", "evaluate", "--data-dir", data, "--policy", "nameless"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "NAME=ARGUMENTS" in bad.stderr
 
 
@@ -222,12 +276,16 @@ def test_feature_importances(live: tuple[str, str], world: dict[str, Any]) -> No
     from azure.ai.personalizer import PersonalizerAdministrationClient
 
     url, _ = live
-    admin = PersonalizerAdministrationClient(url, AzureKeyCredential(ADMIN_KEY),
-                                             retry_total=0)
+    admin = PersonalizerAdministrationClient(url, AzureKeyCredential(ADMIN_KEY), retry_total=0)
     now = dt.datetime.now(dt.UTC)
-    admin.create_feature_importance("fi-1", {
-        "name": "what matters", "startTime": (now - dt.timedelta(hours=1)).isoformat(),
-        "endTime": (now + dt.timedelta(minutes=1)).isoformat()})
+    admin.create_feature_importance(
+        "fi-1",
+        {
+            "name": "what matters",
+            "startTime": (now - dt.timedelta(hours=1)).isoformat(),
+            "endTime": (now + dt.timedelta(minutes=1)).isoformat(),
+        },
+    )
     got = admin.get_feature_importance("fi-1")
     assert got["status"] == "Succeeded"
     scores = got["featureScores"]
@@ -250,15 +308,15 @@ def test_model_and_logs_administration(fresh: tuple[str, str]) -> None:
     from azure.core.exceptions import HttpResponseError
 
     url, data = fresh
-    admin = PersonalizerAdministrationClient(url, AzureKeyCredential(ADMIN_KEY),
-                                             retry_total=0)
+    admin = PersonalizerAdministrationClient(url, AzureKeyCredential(ADMIN_KEY), retry_total=0)
     client = PersonalizerClient(url, AzureKeyCredential(ADMIN_KEY), retry_total=0)
     play(client, np.random.default_rng(4), 60)  # a policy learned from something
     # apprentice ranks are learned from once their wait is over; the match rate (the
     # policy's own choice = the baseline) is then reported
     config = admin.get_service_configuration()
-    admin.update_service_configuration({**config, "learningMode": "Apprentice",
-                                        "rewardWaitTime": "PT5S"})
+    admin.update_service_configuration(
+        {**config, "learningMode": "Apprentice", "rewardWaitTime": "PT5S"}
+    )
     deadline = time.monotonic() + 10
     while client.rank({"actions": ACTIONS})["ranking"][0]["probability"] != 1.0:
         assert time.monotonic() < deadline, "apprentice mode never reached the worker"
@@ -291,13 +349,20 @@ def test_model_and_logs_administration(fresh: tuple[str, str]) -> None:
     assert e.value.status_code == 400
     # apply an evaluation's candidate as the learning policy
     now = dt.datetime.now(dt.UTC)
-    admin.create_evaluation("eval-apply", {
-        "name": "apply", "startTime": (now - dt.timedelta(hours=1)).isoformat(),
-        "endTime": (now + dt.timedelta(minutes=1)).isoformat(),
-        "policies": [{"name": "soft", "arguments": "--cb_explore_adf --softmax --lambda 4"}]})
+    admin.create_evaluation(
+        "eval-apply",
+        {
+            "name": "apply",
+            "startTime": (now - dt.timedelta(hours=1)).isoformat(),
+            "endTime": (now + dt.timedelta(minutes=1)).isoformat(),
+            "policies": [{"name": "soft", "arguments": "--cb_explore_adf --softmax --lambda 4"}],
+        },
+    )
     admin.apply_from_evaluation({"evaluationId": "eval-apply", "policyName": "soft"})
-    assert admin.get_policy() == {"name": "soft",
-                                  "arguments": "--cb_explore_adf --softmax --lambda 4"}
+    assert admin.get_policy() == {
+        "name": "soft",
+        "arguments": "--cb_explore_adf --softmax --lambda 4",
+    }
     admin.reset_policy()
     logs = admin.get_log_properties()
     assert logs["dateRange"]["from"] <= logs["dateRange"]["to"]
@@ -310,12 +375,15 @@ def test_business_constraints_daily_cap_and_minimum_share(live: tuple[str, str])
     client = PersonalizerClient(url, AzureKeyCredential(ADMIN_KEY), retry_total=0)
     from azure.core.exceptions import HttpResponseError
 
-    capped = [{"id": "promo", "features": [{"kind": "promo"}],
-               "constraints": {"dailyCap": 3}},
-              {"id": "plain", "features": [{"kind": "plain"}]}]
+    capped = [
+        {"id": "promo", "features": [{"kind": "promo"}], "constraints": {"dailyCap": 3}},
+        {"id": "plain", "features": [{"kind": "plain"}]},
+    ]
     for _ in range(3):  # only the promo is allowed: shown three times
-        assert client.rank({"actions": capped, "excludedActions": ["plain"]})[
-            "rewardActionId"] == "promo"
+        assert (
+            client.rank({"actions": capped, "excludedActions": ["plain"]})["rewardActionId"]
+            == "promo"
+        )
     deadline = time.monotonic() + 10  # the control process counts them (about a second)
     while True:
         try:
@@ -335,6 +403,12 @@ def test_business_constraints_daily_cap_and_minimum_share(live: tuple[str, str])
         r = client.rank({"actions": shares})
         assert {a["id"]: a["probability"] for a in r["ranking"]}["s3"] >= 0.4 - 1e-6
     with pytest.raises(HttpResponseError) as e:
-        client.rank({"actions": [{"id": "a", "constraints": {"minShare": 0.7}},
-                                 {"id": "b", "constraints": {"minShare": 0.6}}]})
+        client.rank(
+            {
+                "actions": [
+                    {"id": "a", "constraints": {"minShare": 0.7}},
+                    {"id": "b", "constraints": {"minShare": 0.6}},
+                ]
+            }
+        )
     assert e.value.status_code == 400 and e.value.error.target == "actions"

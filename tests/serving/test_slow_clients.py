@@ -21,8 +21,11 @@ DECIDE = {"placements": [{"networkId": 1, "siteId": 1, "adTypes": [2]}]}
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """An instance with a 1 s read timeout and at most 40 connections per process."""
-    env = env_for(str(tmp_path_factory.mktemp("strict")), ADSERVER_READ_TIMEOUT_S="1",
-                  ADSERVER_MAX_CONNECTIONS="40")
+    env = env_for(
+        str(tmp_path_factory.mktemp("strict")),
+        ADSERVER_READ_TIMEOUT_S="1",
+        ADSERVER_MAX_CONNECTIONS="40",
+    )
     with running(["run", "--api-port", "0", "--port", "0"], env, want=2) as proc:
         wait_ready(proc.urls["decision API"])
         yield proc.urls
@@ -51,8 +54,9 @@ def closed_within(sock: socket.socket, seconds: float) -> tuple[bool, bytes]:
 
 
 @pytest.mark.parametrize("port", ["decision API", "management API"])
-def test_slow_heads_bodies_and_idle_connections_are_closed(strict: dict[str, str],
-                                                           port: str) -> None:
+def test_slow_heads_bodies_and_idle_connections_are_closed(
+    strict: dict[str, str], port: str
+) -> None:
     """Attack: 12 idle connections, 12 that send half a head (slowloris) and 8 that
     declare a body and send a few bytes of it. Each is closed (408 where a request had
     begun and no one else can answer) within the 1 s read timeout and a margin; a normal
@@ -65,18 +69,21 @@ def test_slow_heads_bodies_and_idle_connections_are_closed(strict: dict[str, str
     bodies = [connect(url) for _ in range(8)]
     route = b"/api/v2" if port == "decision API" else b"/v1/networks"
     for s in bodies:
-        s.sendall(b"POST " + route + b" HTTP/1.1\r\nHost: x\r\nX-Api-Key: "
-                  + ADMIN_KEY.encode() + b"\r\nContent-Type: application/json\r\n"
-                  b"Content-Length: 1000\r\n\r\n{\"placements\"")
+        s.sendall(
+            b"POST "
+            + route
+            + b" HTTP/1.1\r\nHost: x\r\nX-Api-Key: "
+            + ADMIN_KEY.encode()
+            + b"\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 1000\r\n\r\n{"placements"'
+        )
     probe = "/api/v2" if port == "decision API" else "/healthz"
-    r = httpx.post(url + probe, json=DECIDE) if port == "decision API" else \
-        httpx.get(url + probe)
+    r = httpx.post(url + probe, json=DECIDE) if port == "decision API" else httpx.get(url + probe)
     assert r.status_code == 200  # served while the slow ones wait
     started = time.monotonic()
     # the decision route's lane answers a stalled body 408; the management API's handler,
     # waiting for the body, sees the connection close
-    for group, answered in ((idle, False), (heads, True),
-                            (bodies, port == "decision API")):
+    for group, answered in ((idle, False), (heads, True), (bodies, port == "decision API")):
         for s in group:
             closed, got = closed_within(s, max(0.1, 4 - (time.monotonic() - started)))
             assert closed, "still open"
@@ -112,8 +119,11 @@ def test_both_listeners_serve_https(tmp_path: Path) -> None:
     cert = ca.issue_cert("127.0.0.1", "localhost")
     cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "server.pem"))
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-    env = env_for(str(tmp_path / "data"), ADSERVER_TLS_CERT=str(tmp_path / "server.pem"),
-                  ADSERVER_TLS_KEY=str(tmp_path / "server.pem"))
+    env = env_for(
+        str(tmp_path / "data"),
+        ADSERVER_TLS_CERT=str(tmp_path / "server.pem"),
+        ADSERVER_TLS_KEY=str(tmp_path / "server.pem"),
+    )
     with running(["run", "--api-port", "0", "--port", "0"], env, want=2) as proc:
         decisions, api = proc.urls["decision API"], proc.urls["management API"]
         assert decisions.startswith("https://") and api.startswith("https://")
@@ -142,9 +152,11 @@ def test_a_body_that_keeps_coming_may_take_longer(strict: dict[str, str]) -> Non
 
     body = json.dumps(DECIDE).encode()
     s = connect(strict["decision API"])
-    s.sendall(b"POST /api/v2 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-              b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
-    parts = [body[i:i + 8] for i in range(0, len(body), 8)]
+    s.sendall(
+        b"POST /api/v2 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+    )
+    parts = [body[i : i + 8] for i in range(0, len(body), 8)]
     step = 2.0 / len(parts)
     for part in parts:
         time.sleep(min(step, 0.3))
@@ -158,8 +170,12 @@ def test_rate_limits_and_the_bad_key_back_off(tmp_path: Path) -> None:
     """Attack: a client floods the decision route, a key floods the management API, and an
     address tries key after key (2,000 wrong keys met no lockout before). Each is answered
     429 with Retry-After past its allowance, on both ports; others are served."""
-    env = env_for(str(tmp_path / "data"), ADSERVER_RATE_PER_ADDRESS="30",
-                  ADSERVER_RATE_PER_KEY="10", ADSERVER_BAD_KEYS_PER_MINUTE="5")
+    env = env_for(
+        str(tmp_path / "data"),
+        ADSERVER_RATE_PER_ADDRESS="30",
+        ADSERVER_RATE_PER_KEY="10",
+        ADSERVER_BAD_KEYS_PER_MINUTE="5",
+    )
     with running(["run", "--api-port", "0", "--port", "0"], env, want=2) as proc:
         decisions, api = proc.urls["decision API"], proc.urls["management API"]
         wait_ready(decisions)
@@ -177,8 +193,10 @@ def test_rate_limits_and_the_bad_key_back_off(tmp_path: Path) -> None:
             time.sleep(1.0)
             assert admin.get("/v1/me").status_code == 200  # refilled at 10/s
         with httpx.Client(base_url=api) as guesser:
-            guesses = [guesser.get("/v1/me", headers={"X-Api-Key": f"ak_guess{i}_x"})
-                       .status_code for i in range(12)]
+            guesses = [
+                guesser.get("/v1/me", headers={"X-Api-Key": f"ak_guess{i}_x"}).status_code
+                for i in range(12)
+            ]
             assert guesses[:5] == [401] * 5 and guesses[-1] == 429, guesses
             # held back even with a right key from that address, for a while
             r = guesser.get("/v1/me", headers={"X-Api-Key": ADMIN_KEY})

@@ -15,13 +15,20 @@ from tests.serving.shop import Shop, product_id
 BROWSER = {"user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36"}
 
 
-@pytest.mark.parametrize("query, kind", [("whole bean coffee", "Coffee"),
-                                         ("headphones", "Headphones"),
-                                         ("wireless earbuds", "Headphones"),
-                                         ("Noise-cancelling HEADPHONE", "Headphones"),
-                                         ("puppy food", "Dog Food"), ("yoga mat", "Yoga")])
-def test_search_shows_the_sponsored_products_of_that_kind(shop: Shop, query: str,
-                                                          kind: str) -> None:
+@pytest.mark.parametrize(
+    "query, kind",
+    [
+        ("whole bean coffee", "Coffee"),
+        ("headphones", "Headphones"),
+        ("wireless earbuds", "Headphones"),
+        ("Noise-cancelling HEADPHONE", "Headphones"),
+        ("puppy food", "Dog Food"),
+        ("yoga mat", "Yoga"),
+    ],
+)
+def test_search_shows_the_sponsored_products_of_that_kind(
+    shop: Shop, query: str, kind: str
+) -> None:
     shown = set(shop.shown(search=query)) - {shop.keyword_ad}  # it bids on "coffee"
     out_of_stock = shop.ads["Coffee"][2]
     assert shown == set(shop.ads[kind]) - {out_of_stock}, query
@@ -32,11 +39,15 @@ def test_an_irrelevant_query_shows_no_sponsored_product(shop: Shop, query: str) 
     r = shop.decide(search=query, explain=True)
     assert r.json()["decisions"]["s"] is None
     results = r.json()["explain"]["s"]["results"]
-    assert {x["result"] for x in results} <= {"not relevant to the query or page",
-                                              "product unavailable", "keyword targeting"}
+    assert {x["result"] for x in results} <= {
+        "not relevant to the query or page",
+        "product unavailable",
+        "keyword targeting",
+    }
     assert sum(x["result"] == "not relevant to the query or page" for x in results) >= 8
-    assert all(x["relevance"] < 0.3 for x in results
-               if x["result"] == "not relevant to the query or page")
+    assert all(
+        x["relevance"] < 0.3 for x in results if x["result"] == "not relevant to the query or page"
+    )
 
 
 @pytest.mark.parametrize("query", ["xqzv plorkt", "vvkq jjxw zzpt"])
@@ -45,23 +56,26 @@ def test_a_query_of_unknown_words_shows_no_sponsored_product(shop: Shop, query: 
     # (not the placement's generic lists, as if the page had no context)
     r = shop.decide(search=query, count=4, explain=True)
     assert r.status_code == 200 and r.json()["decisions"]["s"] is None, r.text
-    assert all(x["relevance"] < 0.3 for x in r.json()["explain"]["s"]["results"]
-               if "relevance" in x)
+    assert all(
+        x["relevance"] < 0.3 for x in r.json()["explain"]["s"]["results"] if "relevance" in x
+    )
 
 
 def test_an_unknown_product_page_shows_no_sponsored_product(shop: Shop) -> None:
     assert shop.shown(count=4, properties={"productId": "NO-SUCH-PRODUCT"}) == []
     # with a category as well, the category still counts
-    assert set(shop.shown(count=4, properties={"productId": "NO-SUCH-PRODUCT",
-                                               "category": "Yoga"})) == set(shop.ads["Yoga"])
+    assert set(
+        shop.shown(count=4, properties={"productId": "NO-SUCH-PRODUCT", "category": "Yoga"})
+    ) == set(shop.ads["Yoga"])
 
 
 def test_a_keyword_never_carries_a_product_that_does_not_match(shop: Shop) -> None:
     # the coffee flight bought "headphones": a headphones search shows headphones only
     r = shop.decide(search="wireless headphones", count=4, explain=True)
     assert set(d["adId"] for d in r.json()["decisions"]["s"]) == set(shop.ads["Headphones"])
-    fate = next(x for x in r.json()["explain"]["s"]["results"]
-                if x.get("adId") == shop.wrong_keyword_ad)
+    fate = next(
+        x for x in r.json()["explain"]["s"]["results"] if x.get("adId") == shop.wrong_keyword_ad
+    )
     assert fate["result"] == "not relevant to the query or page" and fate["relevance"] < 0.1
     # a keyword still lifts a product that matches: "coffee" bought, coffee searched
     assert shop.keyword_ad in shop.shown(search="coffee")
@@ -70,7 +84,8 @@ def test_a_keyword_never_carries_a_product_that_does_not_match(shop: Shop) -> No
 def test_category_page(shop: Shop) -> None:
     assert set(shop.shown(properties={"category": "Headphones"})) == set(shop.ads["Headphones"])
     assert set(shop.shown(properties={"category": "Pets > Dog > Dog Food"})) == set(
-        shop.ads["Dog Food"])
+        shop.ads["Dog Food"]
+    )
     assert shop.shown(properties={"category": "Garden"}) == []
 
 
@@ -79,8 +94,7 @@ def test_product_page_shows_similar_products_but_not_itself(shop: Shop) -> None:
     shown = shop.shown(properties={"productId": shop.product_of_ad[viewed_ad]})
     assert shown == [other_ad]
     # a non-sponsored product's page shows the sponsored products of its kind
-    assert set(shop.shown(properties={"productId": product_id("Yoga", 3)})) == set(
-        shop.ads["Yoga"])
+    assert set(shop.shown(properties={"productId": product_id("Yoga", 3)})) == set(shop.ads["Yoga"])
 
 
 def test_home_page_without_context_uses_the_placement_lists(shop: Shop) -> None:
@@ -122,8 +136,9 @@ def test_keyword_bids_and_negative_keywords(shop: Shop) -> None:
 def test_home_page_follows_what_the_user_clicked(shop: Shop) -> None:
     everything = set(shop.shown(count=20, user="shopper-yoga"))
     assert everything > set(shop.ads["Yoga"])  # no profile yet: no context
-    click = next(d for d in shop.decide(search="yoga mat", user="shopper-yoga").json()[
-        "decisions"]["s"])["clickUrl"]
+    click = next(
+        d for d in shop.decide(search="yoga mat", user="shopper-yoga").json()["decisions"]["s"]
+    )["clickUrl"]
     assert httpx.get(click, headers=BROWSER).status_code in (204, 302)
     deadline = time.monotonic() + 15  # the aggregator counts the click, updates the profile
     while set(shop.shown(count=20, user="shopper-yoga")) != set(shop.ads["Yoga"]):

@@ -35,9 +35,13 @@ def test_publish_moves_current_and_versions_increase(store: Store, tmp_path: Pat
 
 
 def test_only_eligible_ads_are_compiled(store: Store, tmp_path: Path) -> None:
-    ineligible = {r[0] for r in store.read(
-        "SELECT a.id FROM ads a JOIN creatives c ON c.id = a.creative_id"
-        " WHERE c.status != 'approved'")}
+    ineligible = {
+        r[0]
+        for r in store.read(
+            "SELECT a.id FROM ads a JOIN creatives c ON c.id = a.creative_id"
+            " WHERE c.status != 'approved'"
+        )
+    }
     assert ineligible
     compiler.compile_snapshot(store, str(tmp_path))
     snap = load_current(str(tmp_path))
@@ -68,12 +72,16 @@ def test_damaged_version_is_refused(store: Store, tmp_path: Path) -> None:
         Snapshot(str(tmp_path), v)
 
 
-@pytest.mark.parametrize("column,value,message", [
-    ("ad_flight", 10**6, "ad_flight: row 0 names flight 1000000"),
-    ("fl_priority", 99, "fl_priority: flight row 0 names priority 99"),
-])
-def test_inconsistent_columns_are_refused_at_load(store: Store, tmp_path: Path, column: str,
-                                                 value: int, message: str) -> None:
+@pytest.mark.parametrize(
+    "column,value,message",
+    [
+        ("ad_flight", 10**6, "ad_flight: row 0 names flight 1000000"),
+        ("fl_priority", 99, "fl_priority: flight row 0 names priority 99"),
+    ],
+)
+def test_inconsistent_columns_are_refused_at_load(
+    store: Store, tmp_path: Path, column: str, value: int, message: str
+) -> None:
     """Columns whose checksums match but whose rows point nowhere (a compiler bug, a
     hand-edited file) are refused when the kernels bind them, not read out of bounds in a
     request."""
@@ -97,7 +105,8 @@ def test_inconsistent_columns_are_refused_at_load(store: Store, tmp_path: Path, 
 
 
 def test_a_snapshot_used_for_decisions_is_freed_without_the_cycle_collector(
-        store: Store, tmp_path: Path) -> None:
+    store: Store, tmp_path: Path
+) -> None:
     """Workers freeze what they loaded at start out of the cycle collector's full passes; a
     snapshot swapped out later must then be freed by reference counting alone: after
     decisions of every kind (sponsored with a query, display, explain) filled its caches,
@@ -117,23 +126,43 @@ def test_a_snapshot_used_for_decisions_is_freed_without_the_cycle_collector(
     data = str(tmp_path)
     model = catalog.ensure_model(store, data)
     assert model is not None
-    catalog.build(store, data, model, compiler.sponsored(compiler.read_inputs(store)), None,
-                  progress=False)
+    catalog.build(
+        store, data, model, compiler.sponsored(compiler.read_inputs(store)), None, progress=False
+    )
     compiler.compile_snapshot(store, data)
     snap = load_current(data)
     assert snap is not None and snap.products is not None
     signer = Signer(ensure_keys(data))
     bodies = [
-        {"placements": [{"divName": "s", "networkId": 1, "siteId": 1, "adTypes": [1],
-                         "count": 4, "properties": {"page_type": "search"}}],
-         "user": {"key": "u1"}, "searchTerm": "coffee beans", "includePricingData": True},
+        {
+            "placements": [
+                {
+                    "divName": "s",
+                    "networkId": 1,
+                    "siteId": 1,
+                    "adTypes": [1],
+                    "count": 4,
+                    "properties": {"page_type": "search"},
+                }
+            ],
+            "user": {"key": "u1"},
+            "searchTerm": "coffee beans",
+            "includePricingData": True,
+        },
         {"placements": [{"divName": "b", "networkId": 1, "siteId": 1, "adTypes": [2, 3]}]},
     ]
     filled = 0
     for explain in (False, True):
         for body in bodies:
-            ctx = pipeline.Context(time.time(), "http://t", explain, signer,
-                                   np.random.default_rng(1), np.zeros(0, dtype=np.int8), None)
+            ctx = pipeline.Context(
+                time.time(),
+                "http://t",
+                explain,
+                signer,
+                np.random.default_rng(1),
+                np.zeros(0, dtype=np.int8),
+                None,
+            )
             response, _ = pipeline.decide(snap, kevel.decoder.decode(json.dumps(body)), ctx)
             filled += sum(1 for d in response.decisions.values() if d)
     assert filled >= 2 and snap._ads  # its caches hold something

@@ -22,8 +22,9 @@ from adserver.snapshot.format import posting_key
 _placement_keys: dict[tuple, list[int]] = {}
 
 
-def lists(snap: Bundle, plan: Plan, tokens: tuple[int, ...], contextual: tuple[int, ...] = ()
-          ) -> list[np.ndarray]:
+def lists(
+    snap: Bundle, plan: Plan, tokens: tuple[int, ...], contextual: tuple[int, ...] = ()
+) -> list[np.ndarray]:
     """`contextual`: ad types whose candidates come from the request's context (sponsored
     products with a query, product or category: adserver/serving/stages/sponsored.py), so
     the generic lists are skipped for them; keyword lists are kept for every type."""
@@ -43,17 +44,23 @@ def lists(snap: Bundle, plan: Plan, tokens: tuple[int, ...], contextual: tuple[i
             _placement_keys.clear()
         _placement_keys[shape] = keys
     if tokens:
-        keys = keys + [posting_key("kw", net, t2, t) for t2 in (*ad_types, *contextual)
-                       for t in tokens]
+        keys = keys + [
+            posting_key("kw", net, t2, t) for t2 in (*ad_types, *contextual) for t in tokens
+        ]
     return snap.lists(keys)
 
 
 CANDIDATES_CACHE = 20000
 
 
-def for_placement(snap: Bundle, plan: Plan, tokens: tuple[int, ...],
-                pctx: sponsored.Context | None, k: int, ef: int
-                ) -> tuple[Sequence[np.ndarray], tuple[int, int], int]:
+def for_placement(
+    snap: Bundle,
+    plan: Plan,
+    tokens: tuple[int, ...],
+    pctx: sponsored.Context | None,
+    k: int,
+    ef: int,
+) -> tuple[Sequence[np.ndarray], tuple[int, int], int]:
     """A placement's candidate lists, how many of the first ones are given (category
     matches, or a listings auction's own candidates when no query measures them) and how
     many are given or keyword matches, and how many rows they hold in all. Cached (as tuples of arrays and ints: once the cycle collector
@@ -67,9 +74,16 @@ def for_placement(snap: Bundle, plan: Plan, tokens: tuple[int, ...],
     p = plan.placement
     key = None
     if pctx is None or pctx.vector is None or pctx.key is not None:
-        key = (plan.network_id, tuple(p.ad_types or ()), plan.site_id, tuple(p.zone_ids or ()),
-               tokens, None if pctx is None else
-               (pctx.types, tuple(pctx.categories), pctx.key, pctx.active), k, ef)
+        key = (
+            plan.network_id,
+            tuple(p.ad_types or ()),
+            plan.site_id,
+            tuple(p.zone_ids or ()),
+            tokens,
+            None if pctx is None else (pctx.types, tuple(pctx.categories), pctx.key, pctx.active),
+            k,
+            ef,
+        )
         found = snap.candidates.get(key)
         if found is not None:
             return found

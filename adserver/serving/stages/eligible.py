@@ -39,9 +39,17 @@ class Used:
         self.creatives.append(d.creative_id)
 
 
-def run(snap: Bundle, plan: Plan, lists: Sequence[np.ndarray], q: Query, used: Used,
-        paused: np.ndarray, explain: bool, limit: int, n_matched: tuple[int, int] = (0, 0)
-        ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple[int, int]]:
+def run(
+    snap: Bundle,
+    plan: Plan,
+    lists: Sequence[np.ndarray],
+    q: Query,
+    used: Used,
+    paused: np.ndarray,
+    explain: bool,
+    limit: int,
+    n_matched: tuple[int, int] = (0, 0),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple[int, int]]:
     """(passing rows, rows considered, reasons per considered row or None, how many of the
     passing rows (the first ones) came from the first `n_matched[0]` lists and from the first
     `n_matched[1]`). At most `limit` passing rows are taken from each list (0: no limit;
@@ -65,23 +73,27 @@ def run(snap: Bundle, plan: Plan, lists: Sequence[np.ndarray], q: Query, used: U
     given, matched = n_matched
     n_lists = len(lists)
     if (given == 0 or given == n_lists) and (matched == 0 or matched == n_lists):
-        passing, reasons = snap.targeting.filter_lists(list(lists), q, paused, explain,
-                                                       limit)
+        passing, reasons = snap.targeting.filter_lists(list(lists), q, paused, explain, limit)
         n = passing.shape[0]
         return passing, considered, reasons, (n if given else 0, n if matched else 0)
     counts = np.zeros(len(lists), dtype=np.int64)  # passing rows per list, in list order
-    passing, reasons = snap.targeting.filter_lists(list(lists), q, paused, explain, limit,
-                                                   counts)
+    passing, reasons = snap.targeting.filter_lists(list(lists), q, paused, explain, limit, counts)
     per_list = counts.tolist()
     return passing, considered, reasons, (sum(per_list[:given]), sum(per_list[:matched]))
 
 
-def read_frequency(live: Any, snap: Bundle, plan: Plan, user: Any, q: Query,
-                   read: set[int]) -> None:
+def read_frequency(
+    live: Any, snap: Bundle, plan: Plan, user: Any, q: Query, read: set[int]
+) -> None:
     """Load the user's impression history for frequency caps into `q`, once per network a
     request's placements name (`read`), when the snapshot has caps and the user a key."""
-    if live is None or not snap.columns["fcap_level"].shape[0] or user is None \
-            or not user.key or plan.network_id in read:
+    if (
+        live is None
+        or not snap.columns["fcap_level"].shape[0]
+        or user is None
+        or not user.key
+        or plan.network_id in read
+    ):
         return
     read.add(plan.network_id)
     with live.begin() as txn:

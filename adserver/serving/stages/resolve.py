@@ -30,11 +30,27 @@ class BadRequest(Exception):
 class Plan:
     """A placement the snapshot can serve."""
 
-    __slots__ = ("index", "div", "placement", "network_id", "site_id", "zone_ids", "zone",
-                 "count", "hour_of_week")
+    __slots__ = (
+        "index",
+        "div",
+        "placement",
+        "network_id",
+        "site_id",
+        "zone_ids",
+        "zone",
+        "count",
+        "hour_of_week",
+    )
 
-    def __init__(self, index: int, div: str, placement: Placement, network_id: int,
-                 zone_ids: np.ndarray, hour_of_week: int):
+    def __init__(
+        self,
+        index: int,
+        div: str,
+        placement: Placement,
+        network_id: int,
+        zone_ids: np.ndarray,
+        hour_of_week: int,
+    ):
         self.index, self.div, self.placement = index, div, placement
         self.network_id = network_id
         self.site_id: int = placement.site_id or 0  # resolved placements name their site
@@ -63,8 +79,7 @@ def check(req: DecisionRequest) -> list[str]:
         if p.floor_cpc is not None and not p.floor_cpc >= 0:
             raise BadRequest(f"placements[{i}].floorCpc", "must be a non-negative number")
         if p.click_url is not None and not safe_url(p.click_url):
-            raise BadRequest(f"placements[{i}].clickUrl",
-                             "must be an absolute http or https URL")
+            raise BadRequest(f"placements[{i}].clickUrl", "must be an absolute http or https URL")
         div = p.div_name or f"div{i}"
         if div in divs:
             raise BadRequest(f"placements[{i}].divName", f"duplicate divName {div!r}")
@@ -87,8 +102,9 @@ def hour_of_week(time_zone: str, now: float) -> int:
     return found
 
 
-def placement(snap: Bundle, index: int, div: str, p: Placement, now: float,
-              hours: dict[str, int]) -> Plan | str:
+def placement(
+    snap: Bundle, index: int, div: str, p: Placement, now: float, hours: dict[str, int]
+) -> Plan | str:
     """A Plan, or why the placement cannot be served."""
     found_net = p.network_id if p.network_id is not None else snap.sites.get(p.site_id)  # type: ignore[arg-type]
     tz = snap.networks.get(found_net) if found_net is not None else None
@@ -97,10 +113,12 @@ def placement(snap: Bundle, index: int, div: str, p: Placement, now: float,
     network_id: int = found_net
     if snap.sites.get(p.site_id) != network_id:  # type: ignore[arg-type]
         return f"unknown site {p.site_id} in network {network_id}"
-    if p.click_url is not None and network_id in snap.click_domains \
-            and not safe_url(p.click_url, snap.click_domains[network_id]):
-        raise BadRequest(f"placements[{index}].clickUrl",
-                         "not among the network's click domains")
+    if (
+        p.click_url is not None
+        and network_id in snap.click_domains
+        and not safe_url(p.click_url, snap.click_domains[network_id])
+    ):
+        raise BadRequest(f"placements[{index}].clickUrl", "not among the network's click domains")
     zones = p.zone_ids or []
     for z in zones:
         found: Any = snap.zones.get(z)

@@ -33,9 +33,18 @@ def decimals(x: float, scale: float) -> float:
     return round(x * scale) / scale
 
 
-def decisions(snap: Bundle, wins: list[Win], plan: Plan, pricing: bool, bot_filter: bool,
-              request_id: str, user_key: str, base_url: str, signer: Signer, now: float
-              ) -> list[kevel.Decision]:
+def decisions(
+    snap: Bundle,
+    wins: list[Win],
+    plan: Plan,
+    pricing: bool,
+    bot_filter: bool,
+    request_id: str,
+    user_key: str,
+    base_url: str,
+    signer: Signer,
+    now: float,
+) -> list[kevel.Decision]:
     """The Kevel decisions of a placement's winners, in slot order."""
     if not wins:
         return []
@@ -49,25 +58,57 @@ def decisions(snap: Bundle, wins: list[Win], plan: Plan, pricing: bool, bot_filt
         ad = snap.ad(win.row)
         # one token per winner: the path says which event it is; custom events must be
         # among those the placement asked for, which the token lists
-        token = sign([request_id, ad.ad_id, ad.flight_id, ad.creative_id, ad.campaign_id,
-                      ad.advertiser_id, plan.div, int(round(win.clear * 1_000_000)),
-                      win.rate, user_key, int(bot_filter), plan.site_id, zone,
-                      plan.network_id, p.click_url or ad.dest, event_ids])
+        token = sign(
+            [
+                request_id,
+                ad.ad_id,
+                ad.flight_id,
+                ad.creative_id,
+                ad.campaign_id,
+                ad.advertiser_id,
+                plan.div,
+                int(round(win.clear * 1_000_000)),
+                win.rate,
+                user_key,
+                int(bot_filter),
+                plan.site_id,
+                zone,
+                plan.network_id,
+                p.click_url or ad.dest,
+                event_ids,
+            ]
+        )
         price = None
         if pricing:
-            revenue = win.clear / 1000.0 if win.rate == f.RATE_CPM else (
-                win.clear if win.rate in (f.RATE_CPC, f.RATE_CPA) else 0.0)
-            price = kevel.Pricing(win.bid, decimals(win.clear, 1e6),
-                                  decimals(revenue, 1e9), KEVEL_RATE[win.rate],
-                                  decimals(win.ecpm, 1e6))
-        out.append(kevel.Decision(
-            ad.ad_id, ad.advertiser_id, ad.creative_id, ad.flight_id, ad.campaign_id,
-            prio_ids[win.prio], f"{base_url}/r?t={token}", f"{base_url}/i.gif?t={token}",
-            ad.contents,
-            [kevel.Event(e, f"{base_url}/e.gif?t={token}&e={e}") for e in event_ids]
-            if event_ids else [],
-            price,
-        ))
+            revenue = (
+                win.clear / 1000.0
+                if win.rate == f.RATE_CPM
+                else (win.clear if win.rate in (f.RATE_CPC, f.RATE_CPA) else 0.0)
+            )
+            price = kevel.Pricing(
+                win.bid,
+                decimals(win.clear, 1e6),
+                decimals(revenue, 1e9),
+                KEVEL_RATE[win.rate],
+                decimals(win.ecpm, 1e6),
+            )
+        out.append(
+            kevel.Decision(
+                ad.ad_id,
+                ad.advertiser_id,
+                ad.creative_id,
+                ad.flight_id,
+                ad.campaign_id,
+                prio_ids[win.prio],
+                f"{base_url}/r?t={token}",
+                f"{base_url}/i.gif?t={token}",
+                ad.contents,
+                [kevel.Event(e, f"{base_url}/e.gif?t={token}&e={e}") for e in event_ids]
+                if event_ids
+                else [],
+                price,
+            )
+        )
     return out
 
 

@@ -29,13 +29,25 @@ class Models:
 
     __slots__ = ("ctr", "cvr", "shadow_ctr", "shadow_cvr", "versions", "header")
 
-    def __init__(self, ctr: Model | None = None, cvr: Model | None = None,
-                 shadow_ctr: Model | None = None, shadow_cvr: Model | None = None):
+    def __init__(
+        self,
+        ctr: Model | None = None,
+        cvr: Model | None = None,
+        shadow_ctr: Model | None = None,
+        shadow_cvr: Model | None = None,
+    ):
         self.ctr, self.cvr, self.shadow_ctr, self.shadow_cvr = ctr, cvr, shadow_ctr, shadow_cvr
         # for the decision record: {"ctr": version, "ctr_shadow": version, ...}
-        self.versions = {k: m.version for k, m in (
-            ("ctr", ctr), ("cvr", cvr), ("ctr_shadow", shadow_ctr), ("cvr_shadow", shadow_cvr))
-            if m is not None}
+        self.versions = {
+            k: m.version
+            for k, m in (
+                ("ctr", ctr),
+                ("cvr", cvr),
+                ("ctr_shadow", shadow_ctr),
+                ("cvr_shadow", shadow_cvr),
+            )
+            if m is not None
+        }
         # the response header `x-adserver-models` ("ctr=000003,ctr_shadow=000004")
         self.header = ",".join(f"{k}={v}" for k, v in self.versions.items())
 
@@ -87,8 +99,10 @@ class Scorer:
         c = self.snap.columns
         rates = self.snap.ad_rate[rows]
         out = []
-        for model, rate, prior in ((models.ctr, f.RATE_CPC, c["ad_prior_ctr"]),
-                                   (models.cvr, f.RATE_CPA, c["ad_prior_cvr"])):
+        for model, rate, prior in (
+            (models.ctr, f.RATE_CPC, c["ad_prior_ctr"]),
+            (models.cvr, f.RATE_CPA, c["ad_prior_cvr"]),
+        ):
             if model is None:
                 out.append(NONE)
                 continue
@@ -107,8 +121,12 @@ class Scorer:
         c = self.snap.columns
         m = self.models
         out: list[list[Any]] = []
-        for model, prior in ((m.ctr, c["ad_prior_ctr"]), (m.shadow_ctr, None),
-                             (m.cvr, c["ad_prior_cvr"]), (m.shadow_cvr, None)):
+        for model, prior in (
+            (m.ctr, c["ad_prior_ctr"]),
+            (m.shadow_ctr, None),
+            (m.cvr, c["ad_prior_cvr"]),
+            (m.shadow_cvr, None),
+        ):
             if model is not None:
                 out.append(self._rows(model, rows).tolist())
             elif prior is not None:

@@ -65,8 +65,17 @@ def candidate_limit(limit: int, slots: int) -> int:
 class Context:
     """What relevance is measured against for one placement."""
 
-    __slots__ = ("types", "vector", "confidence", "categories", "exclude", "candidates",
-                 "quality", "key", "named")
+    __slots__ = (
+        "types",
+        "vector",
+        "confidence",
+        "categories",
+        "exclude",
+        "candidates",
+        "quality",
+        "key",
+        "named",
+    )
 
     def __init__(self, types: tuple[int, ...]):
         self.types = types  # the placement's sponsored-product ad types
@@ -85,16 +94,19 @@ class Context:
 
     @property
     def active(self) -> bool:
-        return self.vector is not None or bool(self.categories) or self.candidates is not None \
+        return (
+            self.vector is not None
+            or bool(self.categories)
+            or self.candidates is not None
             or self.named
+        )
 
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-def context(snap: Bundle, req: DecisionRequest, plan: Plan, live: Any = None
-            ) -> Context | None:
+def context(snap: Bundle, req: DecisionRequest, plan: Plan, live: Any = None) -> Context | None:
     """The placement's context, or None when it asks for no sponsored-product ad type.
     `live`: live.lmdb, for the user's recent products when the request names none."""
     index, model = snap.products, snap.embedder
@@ -145,8 +157,14 @@ def context(snap: Bundle, req: DecisionRequest, plan: Plan, live: Any = None
     return ctx
 
 
-def prepare(snap: Bundle, req: DecisionRequest, plan: Plan, live: Any,
-            given: dict[str, Any] | None, limit: int) -> tuple[Context | None, int]:
+def prepare(
+    snap: Bundle,
+    req: DecisionRequest,
+    plan: Plan,
+    live: Any,
+    given: dict[str, Any] | None,
+    limit: int,
+) -> tuple[Context | None, int]:
     """A placement's sponsored-product context (a listings auction's own when `given`) and
     the eligible ads to take per candidate list (`limit`, the configured cap; PER_SLOT per
     slot for a placement with a context)."""
@@ -158,8 +176,7 @@ def category_keys(plan: Plan, ctx: Context) -> list[int]:
     return [f.posting_key("cat", plan.network_id, t, c) for t in ctx.types for c in ctx.categories]
 
 
-def retrieved(snap: Bundle, plan: Plan, ctx: Context, k: int, ef: int
-              ) -> tuple[np.ndarray, ...]:
+def retrieved(snap: Bundle, plan: Plan, ctx: Context, k: int, ef: int) -> tuple[np.ndarray, ...]:
     """Ad rows of the k sponsored products nearest the context (HNSW search breadth `ef`),
     nearest first, as a candidate list, limited to the placement's sponsored ad types; cached
     per snapshot and context (callers must not modify the arrays)."""
@@ -179,8 +196,9 @@ def retrieved(snap: Bundle, plan: Plan, ctx: Context, k: int, ef: int
     return found
 
 
-def product_lists(snap: Bundle, prows: np.ndarray, types: tuple[int, ...]
-                  ) -> tuple[np.ndarray, ...]:
+def product_lists(
+    snap: Bundle, prows: np.ndarray, types: tuple[int, ...]
+) -> tuple[np.ndarray, ...]:
     """The ads of the given product rows that are of one of `types`, as one candidate list
     in the order of `prows` (each product's ads best first); empty: no list. A tuple, as
     the caches hold it (the cycle collector stops tracking it once seen). (One kernel call,
@@ -214,10 +232,14 @@ def _types(types: tuple[int, ...]) -> np.ndarray:
     return found
 
 
-def gate(snap: Bundle, rows: np.ndarray, ctx: Context, n_matched: tuple[int, int],
-         relevance: tuple[float, float, float, int, int],
-         measured: dict[int, float] | None = None
-         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def gate(
+    snap: Bundle,
+    rows: np.ndarray,
+    ctx: Context,
+    n_matched: tuple[int, int],
+    relevance: tuple[float, float, float, int, int],
+    measured: dict[int, float] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(kept rows, their relevance^alpha, dropped rows, their reason codes): the Cython
     kernel native/_sponsored.pyx (the rules: adserver/kernels/sponsored_ref.gate). Rows of other ad
     types pass with boost 1; of the first rows, `n_matched[0]` came from category lists (or were
@@ -233,10 +255,28 @@ def gate(snap: Bundle, rows: np.ndarray, ctx: Context, n_matched: tuple[int, int
     kept_rows, boost, rel = np.empty(n, dtype=rows.dtype), np.empty(n), np.empty(n)
     reasons = np.empty(n, dtype=np.int8)
     threshold, floor, alpha = relevance[:3]
-    kept = snap.gate.run(rows, n_matched[0], n_matched[1],  # type: ignore[union-attr]
-                         _types(ctx.types), ctx.vector if ctx.vector is not None else NO_VECTOR,
-                         ctx.confidence, ctx.active, qrows, qscores, ctx.quality is not None,
-                         ctx.exclude, threshold, floor, alpha, kept_rows, boost, reasons, rel)
+    gate = snap.gate
+    assert gate is not None  # context() gives no context without a product index
+    kept = gate.run(
+        rows,
+        n_matched[0],
+        n_matched[1],
+        _types(ctx.types),
+        ctx.vector if ctx.vector is not None else NO_VECTOR,
+        ctx.confidence,
+        ctx.active,
+        qrows,
+        qscores,
+        ctx.quality is not None,
+        ctx.exclude,
+        threshold,
+        floor,
+        alpha,
+        kept_rows,
+        boost,
+        reasons,
+        rel,
+    )
     if measured is None:  # the dropped ones only matter to explain
         return kept_rows[:kept], boost[:kept], EMPTY, NO_REASONS
     ours = np.isin(snap.columns["ad_type"][rows], ctx.types)
