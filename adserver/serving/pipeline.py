@@ -121,7 +121,8 @@ def decide(
             snap, plan, tokens, pctx, *ctx.relevance[3:]
         )
         # 3. eligibility (targeting, dates, caps, pacing, frequency, dedupe)
-        eligible.read_frequency(ctx.live, snap, plan, user, q, freq_read)
+        if user is not None and ctx.live is not None:  # (the call only when it can read)
+            eligible.read_frequency(ctx.live, snap, plan, user, q, freq_read)
         passing, rows, reasons, n_from_matches = eligible.run(
             snap, plan, lists, q, used, ctx.paused, ctx.explain is not None, limit, n_matched
         )
@@ -163,9 +164,8 @@ def decide(
         if i + 1 < len(divs):  # what later placements of the request must not repeat
             for d in made:
                 used.add(d)
-        paused = respond.charge(ctx.budget, snap, made)
-        if paused is not None:
-            ctx.paused = paused
+        if ctx.budget is not None and made:  # near a hard cap
+            ctx.paused = respond.charge(ctx.budget, snap, made)
         decisions[div] = (made or None) if plan.count > 1 else (made[0] if made else None)
         placements.append(
             record.placement(

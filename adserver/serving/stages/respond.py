@@ -112,10 +112,8 @@ def decisions(
     return out
 
 
-def charge(budget: Any, snap: Bundle, made: list[kevel.Decision]) -> np.ndarray | None:
-    """Near a hard cap: count what was just served against the worker's allowance; the
-    flight rows now paused (None: nothing to count against)."""
-    if budget is None or not made:
-        return None
+def charge(budget: Any, snap: Bundle, made: list[kevel.Decision]) -> np.ndarray:
+    """Near a hard cap: count what was just served against the worker's allowance (the
+    worker's LiveView); the flight rows now paused."""
     budget.charge([d.flight_id for d in made])
     return budget.paused_for(snap)
