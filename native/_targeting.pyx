@@ -21,7 +21,7 @@ from codes cimport (
 
 
 cdef inline double throttle_unit(uint64_t seed, int64_t f) noexcept nogil:
-    # twin: adserver/snapshot/query.throttle_unit (splitmix64, top 53 bits)
+    # twin: adserver/kernels/targeting_ref.throttle_unit (splitmix64, top 53 bits)
     cdef uint64_t z = seed + <uint64_t>(f + 1) * <uint64_t>0x9E3779B97F4A7C15ULL
     z = (z ^ (z >> 30)) * <uint64_t>0xBF58476D1CE4E5B9ULL
     z = (z ^ (z >> 27)) * <uint64_t>0x94D049BB133111EBULL

@@ -24,7 +24,7 @@ control process every INTERVAL_S. Per paced flight it compares the delivery coun
 ledger with the plan, estimates what the flight would deliver per second at full throttle,
 and sets the throttle (the probability that the flight enters a
 request's auctions) so that it is on plan HORIZON_S from now, moving at most one bounded step
-per interval. Workers draw once per flight and request (adserver/snapshot/query.throttle_unit)
+per interval. Workers draw once per flight and request (adserver/kernels/targeting_ref.throttle_unit)
 and leave bids untouched, so the auction stays honest.
 
 Re-basing. A flight found behind its plan after an interval at full throttle lacked supply

@@ -13,9 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from adserver.snapshot import format as f
-from adserver.snapshot.programs import canon, number
-from adserver.snapshot.query import throttle_unit
+from adserver.kernels import codes as f
+from adserver.kernels.values import canon, number
 
 
 class Targeting:
@@ -52,10 +51,10 @@ class Targeting:
         c = self.c
         toks = c["kw_tok"][c["kw_tok_ptr"][k] : c["kw_tok_ptr"][k + 1]].tolist()
         match = c["kw_match"][k]
-        if match == f.MATCH["broad"]:
+        if match == f.M_BROAD:
             union = {t for p in phrases for t in p}
             return all(t in union for t in toks)
-        if match == f.MATCH["exact"]:
+        if match == f.M_EXACT:
             return any(p == toks for p in phrases)
         n = len(toks)
         return any(p[i : i + n] == toks for p in phrases for i in range(len(p) - n + 1))
@@ -321,3 +320,17 @@ def eval_ast(node: tuple, props: dict[str, Any] | None) -> bool:
             return any(canon(x) == v or (isinstance(x, str) and v in x) for x in values)
         return eq(values, v)
     raise ValueError(kind)
+
+
+MASK64 = (1 << 64) - 1
+
+
+def throttle_unit(seed: int, flight_row: int) -> float:
+    """The request's uniform draw in [0, 1) for a flight's pacing throttle: splitmix64 of
+    the seed and the flight row, top 53 bits. One draw per flight and request, so a flight
+    with many ads is not favoured; the filter kernel computes the same."""
+    z = (seed + (flight_row + 1) * 0x9E3779B97F4A7C15) & MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    z ^= z >> 31
+    return (z >> 11) * (1.0 / 9007199254740992.0)

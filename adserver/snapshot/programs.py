@@ -17,34 +17,11 @@ from typing import Any
 import numpy as np
 
 from adserver.hashing import hash_str
+from adserver.kernels.values import canon, number
 from adserver.snapshot import format as f
 
 PROP_SEED = 0x70726F70
 GEO_SEED = 0x67656F
-
-
-def canon(value: Any) -> str:
-    """The canonical text of a scalar: how equality compares it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def number(value: Any) -> float:
-    """The numeric value of a scalar, NaN when it has none (booleans have none)."""
-    if isinstance(value, bool):
-        return math.nan
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            x = float(value)
-        except ValueError:
-            return math.nan
-        return x if math.isfinite(x) else math.nan
-    return math.nan
 
 
 def key_id(path: str) -> int:

@@ -122,17 +122,3 @@ def frequency(entries: list[list[Any]] | None) -> tuple[np.ndarray, np.ndarray, 
         np.array([e[1] for e in entries], dtype=np.int64),
         np.array([e[2] for e in entries], dtype=np.float64),
     )
-
-
-MASK64 = (1 << 64) - 1
-
-
-def throttle_unit(seed: int, flight_row: int) -> float:
-    """The request's uniform draw in [0, 1) for a flight's pacing throttle: splitmix64 of
-    the seed and the flight row, top 53 bits. One draw per flight and request, so a flight
-    with many ads is not favoured; the filter kernel computes the same."""
-    z = (seed + (flight_row + 1) * 0x9E3779B97F4A7C15) & MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
-    z ^= z >> 31
-    return (z >> 11) * (1.0 / 9007199254740992.0)

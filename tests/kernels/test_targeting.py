@@ -111,7 +111,7 @@ def test_filter_refuses_arrays_of_another_dtype(arrays: dict) -> None:
 
 
 def test_throttle_lets_a_flight_through_at_its_rate() -> None:
-    from adserver.snapshot.query import throttle_unit
+    from adserver.kernels.targeting_ref import throttle_unit
 
     rng = np.random.default_rng(7)
     seeds = rng.integers(0, 2**63, size=20000).tolist()
