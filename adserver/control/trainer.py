@@ -27,6 +27,7 @@ CONTROL = Principal("control", "admin")
 SETTLE_S = 2.0
 NEW_EXAMPLES = 100  # impressions since the last training before another one is worth it
 NEW_SHARE = 0.1  # ... and at least this share more than the last one had
+STALE_INTERVALS = 2  # ... or any new ones after this many training intervals
 
 
 class ModelJobs:
@@ -41,6 +42,7 @@ class ModelJobs:
         self.keep = keep_versions
         self.last_train = time.time()  # the first training waits one interval
         self.trained_on: dict[str, int] = {}  # model -> impressions counted last time
+        self.trained_at: dict[str, float] = {}  # model -> when it was last trained
 
     def step(self, now: float | None = None) -> None:
         now = time.time() if now is None else now
@@ -103,11 +105,21 @@ class ModelJobs:
                 )
         return made
 
-    def due(self, name: str, examples: int) -> bool:
+    def due(self, name: str, examples: int, now: float | None = None) -> bool:
         """Whether `examples` (impressions counted) hold enough new ones since `name` was
-        last trained: NEW_EXAMPLES, and NEW_SHARE more than then."""
+        last trained: NEW_EXAMPLES, and NEW_SHARE more than then; or any new ones once
+        STALE_INTERVALS training intervals have passed (so the last of a burst of traffic
+        is learned too). Never without new examples: retraining on the same data makes the
+        same model."""
         last = self.trained_on.get(name)
-        return last is None or examples - last >= max(NEW_EXAMPLES, NEW_SHARE * last)
+        if last is None:
+            return True
+        new = examples - last
+        if new >= max(NEW_EXAMPLES, NEW_SHARE * last):
+            return True
+        now = time.time() if now is None else now
+        stale = now - self.trained_at.get(name, now) >= STALE_INTERVALS * self.interval
+        return new > 0 and stale
 
     def train(self, name: str) -> str | None:
         """Train `name` from the logs when enough new examples arrived since last time
@@ -124,6 +136,7 @@ class ModelJobs:
             log.info("%s model not trained: %s", name, e)
             return None
         self.trained_on[name] = size
+        self.trained_at[name] = time.time()
         row = self.registry.submit(name, version, "trainer", CONTROL)
         log.info("%s model %s trained: %s (%s)", name, version, row["status"], row["reason"])
         return version

@@ -236,3 +236,9 @@ def test_training_waits_for_new_examples(reg: Registry) -> None:
     jobs.trained_on["ctr"] = 100_000
     impressions(98_851)  # 10,000 new of 100,000: not yet 10 % more
     assert jobs.examples() == 100_000 and not jobs.due("ctr", 109_999)
+    # a little new traffic is learned once two training intervals (1 s each here) passed,
+    # and none never is
+    jobs.trained_at["ctr"] = 5_000.0
+    assert not jobs.due("ctr", 100_050, now=5_001.0)
+    assert jobs.due("ctr", 100_050, now=5_002.0)
+    assert not jobs.due("ctr", 100_000, now=9_999.0)
