@@ -35,7 +35,8 @@ import time
 import httpx
 
 from bench import loadgen
-from bench.e2e import BODIES, MIXES, ROOT, prepare, server_histogram, server_side
+from bench.e2e import server_histogram, server_side
+from bench.world import BODIES, MIXES, ROOT, prepare
 
 
 def _start(src: str, data: str, port: int) -> subprocess.Popen:

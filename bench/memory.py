@@ -20,7 +20,8 @@ from pathlib import Path
 
 import httpx
 
-from bench.e2e import BODIES, prepare, start, stop, wait_ready
+from bench.e2e import serve, stop, wait_ready
+from bench.world import BODIES, prepare
 
 
 def rollup(pid: int) -> dict[str, int]:
@@ -56,22 +57,7 @@ def main() -> None:
     data = os.path.join(tempfile.gettempdir(), f"adserver-bench-{args.scale}")
     prepare(data, args.scale)
     version = Path(data, "snapshots", "CURRENT").read_text().strip()
-    server, url = start(
-        [
-            "-m",
-            "adserver",
-            "serve",
-            "--data-dir",
-            data,
-            "--port",
-            "0",
-            "--workers",
-            str(args.workers),
-            "--log-level",
-            "warning",
-        ],
-        "decision API",
-    )
+    server, url = serve(data, args.workers)
     try:
         wait_ready(url)
         time.sleep(1.0)

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.e2e import BODIES, MIXES, ROOT, prepare
+from bench.world import BODIES, MIXES, ROOT, prepare
 
 ALIAS = "adserver_base"
 

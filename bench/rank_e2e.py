@@ -17,7 +17,8 @@ import tempfile
 
 import httpx
 
-from bench.e2e import prepare, start, stop, wait_ready, wrk
+from bench.e2e import serve, stop, wait_ready, wrk
+from bench.world import prepare
 
 KEY = "bench-admin-key-0123456789"
 RANK = {
@@ -55,22 +56,7 @@ def main() -> None:
     data = os.path.join(tempfile.gettempdir(), "adserver-bench-demo")
     prepare(data, "demo")
     os.environ["ADSERVER_ADMIN_KEY"] = KEY
-    server, url = start(
-        [
-            "-m",
-            "adserver",
-            "serve",
-            "--data-dir",
-            data,
-            "--port",
-            "0",
-            "--workers",
-            "1",
-            "--log-level",
-            "warning",
-        ],
-        "decision API",
-    )
+    server, url = serve(data)
     try:
         wait_ready(url)
         rank = json.dumps(RANK).encode()

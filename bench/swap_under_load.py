@@ -20,7 +20,8 @@ import numpy as np
 import uvloop
 
 from bench import loadgen
-from bench.e2e import BODIES, prepare, start, stop, wait_ready
+from bench.e2e import serve, stop, wait_ready
+from bench.world import BODIES, prepare
 
 
 def publisher(data: str, every: float, until: float, times: list[float]) -> None:
@@ -45,22 +46,7 @@ def main() -> None:
     os.sched_setaffinity(0, {1})
     data = os.path.join(tempfile.gettempdir(), f"adserver-bench-{args.scale}")
     prepare(data, args.scale)
-    server, url = start(
-        [
-            "-m",
-            "adserver",
-            "serve",
-            "--data-dir",
-            data,
-            "--port",
-            "0",
-            "--workers",
-            "1",
-            "--log-level",
-            "warning",
-        ],
-        "decision API",
-    )
+    server, url = serve(data)
     try:
         wait_ready(url)
         body = json.dumps(BODIES["display"]).encode()
