@@ -123,98 +123,56 @@ class Shop:
         sponsored = {kind: [product_id(kind, 0), product_id(kind, 7)] for kind in KINDS}
         sponsored["Coffee"].append(product_id("Coffee", 1))
         bid = itertools.count(30)
+
+        def promote(pid: str, name: str, price: str, keywords: list[Any] = ()) -> int:  # type: ignore[assignment]
+            """A CPC flight promoting one product (its creative approved); the ad's id."""
+            flight = {
+                "campaign_id": camp,
+                "priority_id": prio,
+                "name": name,
+                "start": "2026-01-01T00:00:00Z",
+                "rate_type": "cpc",
+                "price": price,
+            }
+            fl = created(a, "/v1/flights", {**flight, "keywords": list(keywords)})["id"]
+            cr = created(
+                a,
+                "/v1/creatives",
+                {
+                    "advertiser_id": adv,
+                    "ad_type_id": self.type,
+                    "name": pid,
+                    "kind": "product",
+                    "product_id": pid,
+                    "status": "approved",
+                },
+            )["id"]
+            ad = created(a, "/v1/ads", {"flight_id": fl, "creative_id": cr})["id"]
+            self.product_of_ad[ad] = pid
+            return ad
+
         for kind, pids in sponsored.items():
             for pid in pids:
-                fl = created(
-                    a,
-                    "/v1/flights",
-                    {
-                        "campaign_id": camp,
-                        "priority_id": prio,
-                        "name": f"{pid}",
-                        "start": "2026-01-01T00:00:00Z",
-                        "rate_type": "cpc",
-                        "price": f"0.{next(bid)}",
-                    },
-                )["id"]
-                cr = created(
-                    a,
-                    "/v1/creatives",
-                    {
-                        "advertiser_id": adv,
-                        "ad_type_id": self.type,
-                        "name": pid,
-                        "kind": "product",
-                        "product_id": pid,
-                        "status": "approved",
-                    },
-                )["id"]
-                ad = created(a, "/v1/ads", {"flight_id": fl, "creative_id": cr})["id"]
-                self.ads.setdefault(kind, []).append(ad)
-                self.product_of_ad[ad] = pid
+                self.ads.setdefault(kind, []).append(promote(pid, pid, f"0.{next(bid)}"))
         # manual targeting: an espresso product bids 2.00 on "espresso", 0.20 otherwise
-        pid = product_id("Coffee", 2)
-        fl = created(
-            a,
-            "/v1/flights",
-            {
-                "campaign_id": camp,
-                "priority_id": prio,
-                "name": "espresso keywords",
-                "start": "2026-01-01T00:00:00Z",
-                "rate_type": "cpc",
-                "price": "0.20",
-                "keywords": [
-                    {"text": "espresso", "match": "broad", "bid": "2.00"},
-                    {"text": "coffee", "match": "phrase"},
-                    {"text": "decaf", "negative": True},
-                ],
-            },
-        )["id"]
-        cr = created(
-            a,
-            "/v1/creatives",
-            {
-                "advertiser_id": adv,
-                "ad_type_id": self.type,
-                "name": pid,
-                "kind": "product",
-                "product_id": pid,
-                "status": "approved",
-            },
-        )["id"]
-        self.keyword_ad = created(a, "/v1/ads", {"flight_id": fl, "creative_id": cr})["id"]
-        self.product_of_ad[self.keyword_ad] = pid
+        self.keyword_ad = promote(
+            product_id("Coffee", 2),
+            "espresso keywords",
+            "0.20",
+            [
+                {"text": "espresso", "match": "broad", "bid": "2.00"},
+                {"text": "coffee", "match": "phrase"},
+                {"text": "decaf", "negative": True},
+            ],
+        )
         # a coffee product whose flight bought "headphones": the keyword must not carry it
         # onto a headphones search (the product itself does not match the query)
-        pid = product_id("Coffee", 3)
-        fl = created(
-            a,
-            "/v1/flights",
-            {
-                "campaign_id": camp,
-                "priority_id": prio,
-                "name": "coffee on headphones",
-                "start": "2026-01-01T00:00:00Z",
-                "rate_type": "cpc",
-                "price": "5.00",
-                "keywords": [{"text": "headphones", "match": "broad"}],
-            },
-        )["id"]
-        cr = created(
-            a,
-            "/v1/creatives",
-            {
-                "advertiser_id": adv,
-                "ad_type_id": self.type,
-                "name": pid,
-                "kind": "product",
-                "product_id": pid,
-                "status": "approved",
-            },
-        )["id"]
-        self.wrong_keyword_ad = created(a, "/v1/ads", {"flight_id": fl, "creative_id": cr})["id"]
-        self.product_of_ad[self.wrong_keyword_ad] = pid
+        self.wrong_keyword_ad = promote(
+            product_id("Coffee", 3),
+            "coffee on headphones",
+            "5.00",
+            [{"text": "headphones", "match": "broad"}],
+        )
 
     def decide(
         self,
