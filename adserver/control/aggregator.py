@@ -196,16 +196,16 @@ class Aggregator:
         for stream, n in self.counted.items():
             if n:
                 telemetry.EVENTS.labels(stream).inc(n)
-        offsets = {
-            (r[0], r[1]): (r[2], r[3])
-            for r in self.store.read('SELECT worker, stream, segment, "offset" FROM event_offsets')
-        }
-        self.lag.update(
-            telemetry.unread_bytes(self.root, offsets, STREAMS),
-            self.read_bytes,
-            sum(self.counted.values()),
-            time.time(),
-        )
+        unread = 0
+        if batch is not None:  # nothing read: every log was read to its end
+            offsets = {
+                (r[0], r[1]): (r[2], r[3])
+                for r in self.store.read(
+                    'SELECT worker, stream, segment, "offset" FROM event_offsets'
+                )
+            }
+            unread = telemetry.unread_bytes(self.root, offsets, STREAMS)
+        self.lag.update(unread, self.read_bytes, sum(self.counted.values()), time.time())
         return batch
 
     def isolate(self, limit: int) -> Batch | None:
