@@ -235,6 +235,15 @@ def test_archived_entities_can_be_restored(admin: httpx.Client) -> None:
     ).json()["key"]
     r = httpx.post(f"{admin.base_url}/v1/flights/{fid}/restore", headers={"X-Api-Key": other})
     assert r.status_code == 404
+    # nor can a read-only key of its own network, nor an id out of range
+    ro = admin.post(
+        "/v1/keys", json={"role": "readonly", "network_id": n["network"]["id"], "name": "ro"}
+    ).json()["key"]
+    assert admin.post(f"/v1/flights/{fid}/archive").status_code == 200
+    r = httpx.post(f"{admin.base_url}/v1/flights/{fid}/restore", headers={"X-Api-Key": ro})
+    assert r.status_code == 403
+    assert admin.get(f"/v1/flights/{fid}").json()["archived"] is True
+    assert admin.post(f"/v1/flights/{2**70}/restore").status_code == 404
 
 
 def test_cross_tenant_references_are_refused(admin: httpx.Client) -> None:

@@ -157,6 +157,13 @@ def test_registry_api(mstack: Stack, tmp_path: Path) -> None:
     with httpx.Client(base_url=mstack.api, headers={"X-Api-Key": ro}) as c:
         assert c.get("/v1/models").status_code == 200
         assert c.post("/v1/models/ctr/rollback").status_code == 403
+        # Attack: a read-only key pins (or unpins) nothing
+        assert c.post(f"/v1/models/ctr/versions/{v}/pin").status_code == 403
+        assert c.delete(f"/v1/models/ctr/versions/{v}/pin").status_code == 403
+    assert a.post(f"/v1/models/ctr/versions/{v}/pin").json()["pinned"] == 1
+    assert a.delete(f"/v1/models/ctr/versions/{v}/pin").json()["pinned"] == 0
+    assert a.post("/v1/models/ctr/versions/999999/pin").status_code == 404
+    assert a.post("/v1/models/nope/versions/1/pin").status_code == 404
 
 
 def records_of(s: Stack, user: str) -> list[dict]:
