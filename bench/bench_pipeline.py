@@ -16,6 +16,7 @@ import pytest
 
 from adserver.kernels import auction_ref, targeting_ref
 from adserver.serving import pipeline
+from adserver.serving.stages.score import NO_MODELS
 from adserver.wire import kevel
 from bench.conftest import requests
 
@@ -27,10 +28,8 @@ def _run(snap, signer) -> int:
     rng = np.random.default_rng(1)
     filled = 0
     for req in REQUESTS:
-        ctx = pipeline.Context(
-            NOW, "http://bench", False, signer, rng, np.zeros(0, dtype=np.int8), None
-        )
-        response, _ = pipeline.decide(snap, req, ctx)
+        b = pipeline.Bundle(snap, NO_MODELS, signer, pipeline.Settings(), rng)
+        response, _ = pipeline.decide(b, req, pipeline.Facts(NOW, "http://bench"))
         filled += sum(1 for d in response.decisions.values() if d)
     return filled
 

@@ -11,7 +11,7 @@ import pytest
 from adserver.control.compiler import compile_snapshot
 from adserver.control.seed import Scale, seed
 from adserver.control.store import Store
-from adserver.serving.bundle import load_current
+from adserver.serving.bound import load_current
 from adserver.signing import Signer, ensure_keys
 
 

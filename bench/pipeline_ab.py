@@ -83,7 +83,7 @@ def runner(package: str, data: str, bodies: list[bytes]) -> Any:
     """A function deciding `n` requests (the bodies in turn) with `package`; returns the
     seconds per decision."""
     try:  # the serving bundle (since issue 24), else the snapshot as it was loaded before
-        loader = __import__(f"{package}.serving.bundle", fromlist=["_"])
+        loader = __import__(f"{package}.serving.bound", fromlist=["_"])
     except ImportError:
         loader = __import__(f"{package}.snapshot.loader", fromlist=["_"])
     pipeline = __import__(f"{package}.serving.pipeline", fromlist=["_"])
@@ -94,6 +94,7 @@ def runner(package: str, data: str, bodies: list[bytes]) -> Any:
     requests = [kevel.decoder.decode(b) for b in bodies]
     rng = np.random.default_rng(1)
     paused = np.zeros(0, dtype=np.int8)
+    no_models = __import__(f"{package}.serving.stages.score", fromlist=["_"]).NO_MODELS
     at = [0]
 
     def run(n: int) -> float:
@@ -101,10 +102,14 @@ def runner(package: str, data: str, bodies: list[bytes]) -> Any:
         for _ in range(n):
             req = requests[at[0] % len(requests)]
             at[0] += 1
-            ctx = pipeline.Context(
-                time.time(), "http://localhost:8080", False, signer, rng, paused, None, 128
-            )
-            pipeline.decide(snap, req, ctx)
+            if hasattr(pipeline, "Facts"):  # the bundle and the facts (since issue 24)
+                b = pipeline.Bundle(snap, no_models, signer, pipeline.Settings(128), rng)
+                pipeline.decide(b, req, pipeline.Facts(time.time(), "http://localhost:8080"))
+            else:
+                ctx = pipeline.Context(
+                    time.time(), "http://localhost:8080", False, signer, rng, paused, None, 128
+                )
+                pipeline.decide(snap, req, ctx)
         return (time.perf_counter() - started) / n
 
     return run

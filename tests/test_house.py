@@ -62,7 +62,7 @@ def test_public_modules_and_classes_say_what_they_are() -> None:
 
 
 def test_the_snapshot_format_binds_no_kernels() -> None:
-    # (import-linter cannot see the compiled modules): binding is serving's (serving/bundle.py)
+    # (import-linter cannot see the compiled modules): binding is serving's (serving/bound.py)
     found = [
         f"{p.relative_to(ROOT)}: {line.strip()}"
         for p in sorted((ROOT / "adserver" / "snapshot").glob("*.py"))

@@ -1,7 +1,8 @@
 """The decision route, `POST /api/v2` (Kevel's Decision API v2): from a request's headers and
 body to the response's status, headers and body. It decodes and checks the request, resolves
-who may read an explain, builds the request's facts (pipeline.Context: the clock, the
-tracking base URL, the worker's snapshot, signer, models and live view), runs the pipeline
+who may read an explain, takes the worker's bundle (pipeline.Bundle: snapshot, kernels,
+models, signer, settings) and builds the request's facts (pipeline.Facts: the clock, the
+tracking base URL, the explain caller, the device, the live view), runs the pipeline
 (serving/pipeline.py), hands the decision record to the event log, counts the outcome and
 encodes the answer. Errors are answered as JSON, never raised (500s are logged).
 
@@ -18,9 +19,8 @@ from starlette.requests import Request
 
 from adserver import apikeys, clock
 from adserver.config import Config
-from adserver.config import relevance as config_relevance
 from adserver.serving import metrics, pipeline
-from adserver.serving.bundle import Bundle
+from adserver.serving.bound import BoundSnapshot
 from adserver.serving.errors import error_body, field_of
 from adserver.serving.http import JSON_HEADER
 from adserver.serving.stages.resolve import BadRequest
@@ -32,7 +32,7 @@ log = logging.getLogger("adserver.worker")
 EXPLAIN_ROLES = ("admin", "readonly", "advertiser")
 
 
-def explainer(snap: Bundle, config: Config, presented: str | None) -> apikeys.Caller | None:
+def explainer(snap: BoundSnapshot, config: Config, presented: str | None) -> apikeys.Caller | None:
     """Who may see an explain for the key in `X-Adzerk-Explain` (per the snapshot's copy of
     the key table; the bootstrap key is an unscoped admin key): the pipeline explains only
     placements of the key's network, and only the ads of its advertiser when it has one."""
@@ -54,7 +54,6 @@ class DecisionRoute:
     def __init__(self, config: Config, worker: Worker):
         self.config, self.worker = config, worker
         self.max_body = config.max_body_bytes
-        self.relevance = config_relevance(config)
         self.bases: dict[tuple[str, str], str] = {}  # (scheme, Host) -> tracking URL base
 
     def base_url(self, scheme: str, host: str, server: tuple[str, int] | None) -> str:
@@ -119,9 +118,10 @@ class DecisionRoute:
         server: tuple[str, int] | None,
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         worker, tally = self.worker, metrics.TALLY
-        snap = worker.snapshot
-        if snap is None or worker.signer is None:
+        bundle = worker.bundle
+        if bundle is None:
             raise Refused(503, "not_ready", "no snapshot loaded yet")
+        snap = bundle.snap
         presented = None
         ua = host = ""
         for name, value in headers:
@@ -136,11 +136,9 @@ class DecisionRoute:
         req = self._request(body)
         config = self.config
         explain = explainer(snap, config, presented) if presented else None
-        ctx = worker.request_context(
-            snap, clock.now(), self.base_url(scheme, host, server), explain, self.relevance, ua
-        )
+        ctx = worker.facts(snap, clock.now(), self.base_url(scheme, host, server), explain, ua)
         try:
-            response, record = pipeline.decide(snap, req, ctx)
+            response, record = pipeline.decide(bundle, req, ctx)
         except BadRequest as e:
             tally.bad += 1
             raise Refused(400, "invalid", e.message, e.field) from None
@@ -158,8 +156,8 @@ class DecisionRoute:
             JSON_HEADER,
             (b"x-adserver-snapshot", snap.version.encode()),
         ]
-        if ctx.models.header:
-            extra.append((b"x-adserver-models", ctx.models.header.encode()))
+        if bundle.models.header:
+            extra.append((b"x-adserver-models", bundle.models.header.encode()))
         if presented and explain is None:  # say why no explain came back
             extra.append((b"x-adserver-explain", b"refused: not a live API key"))
         return 200, extra, out

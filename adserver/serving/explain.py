@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from adserver.apikeys import UNSCOPED, Caller
-from adserver.serving.bundle import Bundle
+from adserver.serving.bound import BoundSnapshot
 from adserver.serving.stages import resolve, select
 from adserver.snapshot import format as f
 
@@ -29,7 +29,7 @@ def unresolved(div: str, why: str) -> dict[str, Any]:
 
 
 def placement(
-    snap: Bundle,
+    snap: BoundSnapshot,
     plan: resolve.Plan,
     rows: np.ndarray,
     reasons: Any,

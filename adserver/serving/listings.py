@@ -36,10 +36,9 @@ from starlette.responses import Response
 
 from adserver import apikeys, clock
 from adserver.config import Config
-from adserver.config import relevance as config_relevance
 from adserver.entities import MAX_AMOUNT
 from adserver.serving import beacons, metrics, pipeline
-from adserver.serving.bundle import Bundle
+from adserver.serving.bound import BoundSnapshot
 from adserver.serving.errors import error, field_of
 from adserver.serving.stages import sponsored
 from adserver.serving.stages.resolve import BadRequest
@@ -58,7 +57,10 @@ class Unauthorized(Exception):
 
 
 def network_of(
-    worker: Worker, snap: Bundle, request: Request, roles: tuple[str, ...] = ("admin", "readonly")
+    worker: Worker,
+    snap: BoundSnapshot,
+    request: Request,
+    roles: tuple[str, ...] = ("admin", "readonly"),
 ) -> int:
     """The marketplace a request's key speaks for (Unauthorized when none, or when the key
     is not of one of `roles`: reporting events writes, so it takes an admin key)."""
@@ -78,7 +80,7 @@ def network_of(
 
 
 def _category_rows(
-    snap: Bundle, network: int, types: tuple[int, ...], cat: topsort.Category
+    snap: BoundSnapshot, network: int, types: tuple[int, ...], cat: topsort.Category
 ) -> np.ndarray:
     """Ad rows (of `types`) of products in the category expression (CNF)."""
     groups = (
@@ -96,7 +98,7 @@ def _category_rows(
 
 
 def context(
-    snap: Bundle, network: int, types: tuple[int, ...], a: topsort.Auction
+    snap: BoundSnapshot, network: int, types: tuple[int, ...], a: topsort.Auction
 ) -> sponsored.Context | None:
     """The auction's own candidates and relevance (None: a plain search)."""
     if a.products is None and a.category is None:
@@ -127,10 +129,11 @@ def context(
 
 
 def run_auction(
-    snap: Bundle, network: int, a: topsort.Auction, ctx: pipeline.Context
+    b: pipeline.Bundle, network: int, a: topsort.Auction, ctx: pipeline.Facts
 ) -> tuple[topsort.Result, dict[str, Any] | None]:
     """One auction's result and its decision record (None: it did not run). With an explain
     caller in `ctx`, the result carries the placement's explain."""
+    snap = b.snap
     if a.type == "banners":
         return topsort.Result(
             result_type="banners",
@@ -173,7 +176,7 @@ def run_auction(
     )
     given = context(snap, network, types, a)
     ctx.listings = {DIV: given} if given is not None else None
-    response, record = pipeline.decide(snap, req, ctx)
+    response, record = pipeline.decide(b, req, ctx)
     made = response.decisions[DIV]
     items = made if isinstance(made, list) else [made] if made else []
     winners = []
@@ -213,16 +216,14 @@ def _epoch(text: str | None) -> float | None:
 
 
 def routes(worker: Worker, config: Config) -> dict[str, Any]:
-    relevance = config_relevance(config)
-
     async def prelude(
         request: Request, decoder: Any, roles: tuple[str, ...] = ("admin", "readonly")
-    ) -> tuple[Bundle, int, Any] | Response:
-        snap = worker.snapshot
-        if snap is None or worker.signer is None or worker.events is None:
+    ) -> tuple[pipeline.Bundle, int, Any] | Response:
+        bundle = worker.bundle
+        if bundle is None or worker.events is None:
             return error(503, "not_ready", "no snapshot loaded yet")
         try:
-            network = network_of(worker, snap, request, roles)
+            network = network_of(worker, bundle.snap, request, roles)
         except Unauthorized as e:
             return error(401, "unauthorized", str(e))
         except BadRequest as e:
@@ -231,7 +232,7 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         if len(body) > config.max_body_bytes:
             return error(413, "too_large", f"body larger than {config.max_body_bytes} bytes")
         try:
-            return snap, network, decoder.decode(body)
+            return bundle, network, decoder.decode(body)
         except msgspec.ValidationError as e:
             field, message = field_of(e)
             return error(400, "invalid", message, field)
@@ -244,23 +245,22 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         got = await prelude(request, topsort.auction_decoder)
         if isinstance(got, Response):
             return got
-        snap, network, body = got
+        bundle, network, body = got
         results = []
         # ?explain=true: the caller (an admin or read-only key of the network) reads why
         explain = (
             worker.caller(request) if request.query_params.get("explain") in ("1", "true") else None
         )
         for i, a in enumerate(body.auctions):
-            ctx = worker.request_context(
-                snap,
+            ctx = worker.facts(
+                bundle.snap,
                 clock.now(),
                 config.public_url or "",
                 explain,
-                relevance,
                 request.headers.get("user-agent") or "",
             )
             try:
-                result, record = run_auction(snap, network, a, ctx)
+                result, record = run_auction(bundle, network, a, ctx)
             except BadRequest as e:
                 return error(400, "invalid", e.message, f"auctions[{i}].{e.field}")
             if record is not None and worker.records is not None:
@@ -277,7 +277,7 @@ def routes(worker: Worker, config: Config) -> dict[str, Any]:
         got = await prelude(request, topsort.events_decoder, ("admin",))  # it writes
         if isinstance(got, Response):
             return got
-        snap, network, body = got
+        _, network, body = got
         rejected: list[dict[str, str]] = []
         pending = []
         net_field = beacons.FIELDS.index("network")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from adserver import livestate
-from adserver.serving.bundle import Bundle
+from adserver.serving.bound import BoundSnapshot
 from adserver.snapshot.query import EMPTY_F4
 
 
@@ -32,7 +32,7 @@ class LiveView:
         self._rows: dict[int, int] = {}
         self._cap_paused: list[int] = []
 
-    def refresh(self, env: Any, snap: Bundle | None) -> None:
+    def refresh(self, env: Any, snap: BoundSnapshot | None) -> None:
         if env is None or snap is None:
             return
         with env.begin() as txn:
@@ -70,14 +70,14 @@ class LiveView:
             }
         self._rebuild_paused()
 
-    def paused_for(self, snap: Bundle) -> np.ndarray:
+    def paused_for(self, snap: BoundSnapshot) -> np.ndarray:
         """The paused mask if it covers `snap`'s flight rows (a request may still run on the
         snapshot before a swap), else the snapshot's empty one."""
         return (
             self.paused if self.paused.shape[0] == snap.columns["fl_id"].shape[0] else snap.no_pause
         )
 
-    def throttle_for(self, snap: Bundle) -> np.ndarray | None:
+    def throttle_for(self, snap: BoundSnapshot) -> np.ndarray | None:
         """The throttles if they cover `snap`'s flight rows, else None (all at 1)."""
         return self.throttle if self.throttle.shape[0] == snap.columns["fl_id"].shape[0] else None
 

@@ -1,26 +1,27 @@
-"""The decision pipeline: the stages, called in order, over one frozen snapshot.
+"""The decision pipeline: the stages, called in order, over one bundle (a frozen snapshot
+with its kernels, models, signer and settings) and one request's facts.
 
     check request -> for each placement: 1 resolve -> 2 candidates -> 3 eligible -> 4 the
     relevance gate (sponsored products) -> 5 score -> 6 select -> 7 respond; dedupe carries
     across placements -> response (explain: serving/explain.py), decision record
     (serving/record.py)
 
-A request runs entirely on the snapshot it started with, even if a newer one is published
-meanwhile.
+A request runs entirely on the bundle it started with, even if a newer snapshot or model is
+published meanwhile.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from adserver.apikeys import Caller
 from adserver.learn.features import hour_of_week
 from adserver.serving import explain, record
-from adserver.serving.bundle import Bundle
+from adserver.serving.bound import BoundSnapshot
 from adserver.serving.explain import EVERYTHING
 from adserver.serving.stages import candidates, eligible, resolve, respond, score, select, sponsored
 from adserver.signing import Signer
@@ -35,64 +36,69 @@ _ID_PREFIX = os.urandom(8).hex()
 _ids = itertools.count()
 
 
-class Context:
-    """Per-request facts that are not in the body."""
+class Settings(NamedTuple):
+    """The configuration a decision reads: eligible ads taken per posting list (0: all), and
+    sponsored products' relevance (threshold, keyword floor, alpha, retrieval k, HNSW ef)."""
 
-    __slots__ = (
-        "now",
-        "base_url",
-        "explain",
-        "signer",
-        "rng",
-        "paused",
-        "live",
-        "limit",
-        "throttle",
-        "budget",
-        "relevance",
-        "listings",
-        "models",
-        "device",
-    )
+    limit: int = 0
+    relevance: tuple[float, float, float, int, int] = (0.3, 0.1, 1.0, 50, 128)
+
+
+class Bundle(NamedTuple):
+    """What a worker decides with, swapped as one reference (serving/worker.py): a snapshot
+    version with its bound kernels, the CTR/CVR models, the signer of tracking tokens, the
+    settings, the worker's random generator and its live.lmdb (frequency counters; None
+    before it opens). A request keeps the bundle it started with."""
+
+    snap: BoundSnapshot
+    models: score.Models
+    signer: Signer
+    settings: Settings
+    rng: np.random.Generator
+    live: Any = None
+
+
+NO_PAUSE = np.zeros(0, dtype=np.int8)
+
+
+class Facts:
+    """A request's facts that are not in its body: the clock, where tracking URLs point, who
+    may read an explain, the device class of its User-Agent, and the live view's pauses,
+    pacing throttles and hard-cap allowances when it started. The listings auction adds the
+    candidates it was given."""
+
+    __slots__ = ("now", "base_url", "explain", "device", "paused", "throttle", "budget", "listings")
 
     def __init__(
         self,
         now: float,
         base_url: str,
-        explain: bool | Caller | None,
-        signer: Signer,
-        rng: np.random.Generator,
-        paused: np.ndarray,
-        live: Any,
-        limit: int = 0,
+        explain: bool | Caller | None = None,
+        device: int = 0,
+        paused: np.ndarray = NO_PAUSE,
         throttle: np.ndarray | None = None,
         budget: Any = None,
-        relevance: tuple[float, float, float, int, int] = (0.3, 0.1, 1.0, 50, 128),
     ):
+        self.now, self.base_url, self.device = now, base_url, device
         # explain: None (none), a caller (what its key may read) or True (everything)
         self.explain = EVERYTHING if explain is True else (explain or None)
-        self.now, self.base_url, self.signer, self.rng = now, base_url, signer, rng
         self.paused = paused  # flight rows a cap paused (empty: none)
-        self.live = live  # live.lmdb for frequency counters, or None
-        self.limit = limit  # eligible ads taken per posting list (0: all)
         self.throttle = throttle  # pacing throttle per flight row, or None (all at 1)
         self.budget = budget  # the worker's LiveView when it holds hard-cap allowances
-        # sponsored products: (threshold, keyword floor, alpha, retrieval k, HNSW ef)
-        self.relevance = relevance
         self.listings: dict[str, Any] | None = None  # divName -> sponsored.Context given
-        self.models: score.Models = score.NO_MODELS  # the worker's CTR/CVR models
-        self.device = 0  # learn/features.DEVICES, from the User-Agent
 
 
 def decide(
-    snap: Bundle, req: kevel.DecisionRequest, ctx: Context
+    b: Bundle, req: kevel.DecisionRequest, ctx: Facts
 ) -> tuple[kevel.DecisionResponse, dict[str, Any]]:
-    """Answer a decision request; returns the response and the decision record."""
+    """Answer a decision request with a bundle; returns the response and the decision
+    record."""
     divs = resolve.check(req)
+    snap, models, live, relevance = b.snap, b.models, b.live, b.settings.relevance
     request_id = f"{_ID_PREFIX}{next(_ids):016x}"
     user = req.user
     user_key = user.key if user is not None and user.key else "ue-" + os.urandom(16).hex()
-    q, tokens = _query(req, ctx)
+    q, tokens = _query(req, ctx, b.rng)
     # the CTR/CVR models' request context (learn/features.py), also logged for training
     feats = {
         "hour_of_week": hour_of_week(ctx.now),
@@ -116,13 +122,13 @@ def decide(
                 explained[div] = explain.unresolved(div, plan)
             continue
         # 2. candidates (sponsored products: from the page's context)
-        pctx, limit = sponsored.prepare(snap, req, plan, ctx.live, ctx.listings, ctx.limit)
+        pctx, limit = sponsored.prepare(snap, req, plan, live, ctx.listings, b.settings.limit)
         lists, n_matched, n_candidates = candidates.for_placement(
-            snap, plan, tokens, pctx, *ctx.relevance[3:]
+            snap, plan, tokens, pctx, *relevance[3:]
         )
         # 3. eligibility (targeting, dates, caps, pacing, frequency, dedupe)
-        if user is not None and ctx.live is not None:  # (the call only when it can read)
-            eligible.read_frequency(ctx.live, snap, plan, user, q, freq_read)
+        if user is not None and live is not None:  # (the call only when it can read)
+            eligible.read_frequency(live, snap, plan, user, q, freq_read)
         passing, rows, reasons, n_from_matches = eligible.run(
             snap, plan, lists, q, used, ctx.paused, ctx.explain is not None, limit, n_matched
         )
@@ -132,7 +138,7 @@ def decide(
         measured: dict[int, float] | None = {} if ctx.explain else None
         if pctx is not None and passing.shape[0]:
             passing, boost, dropped, why = sponsored.gate(
-                snap, passing, pctx, n_from_matches, ctx.relevance, measured
+                snap, passing, pctx, n_from_matches, relevance, measured
             )
             gated = (dropped, why)
         # 5. score: keyword bids, pCTR and pCVR
@@ -140,14 +146,14 @@ def decide(
         category = score.page_category(snap, pctx)
         raw = (
             {**feats, "site": plan.site_id, "zone": plan.zone, "category": category}
-            if ctx.models.any
+            if models.any
             else {}
         )
-        scorer = score.Scorer(snap, ctx.models, raw)
+        scorer = score.Scorer(snap, models, raw)
         ctr, cvr = scorer.auction(passing)
         # 6. select: the priority waterfall, lotteries and auctions
         fates: list[dict[str, Any]] | None = [] if ctx.explain else None
-        wins, min_ecpm = select.select(snap, plan, passing, ctx.rng, fates, boost, bids, ctr, cvr)
+        wins, min_ecpm = select.select(snap, plan, passing, b.rng, fates, boost, bids, ctr, cvr)
         # 7. respond: the decisions, their signed tracking URLs, the budget they spend
         made = respond.decisions(
             snap,
@@ -158,7 +164,7 @@ def decide(
             request_id,
             user_key,
             ctx.base_url,
-            ctx.signer,
+            b.signer,
             ctx.now,
         )
         if i + 1 < len(divs):  # what later placements of the request must not repeat
@@ -182,11 +188,13 @@ def decide(
         explain=explained if ctx.explain else None,
     )
     return response, record.decision(
-        request_id, ctx.now, user_key, snap, placements, feats, ctx.models.versions
+        request_id, ctx.now, user_key, snap, placements, feats, models.versions
     )
 
 
-def _query(req: kevel.DecisionRequest, ctx: Context) -> tuple[Query, tuple[int, ...]]:
+def _query(
+    req: kevel.DecisionRequest, ctx: Facts, rng: np.random.Generator
+) -> tuple[Query, tuple[int, ...]]:
     """The request's facts the filter reads (consent, segments, geo, blocked creatives, the
     search phrases, the pacing throttle) and the search's tokens."""
     user = req.user
@@ -208,5 +216,5 @@ def _query(req: kevel.DecisionRequest, ctx: Context) -> tuple[Query, tuple[int, 
     )
     if ctx.throttle is not None:
         q.throttle = ctx.throttle
-        q.seed = int(ctx.rng.bit_generator.random_raw())
+        q.seed = int(rng.bit_generator.random_raw())
     return q, tokens

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from adserver.serving.bundle import Bundle
+from adserver.serving.bound import BoundSnapshot
 from adserver.serving.stages import resolve, score, select
 from adserver.wire import kevel
 
@@ -20,7 +20,7 @@ def unresolved(div: str, p: kevel.Placement) -> list[Any]:
 
 
 def placement(
-    snap: Bundle,
+    snap: BoundSnapshot,
     plan: resolve.Plan,
     n_candidates: int,
     scorer: score.Scorer,
@@ -48,7 +48,7 @@ def decision(
     request_id: str,
     now: float,
     user_key: str,
-    snap: Bundle,
+    snap: BoundSnapshot,
     placements: list[list[Any]],
     feats: dict[str, Any],
     versions: Any,
@@ -72,7 +72,7 @@ def decision(
 
 
 def winners(
-    snap: Bundle,
+    snap: BoundSnapshot,
     scorer: score.Scorer,
     made: list[kevel.Decision],
     wins: list[select.Win],

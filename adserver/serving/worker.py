@@ -1,8 +1,11 @@
-"""A decision worker's state: the snapshot it serves, and the watcher that swaps in new ones.
+"""A decision worker's state: the bundle it decides with (pipeline.Bundle: the snapshot
+with its bound kernels, the models, the signer, the settings), and the watcher that swaps in
+new parts.
 
 The worker opens everything after fork, loads the version CURRENT names beside the one it
-serves, warms it (kernels, a decision through the whole pipeline), then swaps one reference.
-Requests in flight keep the version they started with.
+serves, warms it (kernels, a decision through the whole pipeline), then swaps one reference;
+a new model version or new signing keys are swapped in the same way. Requests in flight keep
+the bundle they started with.
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ import numpy as np
 
 from adserver import apikeys, livestate
 from adserver.config import Config
+from adserver.config import relevance as config_relevance
 from adserver.events.segment import SegmentWriter
 from adserver.kernels import bandit as bandit_kernels
 from adserver.learn import bandit, ctr
 from adserver.learn.features import device_of
 from adserver.ratelimit import LIMITER
 from adserver.serving import metrics, pipeline
-from adserver.serving.bundle import Bundle
+from adserver.serving.bound import BoundSnapshot
 from adserver.serving.eventlog import GroupCommit
 from adserver.serving.live import LiveView
 from adserver.serving.stages.score import NO_MODELS, Models, prepare
@@ -45,9 +49,12 @@ class Worker:
     def __init__(self, config: Config, worker_id: str):
         self.config = config
         self.worker_id = worker_id
-        self.snapshot: Bundle | None = None
+        self.snapshot: BoundSnapshot | None = None
         self.signer: Signer | None = None
         self.rng = np.random.default_rng()
+        self.settings = pipeline.Settings(config.max_candidates, config_relevance(config))
+        # what decisions read (pipeline.Bundle), rebuilt whenever one of its parts changes
+        self.bundle: pipeline.Bundle | None = None
         self.records: SegmentWriter | None = None
         self.events: GroupCommit | None = None
         self.keys_mtime = 0.0
@@ -81,35 +88,32 @@ class Worker:
             LIMITER.failed(request.client.host if request.client else None)
         return caller
 
-    def request_context(
-        self,
-        snap: Bundle,
-        now: float,
-        base_url: str,
-        explain: Any,
-        relevance: tuple[float, float, float, int, int],
-        ua: str,
-    ) -> pipeline.Context:
-        """A request's facts that are not in its body, from this worker: the clock, where
-        tracking URLs point, who may read an explain, the signer, the pauses, throttles and
-        allowances of the live view, the models and the device class of the user agent."""
+    def facts(
+        self, snap: BoundSnapshot, now: float, base_url: str, explain: Any, ua: str
+    ) -> pipeline.Facts:
+        """A request's facts that are not in its body: the clock, where tracking URLs point,
+        who may read an explain, the device class of its user agent, and the pauses,
+        throttles and allowances of the live view for the snapshot it is decided with."""
         view = self.view
-        assert self.signer is not None  # callers answer 503 until the worker has keys
-        ctx = pipeline.Context(
+        return pipeline.Facts(
             now,
             base_url,
             explain,
-            self.signer,
-            self.rng,
+            self.device(ua),
             view.paused_for(snap),
-            self.live,
-            self.config.max_candidates,
             view.throttle_for(snap),
             view if view.left else None,
-            relevance,
         )
-        ctx.models, ctx.device = self.models, self.device(ua)
-        return ctx
+
+    def _rebundle(self) -> None:
+        """Swap in the bundle of what is loaded now (a snapshot, the models, the signer, the
+        live view's LMDB): one reference, read once by each decision."""
+        snap, signer = self.snapshot, self.signer
+        self.bundle = (
+            None
+            if snap is None or signer is None
+            else pipeline.Bundle(snap, self.models, signer, self.settings, self.rng, self.live)
+        )
 
     def device(self, ua: str) -> int:
         """The device class of a request's User-Agent header (cached per distinct one)."""
@@ -155,6 +159,7 @@ class Worker:
             self.live = livestate.open_reader(self.config.data_dir)
             if self.live is None:
                 return
+            self._rebundle()
         self.view.refresh(self.live, self.snapshot)
 
     async def _watch(self) -> None:
@@ -181,6 +186,7 @@ class Worker:
                 read_keys(self.config.data_dir), self.config.token_ttl_hours * 3600
             )
             self.keys_mtime = mtime
+            self._rebundle()
         version = current_version(self.config.data_dir)
         if version is None or (self.snapshot is not None and version == self.snapshot.version):
             return
@@ -192,6 +198,7 @@ class Worker:
             return  # superseded while loading: the next poll takes the newer one
         previous = self.snapshot.version if self.snapshot is not None else None
         self.snapshot = snap
+        self._rebundle()
         self._read_live()
         self.ready = True
         log.info("worker %s now serves snapshot %s (was %s)", self.worker_id, version, previous)
@@ -251,6 +258,7 @@ class Worker:
             chosen[("ctr", ctr.SHADOW)],
             chosen[("cvr", ctr.SHADOW)],
         )
+        self._rebundle()
         for (name, which), m in chosen.items():
             metrics.model_version.labels(name, "active" if which == ctr.ACTIVE else "shadow").set(
                 int(m.version) if m is not None else 0
@@ -262,8 +270,8 @@ class Worker:
         model.warm(snap.version, snap.ad_features) if snap is not None else model.warm()
         return model
 
-    def _load_and_warm(self, version: str) -> Bundle:
-        snap = Bundle(self.config.data_dir, version)
+    def _load_and_warm(self, version: str) -> BoundSnapshot:
+        snap = BoundSnapshot(self.config.data_dir, version)
         assert self.signer is not None
         req = kevel.DecisionRequest(
             placements=[
@@ -277,21 +285,14 @@ class Worker:
             keywords=["warm up"],
             include_pricing_data=True,
         )
-        ctx = pipeline.Context(
-            time.time(),
-            "http://warm",
-            True,
-            self.signer,
-            self.rng,
-            np.zeros(0, dtype=np.int8),
-            None,
-        )
-        pipeline.decide(snap, req, ctx)
+        b = pipeline.Bundle(snap, self.models, self.signer, self.settings, self.rng)
+        ctx = pipeline.Facts(time.time(), "http://warm", True)
+        pipeline.decide(b, req, ctx)
         prepare(snap, self.models)  # the models' per-ad sums for this snapshot
         if snap.embedder is not None and snap.products is not None:  # compile the kernels
             req.search_term = "warm up"
             req.placements[0].ad_types = sorted(snap.sponsored_ad_types)[:1] or [1]  # type: ignore[index]
-            pipeline.decide(snap, req, ctx)
+            pipeline.decide(b, req, ctx)
         return snap
 
     async def _flush(self) -> None:

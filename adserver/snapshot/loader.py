@@ -1,5 +1,5 @@
 """Open a published snapshot version read-only: its format, nothing more (the decision
-workers bind their kernels and caches to it: adserver/serving/bundle.py).
+workers bind their kernels and caches to it: adserver/serving/bound.py).
 
 Columns are memory-mapped, so every worker shares one copy in the page cache; the LMDB
 catalog is opened without a lock file (the version is immutable) and read through one
@@ -40,7 +40,7 @@ class SnapshotError(Exception):
 class Snapshot:
     """One immutable version as its format holds it: columns, lookups, posting lists and
     the catalog. What serving binds to it (kernels, the product index, caches) is
-    adserver/serving/bundle.Bundle."""
+    adserver/serving/bound.BoundSnapshot."""
 
     def __init__(self, root: str, version: str):
         self.version = version

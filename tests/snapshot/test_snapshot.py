@@ -10,7 +10,7 @@ import pytest
 from adserver.control import compiler
 from adserver.control.seed import Scale, seed
 from adserver.control.store import Store
-from adserver.serving.bundle import Bundle, load_current
+from adserver.serving.bound import BoundSnapshot, load_current
 from adserver.snapshot import writer
 from adserver.snapshot.loader import Snapshot, SnapshotError
 
@@ -101,7 +101,7 @@ def test_inconsistent_columns_are_refused_at_load(
     (folder / "manifest.json").write_text(json.dumps(manifest))
     Snapshot(str(tmp_path), v)  # the format alone reads it: only binding the kernels refuses
     with pytest.raises(SnapshotError, match=message):
-        Bundle(str(tmp_path), v)
+        BoundSnapshot(str(tmp_path), v)
 
 
 def test_a_snapshot_used_for_decisions_is_freed_without_the_cycle_collector(
@@ -120,6 +120,7 @@ def test_a_snapshot_used_for_decisions_is_freed_without_the_cycle_collector(
 
     from adserver.control import catalog
     from adserver.serving import pipeline
+    from adserver.serving.stages.score import NO_MODELS
     from adserver.signing import Signer, ensure_keys
     from adserver.wire import kevel
 
@@ -154,22 +155,17 @@ def test_a_snapshot_used_for_decisions_is_freed_without_the_cycle_collector(
     filled = 0
     for explain in (False, True):
         for body in bodies:
-            ctx = pipeline.Context(
-                time.time(),
-                "http://t",
-                explain,
-                signer,
-                np.random.default_rng(1),
-                np.zeros(0, dtype=np.int8),
-                None,
+            b = pipeline.Bundle(
+                snap, NO_MODELS, signer, pipeline.Settings(), np.random.default_rng(1)
             )
-            response, _ = pipeline.decide(snap, kevel.decoder.decode(json.dumps(body)), ctx)
+            ctx = pipeline.Facts(time.time(), "http://t", explain)
+            response, _ = pipeline.decide(b, kevel.decoder.decode(json.dumps(body)), ctx)
             filled += sum(1 for d in response.decisions.values() if d)
     assert filled >= 2 and snap._ads  # its caches hold something
     ref = weakref.ref(snap)
     gc.disable()
     try:
-        del snap, ctx, response
+        del snap, b, ctx, response
         assert ref() is None
     finally:
         gc.enable()

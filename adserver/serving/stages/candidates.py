@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from adserver.serving.bundle import Bundle
+from adserver.serving.bound import BoundSnapshot
 from adserver.serving.stages import sponsored
 from adserver.serving.stages.resolve import Plan
 from adserver.snapshot.format import posting_key
@@ -23,7 +23,7 @@ _placement_keys: dict[tuple, list[int]] = {}
 
 
 def lists(
-    snap: Bundle, plan: Plan, tokens: tuple[int, ...], contextual: tuple[int, ...] = ()
+    snap: BoundSnapshot, plan: Plan, tokens: tuple[int, ...], contextual: tuple[int, ...] = ()
 ) -> list[np.ndarray]:
     """`contextual`: ad types whose candidates come from the request's context (sponsored
     products with a query, product or category: adserver/serving/stages/sponsored.py), so
@@ -54,7 +54,7 @@ CANDIDATES_CACHE = 20000
 
 
 def for_placement(
-    snap: Bundle,
+    snap: BoundSnapshot,
     plan: Plan,
     tokens: tuple[int, ...],
     pctx: sponsored.Context | None,

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from adserver import livestate
-from adserver.serving.bundle import Bundle
+from adserver.serving.bound import BoundSnapshot
 from adserver.serving.stages.resolve import Plan
 from adserver.snapshot.programs import properties
 from adserver.snapshot.query import Query, frequency
@@ -40,7 +40,7 @@ class Used:
 
 
 def run(
-    snap: Bundle,
+    snap: BoundSnapshot,
     plan: Plan,
     lists: Sequence[np.ndarray],
     q: Query,
@@ -83,7 +83,7 @@ def run(
 
 
 def read_frequency(
-    live: Any, snap: Bundle, plan: Plan, user: Any, q: Query, read: set[int]
+    live: Any, snap: BoundSnapshot, plan: Plan, user: Any, q: Query, read: set[int]
 ) -> None:
     """Load the user's impression history for frequency caps into `q`, once per network a
     request's placements name (`read`), when the snapshot has caps and the user a key."""
@@ -104,7 +104,7 @@ def read_frequency(
 NO_BIDS = np.zeros(0)
 
 
-def keyword_bids(snap: Bundle, rows: np.ndarray, q: Query) -> np.ndarray:
+def keyword_bids(snap: BoundSnapshot, rows: np.ndarray, q: Query) -> np.ndarray:
     """Per passing row, the bid of its best matched keyword (-1: the flight's price), or an
     empty array when no keyword of the snapshot has its own bid or the request has none."""
     if not snap.keyword_bids or q.phrase_tok.shape[0] == 0 or rows.shape[0] == 0:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from adserver.serving.bundle import Bundle
+from adserver.serving.bound import BoundSnapshot
 from adserver.validation import safe_url
 from adserver.wire.kevel import MAX_COUNT, MAX_PLACEMENTS, DecisionRequest, Placement
 
@@ -103,7 +103,7 @@ def hour_of_week(time_zone: str, now: float) -> int:
 
 
 def placement(
-    snap: Bundle, index: int, div: str, p: Placement, now: float, hours: dict[str, int]
+    snap: BoundSnapshot, index: int, div: str, p: Placement, now: float, hours: dict[str, int]
 ) -> Plan | str:
     """A Plan, or why the placement cannot be served."""
     found_net = p.network_id if p.network_id is not None else snap.sites.get(p.site_id)  # type: ignore[arg-type]

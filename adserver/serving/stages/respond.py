@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from adserver.serving.bundle import Bundle
+from adserver.serving.bound import BoundSnapshot
 from adserver.serving.stages.resolve import Plan
 from adserver.serving.stages.select import Win
 from adserver.signing import Signer
@@ -34,7 +34,7 @@ def decimals(x: float, scale: float) -> float:
 
 
 def decisions(
-    snap: Bundle,
+    snap: BoundSnapshot,
     wins: list[Win],
     plan: Plan,
     pricing: bool,
@@ -112,7 +112,7 @@ def decisions(
     return out
 
 
-def charge(budget: Any, snap: Bundle, made: list[kevel.Decision]) -> np.ndarray:
+def charge(budget: Any, snap: BoundSnapshot, made: list[kevel.Decision]) -> np.ndarray:
     """Near a hard cap: count what was just served against the worker's allowance (the
     worker's LiveView); the flight rows now paused."""
     budget.charge([d.flight_id for d in made])

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from adserver.learn.ctr import Model
-from adserver.serving.bundle import Bundle
+from adserver.serving.bound import BoundSnapshot
 from adserver.serving.stages import sponsored
 from adserver.snapshot import format as f
 
@@ -59,7 +59,7 @@ class Models:
 NO_MODELS = Models()
 
 
-def page_category(snap: Bundle, pctx: sponsored.Context | None) -> int:
+def page_category(snap: BoundSnapshot, pctx: sponsored.Context | None) -> int:
     """The page's category id: a category page's own, else the viewed product's leaf
     category; 0 when neither."""
     if pctx is None:
@@ -78,7 +78,7 @@ class Scorer:
 
     __slots__ = ("snap", "models", "raw", "contexts")
 
-    def __init__(self, snap: Bundle, models: Models, raw: dict[str, Any]):
+    def __init__(self, snap: BoundSnapshot, models: Models, raw: dict[str, Any]):
         self.snap, self.models, self.raw = snap, models, raw
         self.contexts: dict[int, Any] = {}
 
@@ -136,7 +136,7 @@ class Scorer:
         return out
 
 
-def prepare(snap: Bundle, models: Models) -> None:
+def prepare(snap: BoundSnapshot, models: Models) -> None:
     """Sum each model's ad logits for a snapshot before it serves (else the first request
     after a swap pays for it)."""
     for model in (models.ctr, models.cvr, models.shadow_ctr, models.shadow_cvr):

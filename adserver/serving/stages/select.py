@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from adserver.kernels.auction import D_ECPM, D_REACHED, D_REASON, OUTBID
-from adserver.serving.bundle import Bundle
+from adserver.serving.bound import BoundSnapshot
 from adserver.serving.stages.resolve import Plan
 
 
@@ -42,7 +42,7 @@ NONE = np.zeros(0)
 
 
 def select(
-    snap: Bundle,
+    snap: BoundSnapshot,
     plan: Plan,
     rows: np.ndarray,
     rng: np.random.Generator,
@@ -82,7 +82,11 @@ def select(
 
 
 def _explain(
-    snap: Bundle, rows: np.ndarray, wins: list[Win], detail: np.ndarray, out: list[dict[str, Any]]
+    snap: BoundSnapshot,
+    rows: np.ndarray,
+    wins: list[Win],
+    detail: np.ndarray,
+    out: list[dict[str, Any]],
 ) -> None:
     """The fate of each candidate whose priority was reached; an outbid one is told the
     lowest winning eCPM of its priority."""

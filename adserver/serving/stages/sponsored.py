@@ -37,7 +37,7 @@ import numpy as np
 
 from adserver import livestate
 from adserver.kernels import sponsored as kernel
-from adserver.serving.bundle import Bundle
+from adserver.serving.bound import BoundSnapshot
 from adserver.serving.stages.resolve import Plan
 from adserver.snapshot import format as f
 from adserver.snapshot.products import key
@@ -106,7 +106,9 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-def context(snap: Bundle, req: DecisionRequest, plan: Plan, live: Any = None) -> Context | None:
+def context(
+    snap: BoundSnapshot, req: DecisionRequest, plan: Plan, live: Any = None
+) -> Context | None:
     """The placement's context, or None when it asks for no sponsored-product ad type.
     `live`: live.lmdb, for the user's recent products when the request names none."""
     index, model = snap.products, snap.embedder
@@ -158,7 +160,7 @@ def context(snap: Bundle, req: DecisionRequest, plan: Plan, live: Any = None) ->
 
 
 def prepare(
-    snap: Bundle,
+    snap: BoundSnapshot,
     req: DecisionRequest,
     plan: Plan,
     live: Any,
@@ -176,7 +178,9 @@ def category_keys(plan: Plan, ctx: Context) -> list[int]:
     return [f.posting_key("cat", plan.network_id, t, c) for t in ctx.types for c in ctx.categories]
 
 
-def retrieved(snap: Bundle, plan: Plan, ctx: Context, k: int, ef: int) -> tuple[np.ndarray, ...]:
+def retrieved(
+    snap: BoundSnapshot, plan: Plan, ctx: Context, k: int, ef: int
+) -> tuple[np.ndarray, ...]:
     """Ad rows of the k sponsored products nearest the context (HNSW search breadth `ef`),
     nearest first, as a candidate list, limited to the placement's sponsored ad types; cached
     per snapshot and context (callers must not modify the arrays)."""
@@ -197,7 +201,7 @@ def retrieved(snap: Bundle, plan: Plan, ctx: Context, k: int, ef: int) -> tuple[
 
 
 def product_lists(
-    snap: Bundle, prows: np.ndarray, types: tuple[int, ...]
+    snap: BoundSnapshot, prows: np.ndarray, types: tuple[int, ...]
 ) -> tuple[np.ndarray, ...]:
     """The ads of the given product rows that are of one of `types`, as one candidate list
     in the order of `prows` (each product's ads best first); empty: no list. A tuple, as
@@ -210,7 +214,7 @@ def product_lists(
     return (rows,) if rows.shape[0] else ()
 
 
-def product_rows(snap: Bundle, network_id: int, product_ids: list[str]) -> np.ndarray:
+def product_rows(snap: BoundSnapshot, network_id: int, product_ids: list[str]) -> np.ndarray:
     """Product-index rows of retailer product ids (-1 for unknown ones)."""
     if snap.products is None:
         return np.full(len(product_ids), -1, dtype=np.int64)
@@ -233,7 +237,7 @@ def _types(types: tuple[int, ...]) -> np.ndarray:
 
 
 def gate(
-    snap: Bundle,
+    snap: BoundSnapshot,
     rows: np.ndarray,
     ctx: Context,
     n_matched: tuple[int, int],

@@ -35,7 +35,7 @@ class Ad(NamedTuple):
     prior_cvr: float
 
 
-class Bundle(Snapshot):
+class BoundSnapshot(Snapshot):
     """One snapshot version with what serving binds to it (see the module)."""
 
     def __init__(self, root: str, version: str):
@@ -132,7 +132,7 @@ def _product_index(root: str, version: str) -> tuple[ProductIndex, Model]:
     return found
 
 
-def load_current(root: str) -> Bundle | None:
+def load_current(root: str) -> BoundSnapshot | None:
     """The version CURRENT points at, bound for serving, or None before the first publish."""
     version = current_version(root)
-    return None if version is None else Bundle(root, version)
+    return None if version is None else BoundSnapshot(root, version)
