@@ -11,8 +11,9 @@ from adserver.config import Config
 
 
 def cmd_train(args: argparse.Namespace, config: Config) -> int:
-    from adserver.learn import ctr, ctr_train
+    from adserver.learn import ctr
     from adserver.learn.features import SpecError
+    from adserver.training import ctr_train
 
     if not 0 < args.holdout < 1 or not 0 < args.negative_rate <= 1 or args.epochs < 1:
         print(

@@ -30,8 +30,8 @@ def cmd_control(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
-    from adserver.runtime import url_of
     from adserver.serving import process
+    from adserver.web.runtime import url_of
 
     sock = bind_one("decision API", config.host, config.port, "--port")
     process.prepare_metrics(config)
@@ -82,7 +82,7 @@ def bind_all(config: Config) -> dict[str, Any]:
 
 def bind_one(what: str, host: str, port: int, flag: str) -> Any:
     """A listening socket, or PortInUse naming the address and the flag that changes it."""
-    from adserver import runtime
+    from adserver.web import runtime
 
     try:
         return runtime.bind(host, port)
@@ -96,8 +96,8 @@ def bind_one(what: str, host: str, port: int, flag: str) -> Any:
 def cmd_run(args: argparse.Namespace, config: Config, socks: dict[str, Any] | None = None) -> int:
     """Start the control process and the decision workers; stop all when one part fails or
     a signal arrives."""
-    from adserver.runtime import url_of
     from adserver.serving import process
+    from adserver.web.runtime import url_of
 
     socks = socks or bind_all(config)
     api, decision = socks["api"], socks["decision"]
@@ -169,7 +169,7 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
         import msgspec
 
         config = msgspec.structs.replace(config, train_interval_s=DEMO_TRAIN_S)
-    from adserver.runtime import url_of
+    from adserver.web.runtime import url_of
 
     api = url_of(socks["api"], bool(config.tls_cert))
     decisions = url_of(socks["decision"], bool(config.tls_cert))

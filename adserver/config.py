@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from adserver.validation import FieldError, Invalid, convert
+from adserver.common.validation import FieldError, Invalid, convert
 
 ENV_PREFIX = "ADSERVER_"
 # Variables with the prefix that are not settings.

@@ -17,7 +17,8 @@ import pytest
 
 from adserver.kernels import embed as kernel
 from adserver.kernels import embed_ref as twin
-from adserver.learn import embed, embed_train
+from adserver.learn import embed
+from adserver.training import embed_train
 
 QUERY = "wireless noise cancelling headphones"
 

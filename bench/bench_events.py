@@ -10,7 +10,7 @@ from pathlib import Path
 
 from adserver.control.aggregator import Aggregator
 from adserver.control.store import Store
-from adserver.events.segment import SegmentWriter
+from adserver.formats.segment import SegmentWriter
 
 N = 20000
 

@@ -6,7 +6,7 @@ compiled twin; the figure is what a decision pays per winner).
 
 from __future__ import annotations
 
-from adserver.signing import Signer, ensure_keys
+from adserver.formats.signing import Signer, ensure_keys
 
 
 def test_token_signing(benchmark, tmp_path) -> None:

@@ -11,8 +11,8 @@ import pytest
 from adserver.control.compiler import compile_snapshot
 from adserver.control.seed import Scale, seed
 from adserver.control.store import Store
+from adserver.formats.signing import Signer, ensure_keys
 from adserver.serving.bound import load_current
-from adserver.signing import Signer, ensure_keys
 
 
 @pytest.fixture(scope="session")

@@ -19,10 +19,10 @@ import time
 
 import numpy as np
 
-from adserver.events.segment import read_records
-from adserver.learn import ctr_train
+from adserver.formats.segment import read_records
 from adserver.tools import simulate as sim
 from adserver.tools.simtruth import true_ctr
+from adserver.training import ctr_train
 
 
 def oracle(data_dir: str, s: sim.Settings) -> dict[str, dict]:

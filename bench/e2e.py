@@ -277,7 +277,7 @@ def main() -> None:
     data = args.data_dir or os.path.join(tempfile.gettempdir(), f"adserver-bench-{args.scale}")
     prepare(data, args.scale)
     model = install_model(data) if args.model != "none" else None
-    from adserver import versions
+    from adserver.formats import versions
     from adserver.learn import ctr
 
     versions.publish(ctr.models_root(data, "ctr"), "")  # start without: use_model switches

@@ -15,8 +15,8 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from adserver import runtime
 from adserver.serving.http import JSON_HEADER, Front, read_body
+from adserver.web import runtime
 from adserver.wire import kevel
 
 

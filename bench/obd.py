@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from adserver.learn import obd
+from adserver.training import obd
 
 OBP = {"ips": "0.311", "snips": "0.312", "dm": "0.152-0.157", "dr": "0.290-0.293"}
 

@@ -87,7 +87,10 @@ def runner(package: str, data: str, bodies: list[bytes]) -> Any:
     except ImportError:
         loader = __import__(f"{package}.snapshot.loader", fromlist=["_"])
     pipeline = __import__(f"{package}.serving.pipeline", fromlist=["_"])
-    signing = __import__(f"{package}.signing", fromlist=["_"])
+    try:  # the shared formats' package (since issue 24)
+        signing = __import__(f"{package}.formats.signing", fromlist=["_"])
+    except ImportError:
+        signing = __import__(f"{package}.signing", fromlist=["_"])
     kevel = __import__(f"{package}.wire.kevel", fromlist=["_"])
     snap = loader.load_current(data)
     signer = signing.Signer(signing.read_keys(data))

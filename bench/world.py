@@ -109,7 +109,7 @@ MIXES = {"search-mix": search_mix}
 def prepare(data: str, scale: str) -> None:
     from adserver.control.compiler import compile_snapshot
     from adserver.control.store import Store
-    from adserver.signing import ensure_keys
+    from adserver.formats.signing import ensure_keys
     from adserver.snapshot.writer import current_version
 
     if current_version(data) is None and not os.path.exists(os.path.join(data, "control.sqlite3")):
@@ -165,7 +165,7 @@ def install_model(data: str) -> str:
 
 def use_model(data: str, version: str | None, url: str, body: bytes) -> None:
     """Point models/ctr/CURRENT at `version` (None: no model) and wait for the worker."""
-    from adserver import versions
+    from adserver.formats import versions
     from adserver.learn import ctr
 
     versions.publish(ctr.models_root(data, "ctr"), version or "")

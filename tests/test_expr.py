@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adserver.expr import MAX_DEPTH, ExprError, parse
+from adserver.common.expr import MAX_DEPTH, ExprError, parse
 
 
 @pytest.mark.parametrize(

@@ -70,3 +70,18 @@ def test_the_snapshot_format_binds_no_kernels() -> None:
         if "import" in line and any(m in line for m in ("_auction", "_sponsored", "_targeting"))
     ]
     assert not found, found
+
+
+def test_the_package_top_holds_only_the_entry_points() -> None:
+    # every other module belongs to a part: a plane, the shared layer (common, formats, web,
+    # snapshot, wire), kernels, models (learn), training or tools
+    loose = sorted(p.name for p in (ROOT / "adserver").glob("*.py"))
+    assert loose == [
+        "__init__.py",
+        "__main__.py",
+        "cli.py",
+        "cli_learn.py",
+        "cli_run.py",
+        "config.py",
+        "logs.py",
+    ], f"put these in a part: {loose}"

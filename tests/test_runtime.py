@@ -16,7 +16,7 @@ import pytest
 
 APP = textwrap.dedent("""
     import asyncio, json, time
-    from adserver import runtime
+    from adserver.web import runtime
 
     SERVED = []
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adserver import signing
+from adserver.formats import signing
 
 
 def test_sign_verify_round_trip(tmp_path: Path) -> None:

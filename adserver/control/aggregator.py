@@ -21,13 +21,13 @@ from typing import Any
 
 from msgspec import msgpack
 
-from adserver import livestate
 from adserver.control import attribution, quarantine, telemetry
 from adserver.control.billing import Billing
 from adserver.control.quarantine import DATA_ERRORS, Poison
 from adserver.control.records import check_record, network_of
 from adserver.control.store import Store, now
-from adserver.events.segment import read_records
+from adserver.formats import livestate
+from adserver.formats.segment import read_records
 from adserver.kernels.codes import RATE_CPC, RATE_CPM
 
 log = logging.getLogger("adserver.aggregator")

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from adserver import explorer
+from adserver.common.validation import Invalid, ascii_int, json_body
 from adserver.control import (
     delivery_api,
     entities_api,
@@ -30,8 +30,8 @@ from adserver.control.auth import Authenticator, Principal
 from adserver.control.repo import Forbidden, NotFound, Repository
 from adserver.control.responses import ApiError, error_response, json_response
 from adserver.control.store import Store
-from adserver.ratelimit import LIMITER
-from adserver.validation import Invalid, ascii_int, json_body
+from adserver.web import explorer
+from adserver.web.ratelimit import LIMITER
 
 KEY_HEADERS = ("x-api-key", "x-adzerk-apikey")
 

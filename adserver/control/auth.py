@@ -1,6 +1,6 @@
 """API keys and the principals they stand for.
 
-A key reads `ak_<key_id>_<secret>` (format and digest in adserver/apikeys.py). Keys are accepted as `X-Api-Key` or Kevel's `X-Adzerk-ApiKey`.
+A key reads `ak_<key_id>_<secret>` (format and digest in adserver/common/apikeys.py). Keys are accepted as `X-Api-Key` or Kevel's `X-Adzerk-ApiKey`.
 
 Roles: `admin` (everything in its network, or everywhere when it has none), `advertiser`
 (its own advertiser's campaigns, flights, creatives, ads and reports; reads its network's
@@ -15,7 +15,7 @@ from typing import Literal
 
 import msgspec
 
-from adserver import apikeys
+from adserver.common import apikeys
 from adserver.control.store import Store, now
 
 Role = Literal["admin", "advertiser", "readonly"]

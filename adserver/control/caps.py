@@ -33,8 +33,8 @@ import zoneinfo
 from decimal import Decimal
 from typing import Any
 
-from adserver import livestate
 from adserver.control.store import Store
+from adserver.formats import livestate
 
 METRIC = {"spend": "spend_nanos", "impressions": "impressions", "clicks": "clicks"}
 

@@ -35,13 +35,13 @@ import lmdb
 import numpy as np
 from msgspec import msgpack
 
-from adserver import versions
+from adserver.common.entities import CATEGORY_SEPARATOR
 from adserver.control import telemetry
 from adserver.control.store import Store
-from adserver.entities import CATEGORY_SEPARATOR
+from adserver.formats import versions
+from adserver.formats.versions import sha256_file
 from adserver.learn import embed
 from adserver.snapshot import products as px
-from adserver.versions import sha256_file
 
 log = logging.getLogger("adserver.catalog")
 CHECK_EVERY_S = 2.0
@@ -146,7 +146,7 @@ def train(store: Store, data_dir: str, reason: str) -> str | None:
     texts = [_text(r) for r in store.read("SELECT title, brand, category FROM products")]
     if not texts:
         return None
-    from adserver.learn import embed_train  # scipy: only when a model is trained
+    from adserver.training import embed_train  # scipy: only when a model is trained
 
     started = time.perf_counter()
     version = embed_train.build(data_dir, texts, catalog_seq=digest[1], reason=reason)

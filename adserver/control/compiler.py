@@ -19,15 +19,15 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from adserver import livestate
+from adserver.common.expr import parse
+from adserver.common.text import token_ids
 from adserver.control.schema import SPECS, from_row
 from adserver.control.store import Store
-from adserver.expr import parse
+from adserver.formats import livestate
 from adserver.kernels.auction import quality
 from adserver.snapshot import format as f
 from adserver.snapshot import products as px
 from adserver.snapshot import programs, writer
-from adserver.text import token_ids
 from adserver.wire import kevel
 
 log = logging.getLogger("adserver.publisher")

@@ -14,11 +14,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from adserver.common.validation import FieldError, Invalid
 from adserver.control.auth import Principal
 from adserver.control.repo import MAX_LIMIT
 from adserver.control.responses import int_param, json_response
 from adserver.control.schema import SPECS, EntitySpec
-from adserver.validation import FieldError, Invalid
 
 
 def routes(api: Any) -> list[Route]:

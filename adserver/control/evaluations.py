@@ -1,6 +1,6 @@
 """Offline (counterfactual) evaluation of learning policies over the logged Personalizer
 events of a time window: what each policy's average reward would have been, estimated from
-the choices the serving policy logged with their probabilities (adserver/learn/ope.py).
+the choices the serving policy logged with their probabilities (adserver/training/ope.py).
 
 Policies compared: "Online" (what served: its observed average reward), "Baseline" (always
 the baseline action), "Random" (uniform over the allowed actions) and each candidate
@@ -21,7 +21,8 @@ from adserver.control.personalizer import Example, Settings, join
 from adserver.control.pz_config import parse_arguments
 from adserver.control.store import Store
 from adserver.kernels import bandit as kernel
-from adserver.learn import bandit, ope
+from adserver.learn import bandit
+from adserver.training import ope
 
 MAX_EVENTS = 200_000
 

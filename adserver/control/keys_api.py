@@ -13,11 +13,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from adserver.common.validation import FieldError, Invalid, convert
 from adserver.control import auth
 from adserver.control.auth import Principal
 from adserver.control.repo import MAX_LIMIT, Forbidden, NotFound
 from adserver.control.responses import int_param, json_response
-from adserver.validation import FieldError, Invalid, convert
 
 
 class KeyCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -30,12 +30,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from adserver.common.validation import Invalid, ascii_int, json_body
 from adserver.control.auth import Principal
 from adserver.control.registry import Refused, Registry
 from adserver.control.repo import Forbidden
 from adserver.control.responses import ApiError, json_response
 from adserver.learn import ctr
-from adserver.validation import Invalid, ascii_int, json_body
 
 MAX_UPLOAD = 320 << 20  # weights of 2^26 float32 buckets and their companions
 
@@ -47,7 +47,7 @@ class Activate(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def routes(api: Any, registry: Registry) -> list[Route]:
-    from adserver.validation import convert
+    from adserver.common.validation import convert
 
     def reader(who: Principal) -> None:
         if who.role == "advertiser":

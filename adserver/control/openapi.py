@@ -9,10 +9,10 @@ from typing import Any
 import msgspec
 
 from adserver import __version__
+from adserver.common.entities import Product
 from adserver.control.auth import KeyInfo, Principal
 from adserver.control.products import BatchRequest, BatchResult, ProductOut
 from adserver.control.schema import SPECS
-from adserver.entities import Product
 
 REF = "#/components/schemas/{name}"
 

@@ -55,7 +55,6 @@ from typing import Any
 
 import numpy as np
 
-from adserver import livestate
 from adserver.control import quarantine
 from adserver.control.caps import grant, ledger_sums, local_midnight_hour, unit_cost
 from adserver.control.paced import PacedFlight, read_flights
@@ -63,6 +62,7 @@ from adserver.control.pacing_state import FlightState, Status
 from adserver.control.plans import Forecast, at, bend, even_curve, hour_weights, local_day
 from adserver.control.quarantine import DATA_ERRORS
 from adserver.control.store import Store
+from adserver.formats import livestate
 
 # ---- tuning: every knob of pacing, in one place ----------------------------------------
 INTERVAL_S = 2.0  # controller period (at least every 10 s); also the allowance interval

@@ -27,10 +27,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from adserver import versions
 from adserver._hashing import action_features
 from adserver.control.pz_config import iso, learner_settings, seconds
 from adserver.control.store import Store
+from adserver.formats import versions
 from adserver.kernels import bandit as kernel
 from adserver.learn import bandit
 

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from adserver.common.validation import TOO_DEEP
 from adserver.control.auth import Principal
 from adserver.control.personalizer import current_settings
 from adserver.control.pz_config import (
@@ -34,7 +35,6 @@ from adserver.control.pz_config import (
 )
 from adserver.control.repo import Forbidden
 from adserver.control.store import Store
-from adserver.validation import TOO_DEEP
 from adserver.wire.personalizer import error_body
 
 

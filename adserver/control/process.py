@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable
 
-from adserver import runtime, signing
 from adserver.config import Config
 from adserver.control import telemetry
 from adserver.control.aggregator import Aggregator
@@ -28,7 +27,8 @@ from adserver.control.publisher import Publisher
 from adserver.control.registry import Margins, Registry
 from adserver.control.store import Store
 from adserver.control.trainer import ModelJobs
-from adserver.events import segment
+from adserver.formats import segment, signing
+from adserver.web import runtime
 
 log = logging.getLogger("adserver.control")
 AGGREGATE_EVERY_S = 0.1

@@ -17,11 +17,11 @@ from typing import Annotated, Any
 import msgspec
 import numpy as np
 
+from adserver.common.entities import CATEGORY_SEPARATOR, Product
+from adserver.common.validation import FieldError, Invalid, convert
 from adserver.control.auth import Principal
 from adserver.control.repo import Forbidden, NotFound
 from adserver.control.store import Store, now
-from adserver.entities import CATEGORY_SEPARATOR, Product
-from adserver.validation import FieldError, Invalid, convert
 
 MAX_BATCH = 1000
 MAX_LIMIT = 1000

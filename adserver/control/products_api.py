@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from adserver.common.validation import FieldError, Invalid, ascii_int, convert
 from adserver.control import products
 from adserver.control.auth import Principal
 from adserver.control.responses import ApiError, int_param, json_response
-from adserver.validation import FieldError, Invalid, ascii_int, convert
 
 
 def routes(api: Any) -> list[Route]:

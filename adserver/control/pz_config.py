@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 import msgspec
 
+from adserver.common.validation import EARLIEST, LATEST
 from adserver.control.auth import Principal
 from adserver.control.store import Store, now
-from adserver.validation import EARLIEST, LATEST
 
 DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
 

@@ -16,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from adserver.common.validation import FieldError, Invalid
 from adserver.control.auth import Principal
 from adserver.control.responses import ApiError, error_response, int_param, json_response
 from adserver.control.store import Store, now
-from adserver.validation import FieldError, Invalid
 
 log = logging.getLogger("adserver.quarantine")
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from adserver.common.entities import MAX_AMOUNT, MAX_BID
 from adserver.control.quarantine import Poison
-from adserver.entities import MAX_AMOUNT, MAX_BID
 
 ID_MAX = 2**62
 MONEY_MICROS_MAX = MAX_AMOUNT * 1_000_000

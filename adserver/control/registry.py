@@ -1,6 +1,6 @@
 """The model registry: CTR/CVR model versions, their gate, activation, rollback and shadow.
 
-A version enters from the trainer (adserver/learn/ctr_train.py), from the inbox
+A version enters from the trainer (adserver/training/ctr_train.py), from the inbox
 (`models/inbox/<name>/<any directory>/`, polled by the control process) or through the API
 (`PUT /v1/models/{name}/versions`, a tar of the directory). It is registered only if its
 files verify (manifest, checksums, feature specification, weights; adserver/learn/ctr.Model);
@@ -41,10 +41,10 @@ from typing import Any
 
 import numpy as np
 
-from adserver import versions
 from adserver.control.auth import Principal
 from adserver.control.repo import NotFound
 from adserver.control.store import Store, now
+from adserver.formats import versions
 from adserver.learn import ctr
 
 log = logging.getLogger("adserver.models")
@@ -254,7 +254,7 @@ class Registry:
         week of logs), never read from its manifest. Too few examples to tell: refused
         (an operator may force it). The measured metrics replace the manifest's in the
         version's row."""
-        from adserver.learn import ctr_train
+        from adserver.training import ctr_train
 
         s = ctr_train.Settings(name=name)
         ex = ctr_train.collect(self.data_dir, s)

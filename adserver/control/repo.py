@@ -13,10 +13,10 @@ from typing import Any
 
 import msgspec
 
+from adserver.common.validation import FieldError, Invalid, convert
 from adserver.control.auth import Principal
 from adserver.control.schema import SPECS, EntitySpec, entity_of, from_row, to_row
 from adserver.control.store import Store, now
-from adserver.validation import FieldError, Invalid, convert
 
 DEMAND_WRITABLE_BY_ADVERTISER = {"campaigns", "flights", "creatives", "ads"}
 MAX_LIMIT = 1000

@@ -20,10 +20,10 @@ import io
 from decimal import Decimal
 from typing import Any
 
-from adserver import clock
+from adserver.common import clock
+from adserver.common.validation import EARLIEST, LATEST, FieldError, Invalid, ascii_int
 from adserver.control.auth import Principal
 from adserver.control.store import Store
-from adserver.validation import EARLIEST, LATEST, FieldError, Invalid, ascii_int
 
 DIMENSIONS = ("network", "site", "zone", "advertiser", "campaign", "flight", "ad", "creative")
 SUMS = (

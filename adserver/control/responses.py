@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 from starlette.responses import Response
 
-from adserver.validation import FieldError
+from adserver.common.validation import FieldError
 
 encoder = msgspec.json.Encoder(decimal_format="number")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from adserver import entities as e
+from adserver.common import entities as e
 
 MICROS = decimal.Decimal(1_000_000)
 READ_ONLY = ("id", "archived", "created_at", "updated_at")

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 from tqdm import tqdm
 
-from adserver import entities as e
+from adserver.common import entities as e
 from adserver.control import seed_entities as gen
 from adserver.control.schema import SPECS, to_row
 from adserver.control.seed_entities import money

@@ -9,7 +9,7 @@ import random
 from decimal import Decimal
 from typing import Any
 
-from adserver import entities as e
+from adserver.common import entities as e
 from adserver.control.seed_names import (
     BRAND_HEADS,
     BRAND_TAILS,

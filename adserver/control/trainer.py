@@ -20,7 +20,8 @@ import time
 from adserver.control import telemetry
 from adserver.control.auth import Principal
 from adserver.control.registry import Refused, Registry
-from adserver.learn import ctr, ctr_train
+from adserver.learn import ctr
+from adserver.training import ctr_train
 
 log = logging.getLogger("adserver.models")
 CONTROL = Principal("control", "admin")

@@ -1,2 +1,4 @@
-"""Learning: embeddings (and, later, CTR models and bandits). Used by both planes; training
-code (scipy) is imported only by the control process."""
+"""The models as serving loads them: the CTR/CVR model files and their scoring
+(`ctr.py`), the personalization policy (`bandit.py`), the product embedding model
+(`embed.py`) and the features both planes compute alike (`features.py`). Training and
+off-policy evaluation are in `adserver/training/` (the control process only)."""

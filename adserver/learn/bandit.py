@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from adserver import versions
 from adserver._hashing import action_features, cross, hash_feature, hash_str
+from adserver.formats import versions
 from adserver.kernels import bandit as kernel
 
 SEED = 0x5045  # feature hashing seed of the personalization models

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from adserver import versions
 from adserver._hashing import hash_features
+from adserver.formats import versions
 from adserver.kernels import ctr as kernel
 from adserver.learn import features
 from adserver.learn.features import Spec, SpecError

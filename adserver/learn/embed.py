@@ -2,12 +2,12 @@
 
 Both planes use this module: the control process to embed the catalog, the decision workers to
 embed a search query (tens of microseconds; the arithmetic is the Numba kernel
-adserver/kernels/embed.py). Training lives in adserver/learn/embed_train.py (control only).
+adserver/kernels/embed.py). Training lives in adserver/training/embed_train.py (control only).
 
 Two kinds of model share one runtime form (feature ids -> rows of one matrix):
 
 - `hashed` (built from the catalog, no downloads): words normalised as keywords are
-  (adserver/text.py) and the character 3-grams of each word in "<word>" are hashed into
+  (adserver/common/text.py) and the character 3-grams of each word in "<word>" are hashed into
   BUCKETS buckets; a text is the TF-IDF of its buckets (words weigh `word_weight`, 3-grams
   `gram_weight`) projected by a truncated SVD of the catalog's TF-IDF matrix (LSA).
 - `static` (dropped in by ops): a vocabulary (one token per line, normalised by the same
@@ -30,11 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from adserver import versions
-from adserver.hashing import text_features
+from adserver.common.hashing import text_features
+from adserver.common.text import tokens
+from adserver.formats import versions
+from adserver.formats.versions import sha256_file
 from adserver.kernels import embed as kernel
-from adserver.text import tokens
-from adserver.versions import sha256_file
 
 FORMAT = 1
 BUCKETS = 1 << 18

@@ -1,6 +1,6 @@
 """The features of the CTR/CVR models: what a decision knows about its context and each
 candidate ad, the same at serving time (adserver/serving/stages/score.py) and when training
-from the decision records (adserver/learn/ctr_train.py).
+from the decision records (adserver/training/ctr_train.py).
 
 Context fields (one value each unless noted): site, zone, hour_of_week (UTC, Monday 0h = 0),
 device (from the User-Agent), segment (each of the user's segments), token (each normalized

@@ -14,12 +14,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from adserver.config import Config
-from adserver.runtime import Lane
 from adserver.serving import errors, metrics
 from adserver.serving.decide import DecisionRoute
 from adserver.serving.errors import JSON, error
 from adserver.serving.http import AsgiEndpoint, Front, asgi_endpoint
 from adserver.serving.worker import Worker
+from adserver.web.runtime import Lane
 
 
 def build(config: Config, worker: Worker) -> Front:
@@ -63,9 +63,9 @@ def build(config: Config, worker: Worker) -> Front:
         yield
         await worker.stop()
 
-    from adserver import explorer
     from adserver.serving import beacons, listings, personalize
     from adserver.serving import openapi as decision_openapi
+    from adserver.web import explorer
 
     beacon = beacons.routes(worker, config)
     listing = listings.routes(worker, config)

@@ -19,14 +19,14 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from adserver import clock
+from adserver.common import clock
+from adserver.common.entities import MAX_AMOUNT
+from adserver.common.validation import FieldError, Invalid, ascii_int, convert, json_body, safe_url
 from adserver.config import Config
-from adserver.entities import MAX_AMOUNT
 from adserver.serving import bots, metrics
 from adserver.serving.errors import error
 from adserver.serving.stages.respond import TOKEN_KIND
 from adserver.serving.worker import Worker
-from adserver.validation import FieldError, Invalid, ascii_int, convert, json_body, safe_url
 from adserver.wire.kevel import EVENT_CLICK, EVENT_VIEW
 
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")

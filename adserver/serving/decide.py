@@ -17,7 +17,8 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 
-from adserver import apikeys, clock
+from adserver.common import apikeys, clock
+from adserver.common.validation import TOO_DEEP
 from adserver.config import Config
 from adserver.serving import metrics, pipeline
 from adserver.serving.bound import BoundSnapshot
@@ -25,7 +26,6 @@ from adserver.serving.errors import error_body, field_of
 from adserver.serving.http import JSON_HEADER
 from adserver.serving.stages.resolve import BadRequest
 from adserver.serving.worker import Worker
-from adserver.validation import TOO_DEEP
 from adserver.wire import kevel
 
 log = logging.getLogger("adserver.worker")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from adserver.events.segment import SegmentWriter
+from adserver.formats.segment import SegmentWriter
 
 BATCH_WINDOW_S = 0.002
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from adserver.apikeys import UNSCOPED, Caller
+from adserver.common.apikeys import UNSCOPED, Caller
 from adserver.serving.bound import BoundSnapshot
 from adserver.serving.stages import resolve, select
 from adserver.snapshot import format as f

@@ -1,9 +1,9 @@
 """The decision port's HTTP surface for its hot route: the worker's ASGI front door, which
 sends `POST /api/v2` straight to its endpoint ahead of Starlette's middleware and router,
 and the ASGI adapter of an endpoint the project's protocol can also answer without ASGI
-(its lane: adserver/runtime.Lane, the same `answer` function).
+(its lane: adserver/web/runtime.Lane, the same `answer` function).
 
-A decision, file by file: the protocol reads the request (adserver/runtime.py: the lane
+A decision, file by file: the protocol reads the request (adserver/web/runtime.py: the lane
 answers it on the event loop, or uvicorn's ASGI cycle hands it to `Front` here), the
 decision route (serving/decide.py) decodes, checks and builds the request's facts, the
 pipeline (serving/pipeline.py) runs the stages (serving/stages/), and the route encodes the
@@ -20,8 +20,8 @@ from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
-from adserver.runtime import RECEIVED, Lane
 from adserver.serving.errors import JSON
+from adserver.web.runtime import RECEIVED, Lane
 
 JSON_HEADER = (b"content-type", JSON.encode())
 Answer = Callable[
@@ -93,7 +93,7 @@ class Front:
     everything else (and the lifespan) to the Starlette app, whose router also holds the
     decision route so that other methods get its 405 and a mounted app (root_path) its
     routing. `lane` is the same endpoint for the project's protocol to answer without
-    ASGI (adserver/runtime.Lane); the endpoint serves the requests the lane does not take."""
+    ASGI (adserver/web/runtime.Lane); the endpoint serves the requests the lane does not take."""
 
     __slots__ = ("decide", "app", "lane")
 

@@ -34,9 +34,10 @@ import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response
 
-from adserver import apikeys, clock
+from adserver.common import apikeys, clock
+from adserver.common.entities import MAX_AMOUNT
+from adserver.common.validation import TOO_DEEP, ascii_int
 from adserver.config import Config
-from adserver.entities import MAX_AMOUNT
 from adserver.serving import beacons, metrics, pipeline
 from adserver.serving.bound import BoundSnapshot
 from adserver.serving.errors import error, field_of
@@ -44,7 +45,6 @@ from adserver.serving.stages import sponsored
 from adserver.serving.stages.resolve import BadRequest
 from adserver.serving.worker import Worker
 from adserver.snapshot import format as f
-from adserver.validation import TOO_DEEP, ascii_int
 from adserver.wire import kevel, topsort
 
 DIV = "listings"

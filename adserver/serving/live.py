@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from adserver import livestate
+from adserver.formats import livestate
 from adserver.serving.bound import BoundSnapshot
 from adserver.snapshot.query import EMPTY_F4
 

@@ -26,12 +26,13 @@ import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response
 
-from adserver import clock, livestate
+from adserver.common import clock
+from adserver.common.validation import TOO_DEEP
 from adserver.config import Config
+from adserver.formats import livestate
 from adserver.kernels import bandit as bandit_kernels
 from adserver.learn import bandit
 from adserver.serving.worker import Worker
-from adserver.validation import TOO_DEEP
 from adserver.wire import personalizer as pz
 
 JSON = "application/json"

@@ -18,13 +18,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from adserver.apikeys import Caller
+from adserver.common.apikeys import Caller
+from adserver.formats.signing import Signer
 from adserver.learn.features import hour_of_week
 from adserver.serving import explain, record
 from adserver.serving.bound import BoundSnapshot
 from adserver.serving.explain import EVERYTHING
 from adserver.serving.stages import candidates, eligible, resolve, respond, score, select, sponsored
-from adserver.signing import Signer
 from adserver.snapshot.programs import geo_id
 from adserver.snapshot.query import EMPTY_I64, Query, phrases, segment_ids
 from adserver.wire import kevel

@@ -13,8 +13,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from adserver import runtime
 from adserver.config import Config
+from adserver.web import runtime
 
 RESTART_BACKOFF_S = 1.0
 

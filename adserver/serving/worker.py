@@ -19,22 +19,23 @@ from typing import Any
 
 import numpy as np
 
-from adserver import apikeys, livestate
+from adserver.common import apikeys
 from adserver.config import Config
 from adserver.config import relevance as config_relevance
-from adserver.events.segment import SegmentWriter
+from adserver.formats import livestate
+from adserver.formats.segment import SegmentWriter
+from adserver.formats.signing import Signer, key_path, read_keys
 from adserver.kernels import bandit as bandit_kernels
 from adserver.learn import bandit, ctr
 from adserver.learn.features import device_of
-from adserver.ratelimit import LIMITER
 from adserver.serving import metrics, pipeline
 from adserver.serving.bound import BoundSnapshot
 from adserver.serving.eventlog import GroupCommit
 from adserver.serving.live import LiveView
 from adserver.serving.stages.score import NO_MODELS, Models, prepare
-from adserver.signing import Signer, key_path, read_keys
 from adserver.snapshot.loader import SnapshotError
 from adserver.snapshot.writer import current_version
+from adserver.web.ratelimit import LIMITER
 from adserver.wire import kevel
 
 log = logging.getLogger("adserver.worker")
@@ -76,7 +77,7 @@ class Worker:
         """Who a request's API key stands for (the key in `header`, else X-Api-Key,
         X-Adzerk-ApiKey or a bearer token), per the snapshot's key table; None when it
         presents none or a key that is not live, which counts towards its address's
-        bad-key back-off (adserver/ratelimit.py)."""
+        bad-key back-off (adserver/web/ratelimit.py)."""
         presented = (
             request.headers.get(header) if header else apikeys.presented_key(request.headers)
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from adserver.hashing import cross, hash_str
+from adserver.common.hashing import cross, hash_str
 from adserver.kernels.codes import (  # noqa: F401  (the snapshot's vocabulary, declared once)
     BLOCKED,
     CUSTOM,

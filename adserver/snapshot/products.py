@@ -30,9 +30,9 @@ import lmdb
 import numpy as np
 from msgspec import msgpack
 
-from adserver import versions
-from adserver.hashing import cross, hash_str
-from adserver.versions import sha256_file
+from adserver.common.hashing import cross, hash_str
+from adserver.formats import versions
+from adserver.formats.versions import sha256_file
 
 FORMAT = 1
 PRODUCT_SEED = 0x70726F64

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from adserver.hashing import hash_str
+from adserver.common.hashing import hash_str
 from adserver.kernels.values import canon, number
 from adserver.snapshot import format as f
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from adserver.common.text import token_ids
 from adserver.snapshot.programs import NO_PROPERTIES, str_id
-from adserver.text import token_ids
 
 EMPTY_I64 = np.zeros(0, dtype=np.int64)
 EMPTY_U64 = np.zeros(0, dtype=np.uint64)

@@ -1,6 +1,6 @@
 """Write a snapshot version and publish it atomically (the control process's job).
 
-Protocol (adserver/versions.py): write everything into `snapshots/.tmp-<version>/`, fsync
+Protocol (adserver/formats/versions.py): write everything into `snapshots/.tmp-<version>/`, fsync
 each file and the directory, rename it to `snapshots/<version>/`, then write `CURRENT.tmp`,
 fsync and rename it over `CURRENT`. A reader sees the old version or the new one, never a mix.
 """
@@ -15,9 +15,9 @@ import lmdb
 import numpy as np
 from msgspec import msgpack
 
-from adserver import versions
+from adserver.formats import versions
+from adserver.formats.versions import sha256_file
 from adserver.snapshot import format as f
-from adserver.versions import sha256_file
 
 __all__ = ["current_version", "prune", "publish", "sha256_file", "write"]
 

@@ -155,7 +155,7 @@ def admin_key(store: Any, data_dir: str) -> tuple[str, str]:
     """The demo's admin key, and where it is kept: the one a previous run saved in
     `<data root>/demo-admin-key` (readable by its owner only) while it is live, else a new
     one saved there."""
-    from adserver import apikeys
+    from adserver.common import apikeys
     from adserver.control import auth
 
     path = os.path.join(data_dir, DEMO_KEY_FILE)

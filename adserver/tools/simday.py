@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import msgspec
 import numpy as np
 
-from adserver import clock
+from adserver.common import clock
 from adserver.config import Config
 from adserver.tools.simtruth import (
     CVR,
@@ -139,9 +139,9 @@ async def run_day(
     from adserver.control.compiler import compile_snapshot
     from adserver.control.pacing import Pacer
     from adserver.control.store import Store
+    from adserver.formats.signing import ensure_keys
     from adserver.serving import app as app_mod
     from adserver.serving.worker import Worker
-    from adserver.signing import ensure_keys
 
     ensure_keys(data_dir, day0 - 86400)
     sim = SimClock(day0)

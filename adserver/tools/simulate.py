@@ -2,7 +2,7 @@
 path and see whether budgets are spent as planned.
 
 Everything that runs in production runs here, in one process, on a simulated clock
-(adserver/clock.py): the decision workers' Starlette app (POST /api/v2, the /i.gif, /r and
+(adserver/common/clock.py): the decision workers' Starlette app (POST /api/v2, the /i.gif, /r and
 /v1/conversions beacons, called in-process over ASGI), their event logs with group commit,
 the aggregator, the cap projection and the pacing controller (adserver/control/pacing.py),
 and each worker's view of the live state. Only the shoppers are synthetic:

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from adserver import clock
+from adserver.common import clock
 
 # The test flight ends at midnight, Berlin winter time, on the first of January two years on
 # from today (by the project's clock): open on any date the suite runs, with a zone to convert.

@@ -9,7 +9,7 @@ import pytest
 from adserver.control.aggregator import Aggregator
 from adserver.control.seed import Scale, seed
 from adserver.control.store import Store
-from adserver.events.segment import SegmentWriter
+from adserver.formats.segment import SegmentWriter
 
 T0 = 1_790_000_000.0
 DAY = 86400

@@ -8,13 +8,13 @@ import os
 import numpy as np
 import pytest
 
+from adserver.common.validation import Invalid
 from adserver.control import catalog
 from adserver.control.auth import Principal
 from adserver.control.products import Catalog
 from adserver.control.store import Store
 from adserver.learn import embed
 from adserver.snapshot import products as px
-from adserver.validation import Invalid
 from tests.learn.test_embed import write_static
 
 ADMIN = Principal(key_id="test", role="admin")

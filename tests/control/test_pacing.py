@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adserver import livestate
 from adserver.control import caps, pacing, plans
 from adserver.control.auth import Principal
 from adserver.control.repo import Repository
 from adserver.control.schema import SPECS
 from adserver.control.store import Store
+from adserver.formats import livestate
 from adserver.serving.live import LiveView
 from adserver.snapshot.loader import load_current
 
@@ -412,7 +412,7 @@ def test_billing_stops_at_a_spend_cap(world: World) -> None:
     """The aggregator bills the event that crosses a cap what remained, later ones nothing,
     and keeps what was delivered over the cap apart (real segment log, real aggregator)."""
     from adserver.control.aggregator import Aggregator
-    from adserver.events.segment import SegmentWriter
+    from adserver.formats.segment import SegmentWriter
 
     fid = world.flight(daily_cap={"metric": "spend", "value": "0.010"})  # 2.00 CPM
     log = SegmentWriter(f"{world.root}/events/w0", "events")

@@ -9,9 +9,9 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from adserver import livestate
 from adserver.control.aggregator import Aggregator
-from adserver.events.segment import SegmentWriter
+from adserver.formats import livestate
+from adserver.formats.segment import SegmentWriter
 from tests.control.test_pacing import MIDNIGHT, World, world  # noqa: F401  (a fixture)
 
 T = MIDNIGHT + 9 * 3600

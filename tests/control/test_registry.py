@@ -14,8 +14,9 @@ from adserver.control.auth import Principal
 from adserver.control.registry import Margins, Refused, Registry, calibration_margin, gate
 from adserver.control.store import Store
 from adserver.control.trainer import ModelJobs
-from adserver.learn import ctr, ctr_train
+from adserver.learn import ctr
 from adserver.learn.features import Spec
+from adserver.training import ctr_train
 
 WHO = Principal("test", "admin")
 GOOD = {"logloss": 0.10, "auc": 0.70, "calibration": 1.0}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from adserver.events import segment
+from adserver.formats import segment
 
 DAY = 86400.0
 

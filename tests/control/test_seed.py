@@ -8,10 +8,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from adserver.common.validation import convert
 from adserver.control.schema import SPECS, entity_of, from_row
 from adserver.control.seed import Scale, SeedError, seed
 from adserver.control.store import Store
-from adserver.validation import convert
 
 SMALL = Scale(ads=300, products=500, users=200, seed=3)
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from adserver import entities as e
+from adserver.common import entities as e
 from adserver.control.compiler import Inputs, build
 from adserver.snapshot.programs import Properties, geo_id
 from adserver.snapshot.query import Query, frequency, phrases, segment_ids

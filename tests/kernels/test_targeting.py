@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adserver import _targeting
-from adserver.expr import parse
+from adserver.common.expr import parse
 from adserver.kernels import targeting_ref
 from adserver.snapshot import format as f
 from adserver.snapshot.programs import Properties, compile_expr, properties

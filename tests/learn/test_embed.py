@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from adserver.kernels import embed as kernel
 from adserver.kernels import embed_ref as twin
-from adserver.learn import embed, embed_train
+from adserver.learn import embed
+from adserver.training import embed_train
 
 KINDS = {
     "mug": ["coffee mug", "tea cup", "espresso cup", "travel mug"],

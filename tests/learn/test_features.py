@@ -8,9 +8,9 @@ import os
 import numpy as np
 import pytest
 
+from adserver.formats.versions import sha256_file
 from adserver.learn import ctr, features
 from adserver.learn.features import Spec, SpecError
-from adserver.versions import sha256_file
 
 
 def test_spec_round_trip_and_errors() -> None:

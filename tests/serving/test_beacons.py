@@ -9,8 +9,8 @@ import httpx
 import pytest
 from adzerk_decision_sdk import Client
 
-from adserver.events.segment import read_records
-from adserver.signing import Signer, read_keys
+from adserver.formats.segment import read_records
+from adserver.formats.signing import Signer, read_keys
 from tests.procs import ADMIN_KEY
 from tests.serving.conftest import Stack
 

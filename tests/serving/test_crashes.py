@@ -14,7 +14,7 @@ import httpx
 
 from adserver.control.aggregator import Aggregator
 from adserver.control.store import Store
-from adserver.events.segment import SegmentWriter, read_records
+from adserver.formats.segment import SegmentWriter, read_records
 from tests.procs import env_for, running, wait_ready
 from tests.serving.conftest import golden_stack
 from tests.serving.test_workers import workers_of

@@ -114,10 +114,10 @@ def test_an_unexpected_failure_is_a_json_500_and_the_worker_serves_on(
     from adserver.control import compiler
     from adserver.control.seed import Scale, seed
     from adserver.control.store import Store
+    from adserver.formats.signing import ensure_keys
     from adserver.serving import app as app_mod
     from adserver.serving import pipeline
     from adserver.serving.worker import Worker
-    from adserver.signing import ensure_keys
     from adserver.tools.simulate import Asgi
 
     data = str(tmp_path)

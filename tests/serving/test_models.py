@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 import pytest
 
-from adserver.events.segment import read_records
+from adserver.formats.segment import read_records
 from adserver.learn import ctr
 from adserver.learn.features import Spec
 from tests.serving.conftest import Stack, golden_stack, traffic
@@ -245,7 +245,7 @@ def test_a_worker_refuses_a_damaged_model_the_pointer_names(
     worker verifies the files again, refuses them and keeps serving the old model."""
     import shutil
 
-    from adserver import versions
+    from adserver.formats import versions
 
     root = Path(ctr.models_root(str(mstack.data_dir), "ctr"))
     active = ctr.pointer(str(mstack.data_dir), "ctr")

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from adserver.events.segment import read_records
+from adserver.formats.segment import read_records
 from tests.serving.conftest import Stack
 
 

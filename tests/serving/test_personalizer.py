@@ -20,7 +20,7 @@ from azure.core.exceptions import HttpResponseError
 from msrest.authentication import CognitiveServicesCredentials
 from msrest.exceptions import HttpOperationError
 
-from adserver.events.segment import read_records
+from adserver.formats.segment import read_records
 from tests.procs import ADMIN_KEY
 from tests.serving.conftest import Stack
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from adserver.events.segment import read_records
+from adserver.formats.segment import read_records
 from tests.procs import ADMIN_KEY
 from tests.serving.conftest import Stack, golden_stack
 from tests.serving.test_beacons import events as logged  # a worker's event log

@@ -89,7 +89,7 @@ def test_inconsistent_columns_are_refused_at_load(
 
     import numpy as np
 
-    from adserver.versions import sha256_file
+    from adserver.formats.versions import sha256_file
 
     v = compiler.compile_snapshot(store, str(tmp_path))
     folder = tmp_path / "snapshots" / v
@@ -119,9 +119,9 @@ def test_a_snapshot_used_for_decisions_is_freed_without_the_cycle_collector(
     import numpy as np
 
     from adserver.control import catalog
+    from adserver.formats.signing import Signer, ensure_keys
     from adserver.serving import pipeline
     from adserver.serving.stages.score import NO_MODELS
-    from adserver.signing import Signer, ensure_keys
     from adserver.wire import kevel
 
     data = str(tmp_path)
@@ -173,7 +173,7 @@ def test_a_snapshot_used_for_decisions_is_freed_without_the_cycle_collector(
 
 def test_a_pointer_can_be_published_before_its_directory_exists(tmp_path: Path) -> None:
     """Pointing a model kind at nothing (or at a version) works on a fresh data directory."""
-    from adserver import versions
+    from adserver.formats import versions
 
     root = str(tmp_path / "models" / "ctr")
     versions.publish(root, "")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from adserver import livestate
+from adserver.formats import livestate
 from adserver.serving.bound import BoundSnapshot
 from adserver.serving.stages.resolve import Plan
 from adserver.snapshot.programs import properties

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from adserver.common.validation import safe_url
 from adserver.serving.bound import BoundSnapshot
-from adserver.validation import safe_url
 from adserver.wire.kevel import MAX_COUNT, MAX_PLACEMENTS, DecisionRequest, Placement
 
 

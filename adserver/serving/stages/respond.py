@@ -1,7 +1,7 @@
 """Stage 5: Kevel Decision objects for the winners: ids, contents, signed tracking URLs,
 requested event URLs and, when asked, pricing.
 
-Token fields (adserver/signing.py), in order: request id, ad, flight, creative, campaign,
+Token fields (adserver/formats/signing.py), in order: request id, ad, flight, creative, campaign,
 advertiser, divName, clear price in micro-units, rate type, user key, whether the request
 asked for bot filtering, site, first zone (0 when none), network, the click destination (the
 placement's clickUrl, else the creative's) and the custom event ids the placement asked for.
@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from adserver.formats.signing import Signer
 from adserver.serving.bound import BoundSnapshot
 from adserver.serving.stages.resolve import Plan
 from adserver.serving.stages.select import Win
-from adserver.signing import Signer
 from adserver.snapshot import format as f
 from adserver.wire import kevel
 

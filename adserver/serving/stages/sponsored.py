@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from adserver import livestate
+from adserver.formats import livestate
 from adserver.kernels import sponsored as kernel
 from adserver.serving.bound import BoundSnapshot
 from adserver.serving.stages.resolve import Plan

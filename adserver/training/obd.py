@@ -1,4 +1,4 @@
-"""The Open Bandit Dataset check of our off-policy estimators (adserver/learn/ope.py).
+"""The Open Bandit Dataset check of our off-policy estimators (adserver/training/ope.py).
 
 Reads the 10,000-row samples the `obp` package ships (installed with `pip install --no-deps
 --ignore-requires-python obp==0.5.7`; nothing of obp is imported), estimates the CTR of the
@@ -28,7 +28,7 @@ import numpy as np
 
 from adserver._hashing import hash_features, hash_str
 from adserver.kernels import ctr as kernel
-from adserver.learn import ope
+from adserver.training import ope
 
 N_ITEMS = {"all": 80, "men": 34, "women": 46}
 POSITIONS = 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adserver.learn import ope
+from adserver.training import ope
 
 K = 5
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from adserver.learn import obd
+from adserver.training import obd
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Rate limits, in each server process: token buckets per client address and per presented
 API key, and a back-off for an address that keeps presenting bad keys. The HTTP protocol
-(adserver/runtime.py) asks `LIMITER.check` once a request's head is read and answers 429
+(adserver/web/runtime.py) asks `LIMITER.check` once a request's head is read and answers 429
 with Retry-After itself; the routes that check keys report a bad one with `failed`.
 
 Each process keeps its own buckets: with N decision workers sharing a port, a client gets up

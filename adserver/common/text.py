@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 
-from adserver.hashing import hash_strs
+from adserver.common.hashing import hash_strs
 
 _PUNCT = re.compile(r"[^\w]+", re.UNICODE)
 TOKEN_SEED = 0x6B6579  # keeps token ids apart from other string ids

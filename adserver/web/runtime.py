@@ -14,7 +14,7 @@ from typing import Any
 
 import uvicorn
 
-from adserver.ratelimit import LIMITER
+from adserver.web.ratelimit import LIMITER
 
 # the scope key holding when the worker read a request's first bytes (time.perf_counter())
 RECEIVED = "adserver.received"
@@ -392,7 +392,7 @@ def url_of(sock: socket.socket, tls: bool = False) -> str:
 class Limits:
     """What a listener allows a client: `connections` open at once per process (beyond it,
     503), `read_timeout` seconds to send a request's head, and as the longest pause in its
-    body (then 408 and closed), the rate limits (`rates`: adserver/ratelimit.py), and TLS
+    body (then 408 and closed), the rate limits (`rates`: adserver/web/ratelimit.py), and TLS
     from `cert` and `key` files (PEM) when both are given."""
 
     __slots__ = ("connections", "read_timeout", "cert", "key", "rates")

@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from adserver.expr import ExprError, parse
-from adserver.validation import SAFE_URL, FieldError
+from adserver.common.expr import ExprError, parse
+from adserver.common.validation import SAFE_URL, FieldError
 
 Id = Annotated[int, msgspec.Meta(ge=1, le=2**62)]
 MAX_BID = 100_000

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from adserver.events.segment import read_records
+from adserver.formats.segment import read_records
 from adserver.kernels import ctr as kernel
 from adserver.learn import ctr
 from adserver.learn.features import Spec

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adserver.learn import ctr, ctr_train
+from adserver.learn import ctr
+from adserver.training import ctr_train
 
 
 @pytest.fixture(scope="module")

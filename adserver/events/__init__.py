@@ -1,1 +1,0 @@
-"""Append-only segment logs: each worker writes its own; the control process reads them."""
