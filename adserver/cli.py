@@ -1,4 +1,4 @@
-"""The `adserver` command: control, serve, run, demo, seed, keys, simulate, train, evaluate,
+"""The `adserver` command: control, serve, run, demo, seed, keys, users, simulate, train, evaluate,
 products."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from adserver import __version__, logs
+from adserver import __version__, cli_users, logs
 from adserver import config as config_mod
 from adserver.cli_learn import cmd_evaluate, cmd_train
 from adserver.cli_run import (
@@ -206,6 +206,8 @@ def parser() -> argparse.ArgumentParser:
     p = ksub.add_parser("revoke", help="revoke a key by its key id")
     _common(p)
     p.add_argument("key_id", help="the key's id (the part after ak_), or its number")
+
+    cli_users.add_parser(sub, _common)
 
     products = sub.add_parser("products", help="load a catalog file through the management API")
     psub = products.add_subparsers(dest="products_command", required=True, metavar="ACTION")
@@ -417,6 +419,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "seed": cmd_seed,
     "keys": cmd_keys,
+    "users": cli_users.cmd_users,
     "simulate": cmd_simulate,
     "train": cmd_train,
     "evaluate": cmd_evaluate,

@@ -164,6 +164,7 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
         if config.admin_key
         else demo.admin_key(store, config.data_dir)
     )
+    people, kept = demo.console_users(store, config.data_dir)
     store.close()
     if "ADSERVER_TRAIN_INTERVAL_S" not in os.environ:  # a first CTR model within a minute
         import msgspec
@@ -173,6 +174,10 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
 
     api = url_of(socks["api"], bool(config.tls_cert))
     decisions = url_of(socks["decision"], bool(config.tls_cert))
+    signins = "".join(
+        f"                  {email}  password {password}  ({sees})\n"
+        for email, password, sees in people
+    )
     print(
         f"""
 adserver demo is starting.
@@ -180,6 +185,8 @@ adserver demo is starting.
   management API  {api}/v1/   (docs {api}/docs, OpenAPI {api}/openapi.json)
   admin API key   {key}
                   ({where})
+  console         {api}/console/   sign in as
+{signins}                  ({kept})
   reports         {api}/v1/reports?group_by=advertiser,flight&interval=hour (send the key;
                   demo shoppers browse, click and buy for the first half minute)
   CTR model       {api}/v1/models   (trained from the shoppers' clicks every {DEMO_TRAIN_S:.0f} s

@@ -82,6 +82,7 @@ def test_the_package_top_holds_only_the_entry_points() -> None:
         "cli.py",
         "cli_learn.py",
         "cli_run.py",
+        "cli_users.py",
         "config.py",
         "logs.py",
     ], f"put these in a part: {loose}"

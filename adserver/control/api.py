@@ -25,8 +25,11 @@ from adserver.control import (
     products,
     products_api,
     quarantine,
+    users_api,
 )
 from adserver.control.auth import Authenticator, Principal
+from adserver.control.console import pages
+from adserver.control.console.pages import PRINCIPAL
 from adserver.control.repo import Forbidden, NotFound, Repository
 from adserver.control.responses import ApiError, error_response, json_response
 from adserver.control.store import Store
@@ -77,10 +80,13 @@ class ManagementApi:
 
         async def endpoint(request: Request) -> Response:
             try:
+                # a console page's call (in-process: no client can set an ASGI scope key)
+                who = request.scope.get(PRINCIPAL)
                 presented = next(
                     (request.headers[h] for h in KEY_HEADERS if h in request.headers), None
                 )
-                who = await run_in_threadpool(self.auth.authenticate, presented)
+                if who is None:
+                    who = await run_in_threadpool(self.auth.authenticate, presented)
                 if who is None:
                     if presented:  # repeated bad keys from one address are held back
                         LIMITER.failed(request.client.host if request.client else None)
@@ -132,7 +138,7 @@ class ManagementApi:
             Route("/healthz", lambda r: json_response({"status": "ok"})),
             *explorer.routes(openapi.document, "adserver management API"),
         ]
-        for module in (keys_api, delivery_api, products_api):
+        for module in (keys_api, users_api, delivery_api, products_api):
             routes.extend(module.routes(self))
         routes.extend(quarantine.routes(self))
         if self.registry is not None:
@@ -145,6 +151,7 @@ class ManagementApi:
             personalizer_api.routes(self, self.store, self.learner_settings, self.learner)
         )
         routes.extend(entities_api.routes(self))
+        routes.extend(pages.routes(self))
 
         async def not_found(request: Request, exc: Exception) -> Response:
             return error_response(ApiError(404, "not_found", f"no route {request.url.path}"))
@@ -154,4 +161,5 @@ class ManagementApi:
                 ApiError(405, "method_not_allowed", f"{request.method} not allowed here")
             )
 
-        return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
+        self.asgi = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
+        return self.asgi

@@ -214,6 +214,29 @@ def document() -> dict[str, Any]:
             "responses": {"200": _json(_ref("KeyInfo"), "Revoked"), **ERRORS},
         }
     }
+    paths["/v1/users"] = {
+        "get": {
+            "tags": ["users"],
+            "summary": "List console users (admin; within its network)",
+            "responses": {"200": _json({"type": "object"}, "Users"), **ERRORS},
+        },
+        "post": {
+            "tags": ["users"],
+            "summary": "Create a console user: email, password (10-200 characters), role, "
+            "network_id, advertiser_id (an advertiser user's)",
+            "responses": {"201": _json({"type": "object"}, "The new user"), **ERRORS},
+        },
+    }
+    paths["/v1/users/{id}/disable"] = {
+        "parameters": [
+            {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+        ],
+        "post": {
+            "tags": ["users"],
+            "summary": "Disable a console user (its sessions end)",
+            "responses": {"200": _json({"type": "object"}, "Disabled"), **ERRORS},
+        },
+    }
     paths["/v1/reports"] = {
         "get": {
             "tags": ["reports"],

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import secrets
 import threading
 import time
 import urllib.request
@@ -179,3 +180,45 @@ def admin_key(store: Any, data_dir: str) -> tuple[str, str]:
     with os.fdopen(fd, "w") as out:
         out.write(key + "\n")
     return key, f"saved in {os.path.abspath(path)}; the next demo reuses it"
+
+
+DEMO_USERS_FILE = "demo-console-users"
+
+
+def console_users(store: Any, data_dir: str) -> tuple[list[tuple[str, str, str]], str]:
+    """The demo's console users (email, password, what it sees): an admin of every network
+    and the first advertiser's user, with passwords kept in `<data root>/demo-console-users`
+    (readable by its owner only) for the next demo; made when absent or changed."""
+    from adserver.control.console import users
+
+    path = os.path.join(data_dir, DEMO_USERS_FILE)
+    try:
+        with open(path) as src:
+            saved = [tuple(line.rstrip("\n").split("\t")) for line in src if "\t" in line]
+    except OSError:
+        saved = []
+    if saved and all(users.check_password(store, e, p) is not None for e, p, _ in saved):
+        return saved, f"kept in {os.path.abspath(path)}"  # type: ignore[return-value]
+    first = store.read("SELECT id, name FROM advertisers ORDER BY id LIMIT 1")
+    wanted = [("admin@demo.example", "admin", None, "every network (admin)")]
+    if first:
+        wanted.append(
+            (
+                "advertiser@demo.example",
+                "advertiser",
+                first[0]["id"],
+                f"advertiser {first[0]['id']} ({first[0]['name']}) only",
+            )
+        )
+    made = []
+    for email, role, advertiser, sees in wanted:
+        password = secrets.token_urlsafe(12)
+        if users.find_user(store, email) is None:
+            users.create_user(store, email, password, role, None, advertiser)
+        else:
+            users.set_password(store, email, password)
+        made.append((email, password, sees))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.writelines("\t".join(row) + "\n" for row in made)
+    return made, f"saved in {os.path.abspath(path)}; the next demo reuses them"

@@ -1,0 +1,275 @@
+"""The console's pages: sign-in and out, and the advertiser's campaigns (list, detail, new).
+
+Every page reads and writes through the management API's routes, called in-process
+(`ApiCall`) with the signed-in user's scope as the principal: the same authorization and
+validation as an API key of the same role, the same audit rows (by `user:<email>`), the
+same snapshot after a change. A page the user's scope cannot reach answers 404, as the API
+does. Forms are URL-encoded, carry the session's CSRF token, and are answered with a
+redirect (POST, redirect, GET); a refused write shows each error at its field.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import jinja2
+import msgspec
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from adserver.control.auth import Principal
+from adserver.control.console import users
+from adserver.web.ratelimit import LIMITER
+
+HERE = os.path.dirname(__file__)
+SESSION_COOKIE = "adserver_session"
+LOGIN_COOKIE = "adserver_login"  # the sign-in form's CSRF token (there is no session yet)
+PRINCIPAL = "adserver.principal"  # the ASGI scope key the management API trusts (in-process)
+MAX_FORM = 64 << 10
+HEADERS = {
+    "content-security-policy": "default-src 'self'; img-src 'self' https: data:; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "cache-control": "no-store",
+}
+templates = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(os.path.join(HERE, "templates")),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+
+class ApiCall:
+    """The management API's app called in-process with a principal: (status, JSON body)."""
+
+    def __init__(self, api: Any):
+        self.api = api
+
+    async def __call__(
+        self,
+        who: Principal,
+        method: str,
+        path: str,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+    ) -> tuple[int, Any]:
+        raw = b"" if body is None else msgspec.json.encode(body)
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": urlencode(query or {}).encode(),
+            "root_path": "",
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(raw)).encode()),
+            ],
+            "client": ("console", 0),
+            "server": ("console", 0),
+            PRINCIPAL: who,
+        }
+        sent = False
+        status, chunks = 500, []
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.api.asgi(scope, receive, send)
+        data = b"".join(chunks)
+        return status, msgspec.json.decode(data) if data else None
+
+
+def page(name: str, status: int = 200, **values: Any) -> HTMLResponse:
+    """A template rendered as a page, with the console's security headers."""
+    return HTMLResponse(templates.get_template(name).render(**values), status, headers=HEADERS)
+
+
+def fields_of(answer: Any) -> tuple[str, dict[str, str]]:
+    """An API error's message and its errors by field (for showing them at the field)."""
+    err = (answer or {}).get("error", {}) if isinstance(answer, dict) else {}
+    by_field = {f.get("field") or "": f.get("message", "") for f in err.get("fields") or []}
+    return err.get("message", "the request failed"), by_field
+
+
+def routes(api: Any) -> list[Any]:
+    """The console's routes, mounted on the management API's app."""
+    store = api.store
+    call = ApiCall(api)
+
+    async def form(request: Request) -> dict[str, str]:
+        raw = await request.body()
+        if len(raw) > MAX_FORM:
+            return {}
+        parsed = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
+        return {k: v[0] for k, v in parsed.items()}
+
+    def signed_in(request: Request) -> users.Session | None:
+        return users.session(store, request.cookies.get(SESSION_COOKIE))
+
+    def to_login() -> Response:
+        return RedirectResponse("/console/login", 303, headers=HEADERS)
+
+    def view(request: Request, s: users.Session, name: str, status: int = 200, **v: Any) -> Any:
+        return page(name, status, user=s.user, csrf=s.csrf, path=request.url.path, **v)
+
+    def not_found(request: Request, s: users.Session, what: str) -> Response:
+        return view(request, s, "error.html", 404, title="Not found", message=what)
+
+    async def root(request: Request) -> Response:
+        return RedirectResponse("/console/", 303)
+
+    async def login_page(request: Request) -> Response:
+        token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
+        response = page("login.html", csrf=token, error=None, email="")
+        _cookie(response, LOGIN_COOKIE, token, 600)
+        return response
+
+    async def login(request: Request) -> Response:
+        data = await form(request)
+        token = request.cookies.get(LOGIN_COOKIE) or ""
+        if not token or not users.csrf_ok(token, data.get("csrf")):
+            return page("login.html", 403, csrf=token, email="", error="the form expired: retry")
+        email = data.get("email", "").strip()
+        got = await _thread(users.sign_in, store, email, data.get("password", ""))
+        if got is None:
+            LIMITER.failed(request.client.host if request.client else None)
+            return page("login.html", 401, csrf=token, email=email, error="wrong email or password")
+        response = RedirectResponse("/console/", 303, headers=HEADERS)
+        _cookie(response, SESSION_COOKIE, got[0], users.SESSION_S)
+        response.delete_cookie(LOGIN_COOKIE, path="/console")
+        return response
+
+    async def logout(request: Request) -> Response:
+        s = signed_in(request)
+        if s is not None:
+            if not users.csrf_ok(s.csrf, (await form(request)).get("csrf")):
+                return view(request, s, "error.html", 403, title="Refused", message="bad form")
+            await _thread(users.sign_out, store, request.cookies.get(SESSION_COOKIE))
+        response = to_login()
+        response.delete_cookie(SESSION_COOKIE, path="/console")
+        return response
+
+    async def campaigns(request: Request) -> Response:
+        s = signed_in(request)
+        if s is None:
+            return to_login()
+        who = s.user.principal()
+        query = {"limit": 100, "archived": "false"}
+        status, got = await call(who, "GET", "/v1/campaigns", query)
+        _, advertisers = await call(who, "GET", "/v1/advertisers", {"limit": 500})
+        names = {a["id"]: a["name"] for a in (advertisers or {}).get("data", [])}
+        return view(
+            request,
+            s,
+            "campaigns.html",
+            campaigns=(got or {}).get("data", []) if status == 200 else [],
+            advertisers=names,
+        )
+
+    async def campaign(request: Request) -> Response:
+        s = signed_in(request)
+        if s is None:
+            return to_login()
+        who = s.user.principal()
+        raw = request.path_params["id"]
+        status, got = await call(who, "GET", f"/v1/campaigns/{raw}")
+        if status != 200:
+            return not_found(request, s, f"no campaign {raw} you may see")
+        _, flights = await call(who, "GET", "/v1/flights", {"campaign_id": got["id"]})
+        return view(
+            request, s, "campaign.html", campaign=got, flights=(flights or {}).get("data", [])
+        )
+
+    async def new_campaign(request: Request) -> Response:
+        s = signed_in(request)
+        if s is None:
+            return to_login()
+        who = s.user.principal()
+        _, advertisers = await call(who, "GET", "/v1/advertisers", {"limit": 500})
+        options = (advertisers or {}).get("data", [])
+        values: dict[str, Any] = {"name": "", "advertiser_id": s.user.advertiser_id or ""}
+        errors: dict[str, str] = {}
+        message = None
+        if request.method == "POST":
+            data = await form(request)
+            if not users.csrf_ok(s.csrf, data.get("csrf")):
+                return view(request, s, "error.html", 403, title="Refused", message="bad form")
+            values = {"name": data.get("name", ""), "advertiser_id": data.get("advertiser_id")}
+            body = {
+                "name": values["name"],
+                "advertiser_id": _int(values["advertiser_id"]),
+                "is_active": data.get("is_active") == "on",
+            }
+            status, got = await call(who, "POST", "/v1/campaigns", body=body)
+            if status == 201:
+                return RedirectResponse(f"/console/campaigns/{got['id']}", 303, headers=HEADERS)
+            message, errors = fields_of(got)
+        return view(
+            request,
+            s,
+            "campaign_form.html",
+            400 if errors or message else 200,
+            advertisers=options,
+            values=values,
+            errors=errors,
+            message=message,
+        )
+
+    return [
+        Route("/", root),
+        Route("/console", root),
+        Route("/console/login", login_page, methods=["GET"]),
+        Route("/console/login", login, methods=["POST"]),
+        Route("/console/logout", logout, methods=["POST"]),
+        Route("/console/", campaigns),
+        Route("/console/campaigns/new", new_campaign, methods=["GET", "POST"]),
+        Route("/console/campaigns/{id}", campaign),
+        Mount("/console/static", StaticFiles(directory=os.path.join(HERE, "static"))),
+    ]
+
+
+def _int(raw: Any) -> Any:
+    """A form's integer field as a number when it is one (else as sent: the API names it)."""
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        return raw
+
+
+def _cookie(response: Response, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/console",
+        secure=True,
+        httponly=True,
+        samesite="strict",
+    )
+
+
+async def _thread(fn: Any, *args: Any) -> Any:
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn, *args)
