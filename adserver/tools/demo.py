@@ -200,14 +200,14 @@ def console_users(store: Any, data_dir: str) -> tuple[list[tuple[str, str, str]]
     if saved and all(users.check_password(store, e, p) is not None for e, p, _ in saved):
         return saved, f"kept in {os.path.abspath(path)}"  # type: ignore[return-value]
     first = store.read("SELECT id, name FROM advertisers ORDER BY id LIMIT 1")
-    wanted = [("admin@demo.example", "admin", None, "every network (admin)")]
+    wanted = [("admin@demo.example", "admin", None, "an admin of every network")]
     if first:
         wanted.append(
             (
                 "advertiser@demo.example",
                 "advertiser",
                 first[0]["id"],
-                f"advertiser {first[0]['id']} ({first[0]['name']}) only",
+                f"advertiser {first[0]['id']}, {first[0]['name']}, only",
             )
         )
     made = []
