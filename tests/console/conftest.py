@@ -24,6 +24,9 @@ def world(admin: httpx.Client, control: str) -> dict[str, Any]:
         r = admin.patch(f"/v1/campaigns/{side['campaign']['id']}", json={"name": name})
         assert r.status_code == 200, r.text
         side["campaign"] = r.json()
+        r = admin.patch(f"/v1/flights/{side['flight']['id']}", json={"name": f"Flight {name}"})
+        assert r.status_code == 200, r.text
+        side["flight"] = r.json()
     suffix = f"{a['network']['id']}"
     people = {
         "admin": {"email": f"ops{suffix}@example.com", "role": "admin"},

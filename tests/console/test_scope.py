@@ -20,9 +20,18 @@ def test_another_advertisers_campaign_is_not_found(console: Any, world: dict[str
         assert r.status_code in (404, 303), raw  # never a 500, never a page of data
     mine = world["a"]["campaign"]
     r = c.get(f"/console/campaigns/{mine['id']}")
-    assert (
-        r.status_code == 200 and mine["name"] in r.text and world["a"]["flight"]["name"] in r.text
-    )
+    assert r.status_code == 200 and mine["name"] in r.text
+    assert f'href="/console/flights?campaign_id={mine["id"]}"' in r.text
+    r = c.get(f"/console/flights?campaign_id={mine['id']}")
+    assert r.status_code == 200 and world["a"]["flight"]["name"] in r.text
+    # a filter naming another advertiser's campaign lists nothing of theirs
+    r = c.get(f"/console/flights?campaign_id={theirs['id']}")
+    assert world["b"]["flight"]["name"] not in r.text
+    # nor does a page of theirs under another kind, nor a kind outside the menu
+    assert c.get(f"/console/flights/{world['b']['flight']['id']}").status_code == 404
+    assert c.get(f"/console/creatives/{world['b']['creative']['id']}").status_code == 404
+    assert c.get("/console/networks").status_code == 404
+    assert c.get("/console/api_keys").status_code == 404
 
 
 def test_an_advertiser_cannot_create_for_another_advertiser(

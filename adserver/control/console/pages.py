@@ -1,4 +1,5 @@
-"""The console's pages: sign-in and out, and the advertiser's campaigns (list, detail, new).
+"""The console's plumbing and its sign-in and out: the in-process API call, the page
+renderer, sessions and forms (`Console`); the entity pages are in entity_pages.py.
 
 Every page reads and writes through the management API's routes, called in-process
 (`ApiCall`) with the signed-in user's scope as the principal: the same authorization and
@@ -105,36 +106,71 @@ def page(name: str, status: int = 200, **values: Any) -> HTMLResponse:
     return HTMLResponse(templates.get_template(name).render(**values), status, headers=HEADERS)
 
 
-def fields_of(answer: Any) -> tuple[str, dict[str, str]]:
-    """An API error's message and its errors by field (for showing them at the field)."""
-    err = (answer or {}).get("error", {}) if isinstance(answer, dict) else {}
-    by_field = {f.get("field") or "": f.get("message", "") for f in err.get("fields") or []}
-    return err.get("message", "the request failed"), by_field
+class Console:
+    """What every page handler shares: the store (sessions), the in-process API call, the
+    form reader and the page renderer."""
 
+    def __init__(self, api: Any):
+        self.store = api.store
+        self.call = ApiCall(api)
+        self._zones: dict[int, str] = {}
 
-def routes(api: Any) -> list[Any]:
-    """The console's routes, mounted on the management API's app."""
-    store = api.store
-    call = ApiCall(api)
-
-    async def form(request: Request) -> dict[str, str]:
+    async def form(self, request: Request) -> dict[str, str]:
+        """A URL-encoded form's fields (empty when larger than MAX_FORM)."""
         raw = await request.body()
         if len(raw) > MAX_FORM:
             return {}
         parsed = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
         return {k: v[0] for k, v in parsed.items()}
 
-    def signed_in(request: Request) -> users.Session | None:
-        return users.session(store, request.cookies.get(SESSION_COOKIE))
+    def signed_in(self, request: Request) -> users.Session | None:
+        return users.session(self.store, request.cookies.get(SESSION_COOKIE))
 
+    @staticmethod
     def to_login() -> Response:
         return RedirectResponse("/console/login", 303, headers=HEADERS)
 
+    @staticmethod
     def view(request: Request, s: users.Session, name: str, status: int = 200, **v: Any) -> Any:
-        return page(name, status, user=s.user, csrf=s.csrf, path=request.url.path, **v)
+        from adserver.control.console.entity_pages import menu
 
-    def not_found(request: Request, s: users.Session, what: str) -> Response:
-        return view(request, s, "error.html", 404, title="Not found", message=what)
+        return page(
+            name,
+            status,
+            user=s.user,
+            csrf=s.csrf,
+            path=request.url.path,
+            menu=menu(s.user.role),
+            **v,
+        )
+
+    def not_found(self, request: Request, s: users.Session, what: str) -> Response:
+        return self.view(request, s, "error.html", 404, title="Not found", message=what)
+
+    def refused(self, request: Request, s: users.Session) -> Response:
+        return self.view(
+            request, s, "error.html", 403, title="Refused", message="the form expired: reload"
+        )
+
+    async def time_zone(self, who: Principal) -> str:
+        """The time zone dates are shown and entered in: the user's network's (UTC for a
+        user of every network)."""
+        if who.network_id is None:
+            return "UTC"
+        found = self._zones.get(who.network_id)
+        if found is None:
+            status, got = await self.call(who, "GET", f"/v1/networks/{who.network_id}")
+            found = got["time_zone"] if status == 200 else "UTC"
+            self._zones[who.network_id] = found
+        return found
+
+
+def routes(api: Any) -> list[Any]:
+    """The console's routes, mounted on the management API's app."""
+    from adserver.control.console import entity_pages
+
+    console = Console(api)
+    store = api.store
 
     async def root(request: Request) -> Response:
         return RedirectResponse("/console/", 303)
@@ -146,7 +182,7 @@ def routes(api: Any) -> list[Any]:
         return response
 
     async def login(request: Request) -> Response:
-        data = await form(request)
+        data = await console.form(request)
         token = request.cookies.get(LOGIN_COOKIE) or ""
         if not token or not users.csrf_ok(token, data.get("csrf")):
             return page("login.html", 403, csrf=token, email="", error="the form expired: retry")
@@ -161,80 +197,14 @@ def routes(api: Any) -> list[Any]:
         return response
 
     async def logout(request: Request) -> Response:
-        s = signed_in(request)
+        s = console.signed_in(request)
         if s is not None:
-            if not users.csrf_ok(s.csrf, (await form(request)).get("csrf")):
-                return view(request, s, "error.html", 403, title="Refused", message="bad form")
+            if not users.csrf_ok(s.csrf, (await console.form(request)).get("csrf")):
+                return console.refused(request, s)
             await _thread(users.sign_out, store, request.cookies.get(SESSION_COOKIE))
-        response = to_login()
+        response = console.to_login()
         response.delete_cookie(SESSION_COOKIE, path="/console")
         return response
-
-    async def campaigns(request: Request) -> Response:
-        s = signed_in(request)
-        if s is None:
-            return to_login()
-        who = s.user.principal()
-        query = {"limit": 100, "archived": "false"}
-        status, got = await call(who, "GET", "/v1/campaigns", query)
-        _, advertisers = await call(who, "GET", "/v1/advertisers", {"limit": 500})
-        names = {a["id"]: a["name"] for a in (advertisers or {}).get("data", [])}
-        return view(
-            request,
-            s,
-            "campaigns.html",
-            campaigns=(got or {}).get("data", []) if status == 200 else [],
-            advertisers=names,
-        )
-
-    async def campaign(request: Request) -> Response:
-        s = signed_in(request)
-        if s is None:
-            return to_login()
-        who = s.user.principal()
-        raw = request.path_params["id"]
-        status, got = await call(who, "GET", f"/v1/campaigns/{raw}")
-        if status != 200:
-            return not_found(request, s, f"no campaign {raw} you may see")
-        _, flights = await call(who, "GET", "/v1/flights", {"campaign_id": got["id"]})
-        return view(
-            request, s, "campaign.html", campaign=got, flights=(flights or {}).get("data", [])
-        )
-
-    async def new_campaign(request: Request) -> Response:
-        s = signed_in(request)
-        if s is None:
-            return to_login()
-        who = s.user.principal()
-        _, advertisers = await call(who, "GET", "/v1/advertisers", {"limit": 500})
-        options = (advertisers or {}).get("data", [])
-        values: dict[str, Any] = {"name": "", "advertiser_id": s.user.advertiser_id or ""}
-        errors: dict[str, str] = {}
-        message = None
-        if request.method == "POST":
-            data = await form(request)
-            if not users.csrf_ok(s.csrf, data.get("csrf")):
-                return view(request, s, "error.html", 403, title="Refused", message="bad form")
-            values = {"name": data.get("name", ""), "advertiser_id": data.get("advertiser_id")}
-            body = {
-                "name": values["name"],
-                "advertiser_id": _int(values["advertiser_id"]),
-                "is_active": data.get("is_active") == "on",
-            }
-            status, got = await call(who, "POST", "/v1/campaigns", body=body)
-            if status == 201:
-                return RedirectResponse(f"/console/campaigns/{got['id']}", 303, headers=HEADERS)
-            message, errors = fields_of(got)
-        return view(
-            request,
-            s,
-            "campaign_form.html",
-            400 if errors or message else 200,
-            advertisers=options,
-            values=values,
-            errors=errors,
-            message=message,
-        )
 
     return [
         Route("/", root),
@@ -242,19 +212,9 @@ def routes(api: Any) -> list[Any]:
         Route("/console/login", login_page, methods=["GET"]),
         Route("/console/login", login, methods=["POST"]),
         Route("/console/logout", logout, methods=["POST"]),
-        Route("/console/", campaigns),
-        Route("/console/campaigns/new", new_campaign, methods=["GET", "POST"]),
-        Route("/console/campaigns/{id}", campaign),
         Mount("/console/static", StaticFiles(directory=os.path.join(HERE, "static"))),
+        *entity_pages.routes(console),
     ]
-
-
-def _int(raw: Any) -> Any:
-    """A form's integer field as a number when it is one (else as sent: the API names it)."""
-    try:
-        return int(raw)
-    except (TypeError, ValueError):
-        return raw
 
 
 def _cookie(response: Response, name: str, value: str, max_age: int) -> None:
