@@ -287,6 +287,9 @@ class Creative(Entity, kw_only=True):
     template: Annotated[str, msgspec.Meta(max_length=100)] | None = None
     data: dict[str, Any] = {}
     product_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    review_reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    """Why an admin rejected the creative (or a note on approving it); written by admins
+    only."""
 
     def check(self) -> list[FieldError]:
         need = {"image": "image_url", "html": "body", "product": "product_id"}.get(self.kind)

@@ -115,11 +115,35 @@ def _check_refs(
     return network_id, advertiser_id
 
 
+# what a shopper sees of a creative: a change to any of these sends it back to review
+CREATIVE_CONTENT = (
+    "kind",
+    "ad_type_id",
+    "click_url",
+    "image_url",
+    "title",
+    "body",
+    "template",
+    "data",
+    "product_id",
+)
+
+
 def _creative_status_rule(spec: EntitySpec, who: Principal, obj: Any, before: Any) -> None:
+    """Only an admin approves, rejects or writes a review's reason; a creative whose content
+    changes after its review goes back to review (pending), so nothing unreviewed serves."""
     if spec.name != "creatives" or who.role == "admin":
         return
     if obj.status in ("approved", "rejected") and (before is None or before.status != obj.status):
         raise Forbidden("only an admin key can approve or reject a creative")
+    if obj.review_reason != (before.review_reason if before is not None else ""):
+        raise Forbidden("only an admin key writes a review's reason")
+    if (
+        before is not None
+        and before.status in ("approved", "rejected")
+        and any(getattr(obj, f) != getattr(before, f) for f in CREATIVE_CONTENT)
+    ):
+        obj.status = "pending"
 
 
 def _audit(

@@ -117,3 +117,24 @@ def test_user_fields_are_checked_where_they_enter(admin: httpx.Client) -> None:
     assert {"email", "password", "advertiser_id"} <= fields
     r = admin.post("/v1/users", json={"email": "a@b.example", "password": PASSWORD, "role": "god"})
     assert r.status_code == 400
+
+
+def test_a_creative_preview_is_scoped_and_runs_nothing(console: Any, world: dict[str, Any]) -> None:
+    c = console("a")
+    mine, theirs = world["a"]["creative"], world["b"]["creative"]
+    r = c.get(f"/console/preview/creatives/{mine['id']}")
+    assert r.status_code == 200
+    policy = r.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "sandbox" in policy and "script-src" not in policy
+    assert c.get(f"/console/preview/creatives/{theirs['id']}").status_code == 404
+    signed_out = console()
+    assert signed_out.get(f"/console/preview/creatives/{mine['id']}").status_code == 401
+
+
+def test_only_admins_review(console: Any, world: dict[str, Any], admin: Any) -> None:
+    c = console("a")
+    mine = world["a"]["creative"]
+    assert c.get("/console/review").status_code == 404
+    r = c.post("/console/review", {"ids": str(mine["id"]), "verdict": "approved"})
+    assert r.status_code == 404
+    assert admin.get(f"/v1/creatives/{mine['id']}").json()["status"] == mine["status"]

@@ -170,3 +170,40 @@ def test_pacing_state_is_scoped_like_its_flight(adv: httpx.Client, world: dict) 
     assert len(day) == 24 and day[-1] == pytest.approx(100.25)
     assert all(a <= b for a, b in zip(day, day[1:])) and body["day_plan"] <= day[-1]
     assert body["plan"] <= body["goal"]
+
+
+def test_a_reviewed_creatives_content_change_goes_back_to_review(
+    adv: httpx.Client, admin: httpx.Client, world: dict
+) -> None:
+    a = world["a"]
+    r = adv.post(
+        "/v1/creatives",
+        json={
+            "advertiser_id": a["advertiser"]["id"],
+            "ad_type_id": a["ad_type"]["id"],
+            "name": "banner",
+            "kind": "image",
+            "image_url": "https://img.example/ok.png",
+            "status": "pending",
+        },
+    )
+    assert r.status_code == 201
+    cid = r.json()["id"]
+    r = admin.patch(f"/v1/creatives/{cid}", json={"status": "approved", "review_reason": "ok"})
+    assert r.status_code == 200 and r.json()["status"] == "approved"
+    # Attack: approved, then swap the image for one nobody reviewed
+    r = adv.patch(f"/v1/creatives/{cid}", json={"image_url": "https://img.example/swap.png"})
+    assert r.status_code == 200 and r.json()["status"] == "pending"
+    # a change that is not content (its name) keeps a review
+    admin.patch(f"/v1/creatives/{cid}", json={"status": "approved"})
+    r = adv.patch(f"/v1/creatives/{cid}", json={"name": "renamed"})
+    assert r.json()["status"] == "approved"
+    # Attack: the advertiser writes the reviewer's reason, or approves itself
+    r = adv.patch(f"/v1/creatives/{cid}", json={"review_reason": "approved by legal"})
+    assert r.status_code == 403
+    admin.patch(f"/v1/creatives/{cid}", json={"status": "rejected", "review_reason": "blurry"})
+    r = adv.patch(f"/v1/creatives/{cid}", json={"status": "approved"})
+    assert r.status_code == 403
+    # a rejected creative resubmitted with new content is pending again, its reason kept
+    r = adv.patch(f"/v1/creatives/{cid}", json={"image_url": "https://img.example/sharp.png"})
+    assert r.json()["status"] == "pending" and r.json()["review_reason"] == "blurry"

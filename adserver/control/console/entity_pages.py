@@ -41,9 +41,10 @@ TITLES = {name: spec.name.replace("_", " ").capitalize() for name, spec in SPECS
 
 
 def menu(role: str) -> list[tuple[str, str]]:
-    """(title, path) of the entity lists a role's menu shows."""
+    """(title, path) of the pages a role's menu shows."""
     kinds = DEMAND if role == "advertiser" else DEMAND + INVENTORY
-    return [(TITLES[k], f"/console/{k}") for k in kinds]
+    extra = [("Review", "/console/review")] if role == "admin" else []
+    return extra + [(TITLES[k], f"/console/{k}") for k in kinds]
 
 
 def _children(name: str) -> list[tuple[str, str]]:

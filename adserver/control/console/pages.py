@@ -116,12 +116,17 @@ class Console:
         self._zones: dict[int, str] = {}
 
     async def form(self, request: Request) -> dict[str, str]:
-        """A URL-encoded form's fields (empty when larger than MAX_FORM)."""
+        """A URL-encoded form's fields, the first value of each (empty when larger than
+        MAX_FORM)."""
+        return {k: v[0] for k, v in (await self.form_lists(request)).items()}
+
+    @staticmethod
+    async def form_lists(request: Request) -> dict[str, list[str]]:
+        """A URL-encoded form's fields with every value each was sent with."""
         raw = await request.body()
         if len(raw) > MAX_FORM:
             return {}
-        parsed = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
-        return {k: v[0] for k, v in parsed.items()}
+        return parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
 
     def signed_in(self, request: Request) -> users.Session | None:
         return users.session(self.store, request.cookies.get(SESSION_COOKIE))
@@ -167,7 +172,7 @@ class Console:
 
 def routes(api: Any) -> list[Any]:
     """The console's routes, mounted on the management API's app."""
-    from adserver.control.console import entity_pages
+    from adserver.control.console import entity_pages, review
 
     console = Console(api)
     store = api.store
@@ -213,6 +218,7 @@ def routes(api: Any) -> list[Any]:
         Route("/console/login", login, methods=["POST"]),
         Route("/console/logout", logout, methods=["POST"]),
         Mount("/console/static", StaticFiles(directory=os.path.join(HERE, "static"))),
+        *review.routes(console),
         *entity_pages.routes(console),
     ]
 
