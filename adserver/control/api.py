@@ -28,7 +28,7 @@ from adserver.control import (
     users_api,
 )
 from adserver.control.auth import Authenticator, Principal
-from adserver.control.console import pages
+from adserver.control.console import app as console_app
 from adserver.control.console.pages import PRINCIPAL
 from adserver.control.repo import Forbidden, NotFound, Repository
 from adserver.control.responses import ApiError, error_response, json_response
@@ -151,7 +151,7 @@ class ManagementApi:
             personalizer_api.routes(self, self.store, self.learner_settings, self.learner)
         )
         routes.extend(entities_api.routes(self))
-        routes.extend(pages.routes(self))
+        routes.extend(console_app.routes(self))
 
         async def not_found(request: Request, exc: Exception) -> Response:
             return error_response(ApiError(404, "not_found", f"no route {request.url.path}"))

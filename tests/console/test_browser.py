@@ -32,17 +32,42 @@ class Watched:
 
     def __init__(self, page: Page, base: str):
         self.page, self.errors, self.outside = page, list[str](), list[str]()
+        self.base = base
         page.on("console", self.console)
         page.on("pageerror", lambda e: self.errors.append(str(e)))
-        page.on("request", lambda r: None if r.url.startswith(base) else self.outside.append(r.url))
+        page.on("request", self.request)
+        page.on("requestfailed", self.failed)
+        self.creatives_failed = self.net_failures = 0
+
+    @staticmethod
+    def _creatives(r: Any) -> bool:
+        # what a creative's own document loads (its images: hosted by the advertiser)
+        return "/console/preview/" in r.frame.url
+
+    def request(self, r: Any) -> None:
+        if not r.url.startswith(self.base) and not self._creatives(r):
+            self.outside.append(r.url)
+
+    def failed(self, r: Any) -> None:
+        self.creatives_failed += self._creatives(r)
 
     def console(self, m: Any) -> None:
-        # a creative's own document (its preview frame) may be refused what it tries
-        if m.type == "error" and "/console/preview/" not in (m.location or {}).get("url", ""):
-            self.errors.append(m.text)
+        # a creative's own document (its preview frame) may be refused what it tries, and its
+        # images may be out of reach (this machine has no internet)
+        if m.type != "error" or "/console/preview/" in (m.location or {}).get("url", ""):
+            return
+        if m.text.startswith("Failed to load resource: net::"):
+            self.net_failures += 1  # told apart from the creatives' in problems()
+            return
+        self.errors.append(m.text)
+
+    def problems(self) -> list[str]:
+        """Console errors, and network failures beyond those of the creatives' images."""
+        extra = self.net_failures - self.creatives_failed
+        return self.errors + ([f"{extra} resources failed to load"] if extra > 0 else [])
 
     def clean(self) -> None:
-        assert self.errors == [], self.errors
+        assert self.problems() == [], self.problems()
         assert self.outside == [], self.outside
 
 
@@ -88,7 +113,7 @@ def test_an_advertiser_creates_a_campaign_in_the_browser(
     page.goto(f"{base}/console/")
     assert page.url.endswith("/console/login")
     # the refused form (400) and the tampered URL (404) answer with their statuses
-    errors = [e for e in w.errors if not re.search(r"status of 40[04] ", e)]
+    errors = [e for e in w.problems() if not re.search(r"status of 40[04] ", e)]
     assert errors == [], errors
     assert w.outside == []
     context.close()
@@ -157,7 +182,7 @@ def test_a_creative_goes_through_review(browser: Browser, world: dict[str, Any])
 
     page.reload()
     assert page.get_by_label("Status").input_value() == "approved"
-    errors = [e for e in w.errors + w2.errors if not re.search(r"status of 400 ", e)]
+    errors = [e for e in w.problems() + w2.problems() if not re.search(r"status of 400 ", e)]
     assert errors == [], errors
     assert w.outside == [] and w2.outside == []
     assert dialogs == []  # the creative's script never ran

@@ -15,11 +15,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from adserver.control.console import forms, users
+from adserver.control.console.nav import DEMAND, TITLES, menu_kinds
 from adserver.control.console.pages import HEADERS
 from adserver.control.schema import SPECS
 
-DEMAND = ("campaigns", "flights", "ads", "creatives")
-INVENTORY = ("networks", "sites", "zones", "ad_types", "channels", "priorities", "advertisers")
 # the columns a list shows (beside id and name), when the kind has them
 LISTED = (
     "advertiser_id",
@@ -37,14 +36,6 @@ LISTED = (
     "is_active",
 )
 PAGE = 50
-TITLES = {name: spec.name.replace("_", " ").capitalize() for name, spec in SPECS.items()}
-
-
-def menu(role: str) -> list[tuple[str, str]]:
-    """(title, path) of the pages a role's menu shows."""
-    kinds = DEMAND if role == "advertiser" else DEMAND + INVENTORY
-    extra = [("Review", "/console/review")] if role == "admin" else []
-    return extra + [(TITLES[k], f"/console/{k}") for k in kinds]
 
 
 def _children(name: str) -> list[tuple[str, str]]:
@@ -249,10 +240,6 @@ def routes(console: Any) -> list[Route]:
         Route("/console/{kind}/new", new, methods=["GET", "POST"]),
         Route("/console/{kind}/{id}", one, methods=["GET", "POST"]),
     ]
-
-
-def menu_kinds(role: str) -> tuple[str, ...]:
-    return DEMAND if role == "advertiser" else DEMAND + INVENTORY
 
 
 def _default(spec: Any, field: str) -> Any:

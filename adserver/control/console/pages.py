@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from adserver.control.auth import Principal
 from adserver.control.console import users
+from adserver.control.console.nav import menu
 from adserver.web.ratelimit import LIMITER
 
 HERE = os.path.dirname(__file__)
@@ -137,8 +138,6 @@ class Console:
 
     @staticmethod
     def view(request: Request, s: users.Session, name: str, status: int = 200, **v: Any) -> Any:
-        from adserver.control.console.entity_pages import menu
-
         return page(
             name,
             status,
@@ -170,12 +169,9 @@ class Console:
         return found
 
 
-def routes(api: Any) -> list[Any]:
-    """The console's routes, mounted on the management API's app."""
-    from adserver.control.console import entity_pages, review
-
-    console = Console(api)
-    store = api.store
+def auth_routes(console: Console) -> list[Any]:
+    """Sign-in and out, the redirects to the console, and its static files."""
+    store = console.store
 
     async def root(request: Request) -> Response:
         return RedirectResponse("/console/", 303)
@@ -218,8 +214,6 @@ def routes(api: Any) -> list[Any]:
         Route("/console/login", login, methods=["POST"]),
         Route("/console/logout", logout, methods=["POST"]),
         Mount("/console/static", StaticFiles(directory=os.path.join(HERE, "static"))),
-        *review.routes(console),
-        *entity_pages.routes(console),
     ]
 
 

@@ -1,0 +1,15 @@
+"""The console's routes, assembled for the management API's app: sign-in and out
+(pages.py), the review queue (review.py) and the entity pages (entity_pages.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adserver.control.console import entity_pages, review
+from adserver.control.console.pages import Console, auth_routes
+
+
+def routes(api: Any) -> list[Any]:
+    """Every console route, over the API `api` (its store and its Starlette app)."""
+    console = Console(api)
+    return [*auth_routes(console), *review.routes(console), *entity_pages.routes(console)]
