@@ -71,6 +71,8 @@ class Network(Entity, kw_only=True):
 
     name: Name
     time_zone: str = "UTC"
+    currency: Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")] = "USD"
+    """The ISO 4217 code of every amount of money in the network (bids, budgets, spend)."""
     click_domains: Annotated[list[Host], msgspec.Meta(max_length=200)] = []
     """Where clicks may be sent on to: these hosts and their subdomains (empty: any http or
     https destination). A placement clickUrl elsewhere is a 400; a creative's is never

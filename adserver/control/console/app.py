@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from adserver.control.console import entity_pages, review
+from adserver.control.console import entity_pages, report_pages, review
 from adserver.control.console.pages import Console, auth_routes
 
 
 def routes(api: Any) -> list[Any]:
     """Every console route, over the API `api` (its store and its Starlette app)."""
     console = Console(api)
-    return [*auth_routes(console), *review.routes(console), *entity_pages.routes(console)]
+    return [
+        *auth_routes(console),
+        *review.routes(console),
+        *report_pages.routes(console),
+        *entity_pages.routes(console),
+    ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -34,8 +35,11 @@ LOGIN_COOKIE = "adserver_login"  # the sign-in form's CSRF token (there is no se
 PRINCIPAL = "adserver.principal"  # the ASGI scope key the management API trusts (in-process)
 MAX_FORM = 64 << 10
 HEADERS = {
+    # scripts and everything else from this server only; inline styles too (the charts set
+    # theirs), never inline scripts
     "content-security-policy": "default-src 'self'; img-src 'self' https: data:; "
-    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'; "
+    "base-uri 'none'",
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",
     "cache-control": "no-store",
@@ -114,7 +118,7 @@ class Console:
     def __init__(self, api: Any):
         self.store = api.store
         self.call = ApiCall(api)
-        self._zones: dict[int, str] = {}
+        self._networks: dict[int, tuple[str, str, float]] = {}
 
     async def form(self, request: Request) -> dict[str, str]:
         """A URL-encoded form's fields, the first value of each (empty when larger than
@@ -159,14 +163,23 @@ class Console:
     async def time_zone(self, who: Principal) -> str:
         """The time zone dates are shown and entered in: the user's network's (UTC for a
         user of every network)."""
-        if who.network_id is None:
-            return "UTC"
-        found = self._zones.get(who.network_id)
-        if found is None:
-            status, got = await self.call(who, "GET", f"/v1/networks/{who.network_id}")
-            found = got["time_zone"] if status == 200 else "UTC"
-            self._zones[who.network_id] = found
-        return found
+        return (await self.network(who))[0]
+
+    async def network(self, who: Principal) -> tuple[str, str]:
+        """(time zone, currency) of the user's network, read at most once a minute; a user
+        of every network: UTC, and the currency when all networks share one."""
+        key = who.network_id or 0
+        found = self._networks.get(key)
+        if found is None or found[2] < time.monotonic():
+            if who.network_id is None:
+                status, got = await self.call(who, "GET", "/v1/networks", {"limit": 1000})
+                currencies = {n["currency"] for n in got["data"]} if status == 200 else set()
+                facts = ("UTC", currencies.pop() if len(currencies) == 1 else "")
+            else:
+                status, got = await self.call(who, "GET", f"/v1/networks/{who.network_id}")
+                facts = (got["time_zone"], got["currency"]) if status == 200 else ("UTC", "")
+            found = self._networks[key] = (*facts, time.monotonic() + 60)
+        return found[0], found[1]
 
 
 def auth_routes(console: Console) -> list[Any]:
