@@ -103,6 +103,7 @@ def cmd_run(args: argparse.Namespace, config: Config, socks: dict[str, Any] | No
     api, decision = socks["api"], socks["decision"]
     process.prepare_metrics(config)
     env = _child_env(config)
+    env.setdefault("ADSERVER_DECISION_URL", url_of(decision, bool(config.tls_cert)))
     control = subprocess.Popen(
         [sys.executable, "-m", "adserver", "control", "--api-fd", str(api.fileno())],
         env=env,

@@ -49,6 +49,9 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Default time zone of new networks (IANA name), used for dayparting and daily caps."""
     public_url: Annotated[str, msgspec.Meta(pattern="^https?://[^/]+$")] | None = None
     """Scheme and host the tracking URLs point at (default: the host the request came to)."""
+    decision_url: Annotated[str, msgspec.Meta(pattern="^https?://[^/]+$")] | None = None
+    """Where the console's preview sends decision requests (default: http://host:port;
+    `adserver run` and `demo` set it to the decision port they bound)."""
     max_candidates: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 128
     """Eligible ads taken from each posting list of a placement, best first (0: all)."""
     token_ttl_hours: Annotated[float, msgspec.Meta(gt=0, le=24 * 90)] = 24 * 7

@@ -125,12 +125,18 @@ class Signer:
         self.encoder = msgpack.Encoder()
         self._pads = _pads(self.secrets[self.kid])
 
-    def sign(self, kind: int, fields: list[Any], now: float | None = None) -> str:
-        return self.signing(kind, now)(fields)
+    def sign(
+        self, kind: int, fields: list[Any], now: float | None = None, ttl_s: float | None = None
+    ) -> str:
+        return self.signing(kind, now, ttl_s)(fields)
 
-    def signing(self, kind: int, now: float | None = None) -> Callable[[list[Any]], str]:
-        """A function signing tokens of one kind and expiry (one response's winners)."""
-        head = [TOKEN_VERSION, self.kid, int((now or time.time()) + self.ttl_s), kind]
+    def signing(
+        self, kind: int, now: float | None = None, ttl_s: float | None = None
+    ) -> Callable[[list[Any]], str]:
+        """A function signing tokens of one kind and expiry (one response's winners); the
+        expiry is `ttl_s` from now (default: the signer's)."""
+        ttl = self.ttl_s if ttl_s is None else ttl_s
+        head = [TOKEN_VERSION, self.kid, int((now or time.time()) + ttl), kind]
         encode = self.encoder.encode
         inner, outer = self._pads
 
@@ -165,3 +171,35 @@ class Signer:
         if exp < (now or time.time()):
             return "expired", kind, decoded[4:]
         return "ok", kind, decoded[4:]
+
+
+# A console user's explain credential: a short-lived token the control process signs with
+# the tracking keys, which the decision workers accept in `X-Adzerk-Explain` in place of an
+# API key. Its kind keeps it apart from tracking tokens (a beacon refuses it, and it is no
+# explain credential when it is a tracking token).
+EXPLAIN_KIND = 100
+EXPLAIN_PREFIX = "xt_"
+EXPLAIN_TTL_S = 300
+
+
+def explain_token(
+    signer: Signer, role: str, network: int | None, advertiser: int | None, now: float
+) -> str:
+    """An explain credential for a scope (role, network, advertiser), valid EXPLAIN_TTL_S."""
+    fields = [role, network or 0, advertiser or 0]
+    return EXPLAIN_PREFIX + signer.sign(EXPLAIN_KIND, fields, now, EXPLAIN_TTL_S)
+
+
+def explain_scope(signer: Signer, presented: str, now: float) -> tuple[str, int, int] | None:
+    """(role, network or 0, advertiser or 0) of a live explain credential, else None."""
+    if not presented.startswith(EXPLAIN_PREFIX):
+        return None
+    verdict, kind, fields = signer.verify(presented[len(EXPLAIN_PREFIX) :], now)
+    if verdict != "ok" or kind != EXPLAIN_KIND or len(fields) != 3:
+        return None
+    role, network, advertiser = fields
+    if role not in ("admin", "readonly", "advertiser") or not all(
+        isinstance(x, int) for x in (network, advertiser)
+    ):
+        return None
+    return role, network, advertiser

@@ -20,6 +20,8 @@ from starlette.requests import Request
 from adserver.common import apikeys, clock
 from adserver.common.validation import TOO_DEEP
 from adserver.config import Config
+from adserver.formats import signing
+from adserver.formats.signing import Signer
 from adserver.serving import metrics, pipeline
 from adserver.serving.bound import BoundSnapshot
 from adserver.serving.errors import error_body, field_of
@@ -32,10 +34,19 @@ log = logging.getLogger("adserver.worker")
 EXPLAIN_ROLES = ("admin", "readonly", "advertiser")
 
 
-def explainer(snap: BoundSnapshot, config: Config, presented: str | None) -> apikeys.Caller | None:
+def explainer(
+    snap: BoundSnapshot, config: Config, presented: str | None, signer: Signer | None = None
+) -> apikeys.Caller | None:
     """Who may see an explain for the key in `X-Adzerk-Explain` (per the snapshot's copy of
-    the key table; the bootstrap key is an unscoped admin key): the pipeline explains only
-    placements of the key's network, and only the ads of its advertiser when it has one."""
+    the key table; the bootstrap key is an unscoped admin key), or for a console user's
+    explain credential (formats/signing.explain_token): the pipeline explains only
+    placements of the caller's network, and only the ads of its advertiser when it has one."""
+    if presented and signer is not None and presented.startswith(signing.EXPLAIN_PREFIX):
+        scope = signing.explain_scope(signer, presented, clock.now())
+        if scope is None:
+            return None
+        role, network, advertiser = scope
+        return apikeys.Caller(role, network or apikeys.UNSCOPED, advertiser or None)
     caller = apikeys.identify(presented, config.admin_key, snap.keys)
     return caller if caller is not None and caller.role in EXPLAIN_ROLES else None
 
@@ -135,7 +146,7 @@ class DecisionRoute:
             raise Refused(413, "too_large", f"body larger than {self.max_body} bytes")
         req = self._request(body)
         config = self.config
-        explain = explainer(snap, config, presented) if presented else None
+        explain = explainer(snap, config, presented, bundle.signer) if presented else None
         ctx = worker.facts(snap, clock.now(), self.base_url(scheme, host, server), explain, ua)
         try:
             response, record = pipeline.decide(bundle, req, ctx)

@@ -5,13 +5,16 @@ bootstrap key, as an operator would)."""
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from tests.control.network import build, created
+from tests.serving.shop import shop  # noqa: F401  (a session fixture: a real adserver run)
 
 PASSWORD = "correct horse battery"
 
@@ -103,3 +106,13 @@ def console(world: dict[str, Any]) -> Iterator[Any]:
     yield make
     for c in made:
         c.http.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    path = shutil.which("chromium")
+    assert path, "the tests need the system's chromium (./dev installs it)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        yield b
+        b.close()

@@ -93,6 +93,7 @@ class Shop:
         self.client = httpx.Client(base_url=decisions, timeout=30)
         self.ads: dict[str, list[int]] = {}  # kind -> ad ids of its sponsored products
         self.product_of_ad: dict[int, str] = {}
+        self.data_dir = ""
 
     def build(self) -> None:
         a = self.admin
@@ -218,6 +219,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
             base_url=proc.urls["management API"], headers={"X-Api-Key": ADMIN_KEY}, timeout=30
         ) as admin:
             s = Shop(admin, proc.urls["decision API"])
+            s.data_dir = str(data)  # its signing keys, for tests that sign credentials
             s.build()
             # the catalog thread builds the product index, then the publisher compiles a
             # snapshot against it: wait for the index, then for a snapshot newer than it

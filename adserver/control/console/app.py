@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adserver.control.console import entity_pages, report_pages, review
+from adserver.control.console import entity_pages, preview_page, report_pages, review
 from adserver.control.console.pages import Console, auth_routes
 
 
@@ -16,5 +16,6 @@ def routes(api: Any) -> list[Any]:
         *auth_routes(console),
         *review.routes(console),
         *report_pages.routes(console),
+        *preview_page.routes(console, api),
         *entity_pages.routes(console),
     ]

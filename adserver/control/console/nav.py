@@ -14,7 +14,12 @@ def menu(role: str) -> list[tuple[str, str]]:
     """(title, path) of the pages a role's menu shows."""
     kinds = DEMAND if role == "advertiser" else DEMAND + INVENTORY
     extra = [("Review", "/console/review")] if role == "admin" else []
-    return [("Reports", "/console/reports"), *extra, *((TITLES[k], f"/console/{k}") for k in kinds)]
+    return [
+        ("Reports", "/console/reports"),
+        ("Preview", "/console/preview"),
+        *extra,
+        *((TITLES[k], f"/console/{k}") for k in kinds),
+    ]
 
 
 def menu_kinds(role: str) -> tuple[str, ...]:
