@@ -53,18 +53,31 @@ def test_an_advertiser_creates_a_campaign_in_the_browser(
     context.close()
 
 
-def test_every_control_is_labelled(browser: Browser, world: dict[str, Any]) -> None:
+@pytest.mark.parametrize("width", [1280, 375])
+def test_every_page_labels_its_controls_and_fits_the_screen(
+    browser: Browser, world: dict[str, Any], width: int
+) -> None:
     base = world["url"]
-    context = browser.new_context()
+    context = browser.new_context(viewport={"width": width, "height": 800})
     w = Watched(context.new_page(), base)
     page = w.page
     sign_in(page, base, world["people"]["admin"]["email"])
+    a = world["a"]
     for path in (
         "/console/",
         "/console/campaigns/new",
-        f"/console/campaigns/{world['a']['campaign']['id']}",
+        f"/console/campaigns/{a['campaign']['id']}",
+        "/console/flights/new",
+        f"/console/flights/{a['flight']['id']}",
+        f"/console/creatives/{a['creative']['id']}",
+        "/console/review",
+        "/console/reports",
+        "/console/preview",
+        "/console/networks",
     ):
         page.goto(base + path)
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= width, (path, wide)
         unlabelled = page.evaluate(
             """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
                 .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
@@ -99,7 +112,7 @@ def test_a_creative_goes_through_review(browser: Browser, world: dict[str, Any])
     dialogs: list[str] = []
     review.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     sign_in(review, base, world["people"]["admin"]["email"])
-    review.get_by_role("link", name="Review").click()
+    review.get_by_role("link", name="Review", exact=True).click()
     card = review.locator(f"#creative-{creative}")
     assert card.get_by_text("Winter banner").is_visible()
     frame = card.frame_locator("iframe")
