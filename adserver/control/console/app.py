@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from adserver.control.console import entity_pages, preview_page, report_pages, review
+from adserver.control.console import (
+    entity_pages,
+    ops_pages,
+    preview_page,
+    report_pages,
+    review,
+)
 from adserver.control.console.pages import Console, auth_routes
 
 
@@ -17,5 +23,6 @@ def routes(api: Any) -> list[Any]:
         *review.routes(console),
         *report_pages.routes(console),
         *preview_page.routes(console, api),
+        *ops_pages.routes(console),
         *entity_pages.routes(console),
     ]

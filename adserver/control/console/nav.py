@@ -14,6 +14,12 @@ def menu(role: str) -> list[tuple[str, str]]:
     """(title, path) of the pages a role's menu shows."""
     kinds = DEMAND if role == "advertiser" else DEMAND + INVENTORY
     extra = [("Review", "/console/review")] if role == "admin" else []
+    if role != "advertiser":
+        extra += [
+            ("Models", "/console/models"),
+            ("Keys", "/console/keys"),
+            ("Audit", "/console/audit"),
+        ]
     return [
         ("Reports", "/console/reports"),
         ("Preview", "/console/preview"),

@@ -1,0 +1,78 @@
+"""The operations pages: a model rolled back from the models page in the browser, keys made
+(shown once) and revoked, the audit log naming console users; and what an advertiser or a
+read-only user cannot do there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.sync_api import Browser
+
+from tests.console.pages import Watched, sign_in
+from tests.serving.test_models import model_tar
+
+
+def test_a_model_is_rolled_back_from_the_models_page(
+    browser: Browser, world: dict[str, Any], admin: httpx.Client, tmp_path: Path
+) -> None:
+    made = []
+    for seed in (31, 32):
+        r = admin.put(
+            "/v1/models/ctr/versions",
+            content=model_tar(tmp_path, seed),
+            headers={"content-type": "application/gzip"},
+        )
+        assert r.status_code == 201, r.text
+        version = r.json()["version"]
+        r = admin.post(f"/v1/models/ctr/versions/{version}/activate", json={"force": True})
+        assert r.status_code == 200, r.text
+        made.append(version)
+    base = world["url"]
+    w = Watched(browser.new_context().new_page(), base)
+    page = w.page
+    sign_in(page, base, world["people"]["admin"]["email"])
+    page.get_by_role("link", name="Models").click()
+    section = page.locator("#model-ctr")
+    assert f"Active: {made[1]}" in section.inner_text()
+    assert section.locator(f"#ctr-{made[0]}").get_by_text("retired").count() == 1
+    section.get_by_role("button", name="Roll back to the previous active version").click()
+    page.wait_for_url(f"{base}/console/models")
+    assert f"Active: {made[0]}" in page.locator("#model-ctr").inner_text()
+    assert admin.get("/v1/models").json()["ctr"]["active"] == made[0]
+    w.clean()
+
+
+def test_keys_are_shown_once_and_revoked(console: Any, world: dict[str, Any], admin: Any) -> None:
+    c = console("admin")
+    mine = world["a"]["advertiser"]["id"]
+    r = c.post(
+        "/console/keys",
+        {"action": "create", "role": "advertiser", "advertiser_id": str(mine), "name": "feed"},
+    )
+    assert r.status_code == 200 and 'id="new-key"' in r.text
+    key = r.text.split('id="new-key">', 1)[1].split("<", 1)[0]
+    assert key.startswith("ak_")
+    key_id = key.split("_")[1]
+    listing = c.get("/console/keys")
+    assert key_id in listing.text and key not in listing.text  # never shown again
+    with httpx.Client(base_url=world["url"], headers={"X-Api-Key": key}, timeout=30) as k:
+        assert k.get("/v1/me").json()["advertiser_id"] == mine
+        r = c.post("/console/keys", {"action": "revoke", "key_id": key_id})
+        assert r.status_code == 303
+        assert k.get("/v1/me").status_code == 401
+    audit = c.get("/console/audit?entity=keys")
+    assert f"user:{world['people']['admin']['email']}" in audit.text
+
+
+def test_advertisers_and_readers_cannot_operate(console: Any, world: dict[str, Any]) -> None:
+    buyer = console("a")
+    for path in ("/console/models", "/console/keys", "/console/audit"):
+        assert buyer.get(path).status_code == 404
+    r = buyer.post("/console/keys", {"action": "create", "role": "admin"})
+    assert r.status_code == 404
+    # Attack: a form without the session's CSRF token
+    ops = console("admin")
+    r = ops.post("/console/keys", {"action": "create", "role": "admin"}, csrf=False)
+    assert r.status_code == 400 and "new-key" not in r.text
