@@ -25,40 +25,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-KNOWN = ("id", "title", "brand", "category", "price", "available", "image_url", "url", "vector")
-TRUE = {"true", "1", "yes", "y", "in_stock", "instock", "available"}
-FALSE = {"false", "0", "no", "n", "out_of_stock", "outofstock", "unavailable"}
+from adserver.common.catalog_rows import csv_item
 
 
 class CatalogFileError(Exception):
     """The import cannot go on (file unreadable, API refused the whole request)."""
-
-
-def csv_item(row: dict[str, str]) -> dict[str, Any]:
-    """A product object from a CSV row (values stay strings where the API converts them)."""
-    item: dict[str, Any] = {}
-    data = {}
-    for key, value in row.items():
-        if key is None or value is None or value.strip() == "":
-            continue
-        value = value.strip()
-        if key == "available":
-            low = value.lower()
-            if low not in TRUE | FALSE:
-                raise ValueError(f"available: {value!r} is not true or false")
-            item[key] = low in TRUE
-        elif key == "vector":
-            try:
-                item[key] = [float(x) for x in value.replace(";", " ").split()]
-            except ValueError:
-                raise ValueError("vector: not a list of numbers") from None
-        elif key in KNOWN:
-            item[key] = value
-        else:
-            data[key] = value
-    if data:
-        item["data"] = data
-    return item
 
 
 def read_rows(path: str, fmt: str) -> Iterator[tuple[int, int, dict[str, Any] | None, str]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from adserver.control.console import (
+    catalog_page,
     entity_pages,
     ops_pages,
     preview_page,
@@ -24,5 +25,6 @@ def routes(api: Any) -> list[Any]:
         *report_pages.routes(console),
         *preview_page.routes(console, api),
         *ops_pages.routes(console),
+        *catalog_page.routes(console),
         *entity_pages.routes(console),
     ]
