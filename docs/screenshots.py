@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
-import subprocess
 import sys
-import tempfile
-import time
 
 from playwright.sync_api import Page, sync_playwright
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.console import demo  # noqa: E402  (the repository's root on the path first)
 
 PAGES = [
     ("advertiser", "reports", "/console/reports?group=flight&metric=clicks"),
@@ -40,60 +39,24 @@ def main() -> None:
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "screenshots"))
     ap.add_argument("--wait", type=float, default=60, help="seconds of demo traffic first")
     args = ap.parse_args()
-    data = tempfile.mkdtemp(prefix="adserver-shots-")
-    demo = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "adserver",
-            "demo",
-            "--data-dir",
-            data,
-            "--port",
-            "0",
-            "--api-port",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        text = ""
-        assert demo.stdout is not None
-        while "Press Ctrl-C" not in text:
-            line = demo.stdout.readline()
-            if not line:
-                raise SystemExit("the demo stopped:\n" + text)
-            text += line
-        base = re.search(r"console\s+(http://\S+)/console/", text).group(1)  # type: ignore[union-attr]
-        users = dict(re.findall(r"(\S+@demo\.example)\s+password (\S+)", text))
-        time.sleep(args.wait)  # the demo's shoppers browse, click and buy meanwhile
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=shutil.which("chromium"), args=["--no-sandbox"]
-            )
-            for who in ("advertiser", "admin"):
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
-                email = f"{who}@demo.example"
-                sign_in(page, base, email, users[email])
-                if who == "advertiser":  # a change to a creative: back to review
-                    page.goto(f"{base}/console/creatives")
-                    page.locator("tbody tr a").first.click()
-                    page.get_by_label("Title").fill("Winter sale: 20 % off")
-                    page.get_by_role("button", name="Save").click()
-                for role, name, path in PAGES:
-                    if role != who:
-                        continue
+    with demo(args.wait) as (base, users), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        for who in ("advertiser", "admin"):
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            email = f"{who}@demo.example"
+            sign_in(page, base, email, users[email])
+            if who == "advertiser":  # a change to a creative: back to review
+                page.goto(f"{base}/console/creatives")
+                page.locator("tbody tr a").first.click()
+                page.get_by_label("Title").fill("Winter sale: 20 % off")
+                page.get_by_role("button", name="Save").click()
+            for role, name, path in PAGES:
+                if role == who:
                     page.goto(base + path)
                     page.wait_for_timeout(1500)
-                    page.screenshot(path=os.path.join(args.out, f"{name}.png"), full_page=False)
-                page.close()
-            browser.close()
-    finally:
-        demo.terminate()
-        demo.wait(30)
-        shutil.rmtree(data, ignore_errors=True)
+                    page.screenshot(path=os.path.join(args.out, f"{name}.png"))
+            page.close()
+        browser.close()
 
 
 if __name__ == "__main__":
