@@ -139,7 +139,7 @@ def test_from_campaign_to_report_in_the_browser(browser: Browser, shop: Shop) ->
         assert time.monotonic() < deadline, page.locator("main").inner_text()
         time.sleep(1)
     assert row.locator("td").nth(1).inner_text() == "1"  # one impression
-    page.wait_for_function("document.querySelector('#chart .main-svg') !== null")
+    page.locator("#chart .main-svg").first.wait_for()
     assert page.locator("#chart .scatterlayer .trace").count() >= 1  # the chart drew its line
     assert buyer.problems() == [] and ops.problems() == []
     assert buyer.outside == [] and ops.outside == []
@@ -192,3 +192,50 @@ def test_an_explain_credential_is_only_what_it_says(shop: Shop) -> None:
     # and an explain credential is no beacon
     r = shop.client.get("/i.gif", params={"t": own[3:]})
     assert r.status_code == 400 and "refused" in r.text
+
+
+def test_health_and_pacing_pages(browser: Browser, shop: Shop) -> None:
+    world = _people(shop)
+    base = str(shop.admin.base_url).rstrip("/")
+    w = Watched(browser.new_context().new_page(), base)
+    page = w.page
+    sign_in(page, base, world["people"]["ops"]["email"])
+    page.get_by_role("link", name="Health").click()
+    assert page.locator("#control-state").inner_text().startswith("Ready")
+    decisions = page.locator("#decision-state").inner_text()
+    assert decisions.startswith("Ready at") and "serving snapshot" in decisions
+    # a flight with a custom curve: its pacing page draws the curve
+    curve = [1.0] * 8 + [4.0] * 8 + [2.0] * 8
+    flight = created(
+        shop.admin,
+        "/v1/flights",
+        {
+            "campaign_id": created(
+                shop.admin,
+                "/v1/campaigns",
+                {"advertiser_id": world["advertiser"]["id"], "name": "Curved"},
+            )["id"],
+            "priority_id": world["priority"]["id"],
+            "name": "Evening heavy",
+            "start": "2026-01-01T00:00:00Z",
+            "rate_type": "cpc",
+            "price": "0.50",
+            "daily_cap": {"metric": "spend", "value": "20"},
+            "pacing": "custom",
+            "pacing_curve": curve,
+        },
+    )
+    page.goto(f"{base}/console/flights/{flight['id']}")
+    page.get_by_role("link", name="Pacing today").click()
+    page.locator("#curve-chart .main-svg").first.wait_for()
+    assert page.locator("#curve-chart .bars .point").count() == 24
+    assert w.problems() == [] and w.outside == []
+    # an advertiser reaches neither the health page nor another advertiser's pacing
+    buyer = Watched(browser.new_context().new_page(), base)
+    sign_in(buyer.page, base, world["people"]["buyer"]["email"])
+    buyer.page.goto(f"{base}/console/health")
+    assert buyer.page.get_by_role("heading", name="Not found").is_visible()
+    theirs = shop.ads["Coffee"][0]
+    their_flight = shop.admin.get(f"/v1/ads/{theirs}").json()["flight_id"]
+    buyer.page.goto(f"{base}/console/flights/{their_flight}/pacing")
+    assert buyer.page.get_by_role("heading", name="Not found").is_visible()

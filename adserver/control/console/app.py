@@ -8,6 +8,7 @@ from typing import Any
 from adserver.control.console import (
     catalog_page,
     entity_pages,
+    health_page,
     ops_pages,
     preview_page,
     report_pages,
@@ -26,5 +27,6 @@ def routes(api: Any) -> list[Any]:
         *preview_page.routes(console, api),
         *ops_pages.routes(console),
         *catalog_page.routes(console),
+        *health_page.routes(console, api),
         *entity_pages.routes(console),
     ]

@@ -16,6 +16,8 @@ def menu(role: str) -> list[tuple[str, str]]:
     extra = [("Review", "/console/review")] if role == "admin" else []
     if role != "advertiser":
         extra += [
+            ("Health", "/console/health"),
+            ("Catalog", "/console/catalog"),
             ("Models", "/console/models"),
             ("Keys", "/console/keys"),
             ("Audit", "/console/audit"),
