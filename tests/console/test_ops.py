@@ -76,3 +76,31 @@ def test_advertisers_and_readers_cannot_operate(console: Any, world: dict[str, A
     ops = console("admin")
     r = ops.post("/console/keys", {"action": "create", "role": "admin"}, csrf=False)
     assert r.status_code == 400 and "new-key" not in r.text
+
+
+def test_the_personalization_page_draws_an_evaluation(
+    browser: Browser, world: dict[str, Any], admin: httpx.Client
+) -> None:
+    r = admin.put(
+        "/v1/personalizer/evaluations/console-eval",
+        json={
+            "name": "console check",
+            "startTime": "2026-01-01T00:00:00Z",
+            "endTime": "2026-01-02T00:00:00Z",
+            "policies": [{"name": "greedy", "arguments": "--cb_explore_adf --epsilon 0"}],
+        },
+    )
+    assert r.status_code in (200, 201), r.text
+    base = world["url"]
+    w = Watched(browser.new_context().new_page(), base)
+    page = w.page
+    sign_in(page, base, world["people"]["admin"]["email"])
+    page.get_by_role("link", name="Personalization").click()
+    page.get_by_label("Evaluation").select_option("console-eval")
+    page.get_by_role("button", name="Show").click()
+    assert page.get_by_role("heading", name="console check").is_visible()
+    page.locator("#policies").wait_for()
+    names = page.locator("#policies tbody td:first-child").all_inner_texts()
+    assert "greedy" in names
+    page.locator("#pz-chart .main-svg").first.wait_for()
+    w.clean()

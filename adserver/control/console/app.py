@@ -11,6 +11,7 @@ from adserver.control.console import (
     health_page,
     ops_pages,
     preview_page,
+    pz_page,
     report_pages,
     review,
 )
@@ -28,5 +29,6 @@ def routes(api: Any) -> list[Any]:
         *ops_pages.routes(console),
         *catalog_page.routes(console),
         *health_page.routes(console, api),
+        *pz_page.routes(console),
         *entity_pages.routes(console),
     ]

@@ -13,7 +13,11 @@ TITLES = {name: spec.name.replace("_", " ").capitalize() for name, spec in SPECS
 def menu(role: str) -> list[tuple[str, str]]:
     """(title, path) of the pages a role's menu shows."""
     kinds = DEMAND if role == "advertiser" else DEMAND + INVENTORY
-    extra = [("Review", "/console/review")] if role == "admin" else []
+    extra = (
+        [("Review", "/console/review"), ("Personalization", "/console/personalization")]
+        if role == "admin"
+        else []
+    )
     if role != "advertiser":
         extra += [
             ("Health", "/console/health"),
