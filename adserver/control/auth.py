@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+import time
 from typing import Literal
 
 import msgspec
@@ -20,6 +21,7 @@ from adserver.control.store import Store, now
 
 Role = Literal["admin", "advertiser", "readonly"]
 BOOTSTRAP_KEY_ID = "bootstrap"
+USE_EVERY_S = 60.0
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -47,6 +49,9 @@ class KeyInfo(msgspec.Struct, kw_only=True):
     created_at: str
     created_by: str
     revoked_at: str | None
+    last_used_at: str | None = None
+    """When the key last authenticated a management API call (to the minute; its use as an
+    explain key on the decision port is not recorded: the workers write nothing)."""
 
 
 def create_key(
@@ -134,6 +139,7 @@ class Authenticator:
     def __init__(self, store: Store, bootstrap_key: str | None = None):
         self.store = store
         self.bootstrap_key = bootstrap_key
+        self._used: dict[str, float] = {}  # key id -> when its last use was written
 
     def authenticate(self, presented: str | None) -> Principal | None:
         if not presented:
@@ -149,4 +155,14 @@ class Authenticator:
         if not rows or not apikeys.matches(parts[1], rows[0]["salt"], rows[0]["hash"]):
             return None
         row = rows[0]
+        self._note_use(row["key_id"])
         return Principal(row["key_id"], row["role"], row["network_id"], row["advertiser_id"])
+
+    def _note_use(self, key_id: str) -> None:
+        """Record a key's use, at most once a minute per key (not a write per call)."""
+        moment = time.monotonic()
+        if moment - self._used.get(key_id, -USE_EVERY_S) < USE_EVERY_S:
+            return
+        self._used[key_id] = moment
+        with self.store.transaction() as db:
+            db.execute("UPDATE api_keys SET last_used_at = ? WHERE key_id = ?", (now(), key_id))

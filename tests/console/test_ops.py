@@ -57,8 +57,14 @@ def test_keys_are_shown_once_and_revoked(console: Any, world: dict[str, Any], ad
     key_id = key.split("_")[1]
     listing = c.get("/console/keys")
     assert key_id in listing.text and key not in listing.text  # never shown again
+    row = listing.text.split(f'id="key-{key_id}"', 1)[1].split("</tr>")[0]
+    assert "never" in row
     with httpx.Client(base_url=world["url"], headers={"X-Api-Key": key}, timeout=30) as k:
         assert k.get("/v1/me").json()["advertiser_id"] == mine
+        row = c.get("/console/keys").text.split(f'id="key-{key_id}"', 1)[1].split("</tr>")[0]
+        assert "never" not in row  # its use is shown
+        listed = {x["key_id"]: x for x in admin.get("/v1/keys").json()["data"]}
+        assert listed[key_id]["last_used_at"] is not None
         r = c.post("/console/keys", {"action": "revoke", "key_id": key_id})
         assert r.status_code == 303
         assert k.get("/v1/me").status_code == 401

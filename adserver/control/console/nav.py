@@ -10,28 +10,26 @@ INVENTORY = ("networks", "sites", "zones", "ad_types", "channels", "priorities",
 TITLES = {name: spec.name.replace("_", " ").capitalize() for name, spec in SPECS.items()}
 
 
-def menu(role: str) -> list[tuple[str, str]]:
-    """(title, path) of the pages a role's menu shows."""
-    kinds = DEMAND if role == "advertiser" else DEMAND + INVENTORY
-    extra = (
-        [("Review", "/console/review"), ("Personalization", "/console/personalization")]
-        if role == "admin"
-        else []
-    )
-    if role != "advertiser":
-        extra += [
-            ("Health", "/console/health"),
-            ("Catalog", "/console/catalog"),
-            ("Models", "/console/models"),
-            ("Keys", "/console/keys"),
-            ("Audit", "/console/audit"),
-        ]
-    return [
-        ("Reports", "/console/reports"),
-        ("Preview", "/console/preview"),
-        *extra,
-        *((TITLES[k], f"/console/{k}") for k in kinds),
+def menu(role: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The menu a role sees: (group, [(title, path)]) in order."""
+    demand = [(TITLES[k], f"/console/{k}") for k in DEMAND]
+    groups = [
+        ("Delivery", [("Reports", "/console/reports"), ("Preview", "/console/preview"), *demand])
     ]
+    if role == "advertiser":
+        return groups
+    ops = [
+        ("Health", "/console/health"),
+        ("Catalog", "/console/catalog"),
+        ("Models", "/console/models"),
+        ("Keys", "/console/keys"),
+        ("Audit", "/console/audit"),
+    ]
+    if role == "admin":
+        ops = [("Review", "/console/review"), ("Personalization", "/console/personalization"), *ops]
+    groups.append(("Operations", ops))
+    groups.append(("Inventory", [(TITLES[k], f"/console/{k}") for k in INVENTORY]))
+    return groups
 
 
 def menu_kinds(role: str) -> tuple[str, ...]:
