@@ -79,6 +79,7 @@ def routes(console: Any) -> list[Route]:
             versions=versions,
             message=message,
             can_act=s.user.role == "admin",
+            tz=await console.time_zone(who),
         )
 
     async def keys(request: Request) -> Response:
@@ -125,6 +126,7 @@ def routes(console: Any) -> list[Route]:
             advertisers=(advertisers or {}).get("data", []),
             can_act=s.user.role == "admin",
             readable=status == 200,
+            tz=await console.time_zone(who),
         )
 
     async def audit(request: Request) -> Response:
@@ -148,6 +150,7 @@ def routes(console: Any) -> list[Route]:
             filters=query,
             older=rows[-1]["id"] if len(rows) == 100 else None,
             message=None if status == 200 else (got or {}).get("error", {}).get("message"),
+            tz=await console.time_zone(who),
         )
 
     return [

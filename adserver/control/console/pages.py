@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 
 from adserver.control.auth import Principal
 from adserver.control.console import users
+from adserver.control.console.forms import local_time
 from adserver.control.console.nav import menu
 from adserver.web.ratelimit import LIMITER
 
@@ -49,6 +50,7 @@ templates = jinja2.Environment(
     autoescape=True,
     undefined=jinja2.StrictUndefined,
 )
+templates.globals["local_time"] = local_time  # an RFC 3339 time in a time zone
 
 
 class ApiCall:
