@@ -166,6 +166,7 @@ def decide(
             ctx.base_url,
             b.signer,
             ctx.now,
+            min_ecpm,
         )
         if i + 1 < len(divs):  # what later placements of the request must not repeat
             for d in made:

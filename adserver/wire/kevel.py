@@ -112,13 +112,17 @@ class Event(msgspec.Struct):
 
 
 class Pricing(msgspec.Struct, rename="camel"):
-    """A decision's pricing (with includePricingData): price, clear price, eCPM, rate type."""
+    """A decision's pricing (with includePricingData): price, clear price, eCPM, rate type;
+    and this server's extension `minECPMToWin`: the lowest eCPM that would have taken a slot
+    of the placement from its winners (the last slot's eCPM to beat; the floor when a slot
+    went uncontested). A bid landscape's point: what a competitor had to offer."""
 
     price: float
     clear_price: float
     revenue: float
     rate_type: int
     e_cpm: float = msgspec.field(name="eCPM")
+    min_ecpm_to_win: float = msgspec.field(default=0.0, name="minECPMToWin")
 
 
 class Decision(msgspec.Struct, rename="camel", omit_defaults=True):

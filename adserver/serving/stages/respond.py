@@ -44,8 +44,10 @@ def decisions(
     base_url: str,
     signer: Signer,
     now: float,
+    min_ecpm: float = 0.0,
 ) -> list[kevel.Decision]:
-    """The Kevel decisions of a placement's winners, in slot order."""
+    """The Kevel decisions of a placement's winners, in slot order; `min_ecpm` (the lowest
+    eCPM that would have won a slot) goes into their pricing."""
     if not wins:
         return []
     p = plan.placement
@@ -91,6 +93,7 @@ def decisions(
                 decimals(revenue, 1e9),
                 KEVEL_RATE[win.rate],
                 decimals(win.ecpm, 1e6),
+                decimals(min_ecpm, 1e6),
             )
         out.append(
             kevel.Decision(
