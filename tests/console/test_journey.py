@@ -139,6 +139,7 @@ def test_from_campaign_to_report_in_the_browser(browser: Browser, shop: Shop) ->
         assert time.monotonic() < deadline, page.locator("main").inner_text()
         time.sleep(1)
     assert row.locator("td").nth(1).inner_text() == "1"  # one impression
+    assert row.locator("td").nth(8).inner_text() == "7 d click, 1 d view"  # its windows
     page.locator("#chart .main-svg").first.wait_for()
     assert page.locator("#chart .scatterlayer .trace").count() >= 1  # the chart drew its line
     assert buyer.problems() == [] and ops.problems() == []

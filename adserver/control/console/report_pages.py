@@ -166,6 +166,14 @@ def routes(console: Any) -> list[Route]:
             facts["message"] = (got or {}).get("error", {}).get("message", "the report failed")
             return s, facts
         found, totals, series = aggregate(got["data"], group, interval, tz)
+        if group == "flight" and totals:  # each flight's attribution windows beside it
+            _, flights = await call(who, "GET", "/v1/flights", {"limit": 1000, "archived": "all"})
+            windows = {
+                f["id"]: (f["click_window_days"], f["view_window_days"])
+                for f in (flights or {}).get("data", [])
+            }
+            for gid, t in totals.items():
+                t["windows"] = windows.get(gid)
         last = min(finish, dt.datetime.fromtimestamp(clock.now(), dt.UTC))
         axis = buckets_between(begin, last, interval, tz) if totals else []
         facts.update(
