@@ -110,3 +110,34 @@ def test_the_personalization_page_draws_an_evaluation(
     assert "greedy" in names
     page.locator("#pz-chart .main-svg").first.wait_for()
     w.clean()
+
+
+def test_an_evaluation_is_made_and_its_policy_applied_from_the_console(
+    browser: Browser, world: dict[str, Any], admin: httpx.Client
+) -> None:
+    base = world["url"]
+    w = Watched(browser.new_context().new_page(), base)
+    page = w.page
+    sign_in(page, base, world["people"]["admin"]["email"])
+    page.goto(f"{base}/console/personalization")
+    page.locator("summary", has_text="New evaluation").click()
+    page.get_by_label("Id", exact=True).fill("from-console")
+    page.get_by_label("From (UTC, RFC 3339)").fill("2026-01-01T00:00:00Z")
+    page.get_by_label("To (UTC, RFC 3339)").fill("2026-01-03T00:00:00Z")
+    page.get_by_label("Policies to compare").fill("steady: --cb_explore_adf --epsilon 0.05")
+    page.get_by_role("button", name="Evaluate").click()
+    page.wait_for_url(f"{base}/console/personalization?id=from-console")
+    page.locator("#policies").wait_for()
+    row = page.locator("#policies tr", has_text="steady")
+    row.get_by_role("button", name="Apply").click()
+    page.wait_for_url(f"{base}/console/personalization?id=from-console")
+    policy = admin.get("/v1/personalizer/configurations/policy").json()
+    assert policy["arguments"] == "--cb_explore_adf --epsilon 0.05"
+    assert "--epsilon 0.05" in page.get_by_text("Learning policy in force").inner_text()
+    # a bad window is refused with the API's reason, shown on the page
+    page.locator("summary", has_text="New evaluation").click()
+    page.get_by_label("Id", exact=True).fill("bad-window")
+    page.get_by_label("From (UTC, RFC 3339)").fill("yesterday")
+    page.get_by_role("button", name="Evaluate").click()
+    assert page.get_by_role("alert").is_visible()
+    assert [e for e in w.problems() if "status of 4" not in e] == []

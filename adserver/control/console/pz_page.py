@@ -9,8 +9,11 @@ from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
+
+from adserver.control.console import users
+from adserver.control.console.pages import HEADERS
 
 
 def routes(console: Any) -> list[Route]:
@@ -23,6 +26,15 @@ def routes(console: Any) -> list[Route]:
         if s.user.role != "admin":
             return console.not_found(request, s, "the personalization page is for admins")
         who = s.user.principal()
+        message = None
+        if request.method == "POST":
+            data = await console.form(request)
+            if not users.csrf_ok(s.csrf, data.get("csrf")):
+                return console.refused(request, s)
+            status, got, target = await _act(call, who, data)
+            if status < 300:
+                return RedirectResponse(target, 303, headers=HEADERS)
+            message = ((got or {}).get("error") or {}).get("message") or f"refused ({status})"
         _, listed = await call(who, "GET", "/v1/personalizer/evaluations")
         evaluations = (listed or {}).get("value", [])
         chosen = request.query_params.get("id") or (evaluations[0]["id"] if evaluations else "")
@@ -58,6 +70,39 @@ def routes(console: Any) -> list[Route]:
             detail=detail,
             rows=chart or [],
             policy=policy or {},
+            message=message,
         )
 
-    return [Route("/console/personalization", page)]
+    return [Route("/console/personalization", page, methods=["GET", "POST"])]
+
+
+async def _act(call: Any, who: Any, data: dict[str, str]) -> tuple[int, Any, str]:
+    """Create an evaluation, or apply a policy an evaluation found: (status, answer, the page
+    to show after)."""
+    if data.get("action") == "apply":
+        eid = data.get("evaluation_id", "")
+        status, got = await call(
+            who,
+            "POST",
+            "/v1/personalizer/configurations/applyFromEvaluation",
+            body={"evaluationId": eid, "policyName": data.get("policy_name", "")},
+        )
+        return status, got, f"/console/personalization?id={quote(eid, safe='')}"
+    eid = data.get("id", "").strip()
+    policies = []
+    for line in data.get("policies", "").splitlines():
+        name, _, arguments = line.partition(":")
+        if name.strip():
+            policies.append({"name": name.strip(), "arguments": arguments.strip()})
+    body = {
+        "name": data.get("name", "") or eid,
+        "startTime": data.get("start", ""),
+        "endTime": data.get("end", ""),
+        "policies": policies,
+    }
+    if not eid:
+        return 400, {"error": {"message": "an evaluation needs an id"}}, ""
+    status, got = await call(
+        who, "PUT", f"/v1/personalizer/evaluations/{quote(eid, safe='')}", body=body
+    )
+    return status, got, f"/console/personalization?id={quote(eid, safe='')}"
