@@ -20,8 +20,7 @@ class Watched:
         page.on("console", self.console)
         page.on("pageerror", lambda e: self.errors.append(str(e)))
         page.on("request", self.request)
-        page.on("requestfailed", self.failed)
-        self.creatives_failed = self.net_failures = 0
+        self.creatives_outside = self.net_failures = 0
 
     @staticmethod
     def _creatives(r: Any) -> bool:
@@ -29,11 +28,12 @@ class Watched:
         return "/console/preview/" in r.frame.url
 
     def request(self, r: Any) -> None:
-        if not r.url.startswith(self.base) and not self._creatives(r):
+        if r.url.startswith(self.base):
+            return
+        if self._creatives(r):
+            self.creatives_outside += 1  # may fail to load here (no internet)
+        else:
             self.outside.append(r.url)
-
-    def failed(self, r: Any) -> None:
-        self.creatives_failed += self._creatives(r)
 
     def console(self, m: Any) -> None:
         # a creative's own document (its preview frame) may be refused what it tries, and its
@@ -46,8 +46,9 @@ class Watched:
         self.errors.append(m.text)
 
     def problems(self) -> list[str]:
-        """Console errors, and network failures beyond those of the creatives' images."""
-        extra = self.net_failures - self.creatives_failed
+        """Console errors, and network failures beyond the creatives' own requests elsewhere
+        (counted as they start, so no failure can be told before its request)."""
+        extra = self.net_failures - self.creatives_outside
         return self.errors + ([f"{extra} resources failed to load"] if extra > 0 else [])
 
     def clean(self) -> None:
