@@ -70,6 +70,8 @@ def test_from_campaign_to_report_in_the_browser(browser: Browser, shop: Shop) ->
     page.get_by_label("Ad type").select_option(str(shop.type))
     page.get_by_label("Name (required)").fill("Yoga mat tile")
     page.get_by_label("Kind (required)").select_option("product")
+    # the product field suggests the network's catalog
+    assert page.locator(f"#product_id-choices option[value='{product}']").count() == 1
     page.get_by_label("Product").fill(product)
     page.get_by_label("Status").select_option("pending")
     page.get_by_role("button", name="Create creative").click()

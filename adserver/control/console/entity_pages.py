@@ -59,6 +59,13 @@ def routes(console: Any) -> list[Route]:
                 status, got = await call(who, "GET", f"/v1/{f.ref}", {"limit": 500})
                 if status == 200 and not got.get("next_cursor"):
                     found[f.name] = got["data"]
+            elif f.name == "product_id" and who.network_id is not None:
+                # suggestions for a product field: the network's catalog (its first 1,000)
+                status, got = await call(
+                    who, "GET", f"/v1/networks/{who.network_id}/products", {"limit": 1000}
+                )
+                if status == 200:
+                    found["product_id"] = got["data"]
         return found
 
     async def list_(request: Request) -> Response:
