@@ -13,10 +13,13 @@ import pytest
 from tests.procs import env_for, running, wait_ready
 
 
-def adserver(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def adserver(
+    *args: str, env: dict[str, str] | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "adserver", *args],
         env=env,
+        input=input,
         capture_output=True,
         text=True,
         timeout=120,

@@ -4,22 +4,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from adserver.control.console import users
 from adserver.control.store import Store
-
-
-def adserver(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "adserver", *args],
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.test_cli import adserver
 
 
 def test_users_from_the_command_line(tmp_path: Path) -> None:

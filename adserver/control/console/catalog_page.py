@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from adserver.common.catalog_rows import parse_lines
 from adserver.control.console import users
+from adserver.control.console.pages import OPERATIONS, api_message
 
 MAX_CHUNK_ROWS = 1000
 MAX_LINE = 1 << 20
@@ -41,11 +42,9 @@ def routes(console: Any) -> list[Route]:
         return got["data"] if status == 200 else []
 
     async def page(request: Request) -> Response:
-        s = console.signed_in(request)
+        s, refused = console.gate(request, OPERATIONS, "the catalog pages are for operations")
         if s is None:
-            return console.to_login()
-        if s.user.role == "advertiser":
-            return console.not_found(request, s, "the catalog pages are for operations")
+            return refused
         who = s.user.principal()
         nets = await networks(who)
         q = request.query_params
@@ -58,7 +57,7 @@ def routes(console: Any) -> list[Route]:
             who, "GET", f"/v1/networks/{net['id']}/products", {**filters, "limit": 50}
         )
         rows = got["data"] if status == 200 else []
-        message = None if status == 200 else (got or {}).get("error", {}).get("message")
+        message = None if status == 200 else api_message(got, status)
         _, state = await call(who, "GET", f"/v1/networks/{net['id']}/catalog")
         _, creatives = await call(who, "GET", "/v1/creatives", {"kind": "product", "limit": 1000})
         promoted = {c.get("product_id") for c in (creatives or {}).get("data", [])}
@@ -120,8 +119,7 @@ def routes(console: Any) -> list[Route]:
                 body={"products": items},
             )
             if status != 200:
-                message = (got or {}).get("error", {}).get("message", f"refused ({status})")
-                return JSONResponse({"error": message}, status)
+                return JSONResponse({"error": api_message(got, status)}, status)
             upserted = got["upserted"]
             for r in got["rejected"]:
                 reason = "; ".join(f"{f['field']}: {f['message']}" for f in r["fields"])

@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from adserver.control.console import forms, users
 from adserver.control.console.nav import DEMAND, TITLES, menu_kinds
-from adserver.control.console.pages import HEADERS
+from adserver.control.console.pages import HEADERS, api_message
 from adserver.control.schema import SPECS
 
 # the columns a list shows (beside id and name), when the kind has them
@@ -80,7 +80,7 @@ def routes(console: Any) -> list[Route]:
         query.setdefault("limit", str(PAGE))
         status, got = await call(who, "GET", f"/v1/{name}", query)
         if status != 200:
-            message = (got or {}).get("error", {}).get("message", "the list failed")
+            message = api_message(got, status)
             return console.view(
                 request, s, "error.html", status, title=TITLES[name], message=message
             )

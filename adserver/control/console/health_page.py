@@ -8,9 +8,6 @@ plan against the delivery hour by hour, its throttle and allowance, drawn with p
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -19,33 +16,22 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from adserver.control import telemetry
-from adserver.control.console.preview_page import decision_url
-
-
-def _decision_ready(url: str) -> dict[str, Any]:
-    """The decision API's /readyz answer, or why there is none."""
-    try:
-        with urllib.request.urlopen(url + "/readyz", timeout=2.0) as r:
-            return {**json.loads(r.read()), "http": r.status}
-    except urllib.error.HTTPError as e:
-        return {"http": e.code, "reason": e.read().decode(errors="replace")[:300]}
-    except (OSError, ValueError) as e:
-        return {"http": 0, "reason": f"unreachable: {e}"}
+from adserver.control.console.pages import OPERATIONS, api_message
+from adserver.control.console.preview_page import call_decisions, decision_url
 
 
 def routes(console: Any, api: Any) -> list[Route]:
     call = console.call
 
     async def health(request: Request) -> Response:
-        s = console.signed_in(request)
+        s, refused = console.gate(request, OPERATIONS, "this page is for operations")
         if s is None:
-            return console.to_login()
-        if s.user.role == "advertiser":
-            return console.not_found(request, s, "this page is for operations")
+            return refused
         who = s.user.principal()
         control_status, control = await call(who, "GET", "/readyz")
         url = decision_url(api.settings)
-        decisions = await run_in_threadpool(_decision_ready, url)
+        http, answer = await run_in_threadpool(call_decisions, url, "/readyz", None, None, 2.0)
+        decisions = {"http": http, "reason": api_message(answer, http), **(answer or {})}
         _, quarantined = await call(who, "GET", "/v1/quarantine", {"limit": 100})
         lag_s = telemetry.REGISTRY.get_sample_value("adserver_control_aggregator_lag_seconds")
         lag_events = telemetry.REGISTRY.get_sample_value("adserver_control_aggregator_lag_events")

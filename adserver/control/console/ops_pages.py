@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from adserver.control.console import users
-from adserver.control.console.pages import HEADERS
+from adserver.control.console.pages import HEADERS, OPERATIONS, api_message
 
 MODELS = ("ctr", "cvr")
 MODEL_ACTIONS = {
@@ -28,13 +28,8 @@ MODEL_ACTIONS = {
 def routes(console: Any) -> list[Route]:
     call = console.call
 
-    def gate(request: Request) -> tuple[Any, Response | None]:
-        s = console.signed_in(request)
-        if s is None:
-            return None, console.to_login()
-        if s.user.role == "advertiser":
-            return s, console.not_found(request, s, "this page is for operations")
-        return s, None
+    def gate(request: Request) -> Any:
+        return console.gate(request, OPERATIONS, "this page is for operations")
 
     async def act(request: Request, s: Any) -> tuple[str | None, str | None]:
         """A posted action's outcome: (message for the page, or None on success)."""
@@ -47,7 +42,7 @@ def routes(console: Any) -> list[Route]:
 
     async def models(request: Request) -> Response:
         s, refused = gate(request)
-        if refused is not None:
+        if s is None:
             return refused
         who = s.user.principal()
         message = None
@@ -64,7 +59,7 @@ def routes(console: Any) -> list[Route]:
                 )
                 if status < 300:
                     return RedirectResponse("/console/models", 303, headers=HEADERS)
-                message = (got or {}).get("error", {}).get("message", f"refused ({status})")
+                message = api_message(got, status)
         _, summary = await call(who, "GET", "/v1/models")
         versions = {}
         for name in MODELS:
@@ -84,7 +79,7 @@ def routes(console: Any) -> list[Route]:
 
     async def keys(request: Request) -> Response:
         s, refused = gate(request)
-        if refused is not None:
+        if s is None:
             return refused
         who = s.user.principal()
         message, made = None, None
@@ -111,7 +106,7 @@ def routes(console: Any) -> list[Route]:
                 status, got = await call(who, "POST", f"/v1/keys/{key_id}/revoke")
                 if status == 200:
                     return RedirectResponse("/console/keys", 303, headers=HEADERS)
-                message = (got or {}).get("error", {}).get("message", "refused")
+                message = api_message(got, status)
         status, got = await call(who, "GET", "/v1/keys")
         listed = got["data"] if status == 200 else []
         _, advertisers = await call(who, "GET", "/v1/advertisers", {"limit": 1000})
@@ -131,7 +126,7 @@ def routes(console: Any) -> list[Route]:
 
     async def audit(request: Request) -> Response:
         s, refused = gate(request)
-        if refused is not None:
+        if s is None:
             return refused
         who = s.user.principal()
         query = {
@@ -149,7 +144,7 @@ def routes(console: Any) -> list[Route]:
             rows=rows,
             filters=query,
             older=rows[-1]["id"] if len(rows) == 100 else None,
-            message=None if status == 200 else (got or {}).get("error", {}).get("message"),
+            message=None if status == 200 else api_message(got, status),
             tz=await console.time_zone(who),
         )
 

@@ -108,6 +108,15 @@ class ApiCall:
         return status, msgspec.json.decode(data) if data else None
 
 
+OPERATIONS = ("admin", "readonly")
+
+
+def api_message(answer: Any, status: int) -> str:
+    """The message of a management API error answer (else what status it had)."""
+    err = answer.get("error") if isinstance(answer, dict) else None
+    return (err or {}).get("message") or f"refused ({status})"
+
+
 def page(name: str, status: int = 200, **values: Any) -> HTMLResponse:
     """A template rendered as a page, with the console's security headers."""
     return HTMLResponse(templates.get_template(name).render(**values), status, headers=HEADERS)
@@ -137,6 +146,18 @@ class Console:
 
     def signed_in(self, request: Request) -> users.Session | None:
         return users.session(self.store, request.cookies.get(SESSION_COOKIE))
+
+    def gate(
+        self, request: Request, roles: tuple[str, ...], what: str
+    ) -> tuple[users.Session, None] | tuple[None, Response]:
+        """The session of a page for `roles` only: (session, None), or (None, the answer:
+        to sign in, or not found for another role, as the API answers out of scope)."""
+        s = self.signed_in(request)
+        if s is None:
+            return None, self.to_login()
+        if s.user.role not in roles:
+            return None, self.not_found(request, s, what)
+        return s, None
 
     @staticmethod
     def to_login() -> Response:

@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from adserver.common import clock
+from adserver.control.console.pages import api_message
 from adserver.formats import signing
 
 DIV = "preview"
@@ -38,18 +39,26 @@ def decision_url(settings: Any) -> str:
     return url.replace("//0.0.0.0:", "//127.0.0.1:")
 
 
-def _post(url: str, body: dict[str, Any], explain: str) -> tuple[int, Any]:
+def call_decisions(
+    url: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = TIMEOUT_S,
+) -> tuple[int, Any]:
+    """A JSON call to the decision API (POST with a body, else GET): (HTTP status, the
+    decoded answer or None); status 0 with the reason when it did not answer."""
     req = urllib.request.Request(
-        url + "/api/v2",
-        data=json.dumps(body).encode(),
+        url + path,
+        data=None if body is None else json.dumps(body).encode(),
         headers={
             "content-type": "application/json",
-            "x-adzerk-explain": explain,
-            "user-agent": "adserver-console-preview",
+            "user-agent": "adserver-console",
+            **(headers or {}),
         },
     )
     try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT_S) as r:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         try:
@@ -119,14 +128,16 @@ def routes(console: Any, api: Any) -> list[Route]:
                     clock.now(),
                 )
                 status, got = await run_in_threadpool(
-                    _post, decision_url(api.settings), body, token
+                    call_decisions,
+                    decision_url(api.settings),
+                    "/api/v2",
+                    body,
+                    {"x-adzerk-explain": token},
                 )
                 if status == 200:
                     result = _shape(got, s.user)
                 else:
-                    message = ((got or {}).get("error") or {}).get("message") or (
-                        f"the decision API answered {status}"
-                    )
+                    message = api_message(got, status)
         return console.view(
             request,
             s,

@@ -13,18 +13,16 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from adserver.control.console import users
-from adserver.control.console.pages import HEADERS
+from adserver.control.console.pages import HEADERS, api_message
 
 
 def routes(console: Any) -> list[Route]:
     call = console.call
 
     async def page(request: Request) -> Response:
-        s = console.signed_in(request)
+        s, refused = console.gate(request, ("admin",), "the personalization page is for admins")
         if s is None:
-            return console.to_login()
-        if s.user.role != "admin":
-            return console.not_found(request, s, "the personalization page is for admins")
+            return refused
         who = s.user.principal()
         message = None
         if request.method == "POST":
@@ -34,7 +32,7 @@ def routes(console: Any) -> list[Route]:
             status, got, target = await _act(call, who, data)
             if status < 300:
                 return RedirectResponse(target, 303, headers=HEADERS)
-            message = ((got or {}).get("error") or {}).get("message") or f"refused ({status})"
+            message = api_message(got, status)
         _, listed = await call(who, "GET", "/v1/personalizer/evaluations")
         evaluations = (listed or {}).get("value", [])
         chosen = request.query_params.get("id") or (evaluations[0]["id"] if evaluations else "")

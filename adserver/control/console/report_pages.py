@@ -20,7 +20,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from adserver.common import clock
-from adserver.control.console.pages import HEADERS
+from adserver.control.console.pages import HEADERS, api_message
 
 GROUPS = ("advertiser", "campaign", "flight", "creative", "site", "zone")
 METRICS = ("spend", "impressions", "clicks", "ctr", "conversions", "gmv", "roas")
@@ -163,7 +163,7 @@ def routes(console: Any) -> list[Route]:
         }
         status, got = await call(who, "GET", "/v1/reports", params)
         if status != 200:
-            facts["message"] = (got or {}).get("error", {}).get("message", "the report failed")
+            facts["message"] = api_message(got, status)
             return s, facts
         found, totals, series = aggregate(got["data"], group, interval, tz)
         if group == "flight" and totals:  # each flight's attribution windows beside it

@@ -26,11 +26,9 @@ def routes(console: Any) -> list[Route]:
     call = console.call
 
     async def queue(request: Request) -> Response:
-        s = console.signed_in(request)
+        s, refused = console.gate(request, ("admin",), "the review queue is for admins")
         if s is None:
-            return console.to_login()
-        if s.user.role != "admin":
-            return console.not_found(request, s, "the review queue is for admins")
+            return refused
         who = s.user.principal()
         message = None
         status_code = 200

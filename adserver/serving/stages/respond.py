@@ -55,6 +55,7 @@ def decisions(
     event_ids = list(p.event_ids or ())
     prio_ids = snap.prio["prio_id"]
     sign = signer.signing(TOKEN_KIND, now)
+    to_win = decimals(min_ecpm, 1e6)  # the placement's, the same for each winner
     out = []
     for win in wins:
         ad = snap.ad(win.row)
@@ -93,7 +94,7 @@ def decisions(
                 decimals(revenue, 1e9),
                 KEVEL_RATE[win.rate],
                 decimals(win.ecpm, 1e6),
-                decimals(min_ecpm, 1e6),
+                to_win,
             )
         out.append(
             kevel.Decision(
