@@ -138,3 +138,33 @@ def test_only_admins_review(console: Any, world: dict[str, Any], admin: Any) -> 
     r = c.post("/console/review", {"ids": str(mine["id"]), "verdict": "approved"})
     assert r.status_code == 404
     assert admin.get(f"/v1/creatives/{mine['id']}").json()["status"] == mine["status"]
+
+
+def test_a_preview_of_another_networks_site_is_refused(console: Any, world: dict[str, Any]) -> None:
+    c = console("a")
+    b = world["b"]
+    r = c.get(
+        f"/console/preview?site_id={b['site']['id']}&ad_type_id={b['ad_type']['id']}&count=2&show=1"
+    )
+    assert r.status_code == 400 and 'id="site_id-error"' in r.text
+    for count in ("0", "11", "-1", "1e9", "99999999999999999999"):
+        r = c.get(
+            f"/console/preview?site_id={world['a']['site']['id']}"
+            f"&ad_type_id={world['a']['ad_type']['id']}&count={count}&show=1"
+        )
+        assert r.status_code == 400 and 'id="count-error"' in r.text, count
+
+
+def test_a_read_only_key_manages_no_users(
+    world: dict[str, Any], admin: httpx.Client, control: str
+) -> None:
+    key = admin.post("/v1/keys", json={"role": "readonly"}).json()["key"]
+    with httpx.Client(base_url=control, headers={"X-Api-Key": key}, timeout=30) as ro:
+        body = {"email": "ro@example.com", "password": PASSWORD, "role": "admin"}
+        assert ro.post("/v1/users", json=body).status_code == 403
+        assert ro.get("/v1/users").status_code == 403
+        assert ro.post("/v1/users/1/disable").status_code == 403
+    # deep JSON is a 400, never a 500
+    deep = "[" * 5000 + "]" * 5000
+    r = admin.post("/v1/users", content=deep, headers={"content-type": "application/json"})
+    assert r.status_code == 400
